@@ -1,0 +1,3 @@
+"""warnd: disaster early-warning broadcast daemon."""
+
+__version__ = "0.1.0"

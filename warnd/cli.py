@@ -1,0 +1,169 @@
+"""The `warnd` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warnd import __version__
+from warnd.errors import ConfigError, FeedError
+from warnd.model import HazardEvent, iso_utc
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+DEFAULT_CONFIG = "config/demo.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_CONFIG
+    result: int = args.func(args)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warnd", description="Disaster early-warning broadcast daemon.")
+    p.add_argument("--version", action="version", version=f"warnd {__version__}")
+    sub = p.add_subparsers(dest="command")
+
+    def config_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("-c", "--config", type=Path, default=Path(os.environ.get("WARND_CONFIG", DEFAULT_CONFIG)),
+                        help=f"config file (default: $WARND_CONFIG or {DEFAULT_CONFIG})")  # fmt: skip
+
+    run = sub.add_parser("run", help="run the daemon")
+    config_arg(run)
+    run.add_argument("--log-level", default=os.environ.get("WARND_LOG_LEVEL", "info"))
+    run.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    run.set_defaults(func=_run)
+
+    check = sub.add_parser("check", help="validate config, feeds, rules, regions and templates")
+    config_arg(check)
+    check.set_defaults(func=_check)
+
+    events = sub.add_parser("events", help="parse feed documents and print normalized events")
+    events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
+    events.add_argument("--format", choices=["table", "json"], default="table")
+    events.add_argument("--feed-format", help="skip detection and read as this format")
+    events.set_defaults(func=_events)
+    return p
+
+
+def _print_problems(e: ConfigError) -> None:
+    for problem in e.problems:
+        print(problem, file=sys.stderr)
+    print(f"{len(e.problems)} problem(s); nothing was started", file=sys.stderr)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from warnd.runtime.build import build
+
+    try:
+        b = build(args.config, with_senders=False)
+    except ConfigError as e:
+        _print_problems(e)
+        return EXIT_CONFIG
+    cfg = b.config
+    print(f"{args.config}: OK: {len(cfg.feeds)} feeds, {len(b.ruleset.rules)} rules in {len(cfg.rule_files)} files, "
+          f"{len(b.accounts)} accounts, {len(b.regions.regions)} regions, {len(b.renderer.names())} templates")  # fmt: skip
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    from warnd.app import AlreadyRunning, Daemon
+    from warnd.obs import get_logger, setup_logging
+    from warnd.runtime.build import build
+
+    setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
+    try:
+        bundle = build(args.config, with_senders=True)
+    except ConfigError as e:
+        _print_problems(e)
+        return EXIT_CONFIG
+    try:
+        daemon = Daemon(args.config, bundle)
+    except AlreadyRunning as e:
+        get_logger("warnd").error("daemon.refused", error=str(e))
+        return EXIT_FAILURE
+    asyncio.run(daemon.run())
+    return EXIT_OK
+
+
+def _events(args: argparse.Namespace) -> int:
+    from warnd.pollers.registry import FORMATS, detect
+
+    now = datetime.now(UTC)
+    status = EXIT_OK
+    for source in args.sources:
+        try:
+            data = _read_source(source)
+            if args.feed_format:
+                parse = FORMATS.get(args.feed_format)
+                if parse is None:
+                    print(f"unknown format {args.feed_format!r} (known: {', '.join(sorted(FORMATS))})", file=sys.stderr)
+                    return EXIT_CONFIG
+                result = parse(data, source, now)
+            else:
+                _, result = detect(data, source, now)
+        except (FeedError, OSError) as e:
+            print(f"{source}: {e}", file=sys.stderr)
+            status = EXIT_FAILURE
+            continue
+        for r in result.rejected:
+            print(f"{source}: {r.item}: {r.field}: {r.reason.value}: {r.message}", file=sys.stderr)
+        if args.format == "json":
+            for ev in result.events:
+                print(json.dumps(ev.to_json(), ensure_ascii=False))
+        else:
+            _table(source, result.events)
+    return status
+
+
+def _read_source(source: str) -> bytes:
+    if source.startswith(("http://", "https://")):
+        from warnd.pollers.fetch import Fetcher, Validators
+
+        async def get() -> bytes:
+            f = Fetcher("warnd-events/" + __version__, Path.cwd())
+            try:
+                out = await f.fetch(source, source, timeout=20, max_bytes=20_000_000, validators=Validators())
+            finally:
+                await f.aclose()
+            return out.body
+
+        return asyncio.run(get())
+    return Path(source).read_bytes()
+
+
+def _table(source: str, events: Sequence[HazardEvent]) -> None:
+    from warnd.clock import WIB
+
+    print(f"# {source}: {len(events)} event(s)")
+    print(f"{'id':<26} {'time (UTC)':<20} {'WIB':<19} {'lat':>7} {'lon':>8} {'M':>4} {'depth':>6} {'tsunami':<7} place / felt")
+    for e in events:
+        tsunami = {True: "YES", False: "no", None: "-"}[e.tsunami]
+        felt = "; ".join(f"{f.mmi} {f.place}" for f in e.felt)
+        place = e.place or e.headline or ""
+        print(
+            f"{e.id:<26} {iso_utc(e.time):<20} {e.time.astimezone(WIB):%Y-%m-%d %H:%M:%S} "
+            f"{_n(e.lat, 7, 2)} {_n(e.lon, 8, 2)} {_n(e.magnitude, 4, 1)} {_n(e.depth_km, 6, 0)} {tsunami:<7} "
+            f"{place}{' | ' + felt if felt else ''}"
+        )
+
+
+def _n(v: float | None, width: int, decimals: int) -> str:
+    return f"{v:>{width}.{decimals}f}" if v is not None else f"{'-':>{width}}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

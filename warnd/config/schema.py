@@ -1,0 +1,212 @@
+"""Typed models of every operator-edited file. Unknown keys are errors: a misspelt key that was
+silently ignored would be a rule that silently never fires."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from warnd.model import Hazard, Priority, Status
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+
+
+def parse_duration(value: Any) -> Any:
+    """'30s', '5m', '2h', '1d' or a number of seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like '30s', '5m', '2h'")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        m = _DURATION.match(value)
+        if m:
+            return float(m.group(1)) * _UNITS[m.group(2)]
+    raise ValueError(f"{value!r} is not a duration (a number of seconds, or like '30s', '5m', '2h')")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+_THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+def parse_threshold(value: Any) -> Any:
+    """'>= 5.0' -> ('>=', 5.0); a bare number means '>='."""
+    if isinstance(value, bool):
+        raise ValueError("a threshold is like '>= 5.0'")
+    if isinstance(value, int | float):
+        return (">=", float(value))
+    if isinstance(value, str):
+        m = _THRESHOLD.match(value)
+        if m:
+            return (m.group(1), float(m.group(2)))
+    raise ValueError(f"{value!r} is not a threshold (write it like '>= 5.0' or '< 70')")
+
+
+Threshold = Annotated[tuple[Literal[">=", "<=", ">", "<", "=="], float], BeforeValidator(parse_threshold)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+class FeedSpec(Strict):
+    """A feed as polled: one catalogue entry, maybe with per-deployment overrides."""
+
+    id: Name
+    format: str
+    url: str
+    interval: Duration = 60.0
+    jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 0.0
+    timeout: Duration = 10.0
+    stale_after: Duration | None = None
+    max_bytes: int = Field(default=5_000_000, gt=0)
+    attribution: str | None = None
+    description: str | None = None
+
+
+class FeedEntry(Strict):
+    """An item of the config's `feeds:` list: `use:` a catalogue entry, or define one inline."""
+
+    use: Name | None = None
+    id: Name | None = None
+    format: str | None = None
+    url: str | None = None
+    interval: Duration | None = None
+    jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
+    timeout: Duration | None = None
+    stale_after: Duration | None = None
+    max_bytes: int | None = Field(default=None, gt=0)
+    attribution: str | None = None
+    description: str | None = None
+
+
+# --- regions --------------------------------------------------------------------------------
+
+
+class RegionLayer(Strict):
+    name: Name
+    path: str
+
+
+# --- accounts and partners ------------------------------------------------------------------
+
+
+class _Account(Strict):
+    name: str
+    lang: Literal["id", "en"] = "id"
+    regions: list[str] = Field(default_factory=list)
+    """Home regions: the account posts only about these (codes, prefixes match children)."""
+
+
+class FileAccount(_Account):
+    channel: Literal["file"]
+    path: str
+    echo: bool = False
+    """Also print each warning on standard output (the demo does)."""
+
+
+class XAccount(_Account):
+    channel: Literal["x"]
+    credential: Name
+    """Name of the credential holding this account's tokens (environment or systemd)."""
+    handle: str | None = None
+    include_url: bool = False
+
+
+Account = Annotated[FileAccount | XAccount, Field(discriminator="channel")]
+
+
+class Partner(Strict):
+    name: str
+    url: str
+    secret: Name
+    """Name of the credential holding the HMAC signing secret (never the secret itself)."""
+    accounts: list[str] = Field(min_length=1)
+    formats: list[Literal["json", "cap"]] = Field(default_factory=lambda: ["json"])
+
+
+# --- the main file ---------------------------------------------------------------------------
+
+
+class ConfigFile(Strict):
+    state_dir: str
+    listen: str = "127.0.0.1:8790"
+    user_agent: str = "warnd/0.1 (+https://github.com/warnd; disaster early-warning broadcaster)"
+    feed_catalogue: str | None = None
+    feeds: list[FeedEntry] = Field(min_length=1)
+    regions: list[RegionLayer] = Field(min_length=1)
+    region_tolerance_km: float = Field(default=2.0, ge=0, le=50)
+    templates: str = "templates"
+    rules: list[str] = Field(min_length=1)
+    """Glob patterns of rule files, relative to this file."""
+    accounts: dict[Name, Account] = Field(min_length=1)
+    partners: dict[Name, Partner] = Field(default_factory=dict)
+    dispatch_max_attempts: int = Field(default=12, ge=1)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{v!r} is not host:port")
+        return v
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+class RuleMatch(Strict):
+    hazard: list[Hazard] = Field(min_length=1)
+    feeds: list[str] | None = None
+    magnitude: list[Threshold] | None = None
+    depth_km: list[Threshold] | None = None
+    status: list[Status] = Field(default_factory=lambda: [Status.ACTUAL])
+
+    @field_validator("hazard", "status", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("magnitude", "depth_km", mode="before")
+    @classmethod
+    def _one_or_range(cls, v: Any) -> Any:
+        """'>= 5' or a list such as ['>= 3', '< 5'] (all must hold)."""
+        return v if isinstance(v, list) or v is None else [v]
+
+
+class RuleWhere(Strict):
+    regions: list[str] = Field(default_factory=list)
+    """Region codes; a code also covers everything inside it ('33' covers '33.74'). Empty: anywhere
+    inside the loaded regions."""
+    within_km: float | None = Field(default=None, gt=0, le=2000)
+    """Also match regions within this geodesic distance of the epicentre (offshore quakes)."""
+    level: Literal["province", "regency", "district"] = "regency"
+    """Which level of region the warning names."""
+
+
+class RuleThen(Strict):
+    accounts: list[str] = Field(min_length=1)
+    """Account names, or "*" for every account (each still posts only about its own regions)."""
+    template: Name = "earthquake"
+    priority: Priority = Priority.NORMAL
+
+
+class Rule(Strict):
+    id: Name
+    description: str | None = None
+    enabled: bool = True
+    match: RuleMatch
+    where: RuleWhere = Field(default_factory=RuleWhere)
+    then: RuleThen
+
+
+class RulesFile(Strict):
+    rules: list[Rule] = Field(default_factory=list)

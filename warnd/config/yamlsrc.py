@@ -1,0 +1,111 @@
+"""YAML documents that remember where every key and item came from.
+
+Operators edit these files by hand, so every problem must point at a line. PyYAML's node tree
+carries the marks; we construct the plain Python value from it and keep a map from key path to
+line beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warnd.errors import Problem
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Doc:
+    """One loaded YAML file: its value, its display name and the line of each key path."""
+
+    file: str
+    data: Any
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line(self, path: PathKey) -> int | None:
+        """Line of the deepest part of `path` that exists in the file."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), 1)
+
+    def problem(self, path: PathKey, message: str) -> Problem:
+        return Problem(self.file, self.line(path), dotted(path), message)
+
+
+def dotted(path: PathKey) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def display_name(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def load(path: Path) -> tuple[Doc | None, list[Problem]]:
+    name = display_name(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None, [Problem(name, None, "", "file not found")]
+    except (OSError, UnicodeDecodeError) as e:
+        return None, [Problem(name, None, "", f"cannot read: {e}")]
+    return parse(text, name)
+
+
+def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
+    loader = yaml.SafeLoader(text)
+    doc = Doc(name, None)
+    problems: list[Problem] = []
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            # Walk before constructing: construction flattens merge keys (<<) in place, which
+            # would make an overridden merged key look like a duplicate.
+            doc.lines[()] = node.start_mark.line + 1
+            _walk(node, (), doc, problems)
+            doc.data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else None
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        return None, [Problem(name, line, "", f"YAML syntax error: {what}")]
+    except yaml.YAMLError as e:
+        return None, [Problem(name, None, "", f"YAML error: {e}")]
+    finally:
+        loader.dispose()
+    return doc, problems
+
+
+def _walk(node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            sub = (*path, key)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append(Problem(doc.file, line, dotted(sub), "duplicate key"))
+            seen.add(key)
+            doc.lines[sub] = line
+            _walk(value_node, sub, doc, problems)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            sub = (*path, i)
+            doc.lines[sub] = item.start_mark.line + 1
+            _walk(item, sub, doc, problems)

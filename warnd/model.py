@@ -1,0 +1,324 @@
+"""The data that flows through warnd: feed -> HazardEvent -> EventChange -> Warning -> Delivery.
+
+Every class is frozen: a stage never edits what an earlier stage produced, it makes a new value.
+Times are timezone-aware UTC datetimes; coordinates are WGS84 degrees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Hazard(StrEnum):
+    EARTHQUAKE = "earthquake"
+    TSUNAMI = "tsunami"
+    FLOOD = "flood"
+    WEATHER = "weather"
+    OTHER = "other"
+
+
+class MsgType(StrEnum):
+    ALERT = "alert"
+    UPDATE = "update"
+    CANCEL = "cancel"
+
+
+class Status(StrEnum):
+    ACTUAL = "actual"
+    EXERCISE = "exercise"
+    TEST = "test"
+
+
+class ChangeKind(StrEnum):
+    """What the ledger saw compared with what it already knew."""
+
+    NEW = "new"
+    UPDATED = "updated"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+
+
+class WarningKind(StrEnum):
+    NEW = "new"
+    UPDATE = "update"
+    CANCEL = "cancel"
+    ESCALATE = "escalate"
+    ALL_CLEAR = "all_clear"
+
+
+class Priority(StrEnum):
+    LIFE_SAFETY = "life_safety"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 goes first."""
+        return list(Priority).index(self)
+
+
+# Two reports are one earthquake when their origin times and epicentres are this close (BMKG
+# revises the first automatic solution by a second or two and a few hundredths of a degree).
+SAME_QUAKE_SECONDS = 3.0
+SAME_QUAKE_DEGREES = 0.3
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+
+
+class Reason(StrEnum):
+    """Why something did not go further. Every drop in warnd carries one of these."""
+
+    # feed items
+    MALFORMED = "malformed"
+    MISSING_FIELD = "missing_field"
+    OUT_OF_RANGE = "out_of_range"
+    FUTURE_TIME = "future_time"
+    DUPLICATE_ITEM = "duplicate_item"
+    # ledger
+    UNCHANGED = "unchanged"
+    # rules
+    HAZARD_MISMATCH = "hazard_mismatch"
+    FEED_MISMATCH = "feed_mismatch"
+    STATUS_MISMATCH = "status_mismatch"
+    BELOW_THRESHOLD = "below_threshold"
+    OUTSIDE_REGION = "outside_region"
+    NO_LOCATION = "no_location"
+    OUTSIDE_ACCOUNT_AREA = "outside_account_area"
+    # outbox
+    ALREADY_WARNED = "already_warned"
+    NOTHING_TO_CANCEL = "nothing_to_cancel"
+    # delivery
+    RETRY_EXHAUSTED = "retry_exhausted"
+    PERMANENT_FAILURE = "permanent_failure"
+
+
+@dataclass(frozen=True, slots=True)
+class Felt:
+    """One place in a 'Dirasakan' list: MMI as written (roman, maybe a range) and its bounds."""
+
+    mmi: str
+    mmi_min: int
+    mmi_max: int
+    place: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mmi": self.mmi, "mmi_min": self.mmi_min, "mmi_max": self.mmi_max, "place": self.place}
+
+
+@dataclass(frozen=True, slots=True)
+class HazardEvent:
+    """One normalized observation of a hazard, as one feed reported it at one poll.
+
+    `id` is the identity the parser could derive from the document alone; the ledger may map it
+    to an earlier event (the same quake seen in another endpoint or slightly revised).
+    """
+
+    id: str
+    feed: str
+    feed_format: str
+    hazard: Hazard
+    msg_type: MsgType
+    status: Status
+    time: datetime
+    lat: float | None = None
+    lon: float | None = None
+    magnitude: float | None = None
+    depth_km: float | None = None
+    tsunami: bool | None = None
+    felt: tuple[Felt, ...] = ()
+    level: str | None = None
+    severity: str | None = None
+    urgency: str | None = None
+    certainty: str | None = None
+    headline: str | None = None
+    place: str | None = None
+    area: dict[str, Any] | None = None
+    source_id: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "feed": self.feed,
+            "feed_format": self.feed_format,
+            "hazard": self.hazard.value,
+            "msg_type": self.msg_type.value,
+            "status": self.status.value,
+            "time": iso_utc(self.time),
+            "lat": self.lat,
+            "lon": self.lon,
+            "magnitude": self.magnitude,
+            "depth_km": self.depth_km,
+            "tsunami": self.tsunami,
+            "felt": [f.to_json() for f in self.felt],
+            "level": self.level,
+            "severity": self.severity,
+            "urgency": self.urgency,
+            "certainty": self.certainty,
+            "headline": self.headline,
+            "place": self.place,
+            "area": self.area,
+            "source_id": self.source_id,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> HazardEvent:
+        return cls(
+            id=d["id"],
+            feed=d["feed"],
+            feed_format=d["feed_format"],
+            hazard=Hazard(d["hazard"]),
+            msg_type=MsgType(d["msg_type"]),
+            status=Status(d["status"]),
+            time=datetime.fromisoformat(d["time"].replace("Z", "+00:00")),
+            lat=d.get("lat"),
+            lon=d.get("lon"),
+            magnitude=d.get("magnitude"),
+            depth_km=d.get("depth_km"),
+            tsunami=d.get("tsunami"),
+            felt=tuple(Felt(**f) for f in d.get("felt") or ()),
+            level=d.get("level"),
+            severity=d.get("severity"),
+            urgency=d.get("urgency"),
+            certainty=d.get("certainty"),
+            headline=d.get("headline"),
+            place=d.get("place"),
+            area=d.get("area"),
+            source_id=d.get("source_id"),
+        )
+
+    @property
+    def revision(self) -> str:
+        """Hash of what matters to a reader: a change here is a revision worth a correction.
+
+        The feed name and source id are left out on purpose: the same quake seen through another
+        endpoint is not a revision.
+        """
+        data = self.to_json()
+        for k in ("id", "feed", "feed_format", "source_id", "place"):
+            data.pop(k)
+        blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class EventChange:
+    """The ledger's verdict on one polled event. `event.id` is the canonical ledger id."""
+
+    kind: ChangeKind
+    event: HazardEvent
+    previous: HazardEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    code: str
+    name: str
+    level: str
+    parent_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A rule that fired for an event, and the regions it fired for (ordered by impact)."""
+
+    rule: str
+    event: HazardEvent
+    change: ChangeKind
+    regions: tuple[Region, ...]
+    accounts: tuple[str, ...]
+    template: str
+    priority: Priority
+
+
+@dataclass(frozen=True, slots=True)
+class Warning:
+    id: str
+    event_id: str
+    revision: str
+    rule: str
+    account: str
+    kind: WarningKind
+    severity: str | None
+    priority: Priority
+    regions: tuple[Region, ...]
+    lang: str
+    text: str
+    status: Status
+    created_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "event_id": self.event_id,
+            "revision": self.revision,
+            "rule": self.rule,
+            "account": self.account,
+            "kind": self.kind.value,
+            "severity": self.severity,
+            "priority": self.priority.value,
+            "regions": [{"code": r.code, "name": r.name, "level": r.level} for r in self.regions],
+            "lang": self.lang,
+            "text": self.text,
+            "status": self.status.value,
+            "created_at": iso_utc(self.created_at),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Warning:
+        return cls(
+            id=d["id"],
+            event_id=d["event_id"],
+            revision=d["revision"],
+            rule=d["rule"],
+            account=d["account"],
+            kind=WarningKind(d["kind"]),
+            severity=d.get("severity"),
+            priority=Priority(d["priority"]),
+            regions=tuple(Region(r["code"], r["name"], r.get("level", "")) for r in d["regions"]),
+            lang=d["lang"],
+            text=d["text"],
+            status=Status(d["status"]),
+            created_at=datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    warning: Warning
+    target: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A feed item that was not turned into an event, and why."""
+
+    feed: str
+    item: str
+    field: str
+    reason: Reason
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    events: tuple[HazardEvent, ...] = ()
+    rejected: tuple[Rejected, ...] = field(default_factory=tuple)
+
+
+def iso_utc(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")

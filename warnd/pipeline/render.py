@@ -1,0 +1,222 @@
+"""Turning a match into the text an account posts.
+
+Templates are operator-edited, so they run in Jinja's immutable sandbox with StrictUndefined:
+a template can read the event, never call into warnd, and a misspelt variable is an error at
+load time (a trial render) rather than an empty hole in a live warning.
+
+Layout: <templates>/<name>/<kind>.<lang>.j2, e.g. templates/earthquake/new.id.j2. A kind with no
+template of its own falls back to `new`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from twitter_text import parse_tweet
+
+from warnd.geo import ZONES, zone_name
+from warnd.model import (
+    Felt,
+    Hazard,
+    HazardEvent,
+    MsgType,
+    Priority,
+    Region,
+    Status,
+    Warning,
+    WarningKind,
+)
+
+X_LIMIT = 280
+_BULAN = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"]
+_MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+class TemplateProblem(Exception):
+    def __init__(self, file: str, line: int | None, message: str) -> None:
+        self.file, self.line = file, line
+        super().__init__(message)
+
+
+class Target(Protocol):
+    """What render needs to know about the account it writes for."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def lang(self) -> str: ...
+    @property
+    def x_limit(self) -> bool:
+        """Fit the text into X's 280 weighted characters."""
+        ...
+
+
+class Renderer:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["mmi"] = lambda f: f"{f.mmi} {f.place}"
+        self._cache: dict[str, jinja2.Template] = {}
+
+    def names(self) -> list[str]:
+        return sorted(self.env.list_templates(extensions=["j2"]))
+
+    def check(self) -> list[TemplateProblem]:
+        """Compile every template and render each with a sample event, so that a syntax error
+        or an unknown variable is found at load time."""
+        problems = []
+        for name in self.names():
+            try:
+                template = self.env.get_template(name)
+                kind = name.split("/")[-1].split(".")[0]
+                template.render(_context(_SAMPLE, WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW,
+                                         list(_SAMPLE_REGIONS), _SAMPLE_REGIONS, None, "id"))  # fmt: skip
+            except jinja2.TemplateSyntaxError as e:
+                problems.append(TemplateProblem(str(self.folder / name), e.lineno, e.message or "syntax error"))
+            except jinja2.TemplateError as e:
+                problems.append(TemplateProblem(str(self.folder / name), None, str(e)))
+        return problems
+
+    def has(self, template: str, lang: str) -> bool:
+        return f"{template}/new.{lang}.j2" in self.names()
+
+    def _template(self, template: str, kind: WarningKind, lang: str) -> jinja2.Template:
+        for candidate in (f"{template}/{kind.value}.{lang}.j2", f"{template}/new.{lang}.j2"):
+            if candidate in self._cache:
+                return self._cache[candidate]
+            try:
+                t = self.env.get_template(candidate)
+            except jinja2.TemplateNotFound:
+                continue
+            self._cache[candidate] = t
+            return t
+        raise jinja2.TemplateNotFound(f"{template}/{kind.value}.{lang}.j2")
+
+    def render(
+        self,
+        *,
+        event: HazardEvent,
+        kind: WarningKind,
+        rule: str,
+        template: str,
+        priority: Priority,
+        target: Target,
+        regions: Sequence[Region],
+        first_post: Warning | None,
+        now: datetime,
+    ) -> Warning:
+        tpl = self._template(template, kind, target.lang)
+        shown = list(regions)
+        text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang)))
+        # Long region lists shrink to "dan N lainnya" before anything else is cut.
+        while target.x_limit and _weighted(text) > X_LIMIT and len(shown) > 1:
+            shown = shown[:-1]
+            text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang)))
+        if target.x_limit and _weighted(text) > X_LIMIT:
+            text = _fit(text)
+        return Warning(
+            id=warning_id(event.id, event.revision, rule, target.name, kind),
+            event_id=event.id,
+            revision=event.revision,
+            rule=rule,
+            account=target.name,
+            kind=kind,
+            severity=event.severity,
+            priority=priority,
+            regions=tuple(regions),
+            lang=target.lang,
+            text=text,
+            status=event.status,
+            created_at=now,
+        )
+
+
+def warning_id(event_id: str, revision: str, rule: str, account: str, kind: WarningKind) -> str:
+    key = "\x1f".join((event_id, revision, rule, account, kind.value))
+    return "w-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _context(
+    event: HazardEvent,
+    kind: WarningKind,
+    shown: Sequence[Region],
+    regions: Sequence[Region],
+    first_post: Warning | None,
+    lang: str,
+) -> dict[str, Any]:
+    zone = zone_name(regions[0].code) if regions else "WIB"
+    local = event.time.astimezone(ZONES[zone])
+    names = [r.name for r in shown]
+    rest = len(regions) - len(shown)
+    joiner, others = (" dan ", "lainnya") if lang == "id" else (" and ", "more")
+    if rest > 0:
+        region_names = ", ".join(names) + f"{joiner}{rest} {others}"
+    elif len(names) > 1:
+        region_names = ", ".join(names[:-1]) + joiner + names[-1]
+    else:
+        region_names = "".join(names)
+    return {
+        "event": event,
+        "kind": kind.value,
+        "exercise": event.status is not Status.ACTUAL,
+        "regions": list(shown),
+        "region_names": region_names,
+        "more_regions": rest,
+        "zone": zone,
+        "time": _fmt_time(local, zone, lang),
+        "magnitude": f"{event.magnitude:.1f}" if event.magnitude is not None else "?",
+        "depth": f"{event.depth_km:g}" if event.depth_km is not None else "?",
+        "felt": ", ".join(f"{f.mmi} {f.place}" for f in event.felt),
+        "first_post": first_post,
+        "first_post_time": _fmt_time(first_post.created_at.astimezone(ZONES[zone]), zone, lang) if first_post else None,
+    }
+
+
+def _fmt_time(t: datetime, zone: str, lang: str) -> str:
+    months = _BULAN if lang == "id" else _MONTH
+    return f"{t.day:02d} {months[t.month - 1]} {t.year} {t:%H:%M:%S} {zone}"
+
+
+def _squash(text: str) -> str:
+    return re.sub(r"[ \t]*\n[ \t\n]*", "\n", re.sub(r"[ \t]+", " ", text)).strip()
+
+
+def _weighted(text: str) -> int:
+    return int(parse_tweet(text).weightedLength)
+
+
+def _fit(text: str) -> str:
+    while text and _weighted(text + "…") > X_LIMIT:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+_SAMPLE = HazardEvent(
+    id="bmkg-eq-20240110T131726Z",
+    feed="sample",
+    feed_format="bmkg-tews",
+    hazard=Hazard.EARTHQUAKE,
+    msg_type=MsgType.ALERT,
+    status=Status.ACTUAL,
+    time=datetime(2024, 1, 10, 13, 17, 26, tzinfo=UTC),
+    lat=-6.83,
+    lon=107.95,
+    magnitude=4.8,
+    depth_km=6.0,
+    tsunami=False,
+    felt=(Felt("III", 3, 3, "Sumedang Utara"),),
+    place="Pusat gempa berada di darat 4 Km Timur Laut Kab.Sumedang",
+)
+_SAMPLE_REGIONS = (Region("32.11", "Kabupaten Sumedang", "regency", "32"),)

@@ -1,0 +1,446 @@
+"""BMKG TEWS earthquake documents: autogempa, gempaterkini, gempadirasakan.
+
+Reads the current JSON and XML (data.bmkg.go.id/DataMKG/TEWS/) and the legacy XML
+(data.bmkg.go.id/*.xml, until about 2020). The traps this module exists for (notes/feeds.md §1):
+
+- coordinate order differs by era (current lat,lon; legacy autogempa/gempaterkini lon,lat), so a
+  bare pair is never trusted: it is checked against the hemisphere-lettered Lintang/Bujur text;
+- every value is a string with units ("10 km", "6.3 SR");
+- `DateTime` (UTC) once carried the access date instead of the event date, so it is used only
+  when it agrees with Tanggal+Jam (WIB);
+- "Potensi" on a felt event is a sentence about forwarding, not a tsunami statement;
+- lists hold duplicate and preliminary copies of one quake and are not sorted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from warnd.errors import FeedError
+from warnd.model import (
+    Felt,
+    Hazard,
+    HazardEvent,
+    MsgType,
+    ParseResult,
+    SAME_QUAKE_DEGREES,
+    SAME_QUAKE_SECONDS,
+    Reason,
+    Rejected,
+    Status,
+)
+from warnd.pollers.document import load_json, load_xml, local_name, sniff
+
+FORMAT = "bmkg-tews"
+
+_ZONES = {
+    "WIB": timezone(timedelta(hours=7)),
+    "WITA": timezone(timedelta(hours=8)),
+    "WIT": timezone(timedelta(hours=9)),
+    "UTC": UTC,
+}
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january", "januari"),
+            ("feb", "february", "februari", "peb"),
+            ("mar", "march", "maret"),
+            ("apr", "april"),
+            ("mei", "may"),
+            ("jun", "june", "juni"),
+            ("jul", "july", "juli"),
+            ("agu", "agt", "ags", "aug", "august", "agustus"),
+            ("sep", "sept", "september"),
+            ("okt", "oct", "october", "oktober"),
+            ("nov", "november", "nopember"),
+            ("des", "dec", "december", "desember"),
+        ]
+    )
+    for m in names
+}
+_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9,
+          "X": 10, "XI": 11, "XII": 12}  # fmt: skip
+
+_NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+_HEMI = re.compile(r"([-+]?\d+(?:[.,]\d+)?)\s*(LU|LS|BT|BB|N|S|E|W)\b", re.IGNORECASE)
+_MMI_FIRST = re.compile(r"^([IVX]+(?:\s*-\s*[IVX]+)?)\s+(.+)$", re.IGNORECASE)
+_MMI_LAST = re.compile(r"^(.+?)\s+([IVX]+(?:\s*-\s*[IVX]+)?)(?:\s*MMI)?$", re.IGNORECASE)
+
+# A date this far ahead of the clock is a wrong year, not a forecast.
+FUTURE_SLACK = timedelta(minutes=10)
+
+
+class ItemError(Exception):
+    def __init__(self, field: str, reason: Reason, message: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(message)
+
+
+def parse(data: bytes, feed: str, now: datetime) -> ParseResult:
+    """Every gempa item of a TEWS document, as events; bad items come back as Rejected."""
+    kind = sniff(data)
+    if kind == "json":
+        items = _json_items(load_json(data, feed), feed)
+    elif kind == "xml":
+        items = _xml_items(load_xml(data, feed), feed)
+    else:
+        raise FeedError(feed, "neither JSON nor XML")
+
+    events: list[HazardEvent] = []
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        label = f"gempa[{index}]"
+        try:
+            events.append(_event(item, feed, now))
+        except ItemError as e:
+            rejected.append(Rejected(feed, label, e.field, e.reason, str(e)))
+    kept, dropped = collapse_copies(events)
+    rejected.extend(dropped)
+    return ParseResult(tuple(kept), tuple(rejected))
+
+
+def _json_items(doc: Any, feed: str) -> list[dict[str, str]]:
+    if not isinstance(doc, dict):
+        raise FeedError(feed, "JSON root is not an object")
+    info = doc.get("Infogempa")
+    if not isinstance(info, dict):
+        raise FeedError(feed, "no Infogempa object")
+    raw = info.get("gempa", info.get("Gempa"))
+    # Converters collapse a one-item list to an object; accept both.
+    seq = raw if isinstance(raw, list) else [raw] if raw is not None else []
+    if not seq:
+        raise FeedError(feed, "Infogempa holds no gempa item")
+    out: list[dict[str, str]] = []
+    for it in seq:
+        if not isinstance(it, dict):
+            out.append({})
+            continue
+        flat: dict[str, str] = {}
+        for k, v in it.items():
+            if isinstance(v, str | int | float) and not isinstance(v, bool):
+                flat[str(k).lower()] = str(v)
+            elif isinstance(v, dict) and isinstance(v.get("coordinates"), str):
+                flat["coordinates"] = v["coordinates"]
+        out.append(flat)
+    return out
+
+
+def _xml_items(root: Any, feed: str) -> list[dict[str, str]]:
+    if local_name(root.tag).lower() != "infogempa":
+        raise FeedError(feed, f"root element is <{local_name(root.tag)}>, expected <Infogempa>")
+    out: list[dict[str, str]] = []
+    for el in root:
+        if local_name(el.tag).lower() != "gempa":
+            continue
+        flat: dict[str, str] = {}
+        for child in el:
+            name = local_name(child.tag).lower()
+            if name == "point":
+                coords = child.find("coordinates")
+                if coords is not None and coords.text:
+                    flat["coordinates"] = coords.text
+            elif child.text is not None:
+                flat[name] = child.text
+        out.append(flat)
+    if not out:
+        raise FeedError(feed, "Infogempa holds no gempa item")
+    return out
+
+
+def _event(item: dict[str, str], feed: str, now: datetime) -> HazardEvent:
+    if not item:
+        raise ItemError("gempa", Reason.MALFORMED, "item is empty or not an object")
+    t = event_time(item)
+    if t > now + FUTURE_SLACK:
+        raise ItemError("Tanggal", Reason.FUTURE_TIME, f"origin time {t.isoformat()} is in the future")
+    lat, lon = coordinates(item)
+    mag = _number(item, "magnitude", required=True)
+    if mag is None or not 0.0 < mag < 10.0:
+        raise ItemError("Magnitude", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (0, 10)")
+    depth = _number(item, "kedalaman", required=False)
+    if depth is not None and not -10.0 <= depth <= 1000.0:
+        raise ItemError("Kedalaman", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    place = _first(item, "wilayah", "keterangan", "wilayah1")
+    shakemap = item.get("shakemap", "").strip() or None
+    return HazardEvent(
+        id=quake_id(t),
+        feed=feed,
+        feed_format=FORMAT,
+        hazard=Hazard.EARTHQUAKE,
+        msg_type=MsgType.ALERT,
+        status=Status.ACTUAL,
+        time=t,
+        lat=lat,
+        lon=lon,
+        magnitude=mag,
+        depth_km=depth,
+        tsunami=tsunami_potential(item.get("potensi")),
+        felt=felt_list(item.get("dirasakan")),
+        place=" ".join(place.split()) if place else None,
+        source_id=shakemap.split(".")[0] if shakemap else None,
+    )
+
+
+def quake_id(t: datetime) -> str:
+    return "bmkg-eq-" + t.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _first(item: dict[str, str], *keys: str) -> str | None:
+    for k in keys:
+        v = item.get(k)
+        if v and v.strip():
+            return v.strip()
+    return None
+
+
+def _number(item: dict[str, str], key: str, *, required: bool) -> float | None:
+    raw = item.get(key)
+    field = key.capitalize()
+    if raw is None or not raw.strip():
+        if required:
+            raise ItemError(field, Reason.MISSING_FIELD, f"{field} is missing")
+        return None
+    m = _NUM.search(raw)
+    if not m:
+        raise ItemError(field, Reason.MALFORMED, f"{field} {raw!r} holds no number")
+    value = float(m.group().replace(",", "."))
+    if not math.isfinite(value):
+        raise ItemError(field, Reason.MALFORMED, f"{field} {raw!r} is not finite")
+    return value
+
+
+# --- time -----------------------------------------------------------------------------------
+
+_D_MON_Y = re.compile(r"^(\d{1,2})[\s-]+([A-Za-z]+)[\s-]+(\d{2,4})$")
+_D_M_Y = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{2,4})$")
+_HMS = re.compile(r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*([A-Za-z]+)?$")
+
+
+def event_time(item: dict[str, str]) -> datetime:
+    """Origin time in UTC, from Tanggal+Jam, checked against DateTime where both exist."""
+    local = _local_time(item)
+    iso = item.get("datetime", "").strip()
+    utc: datetime | None = None
+    if iso:
+        try:
+            parsed = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            utc = parsed.astimezone(UTC)
+    if local is None and utc is None:
+        raise ItemError("Tanggal", Reason.MISSING_FIELD, "no usable Tanggal/Jam or DateTime")
+    if local is None:
+        assert utc is not None
+        return utc
+    # DateTime once held the access date (infoBMKG/data-gempabumi#5): trust it only if it agrees.
+    if utc is not None and abs((utc - local).total_seconds()) <= 60:
+        return utc
+    return local
+
+
+def _local_time(item: dict[str, str]) -> datetime | None:
+    tanggal = " ".join(item.get("tanggal", "").split())
+    jam = " ".join(item.get("jam", "").split())
+    if not tanggal:
+        return None
+    # Legacy gempadirasakan packs both: "07/11/2013-17:47:32 WIB".
+    m = re.match(r"^(\d{1,2}/\d{1,2}/\d{2,4})-(.+)$", tanggal)
+    if m:
+        tanggal, jam = m.group(1), m.group(2)
+    if not jam:
+        raise ItemError("Jam", Reason.MISSING_FIELD, "Jam is missing")
+    day, month, year = _date_parts(tanggal)
+    hm = _HMS.match(jam)
+    if not hm:
+        raise ItemError("Jam", Reason.MALFORMED, f"Jam {jam!r} is not hh:mm:ss")
+    zone_name = (hm.group(4) or "WIB").upper()
+    zone = _ZONES.get(zone_name)
+    if zone is None:
+        raise ItemError("Jam", Reason.MALFORMED, f"unknown time zone {zone_name!r}")
+    try:
+        t = datetime(year, month, day, int(hm.group(1)), int(hm.group(2)), int(hm.group(3) or 0),
+                     tzinfo=zone)  # fmt: skip
+    except ValueError as e:
+        raise ItemError("Tanggal", Reason.MALFORMED, f"impossible date {tanggal} {jam}: {e}") from None
+    return t.astimezone(UTC)
+
+
+def _date_parts(tanggal: str) -> tuple[int, int, int]:
+    m = _D_MON_Y.match(tanggal)
+    if m:
+        month = _MONTHS.get(m.group(2).lower())
+        if month is None:
+            raise ItemError("Tanggal", Reason.MALFORMED, f"unknown month {m.group(2)!r}")
+        return int(m.group(1)), month, _year(m.group(3))
+    m = _D_M_Y.match(tanggal)
+    if m:
+        return int(m.group(1)), int(m.group(2)), _year(m.group(3))
+    raise ItemError("Tanggal", Reason.MALFORMED, f"Tanggal {tanggal!r} is not a date")
+
+
+def _year(text: str) -> int:
+    y = int(text)
+    return 2000 + y if y < 100 else y
+
+
+# --- place ----------------------------------------------------------------------------------
+
+
+def coordinates(item: dict[str, str]) -> tuple[float, float]:
+    """(lat, lon). The hemisphere-lettered text decides when the bare pair is ambiguous."""
+    text = _lettered(item)
+    pair = _pair(item.get("coordinates"))
+    if pair is not None and text is not None:
+        a, b = pair
+        if _close((a, b), text):
+            result = (a, b)
+        elif _close((b, a), text):
+            result = (b, a)
+        else:
+            # The pair disagrees with the text (a sign error BMKG later fixed in place): the
+            # lettered text is the harder one to get wrong.
+            result = text
+    elif text is not None:
+        result = text
+    elif pair is not None:
+        a, b = pair
+        # No text to check against: a latitude never exceeds 90, and Indonesia's longitudes
+        # (90..145) never look like its latitudes (-15..10).
+        result = (b, a) if abs(a) > 90 or (abs(a) >= 80 and abs(b) <= 30) else (a, b)
+    else:
+        raise ItemError("Coordinates", Reason.MISSING_FIELD, "no coordinates")
+    lat, lon = result
+    if not (math.isfinite(lat) and math.isfinite(lon)) or abs(lat) > 90 or abs(lon) > 180:
+        raise ItemError("Coordinates", Reason.OUT_OF_RANGE, f"coordinates {lat},{lon} out of range")
+    return lat, lon
+
+
+def _pair(raw: str | None) -> tuple[float, float] | None:
+    if raw is None or not raw.strip():
+        return None
+    parts = [p.strip() for p in raw.split(",")]
+    if len(parts) != 2:
+        raise ItemError("Coordinates", Reason.MALFORMED, f"coordinates {raw!r} are not a pair")
+    try:
+        a, b = float(parts[0]), float(parts[1])
+    except ValueError:
+        raise ItemError("Coordinates", Reason.MALFORMED, f"coordinates {raw!r} are not numbers") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ItemError("Coordinates", Reason.OUT_OF_RANGE, f"coordinates {raw!r} are not finite")
+    return a, b
+
+
+def _lettered(item: dict[str, str]) -> tuple[float, float] | None:
+    text = " ".join(v for k in ("lintang", "bujur", "posisi") if (v := item.get(k)))
+    lat = lon = None
+    for value, letter in _HEMI.findall(text):
+        v = abs(float(value.replace(",", ".")))
+        letter = letter.upper()
+        if letter in ("LU", "N"):
+            lat = v
+        elif letter in ("LS", "S"):
+            lat = -v
+        elif letter in ("BT", "E"):
+            lon = v
+        elif letter in ("BB", "W"):
+            lon = -v
+    if lat is None or lon is None:
+        return None
+    return lat, lon
+
+
+def _close(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return abs(a[0] - b[0]) <= 0.02 and abs(a[1] - b[1]) <= 0.02
+
+
+# --- statements -----------------------------------------------------------------------------
+
+
+def tsunami_potential(text: str | None) -> bool | None:
+    """True / False when the text is a tsunami statement; None when it says nothing about one."""
+    if not text:
+        return None
+    t = text.lower()
+    if "tidak berpotensi" in t or "does not generate" in t or "no tsunami" in t:
+        return False
+    if "potensi tsunami" in t or "berpotensi tsunami" in t or "potential tsunami" in t:
+        return True
+    return None
+
+
+def felt_list(text: str | None) -> tuple[Felt, ...]:
+    """'III Pacitan, II-III Bantul' -> Felt items; '-' and blanks -> ()."""
+    if not text:
+        return ()
+    out: list[Felt] = []
+    for part in text.split(","):
+        part = " ".join(part.split())
+        if not part or part == "-":
+            continue
+        m = _MMI_FIRST.match(part)
+        if m:
+            mmi, place = m.group(1), m.group(2)
+        else:
+            m = _MMI_LAST.match(part)
+            if not m:
+                continue
+            place, mmi = m.group(1), m.group(2)
+        mmi = re.sub(r"\s+", "", mmi).upper()
+        bounds = [_ROMAN.get(x) for x in mmi.split("-")]
+        if any(b is None for b in bounds):
+            continue
+        values = [b for b in bounds if b is not None]
+        out.append(Felt(mmi, min(values), max(values), place.strip()))
+    return tuple(out)
+
+
+# --- copies of one quake in one document ----------------------------------------------------
+
+
+def same_quake(a: HazardEvent, b: HazardEvent) -> bool:
+    if a.lat is None or b.lat is None or a.lon is None or b.lon is None:
+        return False
+    return (
+        abs((a.time - b.time).total_seconds()) <= SAME_QUAKE_SECONDS
+        and abs(a.lat - b.lat) <= SAME_QUAKE_DEGREES
+        and abs(a.lon - b.lon) <= SAME_QUAKE_DEGREES
+    )
+
+
+def collapse_copies(events: Iterable[HazardEvent]) -> tuple[list[HazardEvent], list[Rejected]]:
+    """One event per quake. Where a list holds several versions of one quake (the preliminary
+    M7.5 beside three rows of the revised M7.4), the version most copies agree on wins: taking
+    whichever came last would flip the quake back and forth between polls."""
+    groups: list[list[HazardEvent]] = []
+    for ev in events:
+        for g in groups:
+            if same_quake(g[0], ev):
+                g.append(ev)
+                break
+        else:
+            groups.append([ev])
+    kept: list[HazardEvent] = []
+    dropped: list[Rejected] = []
+    for g in groups:
+        counts: dict[str, int] = {}
+        for ev in g:
+            counts[ev.revision] = counts.get(ev.revision, 0) + 1
+        best_rev = max(counts, key=lambda r: (counts[r], -next(i for i, e in enumerate(g) if e.revision == r)))
+        best = next(e for e in g if e.revision == best_rev)
+        kept.append(best)
+        for ev in g:
+            if ev is best:
+                continue
+            why = "identical copy" if ev.revision == best.revision else "conflicting copy"
+            dropped.append(
+                Rejected(ev.feed, ev.id, "gempa", Reason.DUPLICATE_ITEM,
+                         f"{why} of quake {best.id} (M{ev.magnitude} vs M{best.magnitude})")  # fmt: skip
+            )
+    return kept, dropped

@@ -1,0 +1,102 @@
+"""Build everything a configuration describes, checking it all, before anything is swapped in.
+
+`warnd check`, start-up and reload all go through `build`: a set that has any problem is
+refused whole, with every problem listed, and a running daemon keeps the set it had.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from warnd.channels.base import Sender
+from warnd.channels.registry import make_sender
+from warnd.config.load import Config, load
+from warnd.config.schema import FileAccount, XAccount
+from warnd.errors import ConfigError, Problem
+from warnd.geo import RegionError, RegionIndex, covers, load_layers
+from warnd.pipeline.render import Renderer
+from warnd.pipeline.stages import AccountView
+from warnd.pollers.registry import FORMATS, Parser
+from warnd.rules.compiled import RuleSet, compile_rules
+
+
+@dataclass
+class Bundle:
+    config: Config
+    regions: RegionIndex
+    ruleset: RuleSet
+    renderer: Renderer
+    accounts: dict[str, AccountView]
+    parsers: dict[str, Parser]
+    senders: dict[str, Sender] = field(default_factory=dict)
+
+
+def build(path: Path, *, with_senders: bool) -> Bundle:
+    cfg = load(path)
+    problems: list[Problem] = []
+    at = cfg.at
+
+    regions: RegionIndex | None = None
+    try:
+        regions = load_layers(cfg.resolve(layer.path) for layer in cfg.file.regions)
+    except RegionError as e:
+        problems.append(at.problem(str(e), "regions"))
+
+    parsers: dict[str, Parser] = {}
+    for feed in cfg.feeds:
+        parser = FORMATS.get(feed.spec.format)
+        if parser is None:
+            problems.append(feed.at.problem(f"unknown feed format {feed.spec.format!r} (known: {', '.join(sorted(FORMATS))})", "format"))
+        else:
+            parsers[feed.spec.id] = parser
+
+    renderer = Renderer(cfg.resolve(cfg.file.templates))
+    if not renderer.folder.is_dir():
+        problems.append(at.problem(f"templates folder {renderer.folder} does not exist", "templates"))
+    else:
+        for tp in renderer.check():
+            problems.append(Problem(tp.file, tp.line, "", str(tp)))
+
+    if regions is not None:
+        for name, account in cfg.file.accounts.items():
+            for k, code in enumerate(account.regions):
+                if not _known(regions, code):
+                    problems.append(at.problem(f"unknown region code {code!r}", "accounts", name, "regions", k))
+        for lr in cfg.rules:
+            for k, code in enumerate(lr.rule.where.regions):
+                if not _known(regions, code):
+                    problems.append(lr.at.problem(f"unknown region code {code!r}", "where", "regions", k))
+            if lr.rule.where.level not in regions.levels:
+                problems.append(lr.at.problem(f"no {lr.rule.where.level} layer is loaded (loaded: {', '.join(regions.levels)})", "where", "level"))
+    if renderer.folder.is_dir():
+        for lr in cfg.rules:
+            names = list(cfg.file.accounts) if "*" in lr.rule.then.accounts else lr.rule.then.accounts
+            for name in names:
+                account = cfg.file.accounts.get(name)
+                if account is not None and not renderer.has(lr.rule.then.template, account.lang):
+                    problems.append(lr.at.problem(
+                        f"no template {lr.rule.then.template}/new.{account.lang}.j2 in {renderer.folder} (account {name!r} posts in {account.lang!r})",
+                        "then", "template"))  # fmt: skip
+
+    accounts = {
+        name: AccountView(name, a.lang, tuple(a.regions), x_limit=isinstance(a, XAccount))
+        for name, a in cfg.file.accounts.items()
+    }
+    senders: dict[str, Sender] = {}
+    if with_senders:
+        for name, a in cfg.file.accounts.items():
+            sender, problem = make_sender(name, a, cfg.resolve(a.path) if isinstance(a, FileAccount) else None)
+            if problem:
+                problems.append(at.problem(problem, "accounts", name))
+            elif sender is not None:
+                senders[name] = sender
+
+    if problems or regions is None:
+        raise ConfigError(problems)
+    return Bundle(cfg, regions, compile_rules([lr.rule for lr in cfg.rules], cfg.file.region_tolerance_km, list(cfg.file.accounts)),
+                  renderer, accounts, parsers, senders)  # fmt: skip
+
+
+def _known(regions: RegionIndex, code: str) -> bool:
+    return code in regions.by_code or any(covers(c, [code]) for c in regions.by_code)

@@ -1,0 +1,78 @@
+"""One parsed feed document through ledger, rules, stages and render into the outbox.
+
+All of it happens in ONE database transaction: the ledger never records an event whose
+warnings were not committed with it. If anything fails half-way the whole document is rolled
+back and the next poll brings it again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from warnd.clock import Clock
+from warnd.model import ChangeKind, ParseResult, Reason, Warning
+from warnd.obs import get_logger
+from warnd.pipeline.stages import plan
+from warnd.rules.engine import evaluate
+from warnd.runtime.build import Bundle
+from warnd.store.db import transaction
+from warnd.store.ledger import Ledger
+from warnd.store.outbox import Outbox
+
+log = get_logger("warnd.ingest")
+
+
+@dataclass
+class IngestReport:
+    changes: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
+    warnings: list[Warning] = field(default_factory=list)
+    rejected: int = 0
+
+
+class Ingest:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle]) -> None:
+        self.conn = conn
+        self.clock = clock
+        self.bundle = bundle
+        self.ledger = Ledger(conn)
+        self.outbox = Outbox(conn)
+
+    def handle(self, feed: str, result: ParseResult) -> IngestReport:
+        report = IngestReport()
+        for r in result.rejected:
+            log.warning("item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message)
+        report.rejected = len(result.rejected)
+        b = self.bundle()
+        now = self.clock.now()
+        with transaction(self.conn):
+            for event in result.events:
+                change = self.ledger.observe(event, now)
+                ev = change.event
+                report.changes[change.kind.value] += 1
+                elog = log.bind(event_id=ev.id, feed=feed)
+                if change.kind is ChangeKind.UNCHANGED:
+                    elog.debug("event.unchanged", reason="unchanged")
+                    continue
+                elog.info("event." + change.kind.value, hazard=ev.hazard.value, time=ev.time.isoformat(),
+                          magnitude=ev.magnitude, lat=ev.lat, lon=ev.lon, revision=ev.revision)  # fmt: skip
+                matches, skips = evaluate(b.ruleset, b.regions, change)
+                for s in skips:
+                    elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
+                for m in matches:
+                    posts, drops = plan(m, b.accounts, self.outbox)
+                    for d in drops:
+                        # An account outside the event's area is routing, not suppression.
+                        level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
+                        level("warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail)
+                    for p in posts:
+                        w = b.renderer.render(event=ev, kind=p.kind, rule=m.rule, template=m.template, priority=m.priority,
+                                              target=p.account, regions=p.regions, first_post=p.first_post, now=now)  # fmt: skip
+                        if self.outbox.enqueue(w, [f"account:{w.account}"], now):
+                            report.warnings.append(w)
+                            elog.info("warning.queued", warning_id=w.id, rule=w.rule, account=w.account, kind=w.kind.value,
+                                      regions=[r.code for r in w.regions])  # fmt: skip
+                        else:
+                            elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="already_warned", warning_id=w.id)
+        return report

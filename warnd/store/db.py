@@ -1,0 +1,104 @@
+"""The state database: one SQLite file in the state directory.
+
+WAL with synchronous=FULL: a warning that was committed survives a power cut, and the
+dispatcher can read while ingest writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    hazard      TEXT NOT NULL,
+    time        TEXT NOT NULL,          -- origin/observation time, ISO UTC
+    lat         REAL,
+    lon         REAL,
+    revision    TEXT NOT NULL,          -- current revision hash
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    cancelled   INTEGER NOT NULL DEFAULT 0,
+    data        TEXT NOT NULL           -- the event as JSON
+);
+CREATE INDEX IF NOT EXISTS events_hazard_time ON events (hazard, time);
+
+CREATE TABLE IF NOT EXISTS event_revisions (
+    event_id    TEXT NOT NULL REFERENCES events(id),
+    revision    TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    PRIMARY KEY (event_id, revision)
+);
+
+CREATE TABLE IF NOT EXISTS warnings (
+    id          TEXT PRIMARY KEY,       -- hash of (event, revision, rule, account, kind)
+    event_id    TEXT NOT NULL,
+    revision    TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS warnings_event_account ON warnings (event_id, account);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    warning_id      TEXT NOT NULL REFERENCES warnings(id),
+    target          TEXT NOT NULL,      -- 'account:<name>' or 'partner:<name>'
+    state           TEXT NOT NULL,      -- pending | sent | dead
+    priority_rank   INTEGER NOT NULL,   -- 0 = life safety first
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    sent_at         TEXT,
+    remote_id       TEXT,
+    UNIQUE (warning_id, target)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, priority_rank, next_attempt_at);
+
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed            TEXT PRIMARY KEY,
+    etag            TEXT,
+    last_modified   TEXT,
+    body_hash       TEXT,
+    last_ok         TEXT,
+    last_change     TEXT,
+    last_error      TEXT,
+    last_error_at   TEXT,
+    failures        INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) so that a
+    # ledger change and its warnings are one unit, never half of it.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.executescript(_SCHEMA)
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
