@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import faulthandler
+import fcntl
 import os
 import signal
 from datetime import UTC, datetime
@@ -53,10 +53,12 @@ class Daemon:
         self.conn = db.connect(state / "warnd.db")
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
-        self.dispatcher = Dispatcher(self.conn, self.clock, lambda: self.bundle.senders,
-                                     lambda: self.bundle.config.file.dispatch_max_attempts)  # fmt: skip
-        self.poller = Poller(self.fetcher, self.ingest, FeedStates(self.conn), self.clock, lambda: self.bundle,
-                             self.dispatcher.wake)  # fmt: skip
+        self.dispatcher = Dispatcher(
+            self.conn, self.clock, lambda: self.bundle.senders, lambda: self.bundle.config.file.dispatch_max_attempts
+        )
+        self.poller = Poller(
+            self.fetcher, self.ingest, FeedStates(self.conn), self.clock, lambda: self.bundle, self.dispatcher.wake
+        )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._reloading = False
@@ -73,12 +75,22 @@ class Daemon:
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         cfg = self.bundle.config
-        log.info("daemon.started", config=str(self.config_path), state_dir=str(cfg.state_dir), pid=os.getpid(),
-                 feeds=[f.spec.id for f in cfg.feeds], rules=len(self.bundle.ruleset.rules),
-                 accounts=sorted(self.bundle.accounts), pending=self.dispatcher.outbox.counts()["pending"])  # fmt: skip
+        log.info(
+            "daemon.started",
+            config=str(self.config_path),
+            state_dir=str(cfg.state_dir),
+            pid=os.getpid(),
+            feeds=[f.spec.id for f in cfg.feeds],
+            rules=len(self.bundle.ruleset.rules),
+            accounts=sorted(self.bundle.accounts),
+            pending=self.dispatcher.outbox.counts()["pending"],
+        )
         if cfg.file.partners:
-            log.warning("partners.not_delivered", partners=sorted(cfg.file.partners),
-                        detail="partner webhooks are configured but this build does not deliver them")  # fmt: skip
+            log.warning(
+                "partners.not_delivered",
+                partners=sorted(cfg.file.partners),
+                detail="partner webhooks are configured but this build does not deliver them",
+            )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
         dispatch.add_done_callback(self._crashed)
 
@@ -100,14 +112,25 @@ class Daemon:
             existing = self.scheduler.get_job(job_id)
             if existing is not None:
                 trigger = existing.trigger
-                if getattr(trigger, "interval_length", None) != spec.interval or getattr(trigger, "jitter", None) != (spec.jitter or None):
-                    self.scheduler.reschedule_job(job_id, trigger="interval", seconds=spec.interval, jitter=spec.jitter or None)
+                if getattr(trigger, "interval_length", None) != spec.interval or getattr(trigger, "jitter", None) != (
+                    spec.jitter or None
+                ):
+                    self.scheduler.reschedule_job(
+                        job_id, trigger="interval", seconds=spec.interval, jitter=spec.jitter or None
+                    )
                 continue
             self.scheduler.add_job(
-                self.poller.poll, "interval", args=[spec.id], id=job_id, seconds=spec.interval,
-                jitter=spec.jitter or None, next_run_time=now, coalesce=True, max_instances=1,
+                self.poller.poll,
+                "interval",
+                args=[spec.id],
+                id=job_id,
+                seconds=spec.interval,
+                jitter=spec.jitter or None,
+                next_run_time=now,
+                coalesce=True,
+                max_instances=1,
                 misfire_grace_time=None,
-            )  # fmt: skip
+            )
 
     async def reload(self) -> bool:
         if self._reloading:
@@ -118,7 +141,9 @@ class Daemon:
         try:
             new = await asyncio.to_thread(build, self.config_path, with_senders=True)
         except ConfigError as e:
-            log.error("reload.rejected", problems=[str(p) for p in e.problems], detail="the running configuration stays")
+            log.error(
+                "reload.rejected", problems=[str(p) for p in e.problems], detail="the running configuration stays"
+            )
             return False
         finally:
             self._reloading = False

@@ -38,8 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command")
 
     def config_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("-c", "--config", type=Path, default=Path(os.environ.get("WARND_CONFIG", DEFAULT_CONFIG)),
-                        help=f"config file (default: $WARND_CONFIG or {DEFAULT_CONFIG})")  # fmt: skip
+        sp.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=Path(os.environ.get("WARND_CONFIG", DEFAULT_CONFIG)),
+            help=f"config file (default: $WARND_CONFIG or {DEFAULT_CONFIG})",
+        )
 
     run = sub.add_parser("run", help="run the daemon")
     config_arg(run)
@@ -74,8 +79,10 @@ def _check(args: argparse.Namespace) -> int:
         _print_problems(e)
         return EXIT_CONFIG
     cfg = b.config
-    print(f"{args.config}: OK: {len(cfg.feeds)} feeds, {len(b.ruleset.rules)} rules in {len(cfg.rule_files)} files, "
-          f"{len(b.accounts)} accounts, {len(b.regions.regions)} regions, {len(b.renderer.names())} templates")  # fmt: skip
+    print(
+        f"{args.config}: OK: {len(cfg.feeds)} feeds, {len(b.ruleset.rules)} rules in {len(cfg.rule_files)} files, "
+        f"{len(b.accounts)} accounts, {len(b.regions.regions)} regions, {len(b.renderer.names())} templates"
+    )
     return EXIT_OK
 
 
@@ -149,7 +156,8 @@ def _table(source: str, events: Sequence[HazardEvent]) -> None:
     from warnd.clock import WIB
 
     print(f"# {source}: {len(events)} event(s)")
-    print(f"{'id':<26} {'time (UTC)':<20} {'WIB':<19} {'lat':>7} {'lon':>8} {'M':>4} {'depth':>6} {'tsunami':<7} place / felt")
+    head = f"{'id':<26} {'time (UTC)':<20} {'WIB':<19} {'lat':>7} {'lon':>8} {'M':>4} {'depth':>6} {'tsunami':<7}"
+    print(head + " place / felt")
     for e in events:
         tsunami = {True: "YES", False: "no", None: "-"}[e.tsunami]
         felt = "; ".join(f"{f.mmi} {f.place}" for f in e.felt)

@@ -181,7 +181,9 @@ def read_geojson(path: Path) -> list[tuple[Region, BaseGeometry]]:
         code, name = props.get("code"), props.get("name")
         if not isinstance(code, str) or not code or not isinstance(name, str):
             raise RegionError(f"{path}: features[{n}]: needs string properties 'code' and 'name'")
-        level = props.get("level") or ("province" if "." not in code else "regency" if code.count(".") == 1 else "district")
+        level = props.get("level") or (
+            "province" if "." not in code else "regency" if code.count(".") == 1 else "district"
+        )
         try:
             geom = shape(feat["geometry"])
         except (KeyError, TypeError, ValueError, AttributeError) as e:

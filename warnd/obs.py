@@ -30,9 +30,7 @@ def setup_logging(level: str = "info", *, json: bool | None = None) -> None:
     # Libraries (APScheduler, httpx) log through the standard library: route them through the
     # same renderer so that every line has one shape.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared)
-    )
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processor=renderer, foreign_pre_chain=shared))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from warnd.config import yamlsrc
-from warnd.config.schema import ConfigFile, FeedEntry, FeedSpec, Rule, RulesFile
+from warnd.config.schema import ConfigFile, FeedSpec, Rule, RulesFile
 from warnd.config.yamlsrc import Doc, PathKey
 from warnd.errors import ConfigError, Problem
 
@@ -85,10 +85,9 @@ def _problem(doc: Doc, data: Any, prefix: PathKey, err: Any) -> Problem:
     path: list[str | int] = list(prefix)
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        ):
             path.append(part)
             node = node[part]
         elif i == len(loc) - 1 and isinstance(part, str) and err["type"] in ("missing", "extra_forbidden"):
@@ -123,8 +122,9 @@ def load(path: Path) -> Config:
     problems += _check_references(doc, cfg, feeds, rules)
     if problems:
         raise ConfigError(problems)
-    return Config(path=path, file=cfg, at=Located(doc, ()), feeds=tuple(feeds), rules=tuple(rules),
-                  rule_files=tuple(rule_files))  # fmt: skip
+    return Config(
+        path=path, file=cfg, at=Located(doc, ()), feeds=tuple(feeds), rules=tuple(rules), rule_files=tuple(rule_files)
+    )
 
 
 def _load_catalogue(base: Path, cfg: ConfigFile) -> tuple[dict[str, LoadedFeed], list[Problem]]:
@@ -149,7 +149,9 @@ def _load_catalogue(base: Path, cfg: ConfigFile) -> tuple[dict[str, LoadedFeed],
     return out, problems
 
 
-def _resolve_feeds(doc: Doc, cfg: ConfigFile, catalogue: dict[str, LoadedFeed]) -> tuple[list[LoadedFeed], list[Problem]]:
+def _resolve_feeds(
+    doc: Doc, cfg: ConfigFile, catalogue: dict[str, LoadedFeed]
+) -> tuple[list[LoadedFeed], list[Problem]]:
     feeds: list[LoadedFeed] = []
     problems: list[Problem] = []
     for i, entry in enumerate(cfg.feeds):
@@ -181,7 +183,11 @@ def _load_rules(base: Path, doc: Doc, cfg: ConfigFile) -> tuple[list[LoadedRule]
     files: list[Path] = []
     problems: list[Problem] = []
     for i, pattern in enumerate(cfg.rules):
-        matched = sorted(base.glob(pattern)) if not Path(pattern).is_absolute() else sorted(Path("/").glob(pattern.lstrip("/")))
+        matched = (
+            sorted(base.glob(pattern))
+            if not Path(pattern).is_absolute()
+            else sorted(Path("/").glob(pattern.lstrip("/")))
+        )
         if not matched:
             problems.append(doc.problem(("rules", i), f"no rule file matches {pattern!r}"))
         files.extend(m for m in matched if m not in files)
@@ -192,17 +198,26 @@ def _load_rules(base: Path, doc: Doc, cfg: ConfigFile) -> tuple[list[LoadedRule]
             continue
         if rdoc.data is None:
             continue  # an empty rules file is allowed: it is a file with no rules yet
-        rf, found = validate_model(rdoc, RulesFile, rdoc.data)
+        # Rules are validated one by one, so that one broken rule does not hide the
+        # problems of the others (their references are checked too).
+        items = rdoc.data.get("rules") if isinstance(rdoc.data, dict) else None
+        shell = {**rdoc.data, "rules": []} if isinstance(rdoc.data, dict) and isinstance(items, list) else rdoc.data
+        _, found = validate_model(rdoc, RulesFile, shell)
         problems += found
-        if rf is None:
-            continue
-        for j, rule in enumerate(rf.rules):
-            rules.append(LoadedRule(rule, Located(rdoc, ("rules", j))))
+        for j, item in enumerate(items if isinstance(items, list) else []):
+            rule, found = validate_model(rdoc, Rule, item, ("rules", j))
+            problems += found
+            if rule is not None:
+                rules.append(LoadedRule(rule, Located(rdoc, ("rules", j))))
     seen: dict[str, LoadedRule] = {}
     for r in rules:
         if r.rule.id in seen:
             other = seen[r.rule.id].at
-            problems.append(r.at.problem(f"rule id {r.rule.id!r} is also used at {other.doc.file}:{other.doc.line(other.path)}", "id"))
+            problems.append(
+                r.at.problem(
+                    f"rule id {r.rule.id!r} is also used at {other.doc.file}:{other.doc.line(other.path)}", "id"
+                )
+            )
         seen[r.rule.id] = r
     return rules, files, problems
 
@@ -214,10 +229,16 @@ def _check_references(doc: Doc, cfg: ConfigFile, feeds: list[LoadedFeed], rules:
     for r in rules:
         for k, name in enumerate(r.rule.then.accounts):
             if name not in accounts and name != "*":
-                problems.append(r.at.problem(f"unknown account {name!r} (known: {', '.join(sorted(accounts))})", "then", "accounts", k))
+                problems.append(
+                    r.at.problem(
+                        f"unknown account {name!r} (known: {', '.join(sorted(accounts))})", "then", "accounts", k
+                    )
+                )
         for k, fid in enumerate(r.rule.match.feeds or []):
             if fid not in feed_ids:
-                problems.append(r.at.problem(f"unknown feed {fid!r} (known: {', '.join(sorted(feed_ids))})", "match", "feeds", k))
+                problems.append(
+                    r.at.problem(f"unknown feed {fid!r} (known: {', '.join(sorted(feed_ids))})", "match", "feeds", k)
+                )
     for pname, partner in cfg.partners.items():
         for k, name in enumerate(partner.accounts):
             if name not in accounts:

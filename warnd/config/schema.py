@@ -130,7 +130,7 @@ class Partner(Strict):
     secret: Name
     """Name of the credential holding the HMAC signing secret (never the secret itself)."""
     accounts: list[str] = Field(min_length=1)
-    formats: list[Literal["json", "cap"]] = Field(default_factory=lambda: ["json"])
+    formats: list[Literal["json", "cap"]] = Field(default_factory=lambda: list[Literal["json", "cap"]](["json"]))
 
 
 # --- the main file ---------------------------------------------------------------------------

@@ -81,8 +81,16 @@ class Renderer:
             try:
                 template = self.env.get_template(name)
                 kind = name.split("/")[-1].split(".")[0]
-                template.render(_context(_SAMPLE, WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW,
-                                         list(_SAMPLE_REGIONS), _SAMPLE_REGIONS, None, "id"))  # fmt: skip
+                template.render(
+                    _context(
+                        _SAMPLE,
+                        WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW,
+                        list(_SAMPLE_REGIONS),
+                        _SAMPLE_REGIONS,
+                        None,
+                        "id",
+                    )
+                )
             except jinja2.TemplateSyntaxError as e:
                 problems.append(TemplateProblem(str(self.folder / name), e.lineno, e.message or "syntax error"))
             except jinja2.TemplateError as e:

@@ -43,8 +43,14 @@ def plan(match: Match, accounts: Mapping[str, AccountView], history: History) ->
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
         if not regions:
-            drops.append(Drop(match.rule, name, Reason.OUTSIDE_ACCOUNT_AREA,
-                              f"none of {[r.code for r in match.regions]} in {list(account.regions)}"))  # fmt: skip
+            drops.append(
+                Drop(
+                    match.rule,
+                    name,
+                    Reason.OUTSIDE_ACCOUNT_AREA,
+                    f"none of {[r.code for r in match.regions]} in {list(account.regions)}",
+                )
+            )
             continue
         first = history.first_warning(match.event.id, name)
         if match.change is ChangeKind.CANCELLED:

@@ -22,13 +22,13 @@ from typing import Any
 
 from warnd.errors import FeedError
 from warnd.model import (
+    SAME_QUAKE_DEGREES,
+    SAME_QUAKE_SECONDS,
     Felt,
     Hazard,
     HazardEvent,
     MsgType,
     ParseResult,
-    SAME_QUAKE_DEGREES,
-    SAME_QUAKE_SECONDS,
     Reason,
     Rejected,
     Status,
@@ -63,8 +63,20 @@ _MONTHS = {
     )
     for m in names
 }
-_ROMAN = {"I": 1, "II": 2, "III": 3, "IV": 4, "V": 5, "VI": 6, "VII": 7, "VIII": 8, "IX": 9,
-          "X": 10, "XI": 11, "XII": 12}  # fmt: skip
+_ROMAN = {
+    "I": 1,
+    "II": 2,
+    "III": 3,
+    "IV": 4,
+    "V": 5,
+    "VI": 6,
+    "VII": 7,
+    "VIII": 8,
+    "IX": 9,
+    "X": 10,
+    "XI": 11,
+    "XII": 12,
+}
 
 _NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 _HEMI = re.compile(r"([-+]?\d+(?:[.,]\d+)?)\s*(LU|LS|BT|BB|N|S|E|W)\b", re.IGNORECASE)
@@ -265,8 +277,7 @@ def _local_time(item: dict[str, str]) -> datetime | None:
     if zone is None:
         raise ItemError("Jam", Reason.MALFORMED, f"unknown time zone {zone_name!r}")
     try:
-        t = datetime(year, month, day, int(hm.group(1)), int(hm.group(2)), int(hm.group(3) or 0),
-                     tzinfo=zone)  # fmt: skip
+        t = datetime(year, month, day, int(hm.group(1)), int(hm.group(2)), int(hm.group(3) or 0), tzinfo=zone)
     except ValueError as e:
         raise ItemError("Tanggal", Reason.MALFORMED, f"impossible date {tanggal} {jam}: {e}") from None
     return t.astimezone(UTC)
@@ -338,8 +349,9 @@ def _pair(raw: str | None) -> tuple[float, float] | None:
 
 
 def _lettered(item: dict[str, str]) -> tuple[float, float] | None:
-    text = " ".join(v for k in ("lintang", "bujur", "posisi") if (v := item.get(k)))
-    lat = lon = None
+    text = " ".join(item[k] for k in ("lintang", "bujur", "posisi") if item.get(k))
+    lat: float | None = None
+    lon: float | None = None
     for value, letter in _HEMI.findall(text):
         v = abs(float(value.replace(",", ".")))
         letter = letter.upper()
@@ -440,7 +452,12 @@ def collapse_copies(events: Iterable[HazardEvent]) -> tuple[list[HazardEvent], l
                 continue
             why = "identical copy" if ev.revision == best.revision else "conflicting copy"
             dropped.append(
-                Rejected(ev.feed, ev.id, "gempa", Reason.DUPLICATE_ITEM,
-                         f"{why} of quake {best.id} (M{ev.magnitude} vs M{best.magnitude})")  # fmt: skip
+                Rejected(
+                    ev.feed,
+                    ev.id,
+                    "gempa",
+                    Reason.DUPLICATE_ITEM,
+                    f"{why} of quake {best.id} (M{ev.magnitude} vs M{best.magnitude})",
+                )
             )
     return kept, dropped

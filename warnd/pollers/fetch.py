@@ -67,7 +67,9 @@ class Fetcher:
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def fetch(self, feed: str, url: str, *, timeout: float, max_bytes: int, validators: Validators) -> FetchOutcome:
+    async def fetch(
+        self, feed: str, url: str, *, timeout: float, max_bytes: int, validators: Validators
+    ) -> FetchOutcome:
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout):
@@ -93,8 +95,9 @@ class Fetcher:
             raise FetchError(feed, f"{path} is larger than the cap of {max_bytes} bytes")
         return FetchOutcome(False, body, Validators(etag=tag), 200, time.monotonic() - started)
 
-    async def _get(self, feed: str, url: str, max_bytes: int, validators: Validators, started: float,
-                   timeout: float) -> FetchOutcome:  # fmt: skip
+    async def _get(
+        self, feed: str, url: str, max_bytes: int, validators: Validators, started: float, timeout: float
+    ) -> FetchOutcome:
         headers = {}
         if validators.etag:
             headers["If-None-Match"] = validators.etag
@@ -108,7 +111,12 @@ class Fetcher:
                 if r.status_code != 200:
                     raise FetchError(feed, f"HTTP {r.status_code} from {_host(url)}")
                 declared = r.headers.get("content-length")
-                if declared and declared.isdigit() and int(declared) > max_bytes and not r.headers.get("content-encoding"):
+                if (
+                    declared
+                    and declared.isdigit()
+                    and int(declared) > max_bytes
+                    and not r.headers.get("content-encoding")
+                ):
                     raise FetchError(feed, f"body of {declared} bytes is larger than the cap of {max_bytes}")
                 body = await _read_capped(feed, r, max_bytes)
                 new = Validators(r.headers.get("etag"), r.headers.get("last-modified"))

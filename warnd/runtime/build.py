@@ -47,7 +47,11 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
     for feed in cfg.feeds:
         parser = FORMATS.get(feed.spec.format)
         if parser is None:
-            problems.append(feed.at.problem(f"unknown feed format {feed.spec.format!r} (known: {', '.join(sorted(FORMATS))})", "format"))
+            problems.append(
+                feed.at.problem(
+                    f"unknown feed format {feed.spec.format!r} (known: {', '.join(sorted(FORMATS))})", "format"
+                )
+            )
         else:
             parsers[feed.spec.id] = parser
 
@@ -68,16 +72,27 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
                 if not _known(regions, code):
                     problems.append(lr.at.problem(f"unknown region code {code!r}", "where", "regions", k))
             if lr.rule.where.level not in regions.levels:
-                problems.append(lr.at.problem(f"no {lr.rule.where.level} layer is loaded (loaded: {', '.join(regions.levels)})", "where", "level"))
+                problems.append(
+                    lr.at.problem(
+                        f"no {lr.rule.where.level} layer is loaded (loaded: {', '.join(regions.levels)})",
+                        "where",
+                        "level",
+                    )
+                )
     if renderer.folder.is_dir():
         for lr in cfg.rules:
             names = list(cfg.file.accounts) if "*" in lr.rule.then.accounts else lr.rule.then.accounts
             for name in names:
-                account = cfg.file.accounts.get(name)
-                if account is not None and not renderer.has(lr.rule.then.template, account.lang):
-                    problems.append(lr.at.problem(
-                        f"no template {lr.rule.then.template}/new.{account.lang}.j2 in {renderer.folder} (account {name!r} posts in {account.lang!r})",
-                        "then", "template"))  # fmt: skip
+                acct = cfg.file.accounts.get(name)
+                if acct is not None and not renderer.has(lr.rule.then.template, acct.lang):
+                    problems.append(
+                        lr.at.problem(
+                            f"no template {lr.rule.then.template}/new.{acct.lang}.j2 in {renderer.folder}"
+                            f" (account {name!r} posts in {acct.lang!r})",
+                            "then",
+                            "template",
+                        )
+                    )
 
     accounts = {
         name: AccountView(name, a.lang, tuple(a.regions), x_limit=isinstance(a, XAccount))
@@ -94,8 +109,15 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
 
     if problems or regions is None:
         raise ConfigError(problems)
-    return Bundle(cfg, regions, compile_rules([lr.rule for lr in cfg.rules], cfg.file.region_tolerance_km, list(cfg.file.accounts)),
-                  renderer, accounts, parsers, senders)  # fmt: skip
+    return Bundle(
+        cfg,
+        regions,
+        compile_rules([lr.rule for lr in cfg.rules], cfg.file.region_tolerance_km, list(cfg.file.accounts)),
+        renderer,
+        accounts,
+        parsers,
+        senders,
+    )
 
 
 def _known(regions: RegionIndex, code: str) -> bool:

@@ -6,6 +6,7 @@ like X's duplicate refusal, count the re-send as delivered)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import sqlite3
 from collections.abc import Callable
@@ -32,8 +33,13 @@ def backoff(attempts: int) -> float:
 
 
 class Dispatcher:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock, senders: Callable[[], dict[str, Sender]],
-                 max_attempts: Callable[[], int]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        senders: Callable[[], dict[str, Sender]],
+        max_attempts: Callable[[], int],
+    ) -> None:
         self.outbox = Outbox(conn)
         self.clock = clock
         self.senders = senders
@@ -60,10 +66,8 @@ class Dispatcher:
             nxt = self.outbox.next_due_at()
             if nxt is not None:
                 wait = max(0.05, min(IDLE_WAIT, (nxt - self.clock.now()).total_seconds()))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass
 
     async def run_once(self) -> int:
         """Try every delivery that is due now; returns how many were tried."""
@@ -81,7 +85,9 @@ class Dispatcher:
         sender = self.senders().get(name) if kind == "account" else None
         if sender is None:
             # The account was removed by a reload: keep the delivery, an operator may restore it.
-            self.outbox.mark_retry(d.id, f"no channel for {d.target}", self.clock.now() + timedelta(seconds=MAX_BACKOFF))
+            self.outbox.mark_retry(
+                d.id, f"no channel for {d.target}", self.clock.now() + timedelta(seconds=MAX_BACKOFF)
+            )
             dlog.error("delivery.no_channel", reason="no_channel")
             return
         try:
@@ -90,8 +96,12 @@ class Dispatcher:
             self.failed += 1
             if not e.retryable or d.attempts + 1 >= self.max_attempts():
                 self.outbox.mark_dead(d.id, str(e))
-                dlog.error("delivery.dead", reason="permanent_failure" if not e.retryable else "retry_exhausted",
-                           error=str(e), notice="operator action needed: warning was not delivered")  # fmt: skip
+                dlog.error(
+                    "delivery.dead",
+                    reason="permanent_failure" if not e.retryable else "retry_exhausted",
+                    error=str(e),
+                    notice="operator action needed: warning was not delivered",
+                )
                 return
             delay = backoff(d.attempts + 1)
             self.outbox.mark_retry(d.id, str(e), self.clock.now() + timedelta(seconds=delay))

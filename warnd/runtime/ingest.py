@@ -42,7 +42,9 @@ class Ingest:
     def handle(self, feed: str, result: ParseResult) -> IngestReport:
         report = IngestReport()
         for r in result.rejected:
-            log.warning("item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message)
+            log.warning(
+                "item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message
+            )
         report.rejected = len(result.rejected)
         b = self.bundle()
         now = self.clock.now()
@@ -55,8 +57,15 @@ class Ingest:
                 if change.kind is ChangeKind.UNCHANGED:
                     elog.debug("event.unchanged", reason="unchanged")
                     continue
-                elog.info("event." + change.kind.value, hazard=ev.hazard.value, time=ev.time.isoformat(),
-                          magnitude=ev.magnitude, lat=ev.lat, lon=ev.lon, revision=ev.revision)  # fmt: skip
+                elog.info(
+                    "event." + change.kind.value,
+                    hazard=ev.hazard.value,
+                    time=ev.time.isoformat(),
+                    magnitude=ev.magnitude,
+                    lat=ev.lat,
+                    lon=ev.lon,
+                    revision=ev.revision,
+                )
                 matches, skips = evaluate(b.ruleset, b.regions, change)
                 for s in skips:
                     elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
@@ -65,14 +74,37 @@ class Ingest:
                     for d in drops:
                         # An account outside the event's area is routing, not suppression.
                         level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
-                        level("warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail)
+                        level(
+                            "warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail
+                        )
                     for p in posts:
-                        w = b.renderer.render(event=ev, kind=p.kind, rule=m.rule, template=m.template, priority=m.priority,
-                                              target=p.account, regions=p.regions, first_post=p.first_post, now=now)  # fmt: skip
+                        w = b.renderer.render(
+                            event=ev,
+                            kind=p.kind,
+                            rule=m.rule,
+                            template=m.template,
+                            priority=m.priority,
+                            target=p.account,
+                            regions=p.regions,
+                            first_post=p.first_post,
+                            now=now,
+                        )
                         if self.outbox.enqueue(w, [f"account:{w.account}"], now):
                             report.warnings.append(w)
-                            elog.info("warning.queued", warning_id=w.id, rule=w.rule, account=w.account, kind=w.kind.value,
-                                      regions=[r.code for r in w.regions])  # fmt: skip
+                            elog.info(
+                                "warning.queued",
+                                warning_id=w.id,
+                                rule=w.rule,
+                                account=w.account,
+                                kind=w.kind.value,
+                                regions=[r.code for r in w.regions],
+                            )
                         else:
-                            elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="already_warned", warning_id=w.id)
+                            elog.info(
+                                "warning.suppressed",
+                                rule=w.rule,
+                                account=w.account,
+                                reason="already_warned",
+                                warning_id=w.id,
+                            )
         return report

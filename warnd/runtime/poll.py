@@ -22,8 +22,15 @@ log = get_logger("warnd.poll")
 
 
 class Poller:
-    def __init__(self, fetcher: Fetcher, ingest: Ingest, states: FeedStates, clock: Clock,
-                 bundle: Callable[[], Bundle], on_warnings: Callable[[], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        ingest: Ingest,
+        states: FeedStates,
+        clock: Clock,
+        bundle: Callable[[], Bundle],
+        on_warnings: Callable[[], None],
+    ) -> None:
         self.fetcher = fetcher
         self.ingest = ingest
         self.states = states
@@ -52,17 +59,26 @@ class Poller:
         flog = log.bind(feed=feed_id)
         state = self.states.get(feed_id)
         try:
-            outcome = await self.fetcher.fetch(feed_id, spec.url, timeout=spec.timeout, max_bytes=spec.max_bytes,
-                                               validators=Validators(state.etag, state.last_modified))  # fmt: skip
+            outcome = await self.fetcher.fetch(
+                feed_id,
+                spec.url,
+                timeout=spec.timeout,
+                max_bytes=spec.max_bytes,
+                validators=Validators(state.etag, state.last_modified),
+            )
             now = self.clock.now()
             if outcome.not_modified:
-                self.states.ok(feed_id, now, etag=state.etag, last_modified=state.last_modified, body_hash=None, changed=False)
+                self.states.ok(
+                    feed_id, now, etag=state.etag, last_modified=state.last_modified, body_hash=None, changed=False
+                )
                 flog.debug("feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 return
             digest = hashlib.sha256(outcome.body).hexdigest()
             v = outcome.validators
             if digest == state.body_hash:
-                self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=False)
+                self.states.ok(
+                    feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=False
+                )
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 return
             result = parser(outcome.body, feed_id, now)
@@ -70,8 +86,14 @@ class Poller:
             # Validators are stored only after the document's events are committed: a crash in
             # between makes the next poll fetch and ingest the document again.
             self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=True)
-            flog.info("feed.polled", events=len(result.events), rejected=report.rejected, warnings=len(report.warnings),
-                      **report.changes, elapsed_ms=round(outcome.elapsed * 1000, 1))  # fmt: skip
+            flog.info(
+                "feed.polled",
+                events=len(result.events),
+                rejected=report.rejected,
+                warnings=len(report.warnings),
+                **report.changes,
+                elapsed_ms=round(outcome.elapsed * 1000, 1),
+            )
             if report.warnings:
                 self.on_warnings()
         except FeedError as e:

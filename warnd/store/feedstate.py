@@ -29,11 +29,27 @@ class FeedStates:
         row = self.conn.execute("SELECT * FROM feed_state WHERE feed = ?", (feed,)).fetchone()
         if row is None:
             return FeedState(feed, None, None, None, None, None, None, 0)
-        return FeedState(feed, row["etag"], row["last_modified"], row["body_hash"], row["last_ok"],
-                         row["last_change"], row["last_error"], int(row["failures"]))  # fmt: skip
+        return FeedState(
+            feed,
+            row["etag"],
+            row["last_modified"],
+            row["body_hash"],
+            row["last_ok"],
+            row["last_change"],
+            row["last_error"],
+            int(row["failures"]),
+        )
 
-    def ok(self, feed: str, now: datetime, *, etag: str | None, last_modified: str | None,
-           body_hash: str | None, changed: bool) -> None:  # fmt: skip
+    def ok(
+        self,
+        feed: str,
+        now: datetime,
+        *,
+        etag: str | None,
+        last_modified: str | None,
+        body_hash: str | None,
+        changed: bool,
+    ) -> None:
         stamp = iso_utc(now)
         self.conn.execute(
             "INSERT INTO feed_state (feed, etag, last_modified, body_hash, last_ok, last_change, failures)"

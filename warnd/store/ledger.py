@@ -39,10 +39,19 @@ class Ledger:
             self.conn.execute(
                 "INSERT INTO events (id, hazard, time, lat, lon, revision, first_seen, last_seen,"
                 " cancelled, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (event.id, event.hazard.value, iso_utc(event.time), event.lat, event.lon,
-                 event.revision, stamp, stamp, int(event.msg_type is MsgType.CANCEL),
-                 json.dumps(event.to_json())),
-            )  # fmt: skip
+                (
+                    event.id,
+                    event.hazard.value,
+                    iso_utc(event.time),
+                    event.lat,
+                    event.lon,
+                    event.revision,
+                    stamp,
+                    stamp,
+                    int(event.msg_type is MsgType.CANCEL),
+                    json.dumps(event.to_json()),
+                ),
+            )
             self._remember(event.id, event.revision, stamp)
             return EventChange(ChangeKind.NEW, event)
 
@@ -54,11 +63,17 @@ class Ledger:
             return EventChange(ChangeKind.UNCHANGED, canonical, previous)
         cancelled = canonical.msg_type is MsgType.CANCEL
         self.conn.execute(
-            "UPDATE events SET revision = ?, data = ?, time = ?, lat = ?, lon = ?,"
-            " cancelled = ? WHERE id = ?",
-            (revision, json.dumps(canonical.to_json()), iso_utc(canonical.time), canonical.lat,
-             canonical.lon, int(cancelled or row["cancelled"]), row["id"]),
-        )  # fmt: skip
+            "UPDATE events SET revision = ?, data = ?, time = ?, lat = ?, lon = ?, cancelled = ? WHERE id = ?",
+            (
+                revision,
+                json.dumps(canonical.to_json()),
+                iso_utc(canonical.time),
+                canonical.lat,
+                canonical.lon,
+                int(cancelled or row["cancelled"]),
+                row["id"],
+            ),
+        )
         self._remember(row["id"], revision, stamp)
         kind = ChangeKind.CANCELLED if cancelled and not row["cancelled"] else ChangeKind.UPDATED
         return EventChange(kind, canonical, previous)

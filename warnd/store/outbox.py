@@ -24,9 +24,18 @@ class Outbox:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO warnings (id, event_id, revision, rule, account, kind, priority,"
             " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
-            (warning.id, warning.event_id, warning.revision, warning.rule, warning.account,
-             warning.kind.value, warning.priority.value, iso_utc(now), json.dumps(warning.to_json())),
-        )  # fmt: skip
+            (
+                warning.id,
+                warning.event_id,
+                warning.revision,
+                warning.rule,
+                warning.account,
+                warning.kind.value,
+                warning.priority.value,
+                iso_utc(now),
+                json.dumps(warning.to_json()),
+            ),
+        )
         if cur.rowcount == 0:
             return False
         for target in targets:
@@ -59,9 +68,7 @@ class Outbox:
         return [_delivery(r) for r in rows]
 
     def next_due_at(self) -> datetime | None:
-        row = self.conn.execute(
-            "SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'"
-        ).fetchone()
+        row = self.conn.execute("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()
         return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime) -> None:

@@ -1,0 +1,142 @@
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, RULES_ANY_QUAKE, write_config
+from warnd.cli import main
+from warnd.config.yamlsrc import display_name
+
+FEEDS = """  - id: gempa
+    format: bmkg-tews
+    url: /nonexistent.json
+"""
+
+
+def check(cfg, capsys):
+    code = main(["check", "-c", str(cfg)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def rules_file(tmp_path):
+    return display_name(tmp_path / "rules" / "test.yaml")
+
+
+def test_shipped_configs_are_valid(capsys):
+    for name in ("demo.yaml", "warnd.yaml"):
+        code, out, err = check(ROOT / "config" / name, capsys)
+        assert code == 0, err
+        assert "OK: 3 feeds" in out and "38 accounts" in out
+
+
+def test_minimal_config_is_valid(tmp_path, capsys):
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE), capsys)
+    assert code == 0, err
+
+
+def test_unknown_key_names_file_line_and_path(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace('      magnitude: ">= 2.5"\n', '      magnitude: ">= 2.5"\n      magnitud: 3\n')
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=rules), capsys)
+    assert code == 2
+    assert f"{rules_file(tmp_path)}:6: rules[0].match.magnitud: unknown key" in err
+
+
+def test_wrong_type_names_file_line_and_path(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace("within_km: 60", "within_km: jauh")
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=rules), capsys)
+    assert code == 2
+    assert f"{rules_file(tmp_path)}:7: rules[0].where.within_km: Input should be a valid number" in err
+
+
+def test_bad_threshold_explains_the_syntax(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace('">= 2.5"', '"at least 5"')
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=rules), capsys)
+    assert code == 2
+    assert f"{rules_file(tmp_path)}:5: rules[0].match.magnitude" in err
+    assert "write it like '>= 5.0'" in err
+
+
+def test_bad_indent_is_a_yaml_error_with_its_line(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace("    where:\n", "   where:\n")
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=rules), capsys)
+    assert code == 2
+    assert f"{rules_file(tmp_path)}:6: YAML syntax error" in err
+
+
+def test_unknown_account_names_file_line_and_path(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace('accounts: ["*"]', "accounts: [jabar, jatim]")
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=rules), capsys)
+    assert code == 2
+    assert f"{rules_file(tmp_path)}:9: rules[0].then.accounts[1]: unknown account 'jatim' (known: jabar, ntb)" in err
+
+
+def test_every_problem_in_every_file_is_reported_at_once(tmp_path, capsys):
+    second = RULES_ANY_QUAKE.replace("rules:\n", "").replace("gempa-test", "gempa-dua").replace('["*"]', "[jatim]")
+    rules = RULES_ANY_QUAKE.replace("within_km: 60", "within_km: jauh") + second
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=rules, extra="log_level: debug\n")
+    code, _, err = check(cfg, capsys)
+    assert code == 2
+    # The main file's unknown key stops the main file; fix it and the rule file's two show.
+    assert "log_level: unknown key" in err
+    cfg.write_text(cfg.read_text().replace("log_level: debug\n", ""))
+    code, _, err = check(cfg, capsys)
+    assert code == 2
+    assert "rules[0].where.within_km" in err and "unknown account 'jatim'" in err
+    assert "2 problem(s)" in err
+
+
+def test_reference_problems_found_at_build(tmp_path, capsys):
+    rules = RULES_ANY_QUAKE.replace("    where:\n", '    where:\n      regions: ["32", "99.99"]\n').replace(
+        'accounts: ["*"]', 'accounts: ["*"]\n      template: banjir'
+    )
+    feeds = FEEDS.replace("bmkg-tews", "bmkg-tsunami")
+    code, _, err = check(write_config(tmp_path, feeds=feeds, rules=rules), capsys)
+    assert code == 2
+    assert "warnd.yaml:5: feeds[0].format: unknown feed format 'bmkg-tsunami'" in err
+    assert f"{rules_file(tmp_path)}:7: rules[0].where.regions[1]: unknown region code '99.99'" in err
+    assert "no template banjir/new.id.j2" in err
+
+
+def test_template_with_unknown_variable_is_caught(tmp_path, capsys):
+    templates = tmp_path / "tpl" / "earthquake"
+    templates.mkdir(parents=True)
+    (templates / "new.id.j2").write_text("Gempa M{{ magnitude }} {{ kota }}\n")
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
+    cfg.write_text(cfg.read_text().replace("templates: /", "templates: tpl\n#/"))
+    code, _, err = check(cfg, capsys)
+    assert code == 2
+    assert "new.id.j2" in err and "'kota' is undefined" in err
+
+
+def test_secrets_cannot_be_written_in_yaml(tmp_path, capsys):
+    accounts = """
+  jabar: {channel: x, name: "Jawa Barat", credential: x-jabar, access_token: "abc123"}
+"""
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=accounts), capsys)
+    assert code == 2
+    assert "accounts.jabar.access_token: unknown key" in err
+    assert "abc123" not in err
+
+
+def test_run_with_a_broken_config_exits_2_without_starting(tmp_path):
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE.replace("hazard: earthquake", "hazard: gempa"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2
+    assert "rules/test.yaml:4: rules[0].match.hazard: Input should be 'earthquake'" in proc.stderr
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.parametrize("text", ["", "[]\n", "rules: 3\n"])
+def test_degenerate_rule_files(tmp_path, capsys, text):
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=text), capsys)
+    if text == "":
+        assert code == 0, err
+    else:
+        assert code == 2 and "test.yaml:1" in err

@@ -1,0 +1,119 @@
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.conftest import REGIONS, TEMPLATES, sample
+from warnd.config.schema import Rule
+from warnd.geo import load_layers, zone_name
+from warnd.model import ChangeKind, EventChange, Priority, Reason, WarningKind
+from warnd.pipeline.render import X_LIMIT, Renderer, _weighted
+from warnd.pipeline.stages import AccountView
+from warnd.pollers import bmkg
+from warnd.rules.compiled import compile_rules
+from warnd.rules.engine import evaluate
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def index():
+    return load_layers([REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"])
+
+
+@pytest.mark.parametrize(
+    ("lat", "lon", "code"),
+    [
+        (-6.1754, 106.8272, "31.71"),
+        (5.5483, 95.3238, "11.71"),
+        (-2.5337, 140.7181, "91.71"),
+        (-0.8917, 119.8707, "72.71"),
+        (-7.7956, 110.3695, "34.71"),
+    ],
+)
+def test_points_fall_in_their_regency(index, lat, lon, code):
+    (hit,) = index.locate(lat, lon, "regency", 2.0)
+    assert hit.region.code == code and hit.distance_km == 0
+
+
+def test_small_island_just_outside_its_triangle_is_matched_within_tolerance(index):
+    # Pulau Pramuka, Kepulauan Seribu, lies ~0.1 km outside its simplified polygon.
+    assert index.locate(-5.7448, 106.6144, "regency", 0) == []
+    (hit,) = index.locate(-5.7448, 106.6144, "regency", 2.0)
+    assert hit.region.code == "31.01" and 0 < hit.distance_km < 2
+
+
+def test_distances_are_kilometres(index):
+    hits = index.within(1.04, 126.96, "regency", 60)  # at sea off Ternate
+    ternate = next(h for h in hits if h.region.name == "Kota Ternate")
+    assert 35 < ternate.distance_km < 50
+    assert all(h.distance_km <= 60 for h in hits)
+
+
+def test_zones():
+    assert (zone_name("32.11"), zone_name("53.07"), zone_name("94.01")) == ("WIB", "WITA", "WIT")
+
+
+def _rule(**over):
+    data = {
+        "id": "r",
+        "match": {"hazard": "earthquake", "magnitude": ">= 5"},
+        "where": {"within_km": 150},
+        "then": {"accounts": ["ntt"]},
+    }
+    data.update(over)
+    return Rule.model_validate(data)
+
+
+def test_engine_matches_and_explains(index):
+    events = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "f", NOW).events
+    big = next(e for e in events if e.magnitude == 7.4)
+    rs = compile_rules([_rule(), _rule(id="kecil", match={"hazard": "earthquake", "magnitude": ["< 5"]})], 2.0, ["ntt"])
+    matches, skips = evaluate(rs, index, EventChange(ChangeKind.NEW, big))
+    (m,) = matches
+    codes = [r.code for r in m.regions]
+    # Flores Sea: Flores (NTT) regencies and Selayar's islands (Sulawesi Selatan) are in reach;
+    # Java and Papua are not.
+    assert m.rule == "r" and "53.07" in codes and "73.01" in codes
+    assert not any(c.startswith(("3", "9")) for c in codes)
+    # Nearest first: the islands of Selayar in the Flores Sea are the closest land.
+    assert codes[0] == "73.01"
+    (s,) = skips
+    assert s.rule == "kecil" and s.reason is Reason.BELOW_THRESHOLD
+    assert evaluate(rs, index, EventChange(ChangeKind.UNCHANGED, big)) == ([], [])
+
+
+def test_render_fits_x_and_shrinks_region_list(index):
+    events = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "f", NOW).events
+    big = next(e for e in events if e.magnitude == 7.4)
+    rs = compile_rules([_rule(where={"within_km": 400})], 2.0, ["ntt"])
+    (m,) = evaluate(rs, index, EventChange(ChangeKind.NEW, big))[0]
+    assert len(m.regions) > 10
+    r = Renderer(TEMPLATES)
+    assert r.check() == []
+    x = AccountView("ntt", "id", (), x_limit=True)
+    w = r.render(
+        event=big,
+        kind=WarningKind.NEW,
+        rule="r",
+        template="earthquake",
+        priority=Priority.HIGH,
+        target=x,
+        regions=m.regions,
+        first_post=None,
+        now=NOW,
+    )
+    assert _weighted(w.text) <= X_LIMIT
+    assert "lainnya" in w.text and "BERPOTENSI TSUNAMI" in w.text
+    assert len(w.regions) == len(m.regions)  # the warning still records every region
+    en = r.render(
+        event=big,
+        kind=WarningKind.NEW,
+        rule="r",
+        template="earthquake",
+        priority=Priority.HIGH,
+        target=AccountView("ntt", "en", (), x_limit=True),
+        regions=m.regions[:2],
+        first_post=None,
+        now=NOW,
+    )
+    assert en.text.startswith("M7.4 earthquake, 14 Dec 2021 11:20:23 WITA")
