@@ -1,0 +1,136 @@
+"""warnd benchmarks: one command, a markdown table on stdout. Not part of the tests.
+
+    .venv/bin/python bench/run.py
+
+Measures, on the shipped regions and the recorded BMKG samples:
+- parse: BMKG TEWS documents per second (JSON list of 15, XML list of 60);
+- match: earthquake events per second through the rules engine (150 km rule) against the 514
+  regencies and against the 7,285 districts;
+- ingest: events per second through ledger + rules + render + outbox into a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from warnd.clock import FixedClock  # noqa: E402
+from warnd.config.schema import Rule  # noqa: E402
+from warnd.geo import load_layers  # noqa: E402
+from warnd.model import ChangeKind, EventChange, HazardEvent, ParseResult  # noqa: E402
+from warnd.obs import setup_logging  # noqa: E402
+from warnd.pollers import bmkg  # noqa: E402
+from warnd.rules.compiled import compile_rules  # noqa: E402
+from warnd.rules.engine import evaluate  # noqa: E402
+from warnd.runtime.build import build  # noqa: E402
+from warnd.runtime.ingest import Ingest  # noqa: E402
+from warnd.store.db import connect  # noqa: E402
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+SAMPLES = ROOT / "feeds" / "samples" / "bmkg-tews"
+REGIONS = ROOT / "config" / "regions"
+
+
+def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
+    """Items per second, median of 5 runs of at least `seconds`/5 each."""
+    runs = []
+    for _ in range(5):
+        n, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds / 5:
+            n += fn()
+        runs.append(n / (time.perf_counter() - start))
+    return statistics.median(runs)
+
+
+def quakes(n: int) -> list[HazardEvent]:
+    """Random epicentres over Indonesia's bounding box (land and sea), M3-M8."""
+    rnd = random.Random(42)
+    base = bmkg.parse((SAMPLES / "autogempa_2024-01-10_sumedang_aldii.json").read_bytes(), "bench", NOW).events[0]
+    return [
+        replace(
+            base,
+            id=f"q{i}",
+            lat=rnd.uniform(-11, 6),
+            lon=rnd.uniform(95, 141),
+            magnitude=rnd.uniform(3, 8),
+            time=base.time + timedelta(minutes=i),
+        )
+        for i in range(n)
+    ]
+
+
+def main() -> None:
+    setup_logging("warning")
+    rows: list[tuple[str, str]] = []
+    for name in ("gempadirasakan_2025-12-24_darcien.json", "legacy_gempaterkini_2013-11-08_rezanii.xml"):
+        data = (SAMPLES / name).read_bytes()
+        n = len(bmkg.parse(data, "b", NOW).events)
+        r = rate(lambda data=data: (bmkg.parse(data, "b", NOW), 1)[1])
+        rows.append((f"parse {name} ({n} quakes)", f"{r:,.0f} documents/s ({r * n:,.0f} quakes/s)"))
+
+    rule = Rule.model_validate(
+        {
+            "id": "r",
+            "match": {"hazard": "earthquake", "magnitude": ">= 3"},
+            "where": {"within_km": 150, "level": "regency"},
+            "then": {"accounts": ["a"]},
+        }
+    )
+    events = [EventChange(ChangeKind.NEW, e) for e in quakes(2000)]
+    for layer, level in (("regencies", "regency"), ("districts", "district")):
+        index = load_layers([REGIONS / f"{layer}.geojson"])
+        rs = compile_rules(
+            [rule.model_copy(update={"where": rule.where.model_copy(update={"level": level})})], 2.0, ["a"]
+        )
+        it = iter(events * 1000)
+        r = rate(lambda rs=rs, index=index, it=it: (evaluate(rs, index, next(it)), 1)[1])
+        pip = compile_rules(
+            [rule.model_copy(update={"where": rule.where.model_copy(update={"level": level, "within_km": None})})],
+            2.0,
+            ["a"],
+        )
+        r2 = rate(lambda pip=pip, index=index, it=it: (evaluate(pip, index, next(it)), 1)[1])
+        rows.append((f"match vs {len(index.regions):,} {layer}, within 150 km", f"{r:,.0f} events/s"))
+        rows.append((f"match vs {len(index.regions):,} {layer}, point in polygon (+2 km)", f"{r2:,.0f} events/s"))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = build(ROOT / "config" / "demo.yaml", with_senders=False)
+        conn = connect(Path(tmp) / "bench.db")
+        ingest = Ingest(conn, FixedClock(NOW), lambda: bundle)
+        batch = quakes(4_000)
+        start = time.perf_counter()
+        done = 0
+        for chunk in [tuple(batch[i : i + 20]) for i in range(0, 4000, 20)]:
+            ingest.handle("bench", ParseResult(chunk))
+            done += len(chunk)
+        r = done / (time.perf_counter() - start)
+        queued = ingest.outbox.counts()["pending"]
+        rows.append(
+            (
+                "ingest (ledger + 2 starter rules x 38 accounts + render + outbox, SQLite FULL sync)",
+                f"{r:,.0f} new events/s ({queued:,} warnings queued for {done:,} events)",
+            )
+        )
+
+    print(
+        f"warnd bench on {platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()}, {sys.platform}\n"
+    )
+    print("| what | result |\n| --- | --- |")
+    for what, result in rows:
+        print(f"| {what} | {result} |")
+
+
+if __name__ == "__main__":
+    main()
