@@ -100,6 +100,9 @@ def test_feed_to_file_channel_once_across_restarts(tmp_path, feed_server):
         got = wait_for(lambda: posts(tmp_path)[2:], what="the Dompu warning")
         assert [(p["account"], p["kind"]) for p in got] == [("ntb", "new")]
         assert "Gempa M4.5, 05 Okt 2021 19:00:27 WITA" in got[0]["text"]
+        # Kill only once the delivery is recorded as sent (logged after the outbox update):
+        # a kill between the file write and that update would rightly re-send after restart.
+        wait_for(lambda: sum(ln["event"] == "warning.issued" for ln in log_lines(log)) == 3, what="3 issued")
     finally:
         # A crash, not a shutdown: nothing gets to tidy up.
         d.proc.kill()
