@@ -70,7 +70,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         faulthandler.enable()
 
-        self._schedule_feeds(first=True)
+        self._schedule_feeds()
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
@@ -102,7 +102,7 @@ class Daemon:
             log.error("dispatcher.crashed", error=repr(task.exception()))
             self._stop.set()
 
-    def _schedule_feeds(self, *, first: bool) -> None:
+    def _schedule_feeds(self) -> None:
         wanted = {f"feed:{f.spec.id}": f.spec for f in self.bundle.config.feeds}
         for job in self.scheduler.get_jobs():
             if job.id not in wanted:
@@ -153,7 +153,7 @@ class Daemon:
             return False
         old_senders = self.bundle.senders
         self.bundle = new
-        self._schedule_feeds(first=False)
+        self._schedule_feeds()
         for s in old_senders.values():
             await _close(s)
         log.info("reload.applied", feeds=[f.spec.id for f in new.config.feeds], rules=len(new.ruleset.rules))

@@ -39,6 +39,14 @@ class Daemon:
         return self.proc.wait(timeout=30)
 
 
+def fast_feed(url: str) -> str:
+    return f"""  - id: autogempa
+    format: bmkg-tews
+    url: {url}
+    interval: 0.2
+"""
+
+
 def posts(folder: Path) -> list[dict]:
     path = folder / "posts.jsonl"
     if not path.exists():
@@ -62,11 +70,7 @@ def log_lines(path: Path) -> list[dict]:
 
 def test_feed_to_file_channel_once_across_restarts(tmp_path, feed_server):
     url = feed_server.serve("/autogempa.json", SUMEDANG)
-    feeds = f"""  - id: autogempa
-    format: bmkg-tews
-    url: {url}
-    interval: 0.2
-"""
+    feeds = fast_feed(url)
     cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE)
     log = tmp_path / "daemon.log"
 
@@ -140,11 +144,7 @@ def test_feed_to_file_channel_once_across_restarts(tmp_path, feed_server):
 
 def test_warning_committed_before_a_failing_channel_is_kept_and_delivered_later(tmp_path, feed_server):
     url = feed_server.serve("/autogempa.json", SUMEDANG)
-    feeds = f"""  - id: autogempa
-    format: bmkg-tews
-    url: {url}
-    interval: 0.2
-"""
+    feeds = fast_feed(url)
     target = tmp_path / "out" / "posts.jsonl"
     accounts = f"""
   jabar: {{channel: file, path: {target}, name: "Jawa Barat", regions: ["32"]}}
