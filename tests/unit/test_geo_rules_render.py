@@ -90,30 +90,23 @@ def test_render_fits_x_and_shrinks_region_list(index):
     assert len(m.regions) > 10
     r = Renderer(TEMPLATES)
     assert r.check() == []
-    x = AccountView("ntt", "id", (), x_limit=True)
-    w = r.render(
-        event=big,
-        kind=WarningKind.NEW,
-        rule="r",
-        template="earthquake",
-        priority=Priority.HIGH,
-        target=x,
-        regions=m.regions,
-        first_post=None,
-        now=NOW,
-    )
+
+    def quake_post(lang, regions):
+        return r.render(
+            event=big,
+            kind=WarningKind.NEW,
+            rule="r",
+            template="earthquake",
+            priority=Priority.HIGH,
+            target=AccountView("ntt", lang, (), x_limit=True),
+            regions=regions,
+            first_post=None,
+            now=NOW,
+        )
+
+    w = quake_post("id", m.regions)
     assert _weighted(w.text) <= X_LIMIT
     assert "lainnya" in w.text and "BERPOTENSI TSUNAMI" in w.text
     assert len(w.regions) == len(m.regions)  # the warning still records every region
-    en = r.render(
-        event=big,
-        kind=WarningKind.NEW,
-        rule="r",
-        template="earthquake",
-        priority=Priority.HIGH,
-        target=AccountView("ntt", "en", (), x_limit=True),
-        regions=m.regions[:2],
-        first_post=None,
-        now=NOW,
-    )
+    en = quake_post("en", m.regions[:2])
     assert en.text.startswith("M7.4 earthquake, 14 Dec 2021 11:20:23 WITA")

@@ -69,6 +69,7 @@ class Renderer:
         )
         self.env.filters["mmi"] = lambda f: f"{f.mmi} {f.place}"
         self._cache: dict[str, jinja2.Template] = {}
+        self._names: frozenset[str] | None = None
 
     def names(self) -> list[str]:
         return sorted(self.env.list_templates(extensions=["j2"]))
@@ -98,7 +99,10 @@ class Renderer:
         return problems
 
     def has(self, template: str, lang: str) -> bool:
-        return f"{template}/new.{lang}.j2" in self.names()
+        # The folder is listed once: build() asks this for every rule and account.
+        if self._names is None:
+            self._names = frozenset(self.names())
+        return f"{template}/new.{lang}.j2" in self._names
 
     def _template(self, template: str, kind: WarningKind, lang: str) -> jinja2.Template:
         for candidate in (f"{template}/{kind.value}.{lang}.j2", f"{template}/new.{lang}.j2"):
