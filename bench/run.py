@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from warnd.clock import FixedClock  # noqa: E402
 from warnd.config.schema import Rule  # noqa: E402
 from warnd.geo import load_layers  # noqa: E402
-from warnd.model import ChangeKind, EventChange, HazardEvent, ParseResult  # noqa: E402
+from warnd.model import ChangeKind, EventChange, HazardEvent, ParseResult, Source  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 from warnd.pollers import bmkg  # noqa: E402
 from warnd.rules.compiled import compile_rules  # noqa: E402
@@ -56,7 +56,9 @@ def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
 def quakes(n: int) -> list[HazardEvent]:
     """Random epicentres over Indonesia's bounding box (land and sea), M3-M8."""
     rnd = random.Random(42)
-    base = bmkg.parse((SAMPLES / "autogempa_2024-01-10_sumedang_aldii.json").read_bytes(), "bench", NOW).events[0]
+    base = bmkg.parse((SAMPLES / "autogempa_2024-01-10_sumedang_aldii.json").read_bytes(), Source("bench", NOW)).events[
+        0
+    ]
     return [
         replace(
             base,
@@ -75,8 +77,8 @@ def main() -> None:
     rows: list[tuple[str, str]] = []
     for name in ("gempadirasakan_2025-12-24_darcien.json", "legacy_gempaterkini_2013-11-08_rezanii.xml"):
         data = (SAMPLES / name).read_bytes()
-        n = len(bmkg.parse(data, "b", NOW).events)
-        r = rate(lambda data=data: (bmkg.parse(data, "b", NOW), 1)[1])
+        n = len(bmkg.parse(data, Source("b", NOW)).events)
+        r = rate(lambda data=data: (bmkg.parse(data, Source("b", NOW)), 1)[1])
         rows.append((f"parse {name} ({n} quakes)", f"{r:,.0f} documents/s ({r * n:,.0f} quakes/s)"))
 
     rule = Rule.model_validate(

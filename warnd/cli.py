@@ -13,7 +13,7 @@ from pathlib import Path
 
 from warnd import __version__
 from warnd.errors import ConfigError, FeedError
-from warnd.model import HazardEvent, iso_utc
+from warnd.model import HazardEvent, Source, iso_utc
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -119,9 +119,9 @@ def _events(args: argparse.Namespace) -> int:
                 if parse is None:
                     print(f"unknown format {args.feed_format!r} (known: {', '.join(sorted(FORMATS))})", file=sys.stderr)
                     return EXIT_CONFIG
-                result = parse(data, source, now)
+                result = parse(data, Source(source, now, source))
             else:
-                _, result = detect(data, source, now)
+                _, result = detect(data, Source(source, now, source))
         except (FeedError, OSError) as e:
             print(f"{source}: {e}", file=sys.stderr)
             status = EXIT_FAILURE

@@ -84,8 +84,11 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     FUTURE_TIME = "future_time"
     DUPLICATE_ITEM = "duplicate_item"
+    EXPIRED = "expired"
+    UNSUPPORTED = "unsupported"
     # ledger
     UNCHANGED = "unchanged"
+    OUT_OF_ORDER = "out_of_order"
     # rules
     HAZARD_MISMATCH = "hazard_mismatch"
     FEED_MISMATCH = "feed_mismatch"
@@ -113,6 +116,57 @@ class Felt:
 
     def to_json(self) -> dict[str, Any]:
         return {"mmi": self.mmi, "mmi_min": self.mmi_min, "mmi_max": self.mmi_max, "place": self.place}
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A tsunami warning zone (InaTEWS `wzarea`): where, how bad, and when the wave is due."""
+
+    province: str
+    district: str
+    level: str  # awas | siaga | waspada
+    eta: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "province": self.province,
+            "district": self.district,
+            "level": self.level,
+            "eta": iso_utc(self.eta) if self.eta else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Zone:
+        return cls(d["province"], d["district"], d["level"], _time_or_none(d.get("eta")))
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A measured tsunami at a tide gauge (InaTEWS `obsarea`)."""
+
+    place: str
+    lat: float | None
+    lon: float | None
+    height_m: float | None
+    time: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "place": self.place,
+            "lat": self.lat,
+            "lon": self.lon,
+            "height_m": self.height_m,
+            "time": iso_utc(self.time) if self.time else None,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Observation:
+        return cls(d["place"], d.get("lat"), d.get("lon"), d.get("height_m"), _time_or_none(d.get("time")))
+
+
+# Fields that say where a report came from or how it was addressed, not what it says: a change in
+# them alone is not a revision worth a correction.
+_NOT_REVISION = ("id", "feed", "feed_format", "source_id", "place", "sent", "aliases", "references", "flags")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +198,31 @@ class HazardEvent:
     place: str | None = None
     area: dict[str, Any] | None = None
     source_id: str | None = None
+    # The source's own name for what happened ("Hujan Lebat dan Petir", "TC", "Gempabumi").
+    event_name: str | None = None
+    description: str | None = None
+    # Tsunami warning stage (InaTEWS PD-1 .. PD-4) and its zones and observed heights.
+    stage: str | None = None
+    zones: tuple[Zone, ...] = ()
+    observations: tuple[Observation, ...] = ()
+    # True when this message ends the hazard (PD-4, CAP AllClear, a GDACS event no longer current).
+    ended: bool = False
+    # When the source issued this version; an older version never replaces a newer one.
+    sent: datetime | None = None
+    expires: datetime | None = None
+    # Ids of earlier messages this one updates or cancels (CAP <references>).
+    references: tuple[str, ...] = ()
+    # Other ids the source has used for this same event (USGS `ids`, BMKG realtime ids).
+    aliases: tuple[str, ...] = ()
+    # Gauges: the reading, its unit, and quality flags (spike, implausible, zero_reading ...).
+    value: float | None = None
+    unit: str | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def agency(self) -> str:
+        """Who measured it: reports are merged by time and place only within one agency."""
+        return self.feed_format.split("-", 1)[0]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +247,19 @@ class HazardEvent:
             "place": self.place,
             "area": self.area,
             "source_id": self.source_id,
+            "event_name": self.event_name,
+            "description": self.description,
+            "stage": self.stage,
+            "zones": [z.to_json() for z in self.zones],
+            "observations": [o.to_json() for o in self.observations],
+            "ended": self.ended,
+            "sent": iso_utc(self.sent) if self.sent else None,
+            "expires": iso_utc(self.expires) if self.expires else None,
+            "references": list(self.references),
+            "aliases": list(self.aliases),
+            "value": self.value,
+            "unit": self.unit,
+            "flags": list(self.flags),
         }
 
     @classmethod
@@ -194,6 +286,19 @@ class HazardEvent:
             place=d.get("place"),
             area=d.get("area"),
             source_id=d.get("source_id"),
+            event_name=d.get("event_name"),
+            description=d.get("description"),
+            stage=d.get("stage"),
+            zones=tuple(Zone.from_json(z) for z in d.get("zones") or ()),
+            observations=tuple(Observation.from_json(o) for o in d.get("observations") or ()),
+            ended=bool(d.get("ended", False)),
+            sent=_time_or_none(d.get("sent")),
+            expires=_time_or_none(d.get("expires")),
+            references=tuple(d.get("references") or ()),
+            aliases=tuple(d.get("aliases") or ()),
+            value=d.get("value"),
+            unit=d.get("unit"),
+            flags=tuple(d.get("flags") or ()),
         )
 
     @property
@@ -204,7 +309,7 @@ class HazardEvent:
         endpoint is not a revision.
         """
         data = self.to_json()
-        for k in ("id", "feed", "feed_format", "source_id", "place"):
+        for k in _NOT_REVISION:
             data.pop(k)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -318,7 +423,23 @@ class Rejected:
 class ParseResult:
     events: tuple[HazardEvent, ...] = ()
     rejected: tuple[Rejected, ...] = field(default_factory=tuple)
+    # Documents this one points to and that hold the detail (an RSS index linking CAP alerts).
+    links: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a parser knows about the document besides its bytes."""
+
+    feed: str
+    now: datetime
+    # Where the document came from (URL or path); some formats carry the station id only there.
+    url: str = ""
 
 
 def iso_utc(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
+
+
+def _time_or_none(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v.replace("Z", "+00:00")) if v else None

@@ -2,7 +2,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import sample
-from warnd.model import ChangeKind, Priority, Status, Warning, WarningKind
+from warnd.model import ChangeKind, Priority, Source, Status, Warning, WarningKind
 from warnd.pollers import bmkg
 from warnd.store.db import connect, transaction
 from warnd.store.ledger import Ledger
@@ -12,7 +12,9 @@ NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def flores():
-    return bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "terkini", NOW).events
+    return bmkg.parse(
+        sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("terkini", NOW)
+    ).events
 
 
 def test_new_unchanged_updated_and_no_flip_back(tmp_path):

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import SAMPLES, sample
 from warnd.errors import FeedError
-from warnd.model import Hazard, Reason
+from warnd.model import Hazard, Reason, Source
 from warnd.pollers import bmkg
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -13,7 +13,7 @@ TEWS = sorted((SAMPLES / "bmkg-tews").iterdir())
 
 @pytest.mark.parametrize("path", TEWS, ids=lambda p: p.name)
 def test_every_tews_sample_parses(path):
-    result = bmkg.parse(path.read_bytes(), path.name, NOW)
+    result = bmkg.parse(path.read_bytes(), Source(path.name, NOW))
     assert result.events, f"{path.name} gave no events"
     for ev in result.events:
         assert ev.hazard is Hazard.EARTHQUAKE
@@ -28,7 +28,7 @@ def test_every_tews_sample_parses(path):
 
 
 def test_autogempa_json_felt_event():
-    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), "f", NOW).events
+    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("f", NOW)).events
     assert ev.time == datetime(2024, 1, 10, 13, 17, 26, tzinfo=UTC)
     assert (ev.lat, ev.lon) == (-6.83, 107.95)
     assert ev.magnitude == 2.8
@@ -40,7 +40,7 @@ def test_autogempa_json_felt_event():
 
 
 def test_autogempa_current_xml():
-    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2021-10-04_ternate_arraysyams.xml"), "f", NOW).events
+    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2021-10-04_ternate_arraysyams.xml"), Source("f", NOW)).events
     assert ev.time == datetime(2021, 10, 4, 10, 59, 19, tzinfo=UTC)
     assert (ev.lat, ev.lon) == (1.04, 126.96)
     assert ev.magnitude == 4.7 and ev.depth_km == 17.0
@@ -48,7 +48,7 @@ def test_autogempa_current_xml():
 
 
 def test_gempaterkini_flores_tsunami_potential_and_copies():
-    result = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "f", NOW)
+    result = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("f", NOW))
     main = [e for e in result.events if e.magnitude and e.magnitude >= 7]
     # One quake, although the list holds three M7.4 rows and the preliminary M7.5.
     assert len(main) == 1
@@ -64,7 +64,7 @@ def test_gempaterkini_flores_tsunami_potential_and_copies():
 
 
 def test_gempadirasakan_lists_and_utc_date_rollover():
-    events = bmkg.parse(sample("bmkg-tews/gempadirasakan_2025-12-24_darcien.json"), "f", NOW).events
+    events = bmkg.parse(sample("bmkg-tews/gempadirasakan_2025-12-24_darcien.json"), Source("f", NOW)).events
     assert len(events) == 15
     by_id = {e.id: e for e in events}
     # Tanggal 21 Des 2025 05:59 WIB is 20 Dec in UTC.
@@ -77,7 +77,7 @@ def test_gempadirasakan_lists_and_utc_date_rollover():
 
 
 def test_legacy_xml_is_lon_lat_and_dd_mon_yy():
-    (ev,) = bmkg.parse(sample("bmkg-tews/legacy_autogempa_2013-11-08_rezanii.xml"), "f", NOW).events
+    (ev,) = bmkg.parse(sample("bmkg-tews/legacy_autogempa_2013-11-08_rezanii.xml"), Source("f", NOW)).events
     # <coordinates>126.40,3.90</coordinates> is lon,lat in the legacy feed.
     assert (ev.lat, ev.lon) == (3.90, 126.40)
     assert ev.magnitude == 5.0 and ev.depth_km == 24.0
@@ -87,12 +87,12 @@ def test_legacy_xml_is_lon_lat_and_dd_mon_yy():
 
 
 def test_legacy_felt_formats():
-    events = bmkg.parse(sample("bmkg-tews/legacy_gempadirasakan_2013-11-07_rezanii.xml"), "f", NOW).events
+    events = bmkg.parse(sample("bmkg-tews/legacy_gempadirasakan_2013-11-07_rezanii.xml"), Source("f", NOW)).events
     first = events[0]
     assert first.time == datetime(2013, 11, 7, 10, 47, 32, tzinfo=UTC)
     assert (first.lat, first.lon) == (-1.55, 138.83)
     assert [(f.mmi, f.place) for f in first.felt] == [("III", "Sarmi")]
-    (last,) = bmkg.parse(sample("bmkg-tews/legacy_lastgempadirasakan_2013-11-07_rezanii.xml"), "f", NOW).events
+    (last,) = bmkg.parse(sample("bmkg-tews/legacy_lastgempadirasakan_2013-11-07_rezanii.xml"), Source("f", NOW)).events
     # "Sentani II-III MMI": place first in this one.
     assert [(f.mmi, f.place) for f in last.felt] == [("II-III", "Sentani")]
 
@@ -118,12 +118,12 @@ def _doc(**fields):
 
 
 def test_sign_error_in_pair_is_fixed_by_lettered_text():
-    (ev,) = bmkg.parse(_doc(Coordinates="-6.83,-107.95"), "f", NOW).events
+    (ev,) = bmkg.parse(_doc(Coordinates="-6.83,-107.95"), Source("f", NOW)).events
     assert (ev.lat, ev.lon) == (-6.83, 107.95)
 
 
 def test_datetime_holding_access_date_is_not_trusted():
-    (ev,) = bmkg.parse(_doc(DateTime="2024-01-12T02:00:00+00:00"), "f", NOW).events
+    (ev,) = bmkg.parse(_doc(DateTime="2024-01-12T02:00:00+00:00"), Source("f", NOW)).events
     assert ev.time == datetime(2024, 1, 10, 13, 17, 26, tzinfo=UTC)
 
 
@@ -141,7 +141,7 @@ def test_datetime_holding_access_date_is_not_trusted():
     ],
 )
 def test_bad_items_are_rejected_with_field_and_reason(fields, field, reason):
-    result = bmkg.parse(_doc(**fields), "demo-feed", NOW)
+    result = bmkg.parse(_doc(**fields), Source("demo-feed", NOW))
     assert result.events == ()
     (r,) = result.rejected
     assert (r.feed, r.item, r.field, r.reason) == ("demo-feed", "gempa[0]", field, reason)
@@ -152,7 +152,7 @@ def test_one_bad_item_does_not_stop_the_rest():
 
     doc = json.loads(sample("bmkg-tews/gempaterkini_2023-07-12_muhk01.json"))
     doc["Infogempa"]["gempa"][3]["Magnitude"] = "-"
-    result = bmkg.parse(json.dumps(doc).encode(), "f", NOW)
+    result = bmkg.parse(json.dumps(doc).encode(), Source("f", NOW))
     assert len(result.events) == 14
     assert [r.item for r in result.rejected] == ["gempa[3]"]
 
@@ -173,4 +173,4 @@ def test_one_bad_item_does_not_stop_the_rest():
 )
 def test_broken_documents_raise_feed_error(data):
     with pytest.raises(FeedError):
-        bmkg.parse(data, "f", NOW)
+        bmkg.parse(data, Source("f", NOW))

@@ -5,7 +5,7 @@ import pytest
 from tests.conftest import REGIONS, TEMPLATES, sample
 from warnd.config.schema import Rule
 from warnd.geo import load_layers, zone_name
-from warnd.model import ChangeKind, EventChange, Priority, Reason, WarningKind
+from warnd.model import ChangeKind, EventChange, Priority, Reason, Source, WarningKind
 from warnd.pipeline.render import X_LIMIT, Renderer, _weighted
 from warnd.pipeline.stages import AccountView
 from warnd.pollers import bmkg
@@ -65,7 +65,9 @@ def _rule(**over):
 
 
 def test_engine_matches_and_explains(index):
-    events = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "f", NOW).events
+    events = bmkg.parse(
+        sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("f", NOW)
+    ).events
     big = next(e for e in events if e.magnitude == 7.4)
     rs = compile_rules([_rule(), _rule(id="kecil", match={"hazard": "earthquake", "magnitude": ["< 5"]})], 2.0, ["ntt"])
     matches, skips = evaluate(rs, index, EventChange(ChangeKind.NEW, big))
@@ -83,7 +85,9 @@ def test_engine_matches_and_explains(index):
 
 
 def test_render_fits_x_and_shrinks_region_list(index):
-    events = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), "f", NOW).events
+    events = bmkg.parse(
+        sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("f", NOW)
+    ).events
     big = next(e for e in events if e.magnitude == 7.4)
     rs = compile_rules([_rule(where={"within_km": 400})], 2.0, ["ntt"])
     (m,) = evaluate(rs, index, EventChange(ChangeKind.NEW, big))[0]

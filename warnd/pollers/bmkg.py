@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from warnd.errors import FeedError
@@ -31,38 +31,14 @@ from warnd.model import (
     ParseResult,
     Reason,
     Rejected,
+    Source,
     Status,
 )
+from warnd.pollers.common import FUTURE_SLACK, MONTHS, ZONES, ItemError, number_in
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-tews"
 
-_ZONES = {
-    "WIB": timezone(timedelta(hours=7)),
-    "WITA": timezone(timedelta(hours=8)),
-    "WIT": timezone(timedelta(hours=9)),
-    "UTC": UTC,
-}
-_MONTHS = {
-    m: i + 1
-    for i, names in enumerate(
-        [
-            ("jan", "january", "januari"),
-            ("feb", "february", "februari", "peb"),
-            ("mar", "march", "maret"),
-            ("apr", "april"),
-            ("mei", "may"),
-            ("jun", "june", "juni"),
-            ("jul", "july", "juli"),
-            ("agu", "agt", "ags", "aug", "august", "agustus"),
-            ("sep", "sept", "september"),
-            ("okt", "oct", "october", "oktober"),
-            ("nov", "november", "nopember"),
-            ("des", "dec", "december", "desember"),
-        ]
-    )
-    for m in names
-}
 _ROMAN = {
     "I": 1,
     "II": 2,
@@ -78,24 +54,14 @@ _ROMAN = {
     "XII": 12,
 }
 
-_NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 _HEMI = re.compile(r"([-+]?\d+(?:[.,]\d+)?)\s*(LU|LS|BT|BB|N|S|E|W)\b", re.IGNORECASE)
 _MMI_FIRST = re.compile(r"^([IVX]+(?:\s*-\s*[IVX]+)?)\s+(.+)$", re.IGNORECASE)
 _MMI_LAST = re.compile(r"^(.+?)\s+([IVX]+(?:\s*-\s*[IVX]+)?)(?:\s*MMI)?$", re.IGNORECASE)
 
-# A date this far ahead of the clock is a wrong year, not a forecast.
-FUTURE_SLACK = timedelta(minutes=10)
 
-
-class ItemError(Exception):
-    def __init__(self, field: str, reason: Reason, message: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(message)
-
-
-def parse(data: bytes, feed: str, now: datetime) -> ParseResult:
+def parse(data: bytes, src: Source) -> ParseResult:
     """Every gempa item of a TEWS document, as events; bad items come back as Rejected."""
+    feed, now = src.feed, src.now
     kind = sniff(data)
     if kind == "json":
         items = _json_items(load_json(data, feed), feed)
@@ -212,19 +178,7 @@ def _first(item: dict[str, str], *keys: str) -> str | None:
 
 
 def _number(item: dict[str, str], key: str, *, required: bool) -> float | None:
-    raw = item.get(key)
-    field = key.capitalize()
-    if raw is None or not raw.strip():
-        if required:
-            raise ItemError(field, Reason.MISSING_FIELD, f"{field} is missing")
-        return None
-    m = _NUM.search(raw)
-    if not m:
-        raise ItemError(field, Reason.MALFORMED, f"{field} {raw!r} holds no number")
-    value = float(m.group().replace(",", "."))
-    if not math.isfinite(value):
-        raise ItemError(field, Reason.MALFORMED, f"{field} {raw!r} is not finite")
-    return value
+    return number_in(item.get(key), key.capitalize(), required=required)
 
 
 # --- time -----------------------------------------------------------------------------------
@@ -273,7 +227,7 @@ def _local_time(item: dict[str, str]) -> datetime | None:
     if not hm:
         raise ItemError("Jam", Reason.MALFORMED, f"Jam {jam!r} is not hh:mm:ss")
     zone_name = (hm.group(4) or "WIB").upper()
-    zone = _ZONES.get(zone_name)
+    zone = ZONES.get(zone_name)
     if zone is None:
         raise ItemError("Jam", Reason.MALFORMED, f"unknown time zone {zone_name!r}")
     try:
@@ -286,7 +240,7 @@ def _local_time(item: dict[str, str]) -> datetime | None:
 def _date_parts(tanggal: str) -> tuple[int, int, int]:
     m = _D_MON_Y.match(tanggal)
     if m:
-        month = _MONTHS.get(m.group(2).lower())
+        month = MONTHS.get(m.group(2).lower())
         if month is None:
             raise ItemError("Tanggal", Reason.MALFORMED, f"unknown month {m.group(2)!r}")
         return int(m.group(1)), month, _year(m.group(3))

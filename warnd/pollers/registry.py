@@ -1,16 +1,15 @@
-"""Feed format name -> parser. Adding a format is one module with a `parse` function and one
-line here."""
+"""Feed format name -> parser. Adding a format is one module with `FORMAT` and a `parse`
+function, and one line here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 
 from warnd.errors import FeedError
-from warnd.model import ParseResult
+from warnd.model import ParseResult, Source
 from warnd.pollers import bmkg
 
-Parser = Callable[[bytes, str, datetime], ParseResult]
+Parser = Callable[[bytes, Source], ParseResult]
 
 FORMATS: dict[str, Parser] = {
     bmkg.FORMAT: bmkg.parse,
@@ -21,13 +20,21 @@ def parser_for(name: str) -> Parser | None:
     return FORMATS.get(name)
 
 
-def detect(data: bytes, feed: str, now: datetime) -> tuple[str, ParseResult]:
-    """Try every format; the first that yields events (or at least does not refuse the
-    document) wins. For `warnd events` on files of unknown origin."""
-    errors = []
+def detect(data: bytes, src: Source) -> tuple[str, ParseResult]:
+    """Try every format, for `warnd events` on files of unknown origin: the first that yields
+    events wins, else the first that reads the document without refusing it."""
+    errors: list[str] = []
+    fallback: tuple[str, ParseResult] | None = None
     for name, parse in FORMATS.items():
         try:
-            return name, parse(data, feed, now)
+            result = parse(data, src)
         except FeedError as e:
             errors.append(f"{name}: {e.message}")
-    raise FeedError(feed, "no known format reads this document (" + "; ".join(errors) + ")")
+            continue
+        if result.events or result.links:
+            return name, result
+        if fallback is None:
+            fallback = (name, result)
+    if fallback is not None:
+        return fallback
+    raise FeedError(src.feed, "no known format reads this document (" + "; ".join(errors) + ")")

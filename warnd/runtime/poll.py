@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from warnd.clock import Clock
 from warnd.errors import FeedError
+from warnd.model import Source
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher, Validators
 from warnd.runtime.build import Bundle
@@ -81,7 +82,7 @@ class Poller:
                 )
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 return
-            result = parser(outcome.body, feed_id, now)
+            result = parser(outcome.body, Source(feed_id, now, spec.url))
             report = self.ingest.handle(feed_id, result)
             # Validators are stored only after the document's events are committed: a crash in
             # between makes the next poll fetch and ingest the document again.

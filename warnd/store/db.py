@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -24,9 +24,18 @@ CREATE TABLE IF NOT EXISTS events (
     first_seen  TEXT NOT NULL,
     last_seen   TEXT NOT NULL,
     cancelled   INTEGER NOT NULL DEFAULT 0,
-    data        TEXT NOT NULL           -- the event as JSON
+    data        TEXT NOT NULL,          -- the event as JSON
+    agency      TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT 'actual'
 );
 CREATE INDEX IF NOT EXISTS events_hazard_time ON events (hazard, time);
+
+-- Other ids a source has used for a known event (USGS associated ids, BMKG realtime ids,
+-- the ids of later messages about it).
+CREATE TABLE IF NOT EXISTS event_aliases (
+    alias       TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL REFERENCES events(id)
+);
 
 CREATE TABLE IF NOT EXISTS event_revisions (
     event_id    TEXT NOT NULL REFERENCES events(id),
@@ -72,7 +81,17 @@ CREATE TABLE IF NOT EXISTS feed_state (
     last_change     TEXT,
     last_error      TEXT,
     last_error_at   TEXT,
-    failures        INTEGER NOT NULL DEFAULT 0
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_poll_at    TEXT,               -- backoff after failures: no poll before this
+    stale_since     TEXT                -- set while the feed is stale (a raised notice)
+);
+
+-- Linked documents (CAP alerts behind an RSS index) already fetched and ingested.
+CREATE TABLE IF NOT EXISTS followed_links (
+    feed        TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    PRIMARY KEY (feed, url)
 );
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -88,9 +107,29 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
+    _migrate(conn)
     conn.executescript(_SCHEMA)
     conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
     return conn
+
+
+# Columns added after version 1, for state directories created by an earlier warnd.
+_ADDED = {
+    "events": (("agency", "TEXT NOT NULL DEFAULT ''"), ("status", "TEXT NOT NULL DEFAULT 'actual'")),
+    "feed_state": (("next_poll_at", "TEXT"), ("stale_since", "TEXT")),
+}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED.items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        if not have:
+            continue  # a new database: the schema below creates the table whole
+        for name, decl in columns:
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
 
 @contextmanager

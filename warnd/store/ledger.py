@@ -1,9 +1,13 @@
 """The ledger: every event warnd has seen, so that a poll can say what is new.
 
-Identity survives the traps of real feeds: the same quake arrives through several endpoints
-under different ids and is revised in place, so a report is matched to a known event by origin
-time and epicentre within tolerance. A revision already seen once is never news again: lists
-that keep a stale copy beside the revised one must not flip an event back and forth.
+Identity survives the traps of real feeds:
+- the same quake arrives through several endpoints of one agency under different ids and is
+  revised in place, so a report is matched to a known event by origin time and epicentre within
+  tolerance (only within one agency, and never an exercise with an actual event);
+- sources rename events (USGS switches the preferred id; CAP updates and cancels carry new
+  identifiers and name the old ones in <references>), so every id ever used is kept as an alias;
+- a revision already seen once is never news again, and a message older than the one already
+  recorded never replaces it: lists that keep stale copies must not flip an event back and forth.
 """
 
 from __future__ import annotations
@@ -33,12 +37,12 @@ class Ledger:
 
     def observe(self, event: HazardEvent, now: datetime) -> EventChange:
         """Record one polled event; call inside the ingest transaction."""
-        row = self._find(event)
+        row, by_reference = self._find(event)
         stamp = iso_utc(now)
         if row is None:
             self.conn.execute(
                 "INSERT INTO events (id, hazard, time, lat, lon, revision, first_seen, last_seen,"
-                " cancelled, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " cancelled, data, agency, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     event.id,
                     event.hazard.value,
@@ -50,16 +54,28 @@ class Ledger:
                     stamp,
                     int(event.msg_type is MsgType.CANCEL),
                     json.dumps(event.to_json()),
+                    event.agency,
+                    event.status.value,
                 ),
             )
+            self._alias(event.id, event.aliases)
             self._remember(event.id, event.revision, stamp)
             return EventChange(ChangeKind.NEW, event)
 
-        canonical = replace(event, id=row["id"])
+        event_id = row["id"]
         previous = HazardEvent.from_json(json.loads(row["data"]))
+        if by_reference and event.msg_type is MsgType.CANCEL:
+            # A cancel often carries no content of its own (CAP Cancel without <info>): it is
+            # the referenced event, withdrawn.
+            canonical = replace(previous, msg_type=MsgType.CANCEL, sent=event.sent or previous.sent)
+        else:
+            canonical = replace(event, id=event_id)
+        self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
+        self._alias(event_id, (event.id, *event.aliases))
+        if previous.sent is not None and event.sent is not None and event.sent < previous.sent:
+            return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous)
         revision = canonical.revision
-        self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, row["id"]))
-        if revision == row["revision"] or self._seen(row["id"], revision):
+        if revision == row["revision"] or self._seen(event_id, revision):
             return EventChange(ChangeKind.UNCHANGED, canonical, previous)
         cancelled = canonical.msg_type is MsgType.CANCEL
         self.conn.execute(
@@ -71,25 +87,62 @@ class Ledger:
                 canonical.lat,
                 canonical.lon,
                 int(cancelled or row["cancelled"]),
-                row["id"],
+                event_id,
             ),
         )
-        self._remember(row["id"], revision, stamp)
+        self._remember(event_id, revision, stamp)
         kind = ChangeKind.CANCELLED if cancelled and not row["cancelled"] else ChangeKind.UPDATED
         return EventChange(kind, canonical, previous)
 
-    def _find(self, event: HazardEvent) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute("SELECT * FROM events WHERE id = ?", (event.id,)).fetchone()
-        if row is not None or event.hazard.value not in _POINT_HAZARDS or event.lat is None or event.lon is None:
-            return row
+    def get(self, event_id: str) -> HazardEvent | None:
+        row = self._by_id(event_id)
+        return None if row is None else HazardEvent.from_json(json.loads(row["data"]))
+
+    def _by_id(self, event_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT e.* FROM event_aliases a JOIN events e ON e.id = a.event_id WHERE a.alias = ?", (event_id,)
+            ).fetchone()
+        return row
+
+    def _find(self, event: HazardEvent) -> tuple[sqlite3.Row | None, bool]:
+        """The known event this report is about, and whether it was found through <references>."""
+        for ref in event.references:
+            row = self._by_id(ref)
+            if row is not None:
+                return row, True
+        for key in (event.id, *event.aliases):
+            row = self._by_id(key)
+            if row is not None:
+                return row, False
+        if event.hazard.value not in _POINT_HAZARDS or event.lat is None or event.lon is None:
+            return None, False
         lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
         hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
-        rows = self.conn.execute(
-            "SELECT * FROM events WHERE hazard = ? AND time BETWEEN ? AND ?"
+        found: sqlite3.Row | None = self.conn.execute(
+            "SELECT * FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
             " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? ORDER BY first_seen LIMIT 1",
-            (event.hazard.value, lo, hi, event.lat, SAME_QUAKE_DEGREES, event.lon, SAME_QUAKE_DEGREES),
-        ).fetchall()
-        return rows[0] if rows else None
+            (
+                event.hazard.value,
+                event.agency,
+                event.status.value,
+                lo,
+                hi,
+                event.lat,
+                SAME_QUAKE_DEGREES,
+                event.lon,
+                SAME_QUAKE_DEGREES,
+            ),
+        ).fetchone()
+        return found, False
+
+    def _alias(self, event_id: str, aliases: tuple[str, ...]) -> None:
+        for alias in aliases:
+            if alias and alias != event_id:
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO event_aliases (alias, event_id) VALUES (?, ?)", (alias, event_id)
+                )
 
     def _seen(self, event_id: str, revision: str) -> bool:
         return (
