@@ -7,12 +7,16 @@ from collections.abc import Callable
 
 from warnd.errors import FeedError
 from warnd.model import ParseResult, Source
-from warnd.pollers import bmkg
+from warnd.pollers import bmkg, bmkg_realtime, gdacs, inatews, usgs
 
 Parser = Callable[[bytes, Source], ParseResult]
 
 FORMATS: dict[str, Parser] = {
     bmkg.FORMAT: bmkg.parse,
+    inatews.FORMAT: inatews.parse,
+    bmkg_realtime.FORMAT: bmkg_realtime.parse,
+    usgs.FORMAT: usgs.parse,
+    gdacs.FORMAT: gdacs.parse,
 }
 
 

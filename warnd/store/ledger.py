@@ -29,6 +29,7 @@ from warnd.model import (
 )
 
 _POINT_HAZARDS = (Hazard.EARTHQUAKE.value, Hazard.TSUNAMI.value)
+AUTOMATIC = "automatic"
 
 
 class Ledger:
@@ -72,7 +73,7 @@ class Ledger:
             canonical = replace(event, id=event_id)
         self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
         self._alias(event_id, (event.id, *event.aliases))
-        if previous.sent is not None and event.sent is not None and event.sent < previous.sent:
+        if _older(event, previous):
             return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous)
         revision = canonical.revision
         if revision == row["revision"] or self._seen(event_id, revision):
@@ -108,13 +109,14 @@ class Ledger:
 
     def _find(self, event: HazardEvent) -> tuple[sqlite3.Row | None, bool]:
         """The known event this report is about, and whether it was found through <references>."""
+        # An exercise never touches an actual event, whatever ids the two share.
         for ref in event.references:
             row = self._by_id(ref)
-            if row is not None:
+            if row is not None and row["status"] == event.status.value:
                 return row, True
         for key in (event.id, *event.aliases):
             row = self._by_id(key)
-            if row is not None:
+            if row is not None and row["status"] == event.status.value:
                 return row, False
         if event.hazard.value not in _POINT_HAZARDS or event.lat is None or event.lon is None:
             return None, False
@@ -160,3 +162,11 @@ class Ledger:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+def _older(event: HazardEvent, previous: HazardEvent) -> bool:
+    """A report that must not replace what is known: issued before it, or an automatic solution
+    arriving after a reviewed one (BMKG's realtime feed after its TEWS bulletin)."""
+    if previous.sent is not None and event.sent is not None and event.sent < previous.sent:
+        return True
+    return AUTOMATIC in event.flags and AUTOMATIC not in previous.flags

@@ -1,0 +1,328 @@
+"""BMKG InaTEWS messages: datagempa.json (the latest message of any kind) and the
+last30event / last30feltevent / last30tsunamievent XML histories.
+
+Both carry the same `info` (notes/feeds.md §2): a felt quake, an M>5 quake, or a tsunami
+warning stage PD-1 (first), PD-2 (update), PD-3.x (tsunami observed at tide gauges) and PD-4
+(ended). The traps handled here:
+
+- `point` is lon,lat; the lettered latitude/longitude text decides;
+- every message has a new eventid, and PD-2 revises the quake itself (M7.0 -> M7.7, 0.08 deg):
+  a tsunami event's identity is the quake (origin time and epicentre), its state the stage;
+- exercise messages (status TES, "iowave_" ids, "TES " headlines) come through the production
+  endpoints and look identical otherwise: they become exercise events with ids of their own;
+- obsarea latitude/longitude are swapped in some messages (PD-3.1, PD-3.2);
+- wzarea entries are duplicated verbatim;
+- the XML files claim the CAP 1.2 namespace but are not CAP: they are read as plain XML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from warnd.errors import FeedError
+from warnd.model import Hazard, HazardEvent, MsgType, Observation, ParseResult, Reason, Rejected, Source, Status, Zone
+from warnd.pollers.bmkg import coordinates, event_time, felt_list, quake_id, same_quake, tsunami_potential
+from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in
+from warnd.pollers.document import load_json, load_xml, local_name, sniff
+
+FORMAT = "bmkg-inatews"
+
+ZONE_LEVELS = ("awas", "siaga", "waspada")  # most severe first
+_STAGE = re.compile(r"\bPD\s*-?\s*(\d(?:\.\d+)?)", re.IGNORECASE)
+_SENT = re.compile(
+    r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2}))?\s*(WIB|WITA|WIT|UTC|Z|[+-]\d{2}:?\d{2})?$",
+    re.IGNORECASE,
+)
+_TIMESENT = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(WIB|WITA|WIT|UTC)?$")
+_EVENTID = re.compile(r"(\d{14})")
+
+
+def parse(data: bytes, src: Source) -> ParseResult:
+    kind = sniff(data)
+    if kind == "json":
+        alert, infos = _json_alert(load_json(data, src.feed), src.feed)
+    elif kind == "xml":
+        alert, infos = _xml_alert(load_xml(data, src.feed), src.feed)
+    else:
+        raise FeedError(src.feed, "neither JSON nor XML")
+    status = _status(alert.get("status"))
+    events: list[HazardEvent] = []
+    rejected: list[Rejected] = []
+    for index, info in enumerate(infos):
+        label = f"info[{index}]" if len(infos) > 1 else "info"
+        try:
+            events.append(message(alert, info, status, src))
+        except ItemError as e:
+            rejected.append(Rejected(src.feed, _label(label, info), e.field, e.reason, str(e)))
+    return ParseResult(tuple(latest_per_event(events)), tuple(rejected))
+
+
+def _label(label: str, info: dict[str, Any]) -> str:
+    eid = info.get("eventid")
+    return f"{label} (eventid {eid})" if isinstance(eid, str) and eid else label
+
+
+def _json_alert(doc: Any, feed: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if not isinstance(doc, dict):
+        raise FeedError(feed, "JSON root is not an object")
+    info = doc.get("info")
+    if isinstance(info, dict):
+        infos = [info]
+    elif isinstance(info, list):
+        infos = [i if isinstance(i, dict) else {} for i in info]
+    else:
+        raise FeedError(feed, "no InaTEWS info object")
+    return doc, [_flat_json(i) for i in infos]
+
+
+def _flat_json(info: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in info.items():
+        key = str(k).lower()
+        if key == "point" and isinstance(v, dict):
+            out["coordinates"] = v.get("coordinates")
+        elif key in ("wzarea", "obsarea"):
+            out[key] = v if isinstance(v, list) else [v]
+        else:
+            out[key] = v
+    return out
+
+
+def _xml_alert(root: Element, feed: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    if local_name(root.tag) != "alert":
+        raise FeedError(feed, f"root element is <{local_name(root.tag)}>, expected an InaTEWS <alert>")
+    alert: dict[str, Any] = {}
+    infos: list[dict[str, Any]] = []
+    for el in root:
+        name = local_name(el.tag).lower()
+        if name == "info":
+            infos.append(_flat_xml(el))
+        elif el.text:
+            alert[name] = el.text
+    if not infos:
+        raise FeedError(feed, "the alert holds no <info>")
+    if not any("subject" in i or "eventid" in i for i in infos):
+        raise FeedError(feed, "not an InaTEWS message (no subject or eventid in any <info>)")
+    return alert, infos
+
+
+def _flat_xml(info: Element) -> dict[str, Any]:
+    out: dict[str, Any] = {"wzarea": [], "obsarea": []}
+    for child in info:
+        name = local_name(child.tag).lower()
+        if name == "point":
+            c = next((x for x in child if local_name(x.tag).lower() == "coordinates"), None)
+            out["coordinates"] = c.text if c is not None else None
+        elif name in ("wzarea", "obsarea"):
+            out[name].append({local_name(x.tag).lower(): x.text or "" for x in child})
+        else:
+            out[name] = child.text
+    return out
+
+
+def _status(raw: object) -> Status:
+    s = str(raw or "").strip().lower()
+    if s in ("actual", ""):
+        return Status.ACTUAL
+    if s in ("test", "system", "draft"):
+        return Status.TEST
+    # "TES" is how InaTEWS marks an exercise; anything unknown is treated as not actual, never
+    # the other way round.
+    return Status.EXERCISE
+
+
+def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: Source) -> HazardEvent:
+    """One InaTEWS info block as an event."""
+    item = {
+        "tanggal": _text(info, "date") or "",
+        "jam": _text(info, "time") or "",
+        "coordinates": _text(info, "coordinates") or "",
+        "lintang": _text(info, "latitude") or "",
+        "bujur": _text(info, "longitude") or "",
+    }
+    if not item["tanggal"]:
+        raise ItemError("date", Reason.MISSING_FIELD, "date is missing")
+    t = not_future(event_time(item), src.now, "date")
+    lat, lon = coordinates(item)
+    mag = number_in(_text(info, "magnitude"), "magnitude", required=True)
+    if mag is None or not 0.0 < mag < 10.0:
+        raise ItemError("magnitude", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (0, 10)")
+    depth = number_in(_text(info, "depth"), "depth", required=False)
+    if depth is not None and not -10.0 <= depth <= 1000.0:
+        raise ItemError("depth", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+
+    subject = clean(_text(info, "subject")) or ""
+    headline = clean(_text(info, "headline"))
+    eventid = clean(_text(info, "eventid"))
+    if (eventid and eventid.lower().startswith("iowave")) or (headline or "").upper().startswith("TES "):
+        status = Status.EXERCISE
+    stage_m = _STAGE.search(subject)
+    zones = _zones(info.get("wzarea"))
+    is_tsunami = stage_m is not None or "tsunami" in subject.lower()
+    stage = f"PD-{stage_m.group(1)}" if stage_m else None
+    ended = stage == "PD-4" or "berakhir" in (headline or "").lower()
+    sent = _sent(alert, info, eventid)
+    suffix = "" if status is Status.ACTUAL else f"-{status.value}"
+    return HazardEvent(
+        id=("bmkg-tsunami-" + t.strftime("%Y%m%dT%H%M%SZ") if is_tsunami else quake_id(t)) + suffix,
+        feed=src.feed,
+        feed_format=FORMAT,
+        hazard=Hazard.TSUNAMI if is_tsunami else Hazard.EARTHQUAKE,
+        msg_type=MsgType.ALERT if stage in (None, "PD-1") else MsgType.UPDATE,
+        status=status,
+        time=t,
+        lat=lat,
+        lon=lon,
+        magnitude=mag,
+        depth_km=depth,
+        tsunami=True if is_tsunami else tsunami_potential(_text(info, "potential")),
+        felt=felt_list(_text(info, "felt")),
+        level=None if ended else _top_level(zones),
+        headline=headline,
+        description=clean(_text(info, "description")),
+        place=clean(_text(info, "area")),
+        source_id=eventid,
+        event_name=clean(_text(info, "event")),
+        stage=stage,
+        zones=zones,
+        observations=_observations(info.get("obsarea"), lat, lon),
+        ended=ended,
+        sent=sent,
+        aliases=(f"inatews-{eventid}{suffix}",) if eventid else (),
+    )
+
+
+def _text(info: dict[str, Any], key: str) -> str | None:
+    v = info.get(key)
+    if isinstance(v, str):
+        return v
+    if isinstance(v, int | float) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _sent(alert: dict[str, Any], info: dict[str, Any], eventid: str | None) -> datetime | None:
+    # The info's own timesent first: a history file's <sent> is the file's, shared by every info.
+    for raw, pattern in ((info.get("timesent"), _TIMESENT), (alert.get("sent"), _SENT)):
+        if not isinstance(raw, str):
+            continue
+        m = pattern.match(raw.strip())
+        if not m:
+            continue
+        g = m.groups()
+        y, mo, d = (int(g[0]), int(g[1]), int(g[2])) if pattern is _SENT else (int(g[2]), int(g[1]), int(g[0]))
+        try:
+            return datetime(y, mo, d, int(g[3]), int(g[4]), int(g[5] or 0), tzinfo=_zone(g[6])).astimezone(UTC)
+        except ValueError:
+            continue
+    # A tsunami message's eventid is its issue time in WIB.
+    m = _EVENTID.search(eventid or "")
+    if m:
+        try:
+            return datetime.strptime(m.group(1), "%Y%m%d%H%M%S").replace(tzinfo=ZONES["WIB"]).astimezone(UTC)
+        except ValueError:
+            return None
+    return None
+
+
+def _zone(text: str | None) -> Any:
+    if not text:
+        return ZONES["WIB"]
+    t = text.upper()
+    if t in ZONES:
+        return ZONES[t]
+    return datetime.strptime(t.replace(":", ""), "%z").tzinfo
+
+
+def _local(date: str | None, time: str | None) -> datetime | None:
+    """'25-04-2023' + '03:09:54 WIB' as UTC; None when unreadable (an ETA is not worth an item)."""
+    if not date or not time:
+        return None
+    try:
+        return event_time({"tanggal": date.strip(), "jam": time.strip()})
+    except ItemError:
+        return None
+
+
+def _zones(raw: object) -> tuple[Zone, ...]:
+    out: list[Zone] = []
+    for z in raw if isinstance(raw, list) else []:
+        if not isinstance(z, dict):
+            continue
+        level = (clean(z.get("level")) or "").lower()
+        province = clean(z.get("province")) or ""
+        district = clean(z.get("district")) or ""
+        if not (province or district):
+            continue
+        zone = Zone(province, district, level, _local(z.get("date"), z.get("time")))
+        if zone not in out:  # BMKG repeats entries verbatim
+            out.append(zone)
+    return tuple(out)
+
+
+def _top_level(zones: tuple[Zone, ...]) -> str | None:
+    for level in ZONE_LEVELS:
+        if any(z.level == level for z in zones):
+            return level
+    return None
+
+
+def _observations(raw: object, quake_lat: float, quake_lon: float) -> tuple[Observation, ...]:
+    out: list[Observation] = []
+    for o in raw if isinstance(raw, list) else []:
+        if not isinstance(o, dict):
+            continue
+        place = clean(o.get("location")) or "?"
+        lat = _float(o.get("loclatitude"))
+        lon = _float(o.get("loclongitude"))
+        if lat is not None and lon is not None and _swapped(lat, lon, quake_lat, quake_lon):
+            lat, lon = lon, lat
+        if lat is not None and lon is not None and (abs(lat) > 90 or abs(lon) > 180):
+            lat = lon = None
+        height = _float(o.get("height"))
+        if height is not None and not 0 <= height < 100:
+            height = None
+        out.append(Observation(place, lat, lon, height, _local(o.get("date"), o.get("time"))))
+    return tuple(out)
+
+
+def _swapped(lat: float, lon: float, qlat: float, qlon: float) -> bool:
+    # A latitude beyond 90 is certainly a longitude; otherwise the swapped pair must be much
+    # nearer the quake for the swap to be believed (tide gauges are within a few hundred km).
+    if abs(lat) > 90:
+        return abs(lon) <= 90
+    direct = abs(lat - qlat) + abs(lon - qlon)
+    swapped = abs(lon - qlat) + abs(lat - qlon)
+    return swapped + 20 < direct
+
+
+def _float(raw: object) -> float | None:
+    try:
+        v = float(str(raw).strip())
+    except ValueError:
+        return None
+    return v if v == v and abs(v) != float("inf") else None
+
+
+def latest_per_event(events: list[HazardEvent]) -> Iterator[HazardEvent]:
+    """The newest message per event: a history file lists every stage of a warning, and only
+    the last one is the warning's state."""
+    groups: list[list[HazardEvent]] = []
+    for ev in events:
+        for g in groups:
+            if g[0].hazard is ev.hazard and g[0].status is ev.status and same_quake(g[0], ev):
+                g.append(ev)
+                break
+        else:
+            groups.append([ev])
+    for g in groups:
+        yield max(g, key=lambda e: (e.sent or e.time, _stage_rank(e.stage)))
+
+
+def _stage_rank(stage: str | None) -> float:
+    m = _STAGE.search(stage or "")
+    return float(m.group(1)) if m else 0.0

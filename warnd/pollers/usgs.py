@@ -1,0 +1,100 @@
+"""USGS earthquake GeoJSON summary feeds (earthquake.usgs.gov/earthquakes/feed/v1.0/summary/).
+
+Identity is the event id, but associated events can switch the preferred id: every id in the
+comma-wrapped `ids` list is kept as an alias. Magnitude, time, depth and place are revised
+between polls (notes/feeds.md §6); `updated` orders the versions. `place` flip-flops between
+polls and is never part of identity or revision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from warnd.errors import FeedError
+from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
+from warnd.pollers.common import ItemError, check_latlon, clean, epoch_ms, not_future, strict_number
+from warnd.pollers.document import load_json, sniff
+
+FORMAT = "usgs-geojson"
+
+
+def parse(data: bytes, src: Source) -> ParseResult:
+    if sniff(data) != "json":
+        raise FeedError(src.feed, "not JSON")
+    doc = load_json(data, src.feed)
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise FeedError(src.feed, "not a GeoJSON FeatureCollection")
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise FeedError(src.feed, "features is not a list")
+    events: list[HazardEvent] = []
+    rejected: list[Rejected] = []
+    seen: set[str] = set()
+    for index, f in enumerate(features):
+        fid = f.get("id") if isinstance(f, dict) else None
+        label = f"features[{index}]" + (f" ({fid})" if isinstance(fid, str) else "")
+        try:
+            ev = _event(f, src)
+        except ItemError as e:
+            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
+            continue
+        if ev.id in seen:
+            rejected.append(Rejected(src.feed, label, "id", Reason.DUPLICATE_ITEM, f"{ev.id} appears twice"))
+            continue
+        seen.add(ev.id)
+        events.append(ev)
+    return ParseResult(tuple(events), tuple(rejected))
+
+
+def _event(f: Any, src: Source) -> HazardEvent:
+    if not isinstance(f, dict) or not isinstance(f.get("properties"), dict):
+        raise ItemError("properties", Reason.MALFORMED, "feature without properties")
+    p: dict[str, Any] = f["properties"]
+    fid = f.get("id")
+    if not isinstance(fid, str) or not fid.strip():
+        raise ItemError("id", Reason.MISSING_FIELD, "feature has no id")
+    kind = str(p.get("type") or "earthquake")
+    if kind != "earthquake":
+        raise ItemError("type", Reason.UNSUPPORTED, f"type {kind!r} is not an earthquake")
+    t = not_future(epoch_ms(p.get("time"), "time"), src.now, "time")
+    updated = epoch_ms(p["updated"], "updated") if p.get("updated") is not None else None
+    geom = f.get("geometry")
+    coords = geom.get("coordinates") if isinstance(geom, dict) else None
+    if not isinstance(coords, list) or len(coords) < 2:
+        raise ItemError("geometry", Reason.MISSING_FIELD, "no point coordinates")
+    lon = strict_number(coords[0], "geometry.coordinates[0]", required=True)
+    lat = strict_number(coords[1], "geometry.coordinates[1]", required=True)
+    assert lat is not None and lon is not None
+    lat, lon = check_latlon(lat, lon, "geometry.coordinates")
+    depth = strict_number(coords[2], "geometry.coordinates[2]", required=False) if len(coords) > 2 else None
+    if depth is not None and not -10.0 <= depth <= 1000.0:
+        raise ItemError("geometry.coordinates[2]", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    mag = strict_number(p.get("mag"), "mag", required=True)
+    if mag is None or not -2.0 < mag < 10.0:
+        raise ItemError("mag", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (-2, 10)")
+    ids = [i.strip() for i in str(p.get("ids") or "").split(",") if i.strip()]
+    status = str(p.get("status") or "").lower()
+    return HazardEvent(
+        id=f"usgs-{fid.strip()}",
+        feed=src.feed,
+        feed_format=FORMAT,
+        hazard=Hazard.EARTHQUAKE,
+        msg_type=MsgType.ALERT,
+        status=Status.ACTUAL,
+        time=t,
+        lat=lat,
+        lon=lon,
+        # USGS writes 3.32999992; a tenth is what anyone reads.
+        magnitude=round(mag, 1),
+        depth_km=round(depth, 1) if depth is not None else None,
+        # tsunami=1 flags a large oceanic event, 0 does not rule a tsunami out.
+        tsunami=True if p.get("tsunami") == 1 else None,
+        level=clean(p.get("alert")),
+        headline=clean(p.get("title")),
+        place=clean(p.get("place")),
+        source_id=fid.strip(),
+        event_name=clean(p.get("magType")),
+        sent=updated,
+        aliases=tuple(f"usgs-{i}" for i in ids if i != fid.strip()),
+        flags=("automatic",) if status == "automatic" else (),
+    )
