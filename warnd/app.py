@@ -25,6 +25,7 @@ from warnd.clock import Clock, SystemClock
 from warnd.errors import ConfigError, WarndError
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher
+from warnd.runtime import health
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.ingest import Ingest
@@ -36,6 +37,7 @@ from warnd.store.feedstate import FeedStates
 log = get_logger("warnd")
 
 SHUTDOWN_GRACE = 20.0
+HEALTH_EVERY = 10.0
 
 
 class AlreadyRunning(WarndError):
@@ -56,9 +58,11 @@ class Daemon:
         self.dispatcher = Dispatcher(
             self.conn, self.clock, lambda: self.bundle.senders, lambda: self.bundle.config.file.dispatch_max_attempts
         )
+        self.states = FeedStates(self.conn)
         self.poller = Poller(
-            self.fetcher, self.ingest, FeedStates(self.conn), self.clock, lambda: self.bundle, self.dispatcher.wake
+            self.fetcher, self.ingest, self.states, self.clock, lambda: self.bundle, self.dispatcher.wake
         )
+        self.started = self.clock.now()
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._reloading = False
@@ -71,6 +75,9 @@ class Daemon:
         faulthandler.enable()
 
         self._schedule_feeds()
+        self.scheduler.add_job(
+            self._health, "interval", id="health", seconds=HEALTH_EVERY, coalesce=True, max_instances=1
+        )
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
@@ -97,6 +104,9 @@ class Daemon:
         await self._stop.wait()
         await self._shutdown(dispatch, watchdog)
 
+    async def _health(self) -> None:
+        health.check(self.states, (f.spec for f in self.bundle.config.feeds), self.clock.now(), self.started)
+
     def _crashed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
             log.error("dispatcher.crashed", error=repr(task.exception()))
@@ -105,7 +115,7 @@ class Daemon:
     def _schedule_feeds(self) -> None:
         wanted = {f"feed:{f.spec.id}": f.spec for f in self.bundle.config.feeds}
         for job in self.scheduler.get_jobs():
-            if job.id not in wanted:
+            if job.id.startswith("feed:") and job.id not in wanted:
                 job.remove()
         now = datetime.now(UTC)
         for job_id, spec in wanted.items():

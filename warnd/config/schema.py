@@ -67,7 +67,11 @@ class FeedSpec(Strict):
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 0.0
     timeout: Duration = 10.0
     stale_after: Duration | None = None
+    backoff_max: Duration = 300.0
+    """Longest wait between polls while the feed keeps failing."""
     max_bytes: int = Field(default=5_000_000, gt=0)
+    max_links: int = Field(default=20, ge=0, le=200)
+    """Linked documents (CAP alerts behind an index) fetched per poll at most."""
     attribution: str | None = None
     description: str | None = None
 
@@ -83,7 +87,9 @@ class FeedEntry(Strict):
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
+    backoff_max: Duration | None = None
     max_bytes: int | None = Field(default=None, gt=0)
+    max_links: int | None = Field(default=None, ge=0, le=200)
     attribution: str | None = None
     description: str | None = None
 

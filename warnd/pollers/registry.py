@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from warnd.errors import FeedError
 from warnd.model import ParseResult, Source
-from warnd.pollers import bmkg, bmkg_realtime, gdacs, inatews, usgs
+from warnd.pollers import bmkg, bmkg_realtime, cap, gdacs, inatews, usgs
 
 Parser = Callable[[bytes, Source], ParseResult]
 
@@ -17,6 +17,7 @@ FORMATS: dict[str, Parser] = {
     bmkg_realtime.FORMAT: bmkg_realtime.parse,
     usgs.FORMAT: usgs.parse,
     gdacs.FORMAT: gdacs.parse,
+    cap.FORMAT: cap.parse,
 }
 
 

@@ -42,9 +42,9 @@ class Ingest:
     def handle(self, feed: str, result: ParseResult) -> IngestReport:
         report = IngestReport()
         for r in result.rejected:
-            log.warning(
-                "item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message
-            )
+            # An expired alert or a quarry blast is the feed working as meant, not bad data.
+            level = log.info if r.reason in (Reason.EXPIRED, Reason.UNSUPPORTED, Reason.DUPLICATE_ITEM) else log.warning
+            level("item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message)
         report.rejected = len(result.rejected)
         b = self.bundle()
         now = self.clock.now()

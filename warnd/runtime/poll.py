@@ -1,25 +1,40 @@
-"""One poll of one feed: fetch, parse, ingest, and keep the feed's health.
+"""One poll of one feed: fetch, parse, follow links, ingest, and keep the feed's health.
 
 A failed poll changes nothing but the feed's health: the ledger keeps the last known state, so
-an outage is never an all-clear.
+an outage is never an all-clear. Failures back off exponentially (with jitter, up to the feed's
+`backoff_max`) and the first good poll clears them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import random
 from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urljoin
 
 from warnd.clock import Clock
+from warnd.config.schema import FeedSpec
 from warnd.errors import FeedError
-from warnd.model import Source
+from warnd.model import ParseResult, Source
 from warnd.obs import get_logger
-from warnd.pollers.fetch import Fetcher, Validators
+from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
+from warnd.pollers.registry import Parser
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Ingest
 from warnd.store.feedstate import FeedStates
 
 log = get_logger("warnd.poll")
+
+
+def backoff_delay(spec: FeedSpec, failures: int, rnd: random.Random) -> float:
+    """Seconds until the next try after `failures` failures in a row: the interval doubled per
+    failure, capped, and spread by +-20 % so that many feeds failing together (one upstream
+    down) do not come back in lockstep."""
+    base = spec.interval * (2 ** max(failures - 1, 0))
+    return float(min(base, max(spec.backoff_max, spec.interval)) * rnd.uniform(0.8, 1.2))
 
 
 class Poller:
@@ -39,6 +54,7 @@ class Poller:
         self.bundle = bundle
         self.on_warnings = on_warnings
         self.in_flight: set[asyncio.Task[None]] = set()
+        self.rnd = random.Random()  # noqa: S311 -- spreading retries, not a secret
 
     async def poll(self, feed_id: str) -> None:
         task = asyncio.current_task()
@@ -59,6 +75,10 @@ class Poller:
         spec = loaded.spec
         flog = log.bind(feed=feed_id)
         state = self.states.get(feed_id)
+        now = self.clock.now()
+        if state.next_poll_at and now < datetime.fromisoformat(state.next_poll_at.replace("Z", "+00:00")):
+            flog.debug("feed.backing_off", until=state.next_poll_at, failures=state.failures)
+            return
         try:
             outcome = await self.fetcher.fetch(
                 feed_id,
@@ -83,20 +103,68 @@ class Poller:
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 return
             result = parser(outcome.body, Source(feed_id, now, spec.url))
+            result, followed, complete = await self._follow(spec, parser, result)
             report = self.ingest.handle(feed_id, result)
             # Validators are stored only after the document's events are committed: a crash in
-            # between makes the next poll fetch and ingest the document again.
+            # between makes the next poll fetch and ingest the document again. When a linked
+            # document could not be fetched, the index is read again next time too.
             self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=True)
+            for url in followed:
+                self.states.follow(feed_id, url, now)
+            if result.links:
+                self.states.keep_links(feed_id, set(result.links))
+            if not complete:
+                self.states.forget_body(feed_id)
             flog.info(
                 "feed.polled",
                 events=len(result.events),
                 rejected=report.rejected,
                 warnings=len(report.warnings),
+                links=len(followed),
                 **report.changes,
                 elapsed_ms=round(outcome.elapsed * 1000, 1),
             )
             if report.warnings:
                 self.on_warnings()
         except FeedError as e:
-            failures = self.states.failed(feed_id, self.clock.now(), e.message)
-            flog.error("feed.failed", error=e.message, failures=failures)
+            now = self.clock.now()
+            failures = self.states.failed(feed_id, now, e.message)
+            delay = backoff_delay(spec, failures, self.rnd)
+            self.states.back_off(feed_id, now + timedelta(seconds=delay))
+            flog.error("feed.failed", error=e.message, failures=failures, retry_in_s=round(delay, 1))
+
+    async def _follow(self, spec: FeedSpec, parser: Parser, index: ParseResult) -> tuple[ParseResult, list[str], bool]:
+        """Fetch and parse the documents an index links to and has not been read before."""
+        if not index.links:
+            return index, [], True
+        done = self.states.followed(spec.id)
+        todo = [u for u in index.links if u not in done]
+        complete = len(todo) <= spec.max_links
+        events = list(index.events)
+        rejected = list(index.rejected)
+        followed: list[str] = []
+        for url in todo[: spec.max_links]:
+            target = resolve(spec.url, url, self.fetcher.base)
+            try:
+                out = await self.fetcher.fetch(
+                    spec.id, target, timeout=spec.timeout, max_bytes=spec.max_bytes, validators=Validators()
+                )
+                sub = parser(out.body, Source(spec.id, self.clock.now(), target))
+            except FeedError as e:
+                log.warning("feed.link_failed", feed=spec.id, url=target, error=e.message)
+                complete = False
+                continue
+            events.extend(sub.events)
+            rejected.extend(sub.rejected)
+            followed.append(url)
+        return ParseResult(tuple(events), tuple(rejected), index.links), followed, complete
+
+
+def resolve(base: str, link: str, root: Path) -> str:
+    """A link as the fetcher can read it: relative to the index's URL or, for an index read
+    from disk, to its folder."""
+    if "://" in link or Path(link).is_absolute():
+        return link
+    if is_local(base):
+        return str(local_path(base, root).parent / link)
+    return urljoin(base, link)

@@ -1,4 +1,6 @@
-"""Per-feed memory across restarts: conditional-GET validators, the last body's hash, health."""
+"""Per-feed memory across restarts: conditional-GET validators, the last body's hash, health
+(failures and the backoff they earn, staleness notices), and the linked documents already
+followed."""
 
 from __future__ import annotations
 
@@ -19,6 +21,9 @@ class FeedState:
     last_change: str | None
     last_error: str | None
     failures: int
+    last_error_at: str | None = None
+    next_poll_at: str | None = None
+    stale_since: str | None = None
 
 
 class FeedStates:
@@ -27,18 +32,10 @@ class FeedStates:
 
     def get(self, feed: str) -> FeedState:
         row = self.conn.execute("SELECT * FROM feed_state WHERE feed = ?", (feed,)).fetchone()
-        if row is None:
-            return FeedState(feed, None, None, None, None, None, None, 0)
-        return FeedState(
-            feed,
-            row["etag"],
-            row["last_modified"],
-            row["body_hash"],
-            row["last_ok"],
-            row["last_change"],
-            row["last_error"],
-            int(row["failures"]),
-        )
+        return FeedState(feed, None, None, None, None, None, None, 0) if row is None else _state(row)
+
+    def all(self) -> list[FeedState]:
+        return [_state(r) for r in self.conn.execute("SELECT * FROM feed_state ORDER BY feed")]
 
     def ok(
         self,
@@ -55,9 +52,15 @@ class FeedStates:
             "INSERT INTO feed_state (feed, etag, last_modified, body_hash, last_ok, last_change, failures)"
             " VALUES (?,?,?,?,?,?,0) ON CONFLICT (feed) DO UPDATE SET etag = excluded.etag,"
             " last_modified = excluded.last_modified, body_hash = coalesce(excluded.body_hash, body_hash),"
-            " last_ok = excluded.last_ok, failures = 0,"
+            " last_ok = excluded.last_ok, failures = 0, next_poll_at = NULL,"
             " last_change = CASE WHEN ? THEN excluded.last_ok ELSE coalesce(last_change, excluded.last_ok) END",
             (feed, etag, last_modified, body_hash, stamp, stamp if changed else None, int(changed)),
+        )
+
+    def forget_body(self, feed: str) -> None:
+        """Make the next poll fetch and parse the document again (a linked document failed)."""
+        self.conn.execute(
+            "UPDATE feed_state SET body_hash = NULL, etag = NULL, last_modified = NULL WHERE feed = ?", (feed,)
         )
 
     def failed(self, feed: str, now: datetime, error: str) -> int:
@@ -68,3 +71,42 @@ class FeedStates:
             (feed, error, iso_utc(now)),
         )
         return self.get(feed).failures
+
+    def back_off(self, feed: str, until: datetime) -> None:
+        self.conn.execute("UPDATE feed_state SET next_poll_at = ? WHERE feed = ?", (iso_utc(until), feed))
+
+    def set_stale(self, feed: str, since: datetime | None) -> None:
+        self.conn.execute(
+            "INSERT INTO feed_state (feed, stale_since) VALUES (?, ?)"
+            " ON CONFLICT (feed) DO UPDATE SET stale_since = excluded.stale_since",
+            (feed, iso_utc(since) if since else None),
+        )
+
+    def followed(self, feed: str) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT url FROM followed_links WHERE feed = ?", (feed,))}
+
+    def follow(self, feed: str, url: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO followed_links (feed, url, fetched_at) VALUES (?,?,?)", (feed, url, iso_utc(now))
+        )
+
+    def keep_links(self, feed: str, current: set[str]) -> None:
+        """Forget links the index no longer lists, so the table stays the size of the index."""
+        for url in self.followed(feed) - current:
+            self.conn.execute("DELETE FROM followed_links WHERE feed = ? AND url = ?", (feed, url))
+
+
+def _state(row: sqlite3.Row) -> FeedState:
+    return FeedState(
+        row["feed"],
+        row["etag"],
+        row["last_modified"],
+        row["body_hash"],
+        row["last_ok"],
+        row["last_change"],
+        row["last_error"],
+        int(row["failures"]),
+        row["last_error_at"],
+        row["next_poll_at"],
+        row["stale_since"],
+    )
