@@ -60,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
     events.add_argument("--format", choices=["table", "json"], default="table")
     events.add_argument("--feed-format", help="skip detection and read as this format")
+    events.add_argument(
+        "--at",
+        type=_when,
+        help="read as if the clock showed this ISO time (expiry; replaying a gauge series); default now",
+    )
     events.set_defaults(func=_events)
     return p
 
@@ -109,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 def _events(args: argparse.Namespace) -> int:
     from warnd.pollers.registry import FORMATS, detect
 
-    now = datetime.now(UTC)
+    now = args.at or datetime.now(UTC)
     status = EXIT_OK
     for source in args.sources:
         try:
@@ -128,6 +133,8 @@ def _events(args: argparse.Namespace) -> int:
             continue
         for r in result.rejected:
             print(f"{source}: {r.item}: {r.field}: {r.reason.value}: {r.message}", file=sys.stderr)
+        for link in result.links:
+            print(f"{source}: links to {link} (pass it as a SOURCE to read it)", file=sys.stderr)
         if args.format == "json":
             for ev in result.events:
                 print(json.dumps(ev.to_json(), ensure_ascii=False))
@@ -149,24 +156,60 @@ def _read_source(source: str) -> bytes:
             return out.body
 
         return asyncio.run(get())
-    return Path(source).read_bytes()
+    from warnd.pollers.document import GZIP_MAGIC, gunzip_capped
+
+    data = Path(source).read_bytes()
+    return gunzip_capped(data, source, 200_000_000) if data.startswith(GZIP_MAGIC) else data
+
+
+def _when(text: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _table(source: str, events: Sequence[HazardEvent]) -> None:
     from warnd.clock import WIB
 
     print(f"# {source}: {len(events)} event(s)")
-    head = f"{'id':<26} {'time (UTC)':<20} {'WIB':<19} {'lat':>7} {'lon':>8} {'M':>4} {'depth':>6} {'tsunami':<7}"
-    print(head + " place / felt")
+    print(f"{'id':<34} {'status':<8} {'time (UTC)':<20} {'WIB':<19} {'lat':>7} {'lon':>8}  what / where")
     for e in events:
-        tsunami = {True: "YES", False: "no", None: "-"}[e.tsunami]
-        felt = "; ".join(f"{f.mmi} {f.place}" for f in e.felt)
-        place = e.place or e.headline or ""
         print(
-            f"{e.id:<26} {iso_utc(e.time):<20} {e.time.astimezone(WIB):%Y-%m-%d %H:%M:%S} "
-            f"{_n(e.lat, 7, 2)} {_n(e.lon, 8, 2)} {_n(e.magnitude, 4, 1)} {_n(e.depth_km, 6, 0)} {tsunami:<7} "
-            f"{place}{' | ' + felt if felt else ''}"
+            f"{e.id[:34]:<34} {e.status.value:<8} {iso_utc(e.time):<20} {e.time.astimezone(WIB):%Y-%m-%d %H:%M:%S} "
+            f"{_n(e.lat, 7, 2)} {_n(e.lon, 8, 2)}  {_what(e)}"
         )
+
+
+def _what(e: HazardEvent) -> str:
+    parts: list[str] = []
+    if e.magnitude is not None:
+        parts.append(f"M{e.magnitude:.1f}" + (f" {e.depth_km:.0f} km" if e.depth_km is not None else ""))
+    if e.tsunami is not None and e.hazard.value == "earthquake":
+        parts.append("tsunami potential" if e.tsunami else "no tsunami")
+    if e.stage:
+        parts.append(
+            e.stage + (f" {e.level.upper()}" if e.level else "") + (f" {len(e.zones)} zones" if e.zones else "")
+        )
+    if e.observations:
+        top = max((o.height_m or 0.0) for o in e.observations)
+        parts.append(f"observed at {len(e.observations)} gauges, max {top:.2f} m")
+    if e.value is not None:
+        parts.append(f"{e.value:g} {e.unit or ''}".strip() + (f" {e.level}" if e.level else ""))
+    elif e.level and not e.stage:
+        parts.append(e.level)
+    if e.severity:
+        parts.append(e.severity)
+    if e.msg_type.value != "alert":
+        parts.append(e.msg_type.value.upper())
+    if e.ended:
+        parts.append("ENDED")
+    if e.flags:
+        parts.append("[" + ",".join(e.flags) + "]")
+    where = e.place or e.headline or e.event_name or ""
+    felt = "; ".join(f"{f.mmi} {f.place}" for f in e.felt)
+    return " ".join(parts) + (f" | {where}" if where else "") + (f" | {felt}" if felt else "")
 
 
 def _n(v: float | None, width: int, decimals: int) -> str:

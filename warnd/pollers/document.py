@@ -7,6 +7,7 @@ is refused outright (billion laughs, XXE).
 from __future__ import annotations
 
 import json
+import zlib
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -69,3 +70,19 @@ def load_xml(data: bytes, feed: str) -> Element:
 def local_name(tag: str) -> str:
     """Tag without its namespace: '{urn:...}info' -> 'info'."""
     return tag.rsplit("}", 1)[-1]
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def gunzip_capped(data: bytes, feed: str, max_bytes: int) -> bytes:
+    """A gzip file's content, refusing to inflate past max_bytes (a recorded drill file may be
+    stored compressed; a bomb must not fill memory)."""
+    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflate.decompress(data, max_bytes + 1)
+    except zlib.error as e:
+        raise FeedError(feed, f"corrupt gzip file: {e}") from None
+    if len(out) > max_bytes:
+        raise FeedError(feed, f"gzip content larger than the cap of {max_bytes} bytes")
+    return out

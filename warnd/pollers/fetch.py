@@ -17,7 +17,8 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
-from warnd.errors import FetchError
+from warnd.errors import FeedError, FetchError
+from warnd.pollers.document import GZIP_MAGIC, gunzip_capped
 
 MAX_REDIRECTS = 5
 
@@ -93,6 +94,11 @@ class Fetcher:
             raise FetchError(feed, f"cannot read {path}: {e.strerror or e}") from None
         if len(body) > max_bytes:
             raise FetchError(feed, f"{path} is larger than the cap of {max_bytes} bytes")
+        if body.startswith(GZIP_MAGIC):
+            try:
+                body = gunzip_capped(body, feed, max_bytes)
+            except FeedError as e:
+                raise FetchError(feed, e.message) from None
         return FetchOutcome(False, body, Validators(etag=tag), 200, time.monotonic() - started)
 
     async def _get(

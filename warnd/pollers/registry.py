@@ -7,7 +7,20 @@ from collections.abc import Callable
 
 from warnd.errors import FeedError
 from warnd.model import ParseResult, Source
-from warnd.pollers import bmkg, bmkg_realtime, cap, gdacs, inatews, usgs
+from warnd.pollers import (
+    bmkg,
+    bmkg_realtime,
+    cap,
+    dsda_history,
+    dsda_xml,
+    gauge_geojson,
+    gdacs,
+    inatews,
+    jakarta_csv,
+    nwis,
+    petabencana,
+    usgs,
+)
 
 Parser = Callable[[bytes, Source], ParseResult]
 
@@ -18,6 +31,12 @@ FORMATS: dict[str, Parser] = {
     usgs.FORMAT: usgs.parse,
     gdacs.FORMAT: gdacs.parse,
     cap.FORMAT: cap.parse,
+    dsda_xml.FORMAT: dsda_xml.parse,
+    dsda_history.FORMAT: dsda_history.parse,
+    jakarta_csv.FORMAT: jakarta_csv.parse,
+    nwis.FORMAT: nwis.parse,
+    petabencana.FORMAT: petabencana.parse,
+    gauge_geojson.FORMAT: gauge_geojson.parse,
 }
 
 
