@@ -105,11 +105,11 @@ def test_jakarta_csv_layout_b_twelve_hour_clock_and_spike():
 
 def test_jakarta_csv_bad_rows_are_named_by_line():
     doc = (
-        "nama_pintu_air,lokasi,latitude,longitude,tanggal,tinggi_air,status_siaga\n"
-        '"PA. A",Ciliwung,-6.2,106.8,"2019-04-01 10:00:00",5760,"Status : Normal"\n'
-        '"PA. B",Ciliwung,-6.2,106.8,"2019-04-31 10:00:00",100,"Status : Normal"\n'
-        '"PA. C",Ciliwung,-6.2,106.8,"2019-04-01 10:00:00",tinggi,"Status : Normal"\n'
-    ).encode()
+        b"nama_pintu_air,lokasi,latitude,longitude,tanggal,tinggi_air,status_siaga\n"
+        b'"PA. A",Ciliwung,-6.2,106.8,"2019-04-01 10:00:00",5760,"Status : Normal"\n'
+        b'"PA. B",Ciliwung,-6.2,106.8,"2019-04-31 10:00:00",100,"Status : Normal"\n'
+        b'"PA. C",Ciliwung,-6.2,106.8,"2019-04-01 10:00:00",tinggi,"Status : Normal"\n'
+    )
     result = jakarta_csv.parse(doc, Source("csv", NOW))
     assert [e.place for e in result.events] == ["PA. A"]
     assert [(r.item, r.field) for r in result.rejected] == [("line 3", "tanggal"), ("line 4", "tinggi_air")]
