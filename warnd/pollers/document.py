@@ -64,6 +64,9 @@ def load_xml(data: bytes, feed: str) -> Element:
         raise FeedError(feed, f"invalid XML at line {line} column {col}: {e.msg}") from None
     except (ValueError, RecursionError) as e:
         raise FeedError(feed, f"invalid XML: {e}") from None
+    except LookupError as e:
+        # An encoding declaration Python does not know ("U-F-8").
+        raise FeedError(feed, f"XML declares an unknown encoding: {e}") from None
     return root
 
 

@@ -1,0 +1,107 @@
+"""Event identity across the traps of real feeds, on a real SQLite ledger."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from tests.conftest import sample
+from warnd.model import ChangeKind, MsgType, Source
+from warnd.pollers import cap, dsda_xml, usgs
+from warnd.store.db import connect, transaction
+from warnd.store.ledger import Ledger
+
+NOW = datetime(2026, 11, 24, tzinfo=UTC)
+
+
+def observe(ledger, ev):
+    with transaction(ledger.conn):
+        return ledger.observe(ev, NOW)
+
+
+def test_gauge_snapshots_repeat_go_back_and_move_on(tmp_path):
+    ledger = Ledger(connect(tmp_path / "w.db"))
+    events = dsda_xml.parse(sample("gauges/dsda-xmldata_2026-04-30T2350WIB_achmadnaufal.xml"), Source("x", NOW)).events
+    gate = next(e for e in events if e.id == "gauge-dsda-116")
+    assert observe(ledger, gate).kind is ChangeKind.NEW
+    # The next poll returns the same snapshot: not a new observation.
+    assert observe(ledger, replace(gate, feed="again")).kind is ChangeKind.UNCHANGED
+    # A manual gauge's "latest" record flips back to an older reading: ignored.
+    older = replace(gate, time=gate.time - timedelta(minutes=30), sent=gate.sent - timedelta(minutes=30), value=90.0)
+    assert observe(ledger, older).kind is ChangeKind.UNCHANGED
+    # A newer reading at the same level is an update; the level is carried.
+    newer = replace(gate, time=gate.time + timedelta(minutes=10), sent=gate.sent + timedelta(minutes=10), value=85.0)
+    change = observe(ledger, newer)
+    assert change.kind is ChangeKind.UPDATED and change.previous.value == 40.0
+
+
+def test_cap_update_and_cancel_follow_references(tmp_path):
+    ledger = Ledger(connect(tmp_path / "w.db"))
+    now = datetime(2026, 11, 24, 1, tzinfo=UTC)
+    base = """<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>{id}</identifier>
+<sender>ops@example.id</sender><sent>{sent}</sent><status>Actual</status><msgType>{mt}</msgType>
+<scope>Public</scope>{refs}{info}</alert>"""
+    info = """<info><category>Met</category><event>Hujan lebat</event><urgency>Expected</urgency>
+<severity>{sev}</severity><certainty>Likely</certainty><headline>h</headline></info>"""
+    first = base.format(
+        id="A-1", sent="2026-11-24T07:00:00+07:00", mt="Alert", refs="", info=info.format(sev="Moderate")
+    )
+    update = base.format(
+        id="A-2",
+        sent="2026-11-24T07:30:00+07:00",
+        mt="Update",
+        refs="<references>ops@example.id,A-1,2026-11-24T07:00:00+07:00</references>",
+        info=info.format(sev="Severe"),
+    )
+    cancel = base.format(
+        id="A-3",
+        sent="2026-11-24T07:45:00+07:00",
+        mt="Cancel",
+        refs="<references>ops@example.id,A-2,2026-11-24T07:30:00+07:00</references>",
+        info="",
+    )
+
+    def ev(doc):
+        (e,) = cap.parse(doc.encode(), Source("c", now)).events
+        return e
+
+    assert observe(ledger, ev(first)).kind is ChangeKind.NEW
+    up = observe(ledger, ev(update))
+    assert up.kind is ChangeKind.UPDATED and up.event.id == "cap-ops@example.id/A-1" and up.event.severity == "severe"
+    # The cancel names A-2, which the ledger knows as an alias of A-1; it carries no info.
+    gone = observe(ledger, ev(cancel))
+    assert gone.kind is ChangeKind.CANCELLED and gone.event.id == "cap-ops@example.id/A-1"
+    assert gone.event.msg_type is MsgType.CANCEL and gone.event.severity == "severe"
+    assert ledger.count() == 1
+
+
+def test_usgs_revision_and_preferred_id_switch(tmp_path):
+    ledger = Ledger(connect(tmp_path / "w.db"))
+    early = usgs.parse(sample("usgs-geojson/usgs_2.5_day_2021-11-26T0113Z_dcardosos-f945c0a.geojson"), Source("u", NOW))
+    late = usgs.parse(sample("usgs-geojson/usgs_2.5_day_2021-11-26T0628Z_dcardosos-69c02b0.geojson"), Source("u", NOW))
+    a = next(e for e in early.events if e.id == "usgs-us7000fx45")
+    b = next(e for e in late.events if e.id == "usgs-us7000fx45")
+    assert observe(ledger, a).kind is ChangeKind.NEW
+    assert observe(ledger, b).kind is ChangeKind.UPDATED
+    # An older poll's copy arriving late never brings M6.1 back.
+    assert observe(ledger, a).kind is ChangeKind.UNCHANGED
+    # The network switches the preferred id; the old one is in `ids`.
+    switched = replace(b, id="usgs-mm123", aliases=("usgs-us7000fx45",), sent=b.sent + timedelta(minutes=5))
+    assert observe(ledger, switched).event.id == "usgs-us7000fx45"
+    assert ledger.count() == 1
+
+
+def test_automatic_solution_never_replaces_a_reviewed_bulletin(tmp_path):
+    ledger = Ledger(connect(tmp_path / "w.db"))
+    from warnd.pollers import bmkg
+
+    (tews,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("t", NOW)).events
+    auto = replace(
+        tews,
+        id="x",
+        feed_format="bmkg-realtime",
+        magnitude=3.1,
+        flags=("automatic",),
+        time=tews.time + timedelta(seconds=1),
+    )
+    assert observe(ledger, tews).kind is ChangeKind.NEW
+    assert observe(ledger, auto).kind is ChangeKind.UNCHANGED
+    assert ledger.get(tews.id).magnitude == tews.magnitude
