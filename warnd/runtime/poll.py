@@ -163,8 +163,8 @@ class Poller:
 def resolve(base: str, link: str, root: Path) -> str:
     """A link as the fetcher can read it: relative to the index's URL or, for an index read
     from disk, to its folder."""
+    if not is_local(base):
+        return urljoin(base, link)
     if "://" in link or Path(link).is_absolute():
         return link
-    if is_local(base):
-        return str(local_path(base, root).parent / link)
-    return urljoin(base, link)
+    return str(local_path(base, root).parent / link)
