@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from warnd.channels.base import Sender
 from warnd.channels.registry import make_sender
@@ -54,6 +55,8 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
             )
         else:
             parsers[feed.spec.id] = parser
+
+    problems.extend(_politeness(cfg))
 
     renderer = Renderer(cfg.resolve(cfg.file.templates))
     if not renderer.folder.is_dir():
@@ -122,3 +125,33 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
 
 def _known(regions: RegionIndex, code: str) -> bool:
     return code in regions.by_code or any(covers(c, [code]) for c in regions.by_code)
+
+
+# Hosts that ask for a request budget per client address, and that budget per minute.
+RATE_LIMITS = {"bmkg": 60.0}
+_BMKG_HOSTS = ("bmkg.go.id", "bmkg-content-inatews.storage.googleapis.com")
+
+
+def requests_per_minute(cfg: Config) -> dict[str, float]:
+    """Upper bound of requests per minute per rate-limited provider (jitter only delays)."""
+    out: dict[str, float] = {}
+    for f in cfg.feeds:
+        host = urlparse(f.spec.url).hostname or ""
+        if host.endswith(_BMKG_HOSTS):
+            out["bmkg"] = out.get("bmkg", 0.0) + 60.0 / f.spec.interval
+    return out
+
+
+def _politeness(cfg: Config) -> list[Problem]:
+    problems = []
+    for provider, rate in requests_per_minute(cfg).items():
+        limit = RATE_LIMITS[provider]
+        if rate > limit:
+            problems.append(
+                cfg.at.problem(
+                    f"the feeds on {provider.upper()} hosts make up to {rate:.0f} requests per minute;"
+                    f" {provider.upper()} allows about {limit:.0f} per address: lengthen some intervals",
+                    "feeds",
+                )
+            )
+    return problems

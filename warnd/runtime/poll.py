@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urljoin
 
-from warnd.clock import Clock
+from warnd.clock import WIB, Clock
 from warnd.config.schema import FeedSpec
 from warnd.errors import FeedError
 from warnd.model import ParseResult, Source
@@ -82,7 +82,7 @@ class Poller:
         try:
             outcome = await self.fetcher.fetch(
                 feed_id,
-                spec.url,
+                expand_url(spec.url, now),
                 timeout=spec.timeout,
                 max_bytes=spec.max_bytes,
                 validators=Validators(state.etag, state.last_modified),
@@ -158,6 +158,17 @@ class Poller:
             rejected.extend(sub.rejected)
             followed.append(url)
         return ParseResult(tuple(events), tuple(rejected), index.links), followed, complete
+
+
+def expand_url(url: str, now: datetime) -> str:
+    """Date placeholders for endpoints that want one (the DSDA history): {wib_date} is today's
+    date in WIB as dd-mm-yyyy, {wib_date_yesterday} the day before."""
+    if "{" not in url:
+        return url
+    today = now.astimezone(WIB)
+    return url.replace("{wib_date}", f"{today:%d-%m-%Y}").replace(
+        "{wib_date_yesterday}", f"{today - timedelta(days=1):%d-%m-%Y}"
+    )
 
 
 def resolve(base: str, link: str, root: Path) -> str:

@@ -1,0 +1,56 @@
+"""The shipped feed catalogue: every real source loads, is polite to BMKG, and names its
+attribution and staleness."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, write_config
+from warnd.config.load import load
+from warnd.config.schema import FeedSpec
+from warnd.errors import ConfigError
+from warnd.pollers.registry import FORMATS
+from warnd.runtime.build import build, requests_per_minute
+
+CATALOGUE = sorted((ROOT / "feeds").glob("*.yaml"))
+SPECS = {p.stem: FeedSpec.model_validate(yaml.safe_load(p.read_text())) for p in CATALOGUE}
+
+
+def test_every_format_has_a_catalogue_entry_and_every_entry_a_format():
+    assert {s.format for s in SPECS.values()} == set(FORMATS) - {"gauge-geojson"}
+    for name, spec in SPECS.items():
+        assert spec.id == name, f"{name}.yaml declares id {spec.id}"
+        assert spec.attribution, name
+        assert spec.timeout <= spec.interval or spec.id.startswith("drill-"), name
+        if not spec.id.startswith("drill-"):
+            assert spec.stale_after, f"{name} has no stale_after: its silence would go unnoticed"
+
+
+def test_tsunami_feed_is_polled_every_five_seconds():
+    spec = SPECS["bmkg-inatews-datagempa"]
+    assert spec.interval == 5 and spec.backoff_max <= 30
+
+
+def test_all_bmkg_feeds_together_stay_under_bmkg_limit(tmp_path):
+    bmkg = [s for s in SPECS.values() if "bmkg" in s.url]
+    feeds = "".join(f"  - use: {s.id}\n" for s in bmkg)
+    cfg_path = write_config(tmp_path, feeds=feeds, rules="rules: []\n", extra=f"feed_catalogue: {ROOT / 'feeds'}\n")
+    rate = requests_per_minute(load(cfg_path))["bmkg"]
+    assert len(bmkg) >= 10 and rate < 60, rate
+    build(cfg_path, with_senders=False)
+
+
+def test_too_eager_bmkg_polling_is_refused_by_check(tmp_path):
+    feeds = "".join(
+        f"  - {{use: bmkg-inatews-datagempa, id: extra-{i}, interval: 1s, timeout: 1s}}\n" for i in range(2)
+    )
+    cfg_path = write_config(tmp_path, feeds=feeds, rules="rules: []\n", extra=f"feed_catalogue: {ROOT / 'feeds'}\n")
+    with pytest.raises(ConfigError) as e:
+        build(cfg_path, with_senders=False)
+    assert "requests per minute" in str(e.value.problems[0])
+
+
+@pytest.mark.parametrize("config", ["config/warnd.yaml", "config/demo.yaml"])
+def test_shipped_configs_check_clean(config):
+    build(Path(ROOT / config), with_senders=False)
