@@ -37,7 +37,9 @@ from warnd.store.feedstate import FeedStates
 log = get_logger("warnd")
 
 SHUTDOWN_GRACE = 20.0
-HEALTH_EVERY = 10.0
+# Staleness is checked often enough to notice within a quarter of the shortest stale_after.
+HEALTH_EVERY_MAX = 10.0
+HEALTH_EVERY_MIN = 1.0
 
 
 class AlreadyRunning(WarndError):
@@ -76,7 +78,7 @@ class Daemon:
 
         self._schedule_feeds()
         self.scheduler.add_job(
-            self._health, "interval", id="health", seconds=HEALTH_EVERY, coalesce=True, max_instances=1
+            self._health, "interval", id="health", seconds=self._health_every(), coalesce=True, max_instances=1
         )
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
@@ -103,6 +105,10 @@ class Daemon:
 
         await self._stop.wait()
         await self._shutdown(dispatch, watchdog)
+
+    def _health_every(self) -> float:
+        limits = [f.spec.stale_after for f in self.bundle.config.feeds if f.spec.stale_after]
+        return max(HEALTH_EVERY_MIN, min([HEALTH_EVERY_MAX, *(x / 4 for x in limits)]))
 
     async def _health(self) -> None:
         health.check(self.states, (f.spec for f in self.bundle.config.feeds), self.clock.now(), self.started)

@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     config_arg(check)
     check.set_defaults(func=_check)
 
+    status = sub.add_parser("status", help="feed health, notices and the outbox, from the state database")
+    config_arg(status)
+    status.add_argument("--format", choices=["table", "json"], default="table")
+    status.set_defaults(func=_status)
+
     events = sub.add_parser("events", help="parse feed documents and print normalized events")
     events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
     events.add_argument("--format", choices=["table", "json"], default="table")
@@ -89,6 +94,33 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(b.accounts)} accounts, {len(b.regions.regions)} regions, {len(b.renderer.names())} templates"
     )
     return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    from warnd.config.load import load
+    from warnd.runtime.status import snapshot
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as e:
+        _print_problems(e)
+        return EXIT_CONFIG
+    snap = snapshot(cfg)
+    if args.format == "json":
+        print(json.dumps(snap, ensure_ascii=False))
+    else:
+        print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
+        for f in snap["feeds"]:
+            line = (
+                f"{f['feed']:<34} {f['health']:<15} last ok {f['last_ok'] or '-':<27} changed {f['last_change'] or '-'}"
+            )
+            if f["failures"]:
+                line += f"  failures {f['failures']}, retry after {f['next_poll_at']}: {f['last_error']}"
+            print(line)
+            if f["notice"]:
+                print(f"  NOTICE since {f['stale_since']}: {f['notice']}")
+    stale = [f for f in snap["feeds"] if f["health"] in ("stale", "failing")]
+    return EXIT_FAILURE if stale or snap["outbox"].get("dead") else EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -172,3 +172,39 @@ def test_warning_committed_before_a_failing_channel_is_kept_and_delivered_later(
     lines = target.read_text().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["account"] == "jabar"
     assert json.loads(lines[0])["event_id"] == "bmkg-eq-20240110T131726Z"
+
+
+def status(cfg: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "warnd.cli", "status", "-c", str(cfg), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    return json.loads(out.stdout)
+
+
+def test_a_dead_feed_raises_a_notice_in_status_and_clears_it_on_recovery(tmp_path, feed_server):
+    url = feed_server.serve("/auto.json", b"<html>502 Bad Gateway</html>", status=502)
+    feeds = fast_feed(url) + "    stale_after: 2s\n    backoff_max: 0.5s\n"
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE)
+    daemon = Daemon(cfg, tmp_path / "log.jsonl")
+    try:
+        wait_for(
+            lambda: any(x["event"] == "feed.stale" for x in log_lines(tmp_path / "log.jsonl")), what="stale notice"
+        )
+        (feed,) = status(cfg)["feeds"]
+        assert feed["health"] == "stale" and "HTTP 502" in feed["notice"]
+        # Backoff, not hammering: with a 0.2 s interval, far fewer than 10 requests per second.
+        assert daemon.proc.poll() is None
+
+        feed_server.serve("/auto.json", SUMEDANG)
+        wait_for(
+            lambda: any(x["event"] == "feed.recovered" for x in log_lines(tmp_path / "log.jsonl")),
+            what="recovery",
+        )
+        (feed,) = status(cfg)["feeds"]
+        assert feed["health"] == "ok" and feed["notice"] is None and feed["failures"] == 0
+        wait_for(lambda: posts(tmp_path), what="the warning after recovery")
+    finally:
+        assert daemon.stop() == 0

@@ -54,7 +54,7 @@ def check(states: FeedStates, feeds: Iterable[FeedSpec], now: datetime, started:
         if reason is not None:
             stale.append(spec.id)
             if state.stale_since is None:
-                states.set_stale(spec.id, now)
+                states.set_stale(spec.id, now, reason)
                 log.warning("feed.stale", feed=spec.id, reason=reason, stale_after_s=spec.stale_after)
         elif state.stale_since is not None:
             states.set_stale(spec.id, None)

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS feed_state (
     last_error_at   TEXT,
     failures        INTEGER NOT NULL DEFAULT 0,
     next_poll_at    TEXT,               -- backoff after failures: no poll before this
-    stale_since     TEXT                -- set while the feed is stale (a raised notice)
+    stale_since     TEXT,               -- set while the feed is stale (a raised notice)
+    notice          TEXT                -- why, in words, while stale_since is set
 );
 
 -- Linked documents (CAP alerts behind an RSS index) already fetched and ingested.
@@ -116,7 +117,7 @@ def connect(path: Path) -> sqlite3.Connection:
 # Columns added after version 1, for state directories created by an earlier warnd.
 _ADDED = {
     "events": (("agency", "TEXT NOT NULL DEFAULT ''"), ("status", "TEXT NOT NULL DEFAULT 'actual'")),
-    "feed_state": (("next_poll_at", "TEXT"), ("stale_since", "TEXT")),
+    "feed_state": (("next_poll_at", "TEXT"), ("stale_since", "TEXT"), ("notice", "TEXT")),
 }
 
 

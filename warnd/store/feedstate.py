@@ -24,6 +24,7 @@ class FeedState:
     last_error_at: str | None = None
     next_poll_at: str | None = None
     stale_since: str | None = None
+    notice: str | None = None
 
 
 class FeedStates:
@@ -75,11 +76,11 @@ class FeedStates:
     def back_off(self, feed: str, until: datetime) -> None:
         self.conn.execute("UPDATE feed_state SET next_poll_at = ? WHERE feed = ?", (iso_utc(until), feed))
 
-    def set_stale(self, feed: str, since: datetime | None) -> None:
+    def set_stale(self, feed: str, since: datetime | None, notice: str | None = None) -> None:
         self.conn.execute(
-            "INSERT INTO feed_state (feed, stale_since) VALUES (?, ?)"
-            " ON CONFLICT (feed) DO UPDATE SET stale_since = excluded.stale_since",
-            (feed, iso_utc(since) if since else None),
+            "INSERT INTO feed_state (feed, stale_since, notice) VALUES (?, ?, ?)"
+            " ON CONFLICT (feed) DO UPDATE SET stale_since = excluded.stale_since, notice = excluded.notice",
+            (feed, iso_utc(since) if since else None, notice if since else None),
         )
 
     def followed(self, feed: str) -> set[str]:
@@ -109,4 +110,5 @@ def _state(row: sqlite3.Row) -> FeedState:
         row["last_error_at"],
         row["next_poll_at"],
         row["stale_since"],
+        row["notice"],
     )
