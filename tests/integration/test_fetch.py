@@ -77,3 +77,10 @@ def test_file_paths_with_mtime_validator(tmp_path):
     assert fetch(f"file://{doc}", tmp_path, validators=first.validators).not_modified
     with pytest.raises(FetchError, match="cannot read"):
         fetch("missing.json", tmp_path)
+
+
+def test_redirect_loops_are_cut(feed_server, tmp_path):
+    url = feed_server.serve("/loop", b"", status=302, headers={"Location": "/loop"})
+    with pytest.raises(FetchError, match="more than 5 redirects"):
+        fetch(url, tmp_path)
+    assert len(feed_server.hits("/loop")) == 6

@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from tests.conftest import SAMPLES
 from warnd.cli import main
 
@@ -52,3 +54,64 @@ def test_events_reports_a_broken_file_and_goes_on(tmp_path, capsys):
     out = capsys.readouterr()
     assert "bad.json" in out.err and "invalid JSON" in out.err
     assert len(out.out.splitlines()) == 1
+
+
+# The moment each recorded family was current (CAP alerts expire; gauge series are read as of
+# the clock); everything else is read at today's date.
+AT = {
+    "nowcast-cap": "2026-02-16T16:00:00Z",
+    "ipaws": "2019-04-19T18:00:00Z",
+    "ntwc": "2013-01-05T10:00:00Z",
+    "nws-cap11": "2021-12-27T12:00:00Z",
+    "nws-atom": "2018-08-15T22:57:00Z",
+    "meteoalarm": "2023-04-27T13:00:00Z",
+}
+ALL_SAMPLES = sorted(
+    p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix in (".xml", ".json", ".geojson", ".txt", ".csv", ".gz")
+)
+EXPECTED_FORMAT = {
+    "bmkg-tews": "bmkg-tews",
+    "bmkg-nowcast": "cap",
+    "cap-other": "cap",
+    "usgs-geojson": "usgs-geojson",
+    "gdacs-rss": "gdacs",
+}
+
+
+def test_every_family_is_in_the_samples():
+    assert {p.parent.name for p in ALL_SAMPLES} == {
+        "bmkg-tews",
+        "bmkg-inatews",
+        "bmkg-nowcast",
+        "cap-other",
+        "gauges",
+        "usgs-geojson",
+        "gdacs-rss",
+    }
+
+
+@pytest.mark.parametrize("path", ALL_SAMPLES, ids=lambda p: p.name)
+def test_warnd_events_reads_every_recorded_document(path, capsys):
+    args = ["events", "--format", "json", str(path)]
+    at = next((v for k, v in AT.items() if path.name.startswith(k)), None)
+    if at:
+        args[1:1] = ["--at", at]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    events = [json.loads(line) for line in captured.out.splitlines()]
+    if path.name.startswith("nowcast-rss"):
+        assert not events and captured.err.count("links to https://www.bmkg.go.id/alerts/nowcast/") == 3
+        return
+    assert events, captured.err
+    expected = EXPECTED_FORMAT.get(path.parent.name)
+    if expected:
+        assert {e["feed_format"] for e in events} == {expected}
+    for e in events:
+        assert e["time"].endswith("Z")
+
+
+def test_warnd_events_names_an_unreadable_document(tmp_path, capsys):
+    bad = tmp_path / "truncated.json"
+    bad.write_bytes(b'{"Infogempa": {"gempa": {"Tanggal": "05 Okt')
+    assert main(["events", str(bad)]) == 1
+    assert "truncated.json" in capsys.readouterr().err
