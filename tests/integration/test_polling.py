@@ -28,17 +28,14 @@ class Rig:
         self.ledger = Ledger(self.conn)
         self.fetcher = None
 
+    def poller(self):
+        self.fetcher = Fetcher("warnd-test", self.cfg.parent)
+        ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
+        return Poller(self.fetcher, ingest, self.states, self.clock, lambda: self.bundle, lambda: None)
+
     def poll(self, feed):
         async def go():
-            self.fetcher = Fetcher("warnd-test", self.cfg.parent)
-            poller = Poller(
-                self.fetcher,
-                Ingest(self.conn, self.clock, lambda: self.bundle),
-                self.states,
-                self.clock,
-                lambda: self.bundle,
-                lambda: None,
-            )
+            poller = self.poller()
             try:
                 await poller.poll(feed)
             finally:
@@ -172,15 +169,7 @@ def test_slow_feed_does_not_delay_another(tmp_path, feed_server):
     finished = {}
 
     async def go():
-        rig.fetcher = Fetcher("warnd-test", rig.cfg.parent)
-        poller = Poller(
-            rig.fetcher,
-            Ingest(rig.conn, rig.clock, lambda: rig.bundle),
-            rig.states,
-            rig.clock,
-            lambda: rig.bundle,
-            lambda: None,
-        )
+        poller = rig.poller()
         loop = asyncio.get_running_loop()
         t0 = loop.time()
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 
-from warnd.model import Reason
+from warnd.model import HazardEvent, Reason, Rejected
+
+T = TypeVar("T")
 
 ZONES = {
     "WIB": timezone(timedelta(hours=7)),
@@ -135,3 +139,44 @@ def clean(text: object) -> str | None:
         return None
     out = " ".join(text.split())
     return out or None
+
+
+def lonlat(coords: object, field: str) -> tuple[float, float] | None:
+    """A GeoJSON-style [lon, lat, ...] position (numbers or numeric strings) as (lat, lon)."""
+    if not isinstance(coords, list) or len(coords) < 2:
+        return None
+    lon = strict_number(coords[0], f"{field}[0]", required=True)
+    lat = strict_number(coords[1], f"{field}[1]", required=True)
+    assert lat is not None and lon is not None
+    return check_latlon(lat, lon, field)
+
+
+def optional_latlon(lat_raw: object, lon_raw: object, field: str) -> tuple[float | None, float | None]:
+    """Separate latitude and longitude values that may both be absent (a gauge without a position)."""
+    lat = strict_number(lat_raw, field, required=False)
+    lon = strict_number(lon_raw, field, required=False)
+    if lat is None or lon is None:
+        return None, None
+    return check_latlon(lat, lon, field)
+
+
+def collect(
+    items: Iterable[T], feed: str, label: Callable[[int, T], str], build: Callable[[T], HazardEvent | None]
+) -> tuple[list[HazardEvent], list[Rejected]]:
+    """Build an event from each item; a bad item becomes a Rejected naming feed, item and field,
+    and a second item with an id already seen is rejected as a duplicate."""
+    events: dict[str, HazardEvent] = {}
+    rejected: list[Rejected] = []
+    for index, item in enumerate(items):
+        try:
+            ev = build(item)
+        except ItemError as e:
+            rejected.append(Rejected(feed, label(index, item), e.field, e.reason, str(e)))
+            continue
+        if ev is None:
+            continue
+        if ev.id in events:
+            rejected.append(Rejected(feed, label(index, item), "id", Reason.DUPLICATE_ITEM, f"{ev.id} appears twice"))
+            continue
+        events[ev.id] = ev
+    return list(events.values()), rejected

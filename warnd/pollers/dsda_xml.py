@@ -8,8 +8,8 @@ threshold. Optional elements are absent rather than empty, so everything is read
 from __future__ import annotations
 
 from warnd.errors import FeedError
-from warnd.model import HazardEvent, ParseResult, Reason, Rejected, Source
-from warnd.pollers.common import WIB, ItemError, check_latlon, clean, iso_time, not_future, strict_number
+from warnd.model import HazardEvent, ParseResult, Reason, Source
+from warnd.pollers.common import WIB, ItemError, clean, collect, iso_time, not_future, optional_latlon, strict_number
 from warnd.pollers.document import load_xml, local_name
 from warnd.pollers.gauge import Thresholds, flags_for, gauge_event, level_from_status
 
@@ -22,21 +22,13 @@ def parse(data: bytes, src: Source) -> ParseResult:
     records = [el for el in root if local_name(el.tag) == RECORD]
     if not records:
         raise FeedError(src.feed, f"no <{RECORD}> record: not a DSDA xmldata document")
-    events: dict[str, HazardEvent] = {}
-    rejected: list[Rejected] = []
-    for index, el in enumerate(records):
-        rec = {local_name(c.tag).upper(): (c.text or "").strip() for c in el}
-        label = f"{RECORD}[{index}]" + (f" (ID {rec['ID_PINTU_AIR']})" if rec.get("ID_PINTU_AIR") else "")
-        try:
-            ev = _event(rec, src)
-        except ItemError as e:
-            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
-            continue
-        if ev.id in events:
-            rejected.append(Rejected(src.feed, label, "ID_PINTU_AIR", Reason.DUPLICATE_ITEM, f"{ev.id} listed twice"))
-            continue
-        events[ev.id] = ev
-    return ParseResult(tuple(events.values()), tuple(rejected))
+    rows = [{local_name(c.tag).upper(): (c.text or "").strip() for c in el} for el in records]
+    events, rejected = collect(rows, src.feed, _label, lambda rec: _event(rec, src))
+    return ParseResult(tuple(events), tuple(rejected))
+
+
+def _label(index: int, rec: dict[str, str]) -> str:
+    return f"{RECORD}[{index}]" + (f" (ID {rec['ID_PINTU_AIR']})" if rec.get("ID_PINTU_AIR") else "")
 
 
 def _mm(rec: dict[str, str], key: str, *, required: bool) -> float | None:
@@ -58,10 +50,7 @@ def _event(rec: dict[str, str], src: Source) -> HazardEvent:
     )
     status = level_from_status(rec.get("STATUS_SIAGA"))
     level = status or (thresholds.level(cm) if thresholds else None)
-    lat = strict_number(rec.get("LATITUDE"), "LATITUDE", required=False)
-    lon = strict_number(rec.get("LONGITUDE"), "LONGITUDE", required=False)
-    if lat is not None and lon is not None:
-        lat, lon = check_latlon(lat, lon, "LATITUDE/LONGITUDE")
+    lat, lon = optional_latlon(rec.get("LATITUDE"), rec.get("LONGITUDE"), "LATITUDE/LONGITUDE")
     return gauge_event(
         family="dsda",
         station=station,

@@ -17,38 +17,28 @@ from __future__ import annotations
 from typing import Any
 
 from warnd.errors import FeedError
-from warnd.model import HazardEvent, ParseResult, Reason, Rejected, Source
-from warnd.pollers.common import ItemError, check_latlon, clean, iso_time, not_future, strict_number
-from warnd.pollers.document import load_json, sniff
+from warnd.model import HazardEvent, ParseResult, Reason, Source
+from warnd.pollers.common import ItemError, clean, collect, iso_time, lonlat, not_future, strict_number
+from warnd.pollers.document import load_json
 from warnd.pollers.gauge import Thresholds, flags_for, gauge_event, level_from_status
 
 FORMAT = "gauge-geojson"
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
-    if sniff(data) != "json":
-        raise FeedError(src.feed, "not JSON")
     doc = load_json(data, src.feed)
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise FeedError(src.feed, "not a GeoJSON FeatureCollection")
     features = doc["features"]
     if features and not any(isinstance(f, dict) and "station" in (f.get("properties") or {}) for f in features):
         raise FeedError(src.feed, "no feature has a 'station' property: not a warnd gauge document")
-    events: dict[str, HazardEvent] = {}
-    rejected: list[Rejected] = []
-    for index, f in enumerate(features):
-        props = f.get("properties") if isinstance(f, dict) else None
-        label = f"features[{index}]" + (f" ({props.get('station')})" if isinstance(props, dict) else "")
-        try:
-            ev = _event(f, src)
-        except ItemError as e:
-            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
-            continue
-        if ev.id in events:
-            rejected.append(Rejected(src.feed, label, "station", Reason.DUPLICATE_ITEM, f"{ev.id} appears twice"))
-            continue
-        events[ev.id] = ev
-    return ParseResult(tuple(events.values()), tuple(rejected))
+    events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))
+    return ParseResult(tuple(events), tuple(rejected))
+
+
+def _label(index: int, f: Any) -> str:
+    props = f.get("properties") if isinstance(f, dict) else None
+    return f"features[{index}]" + (f" ({props.get('station')})" if isinstance(props, dict) else "")
 
 
 def _event(f: Any, src: Source) -> HazardEvent:
@@ -71,13 +61,10 @@ def _event(f: Any, src: Source) -> HazardEvent:
         )
     status = level_from_status(props.get("status"))
     geom = f.get("geometry")
-    coords = geom.get("coordinates") if isinstance(geom, dict) else None
-    lat = lon = None
-    if isinstance(coords, list) and len(coords) >= 2:
-        lon_v = strict_number(coords[0], "geometry.coordinates[0]", required=True)
-        lat_v = strict_number(coords[1], "geometry.coordinates[1]", required=True)
-        assert lat_v is not None and lon_v is not None
-        lat, lon = check_latlon(lat_v, lon_v, "geometry.coordinates")
+    lat, lon = lonlat(geom.get("coordinates") if isinstance(geom, dict) else None, "geometry.coordinates") or (
+        None,
+        None,
+    )
     before = strict_number(props.get("previous_cm"), "previous_cm", required=False)
     return gauge_event(
         family="geojson",

@@ -21,7 +21,7 @@ from typing import Any
 
 from warnd.errors import FeedError
 from warnd.model import HazardEvent, ParseResult, Reason, Rejected, Source
-from warnd.pollers.common import WIB, ItemError, check_latlon, strict_number
+from warnd.pollers.common import WIB, ItemError, optional_latlon, strict_number
 from warnd.pollers.document import decode_text
 from warnd.pollers.gauge import flags_for, gauge_event, level_from_status
 
@@ -71,10 +71,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
             t = _time(row)
             mm = strict_number(row.get("tinggi_air"), "tinggi_air", required=True)
             assert mm is not None
-            lat = strict_number(row.get("latitude"), "latitude", required=False)
-            lon = strict_number(row.get("longitude"), "longitude", required=False)
-            if lat is not None and lon is not None:
-                check_latlon(lat, lon, "latitude/longitude")
+            lat, lon = optional_latlon(row.get("latitude"), row.get("longitude"), "latitude/longitude")
         except ItemError as e:
             rejected.append(Rejected(src.feed, f"line {line}", e.field, e.reason, str(e)))
             continue

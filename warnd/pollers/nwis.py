@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from warnd.errors import FeedError
-from warnd.model import HazardEvent, ParseResult, Reason, Rejected, Source
-from warnd.pollers.common import ItemError, check_latlon, iso_time, not_future, strict_number
-from warnd.pollers.document import load_json, sniff
+from warnd.model import HazardEvent, ParseResult, Reason, Source
+from warnd.pollers.common import ItemError, collect, iso_time, not_future, optional_latlon, strict_number
+from warnd.pollers.document import load_json
 from warnd.pollers.gauge import flags_for, gauge_event
 
 FORMAT = "usgs-nwis"
@@ -21,25 +21,17 @@ _CM_PER = {"ft": 30.48, "m": 100.0, "cm": 1.0}
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
-    if sniff(data) != "json":
-        raise FeedError(src.feed, "not JSON")
     doc = load_json(data, src.feed)
     value = doc.get("value") if isinstance(doc, dict) else None
     series = value.get("timeSeries") if isinstance(value, dict) else None
     if not isinstance(series, list):
         raise FeedError(src.feed, "no value.timeSeries list: not an NWIS IV response")
-    events: list[HazardEvent] = []
-    rejected: list[Rejected] = []
-    for index, ts in enumerate(series):
-        label = f"timeSeries[{index}]" + (f" ({ts.get('name')})" if isinstance(ts, dict) and ts.get("name") else "")
-        try:
-            ev = _event(ts, src)
-        except ItemError as e:
-            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
-            continue
-        if ev is not None:
-            events.append(ev)
+    events, rejected = collect(series, src.feed, _label, lambda ts: _event(ts, src))
     return ParseResult(tuple(events), tuple(rejected))
+
+
+def _label(index: int, ts: Any) -> str:
+    return f"timeSeries[{index}]" + (f" ({ts.get('name')})" if isinstance(ts, dict) and ts.get("name") else "")
 
 
 def _get(d: Any, *path: str | int) -> Any:
@@ -77,10 +69,8 @@ def _event(ts: Any, src: Source) -> HazardEvent | None:
     points.sort(key=lambda p: p[0])
     t, cm = points[-1]
     not_future(t, src.now, "dateTime")
-    lat = strict_number(_get(ts, "sourceInfo", "geoLocation", "geogLocation", "latitude"), "latitude", required=False)
-    lon = strict_number(_get(ts, "sourceInfo", "geoLocation", "geogLocation", "longitude"), "longitude", required=False)
-    if lat is not None and lon is not None:
-        lat, lon = check_latlon(lat, lon, "geogLocation")
+    geo = _get(ts, "sourceInfo", "geoLocation", "geogLocation")
+    lat, lon = optional_latlon(_get(geo, "latitude"), _get(geo, "longitude"), "geogLocation")
     before = points[-2][1] if len(points) > 1 else None
     return gauge_event(
         family="usgs",

@@ -11,34 +11,25 @@ from __future__ import annotations
 from typing import Any
 
 from warnd.errors import FeedError
-from warnd.model import HazardEvent, ParseResult, Reason, Rejected, Source
-from warnd.pollers.common import ItemError, check_latlon, clean, iso_time, strict_number
-from warnd.pollers.document import load_json, sniff
+from warnd.model import HazardEvent, ParseResult, Reason, Source
+from warnd.pollers.common import ItemError, clean, collect, iso_time, lonlat, strict_number
+from warnd.pollers.document import load_json
 from warnd.pollers.gauge import flags_for, gauge_event, level_from_status
 
 FORMAT = "petabencana"
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
-    if sniff(data) != "json":
-        raise FeedError(src.feed, "not JSON")
     doc = load_json(data, src.feed)
     result = doc.get("result") if isinstance(doc, dict) else None
     if not isinstance(result, dict):
         raise FeedError(src.feed, "no result object: not a PetaBencana response")
-    gauges = list(_gauges(result, src.feed))
-    events: list[HazardEvent] = []
-    rejected: list[Rejected] = []
-    for index, (props, point) in enumerate(gauges):
-        label = f"gauge[{index}]" + (f" ({props.get('gaugeid')})" if props.get("gaugeid") else "")
-        try:
-            ev = _event(props, point, src)
-        except ItemError as e:
-            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
-            continue
-        if ev is not None:
-            events.append(ev)
+    events, rejected = collect(_gauges(result, src.feed), src.feed, _label, lambda g: _event(g[0], g[1], src))
     return ParseResult(tuple(events), tuple(rejected))
+
+
+def _label(index: int, g: tuple[dict[str, Any], Any]) -> str:
+    return f"gauge[{index}]" + (f" ({g[0].get('gaugeid')})" if g[0].get("gaugeid") else "")
 
 
 def _gauges(result: dict[str, Any], feed: str) -> list[tuple[dict[str, Any], Any]]:
@@ -95,12 +86,7 @@ def _event(props: dict[str, Any], point: Any, src: Source) -> HazardEvent | None
         return None
     readings.sort(key=lambda r: r[0])
     t, cm, level = readings[-1]
-    lat = lon = None
-    if isinstance(point, list) and len(point) >= 2:
-        lon_v = strict_number(point[0], "coordinates[0]", required=True)
-        lat_v = strict_number(point[1], "coordinates[1]", required=True)
-        assert lat_v is not None and lon_v is not None
-        lat, lon = check_latlon(lat_v, lon_v, "coordinates")
+    lat, lon = lonlat(point, "coordinates") or (None, None)
     before = readings[-2][1] if len(readings) > 1 else None
     return gauge_event(
         family="petabencana",

@@ -11,39 +11,27 @@ from __future__ import annotations
 from typing import Any
 
 from warnd.errors import FeedError
-from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
-from warnd.pollers.common import ItemError, check_latlon, clean, epoch_ms, not_future, strict_number
-from warnd.pollers.document import load_json, sniff
+from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Source, Status
+from warnd.pollers.common import ItemError, clean, collect, epoch_ms, lonlat, not_future, strict_number
+from warnd.pollers.document import load_json
 
 FORMAT = "usgs-geojson"
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
-    if sniff(data) != "json":
-        raise FeedError(src.feed, "not JSON")
     doc = load_json(data, src.feed)
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
         raise FeedError(src.feed, "not a GeoJSON FeatureCollection")
     features = doc.get("features")
     if not isinstance(features, list):
         raise FeedError(src.feed, "features is not a list")
-    events: list[HazardEvent] = []
-    rejected: list[Rejected] = []
-    seen: set[str] = set()
-    for index, f in enumerate(features):
-        fid = f.get("id") if isinstance(f, dict) else None
-        label = f"features[{index}]" + (f" ({fid})" if isinstance(fid, str) else "")
-        try:
-            ev = _event(f, src)
-        except ItemError as e:
-            rejected.append(Rejected(src.feed, label, e.field, e.reason, str(e)))
-            continue
-        if ev.id in seen:
-            rejected.append(Rejected(src.feed, label, "id", Reason.DUPLICATE_ITEM, f"{ev.id} appears twice"))
-            continue
-        seen.add(ev.id)
-        events.append(ev)
+    events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))
     return ParseResult(tuple(events), tuple(rejected))
+
+
+def _label(index: int, f: Any) -> str:
+    fid = f.get("id") if isinstance(f, dict) else None
+    return f"features[{index}]" + (f" ({fid})" if isinstance(fid, str) else "")
 
 
 def _event(f: Any, src: Source) -> HazardEvent:
@@ -60,12 +48,10 @@ def _event(f: Any, src: Source) -> HazardEvent:
     updated = epoch_ms(p["updated"], "updated") if p.get("updated") is not None else None
     geom = f.get("geometry")
     coords = geom.get("coordinates") if isinstance(geom, dict) else None
-    if not isinstance(coords, list) or len(coords) < 2:
+    position = lonlat(coords, "geometry.coordinates")
+    if position is None or not isinstance(coords, list):
         raise ItemError("geometry", Reason.MISSING_FIELD, "no point coordinates")
-    lon = strict_number(coords[0], "geometry.coordinates[0]", required=True)
-    lat = strict_number(coords[1], "geometry.coordinates[1]", required=True)
-    assert lat is not None and lon is not None
-    lat, lon = check_latlon(lat, lon, "geometry.coordinates")
+    lat, lon = position
     depth = strict_number(coords[2], "geometry.coordinates[2]", required=False) if len(coords) > 2 else None
     if depth is not None and not -10.0 <= depth <= 1000.0:
         raise ItemError("geometry.coordinates[2]", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
