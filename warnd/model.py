@@ -167,6 +167,7 @@ class Observation:
 # Fields that say where a report came from or how it was addressed, not what it says: a change in
 # them alone is not a revision worth a correction.
 _NOT_REVISION = ("id", "feed", "feed_format", "source_id", "place", "sent", "aliases", "references", "flags")
+_LATER_FIELDS = ("event_name", "description", "stage", "zones", "observations", "ended", "expires", "value", "unit")
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,6 +312,11 @@ class HazardEvent:
         data = self.to_json()
         for k in _NOT_REVISION:
             data.pop(k)
+        # Fields added after the first release count only when set, so that an upgrade does not
+        # see every stored event as revised (and post a correction for each).
+        for k in _LATER_FIELDS:
+            if not data[k]:
+                data.pop(k)
         blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -174,3 +174,15 @@ def test_one_bad_item_does_not_stop_the_rest():
 def test_broken_documents_raise_feed_error(data):
     with pytest.raises(FeedError):
         bmkg.parse(data, Source("f", NOW))
+
+
+def test_revision_hash_is_stable_across_releases():
+    # The revision the first release stored for this quake. If a change to HazardEvent alters it,
+    # every event in an upgraded state directory looks revised and gets a correction posted.
+    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("f", NOW)).events
+    assert ev.revision == "532778d960b2d0e2"
+    # New fields count only once set.
+    from dataclasses import replace
+
+    assert replace(ev, stage="PD-1").revision != ev.revision
+    assert replace(ev, sent=NOW, aliases=("x",)).revision == ev.revision
