@@ -1,10 +1,12 @@
 """Event identity across the traps of real feeds, on a real SQLite ledger."""
 
+import json
+import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import sample
-from warnd.model import ChangeKind, MsgType, Source
+from warnd.model import ChangeKind, MsgType, Source, iso_utc
 from warnd.pollers import cap, dsda_xml, usgs
 from warnd.store.db import connect, transaction
 from warnd.store.ledger import Ledger
@@ -105,3 +107,36 @@ def test_automatic_solution_never_replaces_a_reviewed_bulletin(tmp_path):
     assert observe(ledger, tews).kind is ChangeKind.NEW
     assert observe(ledger, auto).kind is ChangeKind.UNCHANGED
     assert ledger.get(tews.id).magnitude == tews.magnitude
+
+
+# The events table as the first release created it (no agency, no status).
+V1_EVENTS = """CREATE TABLE events (id TEXT PRIMARY KEY, hazard TEXT NOT NULL, time TEXT NOT NULL, lat REAL, lon REAL,
+revision TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0,
+data TEXT NOT NULL);
+CREATE TABLE feed_state (feed TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_hash TEXT, last_ok TEXT,
+last_change TEXT, last_error TEXT, last_error_at TEXT, failures INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');"""
+
+
+def test_a_state_database_of_the_first_release_is_upgraded_in_place(tmp_path):
+    from warnd.pollers import bmkg
+
+    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("t", NOW)).events
+    raw = sqlite3.connect(tmp_path / "w.db")
+    raw.executescript(V1_EVENTS)
+    raw.execute(
+        "INSERT INTO events (id, hazard, time, lat, lon, revision, first_seen, last_seen, cancelled, data)"
+        " VALUES (?,?,?,?,?,?,?,?,0,?)",
+        (ev.id, "earthquake", iso_utc(ev.time), ev.lat, ev.lon, ev.revision, "x", "x", json.dumps(ev.to_json())),
+    )
+    raw.commit()
+    raw.close()
+    conn = connect(tmp_path / "w.db")
+    assert conn.execute("SELECT agency, status FROM events").fetchone()[:] == ("bmkg", "actual")
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    ledger = Ledger(conn)
+    # The same quake under another endpoint's id, a second later: still found, and unchanged.
+    again = replace(ev, id="bmkg-eq-other", time=ev.time + timedelta(seconds=1))
+    change = observe(ledger, again)
+    assert change.event.id == ev.id and ledger.count() == 1

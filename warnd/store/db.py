@@ -129,6 +129,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
         for name, decl in columns:
             if name not in have:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+                if (table, name) == ("events", "agency"):
+                    # Known events must stay matchable by time and place after the upgrade.
+                    conn.execute(
+                        "UPDATE events SET agency = substr(json_extract(data, '$.feed_format'), 1,"
+                        " instr(json_extract(data, '$.feed_format') || '-', '-') - 1)"
+                    )
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
 
