@@ -34,7 +34,7 @@ from warnd.model import (
     Source,
     Status,
 )
-from warnd.pollers.common import FUTURE_SLACK, MONTHS, ZONES, ItemError, number_in
+from warnd.pollers.common import FUTURE_SLACK, MONTHS, ZONES, ItemError, number_in, quake_depth, quake_magnitude
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-tews"
@@ -138,12 +138,8 @@ def _event(item: dict[str, str], feed: str, now: datetime) -> HazardEvent:
     if t > now + FUTURE_SLACK:
         raise ItemError("Tanggal", Reason.FUTURE_TIME, f"origin time {t.isoformat()} is in the future")
     lat, lon = coordinates(item)
-    mag = _number(item, "magnitude", required=True)
-    if mag is None or not 0.0 < mag < 10.0:
-        raise ItemError("Magnitude", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (0, 10)")
-    depth = _number(item, "kedalaman", required=False)
-    if depth is not None and not -10.0 <= depth <= 1000.0:
-        raise ItemError("Kedalaman", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    mag = quake_magnitude(_number(item, "magnitude", required=True), "Magnitude")
+    depth = quake_depth(_number(item, "kedalaman", required=False), "Kedalaman")
     place = _first(item, "wilayah", "keterangan", "wilayah1")
     shakemap = item.get("shakemap", "").strip() or None
     return HazardEvent(

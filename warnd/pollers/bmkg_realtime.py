@@ -16,7 +16,7 @@ from xml.etree.ElementTree import Element
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
 from warnd.pollers.bmkg import collapse_copies, quake_id
-from warnd.pollers.common import ItemError, check_latlon, clean, not_future, strict_number
+from warnd.pollers.common import ItemError, check_latlon, clean, not_future, quake_depth, quake_magnitude, strict_number
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-realtime"
@@ -114,12 +114,8 @@ def _event(item: dict[str, Any], src: Source) -> HazardEvent:
     lon = strict_number(item.get("lon"), "lon", required=True)
     assert lat is not None and lon is not None
     lat, lon = check_latlon(lat, lon, "coordinates")
-    mag = strict_number(item.get("mag"), "mag", required=True)
-    if mag is None or not -2.0 < mag < 10.0:
-        raise ItemError("mag", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (-2, 10)")
-    depth = strict_number(item.get("depth"), "depth", required=False)
-    if depth is not None and not -10.0 <= depth <= 1000.0:
-        raise ItemError("depth", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    mag = quake_magnitude(strict_number(item.get("mag"), "mag", required=True), "mag", lowest=-2.0)
+    depth = quake_depth(strict_number(item.get("depth"), "depth", required=False), "depth")
     rid = clean(item.get("id"))
     return HazardEvent(
         id=quake_id(t),

@@ -180,3 +180,18 @@ def collect(
             continue
         events[ev.id] = ev
     return list(events.values()), rejected
+
+
+def quake_magnitude(mag: float | None, field: str, *, lowest: float = 0.0) -> float:
+    """A magnitude that can be real: required, above `lowest` (automatic catalogues list
+    negative micro-quakes) and below 10."""
+    if mag is None or not lowest < mag < 10.0:
+        raise ItemError(field, Reason.OUT_OF_RANGE, f"magnitude {mag} outside ({lowest:g}, 10)")
+    return mag
+
+
+def quake_depth(depth: float | None, field: str) -> float | None:
+    """A hypocentre depth in km, if given: slightly above sea level to the deepest quakes known."""
+    if depth is not None and not -10.0 <= depth <= 1000.0:
+        raise ItemError(field, Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    return depth

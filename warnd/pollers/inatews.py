@@ -26,7 +26,7 @@ from xml.etree.ElementTree import Element
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, Observation, ParseResult, Reason, Rejected, Source, Status, Zone
 from warnd.pollers.bmkg import coordinates, event_time, felt_list, quake_id, same_quake, tsunami_potential
-from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in
+from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in, quake_depth, quake_magnitude
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-inatews"
@@ -148,12 +148,8 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         raise ItemError("date", Reason.MISSING_FIELD, "date is missing")
     t = not_future(event_time(item), src.now, "date")
     lat, lon = coordinates(item)
-    mag = number_in(_text(info, "magnitude"), "magnitude", required=True)
-    if mag is None or not 0.0 < mag < 10.0:
-        raise ItemError("magnitude", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (0, 10)")
-    depth = number_in(_text(info, "depth"), "depth", required=False)
-    if depth is not None and not -10.0 <= depth <= 1000.0:
-        raise ItemError("depth", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
+    mag = quake_magnitude(number_in(_text(info, "magnitude"), "magnitude", required=True), "magnitude")
+    depth = quake_depth(number_in(_text(info, "depth"), "depth", required=False), "depth")
 
     subject = clean(_text(info, "subject")) or ""
     headline = clean(_text(info, "headline"))

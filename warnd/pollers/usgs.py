@@ -12,7 +12,17 @@ from typing import Any
 
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Source, Status
-from warnd.pollers.common import ItemError, clean, collect, epoch_ms, lonlat, not_future, strict_number
+from warnd.pollers.common import (
+    ItemError,
+    clean,
+    collect,
+    epoch_ms,
+    lonlat,
+    not_future,
+    quake_depth,
+    quake_magnitude,
+    strict_number,
+)
 from warnd.pollers.document import load_json
 
 FORMAT = "usgs-geojson"
@@ -52,12 +62,9 @@ def _event(f: Any, src: Source) -> HazardEvent:
     if position is None or not isinstance(coords, list):
         raise ItemError("geometry", Reason.MISSING_FIELD, "no point coordinates")
     lat, lon = position
-    depth = strict_number(coords[2], "geometry.coordinates[2]", required=False) if len(coords) > 2 else None
-    if depth is not None and not -10.0 <= depth <= 1000.0:
-        raise ItemError("geometry.coordinates[2]", Reason.OUT_OF_RANGE, f"depth {depth} km outside [-10, 1000]")
-    mag = strict_number(p.get("mag"), "mag", required=True)
-    if mag is None or not -2.0 < mag < 10.0:
-        raise ItemError("mag", Reason.OUT_OF_RANGE, f"magnitude {mag} outside (-2, 10)")
+    raw_depth = strict_number(coords[2], "geometry.coordinates[2]", required=False) if len(coords) > 2 else None
+    depth = quake_depth(raw_depth, "geometry.coordinates[2]")
+    mag = quake_magnitude(strict_number(p.get("mag"), "mag", required=True), "mag", lowest=-2.0)
     ids = [i.strip() for i in str(p.get("ids") or "").split(",") if i.strip()]
     status = str(p.get("status") or "").lower()
     return HazardEvent(
