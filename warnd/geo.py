@@ -122,6 +122,27 @@ class RegionIndex:
         hits.sort(key=lambda h: (h.distance_km, h.region.code))
         return hits
 
+    def intersecting(self, geometry: dict[str, Any], level: str) -> list[Hit]:
+        """Regions of `level` that a GeoJSON area (a CAP polygon) overlaps, largest overlap first."""
+        entry = self._levels.get(level)
+        if entry is None:
+            return []
+        try:
+            area = shapely.make_valid(shape(geometry))
+        except (TypeError, ValueError, AttributeError, KeyError):
+            return []
+        idx, tree = entry
+        hits: list[tuple[float, Region]] = []
+        for j in tree.query(area, predicate="intersects"):
+            i = idx[int(j)]
+            overlap = shapely.intersection(self._geoms[i], area).area
+            hits.append((overlap, self.regions[i]))
+        hits.sort(key=lambda h: (-h[0], h[1].code))
+        return [Hit(r, 0.0) for _, r in hits]
+
+    def children(self, code: str, level: str) -> list[Region]:
+        return [r for r in self.regions if r.level == level and covers(r.code, [code])]
+
     def name_path(self, code: str) -> list[Region]:
         """The region and its parents, outermost first."""
         parts = code.split(".")
@@ -192,3 +213,40 @@ def read_geojson(path: Path) -> list[tuple[Region, BaseGeometry]]:
             raise RegionError(f"{path}: features[{n}] ({code}): geometry is empty or invalid")
         out.append((Region(code, name, str(level), props.get("parent_code")), geom))
     return out
+
+
+# --- predicted shaking ----------------------------------------------------------------------
+
+# Atkinson, G.M., Worden, C.B. and Wald, D.J. (2014). Intensity prediction equations for North
+# America. Bull. Seismol. Soc. Am. 104(6), 3084-3093, doi:10.1785/0120140178: the form for active
+# crustal regions (no eastern North America correction), as USGS DYFI uses it. MMI from moment
+# magnitude and hypocentral distance; no site term. Indonesia has no published national IPE in
+# open form; this one is used as a screening estimate, which is what a warning rule needs.
+_AWW14 = (0.309, 1.864, -1.672, -0.00219, 1.77, -0.383)
+
+
+def predicted_mmi(magnitude: float, depth_km: float | None, distance_km: float) -> float:
+    """Expected Modified Mercalli intensity at `distance_km` (epicentral) from a quake."""
+    c1, c2, c3, c4, c5, c6 = _AWW14
+    hypo = math.hypot(distance_km, depth_km or 0.0)
+    r = math.hypot(hypo, 14.0)
+    log_r = math.log10(r)
+    b = max(0.0, math.log10(r / 50.0))
+    return c1 + c2 * magnitude + c3 * log_r + c4 * r + c5 * b + c6 * magnitude * log_r
+
+
+def felt_radius_km(magnitude: float, depth_km: float | None, mmi: float) -> float:
+    """The epicentral distance out to which `predicted_mmi` stays at or above `mmi` (0 if not
+    even at the epicentre). Intensity falls monotonically with distance, so bisection works."""
+    if predicted_mmi(magnitude, depth_km, 0.0) < mmi:
+        return 0.0
+    lo, hi = 0.0, 2000.0
+    if predicted_mmi(magnitude, depth_km, hi) >= mmi:
+        return hi
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if predicted_mmi(magnitude, depth_km, mid) >= mmi:
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -97,9 +97,18 @@ class Reason(StrEnum):
     OUTSIDE_REGION = "outside_region"
     NO_LOCATION = "no_location"
     OUTSIDE_ACCOUNT_AREA = "outside_account_area"
+    LEVEL_MISMATCH = "level_mismatch"
+    FIELD_MISMATCH = "field_mismatch"
+    UNMAPPED_ZONE = "unmapped_zone"
     # outbox
     ALREADY_WARNED = "already_warned"
     NOTHING_TO_CANCEL = "nothing_to_cancel"
+    NO_LEVEL_CHANGE = "no_level_change"
+    UNCONFIRMED = "unconfirmed"
+    HYSTERESIS = "hysteresis"
+    COOLDOWN = "cooldown"
+    INHIBITED = "inhibited"
+    EXPIRED_EVENT = "expired_event"
     # delivery
     RETRY_EXHAUSTED = "retry_exhausted"
     PERMANENT_FAILURE = "permanent_failure"
@@ -349,6 +358,12 @@ class Match:
     accounts: tuple[str, ...]
     template: str
     priority: Priority
+    # Per region code, what the source or the prediction says about it: the tsunami zone level
+    # ("awas") or the predicted intensity ("MMI 5"). Templates group regions by it.
+    region_notes: tuple[tuple[str, str], ...] = ()
+    # Rule options the per-account stage needs.
+    cooldown: float | None = None
+    all_clear_after: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +381,8 @@ class Warning:
     text: str
     status: Status
     created_at: datetime
+    # The event's level when this was posted (gauge siaga level, tsunami zone level).
+    level: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -382,6 +399,7 @@ class Warning:
             "text": self.text,
             "status": self.status.value,
             "created_at": iso_utc(self.created_at),
+            "level": self.level,
         }
 
     @classmethod
@@ -400,6 +418,7 @@ class Warning:
             text=d["text"],
             status=Status(d["status"]),
             created_at=datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")),
+            level=d.get("level"),
         )
 
 

@@ -155,6 +155,8 @@ class ConfigFile(Strict):
     """Glob patterns of rule files, relative to this file."""
     accounts: dict[Name, Account] = Field(min_length=1)
     partners: dict[Name, Partner] = Field(default_factory=dict)
+    region_groups: dict[Name, list[str]] = Field(default_factory=dict)
+    """Named lists of region codes, for rules: {pantai-selatan-jawa: ["32.02", "33.01", ...]}."""
     dispatch_max_attempts: int = Field(default=12, ge=1)
 
     @field_validator("listen")
@@ -174,14 +176,29 @@ class RuleMatch(Strict):
     feeds: list[str] | None = None
     magnitude: list[Threshold] | None = None
     depth_km: list[Threshold] | None = None
+    height_m: list[Threshold] | None = None
+    """Highest tsunami height observed at a tide gauge (InaTEWS PD-3)."""
+    value_cm: list[Threshold] | None = None
+    """A gauge's water level in centimetres."""
+    level: list[str] | None = None
+    """Warning level: tsunami awas / siaga / waspada (each zone is checked), gauge siaga1 / siaga2 /
+    siaga3 / normal, GDACS red / orange / green, USGS PAGER colours."""
+    severity: list[Literal["extreme", "severe", "moderate", "minor", "unknown"]] | None = None
+    urgency: list[Literal["immediate", "expected", "future", "past", "unknown"]] | None = None
+    certainty: list[Literal["observed", "likely", "possible", "unlikely", "unknown"]] | None = None
+    event: list[str] | None = None
+    """Words of the source's event name or headline (any, case-insensitive): ["hujan lebat", "petir"]."""
+    tsunami: bool | None = None
+    """Only quakes the source says may (true) or may not (false) cause a tsunami."""
     status: list[Status] = Field(default_factory=lambda: [Status.ACTUAL])
 
-    @field_validator("hazard", "status", mode="before")
+    @field_validator("hazard", "status", "level", "severity", "urgency", "certainty", "event", mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
-        return [v] if isinstance(v, str) else v
+        v = [v] if isinstance(v, str) else v
+        return [x.lower() if isinstance(x, str) else x for x in v] if isinstance(v, list) else v
 
-    @field_validator("magnitude", "depth_km", mode="before")
+    @field_validator("magnitude", "depth_km", "height_m", "value_cm", mode="before")
     @classmethod
     def _one_or_range(cls, v: Any) -> Any:
         """'>= 5' or a list such as ['>= 3', '< 5'] (all must hold)."""
@@ -192,8 +209,13 @@ class RuleWhere(Strict):
     regions: list[str] = Field(default_factory=list)
     """Region codes; a code also covers everything inside it ('33' covers '33.74'). Empty: anywhere
     inside the loaded regions."""
+    groups: list[Name] = Field(default_factory=list)
+    """Names of region groups (config `region_groups`), added to `regions`."""
     within_km: float | None = Field(default=None, gt=0, le=2000)
     """Also match regions within this geodesic distance of the epicentre (offshore quakes)."""
+    intensity: Threshold | None = None
+    """Regions whose predicted shaking (MMI, from magnitude, depth and distance) meets this,
+    e.g. '>= 4'. Replaces within_km for quakes."""
     level: Literal["province", "regency", "district"] = "regency"
     """Which level of region the warning names."""
 
@@ -203,6 +225,12 @@ class RuleThen(Strict):
     """Account names, or "*" for every account (each still posts only about its own regions)."""
     template: Name = "earthquake"
     priority: Priority = Priority.NORMAL
+    cooldown: Duration | None = None
+    """After a post from this rule, the same account gets no other NEW post from it for this long
+    (updates, cancellations and life-safety posts are never held back)."""
+    all_clear_after: Duration = 3600.0
+    """Gauges: a return to normal is announced only once the last level post is this old, so a
+    level flapping around a threshold does not post back and forth."""
 
 
 class Rule(Strict):

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from warnd.model import Warning
+from warnd.model import HazardEvent, Warning
 
 
 class History(Protocol):
-    def first_warning(self, event_id: str, account: str) -> Warning | None: ...
+    def warnings(self, event_id: str, account: str) -> list[Warning]:
+        """Every warning an account has had about an event, oldest first."""
+        ...
+
+    def last_from_rule(self, rule: str, account: str) -> Warning | None: ...
+
+    def inhibitor(self, event: HazardEvent) -> str | None:
+        """The id of an event that makes this one's own post redundant (a tsunami warning for
+        the same quake), if any."""
+        ...

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -128,14 +128,17 @@ class Renderer:
         regions: Sequence[Region],
         first_post: Warning | None,
         now: datetime,
+        notes: Mapping[str, str] | None = None,
     ) -> Warning:
         tpl = self._template(template, kind, target.lang)
         shown = list(regions)
-        text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang)))
+        notes = notes or {}
+        url = getattr(target, "include_url", False)
+        text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang, notes, url)))
         # Long region lists shrink to "dan N lainnya" before anything else is cut.
         while target.x_limit and _weighted(text) > X_LIMIT and len(shown) > 1:
             shown = shown[:-1]
-            text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang)))
+            text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang, notes, url)))
         if target.x_limit and _weighted(text) > X_LIMIT:
             text = _fit(text)
         return Warning(
@@ -152,12 +155,23 @@ class Renderer:
             text=text,
             status=event.status,
             created_at=now,
+            level=_worst(event.level, [notes.get(r.code) for r in regions]),
         )
 
 
 def warning_id(event_id: str, revision: str, rule: str, account: str, kind: WarningKind) -> str:
     key = "\x1f".join((event_id, revision, rule, account, kind.value))
     return "w-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+_ZONE_ORDER = ("awas", "siaga", "waspada")
+
+
+def _worst(level: str | None, notes: Sequence[str | None]) -> str | None:
+    for z in _ZONE_ORDER:
+        if z in notes:
+            return z
+    return level
 
 
 def _context(
@@ -167,9 +181,10 @@ def _context(
     regions: Sequence[Region],
     first_post: Warning | None,
     lang: str,
+    notes: Mapping[str, str] | None = None,
+    include_url: bool = False,
 ) -> dict[str, Any]:
-    zone = zone_name(regions[0].code) if regions else "WIB"
-    local = event.time.astimezone(ZONES[zone])
+    local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
     names = [r.name for r in shown]
     rest = len(regions) - len(shown)
     joiner, others = (" dan ", "lainnya") if lang == "id" else (" and ", "more")
@@ -179,9 +194,31 @@ def _context(
         region_names = ", ".join(names[:-1]) + joiner + names[-1]
     else:
         region_names = "".join(names)
+    notes = notes or {}
+    # Regions grouped by what is said of them (tsunami zone level, predicted MMI), worst first.
+    by_note: dict[str, list[str]] = {}
+    for r in shown:
+        by_note.setdefault(notes.get(r.code, ""), []).append(r.name)
+    groups = sorted(by_note.items(), key=lambda kv: _ZONE_ORDER.index(kv[0]) if kv[0] in _ZONE_ORDER else 9)
+    heights = sorted((o for o in event.observations if o.height_m is not None), key=lambda o: -(o.height_m or 0.0))
+    zone = zone_name(regions[0].code) if regions else "WIB"
+    tz = ZONES[zone]
     return {
         "event": event,
         "kind": kind.value,
+        "region_groups": [{"note": k, "names": ", ".join(v)} for k, v in groups],
+        "observed": [
+            {
+                "place": o.place.title(),
+                "height": f"{o.height_m:.2f}",
+                "time": o.time.astimezone(tz).strftime("%H:%M") if o.time else "?",
+            }
+            for o in heights
+        ],
+        "expires": _fmt_time(event.expires.astimezone(tz), zone, lang) if event.expires else None,
+        "level": (event.level or "").upper(),
+        "value": f"{event.value:g}" if event.value is not None else "?",
+        "url": include_url,
         "exercise": event.status is not Status.ACTUAL,
         "regions": list(shown),
         "region_names": region_names,

@@ -1,14 +1,30 @@
 """From a rule match to the posts it asks for: one per account, each naming only the account's
-own regions, with the kind of post the event's history calls for. Every drop carries a reason."""
+own regions, with the kind of post the event's history calls for. Every drop carries a reason.
+
+Kinds: `new`; `update` (a revision of something already posted: a Ralat); `cancel` (the source
+withdrew it); `all_clear` (the source says it is over: PD-4, a CAP all-clear, a gauge back to
+normal); `escalate` (a gauge rose to a higher level than any posted since the last all-clear).
+
+Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
+waits; a level already posted is not posted again until an all-clear; an all-clear waits
+`all_clear_after` since the last level post (a level flapping around a threshold); a plain
+earthquake post is inhibited by a tsunami warning for the same quake; a rule's `cooldown` holds
+back further NEW posts to an account. Life-safety posts (priority life_safety, or any region at
+Awas) are never held back by a cooldown.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from warnd.geo import covers
-from warnd.model import ChangeKind, Match, Reason, Region, Warning, WarningKind
+from warnd.model import ChangeKind, Hazard, Match, Priority, Reason, Region, Warning, WarningKind
 from warnd.pipeline.ports import History
+
+GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
+UNCONFIRMED_FLAGS = frozenset({"jump", "spike", "implausible", "zero_reading"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +33,7 @@ class AccountView:
     lang: str
     regions: tuple[str, ...]
     x_limit: bool
+    include_url: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +53,17 @@ class Drop:
     detail: str
 
 
-def plan(match: Match, accounts: Mapping[str, AccountView], history: History) -> tuple[list[Post], list[Drop]]:
+def life_safety(match: Match) -> bool:
+    return match.priority is Priority.LIFE_SAFETY or any(note == "awas" for _, note in match.region_notes)
+
+
+def plan(
+    match: Match, accounts: Mapping[str, AccountView], history: History, now: datetime
+) -> tuple[list[Post], list[Drop]]:
     posts: list[Post] = []
     drops: list[Drop] = []
+    ev = match.event
+    inhibitor = history.inhibitor(ev) if ev.hazard is Hazard.EARTHQUAKE else None
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
@@ -52,15 +77,60 @@ def plan(match: Match, accounts: Mapping[str, AccountView], history: History) ->
                 )
             )
             continue
-        first = history.first_warning(match.event.id, name)
-        if match.change is ChangeKind.CANCELLED:
-            if first is None:
-                drops.append(Drop(match.rule, name, Reason.NOTHING_TO_CANCEL, "cancelled before any post"))
+        past = history.warnings(ev.id, name)
+        verdict = _kind(match, past, now)
+        if isinstance(verdict, tuple):
+            drops.append(Drop(match.rule, name, *verdict))
+            continue
+        if verdict is WarningKind.NEW and inhibitor is not None:
+            drops.append(Drop(match.rule, name, Reason.INHIBITED, f"tsunami warning {inhibitor} covers this quake"))
+            continue
+        if verdict is WarningKind.NEW and match.cooldown and not life_safety(match):
+            last = history.last_from_rule(match.rule, name)
+            if last is not None and (now - last.created_at).total_seconds() < match.cooldown:
+                drops.append(
+                    Drop(match.rule, name, Reason.COOLDOWN, f"last post {last.id} at {last.created_at.isoformat()}")
+                )
                 continue
-            kind = WarningKind.CANCEL
-        elif match.change is ChangeKind.UPDATED and first is not None:
-            kind = WarningKind.UPDATE
-        else:
-            kind = WarningKind.NEW
-        posts.append(Post(match, account, kind, regions, first))
+        posts.append(Post(match, account, verdict, regions, past[0] if past else None))
     return posts, drops
+
+
+def _kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:
+    ev = match.event
+    if match.change is ChangeKind.CANCELLED:
+        return WarningKind.CANCEL if past else (Reason.NOTHING_TO_CANCEL, "cancelled before any post")
+    if ev.hazard is Hazard.FLOOD and ev.level in GAUGE_RANK:
+        return _gauge_kind(match, past, now)
+    if ev.ended:
+        if not past:
+            return (Reason.NOTHING_TO_CANCEL, "ended before any post")
+        if past[-1].kind is WarningKind.ALL_CLEAR:
+            return (Reason.ALREADY_WARNED, "the end was already posted")
+        return WarningKind.ALL_CLEAR
+    if ev.expires is not None and ev.expires <= now:
+        return (Reason.EXPIRED_EVENT, f"expired at {ev.expires.isoformat()}")
+    if past:
+        return WarningKind.UPDATE
+    return WarningKind.NEW
+
+
+def _gauge_kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:
+    ev = match.event
+    rank = GAUGE_RANK[ev.level or "normal"]
+    clears = [i for i, w in enumerate(past) if w.kind is WarningKind.ALL_CLEAR]
+    active = past[clears[-1] + 1 :] if clears else past
+    unconfirmed = sorted(UNCONFIRMED_FLAGS & set(ev.flags))
+    if unconfirmed:
+        return (Reason.UNCONFIRMED, f"reading {ev.value} flagged {', '.join(unconfirmed)}: waiting for the next")
+    if rank == 0:
+        if not active:
+            return (Reason.NO_LEVEL_CHANGE, "normal, nothing to clear")
+        age = (now - active[-1].created_at).total_seconds()
+        if age < match.all_clear_after:
+            return (Reason.HYSTERESIS, f"back to normal {age:.0f} s after the last level post")
+        return WarningKind.ALL_CLEAR
+    highest = max((GAUGE_RANK.get(w.level or "normal", 0) for w in active), default=0)
+    if rank <= highest:
+        return (Reason.NO_LEVEL_CHANGE, f"{ev.level} is not above the level already posted")
+    return WarningKind.ESCALATE if active else WarningKind.NEW

@@ -1,12 +1,32 @@
-"""Which rules an event change fires, and for which regions. Pure: data in, data out."""
+"""Which rules an event change fires, and for which regions. Pure: data in, data out.
+
+Where an event is decides how regions are found:
+- tsunami warning zones (InaTEWS wzarea): the regencies the zones name (a PD-4 that lists none
+  ends the zones of the message before it);
+- an area (CAP polygons and circles): the regions it overlaps, largest overlap first;
+- a point: the region containing it (or the nearest within the tolerance), plus those within
+  `within_km`, or those whose predicted shaking meets `intensity`; nearest first.
+"""
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
-from warnd.geo import Hit, RegionIndex, covers
-from warnd.model import ChangeKind, EventChange, Match, Reason
-from warnd.rules.compiled import CompiledRule, RuleSet
+from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
+from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region
+from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
+from warnd.rules.zones import ZoneMap
+
+_ZONE_MAPS: weakref.WeakKeyDictionary[RegionIndex, ZoneMap] = weakref.WeakKeyDictionary()
+
+
+def zone_map(index: RegionIndex) -> ZoneMap:
+    """One ZoneMap per loaded region set (built on first use, dropped with the set)."""
+    zm = _ZONE_MAPS.get(index)
+    if zm is None:
+        zm = _ZONE_MAPS[index] = ZoneMap(index)
+    return zm
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +52,7 @@ def evaluate(ruleset: RuleSet, regions: RegionIndex, change: EventChange) -> tup
     return matches, skips
 
 
-def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, change: EventChange) -> Match | Skip:
-    ev = change.event
+def _fields(rule: CompiledRule, ev: HazardEvent) -> Skip | None:
     if ev.hazard not in rule.hazards:
         return Skip(rule.id, Reason.HAZARD_MISMATCH, f"hazard {ev.hazard} not in {sorted(rule.hazards)}")
     if rule.feeds is not None and ev.feed not in rule.feeds:
@@ -41,20 +60,62 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
     if ev.status not in rule.statuses:
         return Skip(rule.id, Reason.STATUS_MISMATCH, f"status {ev.status} not in {sorted(rule.statuses)}")
     for t in rule.thresholds:
-        actual = getattr(ev, t.field)
+        actual = FIELDS[t.field](ev)
         if actual is None:
             return Skip(rule.id, Reason.BELOW_THRESHOLD, f"{t.field} unknown, rule needs {t}")
         if not t.test(actual):
             return Skip(rule.id, Reason.BELOW_THRESHOLD, f"{t.field} {actual:g} fails {t}")
-    if ev.lat is None or ev.lon is None:
-        return Skip(rule.id, Reason.NO_LOCATION, "event has no point location")
-    hits = _hits(rule, tolerance_km, index, ev.lat, ev.lon)
+    cap_fields: tuple[tuple[str, frozenset[str] | None, str | None], ...] = (
+        ("severity", rule.severities, ev.severity),
+        ("urgency", rule.urgencies, ev.urgency),
+        ("certainty", rule.certainties, ev.certainty),
+    )
+    for name, wanted, value in cap_fields:
+        if wanted is not None and (value or "unknown") not in wanted:
+            return Skip(rule.id, Reason.FIELD_MISMATCH, f"{name} {value} not in {sorted(wanted)}")
+    if rule.words is not None:
+        text = f"{ev.event_name or ''} {ev.headline or ''}".lower()
+        if not any(w in text for w in rule.words):
+            return Skip(rule.id, Reason.FIELD_MISMATCH, f"event {ev.event_name!r} mentions none of {list(rule.words)}")
+    if rule.tsunami is not None and ev.tsunami is not rule.tsunami:
+        return Skip(rule.id, Reason.FIELD_MISMATCH, f"tsunami {ev.tsunami} is not {rule.tsunami}")
+    # Zones carry their own levels and are filtered one by one below; a PD-4 has none left.
+    if rule.levels is not None and not ev.zones and not ev.ended and (ev.level or "") not in rule.levels:
+        return Skip(rule.id, Reason.LEVEL_MISMATCH, f"level {ev.level} not in {sorted(rule.levels)}")
+    return None
+
+
+def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, change: EventChange) -> Match | Skip:
+    ev = change.event
+    skip = _fields(rule, ev)
+    if skip is not None:
+        return skip
+    notes: dict[str, str] = {}
+    zones = ev.zones or (change.previous.zones if ev.ended and change.previous else ())
+    if zones:
+        zm = zone_map(index)
+        found, unmapped = zm.resolve(zones)
+        if rule.levels is not None:
+            found = [h for h in found if h.zone.level in rule.levels]
+        hits = []
+        for h in found:
+            region = _at_level(index, h.region, rule.level)
+            if region is not None and region.code not in notes:
+                notes[region.code] = h.zone.level
+                hits.append(Hit(region, 0.0))
+        if unmapped and not hits:
+            names = ", ".join(f"{z.province}/{z.district}" for z in unmapped)
+            return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {names}")
+    elif ev.area is not None:
+        hits = index.intersecting(ev.area, rule.level)
+    elif ev.lat is not None and ev.lon is not None:
+        hits = _point_hits(rule, tolerance_km, index, ev, notes)
+    else:
+        return Skip(rule.id, Reason.NO_LOCATION, "event has no zones, area or point location")
     if rule.regions:
         hits = [h for h in hits if covers(h.region.code, rule.regions)]
     if not hits:
-        where = f"within {rule.within_km:g} km of " if rule.within_km else ""
-        scope = ", ".join(rule.regions) if rule.regions else "any loaded region"
-        return Skip(rule.id, Reason.OUTSIDE_REGION, f"no {rule.level} of {scope} {where}{ev.lat},{ev.lon}")
+        return Skip(rule.id, Reason.OUTSIDE_REGION, _nowhere(rule, ev))
     return Match(
         rule=rule.id,
         event=ev,
@@ -63,13 +124,48 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
         accounts=rule.accounts,
         template=rule.template,
         priority=rule.priority,
+        region_notes=tuple((h.region.code, notes[h.region.code]) for h in hits if h.region.code in notes),
+        cooldown=rule.cooldown,
+        all_clear_after=rule.all_clear_after,
     )
 
 
-def _hits(rule: CompiledRule, tolerance_km: float, index: RegionIndex, lat: float, lon: float) -> list[Hit]:
-    hits = index.locate(lat, lon, rule.level, tolerance_km)
+def _at_level(index: RegionIndex, region: Region, level: str) -> Region | None:
+    if region.level == level:
+        return region
+    if level == "province":
+        return index.by_code.get(region.code.split(".")[0])
+    return region  # zones are regencies; a district-level rule names the regency
+
+
+def _point_hits(
+    rule: CompiledRule, tolerance_km: float, index: RegionIndex, ev: HazardEvent, notes: dict[str, str]
+) -> list[Hit]:
+    assert ev.lat is not None and ev.lon is not None
+    hits = index.locate(ev.lat, ev.lon, rule.level, tolerance_km)
+    seen = {h.region.code for h in hits}
     if rule.within_km:
-        seen = {h.region.code for h in hits}
-        hits += [h for h in index.within(lat, lon, rule.level, rule.within_km) if h.region.code not in seen]
+        hits += [h for h in index.within(ev.lat, ev.lon, rule.level, rule.within_km) if h.region.code not in seen]
+    if rule.intensity is not None and ev.magnitude is not None:
+        radius = felt_radius_km(ev.magnitude, ev.depth_km, rule.intensity.value)
+        near = hits + [h for h in index.within(ev.lat, ev.lon, rule.level, radius) if h.region.code not in seen]
+        hits = []
+        for h in near:
+            mmi = predicted_mmi(ev.magnitude, ev.depth_km, h.distance_km)
+            if rule.intensity.test(mmi):
+                notes[h.region.code] = f"MMI {mmi:.0f}"
+                hits.append(h)
     # Nearest first: the region closest to the event is the one most likely to be hit hardest.
-    return sorted(hits, key=lambda h: (h.distance_km, h.region.code))
+    return sorted({h.region.code: h for h in hits}.values(), key=lambda h: (h.distance_km, h.region.code))
+
+
+def _nowhere(rule: CompiledRule, ev: HazardEvent) -> str:
+    scope = ", ".join(rule.regions) if rule.regions else "any loaded region"
+    if ev.zones:
+        return f"no {rule.level} of {scope} among the warning zones"
+    if ev.area is not None:
+        return f"the alert area overlaps no {rule.level} of {scope}"
+    where = f"within {rule.within_km:g} km of " if rule.within_km else ""
+    if rule.intensity is not None:
+        where = f"with predicted {rule.intensity} near "
+    return f"no {rule.level} of {scope} {where}{ev.lat},{ev.lon}"

@@ -70,10 +70,20 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
             for k, code in enumerate(account.regions):
                 if not _known(regions, code):
                     problems.append(at.problem(f"unknown region code {code!r}", "accounts", name, "regions", k))
+        for group, codes in cfg.file.region_groups.items():
+            for k, code in enumerate(codes):
+                if not _known(regions, code):
+                    problems.append(at.problem(f"unknown region code {code!r}", "region_groups", group, k))
         for lr in cfg.rules:
             for k, code in enumerate(lr.rule.where.regions):
                 if not _known(regions, code):
                     problems.append(lr.at.problem(f"unknown region code {code!r}", "where", "regions", k))
+            for k, group in enumerate(lr.rule.where.groups):
+                if group not in cfg.file.region_groups:
+                    known = ", ".join(sorted(cfg.file.region_groups)) or "none defined"
+                    problems.append(
+                        lr.at.problem(f"unknown region group {group!r} (known: {known})", "where", "groups", k)
+                    )
             if lr.rule.where.level not in regions.levels:
                 problems.append(
                     lr.at.problem(
@@ -115,7 +125,12 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
     return Bundle(
         cfg,
         regions,
-        compile_rules([lr.rule for lr in cfg.rules], cfg.file.region_tolerance_km, list(cfg.file.accounts)),
+        compile_rules(
+            [lr.rule for lr in cfg.rules],
+            cfg.file.region_tolerance_km,
+            list(cfg.file.accounts),
+            cfg.file.region_groups,
+        ),
         renderer,
         accounts,
         parsers,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from warnd.clock import Clock
-from warnd.model import ChangeKind, ParseResult, Reason, Warning
+from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.stages import plan
 from warnd.rules.engine import evaluate
@@ -31,6 +31,23 @@ class IngestReport:
     rejected: int = 0
 
 
+class _History:
+    """The pipeline's view of what was posted and known (outbox and ledger)."""
+
+    def __init__(self, outbox: Outbox, ledger: Ledger) -> None:
+        self.outbox = outbox
+        self.ledger = ledger
+
+    def warnings(self, event_id: str, account: str) -> list[Warning]:
+        return self.outbox.warnings(event_id, account)
+
+    def last_from_rule(self, rule: str, account: str) -> Warning | None:
+        return self.outbox.last_from_rule(rule, account)
+
+    def inhibitor(self, event: HazardEvent) -> str | None:
+        return self.ledger.related(event, Hazard.TSUNAMI)
+
+
 class Ingest:
     def __init__(self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle]) -> None:
         self.conn = conn
@@ -38,6 +55,7 @@ class Ingest:
         self.bundle = bundle
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
+        self.history = _History(self.outbox, self.ledger)
 
     def handle(self, feed: str, result: ParseResult) -> IngestReport:
         report = IngestReport()
@@ -70,7 +88,7 @@ class Ingest:
                 for s in skips:
                     elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
                 for m in matches:
-                    posts, drops = plan(m, b.accounts, self.outbox)
+                    posts, drops = plan(m, b.accounts, self.history, now)
                     for d in drops:
                         # An account outside the event's area is routing, not suppression.
                         level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
@@ -88,6 +106,7 @@ class Ingest:
                             regions=p.regions,
                             first_post=p.first_post,
                             now=now,
+                            notes=dict(m.region_notes),
                         )
                         if self.outbox.enqueue(w, [f"account:{w.account}"], now):
                             report.warnings.append(w)

@@ -139,6 +139,30 @@ class Ledger:
         ).fetchone()
         return found, False
 
+    def related(self, event: HazardEvent, hazard: Hazard) -> str | None:
+        """A known event of another hazard from the same quake (same agency and status, origin
+        time and epicentre within tolerance): the tsunami warning of an earthquake."""
+        if event.lat is None or event.lon is None:
+            return None
+        lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
+        hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
+        row = self.conn.execute(
+            "SELECT id FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
+            " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? LIMIT 1",
+            (
+                hazard.value,
+                event.agency,
+                event.status.value,
+                lo,
+                hi,
+                event.lat,
+                SAME_QUAKE_DEGREES,
+                event.lon,
+                SAME_QUAKE_DEGREES,
+            ),
+        ).fetchone()
+        return str(row["id"]) if row else None
+
     def _alias(self, event_id: str, aliases: tuple[str, ...]) -> None:
         for alias in aliases:
             if alias and alias != event_id:

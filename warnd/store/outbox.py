@@ -58,6 +58,20 @@ class Outbox:
         ).fetchone()
         return Warning.from_json(json.loads(row["data"])) if row else None
 
+    def warnings(self, event_id: str, account: str) -> list[Warning]:
+        rows = self.conn.execute(
+            "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid",
+            (event_id, account),
+        ).fetchall()
+        return [Warning.from_json(json.loads(r["data"])) for r in rows]
+
+    def last_from_rule(self, rule: str, account: str) -> Warning | None:
+        row = self.conn.execute(
+            "SELECT data FROM warnings WHERE rule = ? AND account = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (rule, account),
+        ).fetchone()
+        return Warning.from_json(json.loads(row["data"])) if row else None
+
     def due(self, now: datetime, limit: int = 50) -> list[Delivery]:
         rows = self.conn.execute(
             "SELECT d.*, w.data FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
