@@ -8,7 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
@@ -60,6 +60,19 @@ def _parser() -> argparse.ArgumentParser:
     config_arg(status)
     status.add_argument("--format", choices=["table", "json"], default="table")
     status.set_defaults(func=_status)
+
+    sim = sub.add_parser("simulate", help="run recorded documents through rules and render; post nothing")
+    config_arg(sim)
+    sim.add_argument("sources", nargs="+", metavar="FILE", help="feed documents, taken in this order")
+    sim.add_argument("--format", choices=["table", "json"], default="table")
+    sim.add_argument("--explain", action="store_true", help="say why each rule fired or did not")
+    sim.add_argument("--against", type=Path, metavar="OTHER_CONFIG", help="show what OTHER_CONFIG posts differently")
+    sim.add_argument("--feed", help="feed id the documents come from (for rules with match.feeds)")
+    sim.add_argument("--feed-format", help="skip detection and read as this format")
+    sim.add_argument("--at", type=_when, help="the clock (default: each document's own newest time)")
+    sim.add_argument("--every", type=_duration, help="step the clock by this (e.g. 10m) ...")
+    sim.add_argument("--until", type=_when, help="... until this time, reading every document at each step")
+    sim.set_defaults(func=_simulate)
 
     events = sub.add_parser("events", help="parse feed documents and print normalized events")
     events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
@@ -121,6 +134,78 @@ def _status(args: argparse.Namespace) -> int:
                 print(f"  NOTICE since {f['stale_since']}: {f['notice']}")
     stale = [f for f in snap["feeds"] if f["health"] in ("stale", "failing")]
     return EXIT_FAILURE if stale or snap["outbox"].get("dead") else EXIT_OK
+
+
+def _duration(text: str) -> timedelta:
+    from warnd.config.schema import parse_duration
+
+    try:
+        return timedelta(seconds=float(parse_duration(text)))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from warnd.obs import setup_logging
+    from warnd.runtime.simulate import Document, diff, simulate, ticks
+
+    setup_logging("error", json=False)
+    docs = []
+    for source in args.sources:
+        try:
+            data = _read_source(source)
+        except (FeedError, OSError) as e:
+            print(f"{source}: {e}", file=sys.stderr)
+            return EXIT_FAILURE
+        docs.append(Document(source, data, args.feed or Path(source).name, args.feed_format))
+    times = ticks(args.at or datetime.now(UTC), args.every, args.until)
+    try:
+        follow = args.at is None
+        run = simulate(args.config, docs, times, follow=follow)
+        other = simulate(args.against, docs, times, follow=follow) if args.against else None
+    except ConfigError as e:
+        _print_problems(e)
+        return EXIT_CONFIG
+    except FeedError as e:
+        print(e, file=sys.stderr)
+        return EXIT_FAILURE
+    for line in run.rejected:
+        print(line, file=sys.stderr)
+    if other is not None:
+        changes = diff(run, other)
+        for c in changes:
+            if args.format == "json":
+                print(json.dumps(c, ensure_ascii=False))
+            else:
+                print(f"{c['change'].upper():<8} {c['account']} {c['kind']} ({c['rule']}, {c['event_id']})")
+                print("  " + c["text"].replace("\n", "\n  "))
+        if args.format != "json":
+            print(f"# {len(changes)} difference(s) between {args.config} and {args.against}")
+        return EXIT_OK
+    if args.format == "json":
+        for w in run.warnings:
+            print(json.dumps(w.to_json(), ensure_ascii=False))
+        if args.explain:
+            for step in run.trace:
+                print(json.dumps({"explain": step}, ensure_ascii=False))
+        return EXIT_OK
+    if args.explain:
+        for step in run.trace:
+            print(f"# {step['document']} at {step['at']}: {step['event_id']} {step['change']}")
+            for r in step["rules"]:
+                if r["fired"]:
+                    held = "; ".join(f"{h['account']}: {h['reason']} ({h['detail']})" for h in r["held"])
+                    print(
+                        f"#   {r['rule']}: fired for {len(r['regions'])} region(s),"
+                        f" posts to {', '.join(r['posts']) or 'nobody'}" + (f"; held: {held}" if held else "")
+                    )
+                else:
+                    print(f"#   {r['rule']}: not fired: {r['reason']}: {r['detail']}")
+    for w in run.warnings:
+        print(f"--- {w.account} | {w.kind.value} | {w.rule} | {w.event_id} | {w.created_at.isoformat()}")
+        print(w.text)
+    print(f"# {len(run.warnings)} warning(s)")
+    return EXIT_OK
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -54,11 +54,15 @@ def evaluate(ruleset: RuleSet, regions: RegionIndex, change: EventChange) -> tup
 
 def _fields(rule: CompiledRule, ev: HazardEvent) -> Skip | None:
     if ev.hazard not in rule.hazards:
-        return Skip(rule.id, Reason.HAZARD_MISMATCH, f"hazard {ev.hazard} not in {sorted(rule.hazards)}")
+        return Skip(
+            rule.id, Reason.HAZARD_MISMATCH, f"hazard {ev.hazard.value} not in {sorted(h.value for h in rule.hazards)}"
+        )
     if rule.feeds is not None and ev.feed not in rule.feeds:
         return Skip(rule.id, Reason.FEED_MISMATCH, f"feed {ev.feed} not in {sorted(rule.feeds)}")
     if ev.status not in rule.statuses:
-        return Skip(rule.id, Reason.STATUS_MISMATCH, f"status {ev.status} not in {sorted(rule.statuses)}")
+        return Skip(
+            rule.id, Reason.STATUS_MISMATCH, f"status {ev.status.value} not in {sorted(s.value for s in rule.statuses)}"
+        )
     for t in rule.thresholds:
         actual = FIELDS[t.field](ev)
         if actual is None:

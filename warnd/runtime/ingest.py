@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from warnd.clock import Clock
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
@@ -29,6 +30,8 @@ class IngestReport:
     changes: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
     warnings: list[Warning] = field(default_factory=list)
     rejected: int = 0
+    # What happened to each changed event, rule by rule, for `warnd simulate --explain`.
+    trace: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _History:
@@ -85,10 +88,26 @@ class Ingest:
                     revision=ev.revision,
                 )
                 matches, skips = evaluate(b.ruleset, b.regions, change)
+                step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
+                report.trace.append(step)
                 for s in skips:
                     elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
+                    step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})
                 for m in matches:
                     posts, drops = plan(m, b.accounts, self.history, now)
+                    step["rules"].append(
+                        {
+                            "rule": m.rule,
+                            "fired": True,
+                            "regions": [r.code for r in m.regions],
+                            "posts": [p.account.name for p in posts],
+                            "held": [
+                                {"account": d.account, "reason": d.reason.value, "detail": d.detail}
+                                for d in drops
+                                if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA
+                            ],
+                        }
+                    )
                     for d in drops:
                         # An account outside the event's area is routing, not suppression.
                         level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
