@@ -24,6 +24,8 @@ from shapely.geometry.base import BaseGeometry
 from warnd.model import Region
 
 EARTH_RADIUS_KM = 6371.0088
+# Share of the alert's area, or of the region's, that an overlap must reach to count.
+MIN_OVERLAP = 0.01
 _KM_PER_DEG_LAT = 110.574
 
 # Province code -> legal time zone (Indonesian provinces follow one zone each).
@@ -135,8 +137,11 @@ class RegionIndex:
         hits: list[tuple[float, Region]] = []
         for j in tree.query(area, predicate="intersects"):
             i = idx[int(j)]
-            overlap = shapely.intersection(self._geoms[i], area).area
-            hits.append((overlap, self.regions[i]))
+            geom = self._geoms[i]
+            overlap = shapely.intersection(geom, area).area
+            # A sliver along a border (coarse alert polygons) does not put a region in the alert.
+            if overlap >= MIN_OVERLAP * area.area or overlap >= MIN_OVERLAP * geom.area:
+                hits.append((overlap, self.regions[i]))
         hits.sort(key=lambda h: (-h[0], h[1].code))
         return [Hit(r, 0.0) for _, r in hits]
 

@@ -1,0 +1,185 @@
+"""The starter configuration against real recorded documents, through `simulate` (ledger, rules,
+lifecycle, render; an in-memory database, nothing posted)."""
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, sample
+from warnd.cli import main
+from warnd.geo import felt_radius_km
+from warnd.model import WarningKind
+from warnd.runtime.simulate import Document, simulate
+
+CONFIG = ROOT / "config" / "warnd.yaml"
+NAGEKEO = sorted((ROOT / "feeds" / "demo" / "nagekeo").iterdir())
+
+
+def docs(*paths, feed=None):
+    return [Document(str(p), Path(p).read_bytes(), feed or Path(p).name) for p in paths]
+
+
+@pytest.fixture(scope="module")
+def nagekeo():
+    return simulate(CONFIG, docs(*NAGEKEO), [datetime.now(UTC)], follow=True)
+
+
+def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(nagekeo):
+    by_account = defaultdict(list)
+    for w in nagekeo.warnings:
+        assert w.rule == "tsunami" and w.event_id == "bmkg-tsunami-20260814T215823Z"
+        by_account[w.account].append(w)
+    # Zones reached NTT, NTB, Sulawesi Selatan and Sulawesi Tenggara.
+    assert set(by_account) == {
+        "gempa-nusa-tenggara-timur",
+        "gempa-nusa-tenggara-barat",
+        "gempa-sulawesi-selatan",
+        "gempa-sulawesi-tenggara",
+    }
+    for account, ws in by_account.items():
+        kinds = [w.kind for w in ws]
+        assert kinds[0] is WarningKind.NEW and kinds.count(WarningKind.NEW) == 1, account
+        assert kinds[-1] is WarningKind.ALL_CLEAR and kinds.count(WarningKind.ALL_CLEAR) == 1, account
+        assert set(kinds[1:-1]) <= {WarningKind.UPDATE}, account
+        assert all(w.priority.value == "life_safety" for w in ws)
+    ntt = by_account["gempa-nusa-tenggara-timur"]
+    # PD-1 (M7.0, Ngada only), the PD-2 correction to M7.7, four PD-3 updates, the end.
+    assert [w.kind for w in ntt] == [WarningKind.NEW] + [WarningKind.UPDATE] * 5 + [WarningKind.ALL_CLEAR]
+    assert "M7.0" in ntt[0].text and "WASPADA: Kabupaten Ngada" in ntt[0].text
+    assert (
+        ntt[1].text.startswith("RALAT")
+        and "M7.7" in ntt[1].text
+        and "info awal 15 Agu 2026 06:00:37 WITA" in ntt[1].text
+    )
+    assert all("TSUNAMI TERDETEKSI" in w.text for w in ntt[2:6])
+    assert "Maurole-Ende 0.94 m" in ntt[5].text
+    assert "BERAKHIR" in ntt[6].text
+    for w in nagekeo.warnings:
+        assert w.text and len(w.text) <= 280
+    # Each account names only its own province's regencies.
+    assert all(r.code.startswith("53") for w in ntt for r in w.regions)
+
+
+def test_nagekeo_every_zone_maps_to_a_regency(nagekeo):
+    assert not [s for s in nagekeo.trace for r in s["rules"] if r.get("reason") == "unmapped_zone"]
+
+
+def test_felt_quake_warns_nearby_regencies_only():
+    run = simulate(
+        CONFIG,
+        docs(ROOT / "feeds/samples/bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json"),
+        [datetime.now(UTC)],
+        follow=True,
+    )
+    (w,) = run.warnings
+    assert w.account == "gempa-nusa-tenggara-barat" and w.rule == "gempa-dirasakan"
+    assert {r.name for r in w.regions} == {"Kabupaten Dompu", "Kabupaten Bima"}
+    # M4.5 at 20 km: MMI III reaches about this far; Lombok (150 km west) is not named.
+    assert 30 < felt_radius_km(4.5, 20, 3) < 80
+    assert "Lombok" not in w.text
+
+
+def test_tsunami_warning_inhibits_the_plain_quake_post_of_the_same_quake():
+    pd1 = ROOT / "feeds/samples/bmkg-inatews/datagempa_2023-04-25_PD-1_mentawai-m7.3_arraysyams.json"
+    felt = ROOT / "feeds/samples/bmkg-inatews/datagempa_2023-04-25_felt_mentawai-m7.3_arraysyams.json"
+    run = simulate(CONFIG, docs(pd1, felt), [datetime.now(UTC)], follow=True)
+    assert {w.rule for w in run.warnings} == {"tsunami"}
+    held = [h for s in run.trace for r in s["rules"] for h in r.get("held", []) if h["reason"] == "inhibited"]
+    assert "gempa-sumatera-barat" in {h["account"] for h in held}
+
+
+def test_exercise_messages_do_not_fire_the_starter_rules():
+    tes = ROOT / "feeds/samples/bmkg-inatews/datagempa_2021-02-05_TES_PD-1_jayapura_arraysyams.json"
+    run = simulate(CONFIG, docs(tes), [datetime.now(UTC)], follow=True)
+    assert not run.warnings
+    assert any(r.get("reason") == "status_mismatch" for s in run.trace for r in s["rules"])
+
+
+def test_cap_weather_warning_goes_to_the_province_of_its_area():
+    cap = ROOT / "feeds/samples/bmkg-nowcast/nowcast-cap_CBT20260216004_banten_2026-02-16_dhanyyudi.xml"
+    run = simulate(CONFIG, docs(cap), [datetime(2026, 2, 16, 16, 5, tzinfo=UTC)])
+    assert {w.account for w in run.warnings} == {"gempa-banten"}
+    (w,) = run.warnings
+    assert (
+        w.rule == "cuaca-ekstrem" and "Hujan Lebat dan Petir" in w.text and "hingga 17 Feb 2026 02:00:00 WIB" in w.text
+    )
+    assert all(r.code.startswith("36") for r in w.regions)
+
+
+def gauge_doc(t, cm, previous=None):
+    props = {
+        "station": "uji-1",
+        "name": "Pintu Air Uji",
+        "time": t.isoformat(),
+        "level_cm": cm,
+        "thresholds_cm": {"siaga3": 150, "siaga2": 200, "siaga1": 250},
+    }
+    if previous is not None:
+        props["previous_cm"] = previous
+    feature = {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [106.8486, -6.2078]},
+        "properties": props,
+    }
+    return json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+
+
+def test_flapping_gauge_posts_once_and_one_all_clear():
+    t0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    series = [140, 155, 145, 152, 148, 151, 149, 150, 120, 110, 100, 100, 95, 90, 90, 90]  # every 10 min
+    documents = [
+        Document(f"g{i}", gauge_doc(t0 + timedelta(minutes=10 * i), cm, series[i - 1] if i else None), "gauge")
+        for i, cm in enumerate(series)
+    ]
+    run = simulate(CONFIG, documents, [t0 + timedelta(hours=6)], follow=True)
+    kinds = [w.kind for w in run.warnings]
+    # One Siaga 3 post however often it flaps; the all-clear only an hour after it.
+    assert kinds == [WarningKind.NEW, WarningKind.ALL_CLEAR]
+    posted = run.warnings[0].created_at
+    assert run.warnings[1].created_at - posted >= timedelta(hours=1)
+    reasons = {h["reason"] for s in run.trace for r in s["rules"] for h in r.get("held", [])}
+    assert {"no_level_change", "hysteresis"} <= reasons
+
+
+def test_gauge_jump_waits_for_confirmation_then_escalates():
+    t0 = datetime(2026, 11, 20, 8, tzinfo=UTC)
+    series = [160, 300, 90, 160, 300, 305]  # a one-reading spike to Siaga 1, then a real rise
+    documents = [
+        Document(f"g{i}", gauge_doc(t0 + timedelta(minutes=10 * i), cm, series[i - 1] if i else None), "gauge")
+        for i, cm in enumerate(series)
+    ]
+    run = simulate(CONFIG, documents, [t0 + timedelta(hours=6)], follow=True)
+    assert [(w.kind, w.level) for w in run.warnings] == [(WarningKind.NEW, "siaga3"), (WarningKind.ESCALATE, "siaga1")]
+    assert run.warnings[1].created_at == t0 + timedelta(minutes=50)
+
+
+def test_against_shows_what_a_rule_edit_changes(tmp_path, capsys):
+    config_dir = tmp_path / "config"
+    import shutil
+
+    shutil.copytree(ROOT / "config", config_dir, ignore=shutil.ignore_patterns("regions"))
+    (config_dir / "regions").symlink_to(ROOT / "config" / "regions")
+    rules = config_dir / "rules" / "gempa.yaml"
+    rules.write_text(rules.read_text().replace('intensity: ">= 3"', 'intensity: ">= 2"'))
+    (config_dir / "warnd.yaml").write_text(
+        (config_dir / "warnd.yaml").read_text().replace("feed_catalogue: ../feeds", f"feed_catalogue: {ROOT / 'feeds'}")
+    )
+    doc = str(ROOT / "feeds/samples/bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json")
+    assert (
+        main(["simulate", "-c", str(CONFIG), "--against", str(config_dir / "warnd.yaml"), "--format", "json", doc]) == 0
+    )
+    changes = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert changes and {c["change"] for c in changes} <= {"changed", "added"}
+    assert any("Sumbawa" in c["text"] for c in changes)
+
+
+def test_simulate_cli_table_and_explain(capsys):
+    doc = str(ROOT / "feeds/samples/bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json")
+    assert main(["simulate", "-c", str(CONFIG), "--explain", doc]) == 0
+    out = capsys.readouterr().out
+    assert "gempa-dirasakan: not fired: below_threshold: magnitude 2.8 fails magnitude >= 3" in out
+    assert out.rstrip().endswith("# 0 warning(s)")
+    assert sample  # the shared helper stays importable
