@@ -74,6 +74,28 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--until", type=_when, help="... until this time, reading every document at each step")
     sim.set_defaults(func=_simulate)
 
+    silence = sub.add_parser("silence", help="mute a rule, an account or a region for a while (never life safety)")
+    ssub = silence.add_subparsers(dest="action", required=True)
+    add = ssub.add_parser("add", help="add a silence")
+    config_arg(add)
+    add.add_argument("--rule")
+    add.add_argument("--account")
+    add.add_argument("--region", help="a region code; covers the regions inside it")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--for", dest="duration", type=_duration, help="e.g. 2h")
+    when.add_argument("--until", type=_when)
+    add.add_argument("--reason", required=True)
+    lst = ssub.add_parser("list", help="active silences")
+    config_arg(lst)
+    exp = ssub.add_parser("expire", help="end a silence now")
+    config_arg(exp)
+    exp.add_argument("id")
+    silence.set_defaults(func=_silence)
+
+    schema = sub.add_parser("schema", help="JSON Schema of the config and rule files, for editors")
+    schema.add_argument("which", choices=["config", "rules"], nargs="?", default="rules")
+    schema.set_defaults(func=_schema)
+
     events = sub.add_parser("events", help="parse feed documents and print normalized events")
     events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
     events.add_argument("--format", choices=["table", "json"], default="table")
@@ -205,6 +227,55 @@ def _simulate(args: argparse.Namespace) -> int:
         print(f"--- {w.account} | {w.kind.value} | {w.rule} | {w.event_id} | {w.created_at.isoformat()}")
         print(w.text)
     print(f"# {len(run.warnings)} warning(s)")
+    return EXIT_OK
+
+
+def _silence(args: argparse.Namespace) -> int:
+    from warnd.config.load import load
+    from warnd.store import db
+    from warnd.store.silences import Silences
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as e:
+        _print_problems(e)
+        return EXIT_CONFIG
+    now = datetime.now(UTC)
+    conn = db.connect(cfg.state_dir / "warnd.db")
+    store = Silences(conn)
+    try:
+        if args.action == "add":
+            if not (args.rule or args.account or args.region):
+                print("name at least one of --rule, --account, --region", file=sys.stderr)
+                return EXIT_CONFIG
+            known = {"rule": {r.rule.id for r in cfg.rules}, "account": set(cfg.file.accounts)}
+            for kind, value in (("rule", args.rule), ("account", args.account)):
+                if value is not None and value not in known[kind]:
+                    print(f"unknown {kind} {value!r} (known: {', '.join(sorted(known[kind]))})", file=sys.stderr)
+                    return EXIT_CONFIG
+            until = args.until or now + args.duration
+            sid = store.add(
+                rule=args.rule, account=args.account, region=args.region, until=until, reason=args.reason, now=now
+            )
+            print(f"silence {sid} until {iso_utc(until)} (life-safety posts are never muted)")
+        elif args.action == "list":
+            for s in store.active(now):
+                print(s.describe())
+        else:
+            if not store.expire(args.id, now):
+                print(f"no active silence {args.id}", file=sys.stderr)
+                return EXIT_FAILURE
+            print(f"silence {args.id} expired")
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from warnd.config.schema import ConfigFile, RulesFile
+
+    model = ConfigFile if args.which == "config" else RulesFile
+    print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
     return EXIT_OK
 
 

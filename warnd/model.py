@@ -107,6 +107,7 @@ class Reason(StrEnum):
     UNCONFIRMED = "unconfirmed"
     HYSTERESIS = "hysteresis"
     COOLDOWN = "cooldown"
+    SILENCED = "silenced"
     INHIBITED = "inhibited"
     EXPIRED_EVENT = "expired_event"
     # delivery

@@ -183,3 +183,63 @@ def test_simulate_cli_table_and_explain(capsys):
     assert "gempa-dirasakan: not fired: below_threshold: magnitude 2.8 fails magnitude >= 3" in out
     assert out.rstrip().endswith("# 0 warning(s)")
     assert sample  # the shared helper stays importable
+
+
+def with_silence(tmp_path, silence_yaml):
+    import shutil
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config_dir, ignore=shutil.ignore_patterns("regions"))
+    (config_dir / "regions").symlink_to(ROOT / "config" / "regions")
+    cfg = config_dir / "warnd.yaml"
+    text = cfg.read_text().replace("feed_catalogue: ../feeds", f"feed_catalogue: {ROOT / 'feeds'}")
+    cfg.write_text(text + "\nsilences:\n" + silence_yaml)
+    return cfg
+
+
+def test_a_silence_mutes_a_quake_post_but_never_a_tsunami_warning(tmp_path):
+    cfg = with_silence(
+        tmp_path,
+        "  - {account: gempa-nusa-tenggara-barat, until: '2030-01-01T00:00:00+07:00', reason: uji coba}\n"
+        "  - {account: gempa-nusa-tenggara-timur, until: '2030-01-01T00:00:00+07:00', reason: uji coba}\n",
+    )
+    dompu = simulate(
+        cfg,
+        docs(ROOT / "feeds/samples/bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json"),
+        [datetime.now(UTC)],
+        follow=True,
+    )
+    assert not dompu.warnings
+    held = [h for s in dompu.trace for r in s["rules"] for h in r.get("held", [])]
+    assert held[0]["reason"] == "silenced" and "uji coba" in held[0]["detail"]
+    tsunami = simulate(cfg, docs(NAGEKEO[0]), [datetime.now(UTC)], follow=True)
+    assert [w.account for w in tsunami.warnings] == ["gempa-nusa-tenggara-timur"]
+
+
+def test_a_silence_without_a_time_zone_is_a_config_error(tmp_path):
+    from warnd.errors import ConfigError
+    from warnd.runtime.build import build
+
+    cfg = with_silence(tmp_path, "  - {account: gempa-bali, until: '2030-01-01T00:00:00', reason: x}\n")
+    with pytest.raises(ConfigError) as e:
+        build(cfg, with_senders=False)
+    assert "silences[0].until" in str(e.value.problems[0]) and "time zone" in str(e.value.problems[0])
+
+
+def test_silence_commands_on_a_state_database(tmp_path, capsys):
+    cfg = with_silence(tmp_path, "  []\n".replace("  []\n", ""))
+    cfg.write_text(
+        cfg.read_text()
+        .replace("state_dir: /var/lib/warnd", f"state_dir: {tmp_path / 'state'}")
+        .replace("\nsilences:\n", "\n")
+    )
+    assert main(["silence", "add", "-c", str(cfg), "--region", "52", "--for", "2h", "--reason", "pemeliharaan"]) == 0
+    assert main(["silence", "add", "-c", str(cfg), "--account", "nobody", "--for", "2h", "--reason", "x"]) == 2
+    assert main(["silence", "list", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "region 52" in out and "pemeliharaan" in out
+    assert main(["silence", "expire", "-c", str(cfg), "1"]) == 0
+    assert main(["silence", "expire", "-c", str(cfg), "1"]) == 1
+    capsys.readouterr()
+    assert main(["silence", "list", "-c", str(cfg)]) == 0
+    assert capsys.readouterr().out == ""

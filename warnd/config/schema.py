@@ -4,6 +4,7 @@ silently ignored would be a rule that silently never fires."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -139,6 +140,23 @@ class Partner(Strict):
     formats: list[Literal["json", "cap"]] = Field(default_factory=lambda: list[Literal["json", "cap"]](["json"]))
 
 
+class SilenceSpec(Strict):
+    """A planned mute (maintenance, a drill day). Life-safety posts are never muted."""
+
+    rule: str | None = None
+    account: str | None = None
+    region: str | None = None
+    until: datetime
+    reason: str = Field(min_length=1)
+
+    @field_validator("until")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("give the time zone, e.g. 2026-12-01T06:00:00+07:00")
+        return v
+
+
 # --- the main file ---------------------------------------------------------------------------
 
 
@@ -156,6 +174,7 @@ class ConfigFile(Strict):
     accounts: dict[Name, Account] = Field(min_length=1)
     partners: dict[Name, Partner] = Field(default_factory=dict)
     region_groups: dict[Name, list[str]] = Field(default_factory=dict)
+    silences: list[SilenceSpec] = Field(default_factory=list)
     """Named lists of region codes, for rules: {pantai-selatan-jawa: ["32.02", "33.01", ...]}."""
     dispatch_max_attempts: int = Field(default=12, ge=1)
 

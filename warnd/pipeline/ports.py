@@ -14,6 +14,10 @@ class History(Protocol):
 
     def last_from_rule(self, rule: str, account: str) -> Warning | None: ...
 
+    def silenced(self, rule: str, account: str, regions: list[str]) -> str | None:
+        """The silence muting this post, described, if any."""
+        ...
+
     def inhibitor(self, event: HazardEvent) -> str | None:
         """The id of an event that makes this one's own post redundant (a tsunami warning for
         the same quake), if any."""

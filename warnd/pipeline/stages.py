@@ -9,8 +9,9 @@ Noise control, in order: a gauge reading that jumped and is not yet confirmed by
 waits; a level already posted is not posted again until an all-clear; an all-clear waits
 `all_clear_after` since the last level post (a level flapping around a threshold); a plain
 earthquake post is inhibited by a tsunami warning for the same quake; a rule's `cooldown` holds
-back further NEW posts to an account. Life-safety posts (priority life_safety, or any region at
-Awas) are never held back by a cooldown.
+back further NEW posts to an account; an operator silence mutes a rule, an account or a region
+until a time. Life-safety posts (priority life_safety, or any region at Awas) are never held back
+by a silence or a cooldown.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def plan(
         if verdict is WarningKind.NEW and inhibitor is not None:
             drops.append(Drop(match.rule, name, Reason.INHIBITED, f"tsunami warning {inhibitor} covers this quake"))
             continue
+        if not life_safety(match):
+            muted = history.silenced(match.rule, name, [r.code for r in regions])
+            if muted is not None:
+                drops.append(Drop(match.rule, name, Reason.SILENCED, muted))
+                continue
         if verdict is WarningKind.NEW and match.cooldown and not life_safety(match):
             last = history.last_from_rule(match.rule, name)
             if last is not None and (now - last.created_at).total_seconds() < match.cooldown:

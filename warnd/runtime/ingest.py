@@ -21,6 +21,7 @@ from warnd.runtime.build import Bundle
 from warnd.store.db import transaction
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
+from warnd.store.silences import Silence, Silences
 
 log = get_logger("warnd.ingest")
 
@@ -37,9 +38,14 @@ class IngestReport:
 class _History:
     """The pipeline's view of what was posted and known (outbox and ledger)."""
 
-    def __init__(self, outbox: Outbox, ledger: Ledger) -> None:
+    def __init__(
+        self, outbox: Outbox, ledger: Ledger, silences: Silences, bundle: Callable[[], Bundle], clock: Clock
+    ) -> None:
         self.outbox = outbox
         self.ledger = ledger
+        self.silences = silences
+        self.bundle = bundle
+        self.clock = clock
 
     def warnings(self, event_id: str, account: str) -> list[Warning]:
         return self.outbox.warnings(event_id, account)
@@ -50,6 +56,17 @@ class _History:
     def inhibitor(self, event: HazardEvent) -> str | None:
         return self.ledger.related(event, Hazard.TSUNAMI)
 
+    def silenced(self, rule: str, account: str, regions: list[str]) -> str | None:
+        now = self.clock.now()
+        planned = [
+            Silence(f"config#{i}", s.rule, s.account, s.region, s.until, s.reason)
+            for i, s in enumerate(self.bundle().config.file.silences)
+        ]
+        for silence in planned + self.silences.active(now):
+            if silence.covers(rule, account, regions, now):
+                return silence.describe()
+        return None
+
 
 class Ingest:
     def __init__(self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle]) -> None:
@@ -58,7 +75,7 @@ class Ingest:
         self.bundle = bundle
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
-        self.history = _History(self.outbox, self.ledger)
+        self.history = _History(self.outbox, self.ledger, Silences(conn), bundle, clock)
 
     def handle(self, feed: str, result: ParseResult) -> IngestReport:
         report = IngestReport()

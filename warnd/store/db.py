@@ -95,6 +95,17 @@ CREATE TABLE IF NOT EXISTS followed_links (
     PRIMARY KEY (feed, url)
 );
 
+-- Operator mutes: a rule, an account or a region (any combination), until a time.
+CREATE TABLE IF NOT EXISTS silences (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule        TEXT,
+    account     TEXT,
+    region      TEXT,
+    until       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
