@@ -227,12 +227,8 @@ def test_a_silence_without_a_time_zone_is_a_config_error(tmp_path):
 
 
 def test_silence_commands_on_a_state_database(tmp_path, capsys):
-    cfg = with_silence(tmp_path, "  []\n".replace("  []\n", ""))
-    cfg.write_text(
-        cfg.read_text()
-        .replace("state_dir: /var/lib/warnd", f"state_dir: {tmp_path / 'state'}")
-        .replace("\nsilences:\n", "\n")
-    )
+    cfg = with_silence(tmp_path, "  []\n")
+    cfg.write_text(cfg.read_text().replace("state_dir: /var/lib/warnd", f"state_dir: {tmp_path / 'state'}"))
     assert main(["silence", "add", "-c", str(cfg), "--region", "52", "--for", "2h", "--reason", "pemeliharaan"]) == 0
     assert main(["silence", "add", "-c", str(cfg), "--account", "nobody", "--for", "2h", "--reason", "x"]) == 2
     assert main(["silence", "list", "-c", str(cfg)]) == 0
