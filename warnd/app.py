@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import faulthandler
 import fcntl
+import json
 import os
 import signal
 from datetime import UTC, datetime
@@ -157,15 +158,17 @@ class Daemon:
         try:
             new = await asyncio.to_thread(build, self.config_path, with_senders=True)
         except ConfigError as e:
-            log.error(
-                "reload.rejected", problems=[str(p) for p in e.problems], detail="the running configuration stays"
-            )
+            problems = [str(p) for p in e.problems]
+            log.error("reload.rejected", problems=problems, detail="the running configuration stays")
+            self._record_reload(False, problems)
             return False
         finally:
             self._reloading = False
             notify("READY=1")
         if new.config.state_dir.resolve() != self.bundle.config.state_dir.resolve():
-            log.error("reload.rejected", problems=["state_dir cannot change on reload; restart instead"])
+            problems = ["state_dir cannot change on reload; restart instead"]
+            log.error("reload.rejected", problems=problems)
+            self._record_reload(False, problems)
             return False
         old_senders = self.bundle.senders
         self.bundle = new
@@ -173,8 +176,14 @@ class Daemon:
         for s in old_senders.values():
             await _close(s)
         log.info("reload.applied", feeds=[f.spec.id for f in new.config.feeds], rules=len(new.ruleset.rules))
+        self._record_reload(True, [])
         self.dispatcher.wake()
         return True
+
+    def _record_reload(self, ok: bool, problems: list[str]) -> None:
+        """The last reload's outcome, for `warnd status`."""
+        value = json.dumps({"at": self.clock.now().isoformat(), "ok": ok, "problems": problems})
+        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_reload', ?)", (value,))
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval()
@@ -221,4 +230,9 @@ def _lock(path: Path) -> IO[str]:
     except BlockingIOError:
         f.close()
         raise AlreadyRunning(f"another warnd is running on {path.parent}") from None
+    # The pid is written under the lock, for `warnd reload`.
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
     return f

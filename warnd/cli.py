@@ -92,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("id")
     silence.set_defaults(func=_silence)
 
+    reload = sub.add_parser("reload", help="ask the running daemon to reload its configuration (SIGHUP)")
+    config_arg(reload)
+    reload.set_defaults(func=_reload)
+
     schema = sub.add_parser("schema", help="JSON Schema of the config and rule files, for editors")
     schema.add_argument("which", choices=["config", "rules"], nargs="?", default="rules")
     schema.set_defaults(func=_schema)
@@ -137,14 +141,27 @@ def _status(args: argparse.Namespace) -> int:
 
     try:
         cfg = load(args.config)
+        state_dir: Path = cfg.state_dir
+        feed_ids: list[str] | None = [f.spec.id for f in cfg.feeds]
     except ConfigError as e:
-        _print_problems(e)
-        return EXIT_CONFIG
-    snap = snapshot(cfg)
+        # Status matters most when something is wrong: read the state directory anyway.
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print("the configuration on disk has problems; the daemon keeps its last good set", file=sys.stderr)
+        raw_dir = _raw_state_dir(args.config)
+        if raw_dir is None:
+            return EXIT_CONFIG
+        state_dir, feed_ids = raw_dir, None
+    snap = snapshot(state_dir, feed_ids)
     if args.format == "json":
         print(json.dumps(snap, ensure_ascii=False))
     else:
         print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
+        reload = snap.get("last_reload")
+        if reload:
+            print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
+            for p in reload["problems"]:
+                print(f"  {p}")
         for f in snap["feeds"]:
             line = (
                 f"{f['feed']:<34} {f['health']:<15} last ok {f['last_ok'] or '-':<27} changed {f['last_change'] or '-'}"
@@ -268,6 +285,38 @@ def _silence(args: argparse.Namespace) -> int:
             print(f"silence {args.id} expired")
     finally:
         conn.close()
+    return EXIT_OK
+
+
+def _raw_state_dir(config: Path) -> Path | None:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(config.read_text())
+        return (config.parent / str(raw["state_dir"])).resolve()
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return None
+
+
+def _reload(args: argparse.Namespace) -> int:
+    import signal
+
+    from warnd.config.load import load
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as e:
+        # The daemon would refuse it too; say so before asking.
+        _print_problems(e)
+        return EXIT_CONFIG
+    lock = cfg.state_dir / "warnd.lock"
+    try:
+        pid = int(lock.read_text().split()[0])
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, IndexError):
+        print(f"no running warnd found through {lock}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(f"reload requested from warnd pid {pid}; `warnd status` shows the outcome")
     return EXIT_OK
 
 

@@ -208,3 +208,35 @@ def test_a_dead_feed_raises_a_notice_in_status_and_clears_it_on_recovery(tmp_pat
         wait_for(lambda: posts(tmp_path), what="the warning after recovery")
     finally:
         assert daemon.stop() == 0
+
+
+def test_reload_with_a_broken_rules_file_keeps_the_running_rules(tmp_path, feed_server):
+    url = feed_server.serve("/auto.json", SUMEDANG)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE)
+    daemon = Daemon(cfg, tmp_path / "log.jsonl")
+    rules = tmp_path / "rules" / "test.yaml"
+    try:
+        wait_for(lambda: posts(tmp_path), what="the first warning")
+        good = rules.read_text()
+        rules.write_text(good.replace("within_km: 60", "within_km: sixty"))
+        daemon.proc.send_signal(signal.SIGHUP)
+        rejected = wait_for(
+            lambda: [x for x in log_lines(tmp_path / "log.jsonl") if x["event"] == "reload.rejected"], what="rejection"
+        )
+        assert any("test.yaml:" in p and "within_km" in p for p in rejected[0]["problems"])
+        snap = status(cfg)
+        assert snap["last_reload"]["ok"] is False and snap["last_reload"]["problems"]
+        # The old rules still run: a revised quake still gets its correction.
+        feed_server.serve("/auto.json", SUMEDANG_REVISED)
+        wait_for(lambda: len(posts(tmp_path)) >= 2, what="the correction under the old rules")
+        assert daemon.proc.poll() is None
+
+        rules.write_text(good)
+        out = subprocess.run(
+            [sys.executable, "-m", "warnd.cli", "reload", "-c", str(cfg)], capture_output=True, text=True, timeout=30
+        )
+        assert out.returncode == 0, out.stderr
+        wait_for(lambda: any(x["event"] == "reload.applied" for x in log_lines(tmp_path / "log.jsonl")), what="reload")
+        assert status(cfg)["last_reload"]["ok"] is True
+    finally:
+        assert daemon.stop() == 0

@@ -3,25 +3,35 @@ state database (read-only; the daemon may be running)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from pathlib import Path
 from typing import Any
 
-from warnd.config.load import Config
 from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.outbox import Outbox
 
 
-def snapshot(cfg: Config) -> dict[str, Any]:
-    path = cfg.state_dir / "warnd.db"
+def snapshot(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]:
+    """`feed_ids` None: every feed the database knows (the config on disk may be broken)."""
+    path = state_dir / "warnd.db"
     if not path.exists():
         return {"state_db": str(path), "running_since": None, "feeds": [], "outbox": {}, "events": 0}
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
         states = FeedStates(conn)
-        feeds = [_feed(f.spec.id, states.get(f.spec.id)) for f in cfg.feeds]
+        ids = feed_ids if feed_ids is not None else [st.feed for st in states.all()]
+        feeds = [_feed(fid, states.get(fid)) for fid in ids]
         events = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-        return {"state_db": str(path), "feeds": feeds, "outbox": Outbox(conn).counts(), "events": events}
+        row = conn.execute("SELECT value FROM meta WHERE key = 'last_reload'").fetchone()
+        return {
+            "state_db": str(path),
+            "feeds": feeds,
+            "outbox": Outbox(conn).counts(),
+            "events": events,
+            "last_reload": json.loads(row[0]) if row else None,
+        }
     finally:
         conn.close()
 
