@@ -365,6 +365,8 @@ class Match:
     # Rule options the per-account stage needs.
     cooldown: float | None = None
     all_clear_after: float = 3600.0
+    # Tsunami warning zones that name no known region ("province/district"), to be reported.
+    unmapped: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

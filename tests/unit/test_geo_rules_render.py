@@ -114,3 +114,28 @@ def test_render_fits_x_and_shrinks_region_list(index):
     assert len(w.regions) == len(m.regions)  # the warning still records every region
     en = quake_post("en", m.regions[:2])
     assert en.text.startswith("M7.4 earthquake, 14 Dec 2021 11:20:23 WITA")
+
+
+def test_unmapped_zones_are_reported_not_dropped(index):
+    from datetime import UTC, datetime
+
+    from warnd.model import Hazard, HazardEvent, MsgType, Status, Zone
+
+    ev = HazardEvent(
+        id="t",
+        feed="f",
+        feed_format="bmkg-inatews",
+        hazard=Hazard.TSUNAMI,
+        msg_type=MsgType.ALERT,
+        status=Status.ACTUAL,
+        time=datetime(2026, 8, 14, 21, 58, tzinfo=UTC),
+        lat=-8.4,
+        lon=121.4,
+        magnitude=7.7,
+        zones=(Zone("NTT", "ENDE BAGIAN UTARA", "siaga"), Zone("NTT", "ATLANTIS TIMUR", "awas")),
+    )
+    rs = compile_rules([_rule(match={"hazard": "tsunami"}, where={})], 2.0, ["ntt"])
+    (m,), _ = evaluate(rs, index, EventChange(ChangeKind.NEW, ev))
+    assert [r.name for r in m.regions] == ["Kabupaten Ende"]
+    assert m.unmapped == ("NTT/ATLANTIS TIMUR",)
+    assert dict(m.region_notes) == {"53.08": "siaga"}

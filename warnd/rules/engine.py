@@ -95,10 +95,12 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
     if skip is not None:
         return skip
     notes: dict[str, str] = {}
+    unmapped: list[str] = []
     zones = ev.zones or (change.previous.zones if ev.ended and change.previous else ())
     if zones:
         zm = zone_map(index)
-        found, unmapped = zm.resolve(zones)
+        found, missing = zm.resolve(zones)
+        unmapped = [f"{z.province}/{z.district}" for z in missing]
         if rule.levels is not None:
             found = [h for h in found if h.zone.level in rule.levels]
         hits = []
@@ -108,8 +110,7 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
                 notes[region.code] = h.zone.level
                 hits.append(Hit(region, 0.0))
         if unmapped and not hits:
-            names = ", ".join(f"{z.province}/{z.district}" for z in unmapped)
-            return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {names}")
+            return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {', '.join(unmapped)}")
     elif ev.area is not None:
         hits = index.intersecting(ev.area, rule.level)
     elif ev.lat is not None and ev.lon is not None:
@@ -131,6 +132,7 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
         region_notes=tuple((h.region.code, notes[h.region.code]) for h in hits if h.region.code in notes),
         cooldown=rule.cooldown,
         all_clear_after=rule.all_clear_after,
+        unmapped=tuple(unmapped),
     )
 
 

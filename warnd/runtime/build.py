@@ -108,7 +108,13 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
                     )
 
     accounts = {
-        name: AccountView(name, a.lang, tuple(a.regions), x_limit=isinstance(a, XAccount))
+        name: AccountView(
+            name,
+            a.lang,
+            tuple(a.regions),
+            x_limit=isinstance(a, XAccount),
+            include_url=isinstance(a, XAccount) and a.include_url,
+        )
         for name, a in cfg.file.accounts.items()
     }
     senders: dict[str, Sender] = {}

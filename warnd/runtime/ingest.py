@@ -111,12 +111,16 @@ class Ingest:
                     elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
                     step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})
                 for m in matches:
+                    if m.unmapped:
+                        # Never silently: an operator must add the name to the zone map.
+                        elog.warning("zone.unmapped", rule=m.rule, zones=list(m.unmapped))
                     posts, drops = plan(m, b.accounts, self.history, now)
                     step["rules"].append(
                         {
                             "rule": m.rule,
                             "fired": True,
                             "regions": [r.code for r in m.regions],
+                            "unmapped_zones": list(m.unmapped),
                             "posts": [p.account.name for p in posts],
                             "held": [
                                 {"account": d.account, "reason": d.reason.value, "detail": d.detail}
