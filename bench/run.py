@@ -4,8 +4,9 @@
 
 Measures, on the shipped regions and the recorded BMKG samples:
 - parse: BMKG TEWS documents per second (JSON list of 15, XML list of 60);
-- match: earthquake events per second through the rules engine (150 km rule) against the 514
-  regencies and against the 7,285 districts;
+- match: earthquake events per second through the rules engine (150 km, point in polygon,
+  predicted intensity) against the 514 regencies and the 7,285 districts, and CAP alert
+  polygons against the regencies;
 - ingest: events per second through ledger + rules + render + outbox into a real SQLite file.
 """
 
@@ -72,6 +73,22 @@ def quakes(n: int) -> list[HazardEvent]:
     ]
 
 
+def cap_areas(n: int) -> list[HazardEvent]:
+    """The BMKG nowcast for Banten (two polygons), moved to random places over Indonesia."""
+    from warnd.pollers import cap
+
+    doc = (ROOT / "feeds/samples/bmkg-nowcast/nowcast-cap_CBT20260216004_banten_2026-02-16_dhanyyudi.xml").read_bytes()
+    (base,) = cap.parse(doc, Source("bench", datetime(2026, 2, 16, 16, 5, tzinfo=UTC))).events
+    assert base.area is not None
+    rnd = random.Random(7)
+    out = []
+    for i in range(n):
+        dx, dy = rnd.uniform(-10, 30), rnd.uniform(-3, 5)
+        polys = [[[[x + dx, y + dy] for x, y in ring] for ring in poly] for poly in base.area["coordinates"]]
+        out.append(replace(base, id=f"c{i}", area={"type": "MultiPolygon", "coordinates": polys}))
+    return out
+
+
 def main() -> None:
     setup_logging("warning")
     rows: list[tuple[str, str]] = []
@@ -103,8 +120,32 @@ def main() -> None:
             ["a"],
         )
         r2 = rate(lambda pip=pip, index=index, it=it: (evaluate(pip, index, next(it)), 1)[1])
+        mmi = compile_rules(
+            [
+                rule.model_copy(
+                    update={
+                        "where": rule.where.model_copy(
+                            update={"level": level, "within_km": None, "intensity": (">=", 3.0)}
+                        )
+                    }
+                )
+            ],
+            2.0,
+            ["a"],
+        )
+        r3 = rate(lambda mmi=mmi, index=index, it=it: (evaluate(mmi, index, next(it)), 1)[1])
         rows.append((f"match vs {len(index.regions):,} {layer}, within 150 km", f"{r:,.0f} events/s"))
         rows.append((f"match vs {len(index.regions):,} {layer}, point in polygon (+2 km)", f"{r2:,.0f} events/s"))
+        rows.append((f"match vs {len(index.regions):,} {layer}, predicted intensity >= III", f"{r3:,.0f} events/s"))
+        if level == "regency":
+            areas = [EventChange(ChangeKind.NEW, e) for e in cap_areas(500)]
+            cap_rule = Rule.model_validate(
+                {"id": "c", "match": {"hazard": "weather"}, "where": {"level": "regency"}, "then": {"accounts": ["a"]}}
+            )
+            crs = compile_rules([cap_rule], 2.0, ["a"])
+            it2 = iter(areas * 1000)
+            r4 = rate(lambda crs=crs, index=index, it2=it2: (evaluate(crs, index, next(it2)), 1)[1])
+            rows.append((f"match CAP alert polygons vs {len(index.regions):,} {layer}", f"{r4:,.0f} alerts/s"))
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle = build(ROOT / "config" / "demo.yaml", with_senders=False)
@@ -120,7 +161,7 @@ def main() -> None:
         queued = ingest.outbox.counts()["pending"]
         rows.append(
             (
-                "ingest (ledger + 2 starter rules x 38 accounts + render + outbox, SQLite FULL sync)",
+                "ingest (ledger + the 5 starter rules x 38 accounts + render + outbox, SQLite FULL sync)",
                 f"{r:,.0f} new events/s ({queued:,} warnings queued for {done:,} events)",
             )
         )
