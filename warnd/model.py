@@ -108,6 +108,7 @@ class Reason(StrEnum):
     HYSTERESIS = "hysteresis"
     COOLDOWN = "cooldown"
     SILENCED = "silenced"
+    SAME_TEXT = "same_text"
     INHIBITED = "inhibited"
     EXPIRED_EVENT = "expired_event"
     # delivery
