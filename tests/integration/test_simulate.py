@@ -241,3 +241,65 @@ def test_silence_commands_on_a_state_database(tmp_path, capsys):
     capsys.readouterr()
     assert main(["silence", "list", "-c", str(cfg)]) == 0
     assert capsys.readouterr().out == ""
+
+
+def with_rules(tmp_path, rules_yaml, extra=""):
+    cfg = with_silence(tmp_path, "  []\n")
+    (cfg.parent / "rules" / "extra.yaml").write_text(rules_yaml)
+    cfg.write_text(cfg.read_text() + extra)
+    return cfg
+
+
+def test_exercise_rule_posts_with_latihan_and_groups_limit_regions(tmp_path):
+    cfg = with_rules(
+        tmp_path,
+        """rules:
+  - id: latihan-tsunami
+    match: {hazard: tsunami, status: [exercise]}
+    where: {groups: [jayapura-raya], level: regency}
+    then: {accounts: ["*"], template: tsunami, priority: life_safety}
+""",
+        "region_groups:\n  jayapura-raya: ['91.03', '91.71']\n",
+    )
+    tes = ROOT / "feeds/samples/bmkg-inatews/datagempa_2021-02-05_TES_PD-1_jayapura_arraysyams.json"
+    run = simulate(cfg, docs(tes), [datetime.now(UTC)], follow=True)
+    assert run.warnings
+    for w in run.warnings:
+        assert w.rule == "latihan-tsunami" and w.status.value == "exercise"
+        assert w.text.startswith("LATIHAN - PERINGATAN DINI TSUNAMI")
+        assert {r.code for r in w.regions} <= {"91.03", "91.71"}
+
+
+def test_unknown_region_group_is_a_config_error(tmp_path):
+    from warnd.errors import ConfigError
+    from warnd.runtime.build import build
+
+    cfg = with_rules(
+        tmp_path,
+        "rules:\n  - {id: x, match: {hazard: flood}, where: {groups: [nowhere]},"
+        " then: {accounts: ['*'], template: flood}}\n",
+    )
+    with pytest.raises(ConfigError) as e:
+        build(cfg, with_senders=False)
+    assert any("extra.yaml" in str(p) and "unknown region group 'nowhere'" in str(p) for p in e.value.problems)
+
+
+def test_cooldown_holds_a_second_new_post_but_not_life_safety(tmp_path):
+    cfg = with_rules(tmp_path, "rules: []\n")
+    rules = cfg.parent / "rules" / "gempa.yaml"
+    rules.write_text(rules.read_text().replace("      priority: normal", "      priority: normal\n      cooldown: 1h"))
+    first = (ROOT / "feeds/samples/bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json").read_text()
+    second = (
+        first.replace("18:00:27", "18:20:27")
+        .replace("11:00:27", "11:20:27")
+        .replace('"4.5"', '"4.1"')
+        .replace("20211005180027", "20211005182027")
+    )
+    documents = [Document("a.json", first.encode(), "f"), Document("b.json", second.encode(), "f")]
+    run = simulate(cfg, documents, [datetime.now(UTC)], follow=True)
+    assert [w.event_id for w in run.warnings] == ["bmkg-eq-20211005T110027Z"]
+    held = [h for s in run.trace for r in s["rules"] for h in r.get("held", [])]
+    assert [h["reason"] for h in held] == ["cooldown"]
+    # Without the cooldown both quakes are posted.
+    plain = simulate(CONFIG, documents, [datetime.now(UTC)], follow=True)
+    assert len(plain.warnings) == 2

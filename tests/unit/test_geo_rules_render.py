@@ -139,3 +139,40 @@ def test_unmapped_zones_are_reported_not_dropped(index):
     assert [r.name for r in m.regions] == ["Kabupaten Ende"]
     assert m.unmapped == ("NTT/ATLANTIS TIMUR",)
     assert dict(m.region_notes) == {"53.08": "siaga"}
+
+
+def test_operator_layer_of_named_points(tmp_path):
+    import json as _json
+
+    from warnd.geo import load_layers
+
+    layer = tmp_path / "stasiun.geojson"
+    layer.write_text(
+        _json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"code": "tma.katulampa", "name": "Bendung Katulampa", "level": "station"},
+                        "geometry": {"type": "Point", "coordinates": [106.836806, -6.633167]},
+                    }
+                ],
+            }
+        )
+    )
+    idx = load_layers([layer])
+    assert idx.levels == ["station"]
+    (hit,) = idx.within(-6.60, 106.84, "station", 5.0)
+    assert hit.region.name == "Bendung Katulampa" and 3.0 < hit.distance_km < 4.5
+    assert idx.within(-6.50, 106.84, "station", 5.0) == []
+
+
+def test_predicted_intensity_falls_with_distance_and_grows_with_magnitude():
+    from warnd.geo import felt_radius_km, predicted_mmi
+
+    assert predicted_mmi(6.0, 10, 10) > predicted_mmi(6.0, 10, 100) > predicted_mmi(6.0, 10, 300)
+    assert predicted_mmi(7.0, 10, 50) > predicted_mmi(6.0, 10, 50)
+    r = felt_radius_km(6.0, 10, 4)
+    assert predicted_mmi(6.0, 10, r - 1) >= 4 > predicted_mmi(6.0, 10, r + 1)
+    assert felt_radius_km(2.0, 10, 5) == 0.0
