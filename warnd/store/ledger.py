@@ -118,37 +118,26 @@ class Ledger:
             row = self._by_id(key)
             if row is not None and row["status"] == event.status.value:
                 return row, False
-        if event.hazard.value not in _POINT_HAZARDS or event.lat is None or event.lon is None:
+        if event.hazard.value not in _POINT_HAZARDS:
             return None, False
+        return self._near(event, event.hazard), False
+
+    def related(self, event: HazardEvent, hazard: Hazard) -> str | None:
+        """A known event of another hazard from the same quake: the tsunami warning of an
+        earthquake."""
+        row = self._near(event, hazard)
+        return str(row["id"]) if row else None
+
+    def _near(self, event: HazardEvent, hazard: Hazard) -> sqlite3.Row | None:
+        """The first-seen known event of `hazard` from the same agency and status whose origin
+        time and epicentre are within tolerance of this one."""
+        if event.lat is None or event.lon is None:
+            return None
         lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
         hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
         found: sqlite3.Row | None = self.conn.execute(
             "SELECT * FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
             " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? ORDER BY first_seen LIMIT 1",
-            (
-                event.hazard.value,
-                event.agency,
-                event.status.value,
-                lo,
-                hi,
-                event.lat,
-                SAME_QUAKE_DEGREES,
-                event.lon,
-                SAME_QUAKE_DEGREES,
-            ),
-        ).fetchone()
-        return found, False
-
-    def related(self, event: HazardEvent, hazard: Hazard) -> str | None:
-        """A known event of another hazard from the same quake (same agency and status, origin
-        time and epicentre within tolerance): the tsunami warning of an earthquake."""
-        if event.lat is None or event.lon is None:
-            return None
-        lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
-        hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
-        row = self.conn.execute(
-            "SELECT id FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
-            " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? LIMIT 1",
             (
                 hazard.value,
                 event.agency,
@@ -161,7 +150,7 @@ class Ledger:
                 SAME_QUAKE_DEGREES,
             ),
         ).fetchone()
-        return str(row["id"]) if row else None
+        return found
 
     def _alias(self, event_id: str, aliases: tuple[str, ...]) -> None:
         for alias in aliases:
