@@ -17,7 +17,7 @@ from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
 from warnd.pollers.bmkg import collapse_copies, quake_id
 from warnd.pollers.common import ItemError, check_latlon, clean, not_future, quake_depth, quake_magnitude, strict_number
-from warnd.pollers.document import load_json, load_xml, local_name, sniff
+from warnd.pollers.document import geojson_features, load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-realtime"
 
@@ -45,11 +45,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
 
 
 def _geojson_items(doc: Any, feed: str) -> list[dict[str, Any]]:
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise FeedError(feed, "not a GeoJSON FeatureCollection")
-    features = doc.get("features")
-    if not isinstance(features, list):
-        raise FeedError(feed, "features is not a list")
+    features = geojson_features(doc, feed)
     out: list[dict[str, Any]] = []
     for f in features:
         props = f.get("properties") if isinstance(f, dict) else None

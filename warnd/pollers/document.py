@@ -89,3 +89,13 @@ def gunzip_capped(data: bytes, feed: str, max_bytes: int) -> bytes:
     if len(out) > max_bytes:
         raise FeedError(feed, f"gzip content larger than the cap of {max_bytes} bytes")
     return out
+
+
+def geojson_features(doc: Any, feed: str) -> list[Any]:
+    """The features of a GeoJSON FeatureCollection, or a FeedError naming what is wrong."""
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise FeedError(feed, "not a GeoJSON FeatureCollection")
+    features = doc.get("features")
+    if not isinstance(features, list):
+        raise FeedError(feed, "features is not a list")
+    return features

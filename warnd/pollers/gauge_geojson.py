@@ -19,7 +19,7 @@ from typing import Any
 from warnd.errors import FeedError
 from warnd.model import HazardEvent, ParseResult, Reason, Source
 from warnd.pollers.common import ItemError, clean, collect, iso_time, lonlat, not_future, strict_number
-from warnd.pollers.document import load_json
+from warnd.pollers.document import geojson_features, load_json
 from warnd.pollers.gauge import Thresholds, flags_for, gauge_event, level_from_status
 
 FORMAT = "gauge-geojson"
@@ -27,9 +27,7 @@ FORMAT = "gauge-geojson"
 
 def parse(data: bytes, src: Source) -> ParseResult:
     doc = load_json(data, src.feed)
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
-        raise FeedError(src.feed, "not a GeoJSON FeatureCollection")
-    features = doc["features"]
+    features = geojson_features(doc, src.feed)
     if features and not any(isinstance(f, dict) and "station" in (f.get("properties") or {}) for f in features):
         raise FeedError(src.feed, "no feature has a 'station' property: not a warnd gauge document")
     events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Source, Status
 from warnd.pollers.common import (
     ItemError,
@@ -23,18 +22,13 @@ from warnd.pollers.common import (
     quake_magnitude,
     strict_number,
 )
-from warnd.pollers.document import load_json
+from warnd.pollers.document import geojson_features, load_json
 
 FORMAT = "usgs-geojson"
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
-    doc = load_json(data, src.feed)
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
-        raise FeedError(src.feed, "not a GeoJSON FeatureCollection")
-    features = doc.get("features")
-    if not isinstance(features, list):
-        raise FeedError(src.feed, "features is not a list")
+    features = geojson_features(load_json(data, src.feed), src.feed)
     events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))
     return ParseResult(tuple(events), tuple(rejected))
 
