@@ -10,10 +10,14 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warnd import __version__
 from warnd.errors import ConfigError, FeedError
 from warnd.model import HazardEvent, Source, iso_utc
+
+if TYPE_CHECKING:
+    from warnd.config.load import Config
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -111,6 +115,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     events.set_defaults(func=_events)
     return p
+
+
+def _load_config(path: Path) -> Config | None:
+    """The loaded config, or None after printing every problem."""
+    from warnd.config.load import load
+
+    try:
+        return load(path)
+    except ConfigError as e:
+        _print_problems(e)
+        return None
 
 
 def _print_problems(e: ConfigError) -> None:
@@ -248,14 +263,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _silence(args: argparse.Namespace) -> int:
-    from warnd.config.load import load
     from warnd.store import db
     from warnd.store.silences import Silences
 
-    try:
-        cfg = load(args.config)
-    except ConfigError as e:
-        _print_problems(e)
+    cfg = _load_config(args.config)
+    if cfg is None:
         return EXIT_CONFIG
     now = datetime.now(UTC)
     conn = db.connect(cfg.state_dir / "warnd.db")
@@ -301,13 +313,9 @@ def _raw_state_dir(config: Path) -> Path | None:
 def _reload(args: argparse.Namespace) -> int:
     import signal
 
-    from warnd.config.load import load
-
-    try:
-        cfg = load(args.config)
-    except ConfigError as e:
-        # The daemon would refuse it too; say so before asking.
-        _print_problems(e)
+    # The daemon would refuse a broken set too: say so before asking.
+    cfg = _load_config(args.config)
+    if cfg is None:
         return EXIT_CONFIG
     lock = cfg.state_dir / "warnd.lock"
     try:

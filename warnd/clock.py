@@ -28,5 +28,8 @@ class FixedClock:
     def now(self) -> datetime:
         return self._now
 
+    def set(self, t: datetime) -> None:
+        self._now = t
+
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

@@ -44,6 +44,7 @@ class Post:
     kind: WarningKind
     regions: tuple[Region, ...]
     first_post: Warning | None
+    last_post: Warning | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def plan(
                     Drop(match.rule, name, Reason.COOLDOWN, f"last post {last.id} at {last.created_at.isoformat()}")
                 )
                 continue
-        posts.append(Post(match, account, verdict, regions, past[0] if past else None))
+        posts.append(Post(match, account, verdict, regions, past[0] if past else None, past[-1] if past else None))
     return posts, drops
 
 

@@ -16,7 +16,7 @@ from warnd.errors import FeedError
 from warnd.model import ParseResult, Reason, Rejected, Source
 from warnd.pollers.common import WIB
 from warnd.pollers.document import decode_text
-from warnd.pollers.gauge import Thresholds, flags_for, gauge_event, series_flags
+from warnd.pollers.gauge import Thresholds, flags_for, gauge_event
 
 FORMAT = "dsda-history"
 
@@ -62,18 +62,16 @@ def parse(data: bytes, src: Source) -> ParseResult:
     times = sorted(t for t in readings if t <= src.now)
     if not times:
         return ParseResult((), tuple(rejected))
-    values = [readings[t] for t in times]
-    i = len(times) - 1
     # The newest point has no successor yet: a spike shows only once the next point falls back.
-    before, _ = series_flags(values, i)
-    cm = values[i]
+    cm = readings[times[-1]]
+    before = readings[times[-2]] if len(times) > 1 else None
     station = station_of(src)
     ev = gauge_event(
         family="dsda",
         station=station,
         feed=src.feed,
         feed_format=FORMAT,
-        time=times[i],
+        time=times[-1],
         cm=cm,
         level=thresholds.level(cm) if thresholds else None,
         flags=flags_for(cm, before, None, thresholds, None),

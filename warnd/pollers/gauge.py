@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from warnd.model import Hazard, HazardEvent, MsgType, Status
 
@@ -114,8 +113,6 @@ def gauge_event(
     lat: float | None = None,
     lon: float | None = None,
     river: str | None = None,
-    unit: str = "cm",
-    extra: dict[str, Any] | None = None,
 ) -> HazardEvent:
     return HazardEvent(
         id=f"gauge-{family}-{station}",
@@ -133,11 +130,6 @@ def gauge_event(
         event_name=river,
         sent=time,
         value=round(cm, 2),
-        unit=unit,
+        unit="cm",
         flags=flags,
     )
-
-
-def series_flags(values: list[float], i: int) -> tuple[float | None, float | None]:
-    """The readings before and after position i, for spike detection in a time series."""
-    return (values[i - 1] if i > 0 else None, values[i + 1] if i + 1 < len(values) else None)

@@ -35,11 +35,6 @@ class IngestReport:
     trace: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _last_text(outbox: Outbox, event_id: str, account: str) -> str | None:
-    past = outbox.warnings(event_id, account)
-    return past[-1].text if past else None
-
-
 class _History:
     """The pipeline's view of what was posted and known (outbox and ledger)."""
 
@@ -153,7 +148,7 @@ class Ingest:
                             now=now,
                             notes=dict(m.region_notes),
                         )
-                        if p.first_post is not None and _last_text(self.outbox, ev.id, w.account) == w.text:
+                        if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
                             # not posted again; X would refuse the duplicate anyway.
                             elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="same_text")

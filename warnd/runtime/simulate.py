@@ -55,22 +55,22 @@ def simulate(config: Path, documents: Sequence[Document], times: Sequence[dateti
     clock = FixedClock(times[0])
     ingest = Ingest(conn, clock, lambda: bundle)
     run = Run()
-    last: dict[str, bytes] = {}
+    last: dict[str, str] = {}
     for now in times:
-        clock._now = now
+        clock.set(now)
         for doc in documents:
             src = Source(doc.feed, now, doc.name)
             if doc.feed_format:
                 result: ParseResult = FORMATS[doc.feed_format](doc.data, src)
             else:
                 _, result = detect(doc.data, src)
-            key = doc.name + repr([e.revision for e in result.events])
-            if last.get(doc.name) == key.encode():
+            key = repr([e.revision for e in result.events])
+            if last.get(doc.name) == key:
                 continue  # the daemon would see an unchanged document and skip it
-            last[doc.name] = key.encode()
+            last[doc.name] = key
             run.rejected += [f"{doc.name}: {r.item}: {r.field}: {r.reason.value}: {r.message}" for r in result.rejected]
             if follow and result.events:
-                clock._now = max(e.sent or e.time for e in result.events)
+                clock.set(max(e.sent or e.time for e in result.events))
             report = ingest.handle(doc.feed, result)
             run.warnings += report.warnings
             for step in report.trace:
