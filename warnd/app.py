@@ -59,7 +59,7 @@ class Daemon:
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
         self.dispatcher = Dispatcher(
-            self.conn, self.clock, lambda: self.bundle.senders, lambda: self.bundle.config.file.dispatch_max_attempts
+            self.conn, self.clock, lambda: self.bundle.senders, lambda: self.bundle.config.file.dispatch
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
@@ -75,6 +75,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        # `warnd outbox retry` asks for an immediate look at the outbox.
+        loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
         self._schedule_feeds()
@@ -93,14 +95,9 @@ class Daemon:
             feeds=[f.spec.id for f in cfg.feeds],
             rules=len(self.bundle.ruleset.rules),
             accounts=sorted(self.bundle.accounts),
-            pending=self.dispatcher.outbox.counts()["pending"],
+            partners=sorted(cfg.file.partners),
+            outbox=self.dispatcher.outbox.counts(),
         )
-        if cfg.file.partners:
-            log.warning(
-                "partners.not_delivered",
-                partners=sorted(cfg.file.partners),
-                detail="partner webhooks are configured but this build does not deliver them",
-            )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
         dispatch.add_done_callback(self._crashed)
 
@@ -212,9 +209,9 @@ class Daemon:
         await self.fetcher.aclose()
         for s in self.bundle.senders.values():
             await _close(s)
-        pending = self.dispatcher.outbox.counts()["pending"]
+        counts = self.dispatcher.outbox.counts()
         self.conn.close()
-        log.info("daemon.stopped", pending=pending)
+        log.info("daemon.stopped", outbox=counts)
 
 
 async def _close(sender: Sender) -> None:

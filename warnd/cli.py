@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from warnd import __version__
 from warnd.errors import ConfigError, FeedError
-from warnd.model import HazardEvent, Source, iso_utc
+from warnd.model import Delivery, DeliveryState, HazardEvent, Source, iso_utc
 
 if TYPE_CHECKING:
     from warnd.config.load import Config
@@ -58,7 +58,37 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate config, feeds, rules, regions and templates")
     config_arg(check)
+    check.add_argument(
+        "--secrets", action="store_true", help="also check that every credential is present (as the daemon does)"
+    )
     check.set_defaults(func=_check)
+
+    history = sub.add_parser("history", help="warnings issued and where each one went")
+    config_arg(history)
+    history.add_argument("--event", help="only this event id")
+    history.add_argument("--account", help="only this account")
+    history.add_argument("--limit", type=int, default=20)
+    history.add_argument("--format", choices=["table", "json"], default="table")
+    history.set_defaults(func=_history)
+
+    outbox = sub.add_parser("outbox", help="the deliveries waiting, failed or dead; retry or drop them")
+    osub = outbox.add_subparsers(dest="action", required=True)
+    olist = osub.add_parser("list", help="deliveries (default: everything not yet sent)")
+    config_arg(olist)
+    olist.add_argument("--state", action="append", choices=[s.value for s in DeliveryState])
+    olist.add_argument("--target", help="e.g. account:gempa-aceh, partner:contoh-radio")
+    olist.add_argument("--limit", type=int, default=50)
+    olist.add_argument("--format", choices=["table", "json"], default="table")
+    oretry = osub.add_parser("retry", help="try dead or waiting deliveries again now; re-enable a disabled target")
+    config_arg(oretry)
+    oretry.add_argument("ids", nargs="*", type=int)
+    oretry.add_argument("--dead", action="store_true", help="every dead delivery")
+    oretry.add_argument("--target", help="every open delivery of this target, and lift its hold or disable")
+    odrop = osub.add_parser("drop", help="give up on deliveries (they are kept, marked dropped)")
+    config_arg(odrop)
+    odrop.add_argument("ids", nargs="+", type=int)
+    odrop.add_argument("--reason", required=True)
+    outbox.set_defaults(func=_outbox)
 
     status = sub.add_parser("status", help="feed health, notices and the outbox, from the state database")
     config_arg(status)
@@ -138,7 +168,7 @@ def _check(args: argparse.Namespace) -> int:
     from warnd.runtime.build import build
 
     try:
-        b = build(args.config, with_senders=False)
+        b = build(args.config, with_senders=False, check_secrets=args.secrets)
     except ConfigError as e:
         _print_problems(e)
         return EXIT_CONFIG
@@ -298,6 +328,115 @@ def _silence(args: argparse.Namespace) -> int:
     finally:
         conn.close()
     return EXIT_OK
+
+
+def _history(args: argparse.Namespace) -> int:
+    from warnd.store import db
+    from warnd.store.outbox import Outbox
+
+    cfg = _load_config(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    conn = db.connect(cfg.state_dir / "warnd.db")
+    try:
+        rows = Outbox(conn).history(args.event, args.account, args.limit)
+    finally:
+        conn.close()
+    if args.format == "json":
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return EXIT_OK
+    for r in rows:
+        print(f"{r['created_at']}  {r['id']}  {r['kind']:<9} {r['account']}  event {r['event_id']}  rule {r['rule']}")
+        for d in r["deliveries"]:
+            tail = d["remote_id"] or ""
+            if d["state"] != "sent" and d["last_error"]:
+                tail = f"{d['reason']}: {d['last_error']}"
+            print(f"    #{d['id']:<6} {d['target']:<32} {d['state']:<9} attempts {d['attempts']}  {tail}")
+        print("    " + r["text"].replace("\n", "\n    "))
+    if not rows:
+        print("no warnings issued yet")
+    return EXIT_OK
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    from warnd.store import db
+    from warnd.store.outbox import Outbox
+    from warnd.store.targets import Targets
+
+    cfg = _load_config(args.config)
+    if cfg is None:
+        return EXIT_CONFIG
+    now = datetime.now(UTC)
+    conn = db.connect(cfg.state_dir / "warnd.db")
+    box = Outbox(conn)
+    try:
+        if args.action == "list":
+            states = args.state or ["pending", "in_flight", "retry", "dead"]
+            rows = box.listing(states, args.target, args.limit)
+            for d in rows:
+                if args.format == "json":
+                    print(json.dumps(_delivery_json(d), ensure_ascii=False))
+                else:
+                    err = f"{d.reason}: {d.last_error}" if d.last_error else ""
+                    print(
+                        f"#{d.id:<6} {d.state.value:<9} {d.target:<32} attempts {d.attempts:<3}"
+                        f" next {iso_utc(d.next_attempt_at)}  {d.warning.kind.value} {d.warning.event_id}  {err}"
+                    )
+            if args.format == "table":
+                for t in Targets(conn).all():
+                    if t.disabled_at or (t.hold_until and t.hold_until > now):
+                        what = "DISABLED" if t.disabled_at else f"held until {iso_utc(t.hold_until or now)}"
+                        print(f"{t.target}: {what} ({t.reason}: {t.detail})")
+                if not rows:
+                    print("nothing waiting")
+            return EXIT_OK
+        if args.action == "retry":
+            ids = list(args.ids)
+            if args.dead:
+                ids += box.ids(["dead"])
+            if args.target:
+                ids += box.ids(["pending", "retry", "dead"], args.target)
+                if Targets(conn).enable(args.target):
+                    print(f"{args.target}: hold or disable lifted")
+            n = box.retry_now(sorted(set(ids)), now)
+            print(f"{n} deliveries queued to go now")
+            _wake_daemon(cfg.state_dir)
+            return EXIT_OK
+        n = box.drop(args.ids, args.reason, now)
+        print(f"{n} deliveries dropped")
+        return EXIT_OK if n else EXIT_FAILURE
+    finally:
+        conn.close()
+
+
+def _delivery_json(d: Delivery) -> dict[str, object]:
+    return {
+        "id": d.id,
+        "target": d.target,
+        "state": d.state.value,
+        "attempts": d.attempts,
+        "reason": d.reason,
+        "last_error": d.last_error,
+        "next_attempt_at": iso_utc(d.next_attempt_at),
+        "created_at": iso_utc(d.created_at),
+        "remote_id": d.remote_id,
+        "warning_id": d.warning.id,
+        "event_id": d.warning.event_id,
+        "kind": d.warning.kind.value,
+        "idempotency_key": d.idempotency_key,
+    }
+
+
+def _wake_daemon(state_dir: Path) -> None:
+    """SIGUSR1: the running daemon looks at the outbox now rather than at its next round."""
+    import signal
+
+    try:
+        pid = int((state_dir / "warnd.lock").read_text().split()[0])
+        os.kill(pid, signal.SIGUSR1)
+    except (OSError, ValueError, IndexError):
+        pass
 
 
 def _raw_state_dir(config: Path) -> Path | None:

@@ -7,8 +7,10 @@
     │   │                    size cap, deadline, unparseable document). Never stops the daemon;
     │   │                    updates that feed's health and never touches the ledger.
     │   └── FetchError       the fetch itself failed (before any parsing)
-    └── DeliveryError        a channel could not deliver a warning
-        (retryable: bool)    True: try again later (timeouts, 5xx, 429); False: dead-letter.
+    └── DeliveryError        a channel could not deliver a warning; carries the Failure it was
+                             classified as (rate limited, server error, network: retried; auth:
+                             the target is disabled; bad request: dead-lettered) and, for rate
+                             limits, until when the target (or the whole app) must hold.
 
 Single bad items inside a good document are not exceptions: parsers return them as
 `model.Rejected` values beside the events, so the rest of the document still comes through.
@@ -17,6 +19,23 @@ Single bad items inside a good document are not exceptions: parsers return them 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Failure(StrEnum):
+    """Why a delivery attempt did not succeed: the closed set every channel classifies into."""
+
+    RATE_LIMITED = "rate_limited"
+    SERVER_ERROR = "server_error"
+    NETWORK = "network"
+    AUTH = "auth"
+    DUPLICATE = "duplicate"
+    BAD_REQUEST = "bad_request"
+
+    @property
+    def retryable(self) -> bool:
+        return self in (Failure.RATE_LIMITED, Failure.SERVER_ERROR, Failure.NETWORK)
 
 
 class WarndError(Exception):
@@ -53,6 +72,19 @@ class FetchError(FeedError):
 
 
 class DeliveryError(WarndError):
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        self.retryable = retryable
+    def __init__(
+        self,
+        message: str,
+        failure: Failure,
+        *,
+        hold_until: datetime | None = None,
+        app_hold_until: datetime | None = None,
+    ) -> None:
+        self.failure = failure
+        self.hold_until = hold_until
+        self.app_hold_until = app_hold_until
         super().__init__(message)
+
+    @property
+    def retryable(self) -> bool:
+        return self.failure.retryable

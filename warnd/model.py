@@ -70,9 +70,18 @@ SAME_QUAKE_DEGREES = 0.3
 
 
 class DeliveryState(StrEnum):
-    PENDING = "pending"
+    PENDING = "pending"  # committed, never tried
+    IN_FLIGHT = "in_flight"  # an attempt started; after a crash its outcome is unknown
+    RETRY = "retry"  # failed, tried again at next_attempt_at
     SENT = "sent"
-    DEAD = "dead"
+    DEAD = "dead"  # given up: an operator notice was raised
+    DROPPED = "dropped"  # removed by an operator
+
+
+# Why a delivery ended dead or dropped without a channel saying so.
+GAVE_UP = "gave_up"
+NO_CHANNEL = "no_channel"
+OPERATOR = "operator"
 
 
 class Reason(StrEnum):
@@ -426,15 +435,45 @@ class Warning:
         )
 
 
+_SEVERITY_RANK = {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3}
+_LIFE_SAFETY_LEVELS = ("awas", "siaga1")
+
+
+def urgency_rank(warning: Warning, hazard: str | None) -> int:
+    """Delivery order, smallest first: tsunami and the highest level (Awas, Jakarta's Siaga 1)
+    before anything else, then the rule's priority, then severity. Age breaks ties."""
+    if hazard == Hazard.TSUNAMI.value or (warning.level or "").lower() in _LIFE_SAFETY_LEVELS:
+        base = Priority.LIFE_SAFETY.rank
+    else:
+        base = warning.priority.rank
+    return base * 10 + _SEVERITY_RANK.get((warning.severity or "").lower(), 4)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
+    """One warning to one target ('account:<name>', 'partner:<name>', 'feed:<account>')."""
+
     id: int
     warning: Warning
     target: str
     state: DeliveryState
     attempts: int
     next_attempt_at: datetime
+    created_at: datetime
     last_error: str | None = None
+    reason: str | None = None
+    remote_id: str | None = None
+    # Ids of the thread parts already posted (a crash mid-thread resumes after the last one).
+    parts: tuple[str, ...] = ()
+    # What the warning is about and its CAP 1.2 rendering, stored with it at enqueue time so a
+    # delivery needs nothing but the outbox row.
+    event: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    cap: str = ""
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and restarts: partners dedupe on it."""
+        return "wd-" + hashlib.sha256(f"{self.warning.id}\x1f{self.target}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from tests.conftest import sample
 from warnd.model import ChangeKind, MsgType, Source, iso_utc
 from warnd.pollers import cap, dsda_xml, usgs
-from warnd.store.db import connect, transaction
+from warnd.store.db import SCHEMA_VERSION, connect, transaction
 from warnd.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -134,7 +134,7 @@ def test_a_state_database_of_the_first_release_is_upgraded_in_place(tmp_path):
     raw.close()
     conn = connect(tmp_path / "w.db")
     assert conn.execute("SELECT agency, status FROM events").fetchone()[:] == ("bmkg", "actual")
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
     ledger = Ledger(conn)
     # The same quake under another endpoint's id, a second later: still found, and unchanged.
     again = replace(ev, id="bmkg-eq-other", time=ev.time + timedelta(seconds=1))

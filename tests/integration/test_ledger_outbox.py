@@ -82,15 +82,38 @@ def test_outbox_is_idempotent_and_life_safety_first(tmp_path):
         assert box.enqueue(_warning(), ["account:a"], NOW)
         assert not box.enqueue(_warning(), ["account:a"], NOW)
         assert box.enqueue(_warning(wid="w2", priority=Priority.LIFE_SAFETY), ["account:a"], NOW + timedelta(seconds=5))
-    due = box.due(NOW + timedelta(seconds=10))
-    assert [d.warning.id for d in due] == ["w2", "w1"]
-    with transaction(conn):
-        box.mark_retry(due[0].id, "boom", NOW + timedelta(minutes=1))
-        box.mark_sent(due[1].id, None, NOW)
-    assert [d.warning.id for d in box.due(NOW + timedelta(seconds=10))] == []
-    assert [d.warning.id for d in box.due(NOW + timedelta(minutes=2))] == ["w2"]
-    assert box.counts() == {"pending": 1, "sent": 1, "dead": 0}
+    # The later life-safety warning heads the lane.
+    head = box.head("account:a")
+    assert head.warning.id == "w2"
+    box.begin(head.id, NOW)
+    # In flight is not queued: the lane's next is the older one.
+    assert box.head("account:a").warning.id == "w1"
+    box.mark_retry(head.id, "server_error", "boom", NOW + timedelta(minutes=1), NOW)
+    assert box.head("account:a").warning.id == "w2"  # waiting, still first in line
+    box.mark_sent(box.get(head.id).id, "x1", NOW)
+    w1 = box.head("account:a")
+    box.mark_sent(w1.id, None, NOW)
+    assert box.head("account:a") is None
+    assert box.counts() == {"pending": 0, "in_flight": 0, "retry": 0, "sent": 2, "dead": 0, "dropped": 0}
     assert box.first_warning("e1", "a").id == "w1"
+
+
+def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(tmp_path):
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    with transaction(conn):
+        box.enqueue(_warning(), ["partner:p", "account:a"], NOW)
+    d = box.head("partner:p")
+    box.begin(d.id, NOW)
+    conn.close()
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    (recovered,) = box.recover(NOW + timedelta(seconds=3))
+    again = box.head("partner:p")
+    assert again.id == recovered.id == d.id
+    assert again.state.value == "retry" and again.reason == "network" and "outcome unknown" in again.last_error
+    assert again.idempotency_key == d.idempotency_key
+    assert again.idempotency_key != box.head("account:a").idempotency_key
 
 
 def test_a_failed_transaction_leaves_neither_event_nor_warning(tmp_path):

@@ -1,17 +1,90 @@
-"""What every channel is: something that delivers one rendered warning or says why not."""
+"""What every channel is, and the one place an HTTP answer is classified into a Failure."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
-from warnd.model import Warning
+from warnd.errors import Failure
+from warnd.model import Delivery
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    delivery: Delivery
+    # The post this one answers on the same account: the first post about the event.
+    reply_to: str | None = None
+    # Called with the remote id of each thread part as soon as it is out.
+    record_part: Callable[[str], None] = lambda _id: None
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    remote_id: str | None
+    # The channel refused it as already delivered (X's duplicate content, a partner's 409).
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """At most `posts` requests per sliding `window` seconds in `bucket` (shared by senders
+    that name the same bucket, like the X app budget)."""
+
+    bucket: str
+    posts: int
+    window: float
 
 
 class Sender(Protocol):
-    name: str
+    target: str
+    # Budgets kept below the platform's limits, checked before each delivery.
+    budgets: tuple[Budget, ...]
+    # Other holds that stop this sender too (every X account stops when the app is limited).
+    hold_keys: tuple[str, ...]
+    # Whether later posts about an event answer the first one (and so wait for it).
+    replies: bool
 
-    async def send(self, warning: Warning) -> str | None:
-        """Deliver; return the remote id if the channel has one. Raise DeliveryError."""
+    def cost(self, job: Job) -> int:
+        """Requests this delivery will make (thread parts not yet posted)."""
+        ...
+
+    async def send(self, job: Job) -> Sent:
+        """Deliver or raise DeliveryError with its Failure."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+def classify_status(status: int) -> Failure | None:
+    """None for success. The same table for every HTTP channel, so a partner and X are judged
+    alike: 429 waits, 5xx and 408 retry, 401/403 disable the target, other 4xx are final."""
+    if 200 <= status < 300:
+        return None
+    if status == 429:
+        return Failure.RATE_LIMITED
+    if status == 408:
+        return Failure.NETWORK
+    if status in (401, 403):
+        return Failure.AUTH
+    if status == 409:
+        return Failure.DUPLICATE
+    if status >= 500:
+        return Failure.SERVER_ERROR
+    return Failure.BAD_REQUEST
+
+
+def retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
+    """Retry-After as seconds or as an HTTP date."""
+    value = (headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return now + timedelta(seconds=min(int(value), 86400))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo else None

@@ -1,5 +1,8 @@
 """The file channel: each warning as one JSON line, appended and fsynced. For the demo, drills
-and any consumer that tails a file; `echo` also prints the text on standard output."""
+and any consumer that tails a file; `echo` also prints the text on standard output.
+
+A crash between the append and the outbox update re-appends the line on restart (at least
+once); each line carries the delivery's idempotency key so a reader can drop the repeat."""
 
 from __future__ import annotations
 
@@ -9,25 +12,35 @@ import os
 import sys
 from pathlib import Path
 
-from warnd.errors import DeliveryError
-from warnd.model import Warning
+from warnd.channels.base import Budget, Job, Sent
+from warnd.errors import DeliveryError, Failure
 
 
 class FileSender:
+    replies = False
+    hold_keys: tuple[str, ...] = ()
+    budgets: tuple[Budget, ...] = ()
+
     def __init__(self, name: str, path: Path, *, echo: bool) -> None:
+        self.target = f"account:{name}"
         self.name = name
         self.path = path
         self.echo = echo
 
-    async def send(self, warning: Warning) -> str | None:
-        line = json.dumps(warning.to_json(), ensure_ascii=False) + "\n"
+    def cost(self, job: Job) -> int:
+        return 1
+
+    async def send(self, job: Job) -> Sent:
+        warning = job.delivery.warning
+        record = {**warning.to_json(), "idempotency_key": job.delivery.idempotency_key}
+        line = json.dumps(record, ensure_ascii=False) + "\n"
         try:
             await asyncio.to_thread(self._append, line)
         except OSError as e:
-            raise DeliveryError(f"cannot write {self.path}: {e.strerror or e}", retryable=True) from None
+            raise DeliveryError(f"cannot write {self.path}: {e.strerror or e}", Failure.SERVER_ERROR) from None
         if self.echo:
             print(f"\n[{self.name}] {warning.kind.value.upper()}\n{warning.text}\n", flush=True, file=sys.stdout)
-        return None
+        return Sent(remote_id=None)
 
     def _append(self, line: str) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,74 @@
-"""Account config -> the sender that posts for it."""
+"""Config -> the senders that deliver for it, keyed by outbox target. Credentials are read
+here, once per build, so a reload picks up rotated tokens."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from warnd.channels.base import Sender
+from warnd.channels.cap_feed import CapFeedSender
 from warnd.channels.file import FileSender
-from warnd.config.schema import FileAccount, XAccount
+from warnd.channels.webhook import WebhookSender
+from warnd.channels.x import XSender
+from warnd.config import secrets
+from warnd.config.schema import ConfigFile, FileAccount, XAccount
 
 
-def make_sender(name: str, account: FileAccount | XAccount, path: Path | None) -> tuple[Sender | None, str | None]:
-    """(sender, None) or (None, why it cannot be built)."""
-    if isinstance(account, FileAccount):
-        assert path is not None
-        return FileSender(name, path, echo=account.echo), None
-    return None, "the x channel cannot post from this build yet; use a file channel for this account"
+@dataclass
+class Built:
+    senders: dict[str, Sender] = field(default_factory=dict)
+    # (key path, message): missing credentials, named with where to put them, never shown.
+    problems: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
+
+
+def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Path) -> Built:
+    out = Built()
+
+    def secret(name: str, where: tuple[str | int, ...]) -> secrets.Secret | None:
+        value = secrets.read(name)
+        if value is None:
+            out.problems.append((where, f"credential {name!r} is missing: {secrets.where(name)}"))
+        return value
+
+    app: tuple[secrets.Secret | None, secrets.Secret | None] | None = None
+    for name, account in cfg.accounts.items():
+        target = f"account:{name}"
+        out.senders[f"feed:{name}"] = CapFeedSender(
+            name, state_dir / "cap" / name, entries=cfg.cap.feed_entries, title=f"{account.name}: warnd CAP feed"
+        )
+        if isinstance(account, FileAccount):
+            out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)
+            continue
+        assert isinstance(account, XAccount)
+        if app is None:
+            app_name = cfg.x.app_credential
+            app = (
+                secret(f"{app_name}.consumer_key", ("x", "app_credential")),
+                secret(f"{app_name}.consumer_secret", ("x", "app_credential")),
+            )
+        token = secret(f"{account.credential}.access_token", ("accounts", name, "credential"))
+        token_secret = secret(f"{account.credential}.access_token_secret", ("accounts", name, "credential"))
+        if app[0] is None or app[1] is None or token is None or token_secret is None:
+            continue
+        out.senders[target] = XSender(
+            name,
+            consumer_key=app[0],
+            consumer_secret=app[1],
+            access_token=token,
+            access_token_secret=token_secret,
+            api_base=cfg.x.api_base,
+            connect_timeout=cfg.x.connect_timeout,
+            read_timeout=cfg.x.read_timeout,
+            account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window),
+            app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window),
+        )
+    for name, partner in cfg.partners.items():
+        key = secret(partner.secret, ("partners", name, "secret"))
+        if key is None:
+            continue
+        out.senders[f"partner:{name}"] = WebhookSender(
+            name, url=partner.url, secret=key, fmt=partner.format, timeout=partner.timeout, user_agent=cfg.user_agent
+        )
+    return out

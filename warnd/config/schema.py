@@ -132,12 +132,66 @@ Account = Annotated[FileAccount | XAccount, Field(discriminator="channel")]
 
 
 class Partner(Strict):
+    """A media partner: every warning of the accounts it subscribes to (optionally only some
+    hazards, levels, severities or regions) is POSTed to its webhook, signed."""
+
     name: str
     url: str
     secret: Name
     """Name of the credential holding the HMAC signing secret (never the secret itself)."""
     accounts: list[str] = Field(min_length=1)
-    formats: list[Literal["json", "cap"]] = Field(default_factory=lambda: list[Literal["json", "cap"]](["json"]))
+    format: Literal["json", "cap"] = "json"
+    hazards: list[Hazard] | None = None
+    levels: list[str] | None = None
+    """Warning levels wanted (awas, siaga, waspada, siaga1 ... siaga4); unset: all."""
+    severities: list[Literal["extreme", "severe", "moderate", "minor", "unknown"]] | None = None
+    regions: list[str] | None = None
+    """Region codes (a province code covers its regencies); unset: all the accounts' regions."""
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @field_validator("levels")
+    @classmethod
+    def _lower(cls, v: list[str] | None) -> list[str] | None:
+        return [x.lower() for x in v] if v is not None else None
+
+
+class Budget(Strict):
+    posts: int = Field(gt=0)
+    window: Duration
+
+
+class XSettings(Strict):
+    """How warnd talks to the X API (all accounts share the app)."""
+
+    api_base: str = "https://api.x.com"
+    app_credential: Name = "x-app"
+    """Credential name of the app's consumer key and secret (<name>.consumer_key, ...)."""
+    connect_timeout: Duration = 3.05
+    read_timeout: Duration = 10.0
+    # Below X's limits (100 posts / 15 min / user, 10,000 / 24 h / app) so a burst never meets 429.
+    account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0))
+    app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0))
+
+
+class DispatchSettings(Strict):
+    give_up_after: Duration = 7200.0
+    """A warning not delivered this long after it was issued is dead-lettered with a notice."""
+    retry_min: Duration = 2.0
+    retry_max: Duration = 600.0
+
+
+class CapSettings(Strict):
+    sender: str = Field(default="warnd@warnd.invalid", pattern=r"^[^\s,<&]+$")
+    """CAP <sender>: globally unique, e.g. an address at the agency's domain."""
+    sender_name: str = "warnd"
+    feed_entries: int = Field(default=50, ge=1, le=1000)
 
 
 class SilenceSpec(Strict):
@@ -176,7 +230,9 @@ class ConfigFile(Strict):
     region_groups: dict[Name, list[str]] = Field(default_factory=dict)
     silences: list[SilenceSpec] = Field(default_factory=list)
     """Named lists of region codes, for rules: {pantai-selatan-jawa: ["32.02", "33.01", ...]}."""
-    dispatch_max_attempts: int = Field(default=12, ge=1)
+    x: XSettings = Field(default_factory=XSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    cap: CapSettings = Field(default_factory=CapSettings)
 
     @field_validator("listen")
     @classmethod

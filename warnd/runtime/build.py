@@ -11,9 +11,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from warnd.channels.base import Sender
-from warnd.channels.registry import make_sender
+from warnd.channels.registry import make_senders
 from warnd.config.load import Config, load
-from warnd.config.schema import FileAccount, XAccount
+from warnd.config.schema import XAccount
 from warnd.errors import ConfigError, Problem
 from warnd.geo import RegionError, RegionIndex, covers, load_layers
 from warnd.pipeline.render import Renderer
@@ -33,7 +33,7 @@ class Bundle:
     senders: dict[str, Sender] = field(default_factory=dict)
 
 
-def build(path: Path, *, with_senders: bool) -> Bundle:
+def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bundle:
     cfg = load(path)
     problems: list[Problem] = []
     at = cfg.at
@@ -118,13 +118,10 @@ def build(path: Path, *, with_senders: bool) -> Bundle:
         for name, a in cfg.file.accounts.items()
     }
     senders: dict[str, Sender] = {}
-    if with_senders:
-        for name, a in cfg.file.accounts.items():
-            sender, problem = make_sender(name, a, cfg.resolve(a.path) if isinstance(a, FileAccount) else None)
-            if problem:
-                problems.append(at.problem(problem, "accounts", name))
-            elif sender is not None:
-                senders[name] = sender
+    if with_senders or check_secrets:
+        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir)
+        problems.extend(at.problem(message, *where) for where, message in built.problems)
+        senders = built.senders if with_senders else {}
 
     if problems or regions is None:
         raise ConfigError(problems)

@@ -1,34 +1,51 @@
-"""Delivering what the outbox holds: life safety first, retry with backoff, dead-letter with an
-operator notice when a delivery cannot succeed. A delivery is marked only after its channel
-answered, so a crash between the two re-sends rather than loses (and channels that can tell,
-like X's duplicate refusal, count the re-send as delivered)."""
+"""Delivering what the outbox holds.
+
+Each target (an X account, a partner, an account's CAP feed) is a lane with its own task, so one
+account's backlog, rate limit or outage never holds up another. Within a lane deliveries go one
+at a time, most urgent first (tsunami and Awas, then severity), then oldest.
+
+Before an attempt: the lane's give-up time, its persisted rate-limit hold (and the X app's), the
+posting budgets kept below the platform's limits, and, for a reply, the post it answers. The
+attempt is marked in flight and committed before the request goes out; the result is committed
+after. A crash in between leaves an unknown outcome, retried on restart (X's duplicate refusal
+and the partners' idempotency key make the repeat harmless).
+
+Failures are classified once, by the channel, into errors.Failure: rate limited (hold until the
+announced reset), server error and network (exponential backoff with jitter), auth (the target is
+disabled with an operator notice, its deliveries kept), bad request (dead-lettered with a notice).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import sqlite3
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 
-from warnd.channels.base import Sender
+from warnd.channels.base import Job, Sender
 from warnd.clock import Clock
-from warnd.errors import DeliveryError
-from warnd.model import Delivery
+from warnd.config.schema import DispatchSettings
+from warnd.errors import DeliveryError, Failure
+from warnd.model import GAVE_UP, NO_CHANNEL, Delivery, DeliveryState
 from warnd.obs import get_logger
 from warnd.store.outbox import Outbox
+from warnd.store.targets import RateLog, Targets
 
 log = get_logger("warnd.dispatch")
 
-IDLE_WAIT = 5.0
-MAX_BACKOFF = 600.0
+# How often the dispatcher looks for new lanes and overdue deliveries when nothing wakes it.
+SWEEP_EVERY = 2.0
+# A reply waits for the post it answers; checked this often.
+REPLY_WAIT = 0.5
 
 
-def backoff(attempts: int) -> float:
-    """Seconds before the next try: 2, 4, 8 ... up to 10 minutes, with jitter so that many
-    deliveries failing together do not retry together."""
-    base = min(MAX_BACKOFF, 2.0 ** max(1, attempts))
+def backoff(attempts: int, policy: DispatchSettings) -> float:
+    """retry_min, doubled per attempt up to retry_max, +-20 % so that many deliveries failing
+    together do not come back together."""
+    base = min(policy.retry_max, policy.retry_min * 2.0 ** max(0, attempts - 1))
     return base * random.uniform(0.8, 1.2)  # noqa: S311 (jitter, not security)
 
 
@@ -37,76 +54,234 @@ class Dispatcher:
         self,
         conn: sqlite3.Connection,
         clock: Clock,
-        senders: Callable[[], dict[str, Sender]],
-        max_attempts: Callable[[], int],
+        senders: Callable[[], Mapping[str, Sender]],
+        policy: Callable[[], DispatchSettings],
     ) -> None:
         self.outbox = Outbox(conn)
+        self.targets = Targets(conn)
+        self.rates = RateLog(conn)
         self.clock = clock
         self.senders = senders
-        self.max_attempts = max_attempts
+        self.policy = policy
         self._wake = asyncio.Event()
+        self._lanes: dict[str, asyncio.Task[None]] = {}
+        self._lane_wake: dict[str, asyncio.Event] = {}
         self._stopping = False
+        self._reported: set[str] = set()
         self.sent = 0
         self.failed = 0
 
     def wake(self) -> None:
         self._wake.set()
+        for e in self._lane_wake.values():
+            e.set()
 
     def stop(self) -> None:
         self._stopping = True
-        self._wake.set()
+        self.wake()
 
     async def run(self) -> None:
-        while not self._stopping:
-            did = await self.run_once()
-            if did:
-                continue
-            self._wake.clear()
-            wait = IDLE_WAIT
-            nxt = self.outbox.next_due_at()
-            if nxt is not None:
-                wait = max(0.05, min(IDLE_WAIT, (nxt - self.clock.now()).total_seconds()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-
-    async def run_once(self) -> int:
-        """Try every delivery that is due now; returns how many were tried."""
-        due = self.outbox.due(self.clock.now())
-        for d in due:
-            if self._stopping:
-                break
-            await self._deliver(d)
-        return len(due)
-
-    async def _deliver(self, d: Delivery) -> None:
-        w = d.warning
-        dlog = log.bind(event_id=w.event_id, warning_id=w.id, target=d.target, attempt=d.attempts + 1)
-        kind, _, name = d.target.partition(":")
-        sender = self.senders().get(name) if kind == "account" else None
-        if sender is None:
-            # The account was removed by a reload: keep the delivery, an operator may restore it.
-            self.outbox.mark_retry(
-                d.id, f"no channel for {d.target}", self.clock.now() + timedelta(seconds=MAX_BACKOFF)
+        for d in self.outbox.recover(self.clock.now()):
+            log.warning(
+                "delivery.outcome_unknown",
+                event_id=d.warning.event_id,
+                warning_id=d.warning.id,
+                target=d.target,
+                reason=Failure.NETWORK.value,
+                detail="warnd stopped during this attempt; trying again",
             )
-            dlog.error("delivery.no_channel", reason="no_channel")
-            return
+        while not self._stopping:
+            self._wake.clear()
+            self._sweep()
+            for target in self.outbox.lanes():
+                if target not in self._lanes:
+                    self._start_lane(target)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=SWEEP_EVERY)
+        if self._lanes:
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+
+    async def drain(self, timeout: float) -> bool:
+        """Tests and the benchmark: run until nothing is left to deliver (or the time is up)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            self._sweep()
+            lanes = self.outbox.lanes()
+            if not lanes and not self._lanes:
+                return True
+            for target in lanes:
+                if target not in self._lanes:
+                    self._start_lane(target)
+            await asyncio.sleep(0.02)
+        return False
+
+    # --- lanes ----------------------------------------------------------------------------
+
+    def _start_lane(self, target: str) -> None:
+        self._lane_wake[target] = asyncio.Event()
+        self._lanes[target] = asyncio.create_task(self._lane(target), name=f"lane:{target}")
+
+    async def _lane(self, target: str) -> None:
+        wake = self._lane_wake[target]
         try:
-            remote = await sender.send(w)
-        except DeliveryError as e:
-            self.failed += 1
-            if not e.retryable or d.attempts + 1 >= self.max_attempts():
-                self.outbox.mark_dead(d.id, str(e))
-                dlog.error(
-                    "delivery.dead",
-                    reason="permanent_failure" if not e.retryable else "retry_exhausted",
-                    error=str(e),
-                    notice="operator action needed: warning was not delivered",
+            while not self._stopping:
+                wake.clear()
+                delay = await self._step(target)
+                if delay is None:
+                    return
+                if delay > 0:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), timeout=delay)
+        except Exception as e:
+            # A lane must never take the dispatcher down; it is started again on the next sweep.
+            log.exception("dispatch.lane_failed", target=target, error=repr(e))
+            await asyncio.sleep(1.0)
+        finally:
+            self._lanes.pop(target, None)
+            self._lane_wake.pop(target, None)
+
+    async def _step(self, target: str) -> float | None:
+        """One delivery of a lane, or how long to wait before the next; None: the lane is idle."""
+        now = self.clock.now()
+        d = self.outbox.head(target)
+        if d is None:
+            return None
+        policy = self.policy()
+        if (now - d.created_at).total_seconds() > policy.give_up_after:
+            self._give_up(d, now, policy)
+            return 0.0
+        sender = self.senders().get(target)
+        if sender is None:
+            if target not in self._reported:
+                self._reported.add(target)
+                log.error(
+                    "delivery.no_channel",
+                    target=target,
+                    reason=NO_CHANNEL,
+                    notice="operator action needed: deliveries wait for a channel that the configuration"
+                    " no longer has (restore it, or `warnd outbox drop`)",
                 )
-                return
-            delay = backoff(d.attempts + 1)
-            self.outbox.mark_retry(d.id, str(e), self.clock.now() + timedelta(seconds=delay))
-            dlog.warning("delivery.retry", error=str(e), retry_in_s=round(delay, 1))
-            return
-        self.outbox.mark_sent(d.id, remote, self.clock.now())
+            return None
+        self._reported.discard(target)
+        state = self.targets.get(target)
+        if state.disabled_at is not None:
+            return None
+        reply_to: str | None = None
+        if sender.replies:
+            anchor = self.outbox.anchor(d.warning.event_id, d.warning.account, target)
+            if anchor is not None and anchor.delivery_id != d.id:
+                if anchor.state in (DeliveryState.PENDING, DeliveryState.RETRY):
+                    # The post this one answers has not gone yet (it ranked lower): it goes first.
+                    first = self.outbox.get(anchor.delivery_id)
+                    if first is not None:
+                        d = first
+                elif anchor.state is DeliveryState.IN_FLIGHT:
+                    return REPLY_WAIT
+                elif anchor.state is DeliveryState.SENT:
+                    reply_to = anchor.remote_id
+        job = Job(d, reply_to, record_part=functools.partial(self.outbox.record_part, d.id))
+
+        waits = [d.next_attempt_at, state.hold_until]
+        waits += [self.targets.get(k).hold_until for k in sender.hold_keys]
+        cost = sender.cost(job)
+        waits += [self.rates.wait_until(b.bucket, b.posts, b.window, cost, now) for b in sender.budgets]
+        latest = max((w for w in waits if w is not None), default=now)
+        if latest > now:
+            return max(0.01, (latest - now).total_seconds())
+
+        if sender.budgets:
+            self.rates.add([b.bucket for b in sender.budgets], now, cost)
+        self.outbox.begin(d.id, now)
+        try:
+            sent = await sender.send(job)
+        except DeliveryError as e:
+            self._failed(d, e, sender, policy)
+            return 0.0
+        except Exception as e:
+            # A fault in a channel is a bug, but the warning must not be lost over it.
+            log.exception("delivery.channel_fault", event_id=d.warning.event_id, target=target, error=repr(e))
+            self._failed(d, DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR), sender, policy)
+            return 0.0
+        done = self.clock.now()
+        reason = Failure.DUPLICATE.value if sent.duplicate else None
+        self.outbox.mark_sent(d.id, sent.remote_id, done, reason)
         self.sent += 1
-        dlog.info("warning.issued", account=w.account, kind=w.kind.value, remote_id=remote, text=w.text)
+        log.info(
+            "warning.delivered",
+            event_id=d.warning.event_id,
+            warning_id=d.warning.id,
+            target=target,
+            kind=d.warning.kind.value,
+            attempt=d.attempts + 1,
+            remote_id=sent.remote_id,
+            duplicate=sent.duplicate,
+            reply_to=reply_to,
+            latency_s=round((done - d.created_at).total_seconds(), 3),
+        )
+        return 0.0
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def _failed(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> None:
+        now = self.clock.now()
+        self.failed += 1
+        dlog = log.bind(
+            event_id=d.warning.event_id,
+            warning_id=d.warning.id,
+            target=d.target,
+            attempt=d.attempts + 1,
+            reason=e.failure.value,
+            error=str(e),
+        )
+        if e.failure is Failure.DUPLICATE:
+            # Only a re-send meets this: the first attempt got through.
+            self.outbox.mark_sent(d.id, None, now, Failure.DUPLICATE.value)
+            self.sent += 1
+            dlog.info("warning.delivered", duplicate=True)
+            return
+        if e.failure is Failure.AUTH:
+            self.targets.disable(d.target, now, e.failure.value, str(e))
+            self.outbox.mark_retry(d.id, e.failure.value, str(e), now, now)
+            dlog.error(
+                "target.disabled",
+                notice=f"operator action needed: {d.target} was refused ({e}); its warnings are kept and"
+                f" go out after `warnd outbox retry --target {d.target}` once the credential is fixed",
+            )
+            return
+        if not e.retryable:
+            self.outbox.mark_dead(d.id, e.failure.value, str(e), now, attempted=True)
+            dlog.error("delivery.dead", notice=f"operator action needed: {d.target} will not get this warning")
+            return
+        next_at = now + timedelta(seconds=backoff(d.attempts + 1, policy))
+        if e.hold_until is not None:
+            self.targets.hold(d.target, e.hold_until, e.failure.value, str(e))
+            next_at = max(next_at, e.hold_until)
+        if e.app_hold_until is not None:
+            for key in sender.hold_keys:
+                self.targets.hold(key, e.app_hold_until, e.failure.value, str(e))
+            next_at = max(next_at, e.app_hold_until)
+        self.outbox.mark_retry(d.id, e.failure.value, str(e), next_at, now)
+        dlog.warning("delivery.retry", retry_at=next_at.isoformat(), hold=e.hold_until is not None)
+
+    def _give_up(self, d: Delivery, now: datetime, policy: DispatchSettings) -> None:
+        why = f"not delivered within {policy.give_up_after:.0f}s" + (f" (last: {d.last_error})" if d.last_error else "")
+        self.outbox.mark_dead(d.id, GAVE_UP, why, now, attempted=False)
+        log.error(
+            "delivery.dead",
+            event_id=d.warning.event_id,
+            warning_id=d.warning.id,
+            target=d.target,
+            reason=GAVE_UP,
+            attempts=d.attempts,
+            error=why,
+            notice=f"operator action needed: {d.target} did not get this warning",
+        )
+
+    def _sweep(self) -> None:
+        """Dead-letter what waited past the give-up time, whatever its lane is doing (held,
+        disabled, no channel), and forget old budget records."""
+        now = self.clock.now()
+        policy = self.policy()
+        for d in self.outbox.overdue(now, policy.give_up_after):
+            self._give_up(d, now, policy)
+        self.rates.prune(now)

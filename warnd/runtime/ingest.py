@@ -10,11 +10,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from warnd.clock import Clock
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
+from warnd.pipeline.cap_out import render_cap
+from warnd.pipeline.route import targets
 from warnd.pipeline.stages import plan
 from warnd.rules.engine import evaluate
 from warnd.runtime.build import Bundle
@@ -153,7 +156,7 @@ class Ingest:
                             # not posted again; X would refuse the duplicate anyway.
                             elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="same_text")
                             continue
-                        if self.outbox.enqueue(w, [f"account:{w.account}"], now):
+                        if self._issue(w, ev, b, now):
                             report.warnings.append(w)
                             elog.info(
                                 "warning.queued",
@@ -172,3 +175,23 @@ class Ingest:
                                 warning_id=w.id,
                             )
         return report
+
+    def _issue(self, w: Warning, ev: HazardEvent, b: Bundle, now: datetime) -> bool:
+        """Commit the warning with every delivery it needs: its account, the account's CAP feed,
+        and the partners subscribed to it."""
+        event = ev.to_json()
+        cap_cfg = b.config.file.cap
+        cap = render_cap(
+            w,
+            event,
+            self.outbox.warnings(ev.id, w.account),
+            sender=cap_cfg.sender,
+            sender_name=cap_cfg.sender_name,
+        )
+        to = targets(
+            w,
+            ev.hazard.value,
+            b.config.file.partners,
+            lambda target: self.outbox.targeted(ev.id, w.account, target),
+        )
+        return self.outbox.enqueue(w, to, now, event=event, cap=cap)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -53,7 +53,9 @@ CREATE TABLE IF NOT EXISTS warnings (
     kind        TEXT NOT NULL,
     priority    TEXT NOT NULL,
     created_at  TEXT NOT NULL,
-    data        TEXT NOT NULL
+    data        TEXT NOT NULL,
+    event       TEXT NOT NULL DEFAULT '{}',  -- what the warning is about (for partners), JSON
+    cap         TEXT NOT NULL DEFAULT ''     -- its CAP 1.2 document
 );
 CREATE INDEX IF NOT EXISTS warnings_event_account ON warnings (event_id, account);
 
@@ -61,16 +63,37 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     warning_id      TEXT NOT NULL REFERENCES warnings(id),
     target          TEXT NOT NULL,      -- 'account:<name>' or 'partner:<name>'
-    state           TEXT NOT NULL,      -- pending | sent | dead
-    priority_rank   INTEGER NOT NULL,   -- 0 = life safety first
+    state           TEXT NOT NULL,      -- pending | in_flight | retry | sent | dead | dropped
+    priority_rank   INTEGER NOT NULL,   -- 0 = life safety first (model.urgency_rank)
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at TEXT NOT NULL,
     last_error      TEXT,
     sent_at         TEXT,
     remote_id       TEXT,
+    reason          TEXT,               -- errors.Failure of the last attempt, or gave_up / operator
+    created_at      TEXT NOT NULL DEFAULT '',
+    updated_at      TEXT,
+    parts           TEXT NOT NULL DEFAULT '[]',  -- remote ids of thread parts already posted
     UNIQUE (warning_id, target)
 );
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (state, priority_rank, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (target, state, priority_rank);
+
+-- A target (account, partner, the whole X app) held after a rate limit, or disabled after an
+-- authentication failure until an operator acts. Persisted: a restart respects both.
+CREATE TABLE IF NOT EXISTS target_state (
+    target      TEXT PRIMARY KEY,
+    hold_until  TEXT,
+    disabled_at TEXT,
+    reason      TEXT,
+    detail      TEXT
+);
+
+-- One row per request made to a rate-limited API, for the budgets kept below its limits.
+CREATE TABLE IF NOT EXISTS rate_log (
+    bucket      TEXT NOT NULL,
+    at          REAL NOT NULL           -- unix seconds
+);
+CREATE INDEX IF NOT EXISTS rate_log_bucket_at ON rate_log (bucket, at);
 
 CREATE TABLE IF NOT EXISTS feed_state (
     feed            TEXT PRIMARY KEY,
@@ -129,6 +152,13 @@ def connect(path: Path) -> sqlite3.Connection:
 _ADDED = {
     "events": (("agency", "TEXT NOT NULL DEFAULT ''"), ("status", "TEXT NOT NULL DEFAULT 'actual'")),
     "feed_state": (("next_poll_at", "TEXT"), ("stale_since", "TEXT"), ("notice", "TEXT")),
+    "warnings": (("event", "TEXT NOT NULL DEFAULT '{}'"), ("cap", "TEXT NOT NULL DEFAULT ''")),
+    "deliveries": (
+        ("reason", "TEXT"),
+        ("created_at", "TEXT NOT NULL DEFAULT ''"),
+        ("updated_at", "TEXT"),
+        ("parts", "TEXT NOT NULL DEFAULT '[]'"),
+    ),
 }
 
 
@@ -145,6 +175,12 @@ def _migrate(conn: sqlite3.Connection) -> None:
                     conn.execute(
                         "UPDATE events SET agency = substr(json_extract(data, '$.feed_format'), 1,"
                         " instr(json_extract(data, '$.feed_format') || '-', '-') - 1)"
+                    )
+                if (table, name) == ("deliveries", "created_at"):
+                    # The give-up clock of a queued delivery starts when its warning was issued.
+                    conn.execute(
+                        "UPDATE deliveries SET created_at ="
+                        " (SELECT created_at FROM warnings WHERE warnings.id = deliveries.warning_id)"
                     )
     if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))

@@ -1,29 +1,62 @@
 """The outbox: warnings committed before any post is tried, and their deliveries per target.
 
 (warning, target) is unique, so enqueueing the same warning twice, also after a restart, adds
-nothing. Deliveries go out in priority order: life safety first.
+nothing. Each target is a lane worked in order (urgency, then age); a delivery moves
+pending -> in_flight -> sent, or -> retry (and back to in_flight at its time), or -> dead.
+An attempt is marked in_flight and committed before the request goes out, so after a crash the
+outbox knows which outcomes are unknown and retries exactly those.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from warnd.model import Delivery, DeliveryState, Warning, iso_utc
+from warnd.model import Delivery, DeliveryState, Warning, iso_utc, urgency_rank
+
+_OPEN = ("pending", "retry", "in_flight")
+_QUEUED = ("pending", "retry")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """The first warning of an event on a target: what later posts reply to."""
+
+    delivery_id: int
+    state: DeliveryState
+    remote_id: str | None
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 class Outbox:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    def enqueue(self, warning: Warning, targets: Iterable[str], now: datetime) -> bool:
+    # --- issuing (inside the ingest transaction) ------------------------------------------
+
+    def enqueue(
+        self,
+        warning: Warning,
+        targets: Iterable[str],
+        now: datetime,
+        *,
+        event: dict[str, Any] | None = None,
+        cap: str = "",
+    ) -> bool:
         """Add a warning and one pending delivery per target; False if it was already there.
         Call inside the ingest transaction."""
+        event = event or {}
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO warnings (id, event_id, revision, rule, account, kind, priority,"
-            " created_at, data) VALUES (?,?,?,?,?,?,?,?,?)",
+            " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 warning.id,
                 warning.event_id,
@@ -34,15 +67,18 @@ class Outbox:
                 warning.priority.value,
                 iso_utc(now),
                 json.dumps(warning.to_json()),
+                json.dumps(event),
+                cap,
             ),
         )
         if cur.rowcount == 0:
             return False
+        rank = urgency_rank(warning, event.get("hazard"))
         for target in targets:
             self.conn.execute(
                 "INSERT OR IGNORE INTO deliveries (warning_id, target, state, priority_rank,"
-                " next_attempt_at) VALUES (?,?,?,?,?)",
-                (warning.id, target, DeliveryState.PENDING.value, warning.priority.rank, iso_utc(now)),
+                " next_attempt_at, created_at) VALUES (?,?,?,?,?,?)",
+                (warning.id, target, DeliveryState.PENDING.value, rank, iso_utc(now), iso_utc(now)),
             )
         return True
 
@@ -72,37 +108,191 @@ class Outbox:
         ).fetchone()
         return Warning.from_json(json.loads(row["data"])) if row else None
 
-    def due(self, now: datetime, limit: int = 50) -> list[Delivery]:
+    def targeted(self, event_id: str, account: str, target: str) -> bool:
+        """Whether `target` was already given a warning of this account about this event (a
+        partner that got the alert gets its update and cancel, whatever its filters say)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped' LIMIT 1",
+            (event_id, account, target),
+        ).fetchone()
+        return row is not None
+
+    # --- working the lanes ----------------------------------------------------------------
+
+    def lanes(self) -> list[str]:
+        """Targets with something still to deliver."""
+        rows = self.conn.execute("SELECT DISTINCT target FROM deliveries WHERE state IN (?,?,?)", _OPEN).fetchall()
+        return [r[0] for r in rows]
+
+    def head(self, target: str) -> Delivery | None:
+        """The next delivery of a lane: most urgent first, then oldest."""
+        row = self.conn.execute(
+            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state IN (?,?)"
+            " ORDER BY d.priority_rank, w.rowid, d.id LIMIT 1",
+            (target, *_QUEUED),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def get(self, delivery_id: int) -> Delivery | None:
+        row = self.conn.execute(
+            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.id = ?",
+            (delivery_id,),
+        ).fetchone()
+        return _delivery(row) if row else None
+
+    def anchor(self, event_id: str, account: str, target: str) -> Anchor | None:
+        row = self.conn.execute(
+            "SELECT d.id, d.state, d.remote_id, d.parts FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped'"
+            " ORDER BY w.created_at, w.rowid LIMIT 1",
+            (event_id, account, target),
+        ).fetchone()
+        if row is None:
+            return None
+        parts = json.loads(row["parts"] or "[]")
+        return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or (parts[0] if parts else None))
+
+    def begin(self, delivery_id: int, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'in_flight', updated_at = ? WHERE id = ?", (iso_utc(now), delivery_id)
+        )
+
+    def record_part(self, delivery_id: int, remote_id: str) -> None:
+        """A thread part went out: remembered at once, so a crash resumes after it."""
+        self.conn.execute(
+            "UPDATE deliveries SET parts = json_insert(parts, '$[#]', ?) WHERE id = ?", (remote_id, delivery_id)
+        )
+
+    def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime, reason: str | None = None) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?,"
+            " remote_id = ?, reason = ?, last_error = NULL WHERE id = ?",
+            (iso_utc(now), iso_utc(now), remote_id, reason, delivery_id),
+        )
+
+    def mark_retry(self, delivery_id: int, reason: str, error: str, next_at: datetime, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'retry', attempts = attempts + 1, reason = ?, last_error = ?,"
+            " next_attempt_at = ?, updated_at = ? WHERE id = ?",
+            (reason, error, iso_utc(next_at), iso_utc(now), delivery_id),
+        )
+
+    def mark_dead(self, delivery_id: int, reason: str, error: str, now: datetime, *, attempted: bool) -> None:
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'dead', attempts = attempts + ?, reason = ?, last_error = ?,"
+            " updated_at = ? WHERE id = ?",
+            (1 if attempted else 0, reason, error, iso_utc(now), delivery_id),
+        )
+
+    def recover(self, now: datetime) -> list[Delivery]:
+        """Attempts cut off by a crash or kill: their outcome is unknown, so they are tried
+        again (X's duplicate refusal and the partners' idempotency key make that safe)."""
         rows = self.conn.execute(
-            "SELECT d.*, w.data FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.state = 'pending' AND d.next_attempt_at <= ?"
-            " ORDER BY d.priority_rank, d.next_attempt_at, d.id LIMIT ?",
-            (iso_utc(now), limit),
+            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.state = 'in_flight'"
         ).fetchall()
+        self.conn.execute(
+            "UPDATE deliveries SET state = 'retry', reason = 'network', next_attempt_at = ?, updated_at = ?,"
+            " last_error = 'outcome unknown: warnd stopped during the attempt' WHERE state = 'in_flight'",
+            (iso_utc(now), iso_utc(now)),
+        )
         return [_delivery(r) for r in rows]
 
-    def next_due_at(self) -> datetime | None:
-        row = self.conn.execute("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'pending'").fetchone()
-        return datetime.fromisoformat(row[0].replace("Z", "+00:00")) if row and row[0] else None
-
-    def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?, remote_id = ?,"
-            " last_error = NULL WHERE id = ?",
-            (iso_utc(now), remote_id, delivery_id),
+    def overdue(self, now: datetime, give_up_after: float, targets: Sequence[str] | None = None) -> list[Delivery]:
+        """Queued deliveries older than the give-up time (optionally of some targets only)."""
+        cutoff = iso_utc(now - timedelta(seconds=give_up_after))
+        sql = (
+            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.state IN (?,?) AND d.created_at < ?"
         )
+        args: list[Any] = [*_QUEUED, cutoff]
+        if targets is not None:
+            sql += " AND d.target IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(list(targets)))
+        return [_delivery(r) for r in self.conn.execute(sql, args).fetchall()]
 
-    def mark_retry(self, delivery_id: int, error: str, next_at: datetime) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            (error, iso_utc(next_at), delivery_id),
-        )
+    # --- operators ------------------------------------------------------------------------
 
-    def mark_dead(self, delivery_id: int, error: str) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE id = ?",
-            (error, delivery_id),
+    def listing(
+        self, states: Sequence[str] | None = None, target: str | None = None, limit: int = 100
+    ) -> list[Delivery]:
+        sql = "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id WHERE 1"
+        args: list[Any] = []
+        if states:
+            sql += " AND d.state IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(list(states)))
+        if target:
+            sql += " AND d.target = ?"
+            args.append(target)
+        sql += " ORDER BY d.id DESC LIMIT ?"
+        args.append(limit)
+        return [_delivery(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def retry_now(self, ids: Sequence[int], now: datetime) -> int:
+        """Put dead (or waiting) deliveries back at the head of their lanes. Sent ones are left
+        alone: re-sending those is a new warning, not a retry."""
+        if not ids:
+            return 0
+        cur = self.conn.execute(
+            "UPDATE deliveries SET state = 'retry', next_attempt_at = ?, created_at = ?, updated_at = ?"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('dead', 'retry', 'pending')",
+            (iso_utc(now), iso_utc(now), iso_utc(now), json.dumps(list(ids))),
         )
+        return cur.rowcount
+
+    def drop(self, ids: Sequence[int], why: str, now: datetime) -> int:
+        if not ids:
+            return 0
+        cur = self.conn.execute(
+            "UPDATE deliveries SET state = 'dropped', reason = 'operator', last_error = ?, updated_at = ?"
+            " WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'retry', 'dead')",
+            (why, iso_utc(now), json.dumps(list(ids))),
+        )
+        return cur.rowcount
+
+    def ids(self, states: Sequence[str], target: str | None = None) -> list[int]:
+        sql = "SELECT id FROM deliveries WHERE state IN (SELECT value FROM json_each(?))"
+        args: list[Any] = [json.dumps(list(states))]
+        if target:
+            sql += " AND target = ?"
+            args.append(target)
+        return [int(r[0]) for r in self.conn.execute(sql, args).fetchall()]
+
+    def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
+        """Warnings issued, newest first, each with where it went and how that ended."""
+        sql = "SELECT id, data FROM warnings WHERE 1"
+        args: list[Any] = []
+        if event_id:
+            sql += " AND event_id = ?"
+            args.append(event_id)
+        if account:
+            sql += " AND account = ?"
+            args.append(account)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        out = []
+        for row in self.conn.execute(sql, args).fetchall():
+            w = json.loads(row["data"])
+            w["deliveries"] = [
+                {
+                    "id": int(d["id"]),
+                    "target": d["target"],
+                    "state": d["state"],
+                    "attempts": int(d["attempts"]),
+                    "reason": d["reason"],
+                    "last_error": d["last_error"],
+                    "remote_id": d["remote_id"],
+                    "sent_at": d["sent_at"],
+                }
+                for d in self.conn.execute(
+                    "SELECT * FROM deliveries WHERE warning_id = ? ORDER BY id", (row["id"],)
+                ).fetchall()
+            ]
+            out.append(w)
+        return out
 
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in DeliveryState}
@@ -118,6 +308,12 @@ def _delivery(row: sqlite3.Row) -> Delivery:
         target=row["target"],
         state=DeliveryState(row["state"]),
         attempts=int(row["attempts"]),
-        next_attempt_at=datetime.fromisoformat(row["next_attempt_at"].replace("Z", "+00:00")),
+        next_attempt_at=_ts(row["next_attempt_at"]) or _EPOCH,
+        created_at=_ts(row["created_at"]) or _EPOCH,
         last_error=row["last_error"],
+        reason=row["reason"],
+        remote_id=row["remote_id"],
+        parts=tuple(json.loads(row["parts"] or "[]")),
+        event=json.loads(row["event"] or "{}"),
+        cap=row["cap"] or "",
     )

@@ -1,0 +1,231 @@
+"""Posting to X through tweepy's v2 Client, one client per regional account (OAuth 1.0a user
+context: the app's consumer key, the account's access token).
+
+What tweepy does not do, and this module does:
+- a timeout: tweepy passes none to requests, so a hung connection would block a thread forever;
+  the adapter mounted on the client's session adds (connect, read) to every request;
+- a configurable API host: tweepy hard-codes https://api.twitter.com; the adapter sends the
+  request to `api_base` instead (X's documented https://api.x.com, or a local fake in drills)
+  and signs it again for the host it really goes to, so the OAuth signature stays valid;
+- rate limits: wait_on_rate_limit is off (it hot-loops without a reset header and ignores the
+  24-hour buckets); a 429 becomes a hold until the latest reset X announced, kept by the
+  dispatcher across restarts;
+- threads: a text over 280 weighted characters goes out as numbered replies to itself, each part
+  recorded as it is posted so a crash mid-thread resumes after the last part;
+- duplicate content: X answers 403 with no error code; the message says "duplicate content".
+  For a re-sent warning that means the first attempt got through, so it counts as delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+import tweepy
+from requests.adapters import HTTPAdapter
+from requests_oauthlib import OAuth1
+
+from warnd.channels import thread
+from warnd.channels.base import Budget, Job, Sent, classify_status
+from warnd.config.secrets import Secret
+from warnd.errors import DeliveryError, Failure
+
+TWEEPY_HOST = "https://api.twitter.com"
+APP_HOLD = "x-app"
+# Without any reset header X gave no hint: wait a minute rather than hammer it.
+DEFAULT_HOLD = 60.0
+
+# Posting runs tweepy's blocking client in threads; sized for many accounts posting at once
+# (the default pool has min(32, cpus + 4) threads: 6 on a 2-core machine).
+_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="warnd-x")
+
+# requests_oauthlib logs signed headers (with the access token) at DEBUG.
+for _name in ("requests_oauthlib", "oauthlib", "tweepy", "urllib3"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+class _Route(HTTPAdapter):
+    """Sends tweepy's requests to the configured host, re-signed, with a timeout."""
+
+    def __init__(self, base: str, auth: OAuth1, timeout: tuple[float, float]) -> None:
+        super().__init__(max_retries=0)
+        self.base = base.rstrip("/")
+        self.auth = auth
+        self.default_timeout = timeout
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: bool | str = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        url = request.url or ""
+        if url.startswith(TWEEPY_HOST) and self.base != TWEEPY_HOST:
+            request.url = self.base + url[len(TWEEPY_HOST) :]
+            request.headers.pop("Authorization", None)
+            request = self.auth(request)
+        return super().send(
+            request,
+            stream=stream,
+            timeout=timeout if timeout is not None else self.default_timeout,
+            verify=verify,
+            cert=cert,
+            proxies=proxies,
+        )
+
+
+class XSender:
+    replies = True
+    hold_keys: tuple[str, ...] = (APP_HOLD,)
+
+    def __init__(
+        self,
+        account: str,
+        *,
+        consumer_key: Secret,
+        consumer_secret: Secret,
+        access_token: Secret,
+        access_token_secret: Secret,
+        api_base: str,
+        connect_timeout: float,
+        read_timeout: float,
+        account_budget: tuple[int, float],
+        app_budget: tuple[int, float],
+    ) -> None:
+        self.target = f"account:{account}"
+        self.budgets: tuple[Budget, ...] = (
+            Budget(f"x:{account}", *account_budget),
+            Budget(APP_HOLD, *app_budget),
+        )
+        self.client = tweepy.Client(
+            consumer_key=consumer_key.reveal(),
+            consumer_secret=consumer_secret.reveal(),
+            access_token=access_token.reveal(),
+            access_token_secret=access_token_secret.reveal(),
+            return_type=requests.Response,
+            wait_on_rate_limit=False,
+        )
+        auth = OAuth1(
+            consumer_key.reveal(),
+            client_secret=consumer_secret.reveal(),
+            resource_owner_key=access_token.reveal(),
+            resource_owner_secret=access_token_secret.reveal(),
+            decoding=None,
+        )
+        self.client.session.mount(TWEEPY_HOST + "/", _Route(api_base, auth, (connect_timeout, read_timeout)))
+
+    def __repr__(self) -> str:
+        return f"XSender({self.target})"
+
+    def cost(self, job: Job) -> int:
+        return max(1, len(thread.split(job.delivery.warning.text)) - len(job.delivery.parts))
+
+    async def send(self, job: Job) -> Sent:
+        parts = thread.split(job.delivery.warning.text)
+        done = list(job.delivery.parts)
+        first: str | None = done[0] if done else None
+        reply_to = done[-1] if done else job.reply_to
+        for text in parts[len(done) :]:
+            posted = await self._post_part(text, reply_to)
+            if posted is None:
+                # Already on X (a re-send after an unknown outcome): its id is not given back.
+                if len(parts) == 1:
+                    return Sent(remote_id=first, duplicate=True)
+                continue
+            job.record_part(posted)
+            first = first or posted
+            reply_to = posted
+        return Sent(remote_id=first)
+
+    async def _post_part(self, text: str, reply_to: str | None) -> str | None:
+        """The new post's id; None when X already has this text (a re-send that got through)."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(_POOL, self._create, text, reply_to)
+        except DeliveryError as e:
+            if e.failure is Failure.DUPLICATE:
+                return None
+            if not (reply_to and e.failure is Failure.BAD_REQUEST):
+                raise
+        # The post being answered was deleted or is not visible: post on its own rather than
+        # lose the warning.
+        try:
+            return await loop.run_in_executor(_POOL, self._create, text, None)
+        except DeliveryError as again:
+            if again.failure is Failure.DUPLICATE:
+                return None
+            raise
+
+    def _create(self, text: str, reply_to: str | None) -> str | None:
+        try:
+            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
+        except tweepy.HTTPException as e:
+            raise _classify(e) from None
+        except (requests.ConnectionError, requests.Timeout) as e:
+            raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
+        except requests.RequestException as e:
+            raise DeliveryError(f"X API request failed: {type(e).__name__}", Failure.NETWORK) from None
+        try:
+            data = response.json()["data"]
+            return str(data["id"])
+        except (ValueError, KeyError, TypeError):
+            # 2xx without a post id: X took it, most likely; a retry would be refused as a
+            # duplicate, which also counts as delivered.
+            raise DeliveryError("X API answered 2xx without a post id", Failure.SERVER_ERROR) from None
+
+    async def aclose(self) -> None:
+        self.client.session.close()
+
+
+def _classify(e: tweepy.HTTPException) -> DeliveryError:
+    response = e.response
+    status = int(getattr(response, "status_code", 0) or 0)
+    messages = [str(m) for m in (e.api_messages or [])]
+    detail = "; ".join(messages)[:200] or _body_detail(response)
+    failure = classify_status(status) or Failure.SERVER_ERROR
+    if status == 403 and any("duplicate content" in m.lower() for m in messages):
+        return DeliveryError("X refused duplicate content", Failure.DUPLICATE)
+    if failure is Failure.RATE_LIMITED:
+        hold, app_hold = holds(response.headers, datetime.now(UTC))
+        return DeliveryError(f"X rate limit (429): {detail}", failure, hold_until=hold, app_hold_until=app_hold)
+    return DeliveryError(f"X API {status}: {detail}", failure)
+
+
+def holds(headers: Any, now: datetime) -> tuple[datetime, datetime | None]:
+    """(hold this account until, hold the whole app until): the latest of the 15-minute and
+    24-hour resets X announced; the app is held only when its own 24-hour budget is spent."""
+
+    def epoch(name: str) -> datetime | None:
+        value = headers.get(name)
+        try:
+            return datetime.fromtimestamp(int(value), UTC) if value is not None else None
+        except (TypeError, ValueError, OverflowError, OSError):
+            return None
+
+    def spent(name: str) -> bool:
+        return str(headers.get(name, "")).strip() == "0"
+
+    resets = [r for r in (epoch("x-rate-limit-reset"),) if r]
+    if spent("x-user-limit-24hour-remaining"):
+        resets += [r for r in (epoch("x-user-limit-24hour-reset"),) if r]
+    app = epoch("x-app-limit-24hour-reset") if spent("x-app-limit-24hour-remaining") else None
+    if app:
+        resets.append(app)
+    hold = max(resets) if resets else now + timedelta(seconds=DEFAULT_HOLD)
+    return max(hold, now), app
+
+
+def _body_detail(response: Any) -> str:
+    try:
+        body = response.json()
+    except (ValueError, AttributeError):
+        return str(getattr(response, "reason", "") or "")[:200]
+    return json.dumps(body)[:200]

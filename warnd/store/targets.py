@@ -1,0 +1,96 @@
+"""Per-target state the dispatcher must not forget across a restart: rate-limit holds, accounts
+disabled after an authentication failure, and the request log behind the posting budgets."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from warnd.model import iso_utc
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    target: str
+    hold_until: datetime | None
+    disabled_at: datetime | None
+    reason: str | None
+    detail: str | None
+
+
+class Targets:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def get(self, target: str) -> TargetState:
+        row = self.conn.execute("SELECT * FROM target_state WHERE target = ?", (target,)).fetchone()
+        if row is None:
+            return TargetState(target, None, None, None, None)
+        return TargetState(target, _ts(row["hold_until"]), _ts(row["disabled_at"]), row["reason"], row["detail"])
+
+    def all(self) -> list[TargetState]:
+        rows = self.conn.execute("SELECT target FROM target_state ORDER BY target").fetchall()
+        return [self.get(r[0]) for r in rows]
+
+    def hold(self, target: str, until: datetime, reason: str, detail: str) -> None:
+        """Hold until `until`, or later if a hold already runs longer."""
+        current = self.get(target).hold_until
+        if current is not None and current >= until:
+            return
+        self.conn.execute(
+            "INSERT INTO target_state (target, hold_until, reason, detail) VALUES (?,?,?,?)"
+            " ON CONFLICT (target) DO UPDATE SET hold_until = excluded.hold_until, reason = excluded.reason,"
+            " detail = excluded.detail",
+            (target, iso_utc(until), reason, detail),
+        )
+
+    def disable(self, target: str, now: datetime, reason: str, detail: str) -> None:
+        self.conn.execute(
+            "INSERT INTO target_state (target, disabled_at, reason, detail) VALUES (?,?,?,?)"
+            " ON CONFLICT (target) DO UPDATE SET disabled_at = excluded.disabled_at, reason = excluded.reason,"
+            " detail = excluded.detail",
+            (target, iso_utc(now), reason, detail),
+        )
+
+    def enable(self, target: str) -> bool:
+        cur = self.conn.execute("DELETE FROM target_state WHERE target = ?", (target,))
+        return cur.rowcount > 0
+
+
+class RateLog:
+    """Requests made per budget bucket, kept as long as the longest window needs them."""
+
+    KEEP = timedelta(days=1, hours=1)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def add(self, buckets: list[str], at: datetime, n: int = 1) -> None:
+        self.conn.executemany(
+            "INSERT INTO rate_log (bucket, at) VALUES (?, ?)", [(b, at.timestamp()) for b in buckets for _ in range(n)]
+        )
+
+    def wait_until(self, bucket: str, limit: int, window: float, cost: int, now: datetime) -> datetime | None:
+        """When `cost` more requests fit into the budget (None: now). A sliding window: the
+        answer is when enough of the requests in it have aged out."""
+        since = now.timestamp() - window
+        rows = self.conn.execute(
+            "SELECT at FROM rate_log WHERE bucket = ? AND at > ? ORDER BY at", (bucket, since)
+        ).fetchall()
+        over = len(rows) + cost - limit
+        if over <= 0:
+            return None
+        if over > len(rows):
+            # More than the whole budget at once: it can only go when the window is empty.
+            over = len(rows)
+        if over == 0:
+            return None
+        return datetime.fromtimestamp(float(rows[over - 1][0]) + window, UTC)
+
+    def prune(self, now: datetime) -> None:
+        self.conn.execute("DELETE FROM rate_log WHERE at < ?", ((now - self.KEEP).timestamp(),))
