@@ -1,0 +1,219 @@
+"""Each channel against a real local server: the fake X API (OAuth 1.0a signatures verified) and
+a partner webhook sink (HMAC signatures verified)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from datetime import UTC, datetime
+
+import pytest
+
+from warnd.channels.base import Job
+from warnd.channels.thread import split, weighted
+from warnd.channels.webhook import WebhookSender
+from warnd.channels.x import XSender
+from warnd.config.secrets import Secret
+from warnd.errors import DeliveryError, Failure
+from warnd.model import Delivery, DeliveryState, Priority, Region, Status, Warning, WarningKind
+from warnd.testing.fake_x import FakeX
+from warnd.testing.webhook_sink import WebhookSink
+
+NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+APP = ("app-key", "app-secret")
+USERS = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
+
+
+def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=()):
+    w = Warning(
+        id=wid,
+        event_id="e-1",
+        revision="r",
+        rule="gempa",
+        account="aceh",
+        kind=WarningKind.NEW,
+        severity="severe",
+        priority=Priority.NORMAL,
+        regions=(Region("11", "Aceh", "province"),),
+        lang="id",
+        text=text,
+        status=Status.ACTUAL,
+        created_at=NOW,
+    )
+    return Delivery(1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), event={"hazard": "earthquake"})
+
+
+@pytest.fixture
+def fake_x():
+    x = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=USERS)
+    x.start()
+    yield x
+    x.stop()
+
+
+def x_sender(fake, token="tok-aceh", secret="sec-aceh", read_timeout=5.0):
+    return XSender(
+        "aceh",
+        consumer_key=Secret(APP[0]),
+        consumer_secret=Secret(APP[1]),
+        access_token=Secret(token),
+        access_token_secret=Secret(secret),
+        api_base=fake.base,
+        connect_timeout=1.0,
+        read_timeout=read_timeout,
+        account_budget=(90, 900.0),
+        app_budget=(9000, 86400.0),
+    )
+
+
+def send(sender, job):
+    return asyncio.run(sender.send(job))
+
+
+def test_x_posts_with_a_valid_oauth_signature_and_replies(fake_x):
+    s = x_sender(fake_x)
+    first = send(s, Job(delivery()))
+    assert first.remote_id and not first.duplicate
+    second = send(s, Job(delivery("RALAT: M5.0", wid="w-2"), reply_to=first.remote_id))
+    posts = fake_x.posts_by("aceh")
+    assert [p.text for p in posts] == ["Gempa M5.1 Aceh", "RALAT: M5.0"]
+    assert posts[1].reply_to == first.remote_id == posts[0].id
+    assert second.remote_id == posts[1].id
+    assert fake_x.state.bad_signatures == 0
+
+
+def test_x_request_signed_with_the_wrong_secret_is_refused_as_auth(fake_x):
+    s = x_sender(fake_x, secret="not-the-secret")
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery()))
+    assert e.value.failure is Failure.AUTH
+    assert fake_x.state.bad_signatures == 1 and not fake_x.state.posts
+    assert "not-the-secret" not in str(e.value) and "sec-aceh" not in repr(s)
+
+
+def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
+    text = "\n".join(f"Wilayah {i}: Kabupaten Contoh Nomor {i} dengan nama panjang sekali" for i in range(1, 16))
+    parts = split(text)
+    assert len(parts) >= 3 and all(weighted(p) <= 280 for p in parts)
+    assert parts[0].endswith(f" 1/{len(parts)}") and parts[-1].endswith(f" {len(parts)}/{len(parts)}")
+    s = x_sender(fake_x)
+    recorded: list[str] = []
+    # The first two parts went out before a crash: the resumed delivery posts only the rest.
+    head = send(s, Job(delivery(text), record_part=recorded.append))
+    posts = fake_x.posts_by("aceh")
+    assert len(posts) == len(parts) and recorded == [p.id for p in posts]
+    assert head.remote_id == posts[0].id
+    assert [p.reply_to for p in posts[1:]] == [p.id for p in posts[:-1]]
+
+    fake_x.state.posts.clear()
+    fake_x.state.posts.extend(posts[:2])
+    again: list[str] = []
+    send(s, Job(delivery(text, parts=recorded[:2]), record_part=again.append))
+    resumed = fake_x.posts_by("aceh")
+    assert len(resumed) == len(parts) and len(again) == len(parts) - 2
+    assert resumed[2].reply_to == recorded[1]
+
+
+def test_x_failures_are_classified(fake_x):
+    s = x_sender(fake_x, read_timeout=0.5)
+    expected = {
+        "500": Failure.SERVER_ERROR,
+        "503-html": Failure.SERVER_ERROR,
+        "drop": Failure.NETWORK,
+        "hang": Failure.NETWORK,
+        "401": Failure.AUTH,
+    }
+    for fault, failure in expected.items():
+        fake_x.script(fault)
+        with pytest.raises(DeliveryError) as e:
+            send(s, Job(delivery(f"teks {fault}")))
+        assert e.value.failure is failure, fault
+    fake_x.script("429")
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery("teks 429")))
+    assert e.value.failure is Failure.RATE_LIMITED
+    assert e.value.hold_until is not None and e.value.hold_until > datetime.now(UTC)
+    assert not fake_x.state.posts
+
+
+def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
+    s = x_sender(fake_x)
+    fake_x.script("drop-after")
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery()))
+    assert e.value.failure is Failure.NETWORK
+    assert len(fake_x.posts_by("aceh")) == 1  # it did get through
+    again = send(s, Job(delivery()))
+    assert again.duplicate and len(fake_x.posts_by("aceh")) == 1 and fake_x.state.duplicates == 1
+
+
+def test_a_suspended_account_is_an_auth_failure_not_a_duplicate(fake_x):
+    fake_x.suspend("aceh")
+    with pytest.raises(DeliveryError) as e:
+        send(x_sender(fake_x), Job(delivery()))
+    assert e.value.failure is Failure.AUTH
+
+
+def test_reply_to_a_deleted_post_goes_out_on_its_own(fake_x):
+    sent = send(x_sender(fake_x), Job(delivery(), reply_to="999"))
+    (post,) = fake_x.posts_by("aceh")
+    assert post.reply_to is None and sent.remote_id == post.id
+
+
+@pytest.fixture
+def sink():
+    s = WebhookSink({"radio": "radio-secret"})
+    s.start()
+    yield s
+    s.stop()
+
+
+def hook(url, fmt="json", secret="radio-secret", timeout=2.0):
+    return WebhookSender("radio", url=url, secret=Secret(secret), fmt=fmt, timeout=timeout, user_agent="warnd-test")
+
+
+def test_webhook_json_is_signed_and_idempotent(sink):
+    d = delivery(target="partner:radio")
+
+    async def twice():
+        s = hook(sink.url("radio"))
+        first = await s.send(Job(d))
+        await s.send(Job(d))  # a retry of the same delivery
+        await s.aclose()
+        return first
+
+    assert not asyncio.run(twice()).duplicate
+    (receipt,) = sink.receipts("radio")
+    assert receipt.key == d.idempotency_key and sink.state.repeats[d.idempotency_key] == 1
+    body = json.loads(receipt.body)
+    assert body["warning"]["id"] == "w-1" and body["event"]["hazard"] == "earthquake"
+    assert body["idempotency_key"] == d.idempotency_key
+
+
+def test_webhook_cap_body(sink):
+    d = delivery(target="partner:radio")
+    d = Delivery(d.id, d.warning, d.target, d.state, 0, NOW, NOW, cap="<alert>cap</alert>")
+    send(hook(sink.url("radio"), fmt="cap"), Job(d))
+    (receipt,) = sink.receipts("radio")
+    assert receipt.body == b"<alert>cap</alert>" and receipt.content_type.startswith("application/cap+xml")
+
+
+def test_webhook_failures_are_classified(sink):
+    for status, failure in (("500", Failure.SERVER_ERROR), ("429", Failure.RATE_LIMITED), ("410", Failure.BAD_REQUEST)):
+        sink.script("radio", status)
+        with pytest.raises(DeliveryError) as e:
+            send(hook(sink.url("radio")), Job(delivery(target="partner:radio")))
+        assert e.value.failure is failure
+        if status == "429":
+            assert e.value.hold_until is not None
+    with pytest.raises(DeliveryError) as e:
+        send(hook(sink.url("radio"), secret="wrong"), Job(delivery(target="partner:radio")))
+    assert e.value.failure is Failure.AUTH and sink.state.rejected == [("radio", "bad signature")]
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    with pytest.raises(DeliveryError) as e:
+        send(hook(f"http://127.0.0.1:{port}/radio"), Job(delivery(target="partner:radio")))
+    assert e.value.failure is Failure.NETWORK
+    assert sink.receipts("radio") == []

@@ -1,0 +1,223 @@
+"""The dispatcher over a real outbox, posting through the real channels to the fake X API and
+partner webhook sinks on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from warnd.channels.webhook import WebhookSender
+from warnd.channels.x import XSender
+from warnd.clock import SystemClock
+from warnd.config.schema import DispatchSettings
+from warnd.config.secrets import Secret
+from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_rank
+from warnd.runtime.dispatcher import Dispatcher
+from warnd.store.db import connect, transaction
+from warnd.store.outbox import Outbox
+from warnd.testing.fake_x import FakeX
+from warnd.testing.webhook_sink import WebhookSink
+
+APP = ("app-key", "app-secret")
+ACCOUNTS = ["aceh", "ntb", "jabar", "bali", "maluku"]
+PARTNERS = {"radio": ACCOUNTS, "tv": ["aceh", "ntb"], "koran": ["jabar", "bali", "maluku"]}
+PRIORITIES = [Priority.NORMAL, Priority.HIGH, Priority.LOW, Priority.LIFE_SAFETY]
+SEVERITIES = [None, "minor", "moderate", "severe", "extreme"]
+
+
+def warning(i: int, account: str, now: datetime) -> Warning:
+    return Warning(
+        id=f"w-{account}-{i:03d}",
+        event_id=f"e-{i:03d}",
+        revision="r",
+        rule="gempa",
+        account=account,
+        kind=WarningKind.NEW,
+        severity=SEVERITIES[i % len(SEVERITIES)],
+        priority=PRIORITIES[i % len(PRIORITIES)],
+        regions=(Region("11", "Aceh", "province"),),
+        lang="id",
+        text=f"Peringatan {i} untuk {account}: gempa M{4 + i % 5}.{i % 10}",
+        status=Status.ACTUAL,
+        created_at=now,
+    )
+
+
+def x_sender(fake: FakeX, account: str, budget: tuple[int, float], app_budget: tuple[int, float]) -> XSender:
+    return XSender(
+        account,
+        consumer_key=Secret(APP[0]),
+        consumer_secret=Secret(APP[1]),
+        access_token=Secret(f"tok-{account}"),
+        access_token_secret=Secret(f"sec-{account}"),
+        api_base=fake.base,
+        connect_timeout=1.0,
+        read_timeout=2.0,
+        account_budget=budget,
+        app_budget=app_budget,
+    )
+
+
+def hook(name: str, url: str) -> WebhookSender:
+    return WebhookSender(name, url=url, secret=Secret(f"{name}-secret"), fmt="json", timeout=2.0, user_agent="t")
+
+
+def fill(conn, per_account: int) -> dict[str, list[Warning]]:
+    now = datetime.now(UTC)
+    box = Outbox(conn)
+    issued: dict[str, list[Warning]] = {a: [] for a in ACCOUNTS}
+    with transaction(conn):
+        for i in range(per_account):
+            for account in ACCOUNTS:
+                w = warning(i, account, now + timedelta(microseconds=i))
+                targets = [f"account:{account}"] + [f"partner:{p}" for p, subs in PARTNERS.items() if account in subs]
+                assert box.enqueue(w, targets, now, event={"hazard": "earthquake"})
+                issued[account].append(w)
+    return issued
+
+
+def sliding_max(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - window:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+def test_200_warnings_to_5_accounts_and_3_partners_through_429s_and_500s(tmp_path):
+    users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users, user_limit=(12, 3.0), app_limit=(50, 3.0))
+    sink = WebhookSink({p: f"{p}-secret" for p in PARTNERS})
+    fake.start()
+    sink.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        issued = fill(conn, per_account=40)
+        for a in ACCOUNTS[:3]:
+            fake.script("429", "500", "503-html", user=a)
+        fake.script("drop-after", user="bali")
+        fake.script("drop", "500", user="maluku")
+        sink.script("radio", "500", "429", "503")
+        sink.script("tv", "500")
+
+        async def run() -> bool:
+            senders = {f"account:{a}": x_sender(fake, a, (10, 3.0), (45, 3.0)) for a in ACCOUNTS}
+            senders.update({f"partner:{p}": hook(p, sink.url(p)) for p in PARTNERS})
+            policy = DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=1.0)
+            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
+            done = await d.drain(timeout=90)
+            for s in senders.values():
+                await s.aclose()
+            return done
+
+        assert asyncio.run(run()), Outbox(conn).counts()
+        counts = Outbox(conn).counts()
+        assert counts["sent"] == 200 + 200 + 80 + 120 and counts["dead"] == counts["retry"] == 0
+
+        for account, ws in issued.items():
+            posted = [p.text for p in fake.posts_by(account)]
+            # Exactly once each, and in urgency order (then age) within the account.
+            expected = [w.text for w in sorted(ws, key=lambda w: (urgency_rank(w, "earthquake"), w.id))]
+            assert posted == expected, account
+        for partner, subs in PARTNERS.items():
+            keys = sink.keys(partner)
+            assert len(keys) == len(set(keys)) == 40 * len(subs)
+        # Never over a limit: no 429 was earned, and no window ever held more than the limit.
+        assert fake.state.limit_hits == 0
+        assert sliding_max([p.at for p in fake.state.posts], 3.0) <= 50
+        for a in ACCOUNTS:
+            assert sliding_max([p.at for p in fake.posts_by(a)], 3.0) <= 12
+        # The scripted 429s and 500s did happen.
+        statuses = [s for _, s, _ in fake.state.requests]
+        assert statuses.count(429) == 3 and statuses.count(500) >= 4 and statuses.count(503) == 3
+        assert fake.state.duplicates == 1  # the re-send after "drop-after" counted as delivered
+        assert fake.state.bad_signatures == 0
+    finally:
+        fake.stop()
+        sink.stop()
+
+
+def test_a_partner_down_throughout_is_dead_lettered_and_holds_up_nobody(tmp_path):
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
+    sink = WebhookSink({"radio": "radio-secret"})
+    fake.start()
+    sink.start()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        with transaction(conn):
+            for i in range(10):
+                w = warning(i, "aceh", now)
+                Outbox(conn).enqueue(w, ["account:aceh", "partner:radio", "partner:tv"], now)
+
+        async def run() -> bool:
+            senders = {
+                "account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0)),
+                "partner:radio": hook("radio", sink.url("radio")),
+                "partner:tv": hook("tv", f"http://127.0.0.1:{dead_port}/tv"),
+            }
+            policy = DispatchSettings(give_up_after=2.0, retry_min=0.1, retry_max=0.5)
+            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
+            done = await d.drain(timeout=30)
+            for s in senders.values():
+                await s.aclose()
+            return done
+
+        with structlog.testing.capture_logs() as logs:
+            assert asyncio.run(run())
+        box = Outbox(conn)
+        assert len(fake.posts_by("aceh")) == 10 and len(sink.keys("radio")) == 10
+        dead = box.listing(["dead"])
+        assert len(dead) == 10 and {d.target for d in dead} == {"partner:tv"}
+        assert all(d.reason == "gave_up" for d in dead) and any("ConnectError" in (d.last_error or "") for d in dead)
+        notices = [e for e in logs if e["event"] == "delivery.dead"]
+        assert len(notices) == 10 and all("operator action needed" in e["notice"] for e in notices)
+        assert all(e["event_id"].startswith("e-") for e in notices)
+    finally:
+        fake.stop()
+        sink.stop()
+
+
+def test_auth_failure_disables_the_account_and_keeps_its_warnings(tmp_path):
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        with transaction(conn):
+            for i in range(3):
+                Outbox(conn).enqueue(warning(i, "aceh", now), ["account:aceh"], now)
+        fake.suspend("aceh")
+
+        async def run(seconds: float) -> None:
+            sender = x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))
+            d = Dispatcher(conn, SystemClock(), lambda: {"account:aceh": sender}, DispatchSettings)
+            await d.drain(timeout=seconds)
+            await sender.aclose()
+
+        asyncio.run(run(1.5))
+        statuses = [s for _, s, _ in fake.state.requests]
+        assert statuses == [403]  # one refusal, then no more tries
+        box = Outbox(conn)
+        counts = box.counts()
+        assert counts["pending"] + counts["retry"] == 3 and counts["dead"] == 0 and counts["sent"] == 0
+        from warnd.store.targets import Targets
+
+        state = Targets(conn).get("account:aceh")
+        assert state.disabled_at is not None and state.reason == "auth"
+        # The operator fixes the account and lifts the disable: everything goes out.
+        fake.users["tok-aceh"].suspended = False
+        Targets(conn).enable("account:aceh")
+        box.retry_now(box.ids(["pending", "retry"], "account:aceh"), datetime.now(UTC))
+        asyncio.run(run(10))
+        assert len(fake.posts_by("aceh")) == 3
+    finally:
+        fake.stop()

@@ -1,0 +1,138 @@
+"""A media partner's webhook endpoint on 127.0.0.1, for tests and drills.
+
+POST /<partner>: the signature is checked the way the README tells partners to (HMAC-SHA256 over
+"<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. Each
+Idempotency-Key is processed once: a repeat is answered 200 and counted, not processed again.
+Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+
+from warnd.testing._server import LocalServer
+
+TOLERANCE = 300
+
+
+@dataclass(frozen=True)
+class Receipt:
+    partner: str
+    key: str
+    content_type: str
+    body: bytes
+    at: float
+
+
+@dataclass
+class SinkState:
+    processed: list[Receipt] = field(default_factory=list)
+    repeats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: float) -> str | None:
+    """None when valid, else why not."""
+    if not timestamp.isdigit():
+        return "no timestamp"
+    if abs(now - int(timestamp)) > TOLERANCE:
+        return "timestamp too old or in the future"
+    expected = "v1=" + hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature):
+        return "bad signature"
+    return None
+
+
+class WebhookSink(LocalServer):
+    def __init__(self, secrets: dict[str, str], port: int = 0) -> None:
+        super().__init__(_Handler, port)
+        self.secrets = secrets
+        self.state = SinkState()
+        self.lock = threading.Lock()
+        self.faults: dict[str, deque[str]] = defaultdict(deque)
+
+    def url(self, partner: str) -> str:
+        return f"{self.base}/{partner}"
+
+    def script(self, partner: str, *faults: str) -> None:
+        with self.lock:
+            self.faults[partner].extend(faults)
+
+    def take_fault(self, partner: str) -> str | None:
+        with self.lock:
+            q = self.faults.get(partner)
+            return q.popleft() if q else None
+
+    def keys(self, partner: str) -> list[str]:
+        with self.lock:
+            return [r.key for r in self.state.processed if r.partner == partner]
+
+    def receipts(self, partner: str) -> list[Receipt]:
+        with self.lock:
+            return [r for r in self.state.processed if r.partner == partner]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "webhook-sink"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        return
+
+    @property
+    def sink(self) -> WebhookSink:
+        return self.server.owner  # type: ignore[attr-defined,no-any-return]
+
+    def _answer(self, status: int, text: str = "", headers: dict[str, str] | None = None) -> None:
+        raw = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(raw)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        partner = self.path.strip("/").split("/")[0]
+        fault = self.sink.take_fault(partner)
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault.split(":", 1)[1]))
+        elif fault:
+            status = int(fault)
+            self._answer(status, "scripted", {"Retry-After": "1"} if status in (429, 503) else None)
+            return
+        secret = self.sink.secrets.get(partner)
+        if secret is None:
+            self._answer(404, "no such partner")
+            return
+        why = verify(
+            secret.encode(),
+            self.headers.get("X-Warnd-Timestamp", ""),
+            self.headers.get("X-Warnd-Signature", ""),
+            body,
+            time.time(),
+        )
+        key = self.headers.get("Idempotency-Key", "")
+        if why or not key:
+            with self.sink.lock:
+                self.sink.state.rejected.append((partner, why or "no idempotency key"))
+            self._answer(401, why or "no idempotency key")
+            return
+        with self.sink.lock:
+            seen = any(r.partner == partner and r.key == key for r in self.sink.state.processed)
+            if seen:
+                self.sink.state.repeats[key] += 1
+            else:
+                self.sink.state.processed.append(
+                    Receipt(partner, key, self.headers.get("Content-Type", ""), body, time.time())
+                )
+        self._answer(200, "duplicate" if seen else "ok")
