@@ -7,7 +7,9 @@ Measures, on the shipped regions and the recorded BMKG samples:
 - match: earthquake events per second through the rules engine (150 km, point in polygon,
   predicted intensity) against the 514 regencies and the 7,285 districts, and CAP alert
   polygons against the regencies;
-- ingest: events per second through ledger + rules + render + outbox into a real SQLite file.
+- ingest: events per second through ledger + rules + render + outbox into a real SQLite file;
+- deliver: deliveries per second from the durable outbox (SQLite, FULL sync, every state change
+  committed) through the real channels to the fake X API and a partner webhook sink on loopback.
 """
 
 from __future__ import annotations
@@ -158,13 +160,15 @@ def main() -> None:
             ingest.handle("bench", ParseResult(chunk))
             done += len(chunk)
         r = done / (time.perf_counter() - start)
-        queued = ingest.outbox.counts()["pending"]
+        queued = int(conn.execute("SELECT count(*) FROM warnings").fetchone()[0])
         rows.append(
             (
                 "ingest (ledger + the 5 starter rules x 38 accounts + render + outbox, SQLite FULL sync)",
                 f"{r:,.0f} new events/s ({queued:,} warnings queued for {done:,} events)",
             )
         )
+
+    rows.extend(deliveries())
 
     print(
         f"warnd bench on {platform.python_implementation()} {platform.python_version()}, "
@@ -173,6 +177,107 @@ def main() -> None:
     print("| what | result |\n| --- | --- |")
     for what, result in rows:
         print(f"| {what} | {result} |")
+
+
+def deliveries() -> list[tuple[str, str]]:
+    import asyncio
+
+    from warnd.channels.base import Sender
+    from warnd.channels.webhook import WebhookSender
+    from warnd.channels.x import XSender
+    from warnd.clock import SystemClock
+    from warnd.config.schema import DispatchSettings
+    from warnd.config.secrets import Secret
+    from warnd.model import Priority, Region, Status, Warning, WarningKind
+    from warnd.runtime.dispatcher import Dispatcher
+    from warnd.store.db import transaction
+    from warnd.store.outbox import Outbox
+    from warnd.testing.fake_x import FakeX
+    from warnd.testing.webhook_sink import WebhookSink
+
+    accounts = [f"acct{i}" for i in range(5)]
+    partners = ["radio", "tv", "koran"]
+    n = 300  # warnings per account
+
+    def run(targets_for: Callable[[str], list[str]], senders: dict[str, Sender]) -> tuple[float, int]:
+        with tempfile.TemporaryDirectory() as tmp:
+            conn = connect(Path(tmp) / "bench.db")
+            box = Outbox(conn)
+            now = datetime.now(UTC)
+            with transaction(conn):
+                for i in range(n):
+                    for a in accounts:
+                        w = Warning(
+                            id=f"w-{a}-{i}",
+                            event_id=f"e-{i}",
+                            revision="r",
+                            rule="bench",
+                            account=a,
+                            kind=WarningKind.NEW,
+                            severity="moderate",
+                            priority=Priority.NORMAL,
+                            regions=(Region("11", "Aceh", "province"),),
+                            lang="id",
+                            text=f"Gempa M5.{i % 10} nomor {i} untuk {a}",
+                            status=Status.ACTUAL,
+                            created_at=now,
+                        )
+                        box.enqueue(w, targets_for(a), now, event={"hazard": "earthquake"})
+            total = sum(box.counts().values())
+            policy = DispatchSettings()
+
+            async def go() -> float:
+                d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
+                start = time.perf_counter()
+                assert await d.drain(timeout=600)
+                took = time.perf_counter() - start
+                for sender in senders.values():
+                    await sender.aclose()
+                return took
+
+            took = asyncio.run(go())
+            assert box.counts()["sent"] == total
+            conn.close()
+            return total / took, total
+
+    out = []
+    users = {f"tok-{a}": (f"sec-{a}", a) for a in accounts}
+    fake = FakeX(consumer_key="k", consumer_secret="s", users=users, user_limit=(10**6, 900), app_limit=(10**6, 900))
+    fake.start()
+    try:
+        x = {
+            f"account:{a}": XSender(
+                a,
+                consumer_key=Secret("k"),
+                consumer_secret=Secret("s"),
+                access_token=Secret(f"tok-{a}"),
+                access_token_secret=Secret(f"sec-{a}"),
+                api_base=fake.base,
+                connect_timeout=3.0,
+                read_timeout=10.0,
+                account_budget=(10**6, 900.0),
+                app_budget=(10**6, 86400.0),
+            )
+            for a in accounts
+        }
+        r, total = run(lambda a: [f"account:{a}"], dict(x))
+        out.append((f"deliver to the fake X API, 5 accounts in parallel ({total:,} posts)", f"{r:,.0f} posts/s"))
+    finally:
+        fake.stop()
+    sink = WebhookSink({p: f"{p}-secret" for p in partners})
+    sink.start()
+    try:
+        hooks: dict[str, Sender] = {
+            f"partner:{p}": WebhookSender(
+                p, url=sink.url(p), secret=Secret(f"{p}-secret"), fmt="json", timeout=10.0, user_agent="bench"
+            )
+            for p in partners
+        }
+        r, total = run(lambda a: [f"partner:{p}" for p in partners], hooks)
+        out.append((f"deliver signed webhooks to 3 partners in parallel ({total:,} POSTs)", f"{r:,.0f} deliveries/s"))
+    finally:
+        sink.stop()
+    return out
 
 
 if __name__ == "__main__":

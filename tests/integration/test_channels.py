@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +45,8 @@ def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=())
         status=Status.ACTUAL,
         created_at=NOW,
     )
-    return Delivery(1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), event={"hazard": "earthquake"})
+    event = {"hazard": "earthquake"}
+    return Delivery(1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), event=event)
 
 
 @pytest.fixture
@@ -217,3 +222,43 @@ def test_webhook_failures_are_classified(sink):
         send(hook(f"http://127.0.0.1:{port}/radio"), Job(delivery(target="partner:radio")))
     assert e.value.failure is Failure.NETWORK
     assert sink.receipts("radio") == []
+
+
+def readme_verifier():
+    """The partner's verification code exactly as the README gives it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (code,) = [b for b in blocks if "def verify_warnd" in b]
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    return scope["verify_warnd"]
+
+
+def test_the_readme_signature_check_accepts_warnd_and_refuses_tampering():
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    class Capture(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            return
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append((dict(self.headers.items()), body))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        send(hook(url), Job(delivery(target="partner:radio")))
+    finally:
+        server.shutdown()
+        server.server_close()
+    verify_warnd = readme_verifier()
+    ((headers, body),) = got
+    assert verify_warnd(b"radio-secret", headers, body)
+    assert not verify_warnd(b"another-secret", headers, body)
+    assert not verify_warnd(b"radio-secret", headers, body.replace(b"Aceh", b"Bali"))
+    stale = {**headers, "X-Warnd-Timestamp": str(int(headers["X-Warnd-Timestamp"]) - 600)}
+    assert not verify_warnd(b"radio-secret", stale, body)
