@@ -216,8 +216,14 @@ def _status(args: argparse.Namespace) -> int:
             print(line)
             if f["notice"]:
                 print(f"  NOTICE since {f['stale_since']}: {f['notice']}")
+        for t in snap["targets"]:
+            what = "DISABLED" if t["disabled"] else f"held until {t['hold_until']}"
+            print(f"NOTICE {t['target']}: {what} ({t['reason']}: {t['detail']})")
+        for d in snap["dead"]:
+            print(f"NOTICE dead delivery #{d['id']} to {d['target']} ({d['event_id']}): {d['reason']}: {d['error']}")
     stale = [f for f in snap["feeds"] if f["health"] in ("stale", "failing")]
-    return EXIT_FAILURE if stale or snap["outbox"].get("dead") else EXIT_OK
+    disabled = [t for t in snap["targets"] if t["disabled"]]
+    return EXIT_FAILURE if stale or disabled or snap["outbox"].get("dead") else EXIT_OK
 
 
 def _duration(text: str) -> timedelta:

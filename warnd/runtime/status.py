@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warnd.model import iso_utc
 from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.outbox import Outbox
+from warnd.store.targets import Targets
 
 
 def snapshot(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]:
     """`feed_ids` None: every feed the database knows (the config on disk may be broken)."""
     path = state_dir / "warnd.db"
     if not path.exists():
-        return {"state_db": str(path), "running_since": None, "feeds": [], "outbox": {}, "events": 0}
+        return {
+            "state_db": str(path),
+            "running_since": None,
+            "feeds": [],
+            "outbox": {},
+            "events": 0,
+            "targets": [],
+            "dead": [],
+        }
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
     try:
@@ -25,10 +36,34 @@ def snapshot(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]:
         feeds = [_feed(fid, states.get(fid)) for fid in ids]
         events = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
         row = conn.execute("SELECT value FROM meta WHERE key = 'last_reload'").fetchone()
+        box = Outbox(conn)
+        now = datetime.now(UTC)
         return {
             "state_db": str(path),
             "feeds": feeds,
-            "outbox": Outbox(conn).counts(),
+            "outbox": box.counts(),
+            # Operator notices of the dispatcher: targets disabled or held, warnings given up.
+            "targets": [
+                {
+                    "target": t.target,
+                    "disabled": t.disabled_at is not None,
+                    "hold_until": iso_utc(t.hold_until) if t.hold_until else None,
+                    "reason": t.reason,
+                    "detail": t.detail,
+                }
+                for t in Targets(conn).all()
+                if t.disabled_at is not None or (t.hold_until is not None and t.hold_until > now)
+            ],
+            "dead": [
+                {
+                    "id": d.id,
+                    "target": d.target,
+                    "event_id": d.warning.event_id,
+                    "reason": d.reason,
+                    "error": d.last_error,
+                }
+                for d in box.listing(["dead"], limit=20)
+            ],
             "events": events,
             "last_reload": json.loads(row[0]) if row else None,
         }

@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     UNIQUE (warning_id, target)
 );
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (target, state, priority_rank);
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries (target, priority_rank, id)
+    WHERE state IN ('pending', 'retry');
 
 -- A target (account, partner, the whole X app) held after a rate limit, or disabled after an
 -- authentication failure until an operator acts. Persisted: a restart respects both.

@@ -128,10 +128,12 @@ class Outbox:
     def head(self, target: str) -> Delivery | None:
         """The next delivery of a lane: most urgent first, then oldest."""
         row = self.conn.execute(
+            # Literal states, so the partial index deliveries_queued answers it; deliveries are
+            # inserted in issue order, so the id is the age.
             "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.target = ? AND d.state IN (?,?)"
-            " ORDER BY d.priority_rank, w.rowid, d.id LIMIT 1",
-            (target, *_QUEUED),
+            " WHERE d.target = ? AND d.state IN ('pending', 'retry')"
+            " ORDER BY d.priority_rank, d.id LIMIT 1",
+            (target,),
         ).fetchone()
         return _delivery(row) if row else None
 

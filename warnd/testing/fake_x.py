@@ -221,6 +221,8 @@ class FakeX(LocalServer):
 class _Handler(BaseHTTPRequestHandler):
     server_version = "fake-x"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes: without this, delayed ACKs stall every answer 40 ms.
+    disable_nagle_algorithm = True
 
     def log_message(self, *args: object) -> None:
         return

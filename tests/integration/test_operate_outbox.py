@@ -1,0 +1,190 @@
+"""Operating the outbox from the command line, credentials by reference, partner routing, and a
+rate-limit hold that outlives a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.conftest import RULES_ANY_QUAKE, write_config
+from warnd.channels.base import Job, Sent
+from warnd.cli import main
+from warnd.clock import SystemClock
+from warnd.config import secrets
+from warnd.config.schema import DispatchSettings, Partner
+from warnd.model import Priority, Region, Status, Warning, WarningKind
+from warnd.pipeline.route import targets
+from warnd.runtime.build import build
+from warnd.runtime.dispatcher import Dispatcher
+from warnd.store.db import connect, transaction
+from warnd.store.outbox import Outbox
+from warnd.store.targets import Targets
+
+FEEDS = """  - id: autogempa
+    format: bmkg-tews
+    url: https://data.bmkg.go.id/DataMKG/TEWS/autogempa.json
+"""
+
+
+def warning(i=0, account="jabar", kind=WarningKind.NEW, level=None, severity="moderate", code="32.04"):
+    return Warning(
+        id=f"w-{i}",
+        event_id=f"e-{i}",
+        revision="r",
+        rule="gempa-test",
+        account=account,
+        kind=kind,
+        severity=severity,
+        priority=Priority.NORMAL,
+        regions=(Region(code, "Kabupaten Bandung", "regency"),),
+        lang="id",
+        text=f"Gempa nomor {i}",
+        status=Status.ACTUAL,
+        created_at=datetime.now(UTC),
+        level=level,
+    )
+
+
+def test_outbox_list_retry_drop_and_history(tmp_path, capsys):
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
+    conn = connect(tmp_path / "state" / "warnd.db")
+    box = Outbox(conn)
+    now = datetime.now(UTC)
+    with transaction(conn):
+        for i in range(3):
+            box.enqueue(warning(i), ["account:jabar", "partner:radio"], now)
+    first = box.head("partner:radio")
+    box.mark_dead(first.id, "bad_request", "partner radio: HTTP 410", now, attempted=True)
+    Targets(conn).disable("partner:radio", now, "auth", "partner radio: HTTP 401")
+    conn.close()
+
+    assert main(["outbox", "list", "-c", str(cfg), "--format", "json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 6 and {r["state"] for r in rows} == {"pending", "dead"}
+    assert main(["outbox", "list", "-c", str(cfg), "--state", "dead"]) == 0
+    out = capsys.readouterr().out
+    assert f"#{first.id}" in out and "HTTP 410" in out and "partner:radio: DISABLED" in out
+
+    assert main(["status", "-c", str(cfg), "--format", "json"]) == 1  # a dead delivery is a notice
+    snap = json.loads(capsys.readouterr().out)
+    assert snap["dead"][0]["target"] == "partner:radio" and snap["targets"][0]["disabled"]
+
+    assert main(["outbox", "retry", "-c", str(cfg), "--target", "partner:radio"]) == 0
+    assert "3 deliveries queued" in capsys.readouterr().out
+    conn = connect(tmp_path / "state" / "warnd.db")
+    assert Targets(conn).get("partner:radio").disabled_at is None
+    assert Outbox(conn).counts()["dead"] == 0
+    conn.close()
+
+    assert main(["outbox", "drop", "-c", str(cfg), str(first.id), "--reason", "sent by hand"]) == 0
+    capsys.readouterr()
+    assert main(["history", "-c", str(cfg), "--event", "e-0", "--format", "json"]) == 0
+    (w,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    states = {d["target"]: (d["state"], d["last_error"]) for d in w["deliveries"]}
+    assert states == {"account:jabar": ("pending", None), "partner:radio": ("dropped", "sent by hand")}
+
+
+def test_credentials_come_from_the_credentials_directory_or_the_environment(tmp_path, monkeypatch):
+    folder = tmp_path / "creds"
+    folder.mkdir()
+    (folder / "x-app.consumer_key").write_text("from-file\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(folder))
+    monkeypatch.setenv("WARND_SECRET_X_APP_CONSUMER_KEY", "from-env")
+    monkeypatch.setenv("WARND_SECRET_X_APP_CONSUMER_SECRET", "env-only")
+    assert secrets.read("x-app.consumer_key").reveal() == "from-file"
+    assert secrets.read("x-app.consumer_secret").reveal() == "env-only"
+    assert secrets.read("x-nowhere.access_token") is None
+    assert "from-file" not in repr(secrets.read("x-app.consumer_key"))
+
+
+def test_a_missing_credential_is_refused_naming_where_to_put_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    accounts = '\n  jabar: {channel: x, name: "Jawa Barat", regions: ["32"], credential: x-jabar}'
+    extra = (
+        'partners:\n  radio: {name: R, url: "https://radio.example/hook", secret: partner-radio, accounts: [jabar]}\n'
+    )
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=accounts, extra=extra)
+    assert main(["check", "-c", str(cfg)]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("WARND_SECRET_X_JABAR_ACCESS_TOKEN", "the-token-value")
+    assert main(["check", "-c", str(cfg), "--secrets"]) == 2
+    err = capsys.readouterr().err
+    for name in (
+        "WARND_SECRET_X_APP_CONSUMER_KEY",
+        "WARND_SECRET_X_JABAR_ACCESS_TOKEN_SECRET",
+        "WARND_SECRET_PARTNER_RADIO",
+    ):
+        assert name in err
+    assert "WARND_SECRET_X_JABAR_ACCESS_TOKEN " not in err and "the-token-value" not in err
+    for k, v in {
+        "WARND_SECRET_X_APP_CONSUMER_KEY": "k",
+        "WARND_SECRET_X_APP_CONSUMER_SECRET": "s",
+        "WARND_SECRET_X_JABAR_ACCESS_TOKEN_SECRET": "t",
+        "WARND_SECRET_PARTNER_RADIO": "p",
+    }.items():
+        monkeypatch.setenv(k, v)
+    b = build(cfg, with_senders=True)
+    assert set(b.senders) == {"account:jabar", "feed:jabar", "partner:radio"}
+
+
+def test_partner_filters_and_follow_ups():
+    p = Partner(name="R", url="https://r.example", secret="s", accounts=["jabar"], hazards=["flood"], levels=["siaga1"])
+    none = lambda target: False  # noqa: E731
+    assert targets(warning(level="siaga1"), "flood", {"radio": p}, none) == [
+        "account:jabar",
+        "feed:jabar",
+        "partner:radio",
+    ]
+    assert "partner:radio" not in targets(warning(level="siaga3"), "flood", {"radio": p}, none)
+    assert "partner:radio" not in targets(warning(level="siaga1"), "earthquake", {"radio": p}, none)
+    assert "partner:radio" not in targets(warning(account="ntb", level="siaga1"), "flood", {"radio": p}, none)
+    # The all-clear of an event the partner was told about reaches it whatever its filters say.
+    clear = warning(kind=WarningKind.ALL_CLEAR, level="normal")
+    assert "partner:radio" in targets(clear, "flood", {"radio": p}, lambda target: target == "partner:radio")
+    by_region = Partner(name="R", url="https://r.example", secret="s", accounts=["jabar"], regions=["32"])
+    assert "partner:radio" in targets(warning(code="32.04"), "earthquake", {"radio": by_region}, none)
+    assert "partner:radio" not in targets(warning(code="31.71"), "earthquake", {"radio": by_region}, none)
+
+
+class Recorder:
+    target = "account:jabar"
+    budgets = ()
+    hold_keys = ()
+    replies = False
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def cost(self, job: Job) -> int:
+        return 1
+
+    async def send(self, job: Job) -> Sent:
+        self.sent.append(job.delivery.warning.id)
+        return Sent("ok")
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize("held", ["account:jabar"])
+def test_a_rate_limit_hold_is_respected_after_a_restart(tmp_path, held):
+    conn = connect(tmp_path / "w.db")
+    now = datetime.now(UTC)
+    with transaction(conn):
+        Outbox(conn).enqueue(warning(), ["account:jabar"], now)
+    Targets(conn).hold(held, now + timedelta(seconds=1.5), "rate_limited", "X rate limit (429)")
+    conn.close()
+    conn = connect(tmp_path / "w.db")  # "after the restart"
+    rec = Recorder()
+
+    async def run(seconds: float) -> None:
+        d = Dispatcher(conn, SystemClock(), lambda: {"account:jabar": rec}, DispatchSettings)
+        await d.drain(timeout=seconds)
+
+    asyncio.run(run(1.0))
+    assert rec.sent == []
+    asyncio.run(run(3.0))
+    assert rec.sent == ["w-0"]
