@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, sample
+from warnd.channels.thread import split, weighted
 from warnd.cli import main
 from warnd.geo import felt_radius_km
 from warnd.model import WarningKind
@@ -60,7 +61,7 @@ def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(
     assert "Maurole-Ende 0.94 m" in ntt[4].text
     assert "BERAKHIR" in ntt[5].text
     for w in nagekeo.warnings:
-        assert w.text and len(w.text) <= 280
+        assert w.text and all(weighted(part) <= 280 for part in split(w.text))
     # Each account names only its own province's regencies.
     assert all(r.code.startswith("53") for w in ntt for r in w.regions)
 

@@ -3,10 +3,11 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import REGIONS, TEMPLATES, sample
+from warnd.channels.thread import split, weighted
 from warnd.config.schema import Rule
 from warnd.geo import load_layers, zone_name
 from warnd.model import ChangeKind, EventChange, Priority, Reason, Source, WarningKind
-from warnd.pipeline.render import X_LIMIT, Renderer, _weighted
+from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView
 from warnd.pollers import bmkg
 from warnd.rules.compiled import compile_rules
@@ -84,7 +85,7 @@ def test_engine_matches_and_explains(index):
     assert evaluate(rs, index, EventChange(ChangeKind.UNCHANGED, big)) == ([], [])
 
 
-def test_render_fits_x_and_shrinks_region_list(index):
+def test_render_names_every_region_and_a_long_text_threads_within_x_limits(index):
     events = bmkg.parse(
         sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("f", NOW)
     ).events
@@ -102,15 +103,17 @@ def test_render_fits_x_and_shrinks_region_list(index):
             rule="r",
             template="earthquake",
             priority=Priority.HIGH,
-            target=AccountView("ntt", lang, (), x_limit=True),
+            target=AccountView("ntt", lang, ()),
             regions=regions,
             first_post=None,
             now=NOW,
         )
 
     w = quake_post("id", m.regions)
-    assert _weighted(w.text) <= X_LIMIT
-    assert "lainnya" in w.text and "BERPOTENSI TSUNAMI" in w.text
+    assert "lainnya" not in w.text and "BERPOTENSI TSUNAMI" in w.text
+    assert all(r.name in w.text for r in m.regions)
+    parts = split(w.text)
+    assert weighted(w.text) > 280 and len(parts) > 1 and all(weighted(p) <= 280 for p in parts)
     assert len(w.regions) == len(m.regions)  # the warning still records every region
     en = quake_post("en", m.regions[:2])
     assert en.text.startswith("M7.4 earthquake, 14 Dec 2021 11:20:23 WITA")

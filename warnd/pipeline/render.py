@@ -19,7 +19,6 @@ from typing import Any, Protocol
 
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from twitter_text import parse_tweet
 
 from warnd.geo import ZONES, zone_name
 from warnd.model import (
@@ -34,7 +33,6 @@ from warnd.model import (
     WarningKind,
 )
 
-X_LIMIT = 280
 _BULAN = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"]
 _MONTH = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
@@ -52,10 +50,6 @@ class Target(Protocol):
     def name(self) -> str: ...
     @property
     def lang(self) -> str: ...
-    @property
-    def x_limit(self) -> bool:
-        """Fit the text into X's 280 weighted characters."""
-        ...
 
 
 class Renderer:
@@ -131,16 +125,11 @@ class Renderer:
         notes: Mapping[str, str] | None = None,
     ) -> Warning:
         tpl = self._template(template, kind, target.lang)
-        shown = list(regions)
         notes = notes or {}
         url = getattr(target, "include_url", False)
-        text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang, notes, url)))
-        # Long region lists shrink to "dan N lainnya" before anything else is cut.
-        while target.x_limit and _weighted(text) > X_LIMIT and len(shown) > 1:
-            shown = shown[:-1]
-            text = _squash(tpl.render(_context(event, kind, shown, regions, first_post, target.lang, notes, url)))
-        if target.x_limit and _weighted(text) > X_LIMIT:
-            text = _fit(text)
+        # Every region is named, however long the text: someone looks for their own regency in
+        # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
+        text = _squash(tpl.render(_context(event, kind, regions, regions, first_post, target.lang, notes, url)))
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
             event_id=event.id,
@@ -240,16 +229,6 @@ def _fmt_time(t: datetime, zone: str, lang: str) -> str:
 
 def _squash(text: str) -> str:
     return re.sub(r"[ \t]*\n[ \t\n]*", "\n", re.sub(r"[ \t]+", " ", text)).strip()
-
-
-def _weighted(text: str) -> int:
-    return int(parse_tweet(text).weightedLength)
-
-
-def _fit(text: str) -> str:
-    while text and _weighted(text + "…") > X_LIMIT:
-        text = text[:-1]
-    return text.rstrip() + "…"
 
 
 _SAMPLE = HazardEvent(

@@ -33,7 +33,6 @@ class AccountView:
     name: str
     lang: str
     regions: tuple[str, ...]
-    x_limit: bool
     include_url: bool = False
 
 

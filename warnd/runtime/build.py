@@ -112,7 +112,6 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
             name,
             a.lang,
             tuple(a.regions),
-            x_limit=isinstance(a, XAccount),
             include_url=isinstance(a, XAccount) and a.include_url,
         )
         for name, a in cfg.file.accounts.items()
