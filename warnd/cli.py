@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,6 +160,18 @@ def _load_config(path: Path) -> Config | None:
         return None
 
 
+@contextlib.contextmanager
+def _state_db(cfg: Config) -> Iterator[sqlite3.Connection]:
+    """The daemon's state database (WAL: safe to use while it runs)."""
+    from warnd.store import db
+
+    conn = db.connect(cfg.state_dir / "warnd.db")
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
 def _print_problems(e: ConfigError) -> None:
     for problem in e.problems:
         print(problem, file=sys.stderr)
@@ -299,16 +313,14 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _silence(args: argparse.Namespace) -> int:
-    from warnd.store import db
     from warnd.store.silences import Silences
 
     cfg = _load_config(args.config)
     if cfg is None:
         return EXIT_CONFIG
     now = datetime.now(UTC)
-    conn = db.connect(cfg.state_dir / "warnd.db")
-    store = Silences(conn)
-    try:
+    with _state_db(cfg) as conn:
+        store = Silences(conn)
         if args.action == "add":
             if not (args.rule or args.account or args.region):
                 print("name at least one of --rule, --account, --region", file=sys.stderr)
@@ -331,23 +343,17 @@ def _silence(args: argparse.Namespace) -> int:
                 print(f"no active silence {args.id}", file=sys.stderr)
                 return EXIT_FAILURE
             print(f"silence {args.id} expired")
-    finally:
-        conn.close()
     return EXIT_OK
 
 
 def _history(args: argparse.Namespace) -> int:
-    from warnd.store import db
     from warnd.store.outbox import Outbox
 
     cfg = _load_config(args.config)
     if cfg is None:
         return EXIT_CONFIG
-    conn = db.connect(cfg.state_dir / "warnd.db")
-    try:
+    with _state_db(cfg) as conn:
         rows = Outbox(conn).history(args.event, args.account, args.limit)
-    finally:
-        conn.close()
     if args.format == "json":
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
@@ -366,7 +372,6 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    from warnd.store import db
     from warnd.store.outbox import Outbox
     from warnd.store.targets import Targets
 
@@ -374,9 +379,8 @@ def _outbox(args: argparse.Namespace) -> int:
     if cfg is None:
         return EXIT_CONFIG
     now = datetime.now(UTC)
-    conn = db.connect(cfg.state_dir / "warnd.db")
-    box = Outbox(conn)
-    try:
+    with _state_db(cfg) as conn:
+        box = Outbox(conn)
         if args.action == "list":
             states = args.state or ["pending", "in_flight", "retry", "dead"]
             rows = box.listing(states, args.target, args.limit)
@@ -412,8 +416,6 @@ def _outbox(args: argparse.Namespace) -> int:
         n = box.drop(args.ids, args.reason, now)
         print(f"{n} deliveries dropped")
         return EXIT_OK if n else EXIT_FAILURE
-    finally:
-        conn.close()
 
 
 def _delivery_json(d: Delivery) -> dict[str, object]:

@@ -20,13 +20,12 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from oauthlib.common import Request as OAuthRequest
 from oauthlib.oauth1.rfc5849 import signature, utils
 
-from warnd.testing._server import LocalServer
+from warnd.testing._server import LocalServer, QuietHandler
 
 DUPLICATE = {
     "detail": "You are not allowed to create a Tweet with duplicate content.",
@@ -218,35 +217,22 @@ class FakeX(LocalServer):
             self.state.requests.append((user, status, time.monotonic()))
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_version = "fake-x"
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without this, delayed ACKs stall every answer 40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args: object) -> None:
-        return
 
     @property
     def fake(self) -> FakeX:
-        return self.server.owner  # type: ignore[attr-defined,no-any-return]
+        return self.owner  # type: ignore[no-any-return]
 
     def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self.send_response(status)
         ctype = "text/html" if isinstance(body, str) else "application/json"
         if status in (400, 401, 403) and isinstance(body, dict) and "errors" not in body:
             ctype = "application/problem+json"
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(raw)
+        self.reply(status, raw, ctype, headers)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.body()
         if self.path.split("?")[0] != "/2/tweets":
             self._send(404, {"title": "Not Found", "status": 404})
             return

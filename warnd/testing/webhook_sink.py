@@ -14,9 +14,8 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 
-from warnd.testing._server import LocalServer
+from warnd.testing._server import LocalServer, QuietHandler
 
 TOLERANCE = 300
 
@@ -78,32 +77,18 @@ class WebhookSink(LocalServer):
             return [r for r in self.state.processed if r.partner == partner]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server_version = "webhook-sink"
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without this, delayed ACKs stall every answer 40 ms.
-    disable_nagle_algorithm = True
-
-    def log_message(self, *args: object) -> None:
-        return
 
     @property
     def sink(self) -> WebhookSink:
-        return self.server.owner  # type: ignore[attr-defined,no-any-return]
+        return self.owner  # type: ignore[no-any-return]
 
     def _answer(self, status: int, text: str = "", headers: dict[str, str] | None = None) -> None:
-        raw = text.encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(raw)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(raw)
+        self.reply(status, text.encode(), "text/plain", headers)
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.body()
         partner = self.path.strip("/").split("/")[0]
         fault = self.sink.take_fault(partner)
         if fault and fault.startswith("slow:"):
