@@ -102,6 +102,10 @@ def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
     parts = split(text)
     assert len(parts) >= 3 and all(weighted(p) <= 280 for p in parts)
     assert parts[0].endswith(f" 1/{len(parts)}") and parts[-1].endswith(f" {len(parts)}/{len(parts)}")
+    # Later parts carry the first line: the same region list under another quake is another text.
+    other = split(text.replace("Wilayah 1:", "Gempa lain 1:"))
+    assert all(p.startswith("Wilayah 1:") and "(lanjutan)" in p for p in parts[1:])
+    assert not set(parts) & set(other)
     s = x_sender(fake_x)
     recorded: list[str] = []
     # The first two parts went out before a crash: the resumed delivery posts only the rest.

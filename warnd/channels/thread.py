@@ -1,12 +1,13 @@
 """Splitting a warning longer than X's 280 weighted characters into a thread.
 
 Cuts fall at paragraph breaks first, then line breaks, then between words; each part carries
-its place ("1/3") so a reader who meets a later part knows there is more above it.
+its place ("1/3") so a reader who meets a later part knows there is more above it. Every later
+part starts with the warning's first line (shortened): a part that is only a list of regencies
+would otherwise read the same for two quakes in one place, and X refuses a repeated text.
 """
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 from twitter_text import parse_tweet
@@ -14,23 +15,27 @@ from twitter_text import parse_tweet
 LIMIT = 280
 # Room for " 10/10": numbering never pushes a part over the limit.
 _MARK_ROOM = 7
+_HEADLINE = 90
+_CONTINUED = {"id": "lanjutan", "en": "continued"}
 
 
 def weighted(text: str) -> int:
     return int(parse_tweet(text).weightedLength)
 
 
-def split(text: str, limit: int = LIMIT) -> list[str]:
+def split(text: str, limit: int = LIMIT, lang: str = "id") -> list[str]:
     text = unicodedata.normalize("NFC", text).strip()
     if weighted(text) <= limit:
         return [text]
-    room = limit - _MARK_ROOM
-    chunks = _pieces(text, room)
+    prefix = f"{_headline(text.split(chr(10), 1)[0])} ({_CONTINUED.get(lang, _CONTINUED['en'])})\n"
+    first_room = limit - _MARK_ROOM
+    room = first_room - weighted(prefix)
     parts: list[str] = []
     current = ""
-    for sep, piece in chunks:
+    for sep, piece in _pieces(text, room):
+        fits = first_room if not parts else room
         candidate = f"{current}{sep}{piece}" if current else piece
-        if current and weighted(candidate) > room:
+        if current and weighted(candidate) > fits:
             parts.append(current)
             current = piece
         else:
@@ -38,35 +43,36 @@ def split(text: str, limit: int = LIMIT) -> list[str]:
     if current:
         parts.append(current)
     n = len(parts)
-    return [f"{p.rstrip()} {i}/{n}" for i, p in enumerate(parts, 1)]
+    return [f"{prefix if i > 1 else ''}{p.rstrip()} {i}/{n}" for i, p in enumerate(parts, 1)]
 
 
-def _pieces(text: str, room: int) -> list[tuple[str, str]]:
-    """(separator before, piece) with every piece within `room`."""
+def _headline(line: str) -> str:
+    if weighted(line) <= _HEADLINE:
+        return line
+    words = line.split(" ")
+    while len(words) > 1 and weighted(" ".join(words) + "…") > _HEADLINE:
+        words.pop()
+    out = " ".join(words)
+    while weighted(out + "…") > _HEADLINE:
+        out = out[:-1]
+    return out + "…"
+
+
+def _pieces(text: str, room: int, seps: tuple[str, ...] = ("\n\n", "\n", ", ", " ")) -> list[tuple[str, str]]:
+    """(separator before, piece) with every piece within `room`: split at the coarsest break
+    that makes pieces fit (paragraph, line, list item, word), characters as a last resort."""
+    if weighted(text) <= room:
+        return [("", text)]
+    if not seps:
+        cut = len(text)
+        while cut > 1 and weighted(text[:cut]) > room:
+            cut = cut * 3 // 4
+        return [("", text[:cut]), *_pieces(text[cut:], room, ())]
     out: list[tuple[str, str]] = []
-    for pi, para in enumerate(text.split("\n\n")):
-        for li, line in enumerate(para.split("\n")):
-            sep = "\n\n" if li == 0 and pi > 0 else ("\n" if li > 0 else "")
-            if weighted(line) <= room:
-                out.append((sep, line))
-                continue
-            first = True
-            for word in _words(line, room):
-                out.append((sep if first else " ", word))
-                first = False
-    return out
-
-
-def _words(line: str, room: int) -> list[str]:
-    out: list[str] = []
-    for word in re.split(r" +", line):
-        while weighted(word) > room:
-            # A single "word" longer than a post (a long URL-less token): cut by characters.
-            cut = len(word)
-            while cut > 1 and weighted(word[:cut]) > room:
-                cut = cut * 3 // 4
-            out.append(word[:cut])
-            word = word[cut:]
-        if word:
-            out.append(word)
+    for i, chunk in enumerate(text.split(seps[0])):
+        if not chunk:
+            continue
+        sub = _pieces(chunk, room, seps[1:])
+        out.append((seps[0] if i and out else "", sub[0][1]))
+        out.extend(sub[1:])
     return out

@@ -126,10 +126,12 @@ class XSender:
         return f"XSender({self.target})"
 
     def cost(self, job: Job) -> int:
-        return max(1, len(thread.split(job.delivery.warning.text)) - len(job.delivery.parts))
+        w = job.delivery.warning
+        return max(1, len(thread.split(w.text, lang=w.lang)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
-        parts = thread.split(job.delivery.warning.text)
+        w = job.delivery.warning
+        parts = thread.split(w.text, lang=w.lang)
         done = list(job.delivery.parts)
         first: str | None = done[0] if done else None
         reply_to = done[-1] if done else job.reply_to
