@@ -42,8 +42,16 @@ class Post:
     account: AccountView
     kind: WarningKind
     regions: tuple[Region, ...]
-    first_post: Warning | None
-    last_post: Warning | None = None
+    # What the account already posted about the event, oldest first.
+    earlier: tuple[Warning, ...] = ()
+
+    @property
+    def first_post(self) -> Warning | None:
+        return self.earlier[0] if self.earlier else None
+
+    @property
+    def last_post(self) -> Warning | None:
+        return self.earlier[-1] if self.earlier else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +106,7 @@ def plan(
                     Drop(match.rule, name, Reason.COOLDOWN, f"last post {last.id} at {last.created_at.isoformat()}")
                 )
                 continue
-        posts.append(Post(match, account, verdict, regions, past[0] if past else None, past[-1] if past else None))
+        posts.append(Post(match, account, verdict, regions, tuple(past)))
     return posts, drops
 
 

@@ -8,7 +8,7 @@ back and the next poll brings it again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -156,7 +156,7 @@ class Ingest:
                             # not posted again; X would refuse the duplicate anyway.
                             elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="same_text")
                             continue
-                        if self._issue(w, ev, b, now):
+                        if self._issue(w, ev, p.earlier, b, now):
                             report.warnings.append(w)
                             elog.info(
                                 "warning.queued",
@@ -176,7 +176,7 @@ class Ingest:
                             )
         return report
 
-    def _issue(self, w: Warning, ev: HazardEvent, b: Bundle, now: datetime) -> bool:
+    def _issue(self, w: Warning, ev: HazardEvent, earlier: Sequence[Warning], b: Bundle, now: datetime) -> bool:
         """Commit the warning with every delivery it needs: its account, the account's CAP feed,
         and the partners subscribed to it."""
         event = ev.to_json()
@@ -184,7 +184,7 @@ class Ingest:
         cap = render_cap(
             w,
             event,
-            self.outbox.warnings(ev.id, w.account),
+            earlier,
             sender=cap_cfg.sender,
             sender_name=cap_cfg.sender_name,
         )
