@@ -80,7 +80,6 @@ class Renderer:
                     _context(
                         _SAMPLE,
                         WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW,
-                        list(_SAMPLE_REGIONS),
                         _SAMPLE_REGIONS,
                         None,
                         "id",
@@ -129,7 +128,7 @@ class Renderer:
         url = getattr(target, "include_url", False)
         # Every region is named, however long the text: someone looks for their own regency in
         # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
-        text = _squash(tpl.render(_context(event, kind, regions, regions, first_post, target.lang, notes, url)))
+        text = _squash(tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url)))
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
             event_id=event.id,
@@ -166,7 +165,6 @@ def _worst(level: str | None, notes: Sequence[str | None]) -> str | None:
 def _context(
     event: HazardEvent,
     kind: WarningKind,
-    shown: Sequence[Region],
     regions: Sequence[Region],
     first_post: Warning | None,
     lang: str,
@@ -174,19 +172,13 @@ def _context(
     include_url: bool = False,
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
-    names = [r.name for r in shown]
-    rest = len(regions) - len(shown)
-    joiner, others = (" dan ", "lainnya") if lang == "id" else (" and ", "more")
-    if rest > 0:
-        region_names = ", ".join(names) + f"{joiner}{rest} {others}"
-    elif len(names) > 1:
-        region_names = ", ".join(names[:-1]) + joiner + names[-1]
-    else:
-        region_names = "".join(names)
+    names = [r.name for r in regions]
+    joiner = " dan " if lang == "id" else " and "
+    region_names = ", ".join(names[:-1]) + joiner + names[-1] if len(names) > 1 else "".join(names)
     notes = notes or {}
     # Regions grouped by what is said of them (tsunami zone level, predicted MMI), worst first.
     by_note: dict[str, list[str]] = {}
-    for r in shown:
+    for r in regions:
         by_note.setdefault(notes.get(r.code, ""), []).append(r.name)
     groups = sorted(by_note.items(), key=lambda kv: _ZONE_ORDER.index(kv[0]) if kv[0] in _ZONE_ORDER else 9)
     heights = sorted((o for o in event.observations if o.height_m is not None), key=lambda o: -(o.height_m or 0.0))
@@ -209,9 +201,10 @@ def _context(
         "value": f"{event.value:g}" if event.value is not None else "?",
         "url": include_url,
         "exercise": event.status is not Status.ACTUAL,
-        "regions": list(shown),
+        "regions": list(regions),
         "region_names": region_names,
-        "more_regions": rest,
+        # Every region is named now; kept at 0 for templates written when long lists were cut.
+        "more_regions": 0,
         "zone": zone,
         "time": _fmt_time(local, zone, lang),
         "magnitude": f"{event.magnitude:.1f}" if event.magnitude is not None else "?",

@@ -68,8 +68,6 @@ class Dispatcher:
         self._lane_wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._reported: set[str] = set()
-        self.sent = 0
-        self.failed = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -205,7 +203,6 @@ class Dispatcher:
         done = self.clock.now()
         reason = Failure.DUPLICATE.value if sent.duplicate else None
         self.outbox.mark_sent(d.id, sent.remote_id, done, reason)
-        self.sent += 1
         log.info(
             "warning.delivered",
             event_id=d.warning.event_id,
@@ -224,7 +221,6 @@ class Dispatcher:
 
     def _failed(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> None:
         now = self.clock.now()
-        self.failed += 1
         dlog = log.bind(
             event_id=d.warning.event_id,
             warning_id=d.warning.id,
@@ -236,7 +232,6 @@ class Dispatcher:
         if e.failure is Failure.DUPLICATE:
             # Only a re-send meets this: the first attempt got through.
             self.outbox.mark_sent(d.id, None, now, Failure.DUPLICATE.value)
-            self.sent += 1
             dlog.info("warning.delivered", duplicate=True)
             return
         if e.failure is Failure.AUTH:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnd.model import Delivery, DeliveryState, Warning, iso_utc, urgency_rank
+from warnd.model import OPERATOR, Delivery, DeliveryState, Warning, iso_utc, urgency_rank
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -81,9 +81,6 @@ class Outbox:
                 (warning.id, target, DeliveryState.PENDING.value, rank, iso_utc(now), iso_utc(now)),
             )
         return True
-
-    def has_warning(self, warning_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM warnings WHERE id = ?", (warning_id,)).fetchone() is not None
 
     def first_warning(self, event_id: str, account: str) -> Warning | None:
         """The earliest warning an account has had about an event (the post a correction
@@ -249,9 +246,9 @@ class Outbox:
         if not ids:
             return 0
         cur = self.conn.execute(
-            "UPDATE deliveries SET state = 'dropped', reason = 'operator', last_error = ?, updated_at = ?"
+            "UPDATE deliveries SET state = 'dropped', reason = ?, last_error = ?, updated_at = ?"
             " WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'retry', 'dead')",
-            (why, iso_utc(now), json.dumps(list(ids))),
+            (OPERATOR, why, iso_utc(now), json.dumps(list(ids))),
         )
         return cur.rowcount
 
