@@ -133,7 +133,7 @@ def write_config(
     cfg = folder / "warnd.yaml"
     cfg.write_text(
         f"""state_dir: {folder}/state
-listen: 127.0.0.1:8790
+listen: 127.0.0.1:0
 feeds:
 {feeds}
 regions:

@@ -1,9 +1,14 @@
-"""The daemon: wiring, signals, sd_notify and an ordered shutdown.
+"""The daemon: wiring, signals, sd_notify, the HTTP endpoint and an ordered shutdown.
 
 Start-up builds and checks the whole configuration before it touches anything; a set with any
-problem never starts. SIGHUP builds a new set beside the running one and swaps only if it is
-clean. SIGTERM/SIGINT stop polling first, let in-flight polls and the current delivery finish,
-then close: nothing committed to the outbox is lost, it goes out after the restart.
+problem never starts (exit 2, before READY=1). READY=1 is sent once the store is open, the
+endpoint listens and the feeds are scheduled. WATCHDOG=1 comes from a task on the event loop,
+so a loop that hangs stops the pings and systemd restarts it.
+
+SIGHUP builds a new set beside the running one and swaps only if it is clean. SIGTERM/SIGINT
+stop polling first, let in-flight polls and deliveries finish within SHUTDOWN_GRACE (a delivery
+cut off stays `in_flight` in the outbox and is retried after the restart), then close the store:
+nothing committed to the outbox is lost.
 """
 
 from __future__ import annotations
@@ -22,14 +27,20 @@ from typing import IO
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from warnd.channels.base import Sender
+from warnd.channels.ops import OpsSender
 from warnd.clock import Clock, SystemClock
 from warnd.errors import ConfigError, WarndError
+from warnd.metrics import Metrics
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher
-from warnd.runtime import health
+from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle, build
+from warnd.runtime.conditions import Live
 from warnd.runtime.dispatcher import Dispatcher
+from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
+from warnd.runtime.notices import NoticeBoard, OpsRelay
+from warnd.runtime.observe import Observer
 from warnd.runtime.poll import Poller
 from warnd.runtime.sdnotify import notify, watchdog_interval
 from warnd.store import db
@@ -37,6 +48,7 @@ from warnd.store.feedstate import FeedStates
 
 log = get_logger("warnd")
 
+# Below the unit's TimeoutStopSec=30: polls and deliveries get this long, together, to finish.
 SHUTDOWN_GRACE = 20.0
 # Staleness is checked often enough to notice within a quarter of the shortest stale_after.
 HEALTH_EVERY_MAX = 10.0
@@ -56,19 +68,44 @@ class Daemon:
         state.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(state / "warnd.lock")
         self.conn = db.connect(state / "warnd.db")
+        self.metrics = Metrics()
+        self.generation = 1
+        self.metrics.config_generation.set(self.generation)
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
         self.dispatcher = Dispatcher(
-            self.conn, self.clock, lambda: self.bundle.senders, lambda: self.bundle.config.file.dispatch
+            self.conn,
+            self.clock,
+            lambda: self.bundle.senders,
+            lambda: self.bundle.config.file.dispatch,
+            self.metrics,
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
-            self.fetcher, self.ingest, self.states, self.clock, lambda: self.bundle, self.dispatcher.wake
+            self.fetcher, self.ingest, self.states, self.clock, lambda: self.bundle, self.dispatcher.wake, self.metrics
         )
         self.started = self.clock.now()
+        self.last_reload: dict[str, object] | None = None
+        self.http_error: str | None = None
+        self.observer = Observer(self.conn, self.clock, lambda: self.bundle, self._live, lambda: self.generation)
+        self.metrics.registry.register(self.observer)
+        self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: sorted(self.bundle.ops))
+        self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops)
+        host, _, port = bundle.config.file.listen.rpartition(":")
+        self.endpoint = Endpoint(
+            host.strip("[]"),
+            int(port),
+            health=self.observer.health,
+            status=lambda: self.observer.status(str(self.config_path)),
+            registry=self.metrics.registry,
+            cap_root=lambda: self.bundle.config.state_dir / "cap",
+        )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._reloading = False
+
+    def _live(self) -> Live:
+        return Live(self.started, self.last_reload, self.http_error)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -85,7 +122,8 @@ class Daemon:
         )
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
-        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        ops = asyncio.create_task(self.ops.run(), name="ops")
+        await self._serve()
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -97,19 +135,53 @@ class Daemon:
             accounts=sorted(self.bundle.accounts),
             partners=sorted(cfg.file.partners),
             outbox=self.dispatcher.outbox.counts(),
+            listen=self.endpoint.bound,
         )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
+        # The watchdog counts from READY=1.
+        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         dispatch.add_done_callback(self._crashed)
+        await self._health()
 
         await self._stop.wait()
-        await self._shutdown(dispatch, watchdog)
+        await self._shutdown(dispatch, ops, watchdog)
+
+    async def _serve(self) -> None:
+        """Start the endpoint. A port taken is a notice, not a stop: warnings matter more."""
+        try:
+            host, port = await self.endpoint.start()
+        except OSError as e:
+            self.http_error = f"cannot listen on {self.bundle.config.file.listen}: {e.strerror or e}"
+            log.error("http.failed", error=self.http_error)
+            return
+        self.http_error = None
+        # For `warnd status` when the port was 0 (any free port).
+        _write_atomic(self.bundle.config.state_dir / "listen", f"{host}:{port}\n")
+        log.info("http.listening", address=f"{host}:{port}")
 
     def _health_every(self) -> float:
         limits = [f.spec.stale_after for f in self.bundle.config.feeds if f.spec.stale_after]
         return max(HEALTH_EVERY_MIN, min([HEALTH_EVERY_MAX, *(x / 4 for x in limits)]))
 
     async def _health(self) -> None:
-        health.check(self.states, (f.spec for f in self.bundle.config.feeds), self.clock.now(), self.started)
+        """Staleness, notices and the STATUS= line, every few seconds."""
+        now = self.clock.now()
+        health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
+        found = conditions.collect(self.conn, self.bundle, now, self._live())
+        if self.board.reconcile(found):
+            self.ops.wake()
+        notify("STATUS=" + self._status_line(found))
+
+    def _status_line(self, found: list[conditions.Condition]) -> str:
+        feeds = self.bundle.config.feeds
+        stale = sum(c.kind == "feed_stale" for c in found)
+        counts = self.dispatcher.outbox.counts()
+        waiting = counts.get("pending", 0) + counts.get("retry", 0) + counts.get("in_flight", 0)
+        line = f"{conditions.overall(found)}: {len(feeds) - stale}/{len(feeds)} feeds fresh, {waiting} queued"
+        if counts.get("dead"):
+            line += f", {counts['dead']} dead"
+        others = sorted({c.kind for c in found} - {"feed_stale"})
+        return line + (f"; {', '.join(others)}" if others else "")
 
     def _crashed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -162,25 +234,48 @@ class Daemon:
         finally:
             self._reloading = False
             notify("READY=1")
-        if new.config.state_dir.resolve() != self.bundle.config.state_dir.resolve():
-            problems = ["state_dir cannot change on reload; restart instead"]
+        fixed = [
+            what
+            for what, old, now in (
+                ("state_dir", self.bundle.config.state_dir.resolve(), new.config.state_dir.resolve()),
+                ("listen", self.bundle.config.file.listen, new.config.file.listen),
+            )
+            if old != now
+        ]
+        if fixed:
+            problems = [f"{what} cannot change on reload; restart instead" for what in fixed]
             log.error("reload.rejected", problems=problems)
             self._record_reload(False, problems)
+            await _close_all(new)
             return False
-        old_senders = self.bundle.senders
+        old = self.bundle
         self.bundle = new
+        self.generation += 1
         self._schedule_feeds()
-        for s in old_senders.values():
-            await _close(s)
-        log.info("reload.applied", feeds=[f.spec.id for f in new.config.feeds], rules=len(new.ruleset.rules))
+        await _close_all(old)
+        log.info(
+            "reload.applied",
+            generation=self.generation,
+            feeds=[f.spec.id for f in new.config.feeds],
+            rules=len(new.ruleset.rules),
+            missing_credentials=sorted(new.missing),
+        )
         self._record_reload(True, [])
         self.dispatcher.wake()
         return True
 
     def _record_reload(self, ok: bool, problems: list[str]) -> None:
-        """The last reload's outcome, for `warnd status`."""
-        value = json.dumps({"at": self.clock.now().isoformat(), "ok": ok, "problems": problems})
+        """The last reload's outcome, for status, health and metrics."""
+        now = self.clock.now()
+        self.last_reload = {"at": now.isoformat(), "ok": ok, "problems": problems, "generation": self.generation}
+        value = json.dumps(self.last_reload)
         self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_reload', ?)", (value,))
+        m = self.metrics
+        m.reloads.labels("applied" if ok else "rejected").inc()
+        m.reload_ok.set(1 if ok else 0)
+        m.reload_at.set(now.timestamp())
+        m.config_generation.set(self.generation)
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._health()))
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval()
@@ -190,33 +285,57 @@ class Daemon:
             notify("WATCHDOG=1")
             await asyncio.sleep(interval)
 
-    async def _shutdown(self, dispatch: asyncio.Task[None], watchdog: asyncio.Task[None]) -> None:
+    async def _shutdown(
+        self, dispatch: asyncio.Task[None], ops: asyncio.Task[None], watchdog: asyncio.Task[None]
+    ) -> None:
         notify("STOPPING=1")
         log.info("daemon.stopping")
-        # APScheduler's asyncio executor cancels running jobs on shutdown: pause first and let
-        # in-flight polls finish, so that no document is cut off half-ingested.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SHUTDOWN_GRACE
+        # APScheduler's shutdown does not wait for coroutine jobs, and its executor would cancel
+        # them: pause first and let in-flight polls finish, so that no document is cut off
+        # half-ingested (each document is one transaction either way).
         self.scheduler.pause()
         if self.poller.in_flight:
-            await asyncio.wait(set(self.poller.in_flight), timeout=SHUTDOWN_GRACE)
+            await asyncio.wait(set(self.poller.in_flight), timeout=max(0.1, deadline - loop.time()))
+        # Lanes finish the delivery they are in and take no other.
         self.dispatcher.stop()
-        try:
-            await asyncio.wait_for(dispatch, timeout=SHUTDOWN_GRACE)
-        except TimeoutError:
-            dispatch.cancel()
+        self.ops.stop()
+        _done, pending = await asyncio.wait({dispatch, ops}, timeout=max(0.1, deadline - loop.time()))
+        for task in pending:
+            # Cut off mid-request: the delivery stays in_flight and is retried after the restart.
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+            log.warning("daemon.stop_timeout", detail="deliveries still running were parked for the next start")
         watchdog.cancel()
+        for task in set(self.poller.in_flight):
+            task.cancel()
         self.scheduler.shutdown(wait=False)
         await asyncio.sleep(0)
+        await self.endpoint.stop()
         await self.fetcher.aclose()
-        for s in self.bundle.senders.values():
-            await _close(s)
+        await _close_all(self.bundle)
         counts = self.dispatcher.outbox.counts()
+        with contextlib.suppress(Exception):
+            # Fold the write-ahead log into the database file: a clean, self-contained state.
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self.conn.close()
+        (self.bundle.config.state_dir / "listen").unlink(missing_ok=True)
         log.info("daemon.stopped", outbox=counts)
 
 
-async def _close(sender: Sender) -> None:
-    with contextlib.suppress(Exception):
-        await sender.aclose()
+async def _close_all(bundle: Bundle) -> None:
+    closers: list[Sender | OpsSender] = [*bundle.senders.values(), *bundle.ops.values()]
+    for sender in closers:
+        with contextlib.suppress(Exception):
+            await sender.aclose()
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _lock(path: Path) -> IO[str]:

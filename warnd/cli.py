@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warnd import __version__
 from warnd.errors import ConfigError, FeedError
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_CONFIG = 2
+# `warnd status` when the daemon does not answer (as `systemctl status` says of a stopped unit).
+EXIT_NOT_RUNNING = 3
 
 DEFAULT_CONFIG = "config/demo.yaml"
 
@@ -34,7 +36,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_CONFIG
-    result: int = args.func(args)
+    try:
+        result: int = args.func(args)
+    except BrokenPipeError:
+        # `warnd status | head`: the reader has what it wanted.
+        sys.stderr.close()
+        return EXIT_OK
     return result
 
 
@@ -92,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     odrop.add_argument("--reason", required=True)
     outbox.set_defaults(func=_outbox)
 
-    status = sub.add_parser("status", help="feed health, notices and the outbox, from the state database")
+    status = sub.add_parser(
+        "status", help="health, feeds, queues, notices and recent warnings: from the daemon, or the state it left"
+    )
     config_arg(status)
     status.add_argument("--format", choices=["table", "json"], default="table")
     status.set_defaults(func=_status)
@@ -196,12 +205,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from warnd.config.load import load
-    from warnd.runtime.status import snapshot
+    from warnd.runtime.status import from_database
 
     try:
         cfg = load(args.config)
         state_dir: Path = cfg.state_dir
         feed_ids: list[str] | None = [f.spec.id for f in cfg.feeds]
+        listen = cfg.file.listen
     except ConfigError as e:
         # Status matters most when something is wrong: read the state directory anyway.
         for problem in e.problems:
@@ -210,34 +220,87 @@ def _status(args: argparse.Namespace) -> int:
         raw_dir = _raw_state_dir(args.config)
         if raw_dir is None:
             return EXIT_CONFIG
-        state_dir, feed_ids = raw_dir, None
-    snap = snapshot(state_dir, feed_ids)
+        state_dir, feed_ids, listen = raw_dir, None, ""
+    address = _daemon_address(state_dir, listen)
+    snap = _ask_daemon(address) if address else None
+    if snap is None:
+        snap = from_database(state_dir, feed_ids) | {
+            "source": "state database",
+            "note": f"warnd is not answering on {address or 'its listen address'}: this is the state it left",
+        }
     if args.format == "json":
         print(json.dumps(snap, ensure_ascii=False))
     else:
-        print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
-        reload = snap.get("last_reload")
-        if reload:
-            print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
-            for p in reload["problems"]:
-                print(f"  {p}")
-        for f in snap["feeds"]:
-            line = (
-                f"{f['feed']:<34} {f['health']:<15} last ok {f['last_ok'] or '-':<27} changed {f['last_change'] or '-'}"
-            )
-            if f["failures"]:
-                line += f"  failures {f['failures']}, retry after {f['next_poll_at']}: {f['last_error']}"
-            print(line)
-            if f["notice"]:
-                print(f"  NOTICE since {f['stale_since']}: {f['notice']}")
-        for t in snap["targets"]:
-            what = "DISABLED" if t["disabled"] else f"held until {t['hold_until']}"
-            print(f"NOTICE {t['target']}: {what} ({t['reason']}: {t['detail']})")
-        for d in snap["dead"]:
-            print(f"NOTICE dead delivery #{d['id']} to {d['target']} ({d['event_id']}): {d['reason']}: {d['error']}")
-    stale = [f for f in snap["feeds"] if f["health"] in ("stale", "failing")]
-    disabled = [t for t in snap["targets"] if t["disabled"]]
-    return EXIT_FAILURE if stale or disabled or snap["outbox"].get("dead") else EXIT_OK
+        _print_status(snap)
+    if snap["source"] != "daemon":
+        return EXIT_NOT_RUNNING
+    return EXIT_OK if snap["health"]["status"] == "ok" else EXIT_FAILURE
+
+
+def _daemon_address(state_dir: Path, listen: str) -> str | None:
+    """Where the running daemon listens: what it wrote at start, else the configured address."""
+    with contextlib.suppress(OSError):
+        return (state_dir / "listen").read_text().strip() or None
+    host, _, port = listen.rpartition(":")
+    return listen if host and port not in ("", "0") else None
+
+
+def _ask_daemon(address: str) -> dict[str, Any] | None:
+    import httpx
+
+    try:
+        r = httpx.get(f"http://{address}/status", timeout=3.0)
+        doc = r.json() if r.status_code == 200 else None
+    except (httpx.HTTPError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) and doc.get("source") == "daemon" else None
+
+
+def _print_status(snap: dict[str, Any]) -> None:
+    if snap["source"] == "daemon":
+        h = snap["health"]
+        print(
+            f"warnd pid {snap['pid']}, up {snap['uptime_s']:.0f} s, config generation {snap['generation']}:"
+            f" {h['status'].upper()}"
+        )
+        for r in h["reasons"]:
+            print(f"  {r['severity']}: {r['kind']} {r['subject']}: {r['message']}")
+    else:
+        print(f"NOT RUNNING: {snap['note']}")
+    print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
+    reload = snap.get("last_reload")
+    if reload:
+        print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
+        for p in reload["problems"]:
+            print(f"  {p}")
+    print("feeds:")
+    for f in snap["feeds"]:
+        age = f"{f['age_s']:.0f} s ago" if f.get("age_s") is not None else "never"
+        line = f"  {f['feed']:<32} {f['health']:<15} last ok {age:<12} changed {f['last_change'] or '-'}"
+        if f["failures"]:
+            line += f"  failures {f['failures']}, backing off until {f['next_poll_at']}: {f['last_error']}"
+        print(line)
+        if f["notice"]:
+            print(f"    NOTICE since {f['stale_since']}: {f['notice']}")
+    busy = {t: q for t, q in snap["queues"].items() if q["waiting"] or q["dead"]}
+    print("queues:" + ("" if busy else " nothing waiting"))
+    for t, q in busy.items():
+        print(f"  {t:<40} waiting {q['waiting']:<5} dead {q['dead']:<5} oldest {q['oldest_waiting'] or '-'}")
+    for t in snap["targets"]:
+        what = "DISABLED" if t["disabled"] else f"held until {t['hold_until']}"
+        print(f"NOTICE {t['target']}: {what} ({t['reason']}: {t['detail']})")
+    for d in snap["dead"]:
+        print(f"NOTICE dead delivery #{d['id']} to {d['target']} ({d['event_id']}): {d['reason']}: {d['error']}")
+    for n in snap["notices"]:
+        print(f"notice since {n['since']}: {n['kind']} {n['subject']}: {n['message']}")
+    for x in snap["silences"]:
+        what = " ".join(f"{k}={x[k]}" for k in ("rule", "account", "region") if x[k])
+        print(f"silence {x['id']}: {what} until {x['until']} ({x['reason']})")
+    if snap["recent_warnings"]:
+        print("recent warnings:")
+    for w in snap["recent_warnings"]:
+        went = ", ".join(f"{t}={state}" for t, state in w["deliveries"].items())
+        print(f"  {w['created_at']} {w['account']} {w['kind']} {w['event_id']}: {w['headline'][:60]}  [{went}]")
 
 
 def _duration(text: str) -> timedelta:

@@ -68,9 +68,16 @@ def test_outbox_list_retry_drop_and_history(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"#{first.id}" in out and "HTTP 410" in out and "partner:radio: DISABLED" in out
 
-    assert main(["status", "-c", str(cfg), "--format", "json"]) == 1  # a dead delivery is a notice
+    # No daemon runs here: status reads the state database, says so, and exits 3.
+    assert main(["status", "-c", str(cfg), "--format", "json"]) == 3
     snap = json.loads(capsys.readouterr().out)
+    assert snap["source"] == "state database"
     assert snap["dead"][0]["target"] == "partner:radio" and snap["targets"][0]["disabled"]
+    assert snap["queues"]["partner:radio"] == {
+        "waiting": 2,
+        "dead": 1,
+        "oldest_waiting": snap["queues"]["partner:radio"]["oldest_waiting"],
+    }
 
     assert main(["outbox", "retry", "-c", str(cfg), "--target", "partner:radio"]) == 0
     assert "3 deliveries queued" in capsys.readouterr().out
@@ -154,6 +161,7 @@ class Recorder:
     budgets = ()
     hold_keys = ()
     replies = False
+    channel = "test"
 
     def __init__(self) -> None:
         self.sent: list[str] = []

@@ -40,6 +40,8 @@ class Budget:
 
 class Sender(Protocol):
     target: str
+    # What kind of channel it is (x, file, webhook, cap_feed), for metrics.
+    channel: str
     # Budgets kept below the platform's limits, checked before each delivery.
     budgets: tuple[Budget, ...]
     # Other holds that stop this sender too (every X account stops when the app is limited).

@@ -18,6 +18,7 @@ from warnd.errors import DeliveryError, Failure
 
 class FileSender:
     replies = False
+    channel = "file"
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()
 
@@ -35,19 +36,21 @@ class FileSender:
         record = {**warning.to_json(), "idempotency_key": job.delivery.idempotency_key}
         line = json.dumps(record, ensure_ascii=False) + "\n"
         try:
-            await asyncio.to_thread(self._append, line)
+            await asyncio.to_thread(append_line, self.path, line)
         except OSError as e:
             raise DeliveryError(f"cannot write {self.path}: {e.strerror or e}", Failure.SERVER_ERROR) from None
         if self.echo:
             print(f"\n[{self.name}] {warning.kind.value.upper()}\n{warning.text}\n", flush=True, file=sys.stdout)
         return Sent(remote_id=None)
 
-    def _append(self, line: str) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-
     async def aclose(self) -> None:
         return None
+
+
+def append_line(path: Path, line: str) -> None:
+    """Appended and on disk before it counts as delivered."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())

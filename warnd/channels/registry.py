@@ -1,5 +1,10 @@
 """Config -> the senders that deliver for it, keyed by outbox target. Credentials are read
-here, once per build, so a reload picks up rotated tokens."""
+here, once per build, so a reload picks up rotated tokens (those in the environment; systemd
+credentials are fixed for the life of the process, a restart reads new ones).
+
+A target whose credential is missing gets no sender: its warnings wait in the outbox, and the
+caller decides whether that is an error (`warnd check --secrets`) or an operator notice (the
+daemon, which keeps every other region and partner running)."""
 
 from __future__ import annotations
 
@@ -21,18 +26,22 @@ class Built:
     senders: dict[str, Sender] = field(default_factory=dict)
     # (key path, message): missing credentials, named with where to put them, never shown.
     problems: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
+    # Target -> why it has no sender.
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Path) -> Built:
     out = Built()
 
-    def secret(name: str, where: tuple[str | int, ...]) -> secrets.Secret | None:
+    def secret(name: str, where: tuple[str | int, ...], target: str) -> secrets.Secret | None:
         value = secrets.read(name)
         if value is None:
-            out.problems.append((where, f"credential {name!r} is missing: {secrets.where(name)}"))
+            message = f"credential {name!r} is missing: {secrets.where(name)}"
+            if (where, message) not in out.problems:
+                out.problems.append((where, message))
+            out.missing[target] = out.missing.get(target, "") + ("; " if target in out.missing else "") + message
         return value
 
-    app: tuple[secrets.Secret | None, secrets.Secret | None] | None = None
     for name, account in cfg.accounts.items():
         target = f"account:{name}"
         out.senders[f"feed:{name}"] = CapFeedSender(
@@ -42,14 +51,13 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
             out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)
             continue
         assert isinstance(account, XAccount)
-        if app is None:
-            app_name = cfg.x.app_credential
-            app = (
-                secret(f"{app_name}.consumer_key", ("x", "app_credential")),
-                secret(f"{app_name}.consumer_secret", ("x", "app_credential")),
-            )
-        token = secret(f"{account.credential}.access_token", ("accounts", name, "credential"))
-        token_secret = secret(f"{account.credential}.access_token_secret", ("accounts", name, "credential"))
+        app_name = cfg.x.app_credential
+        app = (
+            secret(f"{app_name}.consumer_key", ("x", "app_credential"), target),
+            secret(f"{app_name}.consumer_secret", ("x", "app_credential"), target),
+        )
+        token = secret(f"{account.credential}.access_token", ("accounts", name, "credential"), target)
+        token_secret = secret(f"{account.credential}.access_token_secret", ("accounts", name, "credential"), target)
         if app[0] is None or app[1] is None or token is None or token_secret is None:
             continue
         out.senders[target] = XSender(
@@ -65,7 +73,7 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
             app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window),
         )
     for name, partner in cfg.partners.items():
-        key = secret(partner.secret, ("partners", name, "secret"))
+        key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
         if key is None:
             continue
         out.senders[f"partner:{name}"] = WebhookSender(

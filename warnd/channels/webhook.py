@@ -47,6 +47,7 @@ def json_body(d: Delivery, partner: str) -> bytes:
 
 class WebhookSender:
     replies = False
+    channel = "webhook"
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()
 

@@ -84,6 +84,7 @@ class _Route(HTTPAdapter):
 
 class XSender:
     replies = True
+    channel = "x"
     hold_keys: tuple[str, ...] = (APP_HOLD,)
 
     def __init__(

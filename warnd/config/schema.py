@@ -185,6 +185,35 @@ class DispatchSettings(Strict):
     """A warning not delivered this long after it was issued is dead-lettered with a notice."""
     retry_min: Duration = 2.0
     retry_max: Duration = 600.0
+    backlog_alarm: Duration = 600.0
+    """A target with a warning waiting longer than this raises a notice (held, failing or disabled)."""
+
+
+class OpsFile(Strict):
+    """Operator notices appended to a file as JSON lines."""
+
+    channel: Literal["file"]
+    path: str
+
+
+class OpsWebhook(Strict):
+    """Operator notices POSTed as JSON (with a `text` line, as chat webhooks expect), signed like
+    partner webhooks when `secret` names a credential."""
+
+    channel: Literal["webhook"]
+    url: str
+    secret: Name | None = None
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+
+OpsChannel = Annotated[OpsFile | OpsWebhook, Field(discriminator="channel")]
 
 
 class CapSettings(Strict):
@@ -228,8 +257,10 @@ class ConfigFile(Strict):
     accounts: dict[Name, Account] = Field(min_length=1)
     partners: dict[Name, Partner] = Field(default_factory=dict)
     region_groups: dict[Name, list[str]] = Field(default_factory=dict)
-    silences: list[SilenceSpec] = Field(default_factory=list)
     """Named lists of region codes, for rules: {pantai-selatan-jawa: ["32.02", "33.01", ...]}."""
+    silences: list[SilenceSpec] = Field(default_factory=list)
+    ops: dict[Name, OpsChannel] = Field(default_factory=dict)
+    """Where operator notices go besides the log (feed stale, dead letter, account disabled, ...)."""
     x: XSettings = Field(default_factory=XSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cap: CapSettings = Field(default_factory=CapSettings)
@@ -237,8 +268,9 @@ class ConfigFile(Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, v: str) -> str:
+        # Port 0: any free port, written to <state_dir>/listen for `warnd status` (tests, drills).
         host, sep, port = v.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"{v!r} is not host:port")
         return v
 

@@ -2,7 +2,10 @@
 
 A credential `NAME` is read, first found wins, from
   1. `$CREDENTIALS_DIRECTORY/NAME` (systemd `LoadCredential=NAME:/path` or `SetCredentialEncrypted=`)
-  2. the environment variable `WARND_SECRET_<NAME>`, upper case, every character that is not a
+  2. `$CREDENTIALS_DIRECTORY/warnd_NAME`: the shipped unit loads the folder
+     /etc/warnd/credentials with `LoadCredential=warnd:/etc/warnd/credentials`, which systemd
+     names `warnd_<file name>`; an operator adds an account by adding a file, not a unit line
+  3. the environment variable `WARND_SECRET_<NAME>`, upper case, every character that is not a
      letter or digit turned into `_` (`gempa-aceh.access_token` -> `WARND_SECRET_GEMPA_ACEH_ACCESS_TOKEN`).
 
 A value is held in `Secret`, whose repr and str never show it, so it cannot leak into a log line,
@@ -17,6 +20,9 @@ import re
 from pathlib import Path
 
 ENV_PREFIX = "WARND_SECRET_"
+# The credential id of the folder the shipped unit loads (systemd appends "_<file name>").
+FOLDER_ID = "warnd"
+FOLDER = "/etc/warnd/credentials"
 
 
 class Secret:
@@ -44,21 +50,19 @@ def env_name(name: str) -> str:
 
 def where(name: str) -> str:
     """Where an operator should put credential `name`, for error messages."""
-    return f"set {env_name(name)} or add the systemd credential {name!r} (LoadCredential={name}:/path)"
+    return f"put it in the file {FOLDER}/{name} (the systemd unit loads that folder) or set {env_name(name)}"
 
 
 def read(name: str, environ: dict[str, str] | None = None) -> Secret | None:
     env = os.environ if environ is None else environ
     folder = env.get("CREDENTIALS_DIRECTORY")
     if folder:
-        path = Path(folder) / name
-        try:
-            value = path.read_text(encoding="utf-8").strip()
-        except (FileNotFoundError, IsADirectoryError):
-            value = ""
-        except OSError:
-            value = ""
-        if value:
-            return Secret(value)
+        for file in (name, f"{FOLDER_ID}_{name}"):
+            try:
+                value = (Path(folder) / file).read_text(encoding="utf-8").strip()
+            except OSError:
+                value = ""
+            if value:
+                return Secret(value)
     value = env.get(env_name(name), "").strip()
     return Secret(value) if value else None

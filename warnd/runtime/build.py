@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from warnd.channels.base import Sender
+from warnd.channels.ops import OpsSender, make_ops
 from warnd.channels.registry import make_senders
 from warnd.config.load import Config, load
 from warnd.config.schema import XAccount
@@ -31,9 +32,17 @@ class Bundle:
     accounts: dict[str, AccountView]
     parsers: dict[str, Parser]
     senders: dict[str, Sender] = field(default_factory=dict)
+    # Targets left without a sender because a credential is missing, and why (never the value).
+    missing: dict[str, str] = field(default_factory=dict)
+    ops: dict[str, OpsSender] = field(default_factory=dict)
+    # Ops channels left without a sender, and why.
+    ops_missing: dict[str, str] = field(default_factory=dict)
 
 
 def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bundle:
+    """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
+    is left without a sender and listed in `missing`: one region's lost token must not keep
+    every other region silent."""
     cfg = load(path)
     problems: list[Problem] = []
     at = cfg.at
@@ -117,10 +126,16 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
         for name, a in cfg.file.accounts.items()
     }
     senders: dict[str, Sender] = {}
+    missing: dict[str, str] = {}
     if with_senders or check_secrets:
         built = make_senders(cfg.file, cfg.resolve, cfg.state_dir)
-        problems.extend(at.problem(message, *where) for where, message in built.problems)
+        if check_secrets:
+            problems.extend(at.problem(message, *where) for where, message in built.problems)
         senders = built.senders if with_senders else {}
+        missing = built.missing
+    ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, build=with_senders)
+    if check_secrets:
+        problems.extend(at.problem(why, "ops", name, "secret") for name, why in ops.missing.items())
 
     if problems or regions is None:
         raise ConfigError(problems)
@@ -137,6 +152,9 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
         accounts,
         parsers,
         senders,
+        missing,
+        ops.senders,
+        ops.missing,
     )
 
 

@@ -29,6 +29,7 @@ from warnd.channels.base import Job, Sender
 from warnd.clock import Clock
 from warnd.config.schema import DispatchSettings
 from warnd.errors import DeliveryError, Failure
+from warnd.metrics import Metrics
 from warnd.model import GAVE_UP, NO_CHANNEL, Delivery, DeliveryState
 from warnd.obs import get_logger
 from warnd.store.outbox import Outbox
@@ -56,8 +57,10 @@ class Dispatcher:
         clock: Clock,
         senders: Callable[[], Mapping[str, Sender]],
         policy: Callable[[], DispatchSettings],
+        metrics: Metrics | None = None,
     ) -> None:
         self.outbox = Outbox(conn)
+        self.metrics = metrics or Metrics()
         self.targets = Targets(conn)
         self.rates = RateLog(conn)
         self.clock = clock
@@ -198,7 +201,8 @@ class Dispatcher:
         except Exception as e:
             # A fault in a channel is a bug, but the warning must not be lost over it.
             log.exception("delivery.channel_fault", event_id=d.warning.event_id, target=target, error=repr(e))
-            self._failed(d, DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR), sender, policy)
+            fault = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
+            self._failed(d, fault, sender, policy)
             return 0.0
         done = self.clock.now()
         reason = Failure.DUPLICATE.value if sent.duplicate else None
@@ -215,11 +219,28 @@ class Dispatcher:
             reply_to=reply_to,
             latency_s=round((done - d.created_at).total_seconds(), 3),
         )
+        self._count_sent(d, sender.channel, "duplicate" if sent.duplicate else "sent", done)
         return 0.0
+
+    def _count_sent(self, d: Delivery, channel: str, outcome: str, done: datetime) -> None:
+        m = self.metrics
+        m.deliveries.labels(channel, d.target, outcome).inc()
+        m.feed_to_post.labels(channel).observe(max(0.0, (done - d.created_at).total_seconds()))
+        origin = d.event.get("time") if d.event else None
+        if d.warning.kind.value == "new" and isinstance(origin, str):
+            with contextlib.suppress(ValueError):
+                lag = (done - datetime.fromisoformat(origin.replace("Z", "+00:00"))).total_seconds()
+                m.event_to_post.labels(channel).observe(max(0.0, lag))
 
     # --- outcomes -------------------------------------------------------------------------
 
     def _failed(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> None:
+        outcome = self._record_failure(d, e, sender, policy)
+        if outcome is not None:
+            self.metrics.deliveries.labels(sender.channel, d.target, outcome).inc()
+
+    def _record_failure(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> str | None:
+        """Record the failure; returns its outcome for the metrics (None: counted as sent)."""
         now = self.clock.now()
         dlog = log.bind(
             event_id=d.warning.event_id,
@@ -233,7 +254,8 @@ class Dispatcher:
             # Only a re-send meets this: the first attempt got through.
             self.outbox.mark_sent(d.id, None, now, Failure.DUPLICATE.value)
             dlog.info("warning.delivered", duplicate=True)
-            return
+            self._count_sent(d, sender.channel, "duplicate", now)
+            return None
         if e.failure is Failure.AUTH:
             self.targets.disable(d.target, now, e.failure.value, str(e))
             self.outbox.mark_retry(d.id, e.failure.value, str(e), now, now)
@@ -242,11 +264,11 @@ class Dispatcher:
                 notice=f"operator action needed: {d.target} was refused ({e}); its warnings are kept and"
                 f" go out after `warnd outbox retry --target {d.target}` once the credential is fixed",
             )
-            return
+            return "disabled"
         if not e.retryable:
             self.outbox.mark_dead(d.id, e.failure.value, str(e), now, attempted=True)
             dlog.error("delivery.dead", notice=f"operator action needed: {d.target} will not get this warning")
-            return
+            return "dead"
         next_at = now + timedelta(seconds=backoff(d.attempts + 1, policy))
         if e.hold_until is not None:
             self.targets.hold(d.target, e.hold_until, e.failure.value, str(e))
@@ -257,10 +279,13 @@ class Dispatcher:
             next_at = max(next_at, e.app_hold_until)
         self.outbox.mark_retry(d.id, e.failure.value, str(e), next_at, now)
         dlog.warning("delivery.retry", retry_at=next_at.isoformat(), hold=e.hold_until is not None)
+        return "rate_limited" if e.failure is Failure.RATE_LIMITED else "retry"
 
     def _give_up(self, d: Delivery, now: datetime, policy: DispatchSettings) -> None:
         why = f"not delivered within {policy.give_up_after:.0f}s" + (f" (last: {d.last_error})" if d.last_error else "")
         self.outbox.mark_dead(d.id, GAVE_UP, why, now, attempted=False)
+        channel = getattr(self.senders().get(d.target), "channel", "none")
+        self.metrics.deliveries.labels(channel, d.target, GAVE_UP).inc()
         log.error(
             "delivery.dead",
             event_id=d.warning.event_id,

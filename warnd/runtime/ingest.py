@@ -8,6 +8,7 @@ back and the next poll brings it again.
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +35,8 @@ class IngestReport:
     changes: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
     warnings: list[Warning] = field(default_factory=list)
     rejected: int = 0
+    # Why warnings a rule matched were not issued (silenced, throttled, already warned, ...).
+    suppressed: Counter[str] = field(default_factory=Counter)
     # What happened to each changed event, rule by rule, for `warnd simulate --explain`.
     trace: list[dict[str, Any]] = field(default_factory=list)
 
@@ -134,6 +137,8 @@ class Ingest:
                     )
                     for d in drops:
                         # An account outside the event's area is routing, not suppression.
+                        if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA:
+                            report.suppressed[d.reason.value] += 1
                         level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
                         level(
                             "warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail
@@ -155,6 +160,7 @@ class Ingest:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
                             # not posted again; X would refuse the duplicate anyway.
                             elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="same_text")
+                            report.suppressed["same_text"] += 1
                             continue
                         if self._issue(w, ev, p.earlier, b, now):
                             report.warnings.append(w)
@@ -167,6 +173,7 @@ class Ingest:
                                 regions=[r.code for r in w.regions],
                             )
                         else:
+                            report.suppressed["already_warned"] += 1
                             elog.info(
                                 "warning.suppressed",
                                 rule=w.rule,

@@ -18,12 +18,13 @@ from urllib.parse import urljoin
 from warnd.clock import WIB, Clock
 from warnd.config.schema import FeedSpec
 from warnd.errors import FeedError
+from warnd.metrics import Metrics
 from warnd.model import ParseResult, Source
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
 from warnd.pollers.registry import Parser
 from warnd.runtime.build import Bundle
-from warnd.runtime.ingest import Ingest
+from warnd.runtime.ingest import Ingest, IngestReport
 from warnd.store.feedstate import FeedStates
 
 log = get_logger("warnd.poll")
@@ -46,6 +47,7 @@ class Poller:
         clock: Clock,
         bundle: Callable[[], Bundle],
         on_warnings: Callable[[], None],
+        metrics: Metrics | None = None,
     ) -> None:
         self.fetcher = fetcher
         self.ingest = ingest
@@ -53,6 +55,7 @@ class Poller:
         self.clock = clock
         self.bundle = bundle
         self.on_warnings = on_warnings
+        self.metrics = metrics or Metrics()
         self.in_flight: set[asyncio.Task[None]] = set()
         self.rnd = random.Random()  # noqa: S311 -- spreading retries, not a secret
 
@@ -93,6 +96,7 @@ class Poller:
                     feed_id, now, etag=state.etag, last_modified=state.last_modified, body_hash=None, changed=False
                 )
                 flog.debug("feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1))
+                self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             digest = hashlib.sha256(outcome.body).hexdigest()
             v = outcome.validators
@@ -101,6 +105,7 @@ class Poller:
                     feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=False
                 )
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
+                self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             result = parser(outcome.body, Source(feed_id, now, spec.url))
             result, followed, complete = await self._follow(spec, parser, result)
@@ -115,6 +120,7 @@ class Poller:
                 self.states.keep_links(feed_id, set(result.links))
             if not complete:
                 self.states.forget_body(feed_id)
+            self._count(feed_id, result, report)
             flog.info(
                 "feed.polled",
                 events=len(result.events),
@@ -132,6 +138,22 @@ class Poller:
             delay = backoff_delay(spec, failures, self.rnd)
             self.states.back_off(feed_id, now + timedelta(seconds=delay))
             flog.error("feed.failed", error=e.message, failures=failures, retry_in_s=round(delay, 1))
+            self.metrics.polls.labels(feed_id, "error").inc()
+
+    def _count(self, feed_id: str, result: ParseResult, report: IngestReport) -> None:
+        # Counted after the document's transaction committed: a rolled-back document counts
+        # when it is read again.
+        m = self.metrics
+        m.polls.labels(feed_id, "ok").inc()
+        for change, n in report.changes.items():
+            if n:
+                m.events.labels(feed_id, change).inc(n)
+        for r in result.rejected:
+            m.rejected.labels(feed_id, r.reason.value).inc()
+        for w in report.warnings:
+            m.warnings.labels(w.kind.value).inc()
+        for reason, n in report.suppressed.items():
+            m.suppressed.labels(reason).inc(n)
 
     async def _follow(self, spec: FeedSpec, parser: Parser, index: ParseResult) -> tuple[ParseResult, list[str], bool]:
         """Fetch and parse the documents an index links to and has not been read before."""

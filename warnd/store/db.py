@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -130,6 +130,35 @@ CREATE TABLE IF NOT EXISTS silences (
     reason      TEXT NOT NULL,
     created_at  TEXT NOT NULL
 );
+
+-- Operator notices: one row per occurrence, from the moment a condition is seen until it clears.
+CREATE TABLE IF NOT EXISTS notices (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    key             TEXT NOT NULL,      -- the condition: kind and subject
+    kind            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    severity        TEXT NOT NULL,      -- degraded | failing
+    message         TEXT NOT NULL,
+    recovery        TEXT NOT NULL,      -- what the clearing will say
+    raised_at       TEXT NOT NULL,
+    cleared_at      TEXT,
+    cleared_message TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS notices_active ON notices (key) WHERE cleared_at IS NULL;
+
+-- Notices waiting to reach an ops channel (raised and cleared are one message each).
+CREATE TABLE IF NOT EXISTS ops_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel         TEXT NOT NULL,
+    body            TEXT NOT NULL,      -- the message as JSON
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error      TEXT,
+    done_at         TEXT,
+    outcome         TEXT                -- sent | gave_up
+);
+CREATE INDEX IF NOT EXISTS ops_outbox_waiting ON ops_outbox (channel, id) WHERE done_at IS NULL;
 
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """

@@ -293,11 +293,31 @@ class Outbox:
             out.append(w)
         return out
 
+    def per_target(self) -> dict[str, TargetQueue]:
+        """What waits and what is dead, per target (health, metrics, status)."""
+        out: dict[str, TargetQueue] = {}
+        rows = self.conn.execute(
+            "SELECT target, sum(state != 'dead'), sum(state = 'dead'),"
+            " min(CASE WHEN state != 'dead' THEN created_at END)"
+            " FROM deliveries WHERE state IN ('pending', 'retry', 'in_flight', 'dead') GROUP BY target"
+        )
+        for r in rows:
+            out[r[0]] = TargetQueue(r[0], int(r[1]), int(r[2]), _ts(r[3]))
+        return out
+
     def counts(self) -> dict[str, int]:
         out = {s.value: 0 for s in DeliveryState}
         for row in self.conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state"):
             out[row[0]] = int(row[1])
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class TargetQueue:
+    target: str
+    waiting: int
+    dead: int
+    oldest_waiting: datetime | None
 
 
 def _delivery(row: sqlite3.Row) -> Delivery:

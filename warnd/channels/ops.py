@@ -1,0 +1,107 @@
+"""Where operator notices go besides the log: a file of JSON lines, or a webhook (a chat room,
+a paging service) that receives the JSON with a `text` line, signed like partner webhooks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from warnd.channels.base import classify_status
+from warnd.channels.file import append_line
+from warnd.channels.webhook import sign
+from warnd.config import secrets
+from warnd.config.schema import OpsChannel, OpsFile
+from warnd.errors import DeliveryError, Failure
+
+
+class OpsSender(Protocol):
+    name: str
+
+    async def send(self, body: dict[str, Any]) -> None:
+        """Deliver or raise DeliveryError."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class OpsFileSender:
+    def __init__(self, name: str, path: Path) -> None:
+        self.name = name
+        self.path = path
+
+    async def send(self, body: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(append_line, self.path, json.dumps(body, ensure_ascii=False) + "\n")
+        except OSError as e:
+            raise DeliveryError(f"cannot write {self.path}: {e.strerror or e}", Failure.SERVER_ERROR) from None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class OpsWebhookSender:
+    def __init__(self, name: str, url: str, secret: secrets.Secret | None, timeout: float, user_agent: str) -> None:
+        self.name = name
+        self.url = url
+        self._secret = secret
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            follow_redirects=False,
+            headers={"User-Agent": user_agent},
+        )
+
+    def __repr__(self) -> str:
+        return f"OpsWebhookSender({self.name})"
+
+    async def send(self, body: dict[str, Any]) -> None:
+        data = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Warnd-Notice": str(body.get("notice_id"))}
+        if self._secret is not None:
+            ts = int(time.time())
+            headers["X-Warnd-Timestamp"] = str(ts)
+            headers["X-Warnd-Signature"] = sign(self._secret.reveal().encode(), ts, data)
+        try:
+            r = await self.client.post(self.url, content=data, headers=headers)
+        except httpx.HTTPError as e:
+            raise DeliveryError(f"ops webhook {self.name}: {type(e).__name__}", Failure.NETWORK) from None
+        failure = classify_status(r.status_code)
+        if failure is not None and failure is not Failure.DUPLICATE:
+            raise DeliveryError(f"ops webhook {self.name}: HTTP {r.status_code}", failure)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+@dataclass
+class BuiltOps:
+    senders: dict[str, OpsSender] = field(default_factory=dict)
+    # Channel -> why it cannot send (a missing credential).
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+def make_ops(
+    channels: dict[str, OpsChannel], resolve: Callable[[str], Path], user_agent: str, *, build: bool
+) -> BuiltOps:
+    """`build` False: only check the credentials (`warnd check --secrets`)."""
+    out = BuiltOps()
+    for name, spec in channels.items():
+        if isinstance(spec, OpsFile):
+            if build:
+                out.senders[name] = OpsFileSender(name, resolve(spec.path))
+            continue
+        secret = None
+        if spec.secret is not None:
+            secret = secrets.read(spec.secret)
+            if secret is None:
+                out.missing[name] = f"credential {spec.secret!r} is missing: {secrets.where(spec.secret)}"
+                continue
+        if build:
+            out.senders[name] = OpsWebhookSender(name, spec.url, secret, spec.timeout, user_agent)
+    return out

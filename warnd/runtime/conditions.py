@@ -1,0 +1,184 @@
+"""What is wrong right now, in one list: the source of /healthz, of operator notices and of the
+STATUS= line, so that the three never disagree.
+
+Each condition names its kind and subject (a feed, a target), how bad it is and what to do.
+`degraded`: warnings still flow but something needs an operator (a stale feed, a dead letter, a
+disabled account, a refused reload). `failing`: warnd cannot do its job (no feed is fresh, no
+account can post).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from warnd.runtime.build import Bundle
+from warnd.runtime.health import stale_reason
+from warnd.store.feedstate import FeedStates
+from warnd.store.outbox import Outbox, TargetQueue
+from warnd.store.targets import Targets
+
+Severity = Literal["degraded", "failing"]
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    kind: str
+    subject: str
+    severity: Severity
+    message: str
+    # Said when the condition clears.
+    recovery: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.subject}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "subject": self.subject, "severity": self.severity, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What only the running daemon knows."""
+
+    started: datetime
+    # The last reload asked since start: {"ok": bool, "problems": [...], "at": ...}, or None.
+    last_reload: Mapping[str, Any] | None = None
+    # Why the HTTP endpoint is not serving, or None.
+    http_error: str | None = None
+
+
+def overall(conditions: list[Condition]) -> str:
+    if any(c.severity == "failing" for c in conditions):
+        return "failing"
+    return "degraded" if conditions else "ok"
+
+
+def collect(
+    conn: sqlite3.Connection, bundle: Bundle, now: datetime, live: Live, queues: Mapping[str, TargetQueue] | None = None
+) -> list[Condition]:
+    out: list[Condition] = []
+    out += _feeds(FeedStates(conn), bundle, now, live)
+    out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
+    r = live.last_reload
+    if r is not None and not r.get("ok", True):
+        problems = list(r.get("problems") or [])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        out.append(
+            Condition(
+                "reload_failed",
+                "config",
+                "degraded",
+                f"reload at {r.get('at')} refused, the previous set runs: " + "; ".join(problems[:3]) + more,
+                "a reload was applied",
+            )
+        )
+    if live.http_error:
+        out.append(Condition("http_down", "listen", "degraded", live.http_error, "the HTTP endpoint serves again"))
+    for name, why in sorted(bundle.ops_missing.items()):
+        out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
+    return out
+
+
+def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> list[Condition]:
+    out: list[Condition] = []
+    watched = [f.spec for f in bundle.config.feeds if f.spec.stale_after is not None]
+    for spec in watched:
+        why = stale_reason(spec, states.get(spec.id), now, live.started)
+        if why is not None:
+            out.append(Condition("feed_stale", spec.id, "degraded", why, "the feed is fresh again"))
+    if watched and len(out) == len(watched):
+        out.append(
+            Condition(
+                "no_fresh_feed",
+                "feeds",
+                "failing",
+                f"all {len(watched)} watched feeds are stale: warnd would not see a new hazard",
+                "a feed is fresh again",
+            )
+        )
+    return out
+
+
+def _targets(
+    conn: sqlite3.Connection, bundle: Bundle, now: datetime, queues: Mapping[str, TargetQueue]
+) -> list[Condition]:
+    out: list[Condition] = []
+    policy = bundle.config.file.dispatch
+    blocked: set[str] = set()
+    for t in Targets(conn).all():
+        if t.disabled_at is not None:
+            blocked.add(t.target)
+            out.append(
+                Condition(
+                    "target_disabled",
+                    t.target,
+                    "degraded",
+                    f"refused since {t.disabled_at:%Y-%m-%d %H:%M}Z ({t.reason}: {t.detail}); its warnings wait:"
+                    f" fix the credential, then `warnd outbox retry --target {t.target}`",
+                    "the target was enabled again",
+                )
+            )
+    for target, why in sorted(bundle.missing.items()):
+        blocked.add(target)
+        out.append(
+            Condition(
+                "credentials_missing",
+                target,
+                "degraded",
+                f"{why}; its warnings wait (restart warnd after adding it)",
+                "the credential was found",
+            )
+        )
+    for target, q in sorted(queues.items()):
+        if q.dead:
+            out.append(
+                Condition(
+                    "dead_letters",
+                    target,
+                    "degraded",
+                    f"{q.dead} warning(s) will not reach {target}: `warnd outbox list --state dead --target {target}`,"
+                    " then retry or drop them",
+                    "no dead deliveries are left (retried or dropped)",
+                )
+            )
+        if not q.waiting:
+            continue
+        if target not in bundle.senders and target not in bundle.missing:
+            out.append(
+                Condition(
+                    "no_channel",
+                    target,
+                    "degraded",
+                    f"{q.waiting} delivery(ies) wait for a target the configuration no longer has:"
+                    " restore it or `warnd outbox drop`",
+                    "nothing waits for it any more",
+                )
+            )
+        if q.oldest_waiting is not None and (now - q.oldest_waiting).total_seconds() > policy.backlog_alarm:
+            age = int((now - q.oldest_waiting).total_seconds() // 60)
+            out.append(
+                Condition(
+                    "backlog",
+                    target,
+                    "degraded",
+                    f"{q.waiting} delivery(ies) waiting, the oldest for {age} min",
+                    "the backlog is gone",
+                )
+            )
+    accounts = [f"account:{name}" for name in bundle.config.file.accounts]
+    if accounts and all(a in blocked for a in accounts):
+        out.append(
+            Condition(
+                "no_account_can_post",
+                "accounts",
+                "failing",
+                f"none of the {len(accounts)} accounts can post (disabled or without credentials)",
+                "an account can post again",
+            )
+        )
+    return out
