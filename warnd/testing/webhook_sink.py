@@ -89,7 +89,7 @@ class _Handler(QuietHandler):
 
     def do_POST(self) -> None:
         body = self.body()
-        partner = self.path.strip("/").split("/")[0]
+        partner = self.path.split("?")[0].strip("/").split("/")[0]
         fault = self.sink.take_fault(partner)
         if fault and fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install warnd as a system service from this checkout (Debian 12 or any systemd >= 252):
+#   /opt/warnd/venv            the program (a virtualenv)
+#   /etc/warnd/warnd.yaml      the configuration, with rules/, templates/, regions/ and feeds/
+#   /etc/warnd/credentials/    X tokens and partner secrets, one file each (root only)
+#   /var/lib/warnd             the state (created by systemd at first start)
+#   /etc/systemd/system/warnd.service
+#
+#   sudo systemd/install.sh                 install or upgrade; an existing /etc/warnd is kept
+#   systemd/install.sh --root DIR           stage the same tree under DIR (packaging, tests)
+#   systemd/install.sh --root DIR --no-venv ... without building the virtualenv
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+root=""
+venv=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) root=$(realpath -m "$2"); shift 2 ;;
+    --no-venv) venv=0; shift ;;
+    *) echo "usage: $0 [--root DIR] [--no-venv]" >&2; exit 2 ;;
+  esac
+done
+
+etc="$root/etc/warnd"
+opt="$root/opt/warnd"
+
+if [ "$venv" = 1 ]; then
+  python3 -m venv "$opt/venv"
+  "$opt/venv/bin/pip" install -q --upgrade "$src"
+  echo "installed $("$opt/venv/bin/warnd" --version) in $opt/venv"
+fi
+install -d -m 0755 "$opt"
+install -m 0644 "$src/README.md" "$opt/README.md"
+
+if [ -e "$etc/warnd.yaml" ]; then
+  echo "kept the existing configuration in $etc (compare with $src/config/warnd.yaml)"
+else
+  install -d -m 0755 "$etc"
+  cp -r "$src/config/rules" "$src/config/templates" "$src/config/regions" "$etc/"
+  mkdir -p "$etc/feeds"
+  cp "$src"/feeds/*.yaml "$etc/feeds/"
+  # The catalogue sits beside the configuration once installed.
+  sed -e 's#^feed_catalogue: \.\./feeds$#feed_catalogue: feeds#' "$src/config/warnd.yaml" > "$etc/warnd.yaml"
+  chmod -R u=rwX,go=rX "$etc"
+  echo "installed the configuration in $etc: set user_agent, accounts and partners before starting"
+fi
+install -d -m 0700 "$etc/credentials"
+
+install -d -m 0755 "$root/etc/systemd/system"
+install -m 0644 "$src/systemd/warnd.service" "$root/etc/systemd/system/warnd.service"
+
+if [ -z "$root" ] && [ -d /run/systemd/system ]; then
+  systemctl daemon-reload
+fi
+cat <<EOF
+next:
+  1. put each credential in $etc/credentials/<name> (see: warnd check --secrets -c $etc/warnd.yaml)
+  2. systemctl enable --now warnd
+  3. warnd status -c $etc/warnd.yaml      journalctl -u warnd -f
+EOF
