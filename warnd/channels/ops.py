@@ -62,7 +62,11 @@ class OpsWebhookSender:
 
     async def send(self, body: dict[str, Any]) -> None:
         data = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json; charset=utf-8", "X-Warnd-Notice": str(body.get("notice_id"))}
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            # The same on every retry: a receiver that dedupes shows each notice once.
+            "Idempotency-Key": f"warnd-notice-{body.get('notice_id')}-{body.get('phase')}",
+        }
         if self._secret is not None:
             ts = int(time.time())
             headers["X-Warnd-Timestamp"] = str(ts)
