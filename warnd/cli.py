@@ -174,11 +174,25 @@ def _state_db(cfg: Config) -> Iterator[sqlite3.Connection]:
     """The daemon's state database (WAL: safe to use while it runs)."""
     from warnd.store import db
 
-    conn = db.connect(cfg.state_dir / "warnd.db")
+    path = cfg.state_dir / "warnd.db"
+    conn = db.connect(path)
     try:
         yield conn
     finally:
         conn.close()
+        _keep_owner(path)
+
+
+def _keep_owner(path: Path) -> None:
+    """An operator running this as root beside a daemon of its own user (systemd's DynamicUser)
+    must not leave a root-owned write-ahead log behind: the daemon could no longer open it."""
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(OSError):
+        owner = path.stat()
+        for f in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if f.exists() and (f.stat().st_uid, f.stat().st_gid) != (owner.st_uid, owner.st_gid):
+                os.chown(f, owner.st_uid, owner.st_gid)
 
 
 def _print_problems(e: ConfigError) -> None:
