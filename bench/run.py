@@ -9,7 +9,9 @@ Measures, on the shipped regions and the recorded BMKG samples:
   polygons against the regencies;
 - ingest: events per second through ledger + rules + render + outbox into a real SQLite file;
 - deliver: deliveries per second from the durable outbox (SQLite, FULL sync, every state change
-  committed) through the real channels to the fake X API and a partner webhook sink on loopback.
+  committed) through the real channels to the fake X API and a partner webhook sink on loopback;
+- endpoint: /healthz, /metrics and /status answered per second by the daemon's HTTP endpoint over
+  the state the ingest left (thousands of deliveries queued), from a client on loopback.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -167,6 +170,7 @@ def main() -> None:
                 f"{r:,.0f} new events/s ({queued:,} warnings queued for {done:,} events)",
             )
         )
+        rows.extend(endpoint(conn, bundle))
 
     rows.extend(deliveries())
 
@@ -277,6 +281,59 @@ def deliveries() -> list[tuple[str, str]]:
         out.append((f"deliver signed webhooks to 3 partners in parallel ({total:,} POSTs)", f"{r:,.0f} deliveries/s"))
     finally:
         sink.stop()
+    return out
+
+
+def endpoint(conn: Any, bundle: Any) -> list[tuple[str, str]]:
+    import asyncio
+    import threading
+
+    import httpx
+
+    from warnd.clock import SystemClock
+    from warnd.metrics import Metrics
+    from warnd.runtime.conditions import Live
+    from warnd.runtime.http import Endpoint
+    from warnd.runtime.observe import Observer
+
+    waiting = int(conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0])
+    metrics = Metrics()
+    observer = Observer(conn, SystemClock(), lambda: bundle, lambda: Live(datetime.now(UTC)), lambda: 1)
+    metrics.registry.register(observer)
+    ep = Endpoint(
+        "127.0.0.1",
+        0,
+        health=observer.health,
+        status=lambda: observer.status("bench"),
+        registry=metrics.registry,
+        cap_root=lambda: Path("/nonexistent"),
+    )
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    bound: list[tuple[str, int]] = []
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        bound.append(loop.run_until_complete(ep.start()))
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    started.wait(30)
+    host, port = bound[0]
+    out = []
+    with httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as client:
+        for path in ("/healthz", "/metrics", "/status"):
+
+            def one(path: str = path) -> int:
+                assert client.get(path).status_code in (200, 503)
+                return 1
+
+            out.append((f"GET {path} with {waiting:,} deliveries queued, 38 accounts", f"{rate(one):,.0f} requests/s"))
+    asyncio.run_coroutine_threadsafe(ep.stop(), loop).result(30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(30)
     return out
 
 

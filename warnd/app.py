@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import signal
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -45,6 +46,7 @@ from warnd.runtime.poll import Poller
 from warnd.runtime.sdnotify import notify, watchdog_interval
 from warnd.store import db
 from warnd.store.feedstate import FeedStates
+from warnd.store.outbox import TargetQueue
 
 log = get_logger("warnd")
 
@@ -167,19 +169,20 @@ class Daemon:
         """Staleness, notices and the STATUS= line, every few seconds."""
         now = self.clock.now()
         health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
-        found = conditions.collect(self.conn, self.bundle, now, self._live())
+        queues = self.dispatcher.outbox.per_target()
+        found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
         if self.board.reconcile(found):
             self.ops.wake()
-        notify("STATUS=" + self._status_line(found))
+        notify("STATUS=" + self._status_line(found, queues))
 
-    def _status_line(self, found: list[conditions.Condition]) -> str:
+    def _status_line(self, found: list[conditions.Condition], queues: Mapping[str, TargetQueue]) -> str:
         feeds = self.bundle.config.feeds
         stale = sum(c.kind == "feed_stale" for c in found)
-        counts = self.dispatcher.outbox.counts()
-        waiting = counts.get("pending", 0) + counts.get("retry", 0) + counts.get("in_flight", 0)
+        waiting = sum(q.waiting for q in queues.values())
+        dead = sum(q.dead for q in queues.values())
         line = f"{conditions.overall(found)}: {len(feeds) - stale}/{len(feeds)} feeds fresh, {waiting} queued"
-        if counts.get("dead"):
-            line += f", {counts['dead']} dead"
+        if dead:
+            line += f", {dead} dead"
         others = sorted({c.kind for c in found} - {"feed_stale"})
         return line + (f"; {', '.join(others)}" if others else "")
 

@@ -104,7 +104,7 @@ def make_ops(
         if spec.secret is not None:
             secret = secrets.read(spec.secret)
             if secret is None:
-                out.missing[name] = f"credential {spec.secret!r} is missing: {secrets.where(spec.secret)}"
+                out.missing[name] = secrets.missing(spec.secret)
                 continue
         if build:
             out.senders[name] = OpsWebhookSender(name, spec.url, secret, spec.timeout, user_agent)

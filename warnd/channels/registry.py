@@ -36,7 +36,7 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
     def secret(name: str, where: tuple[str | int, ...], target: str) -> secrets.Secret | None:
         value = secrets.read(name)
         if value is None:
-            message = f"credential {name!r} is missing: {secrets.where(name)}"
+            message = secrets.missing(name)
             if (where, message) not in out.problems:
                 out.problems.append((where, message))
             out.missing[target] = out.missing.get(target, "") + ("; " if target in out.missing else "") + message

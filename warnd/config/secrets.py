@@ -53,6 +53,10 @@ def where(name: str) -> str:
     return f"put it in the file {FOLDER}/{name} (the systemd unit loads that folder) or set {env_name(name)}"
 
 
+def missing(name: str) -> str:
+    return f"credential {name!r} is missing: {where(name)}"
+
+
 def read(name: str, environ: dict[str, str] | None = None) -> Secret | None:
     env = os.environ if environ is None else environ
     folder = env.get("CREDENTIALS_DIRECTORY")

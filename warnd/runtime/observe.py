@@ -58,8 +58,9 @@ class Observer(Collector):
         b = self.bundle()
         now = self.clock.now()
         live = self.live()
-        doc = status.snapshot(self.conn, [f.spec.id for f in b.config.feeds], now)
-        found = conditions.collect(self.conn, b, now, live)
+        queues = Outbox(self.conn).per_target()
+        doc = status.snapshot(self.conn, [f.spec.id for f in b.config.feeds], now, queues)
+        found = conditions.collect(self.conn, b, now, live, queues)
         planned = [
             {"id": f"config#{i}", "rule": s.rule, "account": s.account, "region": s.region}
             | {"until": iso_utc(s.until), "reason": s.reason}

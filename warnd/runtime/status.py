@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from warnd.model import iso_utc
 from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.notices import Notices
-from warnd.store.outbox import Outbox
+from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.silences import Silences
 from warnd.store.targets import Targets
 
@@ -49,10 +50,17 @@ def from_database(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]
         conn.close()
 
 
-def snapshot(conn: sqlite3.Connection, feed_ids: list[str] | None, now: datetime) -> dict[str, Any]:
+def snapshot(
+    conn: sqlite3.Connection,
+    feed_ids: list[str] | None,
+    now: datetime,
+    queues: Mapping[str, TargetQueue] | None = None,
+) -> dict[str, Any]:
     states = FeedStates(conn)
     ids = feed_ids if feed_ids is not None else [st.feed for st in states.all()]
     box = Outbox(conn)
+    if queues is None:
+        queues = box.per_target()
     row = conn.execute("SELECT value FROM meta WHERE key = 'last_reload'").fetchone()
     return {
         "feeds": [_feed(fid, states.get(fid), now) for fid in ids],
@@ -63,7 +71,7 @@ def snapshot(conn: sqlite3.Connection, feed_ids: list[str] | None, now: datetime
                 "dead": q.dead,
                 "oldest_waiting": iso_utc(q.oldest_waiting) if q.oldest_waiting else None,
             }
-            for t, q in sorted(box.per_target().items())
+            for t, q in sorted(queues.items())
         },
         # Targets disabled or held (rate limits), with why.
         "targets": [
