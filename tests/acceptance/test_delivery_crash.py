@@ -3,12 +3,14 @@ lost, nothing posted twice at the fake X, nothing processed twice at the partner
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +67,10 @@ def quakes(n: int) -> bytes:
     return json.dumps({"type": "FeatureCollection", "metadata": {"generated": now_ms}, "features": features}).encode()
 
 
-def test_kill_9_mid_burst_then_restart_loses_nothing_and_repeats_nothing(tmp_path, feed_server):
+@contextlib.contextmanager
+def burst(tmp_path: Path, feed_server) -> Iterator[tuple[Path, FakeX, WebhookSink]]:
+    """20 quakes for 3 X accounts on a fake X (a little latency) and 2 partner sinks, with the
+    credentials in the environment: 60 posts and 80 webhooks, long enough to cut into."""
     users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
     fake = FakeX(consumer_key="app-key", consumer_secret="app-secret", users=users, latency=0.08)
     sink = WebhookSink({"radio": "radio-secret", "tv": "tv-secret"})
@@ -99,29 +104,42 @@ dispatch:
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
     os.environ.update(env)
-    log = tmp_path / "daemon.log"
     try:
-        d = Daemon(cfg, log)
-        try:
-            wait_for(lambda: len(fake.state.posts) >= 12, timeout=30, what="the burst to start")
-        finally:
-            d.proc.send_signal(signal.SIGKILL)
-            d.proc.wait(timeout=30)
-        at_kill = len(fake.state.posts)
-
-        d = Daemon(cfg, log)
-        try:
-            history = wait_for(lambda: _all_sent(cfg), timeout=60, what="every delivery sent after the restart")
-            assert d.stop() == 0
-        finally:
-            if d.proc.poll() is None:
-                d.proc.kill()
+        yield cfg, fake, sink
     finally:
         for k in env:
             os.environ.pop(k, None)
         fake.stop()
         sink.stop()
 
+
+def test_kill_9_mid_burst_then_restart_loses_nothing_and_repeats_nothing(tmp_path, feed_server):
+    with burst(tmp_path, feed_server) as (cfg, fake, sink):
+        history, at_kill = _kill_and_restart(tmp_path, cfg, fake)
+    _check(history, at_kill, fake, sink, tmp_path / "daemon.log")
+
+
+def _kill_and_restart(tmp_path: Path, cfg: Path, fake: FakeX) -> tuple[list[dict], int]:
+    log = tmp_path / "daemon.log"
+    d = Daemon(cfg, log)
+    try:
+        wait_for(lambda: len(fake.state.posts) >= 12, timeout=30, what="the burst to start")
+    finally:
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait(timeout=30)
+    at_kill = len(fake.state.posts)
+
+    d = Daemon(cfg, log)
+    try:
+        history = wait_for(lambda: _all_sent(cfg), timeout=60, what="every delivery sent after the restart")
+        assert d.stop() == 0
+    finally:
+        if d.proc.poll() is None:
+            d.proc.kill()
+    return history, at_kill
+
+
+def _check(history: list[dict], at_kill: int, fake: FakeX, sink: WebhookSink, log: Path) -> None:
     assert at_kill < 60, "the kill came after the burst: nothing was cut off"
     per_target: dict[str, int] = {}
     for w in history:

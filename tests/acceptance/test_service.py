@@ -19,9 +19,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, posts, wait_for
-from tests.acceptance.test_delivery_crash import ACCOUNTS, RULES, _all_sent, quakes
+from tests.acceptance.test_delivery_crash import ACCOUNTS, _all_sent, burst
 from tests.conftest import RULES_ANY_QUAKE, write_config
-from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
 pytestmark = pytest.mark.acceptance
@@ -342,34 +341,8 @@ def test_the_endpoint_answers_bad_requests_cleanly_and_never_shows_a_secret(tmp_
 
 
 def test_sigterm_mid_burst_parks_deliveries_and_a_restart_sends_each_exactly_once(tmp_path, feed_server):
-    users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
-    fake = FakeX(consumer_key="app-key", consumer_secret="app-secret", users=users, latency=0.08)
-    sink = WebhookSink({"radio": "radio-secret", "tv": "tv-secret"})
-    fake.start()
-    sink.start()
-    url = feed_server.serve("/usgs.geojson", quakes(20))
-    accounts = "".join(f'\n  {a}: {{channel: x, name: "{a}", credential: x-{a}}}' for a in ACCOUNTS)
-    extra = f"""x:
-  api_base: {fake.base}
-  read_timeout: 5
-partners:
-  radio: {{name: Radio, url: "{sink.url("radio")}", secret: partner-radio, accounts: [aceh, ntb, jabar]}}
-  tv: {{name: TV, url: "{sink.url("tv")}", secret: partner-tv, accounts: [aceh], format: cap}}
-"""
-    feeds = f"  - id: usgs\n    format: usgs-geojson\n    url: {url}\n    interval: 0.5\n"
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
-    env = {
-        "WARND_SECRET_X_APP_CONSUMER_KEY": "app-key",
-        "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
-        "WARND_SECRET_PARTNER_RADIO": "radio-secret",
-        "WARND_SECRET_PARTNER_TV": "tv-secret",
-    }
-    for a in ACCOUNTS:
-        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
-        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
-    os.environ.update(env)
     log = tmp_path / "daemon.log"
-    try:
+    with burst(tmp_path, feed_server) as (cfg, fake, sink):
         svc = Service(cfg, log)
         try:
             wait_for(lambda: len(fake.state.posts) >= 12, timeout=30, what="the burst to start")
@@ -392,11 +365,6 @@ partners:
             assert svc.stop() == 0
         finally:
             svc.kill()
-    finally:
-        for k in env:
-            os.environ.pop(k, None)
-        fake.stop()
-        sink.stop()
 
     assert took < 30, "the stop must fit in the unit's TimeoutStopSec"
     assert at_stop < 60, "the stop came after the burst: nothing was cut off"

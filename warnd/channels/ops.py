@@ -15,7 +15,7 @@ import httpx
 
 from warnd.channels.base import classify_status
 from warnd.channels.file import append_line
-from warnd.channels.webhook import sign
+from warnd.channels.webhook import client, sign
 from warnd.config import secrets
 from warnd.config.schema import OpsChannel, OpsFile
 from warnd.errors import DeliveryError, Failure
@@ -51,11 +51,7 @@ class OpsWebhookSender:
         self.name = name
         self.url = url
         self._secret = secret
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent},
-        )
+        self.client = client(timeout, user_agent)
 
     def __repr__(self) -> str:
         return f"OpsWebhookSender({self.name})"

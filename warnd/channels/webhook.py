@@ -34,6 +34,15 @@ def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     return f"{SIGNATURE_VERSION}={mac}"
 
 
+def client(timeout: float, user_agent: str) -> httpx.AsyncClient:
+    """For POSTs to a URL an operator configured: never follows a redirect elsewhere."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        follow_redirects=False,
+        headers={"User-Agent": user_agent},
+    )
+
+
 def json_body(d: Delivery, partner: str) -> bytes:
     payload: dict[str, Any] = {
         "schema": "warnd.warning/1",
@@ -57,11 +66,7 @@ class WebhookSender:
         self.url = url
         self._secret = secret
         self.fmt = fmt
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent},
-        )
+        self.client = client(timeout, user_agent)
 
     def __repr__(self) -> str:
         return f"WebhookSender({self.partner})"

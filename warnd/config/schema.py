@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from warnd.model import Hazard, Priority, Status
 
@@ -31,6 +31,15 @@ def parse_duration(value: Any) -> Any:
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+
+def _http_url(v: str) -> str:
+    if not v.startswith(("https://", "http://")):
+        raise ValueError(f"{v!r} is not an http(s) URL")
+    return v
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -136,7 +145,7 @@ class Partner(Strict):
     hazards, levels, severities or regions) is POSTed to its webhook, signed."""
 
     name: str
-    url: str
+    url: HttpUrl
     secret: Name
     """Name of the credential holding the HMAC signing secret (never the secret itself)."""
     accounts: list[str] = Field(min_length=1)
@@ -148,13 +157,6 @@ class Partner(Strict):
     regions: list[str] | None = None
     """Region codes (a province code covers its regencies); unset: all the accounts' regions."""
     timeout: Duration = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://")):
-            raise ValueError(f"{v!r} is not an http(s) URL")
-        return v
 
     @field_validator("levels")
     @classmethod
@@ -201,16 +203,9 @@ class OpsWebhook(Strict):
     partner webhooks when `secret` names a credential."""
 
     channel: Literal["webhook"]
-    url: str
+    url: HttpUrl
     secret: Name | None = None
     timeout: Duration = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("https://", "http://")):
-            raise ValueError(f"{v!r} is not an http(s) URL")
-        return v
 
 
 OpsChannel = Annotated[OpsFile | OpsWebhook, Field(discriminator="channel")]
