@@ -222,6 +222,12 @@ class Daemon:
             )
 
     async def reload(self) -> bool:
+        applied = await self._reload()
+        # Health, notices and STATUS= show the outcome now, not at the next round.
+        await self._health()
+        return applied
+
+    async def _reload(self) -> bool:
         if self._reloading:
             log.warning("reload.skipped", reason="a reload is already running")
             return False
@@ -278,7 +284,6 @@ class Daemon:
         m.reload_ok.set(1 if ok else 0)
         m.reload_at.set(now.timestamp())
         m.config_generation.set(self.generation)
-        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._health()))
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval()
