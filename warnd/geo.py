@@ -16,6 +16,8 @@ from datetime import timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import shapely
 from shapely import STRtree
 from shapely.geometry import shape
@@ -77,12 +79,13 @@ class RegionIndex:
     def __init__(self, regions: Sequence[Region], geoms: Sequence[BaseGeometry]) -> None:
         self.regions = list(regions)
         self.by_code = {r.code: r for r in self.regions}
-        self._levels: dict[str, tuple[list[int], STRtree]] = {}
+        self._levels: dict[str, _Level] = {}
         self._geoms = list(geoms)
+        shapely.prepare(self._geoms)
         for level in {r.level for r in self.regions}:
             idx = [i for i, r in enumerate(self.regions) if r.level == level]
-            self._levels[level] = (idx, STRtree([self._geoms[i] for i in idx]))
-        shapely.prepare(self._geoms)
+            members = np.array([self._geoms[i] for i in idx], dtype=object)
+            self._levels[level] = _Level([self.regions[i] for i in idx], members, STRtree(members))
 
     @property
     def levels(self) -> list[str]:
@@ -91,36 +94,47 @@ class RegionIndex:
     def locate(self, lat: float, lon: float, level: str, tolerance_km: float) -> list[Hit]:
         """Regions of `level` containing the point; if none does, the nearest one within the
         tolerance (a point in a gap between polygons, or on a small island drawn as a triangle)."""
-        inside = self.within(lat, lon, level, 0.0)
-        if inside or tolerance_km <= 0:
-            return inside
-        near = self.within(lat, lon, level, tolerance_km)
-        return near[:1]
+        return self.locate_many([(lat, lon)], level, tolerance_km)[0]
+
+    def locate_many(self, points: Sequence[tuple[float, float]], level: str, tolerance_km: float) -> list[list[Hit]]:
+        """`locate` for many (lat, lon) points in one pass through the index: a document of
+        quakes or a gauge storm costs one tree query, not one per point."""
+        out: list[list[Hit]] = [[] for _ in points]
+        entry = self._levels.get(level)
+        if entry is None or not points:
+            return out
+        xy = np.asarray(points, dtype=float)
+        where = shapely.points(xy[:, 1], xy[:, 0])
+        p, r = entry.tree.query(where, predicate="intersects")
+        for pi, ri in zip(p.tolist(), r.tolist(), strict=True):
+            out[pi].append(Hit(entry.regions[ri], 0.0))
+        if tolerance_km > 0:
+            for i, hits in enumerate(out):
+                if not hits:
+                    out[i] = self.within(points[i][0], points[i][1], level, tolerance_km)[:1]
+        return out
 
     def within(self, lat: float, lon: float, level: str, km: float) -> list[Hit]:
         """Regions of `level` at most `km` from the point, nearest first (inside = 0 km)."""
         entry = self._levels.get(level)
         if entry is None:
             return []
-        idx, tree = entry
         point = shapely.Point(lon, lat)
-        hits: list[Hit] = []
         if km <= 0:
-            for j in tree.query(point, predicate="intersects"):
-                hits.append(Hit(self.regions[idx[int(j)]], 0.0))
-            return hits
-        dlat = km / _KM_PER_DEG_LAT
-        dlon = km / max(1e-6, _KM_PER_DEG_LAT * math.cos(math.radians(lat)))
-        box = shapely.box(lon - dlon * 1.01, lat - dlat * 1.01, lon + dlon * 1.01, lat + dlat * 1.01)
-        for j in tree.query(box):
-            i = idx[int(j)]
-            geom = self._geoms[i]
-            if shapely.intersects(geom, point):
-                hits.append(Hit(self.regions[i], 0.0))
-                continue
-            d = _distance_km(geom, lat, lon)
-            if d <= km:
-                hits.append(Hit(self.regions[i], d))
+            return [Hit(entry.regions[int(j)], 0.0) for j in entry.tree.query(point, predicate="intersects")]
+        # In degrees a kilometre east-west is longer than north-south away from the equator, so
+        # the east-west extent bounds the search; the exact distance then decides.
+        reach = km / max(1e-6, _KM_PER_DEG_LAT * math.cos(math.radians(min(89.0, abs(lat) + km / 100.0))))
+        found = entry.tree.query(point, predicate="dwithin", distance=reach * 1.02)
+        if len(found) == 0:
+            return []
+        geoms = entry.geoms[found]
+        dist = np.zeros(len(found))
+        # A region the point is inside is 0 km away: no need to measure (a province is big).
+        outside = ~shapely.intersects(geoms, point)
+        if outside.any():
+            dist[outside] = _distances_km(geoms[outside], lat, lon)
+        hits = [Hit(entry.regions[int(j)], float(d)) for j, d in zip(found, dist, strict=True) if d <= km]
         hits.sort(key=lambda h: (h.distance_km, h.region.code))
         return hits
 
@@ -133,15 +147,17 @@ class RegionIndex:
             area = shapely.make_valid(shape(geometry))
         except (TypeError, ValueError, AttributeError, KeyError):
             return []
-        idx, tree = entry
         hits: list[tuple[float, Region]] = []
-        for j in tree.query(area, predicate="intersects"):
-            i = idx[int(j)]
-            geom = self._geoms[i]
-            overlap = shapely.intersection(geom, area).area
+        found = entry.tree.query(area, predicate="intersects")
+        if len(found) == 0:
+            return []
+        geoms = entry.geoms[found]
+        overlaps = shapely.area(shapely.intersection(geoms, area))
+        sizes = shapely.area(geoms)
+        for j, overlap, size in zip(found.tolist(), overlaps.tolist(), sizes.tolist(), strict=True):
             # A sliver along a border (coarse alert polygons) does not put a region in the alert.
-            if overlap >= MIN_OVERLAP * area.area or overlap >= MIN_OVERLAP * geom.area:
-                hits.append((overlap, self.regions[i]))
+            if overlap >= MIN_OVERLAP * area.area or overlap >= MIN_OVERLAP * size:
+                hits.append((overlap, entry.regions[j]))
         hits.sort(key=lambda h: (-h[0], h[1].code))
         return [Hit(r, 0.0) for _, r in hits]
 
@@ -159,22 +175,35 @@ class RegionIndex:
         return out
 
 
-def _distance_km(geom: BaseGeometry, lat: float, lon: float) -> float:
-    # Scale longitudes so that the frame is locally isometric, find the nearest point there,
-    # then measure the true great-circle distance to it.
+@dataclass(frozen=True)
+class _Level:
+    regions: list[Region]
+    geoms: npt.NDArray[np.object_]
+    tree: STRtree
+
+
+def _distances_km(geoms: npt.NDArray[np.object_], lat: float, lon: float) -> npt.NDArray[np.float64]:
+    """Great-circle distance from the point to the nearest point of each geometry (0 inside).
+
+    The nearest point is found in a local frame around the point where longitudes are scaled by
+    cos(lat), so that the frame is locally isometric; one transform for all the geometries."""
     k = math.cos(math.radians(lat))
-    local = shapely.transform(geom, lambda xy: _to_local(xy, lat, lon, k))
-    line = shapely.shortest_line(shapely.Point(0.0, 0.0), local)
-    nx, ny = shapely.get_coordinates(line)[1]
-    nlon = float(nx) / k + lon if k > 1e-9 else lon
-    return haversine_km(lat, lon, float(ny) + lat, nlon)
 
+    def to_local(xy: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        out = xy.copy()
+        out[:, 0] = (xy[:, 0] - lon) * k
+        out[:, 1] = xy[:, 1] - lat
+        return out
 
-def _to_local(xy: Any, lat0: float, lon0: float, k: float) -> Any:
-    out = xy.copy()
-    out[:, 0] = (xy[:, 0] - lon0) * k
-    out[:, 1] = xy[:, 1] - lat0
-    return out
+    local = shapely.transform(geoms, to_local)
+    lines = shapely.shortest_line(shapely.Point(0.0, 0.0), local)
+    near = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 1]
+    nlat = near[:, 1] + lat
+    nlon = near[:, 0] / k + lon if k > 1e-9 else np.full(len(near), lon)
+    p1, p2 = math.radians(lat), np.radians(nlat)
+    dp, dl = p2 - p1, np.radians(nlon - lon)
+    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))), dtype=np.float64)
 
 
 def load_layers(paths: Iterable[Path]) -> RegionIndex:

@@ -10,7 +10,9 @@ Where an event is decides how regions are found:
 
 from __future__ import annotations
 
+import functools
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
@@ -38,13 +40,88 @@ class Skip:
     detail: str
 
 
-def evaluate(ruleset: RuleSet, regions: RegionIndex, change: EventChange) -> tuple[list[Match], list[Skip]]:
+class Places:
+    """Where one point event is, asked once per level however many rules ask.
+
+    Rules differ in level, distance and intensity, but the regions near a point do not: for each
+    level the widest search any rule needs (its `within_km`, or the radius its intensity
+    reaches for this quake) is made once, and each rule filters it by its own distance."""
+
+    def __init__(self, index: RegionIndex, ruleset: RuleSet, ev: HazardEvent) -> None:
+        self.index = index
+        self.ruleset = ruleset
+        self.ev = ev
+        self.located: dict[str, list[Hit]] = {}
+        self._near: dict[str, tuple[float, list[Hit]]] = {}
+
+    def locate(self, level: str) -> list[Hit]:
+        hits = self.located.get(level)
+        if hits is None:
+            assert self.ev.lat is not None and self.ev.lon is not None
+            hits = self.located[level] = self.index.locate(self.ev.lat, self.ev.lon, level, self.ruleset.tolerance_km)
+        return hits
+
+    def near(self, level: str, km: float) -> list[Hit]:
+        done = self._near.get(level)
+        if done is None or done[0] < km:
+            assert self.ev.lat is not None and self.ev.lon is not None
+            reach = max(km, self._reach(level))
+            done = self._near[level] = (reach, self.index.within(self.ev.lat, self.ev.lon, level, reach))
+        return [h for h in done[1] if h.distance_km <= km]
+
+    def _reach(self, level: str) -> float:
+        reach = 0.0
+        for rule in self.ruleset.rules:
+            if rule.level != level or self.ev.hazard not in rule.hazards:
+                continue
+            if rule.within_km:
+                reach = max(reach, rule.within_km)
+            if rule.intensity is not None and self.ev.magnitude is not None:
+                reach = max(reach, felt_radius(self.ev.magnitude, self.ev.depth_km, rule.intensity.value))
+        return reach
+
+
+@functools.lru_cache(maxsize=4096)
+def felt_radius(magnitude: float, depth_km: float | None, mmi: float) -> float:
+    return felt_radius_km(magnitude, depth_km, mmi)
+
+
+def evaluate_many(
+    ruleset: RuleSet, regions: RegionIndex, changes: Sequence[EventChange]
+) -> list[tuple[list[Match], list[Skip]]]:
+    """`evaluate` for every change of one document: the point events are located together,
+    level by level, in one pass through the index."""
+    places = [
+        Places(regions, ruleset, c.event)
+        if c.kind is not ChangeKind.UNCHANGED and c.event.lat is not None and c.event.lon is not None
+        else None
+        for c in changes
+    ]
+    located = [p for p in places if p is not None]
+    if located:
+        for level in {r.level for r in ruleset.rules}:
+            found = regions.locate_many(
+                [(p.ev.lat, p.ev.lon) for p in located],  # type: ignore[misc]
+                level,
+                ruleset.tolerance_km,
+            )
+            for p, hits in zip(located, found, strict=True):
+                p.located[level] = hits
+    return [evaluate(ruleset, regions, c, p) for c, p in zip(changes, places, strict=True)]
+
+
+def evaluate(
+    ruleset: RuleSet, regions: RegionIndex, change: EventChange, places: Places | None = None
+) -> tuple[list[Match], list[Skip]]:
     matches: list[Match] = []
     skips: list[Skip] = []
     if change.kind is ChangeKind.UNCHANGED:
         return matches, skips
+    ev = change.event
+    if places is None and ev.lat is not None and ev.lon is not None:
+        places = Places(regions, ruleset, ev)
     for rule in ruleset.rules:
-        verdict = _evaluate_rule(rule, ruleset.tolerance_km, regions, change)
+        verdict = _evaluate_rule(rule, regions, change, places)
         if isinstance(verdict, Skip):
             skips.append(verdict)
         else:
@@ -89,7 +166,7 @@ def _fields(rule: CompiledRule, ev: HazardEvent) -> Skip | None:
     return None
 
 
-def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, change: EventChange) -> Match | Skip:
+def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, places: Places | None) -> Match | Skip:
     ev = change.event
     skip = _fields(rule, ev)
     if skip is not None:
@@ -113,8 +190,8 @@ def _evaluate_rule(rule: CompiledRule, tolerance_km: float, index: RegionIndex, 
             return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {', '.join(unmapped)}")
     elif ev.area is not None:
         hits = index.intersecting(ev.area, rule.level)
-    elif ev.lat is not None and ev.lon is not None:
-        hits = _point_hits(rule, tolerance_km, index, ev, notes)
+    elif places is not None:
+        hits = _point_hits(rule, places, notes)
     else:
         return Skip(rule.id, Reason.NO_LOCATION, "event has no zones, area or point location")
     if rule.regions:
@@ -144,17 +221,15 @@ def _at_level(index: RegionIndex, region: Region, level: str) -> Region | None:
     return region  # zones are regencies; a district-level rule names the regency
 
 
-def _point_hits(
-    rule: CompiledRule, tolerance_km: float, index: RegionIndex, ev: HazardEvent, notes: dict[str, str]
-) -> list[Hit]:
-    assert ev.lat is not None and ev.lon is not None
-    hits = index.locate(ev.lat, ev.lon, rule.level, tolerance_km)
+def _point_hits(rule: CompiledRule, places: Places, notes: dict[str, str]) -> list[Hit]:
+    ev = places.ev
+    hits = list(places.locate(rule.level))
     seen = {h.region.code for h in hits}
     if rule.within_km:
-        hits += [h for h in index.within(ev.lat, ev.lon, rule.level, rule.within_km) if h.region.code not in seen]
+        hits += [h for h in places.near(rule.level, rule.within_km) if h.region.code not in seen]
     if rule.intensity is not None and ev.magnitude is not None:
-        radius = felt_radius_km(ev.magnitude, ev.depth_km, rule.intensity.value)
-        near = hits + [h for h in index.within(ev.lat, ev.lon, rule.level, radius) if h.region.code not in seen]
+        radius = felt_radius(ev.magnitude, ev.depth_km, rule.intensity.value)
+        near = hits + [h for h in places.near(rule.level, radius) if h.region.code not in seen]
         hits = []
         for h in near:
             mmi = predicted_mmi(ev.magnitude, ev.depth_km, h.distance_km)

@@ -20,7 +20,7 @@ from warnd.obs import get_logger
 from warnd.pipeline.cap_out import render_cap
 from warnd.pipeline.route import targets
 from warnd.pipeline.stages import plan
-from warnd.rules.engine import evaluate
+from warnd.rules.engine import evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.store.db import transaction
 from warnd.store.ledger import Ledger
@@ -93,8 +93,9 @@ class Ingest:
         b = self.bundle()
         now = self.clock.now()
         with transaction(self.conn):
-            for event in result.events:
-                change = self.ledger.observe(event, now)
+            changes = [self.ledger.observe(event, now) for event in result.events]
+            verdicts = evaluate_many(b.ruleset, b.regions, changes)
+            for change, (matches, skips) in zip(changes, verdicts, strict=True):
                 ev = change.event
                 report.changes[change.kind.value] += 1
                 elog = log.bind(event_id=ev.id, feed=feed)
@@ -110,7 +111,6 @@ class Ingest:
                     lon=ev.lon,
                     revision=ev.revision,
                 )
-                matches, skips = evaluate(b.ruleset, b.regions, change)
                 step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
                 report.trace.append(step)
                 for s in skips:

@@ -20,15 +20,17 @@ def main() -> int:
     sink = sub.add_parser("sink", help="a partner webhook endpoint that checks signatures")
     sink.add_argument("--port", type=int, default=8792)
     sink.add_argument("--partner", action="append", default=[], metavar="NAME=SECRET")
+    sink.add_argument("--open", action="append", default=[], metavar="NAME", help="a receiver taking unsigned POSTs")
     args = p.parse_args()
     server: FakeX | WebhookSink
     if args.what == "x":
         server = FakeX(consumer_key=args.consumer_key, consumer_secret="", users=None, port=args.port)
-        print(f"fake X API on {server.base}: set x.api_base to it; posts are printed here")
+        print(f"fake X API on {server.base}: set x.api_base to it; posts are printed here", flush=True)
     else:
         secrets = dict(item.split("=", 1) for item in args.partner)
-        server = WebhookSink(secrets, port=args.port)
-        print(f"webhook sink on {server.base}: partner URLs {', '.join(server.url(n) for n in secrets)}")
+        server = WebhookSink(secrets, port=args.port, open=args.open)
+        names = [*secrets, *args.open]
+        print(f"webhook sink on {server.base}: partner URLs {', '.join(server.url(n) for n in names)}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class QuietHandler(BaseHTTPRequestHandler):
@@ -39,6 +40,12 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client closing a kept-alive connection is normal, not worth a traceback.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
 
 class LocalServer:
     def __init__(self, handler: type[QuietHandler], port: int = 0) -> None:
@@ -64,7 +71,7 @@ class LocalServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

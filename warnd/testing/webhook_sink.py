@@ -4,15 +4,21 @@ POST /<partner>: the signature is checked the way the README tells partners to (
 "<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. Each
 Idempotency-Key is processed once: a repeat is answered 200 and counted, not processed again.
 Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner.
+
+An `open` receiver takes unsigned POSTs (another alerting system's webhook, in a side-by-side
+benchmark) and records each one. GET /_receipts lists what arrived, with arrival times, for a
+drill or a benchmark that runs the sink in a process of its own.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from warnd.testing._server import LocalServer, QuietHandler
@@ -32,6 +38,7 @@ class Receipt:
 @dataclass
 class SinkState:
     processed: list[Receipt] = field(default_factory=list)
+    seen: set[tuple[str, str]] = field(default_factory=set)
     repeats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
@@ -49,9 +56,10 @@ def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: floa
 
 
 class WebhookSink(LocalServer):
-    def __init__(self, secrets: dict[str, str], port: int = 0) -> None:
+    def __init__(self, secrets: dict[str, str], port: int = 0, open: Iterable[str] = ()) -> None:
         super().__init__(_Handler, port)
         self.secrets = secrets
+        self.open = frozenset(open)
         self.state = SinkState()
         self.lock = threading.Lock()
         self.faults: dict[str, deque[str]] = defaultdict(deque)
@@ -97,6 +105,14 @@ class _Handler(QuietHandler):
             status = int(fault)
             self._answer(status, "scripted", {"Retry-After": "1"} if status in (429, 503) else None)
             return
+        if partner in self.sink.open:
+            with self.sink.lock:
+                n = len(self.sink.state.processed)
+                self.sink.state.processed.append(
+                    Receipt(partner, str(n), self.headers.get("Content-Type", ""), body, time.time())
+                )
+            self._answer(200, "ok")
+            return
         secret = self.sink.secrets.get(partner)
         if secret is None:
             self._answer(404, "no such partner")
@@ -115,11 +131,26 @@ class _Handler(QuietHandler):
             self._answer(401, why or "no idempotency key")
             return
         with self.sink.lock:
-            seen = any(r.partner == partner and r.key == key for r in self.sink.state.processed)
+            seen = (partner, key) in self.sink.state.seen
             if seen:
                 self.sink.state.repeats[key] += 1
             else:
+                self.sink.state.seen.add((partner, key))
                 self.sink.state.processed.append(
                     Receipt(partner, key, self.headers.get("Content-Type", ""), body, time.time())
                 )
         self._answer(200, "duplicate" if seen else "ok")
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != "/_receipts":
+            self._answer(404, "not found")
+            return
+        with self.sink.lock:
+            got = [
+                {"partner": r.partner, "key": r.key, "at": r.at, "body": r.body.decode("utf-8", "replace")}
+                for r in self.sink.state.processed
+            ]
+            repeats = sum(self.sink.state.repeats.values())
+            rejected = len(self.sink.state.rejected)
+        raw = json.dumps({"processed": got, "repeats": repeats, "rejected": rejected}).encode()
+        self.reply(200, raw, "application/json")
