@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -21,41 +20,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, posts, wait_for
 from tests.acceptance.test_delivery_crash import ACCOUNTS, _all_sent, burst
 from tests.conftest import RULES_ANY_QUAKE, write_config
+from warnd.testing.notify import NotifySocket
 from warnd.testing.webhook_sink import WebhookSink
 
 pytestmark = pytest.mark.acceptance
-
-
-class NotifySocket:
-    """What systemd would hear: every datagram on $NOTIFY_SOCKET, with when it came."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[tuple[float, str]] = []
-        self._run = True
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        while self._run:
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.messages.append((time.monotonic(), data.decode()))
-
-    def lines(self, prefix: str) -> list[tuple[float, str]]:
-        return [(t, ln) for t, m in list(self.messages) for ln in m.split("\n") if ln.startswith(prefix)]
-
-    def close(self) -> None:
-        self._run = False
-        self._thread.join(timeout=2)
-        self.sock.close()
 
 
 class Service:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -107,9 +108,11 @@ class Poller:
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
+            started = time.perf_counter()
             result = parser(outcome.body, Source(feed_id, now, spec.url))
             result, followed, complete = await self._follow(spec, parser, result)
             report = self.ingest.handle(feed_id, result)
+            took = time.perf_counter() - started
             # Validators are stored only after the document's events are committed: a crash in
             # between makes the next poll fetch and ingest the document again. When a linked
             # document could not be fetched, the index is read again next time too.
@@ -129,6 +132,7 @@ class Poller:
                 links=len(followed),
                 **report.changes,
                 elapsed_ms=round(outcome.elapsed * 1000, 1),
+                ingest_ms=round(took * 1000, 1),
             )
             if report.warnings:
                 self.on_warnings()

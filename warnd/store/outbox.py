@@ -118,9 +118,10 @@ class Outbox:
     # --- working the lanes ----------------------------------------------------------------
 
     def lanes(self) -> list[str]:
-        """Targets with something still to deliver."""
+        """Targets with something still to deliver, the public accounts first."""
         rows = self.conn.execute("SELECT DISTINCT target FROM deliveries WHERE state IN (?,?,?)", _OPEN).fetchall()
-        return [r[0] for r in rows]
+        # The public accounts first: a lane started first takes the event loop first.
+        return sorted((r[0] for r in rows), key=lambda t: (not t.startswith("account:"), t))
 
     def head(self, target: str) -> Delivery | None:
         """The next delivery of a lane: most urgent first, then oldest."""

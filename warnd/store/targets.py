@@ -79,18 +79,23 @@ class RateLog:
         """When `cost` more requests fit into the budget (None: now). A sliding window: the
         answer is when enough of the requests in it have aged out."""
         since = now.timestamp() - window
-        rows = self.conn.execute(
-            "SELECT at FROM rate_log WHERE bucket = ? AND at > ? ORDER BY at", (bucket, since)
-        ).fetchall()
-        over = len(rows) + cost - limit
+        used = int(
+            self.conn.execute("SELECT count(*) FROM rate_log WHERE bucket = ? AND at > ?", (bucket, since)).fetchone()[
+                0
+            ]
+        )
+        over = used + cost - limit
         if over <= 0:
             return None
-        if over > len(rows):
-            # More than the whole budget at once: it can only go when the window is empty.
-            over = len(rows)
+        # More than the whole budget at once can only go when the window is empty.
+        over = min(over, used)
         if over == 0:
             return None
-        return datetime.fromtimestamp(float(rows[over - 1][0]) + window, UTC)
+        row = self.conn.execute(
+            "SELECT at FROM rate_log WHERE bucket = ? AND at > ? ORDER BY at LIMIT 1 OFFSET ?",
+            (bucket, since, over - 1),
+        ).fetchone()
+        return datetime.fromtimestamp(float(row[0]) + window, UTC)
 
     def prune(self, now: datetime) -> None:
         self.conn.execute("DELETE FROM rate_log WHERE at < ?", ((now - self.KEEP).timestamp(),))

@@ -21,6 +21,8 @@ def main() -> int:
     sink.add_argument("--port", type=int, default=8792)
     sink.add_argument("--partner", action="append", default=[], metavar="NAME=SECRET")
     sink.add_argument("--open", action="append", default=[], metavar="NAME", help="a receiver taking unsigned POSTs")
+    for cmd in (x, sink):
+        cmd.add_argument("--quiet", action="store_true", help="print nothing after the address")
     args = p.parse_args()
     server: FakeX | WebhookSink
     if args.what == "x":
@@ -37,6 +39,8 @@ def main() -> int:
     server.start()
     seen = 0
     while not stop.wait(0.5):
+        if args.quiet:
+            continue
         if isinstance(server, FakeX):
             posts = server.state.posts
             for post in posts[seen:]:

@@ -6,7 +6,7 @@ Idempotency-Key is processed once: a repeat is answered 200 and counted, not pro
 Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner.
 
 An `open` receiver takes unsigned POSTs (another alerting system's webhook, in a side-by-side
-benchmark) and records each one. GET /_receipts lists what arrived, with arrival times, for a
+benchmark) and records each one. GET /_receipts[?since=N] lists what arrived, with arrival times, for a
 drill or a benchmark that runs the sink in a process of its own.
 """
 
@@ -142,13 +142,15 @@ class _Handler(QuietHandler):
         self._answer(200, "duplicate" if seen else "ok")
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/_receipts":
+        path, _, query = self.path.partition("?")
+        if path != "/_receipts":
             self._answer(404, "not found")
             return
+        since = int(query.split("since=", 1)[1].split("&")[0]) if "since=" in query else 0
         with self.sink.lock:
             got = [
                 {"partner": r.partner, "key": r.key, "at": r.at, "body": r.body.decode("utf-8", "replace")}
-                for r in self.sink.state.processed
+                for r in self.sink.state.processed[since:]
             ]
             repeats = sum(self.sink.state.repeats.values())
             rejected = len(self.sink.state.rejected)
