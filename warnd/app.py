@@ -74,7 +74,7 @@ class Daemon:
         self.generation = 1
         self.metrics.config_generation.set(self.generation)
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
-        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
+        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False)
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,

@@ -576,6 +576,9 @@ def _run(args: argparse.Namespace) -> int:
     except AlreadyRunning as e:
         get_logger("warnd").error("daemon.refused", error=str(e))
         return EXIT_FAILURE
+    # X posts go out from worker threads (tweepy blocks) while the event loop delivers to the
+    # other targets: a thread waiting for the GIL should get it within 1 ms, not Python's 5 ms.
+    sys.setswitchinterval(0.001)
     asyncio.run(daemon.run())
     return EXIT_OK
 

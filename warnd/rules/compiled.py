@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from warnd.config.schema import Rule
 from warnd.model import Hazard, HazardEvent, Priority, Status
@@ -74,6 +74,13 @@ class CompiledRule:
 class RuleSet:
     rules: tuple[CompiledRule, ...]
     tolerance_km: float
+    by_hazard: Mapping[Hazard, tuple[CompiledRule, ...]] = field(default_factory=dict)
+    """The rules for each hazard, in file order: an event meets only its own hazard's rules."""
+
+    def __post_init__(self) -> None:
+        if not self.by_hazard:
+            groups = {h: tuple(r for r in self.rules if h in r.hazards) for h in Hazard}
+            object.__setattr__(self, "by_hazard", groups)
 
 
 def _set(values: Sequence[str] | None) -> frozenset[str] | None:

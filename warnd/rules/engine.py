@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
@@ -33,11 +33,16 @@ def zone_map(index: RegionIndex) -> ZoneMap:
 
 @dataclass(frozen=True, slots=True)
 class Skip:
-    """A rule that did not fire, and why (for logs and --explain)."""
+    """A rule that did not fire, and why (for logs and --explain). The detail of an event
+    outside a rule's regions is written only when read: a quake passes over most rules."""
 
     rule: str
     reason: Reason
-    detail: str
+    why: str | Callable[[], str]
+
+    @property
+    def detail(self) -> str:
+        return self.why if isinstance(self.why, str) else self.why()
 
 
 class Places:
@@ -53,21 +58,48 @@ class Places:
         self.ev = ev
         self.located: dict[str, list[Hit]] = {}
         self._near: dict[str, tuple[float, list[Hit]]] = {}
+        self._by_province: dict[str, dict[str, list[Hit]]] = {}
+        self._tops: dict[str, set[str]] = {}
 
-    def locate(self, level: str) -> list[Hit]:
+    def locate(self, level: str, scope: tuple[str, ...] = ()) -> list[Hit]:
         hits = self.located.get(level)
         if hits is None:
             assert self.ev.lat is not None and self.ev.lon is not None
             hits = self.located[level] = self.index.locate(self.ev.lat, self.ev.lon, level, self.ruleset.tolerance_km)
-        return hits
+        return _scoped(hits, scope)
 
-    def near(self, level: str, km: float) -> list[Hit]:
+    def near(self, level: str, km: float, scope: tuple[str, ...] = ()) -> list[Hit]:
+        """Regions of `level` within `km`, nearest first; only those under `scope` if given."""
         done = self._near.get(level)
         if done is None or done[0] < km:
             assert self.ev.lat is not None and self.ev.lon is not None
             reach = max(km, self._reach(level))
-            done = self._near[level] = (reach, self.index.within(self.ev.lat, self.ev.lon, level, reach))
-        return [h for h in done[1] if h.distance_km <= km]
+            found = self.index.within(self.ev.lat, self.ev.lon, level, reach)
+            done = self._near[level] = (reach, found)
+            self._by_province[level] = _by_province(found)
+        if not scope:
+            return [h for h in done[1] if h.distance_km <= km]
+        # A provincial rule looks only at its province's regions, not at every region near.
+        groups = self._by_province[level]
+        tops = {p.split(".", 1)[0] for p in scope}
+        pool = (
+            groups.get(next(iter(tops)), [])
+            if len(tops) == 1
+            else [h for h in done[1] if h.region.code.split(".", 1)[0] in tops]
+        )
+        return [h for h in _scoped(pool, scope) if h.distance_km <= km]
+
+    def reaches(self, level: str, scope: tuple[str, ...]) -> bool:
+        """Whether any rule's search at `level` can find a region under `scope` (by province):
+        a provincial rule for the other side of the country is passed over at once."""
+        tops = self._tops.get(level)
+        if tops is None:
+            tops = {h.region.code.split(".", 1)[0] for h in self.locate(level)}
+            reach = self._reach(level)
+            if reach > 0:
+                tops |= {h.region.code.split(".", 1)[0] for h in self.near(level, reach)}
+            self._tops[level] = tops
+        return any(p.split(".", 1)[0] in tops for p in scope)
 
     def _reach(self, level: str) -> float:
         reach = 0.0
@@ -81,13 +113,24 @@ class Places:
         return reach
 
 
+def _scoped(hits: list[Hit], scope: tuple[str, ...]) -> list[Hit]:
+    return [h for h in hits if covers(h.region.code, scope)] if scope else hits
+
+
+def _by_province(hits: list[Hit]) -> dict[str, list[Hit]]:
+    out: dict[str, list[Hit]] = {}
+    for h in hits:
+        out.setdefault(h.region.code.split(".", 1)[0], []).append(h)
+    return out
+
+
 @functools.lru_cache(maxsize=4096)
 def felt_radius(magnitude: float, depth_km: float | None, mmi: float) -> float:
     return felt_radius_km(magnitude, depth_km, mmi)
 
 
 def evaluate_many(
-    ruleset: RuleSet, regions: RegionIndex, changes: Sequence[EventChange]
+    ruleset: RuleSet, regions: RegionIndex, changes: Sequence[EventChange], explain: bool = True
 ) -> list[tuple[list[Match], list[Skip]]]:
     """`evaluate` for every change of one document: the point events are located together,
     level by level, in one pass through the index."""
@@ -99,7 +142,8 @@ def evaluate_many(
     ]
     located = [p for p in places if p is not None]
     if located:
-        for level in {r.level for r in ruleset.rules}:
+        hazards = {p.ev.hazard for p in located}
+        for level in {r.level for h in hazards for r in ruleset.by_hazard.get(h, ())}:
             found = regions.locate_many(
                 [(p.ev.lat, p.ev.lon) for p in located],  # type: ignore[misc]
                 level,
@@ -107,12 +151,19 @@ def evaluate_many(
             )
             for p, hits in zip(located, found, strict=True):
                 p.located[level] = hits
-    return [evaluate(ruleset, regions, c, p) for c, p in zip(changes, places, strict=True)]
+    return [evaluate(ruleset, regions, c, p, explain) for c, p in zip(changes, places, strict=True)]
 
 
 def evaluate(
-    ruleset: RuleSet, regions: RegionIndex, change: EventChange, places: Places | None = None
+    ruleset: RuleSet,
+    regions: RegionIndex,
+    change: EventChange,
+    places: Places | None = None,
+    explain: bool = True,
 ) -> tuple[list[Match], list[Skip]]:
+    """The rules the change fires, and why the others did not. Without `explain`, the rules of
+    other hazards are passed over unreported (the daemon's path: a quake meets 200 rules
+    of which most are about weather, floods and tsunamis)."""
     matches: list[Match] = []
     skips: list[Skip] = []
     if change.kind is ChangeKind.UNCHANGED:
@@ -120,7 +171,7 @@ def evaluate(
     ev = change.event
     if places is None and ev.lat is not None and ev.lon is not None:
         places = Places(regions, ruleset, ev)
-    for rule in ruleset.rules:
+    for rule in ruleset.rules if explain else ruleset.by_hazard.get(ev.hazard, ()):
         verdict = _evaluate_rule(rule, regions, change, places)
         if isinstance(verdict, Skip):
             skips.append(verdict)
@@ -197,7 +248,7 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
     if rule.regions:
         hits = [h for h in hits if covers(h.region.code, rule.regions)]
     if not hits:
-        return Skip(rule.id, Reason.OUTSIDE_REGION, _nowhere(rule, ev))
+        return Skip(rule.id, Reason.OUTSIDE_REGION, functools.partial(_nowhere, rule, ev))
     return Match(
         rule=rule.id,
         event=ev,
@@ -223,13 +274,16 @@ def _at_level(index: RegionIndex, region: Region, level: str) -> Region | None:
 
 def _point_hits(rule: CompiledRule, places: Places, notes: dict[str, str]) -> list[Hit]:
     ev = places.ev
-    hits = list(places.locate(rule.level))
+    scope = rule.regions
+    if scope and not places.reaches(rule.level, scope):
+        return []
+    hits = list(places.locate(rule.level, scope))
     seen = {h.region.code for h in hits}
     if rule.within_km:
-        hits += [h for h in places.near(rule.level, rule.within_km) if h.region.code not in seen]
+        hits += [h for h in places.near(rule.level, rule.within_km, scope) if h.region.code not in seen]
     if rule.intensity is not None and ev.magnitude is not None:
         radius = felt_radius(ev.magnitude, ev.depth_km, rule.intensity.value)
-        near = hits + [h for h in places.near(rule.level, radius) if h.region.code not in seen]
+        near = hits + [h for h in places.near(rule.level, radius, scope) if h.region.code not in seen]
         hits = []
         for h in near:
             mmi = predicted_mmi(ev.magnitude, ev.depth_km, h.distance_km)

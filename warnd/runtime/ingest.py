@@ -75,8 +75,13 @@ class _History:
 
 
 class Ingest:
-    def __init__(self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle]) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle], explain: bool = True
+    ) -> None:
+        """`explain`: report (and log at debug) every rule that did not fire, those of other
+        hazards too; `simulate --explain` wants that, the daemon only its hazard's rules."""
         self.conn = conn
+        self.explain = explain
         self.clock = clock
         self.bundle = bundle
         self.ledger = Ledger(conn)
@@ -94,7 +99,7 @@ class Ingest:
         now = self.clock.now()
         with transaction(self.conn):
             changes = [self.ledger.observe(event, now) for event in result.events]
-            verdicts = evaluate_many(b.ruleset, b.regions, changes)
+            verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
             for change, (matches, skips) in zip(changes, verdicts, strict=True):
                 ev = change.event
                 report.changes[change.kind.value] += 1
