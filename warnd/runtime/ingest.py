@@ -7,6 +7,7 @@ back and the next poll brings it again.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -97,6 +98,7 @@ class Ingest:
         report.rejected = len(result.rejected)
         b = self.bundle()
         now = self.clock.now()
+        debugging = log.is_enabled_for(logging.DEBUG)
         with transaction(self.conn):
             changes = [self.ledger.observe(event, now) for event in result.events]
             verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
@@ -118,9 +120,14 @@ class Ingest:
                 )
                 step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
                 report.trace.append(step)
-                for s in skips:
-                    elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
-                    step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})
+                # Why each other rule did not fire costs more to write than to decide: written only
+                # for a trace or a debug log.
+                if self.explain or debugging:
+                    for s in skips:
+                        elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
+                        step["rules"].append(
+                            {"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail}
+                        )
                 for m in matches:
                     if m.unmapped:
                         # Never silently: an operator must add the name to the zone map.
