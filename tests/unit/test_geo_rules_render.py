@@ -179,3 +179,54 @@ def test_predicted_intensity_falls_with_distance_and_grows_with_magnitude():
     r = felt_radius_km(6.0, 10, 4)
     assert predicted_mmi(6.0, 10, r - 1) >= 4 > predicted_mmi(6.0, 10, r + 1)
     assert felt_radius_km(2.0, 10, 5) == 0.0
+
+
+def test_fast_region_reader_gives_exactly_what_the_plain_reader_gives():
+    import shapely
+
+    from warnd.geo import _read_fast, _read_slow
+
+    path = REGIONS / "regencies.geojson"
+    fast, slow = _read_fast(path.read_text()), _read_slow(path, path.read_text())
+    assert fast is not None and len(fast) == len(slow) == 514
+    for (r1, g1), (r2, g2) in zip(fast, slow, strict=True):
+        assert r1 == r2
+        assert shapely.get_type_id(g1) == shapely.get_type_id(g2) and shapely.equals_exact(g1, g2, 0)
+
+
+@pytest.mark.parametrize(
+    ("feature", "problem"),
+    [
+        ({"properties": {"code": "x", "name": "X"}, "geometry": None}, "features[1] (x): bad geometry"),
+        ({"properties": {"name": "X"}, "geometry": {"type": "Point", "coordinates": [1, 2]}}, "features[1]: needs"),
+        (
+            {
+                "properties": {"code": "x", "name": "X"},
+                "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 1], [1, 0], [0, 0]]]},
+            },
+            "features[1] (x): geometry is empty or invalid",
+        ),
+        (
+            {
+                "properties": {"code": "x", "name": "X"},
+                "geometry": {"type": "GeometryCollection", "geometries": [{"type": "Point", "coordinates": [1, 2]}]},
+            },
+            None,
+        ),
+    ],
+)
+def test_region_file_problems_name_the_feature(tmp_path, feature, problem):
+    import json as _json
+
+    from warnd.geo import RegionError, load_layers
+
+    good = {"type": "Feature", "properties": {"code": "ok", "name": "OK"}}
+    good["geometry"] = {"type": "Point", "coordinates": [106.8, -6.6]}
+    layer = tmp_path / "layer.geojson"
+    layer.write_text(_json.dumps({"type": "FeatureCollection", "features": [good, {"type": "Feature", **feature}]}))
+    if problem is None:
+        assert sorted(r.code for r in load_layers([layer]).regions) == ["ok", "x"]
+        return
+    with pytest.raises(RegionError) as e:
+        load_layers([layer])
+    assert str(e.value).startswith(f"{layer}: {problem}")
