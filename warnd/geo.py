@@ -110,8 +110,15 @@ class RegionIndex:
         for pi, ri in zip(p.tolist(), r.tolist(), strict=True):
             out[pi].append(Hit(entry.regions[ri], 0.0))
         if tolerance_km > 0:
-            for i, hits in enumerate(out):
-                if not hits:
+            outside = [i for i, hits in enumerate(out) if not hits]
+            if outside:
+                # Most points outside every region are at sea, far from any coast: one query
+                # finds the few with a region near enough to be worth measuring.
+                lat = np.abs(xy[outside, 0]) + tolerance_km / 100.0
+                reach = tolerance_km / (_KM_PER_DEG_LAT * np.cos(np.radians(np.minimum(89.0, lat)))) * 1.02
+                p, _ = entry.tree.query(where[outside], predicate="dwithin", distance=reach)
+                for k in sorted(set(p.tolist())):
+                    i = outside[k]
                     out[i] = self.within(points[i][0], points[i][1], level, tolerance_km)[:1]
         return out
 

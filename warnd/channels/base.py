@@ -48,6 +48,10 @@ class Sender(Protocol):
     hold_keys: tuple[str, ...]
     # Whether later posts about an event answer the first one (and so wait for it).
     replies: bool
+    # How many deliveries a lane may mark in flight together when a backlog builds up: more
+    # than one only where a repeat is harmless (a partner dedupes on the idempotency key, a
+    # CAP feed entry is replaced by id). Fewer commits per delivery; X and files take one.
+    batch: int
 
     def cost(self, job: Job) -> int:
         """Requests this delivery will make (thread parts not yet posted)."""

@@ -32,6 +32,7 @@ def alert_file_name(identifier: str, sent: datetime) -> str:
 
 class CapFeedSender:
     replies = False
+    batch = 32
     channel = "cap_feed"
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()

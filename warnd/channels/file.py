@@ -18,6 +18,7 @@ from warnd.errors import DeliveryError, Failure
 
 class FileSender:
     replies = False
+    batch = 1
     channel = "file"
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()

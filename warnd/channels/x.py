@@ -84,6 +84,7 @@ class _Route(HTTPAdapter):
 
 class XSender:
     replies = True
+    batch = 1
     channel = "x"
     hold_keys: tuple[str, ...] = (APP_HOLD,)
 

@@ -277,6 +277,9 @@ def _point_hits(rule: CompiledRule, places: Places, notes: dict[str, str]) -> li
     scope = rule.regions
     if scope and not places.reaches(rule.level, scope):
         return []
+    if not rule.within_km and rule.intensity is None:
+        located = places.locate(rule.level, scope)
+        return located if len(located) < 2 else sorted(located, key=lambda h: h.region.code)
     hits = list(places.locate(rule.level, scope))
     seen = {h.region.code for h in hits}
     if rule.within_km:

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
-from warnd.channels.base import Job, Sender
+from warnd.channels.base import Job, Sender, Sent
 from warnd.clock import Clock
 from warnd.config.schema import DispatchSettings
 from warnd.errors import DeliveryError, Failure
@@ -192,35 +192,72 @@ class Dispatcher:
 
         if sender.budgets:
             self.rates.add([b.bucket for b in sender.budgets], now, cost)
-        self.outbox.begin(d.id, now)
+        batch = [d]
+        size = getattr(sender, "batch", 1)
+        if size > 1 and reply_to is None and not sender.budgets:
+            # A backlog goes out in batches: marked in flight together and recorded sent
+            # together, two commits per batch instead of two per delivery.
+            batch += self.outbox.following(target, d, now, size - 1)
+        if len(batch) == 1:
+            self.outbox.begin(d.id, now)
+        else:
+            self.outbox.begin_many([x.id for x in batch], now)
+        sent_ok: list[tuple[Delivery, Sent, datetime]] = []
         try:
-            sent = await sender.send(job)
-        except DeliveryError as e:
-            self._failed(d, e, sender, policy)
-            return 0.0
-        except Exception as e:
-            # A fault in a channel is a bug, but the warning must not be lost over it.
-            log.exception("delivery.channel_fault", event_id=d.warning.event_id, target=target, error=repr(e))
-            fault = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
-            self._failed(d, fault, sender, policy)
-            return 0.0
-        done = self.clock.now()
-        reason = Failure.DUPLICATE.value if sent.duplicate else None
-        self.outbox.mark_sent(d.id, sent.remote_id, done, reason)
-        log.info(
-            "warning.delivered",
-            event_id=d.warning.event_id,
-            warning_id=d.warning.id,
-            target=target,
-            kind=d.warning.kind.value,
-            attempt=d.attempts + 1,
-            remote_id=sent.remote_id,
-            duplicate=sent.duplicate,
-            reply_to=reply_to,
-            latency_s=round((done - d.created_at).total_seconds(), 3),
-        )
-        self._count_sent(d, sender.channel, "duplicate" if sent.duplicate else "sent", done)
+            for i, bd in enumerate(batch):
+                if i and self._stopping:
+                    self.outbox.release(batch[i:])
+                    break
+                job = Job(bd, reply_to, record_part=functools.partial(self.outbox.record_part, bd.id)) if i else job
+                try:
+                    sent = await sender.send(job)
+                except DeliveryError as e:
+                    self._record_sent(sent_ok, sender, target)
+                    sent_ok = []
+                    self._failed(bd, e, sender, policy)
+                    self.outbox.release(batch[i + 1 :])
+                    return 0.0
+                except Exception as e:
+                    # A fault in a channel is a bug, but the warning must not be lost over it.
+                    log.exception("delivery.channel_fault", event_id=bd.warning.event_id, target=target, error=repr(e))
+                    self._record_sent(sent_ok, sender, target)
+                    sent_ok = []
+                    fault = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
+                    self._failed(bd, fault, sender, policy)
+                    self.outbox.release(batch[i + 1 :])
+                    return 0.0
+                sent_ok.append((bd, sent, self.clock.now()))
+        finally:
+            # Also when the lane is cancelled mid-batch (a stop past its budget): what went out
+            # is recorded; the rest stays in flight and is retried at start.
+            self._record_sent(sent_ok, sender, target, reply_to)
         return 0.0
+
+    def _record_sent(
+        self, done: list[tuple[Delivery, Sent, datetime]], sender: Sender, target: str, reply_to: str | None = None
+    ) -> None:
+        if not done:
+            return
+        rows = [(d.id, s.remote_id, at, Failure.DUPLICATE.value if s.duplicate else None) for d, s, at in done]
+        if len(rows) == 1:
+            self.outbox.mark_sent(*rows[0])
+        else:
+            self.outbox.sent_many(rows)
+        for d, sent, at in done:
+            log.info(
+                "warning.delivered",
+                event_id=d.warning.event_id,
+                warning_id=d.warning.id,
+                target=target,
+                kind=d.warning.kind.value,
+                attempt=d.attempts + 1,
+                remote_id=sent.remote_id,
+                duplicate=sent.duplicate,
+                reply_to=reply_to,
+                latency_s=round((at - d.created_at).total_seconds(), 3),
+            )
+            self._count_sent(d, sender.channel, "duplicate" if sent.duplicate else "sent", at)
+        done.clear()
 
     def _count_sent(self, d: Delivery, channel: str, outcome: str, done: datetime) -> None:
         m = self.metrics

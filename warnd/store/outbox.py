@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warnd.model import OPERATOR, Delivery, DeliveryState, Warning, iso_utc, urgency_rank
+from warnd.store.db import transaction
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -134,6 +135,45 @@ class Outbox:
             (target,),
         ).fetchone()
         return _delivery(row) if row else None
+
+    def following(self, target: str, after: Delivery, now: datetime, limit: int) -> list[Delivery]:
+        """The deliveries of a lane that come right after `after` and are due now, in lane
+        order: what a lane may take with it in one batch."""
+        rows = self.conn.execute(
+            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state IN ('pending', 'retry') AND d.id != ?"
+            " ORDER BY d.priority_rank, d.id LIMIT ?",
+            (target, after.id, limit),
+        ).fetchall()
+        out = []
+        for row in rows:
+            d = _delivery(row)
+            if d.next_attempt_at > now:
+                break  # order is kept: a delivery never overtakes one that waits
+            out.append(d)
+        return out
+
+    def begin_many(self, ids: Sequence[int], now: datetime) -> None:
+        """Mark several deliveries in flight with one commit."""
+        with transaction(self.conn):
+            self.conn.executemany(
+                "UPDATE deliveries SET state = 'in_flight', updated_at = ? WHERE id = ?",
+                [(iso_utc(now), i) for i in ids],
+            )
+
+    def sent_many(self, done: Sequence[tuple[int, str | None, datetime, str | None]]) -> None:
+        """Record several deliveries sent (id, remote id, when, reason) with one commit."""
+        with transaction(self.conn):
+            for delivery_id, remote_id, at, reason in done:
+                self.mark_sent(delivery_id, remote_id, at, reason)
+
+    def release(self, deliveries: Sequence[Delivery]) -> None:
+        """Deliveries a batch marked in flight and did not attempt go back as they were."""
+        with transaction(self.conn):
+            self.conn.executemany(
+                "UPDATE deliveries SET state = ? WHERE id = ? AND state = 'in_flight'",
+                [(d.state.value, d.id) for d in deliveries],
+            )
 
     def get(self, delivery_id: int) -> Delivery | None:
         row = self.conn.execute(
