@@ -119,10 +119,12 @@ class Outbox:
     # --- working the lanes ----------------------------------------------------------------
 
     def lanes(self) -> list[str]:
-        """Targets with something still to deliver, the public accounts first."""
+        """Targets with something still to deliver: public accounts, then partners, then the rest."""
         rows = self.conn.execute("SELECT DISTINCT target FROM deliveries WHERE state IN (?,?,?)", _OPEN).fetchall()
-        # The public accounts first: a lane started first takes the event loop first.
-        return sorted((r[0] for r in rows), key=lambda t: (not t.startswith("account:"), t))
+        # The public accounts first, then the partners who relay to radio and TV, then the CAP
+        # feed files: a lane started first takes the event loop first.
+        rank = {"account": 0, "partner": 1}
+        return sorted((r[0] for r in rows), key=lambda t: (rank.get(t.split(":", 1)[0], 2), t))
 
     def head(self, target: str) -> Delivery | None:
         """The next delivery of a lane: most urgent first, then oldest."""
