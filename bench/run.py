@@ -1,341 +1,124 @@
-"""warnd benchmarks: one command, a markdown table on stdout. Not part of the tests.
+"""warnd benchmarks: one command, a markdown table on stdout and every figure as JSON.
 
-    .venv/bin/python bench/run.py
+    .venv/bin/python bench/run.py                  # everything, about 4 minutes on 2 cores
+    .venv/bin/python bench/run.py --only dispatch  # one section (names below)
 
-Measures, on the shipped regions and the recorded BMKG samples:
-- parse: BMKG TEWS documents per second (JSON list of 15, XML list of 60);
-- match: earthquake events per second through the rules engine (150 km, point in polygon,
-  predicted intensity) against the 514 regencies and the 7,285 districts, and CAP alert
-  polygons against the regencies;
-- ingest: events per second through ledger + rules + render + outbox into a real SQLite file;
-- deliver: deliveries per second from the durable outbox (SQLite, FULL sync, every state change
-  committed) through the real channels to the fake X API and a partner webhook sink on loopback;
-- endpoint: /healthz, /metrics and /status answered per second by the daemon's HTTP endpoint over
-  the state the ingest left (thousands of deliveries queued), from a client on loopback.
+Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
+dispatch, feed-to-post, detection, rest, alertmanager. Nothing here is part of the tests; the
+goals are printed beside the figures, never asserted. The Alertmanager section needs Debian's
+prometheus-alertmanager (apt-get install prometheus-alertmanager) and says so if it is missing.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import platform
-import random
-import statistics
+import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from warnd.clock import FixedClock  # noqa: E402
-from warnd.config.schema import Rule  # noqa: E402
-from warnd.geo import load_layers  # noqa: E402
-from warnd.model import ChangeKind, EventChange, HazardEvent, ParseResult, Source  # noqa: E402
+from bench import alertmanager, daemon, dispatch, micro  # noqa: E402
+from bench.common import Row  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
-from warnd.pollers import bmkg  # noqa: E402
-from warnd.rules.compiled import compile_rules  # noqa: E402
-from warnd.rules.engine import evaluate  # noqa: E402
-from warnd.runtime.build import build  # noqa: E402
-from warnd.runtime.ingest import Ingest  # noqa: E402
-from warnd.store.db import connect  # noqa: E402
 
-NOW = datetime(2026, 11, 24, tzinfo=UTC)
-SAMPLES = ROOT / "feeds" / "samples" / "bmkg-tews"
-REGIONS = ROOT / "config" / "regions"
+SECTIONS = ["parse", "match", "storm", "ingest", "dispatch", "feed-to-post", "detection", "rest", "alertmanager"]
 
 
-def rate(fn: Callable[[], int], seconds: float = 2.0) -> float:
-    """Items per second, median of 5 runs of at least `seconds`/5 each."""
-    runs = []
-    for _ in range(5):
-        n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds / 5:
-            n += fn()
-        runs.append(n / (time.perf_counter() - start))
-    return statistics.median(runs)
+def machine() -> dict[str, str | int | None]:
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": f"{platform.machine()} {sys.platform} {platform.release()}",
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "commit": commit.stdout.strip() or None,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
-def quakes(n: int) -> list[HazardEvent]:
-    """Random epicentres over Indonesia's bounding box (land and sea), M3-M8."""
-    rnd = random.Random(42)
-    base = bmkg.parse((SAMPLES / "autogempa_2024-01-10_sumedang_aldii.json").read_bytes(), Source("bench", NOW)).events[
-        0
-    ]
-    return [
-        replace(
-            base,
-            id=f"q{i}",
-            lat=rnd.uniform(-11, 6),
-            lon=rnd.uniform(95, 141),
-            magnitude=rnd.uniform(3, 8),
-            time=base.time + timedelta(minutes=i),
-        )
-        for i in range(n)
-    ]
-
-
-def cap_areas(n: int) -> list[HazardEvent]:
-    """The BMKG nowcast for Banten (two polygons), moved to random places over Indonesia."""
-    from warnd.pollers import cap
-
-    doc = (ROOT / "feeds/samples/bmkg-nowcast/nowcast-cap_CBT20260216004_banten_2026-02-16_dhanyyudi.xml").read_bytes()
-    (base,) = cap.parse(doc, Source("bench", datetime(2026, 2, 16, 16, 5, tzinfo=UTC))).events
-    assert base.area is not None
-    rnd = random.Random(7)
-    out = []
-    for i in range(n):
-        dx, dy = rnd.uniform(-10, 30), rnd.uniform(-3, 5)
-        polys = [[[[x + dx, y + dy] for x, y in ring] for ring in poly] for poly in base.area["coordinates"]]
-        out.append(replace(base, id=f"c{i}", area={"type": "MultiPolygon", "coordinates": polys}))
-    return out
-
-
-def main() -> None:
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
+    p.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json", help="where to write the figures")
+    args = p.parse_args()
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SECTIONS))
+    if unknown:
+        p.error(f"unknown sections {unknown}; choose from {SECTIONS}")
     setup_logging("warning")
-    rows: list[tuple[str, str]] = []
-    for name in ("gempadirasakan_2025-12-24_darcien.json", "legacy_gempaterkini_2013-11-08_rezanii.xml"):
-        data = (SAMPLES / name).read_bytes()
-        n = len(bmkg.parse(data, Source("b", NOW)).events)
-        r = rate(lambda data=data: (bmkg.parse(data, Source("b", NOW)), 1)[1])
-        rows.append((f"parse {name} ({n} quakes)", f"{r:,.0f} documents/s ({r * n:,.0f} quakes/s)"))
-
-    rule = Rule.model_validate(
-        {
-            "id": "r",
-            "match": {"hazard": "earthquake", "magnitude": ">= 3"},
-            "where": {"within_km": 150, "level": "regency"},
-            "then": {"accounts": ["a"]},
-        }
-    )
-    events = [EventChange(ChangeKind.NEW, e) for e in quakes(2000)]
-    for layer, level in (("regencies", "regency"), ("districts", "district")):
-        index = load_layers([REGIONS / f"{layer}.geojson"])
-        rs = compile_rules(
-            [rule.model_copy(update={"where": rule.where.model_copy(update={"level": level})})], 2.0, ["a"]
-        )
-        it = iter(events * 1000)
-        r = rate(lambda rs=rs, index=index, it=it: (evaluate(rs, index, next(it)), 1)[1])
-        pip = compile_rules(
-            [rule.model_copy(update={"where": rule.where.model_copy(update={"level": level, "within_km": None})})],
-            2.0,
-            ["a"],
-        )
-        r2 = rate(lambda pip=pip, index=index, it=it: (evaluate(pip, index, next(it)), 1)[1])
-        mmi = compile_rules(
-            [
-                rule.model_copy(
-                    update={
-                        "where": rule.where.model_copy(
-                            update={"level": level, "within_km": None, "intensity": (">=", 3.0)}
-                        )
-                    }
-                )
-            ],
-            2.0,
-            ["a"],
-        )
-        r3 = rate(lambda mmi=mmi, index=index, it=it: (evaluate(mmi, index, next(it)), 1)[1])
-        rows.append((f"match vs {len(index.regions):,} {layer}, within 150 km", f"{r:,.0f} events/s"))
-        rows.append((f"match vs {len(index.regions):,} {layer}, point in polygon (+2 km)", f"{r2:,.0f} events/s"))
-        rows.append((f"match vs {len(index.regions):,} {layer}, predicted intensity >= III", f"{r3:,.0f} events/s"))
-        if level == "regency":
-            areas = [EventChange(ChangeKind.NEW, e) for e in cap_areas(500)]
-            cap_rule = Rule.model_validate(
-                {"id": "c", "match": {"hazard": "weather"}, "where": {"level": "regency"}, "then": {"accounts": ["a"]}}
-            )
-            crs = compile_rules([cap_rule], 2.0, ["a"])
-            it2 = iter(areas * 1000)
-            r4 = rate(lambda crs=crs, index=index, it2=it2: (evaluate(crs, index, next(it2)), 1)[1])
-            rows.append((f"match CAP alert polygons vs {len(index.regions):,} {layer}", f"{r4:,.0f} alerts/s"))
-
-    with tempfile.TemporaryDirectory() as tmp:
-        bundle = build(ROOT / "config" / "demo.yaml", with_senders=False)
-        conn = connect(Path(tmp) / "bench.db")
-        ingest = Ingest(conn, FixedClock(NOW), lambda: bundle)
-        batch = quakes(4_000)
-        start = time.perf_counter()
-        done = 0
-        for chunk in [tuple(batch[i : i + 20]) for i in range(0, 4000, 20)]:
-            ingest.handle("bench", ParseResult(chunk))
-            done += len(chunk)
-        r = done / (time.perf_counter() - start)
-        queued = int(conn.execute("SELECT count(*) FROM warnings").fetchone()[0])
-        rows.append(
-            (
-                "ingest (ledger + the 5 starter rules x 38 accounts + render + outbox, SQLite FULL sync)",
-                f"{r:,.0f} new events/s ({queued:,} warnings queued for {done:,} events)",
-            )
-        )
-        rows.extend(endpoint(conn, bundle))
-
-    rows.extend(deliveries())
-
+    rows: list[Row] = []
+    took: dict[str, float] = {}
+    started = time.perf_counter()
+    f2p: list[Row] = []
+    hooks: list[Row] = []
+    for section in SECTIONS:
+        if section not in only:
+            continue
+        t0 = time.perf_counter()
+        print(f"... {section}", file=sys.stderr, flush=True)
+        if section == "parse":
+            got = micro.parsing()
+        elif section == "match":
+            got = micro.matching()
+        elif section == "storm":
+            got = micro.gauge_storm()
+        elif section == "ingest":
+            got = micro.ingest_and_endpoint()
+        elif section == "dispatch":
+            hooks = dispatch.webhooks()
+            got = hooks + dispatch.x_posts()
+        elif section == "feed-to-post":
+            f2p = daemon.feed_to_post()
+            got = f2p
+        elif section == "detection":
+            got = daemon.detection()
+        elif section == "rest":
+            got = daemon.at_rest()
+        else:
+            got = alertmanager.side_by_side(*_ours(f2p, hooks))
+        rows.extend(got)
+        took[section] = time.perf_counter() - t0
+    total = time.perf_counter() - started
+    info = machine()
     print(
-        f"warnd bench on {platform.python_implementation()} {platform.python_version()}, "
-        f"{platform.machine()}, {sys.platform}\n"
+        f"warnd bench: {info['python']}, {info['platform']}, {info['cpu']}, {info['cores']} cores,"
+        f" commit {info['commit']}, {total:.0f} s\n"
     )
-    print("| what | result |\n| --- | --- |")
-    for what, result in rows:
-        print(f"| {what} | {result} |")
-
-
-def deliveries() -> list[tuple[str, str]]:
-    import asyncio
-
-    from warnd.channels.base import Sender
-    from warnd.channels.webhook import WebhookSender
-    from warnd.channels.x import XSender
-    from warnd.clock import SystemClock
-    from warnd.config.schema import DispatchSettings
-    from warnd.config.secrets import Secret
-    from warnd.model import Priority, Region, Status, Warning, WarningKind
-    from warnd.runtime.dispatcher import Dispatcher
-    from warnd.store.db import transaction
-    from warnd.store.outbox import Outbox
-    from warnd.testing.fake_x import FakeX
-    from warnd.testing.webhook_sink import WebhookSink
-
-    accounts = [f"acct{i}" for i in range(5)]
-    partners = ["radio", "tv", "koran"]
-    n = 300  # warnings per account
-
-    def run(targets_for: Callable[[str], list[str]], senders: dict[str, Sender]) -> tuple[float, int]:
-        with tempfile.TemporaryDirectory() as tmp:
-            conn = connect(Path(tmp) / "bench.db")
-            box = Outbox(conn)
-            now = datetime.now(UTC)
-            with transaction(conn):
-                for i in range(n):
-                    for a in accounts:
-                        w = Warning(
-                            id=f"w-{a}-{i}",
-                            event_id=f"e-{i}",
-                            revision="r",
-                            rule="bench",
-                            account=a,
-                            kind=WarningKind.NEW,
-                            severity="moderate",
-                            priority=Priority.NORMAL,
-                            regions=(Region("11", "Aceh", "province"),),
-                            lang="id",
-                            text=f"Gempa M5.{i % 10} nomor {i} untuk {a}",
-                            status=Status.ACTUAL,
-                            created_at=now,
-                        )
-                        box.enqueue(w, targets_for(a), now, event={"hazard": "earthquake"})
-            total = sum(box.counts().values())
-            policy = DispatchSettings()
-
-            async def go() -> float:
-                d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
-                start = time.perf_counter()
-                assert await d.drain(timeout=600)
-                took = time.perf_counter() - start
-                for sender in senders.values():
-                    await sender.aclose()
-                return took
-
-            took = asyncio.run(go())
-            assert box.counts()["sent"] == total
-            conn.close()
-            return total / took, total
-
-    out = []
-    users = {f"tok-{a}": (f"sec-{a}", a) for a in accounts}
-    fake = FakeX(consumer_key="k", consumer_secret="s", users=users, user_limit=(10**6, 900), app_limit=(10**6, 900))
-    fake.start()
-    try:
-        x = {
-            f"account:{a}": XSender(
-                a,
-                consumer_key=Secret("k"),
-                consumer_secret=Secret("s"),
-                access_token=Secret(f"tok-{a}"),
-                access_token_secret=Secret(f"sec-{a}"),
-                api_base=fake.base,
-                connect_timeout=3.0,
-                read_timeout=10.0,
-                account_budget=(10**6, 900.0),
-                app_budget=(10**6, 86400.0),
-            )
-            for a in accounts
-        }
-        r, total = run(lambda a: [f"account:{a}"], dict(x))
-        out.append((f"deliver to the fake X API, 5 accounts in parallel ({total:,} posts)", f"{r:,.0f} posts/s"))
-    finally:
-        fake.stop()
-    sink = WebhookSink({p: f"{p}-secret" for p in partners})
-    sink.start()
-    try:
-        hooks: dict[str, Sender] = {
-            f"partner:{p}": WebhookSender(
-                p, url=sink.url(p), secret=Secret(f"{p}-secret"), fmt="json", timeout=10.0, user_agent="bench"
-            )
-            for p in partners
-        }
-        r, total = run(lambda a: [f"partner:{p}" for p in partners], hooks)
-        out.append((f"deliver signed webhooks to 3 partners in parallel ({total:,} POSTs)", f"{r:,.0f} deliveries/s"))
-    finally:
-        sink.stop()
-    return out
-
-
-def endpoint(conn: Any, bundle: Any) -> list[tuple[str, str]]:
-    import asyncio
-    import threading
-
-    import httpx
-
-    from warnd.clock import SystemClock
-    from warnd.metrics import Metrics
-    from warnd.runtime.conditions import Live
-    from warnd.runtime.http import Endpoint
-    from warnd.runtime.observe import Observer
-
-    waiting = int(conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0])
-    metrics = Metrics()
-    observer = Observer(conn, SystemClock(), lambda: bundle, lambda: Live(datetime.now(UTC)), lambda: 1)
-    metrics.registry.register(observer)
-    ep = Endpoint(
-        "127.0.0.1",
-        0,
-        health=observer.health,
-        status=lambda: observer.status("bench"),
-        registry=metrics.registry,
-        cap_root=lambda: Path("/nonexistent"),
+    print("| what | result | goal |\n| --- | --- | --- |")
+    for r in rows:
+        mark = "" if r.goal is None else f"{r.goal} {'(met)' if r.met else '(missed)'}"
+        print(f"| {r.what} | {r.result} | {mark} |")
+    args.json.write_text(
+        json.dumps({"machine": info, "seconds": took, "rows": [asdict(r) for r in rows]}, indent=1, default=str) + "\n"
     )
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    bound: list[tuple[str, int]] = []
+    print(f"\nfigures written to {args.json}", file=sys.stderr)
+    return 0
 
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        bound.append(loop.run_until_complete(ep.start()))
-        started.set()
-        loop.run_forever()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    started.wait(30)
-    host, port = bound[0]
-    out = []
-    with httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as client:
-        for path in ("/healthz", "/metrics", "/status"):
-
-            def one(path: str = path) -> int:
-                assert client.get(path).status_code in (200, 503)
-                return 1
-
-            out.append((f"GET {path} with {waiting:,} deliveries queued, 38 accounts", f"{rate(one):,.0f} requests/s"))
-    asyncio.run_coroutine_threadsafe(ep.stop(), loop).result(30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(30)
-    return out
+def _ours(f2p: list[Row], hooks: list[Row]) -> tuple[float | None, float | None, float | None]:
+    """warnd's own figures from this run, for the ratios against Alertmanager."""
+    first = next((r for r in f2p if r.what.startswith("quake: poll answer to first post")), None)
+    hook = next((r for r in f2p if r.what.startswith("quake: poll answer to the partner webhook")), None)
+    three = next((r for r in hooks if r.figures.get("targets") == 3), None)
+    return (
+        first.figures["x"].get("p99") if first else None,
+        hook.figures["webhook"].get("p99") if hook else None,
+        three.figures["deliveries_per_s"] if three else None,
+    )
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

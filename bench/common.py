@@ -1,0 +1,281 @@
+"""What the benchmark sections share: rows of results, percentiles, the daemon and the partner
+sink as real processes, and a national configuration (38 provincial X accounts, every region
+layer, over 200 rules, a partner subscribed to every account) pointed at loopback servers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+REGIONS = ROOT / "config" / "regions"
+TEMPLATES = ROOT / "config" / "templates"
+SAMPLES = ROOT / "feeds" / "samples"
+PYTHON = sys.executable
+
+from warnd.testing.notify import NotifySocket  # noqa: E402
+
+
+@dataclass
+class Row:
+    section: str
+    what: str
+    result: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    goal: str | None = None
+    met: bool | None = None
+
+
+def ms(seconds: Sequence[float]) -> dict[str, float]:
+    """n, p50, p99 and max of durations, in milliseconds."""
+    xs = sorted(seconds)
+    if not xs:
+        return {"n": 0}
+
+    def q(p: float) -> float:
+        # Nearest rank: p99 of 200 samples is the second largest, never an interpolation.
+        return xs[min(len(xs) - 1, max(0, int(-(-p * len(xs) // 1)) - 1))] * 1000
+
+    return {"n": len(xs), "p50": q(0.50), "p99": q(0.99), "max": xs[-1] * 1000, "mean": statistics.fmean(xs) * 1000}
+
+
+def fmt_ms(f: dict[str, float]) -> str:
+    if not f.get("n"):
+        return "no sample"
+    return f"p50 {f['p50']:.1f} ms, p99 {f['p99']:.1f} ms, max {f['max']:.1f} ms (n={f['n']})"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.01) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+# --- the partner sink, in a process of its own ------------------------------------------------
+
+
+class SinkProcess:
+    """`python -m warnd.testing sink` on a free port: signed partners and open receivers."""
+
+    def __init__(self, partners: dict[str, str], open: Sequence[str] = ()) -> None:
+        args = [PYTHON, "-m", "warnd.testing", "sink", "--port", "0", "--quiet"]
+        for name, secret in partners.items():
+            args += ["--partner", f"{name}={secret}"]
+        for name in open:
+            args += ["--open", name]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if found is None:
+            raise RuntimeError(f"the sink did not start: {line!r}")
+        self.base = found.group(0)
+        self.client = httpx.Client(base_url=self.base, timeout=30)
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+    def receipts(self, since: int = 0) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = self.client.get(f"/_receipts?since={since}").json()["processed"]
+        return got
+
+    def counts(self) -> dict[str, int]:
+        doc = self.client.get("/_receipts?since=1000000000").json()
+        return {"repeats": doc["repeats"], "rejected": doc["rejected"]}
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+# --- the daemon as a real process -------------------------------------------------------------
+
+
+class Daemon:
+    """`warnd run` with NOTIFY_SOCKET bound here: READY is when systemd would consider it up."""
+
+    def __init__(self, cfg: Path, env: dict[str, str]) -> None:
+        self.folder = cfg.parent
+        self.notify = NotifySocket(self.folder / "notify.sock")
+        self.log = self.folder / "daemon.log"
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "warnd.cli", "run", "-c", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=self.log.open("ab"),
+            env={**os.environ, **env, "NOTIFY_SOCKET": str(self.notify.path), "PYTHONUNBUFFERED": "1"},
+            cwd=ROOT,
+        )
+
+    def ready(self, timeout: float = 60) -> float:
+        """Seconds from exec to READY=1."""
+        at = self.notify.wait("READY=1", timeout)
+        if at is None:
+            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
+            raise RuntimeError(f"the daemon did not become ready in {timeout:g}s:\n{tail}")
+        return at - self.started
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmHWM")
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text().splitlines():
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    continue
+        return out
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self.notify.close()
+        return int(self.proc.returncode)
+
+
+# --- a national configuration -----------------------------------------------------------------
+
+
+def provinces() -> list[tuple[str, str]]:
+    doc = json.loads((REGIONS / "provinces.geojson").read_text())
+    return sorted((f["properties"]["code"], f["properties"]["name"]) for f in doc["features"])
+
+
+def national_rules() -> str:
+    """Six rules per province (228): what a national agency with provincial accounts would run."""
+    out = ["rules:"]
+    for code, _ in provinces():
+        acct = f"prov-{code}"
+        out.append(f"""  - id: gempa-dirasakan-{code}
+    match: {{hazard: earthquake, magnitude: ">= 3"}}
+    where: {{regions: ["{code}"], level: district, within_km: 50}}
+    then: {{accounts: [{acct}], template: earthquake}}
+  - id: gempa-kuat-{code}
+    match: {{hazard: earthquake, magnitude: ">= 5"}}
+    where: {{regions: ["{code}"], level: regency, intensity: ">= 4"}}
+    then: {{accounts: [{acct}], template: earthquake, priority: high}}
+  - id: gempa-besar-{code}
+    match: {{hazard: earthquake, magnitude: ">= 6.5"}}
+    where: {{regions: ["{code}"], level: province, within_km: 300}}
+    then: {{accounts: [{acct}], template: earthquake, priority: high}}
+  - id: tsunami-{code}
+    match: {{hazard: tsunami, level: [awas, siaga, waspada]}}
+    where: {{regions: ["{code}"], level: regency}}
+    then: {{accounts: [{acct}], template: tsunami, priority: life_safety}}
+  - id: cuaca-{code}
+    match: {{hazard: weather}}
+    where: {{regions: ["{code}"], level: regency}}
+    then: {{accounts: [{acct}], template: weather}}
+  - id: banjir-{code}
+    match: {{hazard: flood, level: [siaga3, siaga2, siaga1, normal]}}
+    where: {{regions: ["{code}"], level: district, within_km: 2}}
+    then: {{accounts: [{acct}], template: flood}}""")
+    return "\n".join(out) + "\n"
+
+
+@dataclass
+class National:
+    cfg: Path
+    env: dict[str, str]
+    accounts: list[str]
+    users: dict[str, tuple[str, str]]
+    """Fake X users: access token -> (secret, account)."""
+
+
+def national_config(
+    folder: Path,
+    feeds: str,
+    *,
+    x_base: str,
+    partner_url: str | None = None,
+    extra: str = "",
+) -> National:
+    """Every region layer, 228 rules, 38 provincial X accounts, a partner on every account."""
+    (folder / "rules").mkdir(parents=True, exist_ok=True)
+    (folder / "rules" / "national.yaml").write_text(national_rules())
+    accounts, env, users = [], {}, {}
+    lines = []
+    for code, name in provinces():
+        acct = f"prov-{code}"
+        accounts.append(acct)
+        lines.append(f'  {acct}: {{channel: x, name: "{name}", regions: ["{code}"], credential: x-{code}}}')
+        env[f"WARND_SECRET_X_{code}_ACCESS_TOKEN"] = f"tok-{code}"
+        env[f"WARND_SECRET_X_{code}_ACCESS_TOKEN_SECRET"] = f"sec-{code}"
+        users[f"tok-{code}"] = (f"sec-{code}", acct)
+    env["WARND_SECRET_X_APP_CONSUMER_KEY"] = "bench-key"
+    env["WARND_SECRET_X_APP_CONSUMER_SECRET"] = "bench-secret"
+    partners = ""
+    if partner_url is not None:
+        env["WARND_SECRET_PARTNER_NEWSROOM"] = "newsroom-secret"
+        partners = f"""partners:
+  newsroom:
+    name: Newsroom
+    url: "{partner_url}"
+    secret: partner-newsroom
+    accounts: [{", ".join(accounts)}]
+    format: json
+"""
+    cfg = folder / "warnd.yaml"
+    cfg.write_text(
+        f"""state_dir: {folder}/state
+listen: 127.0.0.1:0
+feeds:
+{feeds}
+regions:
+  - {{name: provinsi, path: {REGIONS}/provinces.geojson}}
+  - {{name: kabupaten-kota, path: {REGIONS}/regencies.geojson}}
+  - {{name: kecamatan, path: {REGIONS}/districts.geojson}}
+templates: {TEMPLATES}
+rules:
+  - rules/*.yaml
+accounts:
+{chr(10).join(lines)}
+x:
+  api_base: {x_base}
+  app_credential: x-app
+  # Limits off: the benchmark measures warnd, not X's budget.
+  account_budget: {{posts: 1000000, window: 900}}
+  app_budget: {{posts: 1000000, window: 86400}}
+{partners}{extra}"""
+    )
+    return National(cfg, env, accounts, users)
+
+
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="warnd-bench-")
