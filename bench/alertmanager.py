@@ -192,40 +192,16 @@ def side_by_side(
             {"notifications_per_s": rate},
         ),
     ]
-    if warnd_latency_p99_ms is not None and f.get("p99"):
-        ratio = warnd_latency_p99_ms / f["p99"]
-        rows.append(
-            Row(
-                "alertmanager",
-                "warnd feed answer to first X post p99 / Alertmanager API to webhook p99",
-                f"{ratio:.2f}",
-                {"ratio": ratio},
-                "<= 1",
-                ratio <= 1,
-            )
-        )
-    if warnd_hook_p99_ms is not None and f.get("p99"):
-        ratio = warnd_hook_p99_ms / f["p99"]
-        rows.append(
-            Row(
-                "alertmanager",
-                "warnd feed answer to partner webhook p99 / Alertmanager API to webhook p99",
-                f"{ratio:.2f}",
-                {"ratio": ratio},
-                "<= 1",
-                ratio <= 1,
-            )
-        )
+    ratios = [
+        ("warnd feed answer to first X post p99 / Alertmanager API to webhook p99", warnd_latency_p99_ms, f.get("p99")),
+        ("warnd feed answer to partner webhook p99 / Alertmanager API to webhook p99", warnd_hook_p99_ms, f.get("p99")),
+    ]
+    for what, ours, theirs in ratios:
+        if ours is not None and theirs:
+            ratio = ours / theirs
+            rows.append(Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, "<= 1", ratio <= 1))
     if warnd_rate is not None:
         ratio = warnd_rate / rate
-        rows.append(
-            Row(
-                "alertmanager",
-                "warnd durable webhooks/s (3 partners) / Alertmanager notifications/s",
-                f"{ratio:.2f}",
-                {"ratio": ratio},
-                ">= 1",
-                ratio >= 1,
-            )
-        )
+        what = "warnd durable webhooks/s (3 partners) / Alertmanager notifications/s"
+        rows.append(Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, ">= 1", ratio >= 1))
     return rows
