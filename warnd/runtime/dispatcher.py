@@ -198,10 +198,7 @@ class Dispatcher:
             # A backlog goes out in batches: marked in flight together and recorded sent
             # together, two commits per batch instead of two per delivery.
             batch += self.outbox.following(target, d, now, size - 1)
-        if len(batch) == 1:
-            self.outbox.begin(d.id, now)
-        else:
-            self.outbox.begin_many([x.id for x in batch], now)
+        self.outbox.begin_many([x.id for x in batch], now)
         sent_ok: list[tuple[Delivery, Sent, datetime]] = []
         try:
             for i, bd in enumerate(batch):
@@ -211,19 +208,15 @@ class Dispatcher:
                 job = Job(bd, reply_to, record_part=functools.partial(self.outbox.record_part, bd.id)) if i else job
                 try:
                     sent = await sender.send(job)
-                except DeliveryError as e:
-                    self._record_sent(sent_ok, sender, target)
-                    sent_ok = []
-                    self._failed(bd, e, sender, policy)
-                    self.outbox.release(batch[i + 1 :])
-                    return 0.0
                 except Exception as e:
-                    # A fault in a channel is a bug, but the warning must not be lost over it.
-                    log.exception("delivery.channel_fault", event_id=bd.warning.event_id, target=target, error=repr(e))
+                    if not isinstance(e, DeliveryError):
+                        # A fault in a channel is a bug, but the warning must not be lost over it.
+                        log.exception(
+                            "delivery.channel_fault", event_id=bd.warning.event_id, target=target, error=repr(e)
+                        )
+                        e = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
                     self._record_sent(sent_ok, sender, target)
-                    sent_ok = []
-                    fault = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
-                    self._failed(bd, fault, sender, policy)
+                    self._failed(bd, e, sender, policy)
                     self.outbox.release(batch[i + 1 :])
                     return 0.0
                 sent_ok.append((bd, sent, self.clock.now()))
@@ -238,11 +231,9 @@ class Dispatcher:
     ) -> None:
         if not done:
             return
-        rows = [(d.id, s.remote_id, at, Failure.DUPLICATE.value if s.duplicate else None) for d, s, at in done]
-        if len(rows) == 1:
-            self.outbox.mark_sent(*rows[0])
-        else:
-            self.outbox.sent_many(rows)
+        self.outbox.sent_many(
+            [(d.id, s.remote_id, at, Failure.DUPLICATE.value if s.duplicate else None) for d, s, at in done]
+        )
         for d, sent, at in done:
             log.info(
                 "warning.delivered",

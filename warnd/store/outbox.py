@@ -198,9 +198,7 @@ class Outbox:
         return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or (parts[0] if parts else None))
 
     def begin(self, delivery_id: int, now: datetime) -> None:
-        self.conn.execute(
-            "UPDATE deliveries SET state = 'in_flight', updated_at = ? WHERE id = ?", (iso_utc(now), delivery_id)
-        )
+        self.begin_many([delivery_id], now)
 
     def record_part(self, delivery_id: int, remote_id: str) -> None:
         """A thread part went out: remembered at once, so a crash resumes after it."""
