@@ -1,0 +1,120 @@
+"""Known secrets through a whole run, then everything warnd wrote or answered is searched for
+them: the daemon's log, `warnd status` and `warnd check --secrets`, /healthz, /status and
+/metrics, the operator notices, the CAP feeds, every row of every table in the state database.
+
+The run goes through the paths most likely to leak: a signed X post, an X account whose token
+secret is wrong (a refused signature, an auth failure, a disabled target and its notice), signed
+partner webhooks (one partner answering 500 first), and a signed ops webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.acceptance.test_daemon_end_to_end import wait_for
+from tests.acceptance.test_delivery_crash import RULES, quakes
+from tests.conftest import write_config
+from warnd.testing.fake_x import FakeX
+from warnd.testing.webhook_sink import WebhookSink
+
+pytestmark = pytest.mark.acceptance
+
+# Distinctive values, so that a match can only be a leak.
+SECRETS = {
+    "WARND_SECRET_X_APP_CONSUMER_KEY": "ck-Zq7PfT2mW9xLr4Vb",
+    "WARND_SECRET_X_APP_CONSUMER_SECRET": "cs-Hn3JdK8sQ1wEy6Uc",
+    "WARND_SECRET_X_ACEH_ACCESS_TOKEN": "at-aceh-Rb5GmN0vXk2Lp8Tz",
+    "WARND_SECRET_X_ACEH_ACCESS_TOKEN_SECRET": "as-aceh-Wd4YhC7nFq1Js9Me",
+    "WARND_SECRET_X_NTB_ACCESS_TOKEN": "at-ntb-Kv6TpB3xHr8Qm2Ly",
+    # Not what the fake X expects: every post from ntb is refused (401, a bad signature).
+    "WARND_SECRET_X_NTB_ACCESS_TOKEN_SECRET": "as-ntb-WRONG-Ge5Zs0Nd7Ca4Vf",
+    "WARND_SECRET_PARTNER_RADIO": "pr-radio-Ux9Lk2Wm5Rt8Yb",
+    "WARND_SECRET_OPS_CHAT": "ops-chat-Pj4Hs7Dq1Xn6Ze",
+}
+
+
+def test_no_secret_appears_in_any_output_of_a_run(tmp_path, feed_server):
+    users = {
+        SECRETS["WARND_SECRET_X_ACEH_ACCESS_TOKEN"]: (SECRETS["WARND_SECRET_X_ACEH_ACCESS_TOKEN_SECRET"], "aceh"),
+        SECRETS["WARND_SECRET_X_NTB_ACCESS_TOKEN"]: ("as-ntb-the-real-one", "ntb"),
+    }
+    fake = FakeX(
+        consumer_key=SECRETS["WARND_SECRET_X_APP_CONSUMER_KEY"],
+        consumer_secret=SECRETS["WARND_SECRET_X_APP_CONSUMER_SECRET"],
+        users=users,
+    )
+    sink = WebhookSink({"radio": SECRETS["WARND_SECRET_PARTNER_RADIO"], "chat": SECRETS["WARND_SECRET_OPS_CHAT"]})
+    sink.script("radio", "500")
+    url = feed_server.serve("/usgs.geojson", quakes(6))
+    accounts = "".join(f'\n  {a}: {{channel: x, name: "{a}", credential: x-{a}}}' for a in ("aceh", "ntb"))
+    extra = f"""x:
+  api_base: {fake.base}
+partners:
+  radio: {{name: Radio, url: "{sink.url("radio")}", secret: partner-radio, accounts: [aceh, ntb]}}
+ops:
+  chat: {{channel: webhook, url: "{sink.url("chat")}", secret: ops-chat}}
+  notices: {{channel: file, path: {tmp_path}/notices.jsonl}}
+dispatch:
+  retry_min: 0.2
+  retry_max: 1
+"""
+    feeds = f"  - id: usgs\n    format: usgs-geojson\n    url: {url}\n    interval: 0.5\n"
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
+    env = {**os.environ, **SECRETS, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "daemon.log"
+    fake.start()
+    sink.start()
+    outputs: dict[str, str] = {}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg), "--log-level", "debug"],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        env=env,
+    )
+    try:
+        wait_for(lambda: len(fake.posts_by("aceh")) >= 6, timeout=60, what="aceh's posts")
+        wait_for(lambda: len(sink.keys("radio")) >= 12, timeout=60, what="the partner's webhooks")
+        wait_for(lambda: sink.keys("chat"), timeout=60, what="the ops notice that ntb was refused")
+        base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
+        for path in ("/healthz", "/status", "/metrics"):
+            outputs[path] = httpx.get(base + path, timeout=10).text
+        for args in (["status"], ["status", "--format", "json"], ["check", "--secrets"], ["history"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "warnd.cli", *args, "-c", str(cfg)], capture_output=True, text=True, env=env
+            )
+            outputs["warnd " + " ".join(args)] = done.stdout + done.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+        fake.stop()
+        sink.stop()
+
+    # The run did go through the paths under test.
+    assert fake.state.bad_signatures > 0, "ntb's posts were refused for their signature"
+    lines = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith("{")]
+    assert any(ln["event"] == "target.disabled" and ln.get("target") == "account:ntb" for ln in lines)
+    assert any(ln["event"] == "delivery.retry" and ln.get("target") == "partner:radio" for ln in lines)
+
+    outputs["daemon log"] = log.read_text()
+    outputs["ops notices file"] = (tmp_path / "notices.jsonl").read_text()
+    outputs["ops webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("chat"))
+    outputs["partner webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("radio"))
+    outputs["X posts"] = "\n".join(p.text for p in fake.state.posts)
+    for f in (tmp_path / "state").rglob("*"):
+        if f.is_file() and not f.name.startswith("warnd.db"):
+            outputs[str(f)] = f.read_bytes().decode("utf-8", "replace")
+    db = sqlite3.connect(tmp_path / "state" / "warnd.db")
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        outputs[f"table {table}"] = "\n".join(repr(row) for row in db.execute(f"SELECT * FROM {table}"))
+    db.close()
+    raw = b"".join(f.read_bytes() for f in (tmp_path / "state").glob("warnd.db*"))
+
+    leaks = [(where, name) for where, text in outputs.items() for name, value in SECRETS.items() if value in text]
+    assert leaks == []
+    assert not [name for name, value in SECRETS.items() if value.encode() in raw]
