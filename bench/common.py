@@ -97,8 +97,9 @@ class SinkProcess:
         return got
 
     def counts(self) -> dict[str, int]:
-        doc = self.client.get("/_receipts?since=1000000000").json()
-        return {"repeats": doc["repeats"], "rejected": doc["rejected"]}
+        """How many POSTs were processed, repeated and rejected, without their bodies."""
+        doc = self.client.get(f"/_receipts?since={2**62}").json()
+        return {"total": doc["total"], "repeats": doc["repeats"], "rejected": doc["rejected"]}
 
     def close(self) -> None:
         self.client.close()
@@ -209,13 +210,16 @@ def national_rules() -> str:
     return "\n".join(out) + "\n"
 
 
+def national_users() -> dict[str, tuple[str, str]]:
+    """The fake X's users for the national configuration: access token -> (secret, account)."""
+    return {f"tok-{code}": (f"sec-{code}", f"prov-{code}") for code, _ in provinces()}
+
+
 @dataclass
 class National:
     cfg: Path
     env: dict[str, str]
     accounts: list[str]
-    users: dict[str, tuple[str, str]]
-    """Fake X users: access token -> (secret, account)."""
 
 
 def national_config(
@@ -229,7 +233,7 @@ def national_config(
     """Every region layer, 228 rules, 38 provincial X accounts, a partner on every account."""
     (folder / "rules").mkdir(parents=True, exist_ok=True)
     (folder / "rules" / "national.yaml").write_text(national_rules())
-    accounts, env, users = [], {}, {}
+    accounts, env = [], {}
     lines = []
     for code, name in provinces():
         acct = f"prov-{code}"
@@ -237,7 +241,6 @@ def national_config(
         lines.append(f'  {acct}: {{channel: x, name: "{name}", regions: ["{code}"], credential: x-{code}}}')
         env[f"WARND_SECRET_X_{code}_ACCESS_TOKEN"] = f"tok-{code}"
         env[f"WARND_SECRET_X_{code}_ACCESS_TOKEN_SECRET"] = f"sec-{code}"
-        users[f"tok-{code}"] = (f"sec-{code}", acct)
     env["WARND_SECRET_X_APP_CONSUMER_KEY"] = "bench-key"
     env["WARND_SECRET_X_APP_CONSUMER_SECRET"] = "bench-secret"
     partners = ""
@@ -274,7 +277,7 @@ x:
   app_budget: {{posts: 1000000, window: 86400}}
 {partners}{extra}"""
     )
-    return National(cfg, env, accounts, users)
+    return National(cfg, env, accounts)
 
 
 def scratch() -> tempfile.TemporaryDirectory[str]:

@@ -33,6 +33,7 @@ from bench.common import (
     fmt_ms,
     ms,
     national_config,
+    national_users,
     scratch,
     wait_for,
 )
@@ -172,20 +173,17 @@ class Rig:
         self.feeds = FeedServer()
         self.feeds.start()
         self.sink = SinkProcess({"newsroom": "newsroom-secret"})
-        yaml = feeds_yaml(self.feeds)
-        self.nat = national_config(
-            folder, yaml, x_base="http://127.0.0.1:1", partner_url=self.sink.url("newsroom"), extra=extra
-        )
         self.fake = FakeX(
             consumer_key="bench-key",
             consumer_secret="bench-secret",
-            users=self.nat.users,
+            users=national_users(),
             user_limit=(10**6, 900),
             app_limit=(10**6, 900),
         )
         self.fake.start()
-        text = self.nat.cfg.read_text().replace("http://127.0.0.1:1", self.fake.base)
-        self.nat.cfg.write_text(text)
+        self.nat = national_config(
+            folder, feeds_yaml(self.feeds), x_base=self.fake.base, partner_url=self.sink.url("newsroom"), extra=extra
+        )
         self.daemon = Daemon(self.nat.cfg, self.nat.env)
 
     def x_posts(self, since: int = 0) -> list[Any]:
@@ -303,7 +301,7 @@ def feed_to_post(n_quakes: int = 200, n_pd1: int = 10) -> list[Row]:
 def _one(rig: Rig, pub: Publisher, doc: bytes, key: str) -> tuple[float, float, float] | None:
     """Publish at the next poll; (first X post, first webhook, last X post) after the answer."""
     x0 = len(rig.fake.state.posts)
-    h0 = len(rig.sink.receipts(0))
+    h0 = rig.sink.counts()["total"]
     tag = pub.arm(doc)
     served = served_at(rig.feeds, tag, 10)
     deadline = time.monotonic() + 10

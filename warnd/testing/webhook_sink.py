@@ -152,7 +152,9 @@ class _Handler(QuietHandler):
                 {"partner": r.partner, "key": r.key, "at": r.at, "body": r.body.decode("utf-8", "replace")}
                 for r in self.sink.state.processed[since:]
             ]
+            total = len(self.sink.state.processed)
             repeats = sum(self.sink.state.repeats.values())
             rejected = len(self.sink.state.rejected)
-        raw = json.dumps({"processed": got, "repeats": repeats, "rejected": rejected}).encode()
+        doc = {"processed": got, "total": total, "repeats": repeats, "rejected": rejected}
+        raw = json.dumps(doc).encode()
         self.reply(200, raw, "application/json")
