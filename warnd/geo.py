@@ -228,8 +228,19 @@ def load_layers(paths: Iterable[Path]) -> RegionIndex:
     return RegionIndex(regions, geoms)
 
 
+# The national district layer is 7 MB; a file many times that is a mistake (an unsimplified
+# export), and reading it would hold the whole text, its parse and its geometries at once.
+MAX_REGION_FILE_MB = 100
+
+
 def read_geojson(path: Path) -> list[tuple[Region, BaseGeometry]]:
     try:
+        size_mb = path.stat().st_size / 2**20
+        if size_mb > MAX_REGION_FILE_MB:
+            raise RegionError(
+                f"{path}: {size_mb:.0f} MB is larger than the limit of {MAX_REGION_FILE_MB} MB"
+                " (simplify the boundaries, e.g. with mapshaper)"
+            )
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RegionError(f"{path}: file not found") from None
@@ -255,7 +266,7 @@ def _read_fast(text: str) -> list[tuple[Region, BaseGeometry]] | None:
     arrays = list(_COORDINATES.finditer(text))
     try:
         doc = json.loads(_COORDINATES.sub('"coordinates":null', text))
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list) or len(arrays) != len(features):
@@ -296,6 +307,8 @@ def _read_slow(path: Path, text: str) -> list[tuple[Region, BaseGeometry]]:
         doc = json.loads(text)
     except ValueError as e:
         raise RegionError(f"{path}: not a readable GeoJSON file: {e}") from None
+    except RecursionError:
+        raise RegionError(f"{path}: not a readable GeoJSON file: nested too deeply") from None
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list):
         raise RegionError(f"{path}: not a GeoJSON FeatureCollection")

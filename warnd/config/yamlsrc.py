@@ -55,9 +55,18 @@ def display_name(path: Path) -> str:
         return str(path)
 
 
+# Operator files are a few kilobytes; these bounds only stop a file that would take the loader's
+# memory or time (a pasted data dump, an alias bomb) before it gets that far.
+MAX_FILE_BYTES = 10 * 2**20
+MAX_VALUES = 200_000
+
+
 def load(path: Path) -> tuple[Doc | None, list[Problem]]:
     name = display_name(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [Problem(name, None, "", f"{size} bytes is larger than the limit of {MAX_FILE_BYTES}")]
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None, [Problem(name, None, "", "file not found")]
@@ -76,6 +85,11 @@ def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
             # Walk before constructing: construction flattens merge keys (<<) in place, which
             # would make an overridden merged key look like a duplicate.
             doc.lines[()] = node.start_mark.line + 1
+            values = expanded_size(node)
+            if values > MAX_VALUES:
+                # Billion laughs: a few lines of anchors that would expand to millions of values in
+                # every later walk over the data (checks, validation).
+                return None, [Problem(name, None, "", f"aliases expand to more than {MAX_VALUES} values")]
             _walk(node, (), doc, problems)
             doc.data = loader.construct_document(node)
     except yaml.MarkedYAMLError as e:
@@ -85,9 +99,41 @@ def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
         return None, [Problem(name, line, "", f"YAML syntax error: {what}")]
     except yaml.YAMLError as e:
         return None, [Problem(name, None, "", f"YAML error: {e}")]
+    except RecursionError:
+        return None, [Problem(name, None, "", "YAML nested too deeply (or an alias inside itself)")]
     finally:
         loader.dispose()
     return doc, problems
+
+
+def expanded_size(root: yaml.Node) -> int:
+    """How many values the document holds once every alias is expanded, counted without
+    expanding: each node's size is computed once (an alias is the same node object again)."""
+    size: dict[int, int] = {}
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        kids = _children(node)
+        if children_done or not kids:
+            size[id(node)] = 1 + sum(size.get(id(k), 0) for k in kids)
+            continue
+        stack.append((node, True))
+        visiting.add(id(node))
+        # A node already on the way down (a recursive alias) counts as nothing more: PyYAML
+        # builds such a document as a cycle, not an endless one.
+        stack.extend((k, False) for k in kids if id(k) not in size and id(k) not in visiting)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 def _walk(node: yaml.Node, path: PathKey, doc: Doc, problems: list[Problem]) -> None:

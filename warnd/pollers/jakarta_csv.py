@@ -57,6 +57,13 @@ def _time(row: dict[str, str]) -> datetime:
 def parse(data: bytes, src: Source) -> ParseResult:
     text = decode_text(data, src.feed)
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _parse(reader, src)
+    except csv.Error as e:
+        raise FeedError(src.feed, f"unreadable CSV at line {reader.line_num}: {e}") from None
+
+
+def _parse(reader: csv.DictReader[str], src: Source) -> ParseResult:
     header = [h.strip().lower() for h in reader.fieldnames or []]
     if header not in (_LAYOUT_A, _LAYOUT_B):
         raise FeedError(src.feed, f"header {header[:8]} is neither Jakarta water-level layout")

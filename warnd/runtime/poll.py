@@ -109,7 +109,7 @@ class Poller:
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             started = time.perf_counter()
-            result = parser(outcome.body, Source(feed_id, now, spec.url))
+            result = _parse(parser, spec, outcome.body, Source(feed_id, now, spec.url))
             result, followed, complete = await self._follow(spec, parser, result)
             report = self.ingest.handle(feed_id, result)
             took = time.perf_counter() - started
@@ -175,7 +175,7 @@ class Poller:
                 out = await self.fetcher.fetch(
                     spec.id, target, timeout=spec.timeout, max_bytes=spec.max_bytes, validators=Validators()
                 )
-                sub = parser(out.body, Source(spec.id, self.clock.now(), target))
+                sub = _parse(parser, spec, out.body, Source(spec.id, self.clock.now(), target))
             except FeedError as e:
                 log.warning("feed.link_failed", feed=spec.id, url=target, error=e.message)
                 complete = False
@@ -184,6 +184,18 @@ class Poller:
             rejected.extend(sub.rejected)
             followed.append(url)
         return ParseResult(tuple(events), tuple(rejected), index.links), followed, complete
+
+
+def _parse(parser: Parser, spec: FeedSpec, body: bytes, src: Source) -> ParseResult:
+    """A parser that fails in a way nobody foresaw fails its feed, loudly, like any bad document:
+    the feed backs off and shows as failing, and the daemon and the other feeds go on."""
+    try:
+        return parser(body, src)
+    except FeedError:
+        raise
+    except Exception as e:
+        log.exception("parser.crashed", feed=spec.id, format=spec.format, url=src.url)
+        raise FeedError(spec.id, f"the {spec.format} parser failed on this document: {type(e).__name__}") from e
 
 
 def expand_url(url: str, now: datetime) -> str:
