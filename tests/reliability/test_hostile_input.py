@@ -282,3 +282,12 @@ def test_a_parser_crash_fails_only_its_feed_with_a_reason(tmp_path, feed_server,
     assert state.failures == 1
     assert state.last_error == "the bmkg-tews parser failed on this document: KeyError"
     assert rig.until("f1") > rig.clock.now()
+
+
+def test_a_control_character_in_a_rules_file_names_file_and_line(tmp_path, capsys):
+    # Found by the config fuzz campaign: PyYAML refuses it before parsing, outside any YAML error.
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE.replace("hazard:", "haz\0ard:"))
+    code, err = check(cfg, capsys)
+    assert code == 2
+    line = RULES_ANY_QUAKE[: RULES_ANY_QUAKE.index("hazard:")].count("\n") + 1
+    assert f"rules/test.yaml:{line}: character 0x0000 is not allowed in YAML" in err

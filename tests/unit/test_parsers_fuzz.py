@@ -3,6 +3,7 @@ every event it returns is well-formed. Real documents, mutated, and arbitrary by
 
 import json
 import math
+import os
 from datetime import UTC, datetime
 
 import pytest
@@ -120,8 +121,10 @@ def mutated(draw, fmt):
     return bytes(doc)
 
 
+# A few hundred examples in all in CI; `python -m tests.reliability --long` sets tens of thousands.
+EXAMPLES = int(os.environ.get("WARND_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
 )
 
 
