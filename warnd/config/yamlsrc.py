@@ -80,8 +80,8 @@ def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
         # The reader checks the whole text for characters YAML forbids as it is made.
         loader = yaml.SafeLoader(text)
     except yaml.reader.ReaderError as e:
-        line = text.count("\n", 0, e.position) + 1
-        return None, [Problem(name, line, "", f"character {e.character:#06x} is not allowed in YAML")]
+        at = text.count("\n", 0, e.position) + 1
+        return None, [Problem(name, at, "", f"character {e.character:#06x} is not allowed in YAML")]
     doc = Doc(name, None)
     problems: list[Problem] = []
     try:
