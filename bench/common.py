@@ -5,7 +5,6 @@ layer, over 200 rules, a partner subscribed to every account) pointed at loopbac
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import statistics
@@ -26,7 +25,7 @@ TEMPLATES = ROOT / "config" / "templates"
 SAMPLES = ROOT / "feeds" / "samples"
 PYTHON = sys.executable
 
-from warnd.testing.notify import NotifySocket  # noqa: E402
+from warnd.testing.daemon import DaemonProcess  # noqa: E402
 
 
 @dataclass
@@ -113,61 +112,11 @@ class SinkProcess:
 # --- the daemon as a real process -------------------------------------------------------------
 
 
-class Daemon:
-    """`warnd run` with NOTIFY_SOCKET bound here: READY is when systemd would consider it up."""
+class Daemon(DaemonProcess):
+    """The daemon run from the checkout's root, as the README's commands run it."""
 
     def __init__(self, cfg: Path, env: dict[str, str]) -> None:
-        self.folder = cfg.parent
-        self.notify = NotifySocket(self.folder / "notify.sock")
-        self.log = self.folder / "daemon.log"
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [PYTHON, "-m", "warnd.cli", "run", "-c", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=self.log.open("ab"),
-            env={**os.environ, **env, "NOTIFY_SOCKET": str(self.notify.path), "PYTHONUNBUFFERED": "1"},
-            cwd=ROOT,
-        )
-
-    def ready(self, timeout: float = 60) -> float:
-        """Seconds from exec to READY=1."""
-        at = self.notify.wait("READY=1", timeout)
-        if at is None:
-            tail = self.log.read_text()[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"the daemon did not become ready in {timeout:g}s:\n{tail}")
-        return at - self.started
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    def peak_rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM")
-
-    def log_lines(self) -> list[dict[str, Any]]:
-        out = []
-        for line in self.log.read_text().splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    continue
-        return out
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.notify.close()
-        return int(self.proc.returncode)
+        super().__init__(cfg, env, cwd=ROOT)
 
 
 # --- a national configuration -----------------------------------------------------------------

@@ -111,6 +111,8 @@ class FakeX(LocalServer):
         self.state = FakeXState()
         self.lock = threading.Lock()
         self.faults: deque[tuple[str | None, str]] = deque()
+        # A standing outage: every post meets this fault (see _fault) until it is set to None.
+        self.down: str | None = None
         self._next_id = 1_800_000_000_000_000_000
 
     def _add_user(self, token: str, secret: str, name: str) -> _User:
@@ -243,7 +245,7 @@ class _Handler(QuietHandler):
             self.fake.record(None, 401)
             self._send(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": why})
             return
-        fault = self.fake.take_fault(user.name)
+        fault = self.fake.down or self.fake.take_fault(user.name)
         if fault and self._fault(fault, user):
             return
         if user.suspended:

@@ -1,5 +1,5 @@
 """A feed server on 127.0.0.1 whose documents can be swapped while a daemon polls it: ETags and
-304s like a CDN, optional gzip, scripted statuses and a server that drips its answer.
+304s like a CDN, optional gzip, scripted statuses, a server that drips its answer and one that never answers.
 
 Every answer is recorded with the time its last byte was written, so a benchmark can measure
 from the moment a document reached the poller. `before` runs ahead of each request (a benchmark
@@ -25,6 +25,7 @@ class Route:
     etag: bool = True
     gzip: bool = False
     drip: float = 0.0  # seconds between bytes: a server that never quite finishes
+    hang: bool = False  # accept the request and never answer it
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,6 +78,10 @@ class _Handler(QuietHandler):
             route = owner.routes.get(path)
         if route is None:
             self.reply(404, b"not found", "text/plain")
+            return
+        if route.hang:
+            owner.closing.wait(3600)
+            self.close_connection = True
             return
         body = gzip.compress(route.body) if route.gzip else route.body
         tag = etag(body)

@@ -15,6 +15,8 @@ class NotifySocket:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        # A socket file left by an earlier daemon of the same folder (a restart) is taken over.
+        path.unlink(missing_ok=True)
         self.sock.bind(str(path))
         self.sock.settimeout(0.1)
         self.messages: list[tuple[float, str]] = []

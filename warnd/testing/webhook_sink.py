@@ -63,6 +63,8 @@ class WebhookSink(LocalServer):
         self.state = SinkState()
         self.lock = threading.Lock()
         self.faults: dict[str, deque[str]] = defaultdict(deque)
+        # Partners whose receiver is down: every request gets this status until removed.
+        self.down: dict[str, int] = {}
 
     def url(self, partner: str) -> str:
         return f"{self.base}/{partner}"
@@ -98,7 +100,8 @@ class _Handler(QuietHandler):
     def do_POST(self) -> None:
         body = self.body()
         partner = self.path.split("?")[0].strip("/").split("/")[0]
-        fault = self.sink.take_fault(partner)
+        down = self.sink.down.get(partner)
+        fault = str(down) if down else self.sink.take_fault(partner)
         if fault and fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
         elif fault:

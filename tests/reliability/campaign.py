@@ -1,0 +1,493 @@
+"""Fault campaigns against the real daemon: each one builds a scenario on loopback servers (a feed
+server, a fake X, a partner sink), attacks it, and counts what arrived where it should.
+
+Counting is done at the receivers, never from warnd's own records: a warning is lost when its
+post is missing at the fake X or its webhook at the partner sink, duplicated when either shows
+it twice. The pytest tests run each campaign at CI size; `python -m tests.reliability --long`
+runs them at full size and prints the summary table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import write_config
+from warnd.testing.daemon import DaemonProcess
+from warnd.testing.fake_x import FakeX
+from warnd.testing.feed_server import FeedServer
+from warnd.testing.webhook_sink import WebhookSink
+
+
+@dataclass
+class Outcome:
+    campaign: str
+    attacks: str
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    crashes: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    # What a test checks beyond the counts (health seen, memory samples, drain order, ...).
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def row(self) -> list[str]:
+        return [
+            self.campaign,
+            self.attacks,
+            f"{self.delivered}/{self.expected}",
+            str(self.lost),
+            str(self.duplicated),
+            str(self.crashes),
+            f"{self.seconds:.0f} s",
+            "; ".join(self.notes),
+        ]
+
+
+HEADER = ["campaign", "attacks", "delivered", "lost", "duplicated", "crashes", "took", "notes"]
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+# --- the scenario: quakes in five provinces, five X accounts, two partners ------------------------
+
+# A point well inside each province (>= 30 km from any other), so each quake belongs to one account.
+PROVINCES = {
+    "aceh": ("11", 96.85, 4.45),
+    "jabar": ("32", 107.60, -6.95),
+    "ntb": ("52", 116.35, -8.60),
+    "sulteng": ("72", 121.20, -1.40),
+    "maluku": ("81", 129.40, -3.25),
+}
+ACCOUNTS = list(PROVINCES)
+# The radio takes every account as JSON, the TV two of them as CAP.
+PARTNERS = {"radio": ACCOUNTS, "tv": ["jabar", "ntb"]}
+TOKEN = re.compile(r"uji (\d+)")
+
+RULES = """rules:
+  - id: gempa-uji
+    match:
+      hazard: earthquake
+      magnitude: ">= 4.0"
+    where:
+      within_km: 10
+    then:
+      accounts: ["*"]
+      template: earthquake
+      priority: high
+"""
+
+
+def account_of(i: int) -> str:
+    return ACCOUNTS[i % len(ACCOUNTS)]
+
+
+def quake(i: int, at_ms: int) -> dict[str, Any]:
+    name = account_of(i)
+    _, lon, lat = PROVINCES[name]
+    eid = f"uji{i:05d}"
+    mag = 4.5 + (i % 10) / 10
+    return {
+        "type": "Feature",
+        "id": eid,
+        "geometry": {"type": "Point", "coordinates": [lon + (i % 7) * 0.001, lat, 10.0]},
+        "properties": {
+            "mag": mag,
+            "place": f"uji {i}",
+            "time": at_ms,
+            "updated": at_ms,
+            "status": "reviewed",
+            "tsunami": 0,
+            "net": "us",
+            "code": eid,
+            "ids": f",{eid},",
+            "type": "earthquake",
+            "title": f"M {mag:.1f} - uji {i}",
+            "url": f"https://earthquake.usgs.gov/earthquakes/eventpage/{eid}",
+        },
+    }
+
+
+class Replay:
+    """Publishes `total` quakes into the feed, `step` more every `every` seconds, on a thread;
+    the feed always holds every quake published so far, as USGS's hourly feed does."""
+
+    def __init__(self, server: FeedServer, total: int, step: int, every: float) -> None:
+        self.server = server
+        self.total = total
+        self.step = step
+        self.every = every
+        self.features: list[dict[str, Any]] = []
+        # Origin times 5 s apart: two quakes 3 s and 0.3 degrees apart are one quake to the ledger.
+        self.origin_ms = int(time.time() * 1000) - total * 5000
+        self.url = server.serve("/usgs.geojson", self._doc())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _doc(self) -> bytes:
+        now = int(time.time() * 1000)
+        return json.dumps(
+            {"type": "FeatureCollection", "metadata": {"generated": now}, "features": self.features[::-1]}
+        ).encode()
+
+    def _run(self) -> None:
+        while len(self.features) < self.total and not self._stop.is_set():
+            n = len(self.features)
+            self.features += [quake(i, self.origin_ms + i * 5000) for i in range(n, min(n + self.step, self.total))]
+            self.server.serve("/usgs.geojson", self._doc())
+            self._stop.wait(self.every)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def republish(self) -> None:
+        """The same quakes in a fresh document (a new `generated` time), as a feed coming back."""
+        self.server.serve("/usgs.geojson", self._doc())
+
+    def done(self) -> bool:
+        return len(self.features) >= self.total
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+@dataclass
+class Scenario:
+    folder: Path
+    cfg: Path
+    env: dict[str, str]
+    feed: FeedServer
+    x: FakeX
+    sink: WebhookSink
+    replay: Replay
+
+    def daemon(self) -> DaemonProcess:
+        return DaemonProcess(self.cfg, self.env)
+
+    # --- counting at the receivers ------------------------------------------------------------
+    def x_tokens(self) -> dict[str, Counter[int]]:
+        """Quake numbers seen at the fake X, per account (a thread counts once, by its head)."""
+        out: dict[str, Counter[int]] = {a: Counter() for a in ACCOUNTS}
+        for p in list(self.x.state.posts):
+            if p.reply_to is None and (m := TOKEN.search(p.text)):
+                out[p.user][int(m.group(1))] += 1
+        return out
+
+    def sink_tokens(self) -> dict[str, Counter[int]]:
+        out: dict[str, Counter[int]] = {p: Counter() for p in PARTNERS}
+        for partner in PARTNERS:
+            for r in self.sink.receipts(partner):
+                m = TOKEN.search(r.body.decode("utf-8", "replace"))
+                if m:
+                    out[partner][int(m.group(1))] += 1
+        return out
+
+    def expected(self) -> int:
+        n = self.replay.total
+        return n + sum(sum(1 for i in range(n) if account_of(i) in accts) for accts in PARTNERS.values())
+
+    def tally(self) -> tuple[int, int, int]:
+        """(delivered, lost, duplicated) over every expected post and webhook."""
+        n = self.replay.total
+        delivered = lost = dup = 0
+        x = self.x_tokens()
+        sink = self.sink_tokens()
+        for i in range(n):
+            wanted: list[Counter[int]] = [x[account_of(i)]]
+            wanted += [sink[p] for p, accts in PARTNERS.items() if account_of(i) in accts]
+            for seen in wanted:
+                c = seen[i]
+                delivered += min(c, 1)
+                lost += c == 0
+                dup += max(c - 1, 0)
+        # A post at an account that should not have it is a duplicate in the wrong place.
+        for name, seen in x.items():
+            dup += sum(c for i, c in seen.items() if account_of(i) != name)
+        return delivered, lost, dup
+
+    def complete(self) -> bool:
+        delivered, _, _ = self.tally()
+        return self.replay.done() and delivered >= self.expected()
+
+
+@contextlib.contextmanager
+def scenario(
+    folder: Path,
+    *,
+    events: int,
+    step: int = 10,
+    every: float = 0.2,
+    x_latency: float = 0.02,
+    dispatch: str = "  retry_min: 0.2\n  retry_max: 2\n",
+    feed_extra: str = "",
+    rules: str = RULES,
+) -> Iterator[Scenario]:
+    folder.mkdir(parents=True, exist_ok=True)
+    users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
+    # Limits far above the run's volume: the campaigns are about faults, not rate limits.
+    fake = FakeX(
+        consumer_key="app-key",
+        consumer_secret="app-secret",
+        users=users,
+        latency=x_latency,
+        user_limit=(100_000, 900.0),
+        user_day_limit=(100_000, 86400.0),
+        app_limit=(1_000_000, 86400.0),
+    )
+    sink = WebhookSink({p: f"{p}-secret" for p in PARTNERS})
+    feed = FeedServer()
+    for server in (fake, sink, feed):
+        server.start()
+    replay = Replay(feed, events, step, every)
+    accounts = "".join(
+        f'\n  {a}: {{channel: x, name: "{a}", regions: ["{code}"], credential: x-{a}}}'
+        for a, (code, _, _) in PROVINCES.items()
+    )
+    partners = "".join(
+        f'\n  {p}: {{name: {p}, url: "{sink.url(p)}", secret: partner-{p}, accounts: {accts}'
+        + (", format: cap}" if p == "tv" else "}")
+        for p, accts in PARTNERS.items()
+    )
+    extra = f"""x:
+  api_base: {fake.base}
+  read_timeout: 5
+partners:{partners}
+dispatch:
+{dispatch}"""
+    feeds = f"""  - id: usgs
+    format: usgs-geojson
+    url: {replay.url}
+    interval: 0.3
+    timeout: 2
+{feed_extra}"""
+    cfg = write_config(folder, feeds=feeds, rules=rules, accounts=accounts, extra=extra)
+    env = {
+        "WARND_SECRET_X_APP_CONSUMER_KEY": "app-key",
+        "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
+        **{f"WARND_SECRET_PARTNER_{p.upper()}": f"{p}-secret" for p in PARTNERS},
+    }
+    for a in ACCOUNTS:
+        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
+        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
+    s = Scenario(folder, cfg, env, feed, fake, sink, replay)
+    try:
+        yield s
+    finally:
+        replay.stop()
+        for server in (fake, sink, feed):
+            server.stop()
+
+
+def _unexpected_exits(d: DaemonProcess) -> int:
+    """A daemon that died by itself (not by our signal) is a crash."""
+    code = d.proc.poll()
+    return 0 if code is None else 1
+
+
+# --- 1. kill -9 at random moments ----------------------------------------------------------------
+
+
+def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome:
+    """SIGKILL the daemon `kills` times at random moments of the replay (one in three during
+    start-up, the others in the work), then let the last one finish: every post and webhook
+    exactly once at the receivers."""
+    rnd = random.Random(seed)
+    out = Outcome("kill -9 mid-replay", f"{kills} kills")
+    started = time.monotonic()
+    with scenario(folder, events=events) as s:
+        s.replay.start()
+        killed_with_posts: list[int] = []
+        for k in range(kills):
+            d = s.daemon()
+            if k % 3 == 2:
+                # During start-up: opening the store, recovering cut-off attempts, first polls.
+                time.sleep(rnd.uniform(0.05, 1.3))
+            else:
+                # In the work: ingesting, posting, recording.
+                d.ready(60)
+                time.sleep(rnd.uniform(0.0, 1.5))
+            out.crashes += _unexpected_exits(d)
+            d.kill()
+            killed_with_posts.append(len(s.x.state.posts))
+        d = s.daemon()
+        try:
+            d.ready(60)
+            wait_for(s.complete, 180, "every post and webhook after the last restart")
+            # Let anything that would repeat arrive before counting.
+            time.sleep(1.0)
+            out.crashes += _unexpected_exits(d)
+        finally:
+            code = d.stop()
+        if code != 0:
+            out.crashes += 1
+            out.notes.append(f"last stop exited {code}")
+        out.expected = s.expected()
+        out.delivered, out.lost, out.duplicated = s.tally()
+        refused = s.x.state.duplicates
+        repeats = sum(s.sink.state.repeats.values())
+        cut = sum(1 for a, b in zip([0, *killed_with_posts], killed_with_posts, strict=False) if b > a)
+        out.notes.append(f"{cut} kills cut into posting")
+        out.notes.append(
+            f"re-sends after a kill: {refused} refused by X as duplicate content, {repeats} webhook repeats"
+        )
+    out.seconds = time.monotonic() - started
+    return out
+
+
+# --- 2. outages ---------------------------------------------------------------------------------
+
+# Two priorities, so that the drain order can be checked: M5.0 and up is `high`.
+PRIORITY_RULES = """rules:
+  - id: gempa-kuat
+    match:
+      hazard: earthquake
+      magnitude: ">= 5.0"
+    where:
+      within_km: 10
+    then:
+      accounts: ["*"]
+      template: earthquake
+      priority: high
+  - id: gempa-lemah
+    match:
+      hazard: earthquake
+      magnitude: [">= 4.0", "< 5.0"]
+    where:
+      within_km: 10
+    then:
+      accounts: ["*"]
+      template: earthquake
+      priority: normal
+"""
+MAGNITUDE = re.compile(r"Gempa M(\d+\.\d)")
+FEED_FAULTS: list[tuple[str, dict[str, Any]]] = [
+    ("garbage", {"body": b"\x00\xff<html>Bad Gateway</html>" * 50}),
+    ("HTTP 500", {"body": b"upstream error", "status": 500}),
+    ("hang", {"body": b"", "hang": True}),
+    # A changed document (else the server's 304 to the known ETag would answer it at once).
+    ("drip", {"drip": 0.5, "etag": False}),
+]
+
+
+def health(s: Scenario) -> dict[str, Any] | None:
+    try:
+        listen = (s.folder / "state" / "listen").read_text().strip()
+        answer = httpx.get(f"http://{listen}/healthz", timeout=2)
+        return dict(answer.json())
+    except (OSError, ValueError, httpx.HTTPError):
+        return None
+
+
+def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
+    """X down and one partner flapping for `spell` seconds while quakes arrive, then the feed
+    serving garbage, a 500, a hang and a drip; then everything back. Nothing lost or repeated,
+    each account's backlog drained most urgent first, memory flat, health degraded then ok."""
+    out = Outcome("outages", f"X down {spell:g} s, partner flapping, feed: " + ", ".join(f for f, _ in FEED_FAULTS))
+    started = time.monotonic()
+    dispatch = "  retry_min: 0.2\n  retry_max: 2\n  backlog_alarm: 2\n"
+    with scenario(
+        folder,
+        events=events,
+        step=20,
+        every=0.2,
+        dispatch=dispatch,
+        feed_extra="    stale_after: 3\n    backoff_max: 1\n",
+        rules=PRIORITY_RULES,
+    ) as s:
+        d = s.daemon()
+        try:
+            d.ready(60)
+            s.x.down = "503-html"
+            s.sink.down["tv"] = 503
+            flapping = threading.Event()
+
+            def flap() -> None:
+                while not flapping.wait(0.4):
+                    if "radio" in s.sink.down:
+                        s.sink.down.pop("radio", None)
+                    else:
+                        s.sink.down["radio"] = 500
+
+            flapper = threading.Thread(target=flap, daemon=True)
+            flapper.start()
+            s.replay.start()
+            wait_for(s.replay.done, 60, "the replay")
+            rss: list[float] = []
+            seen: set[str] = set()
+            deadline = time.monotonic() + spell
+            while time.monotonic() < deadline:
+                rss.append(d.rss_mb())
+                h = health(s)
+                if h:
+                    seen.add(h["status"])
+                time.sleep(0.25)
+            during = s.tally()
+            x_during = len(s.x.state.posts)
+            # The feed goes bad in four ways, each for long enough to be polled a few times.
+            doc = s.feed.routes["/usgs.geojson"].body
+            for _, fault in FEED_FAULTS:
+                kw = {"body": doc, **fault}
+                s.feed.serve("/usgs.geojson", kw.pop("body"), **kw)
+                time.sleep(4.0)
+                rss.append(d.rss_mb())
+            s.replay.republish()
+            flapping.set()
+            flapper.join(2)
+            s.sink.down.clear()
+            s.x.down = None
+            wait_for(s.complete, 120, "the backlog to drain")
+            ok = wait_for(lambda: (h := health(s)) is not None and h["status"] == "ok" and h, 30, "health ok")
+            out.crashes += _unexpected_exits(d)
+        finally:
+            code = d.stop()
+        if code != 0:
+            out.crashes += 1
+        out.expected = s.expected()
+        out.delivered, out.lost, out.duplicated = s.tally()
+        failed = [ln for ln in d.log_lines() if ln.get("event") == "feed.failed"]
+        reasons = [str(ln.get("error", "")) for ln in failed]
+        out.notes.append(f"{during[0]} delivered during the outage (the flapping partner)")
+        out.notes.append("health: " + " then ".join(sorted(seen)) + f", then {ok['status']}")
+        out.notes.append(f"RSS {min(rss):.0f}-{max(rss):.0f} MB")
+        out.notes.append(f"{len(failed)} failed polls")
+        order = drain_order(s)
+    out.seconds = time.monotonic() - started
+    out.extra = {"seen": seen, "rss": rss, "order": order, "feed_errors": reasons, "x_during": x_during}
+    return out
+
+
+def drain_order(s: Scenario) -> dict[str, list[float]]:
+    """Per account, the magnitudes of its posts in the order they arrived."""
+    out: dict[str, list[float]] = {a: [] for a in ACCOUNTS}
+    for p in list(s.x.state.posts):
+        m = MAGNITUDE.search(p.text)
+        if p.reply_to is None and m:
+            out[p.user].append(float(m.group(1)))
+    return out
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
