@@ -107,7 +107,7 @@ class Daemon:
         self._reloading = False
 
     def _live(self) -> Live:
-        return Live(self.started, self.last_reload, self.http_error)
+        return Live(self.started, self.last_reload, self.http_error, self.poller.store_error)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

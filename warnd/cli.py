@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warnd import __version__
-from warnd.errors import ConfigError, FeedError
+from warnd.errors import ConfigError, FeedError, StoreError
 from warnd.model import Delivery, DeliveryState, HazardEvent, Source, iso_utc
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ EXIT_FAILURE = 1
 EXIT_CONFIG = 2
 # `warnd status` when the daemon does not answer (as `systemctl status` says of a stopped unit).
 EXIT_NOT_RUNNING = 3
+# The state database is damaged: the unit does not restart into it (RestartPreventExitStatus).
+EXIT_STORE = 4
 
 DEFAULT_CONFIG = "config/demo.yaml"
 
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `warnd status | head`: the reader has what it wanted.
         sys.stderr.close()
         return EXIT_OK
+    except StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_STORE
     return result
 
 
@@ -576,6 +581,9 @@ def _run(args: argparse.Namespace) -> int:
     except AlreadyRunning as e:
         get_logger("warnd").error("daemon.refused", error=str(e))
         return EXIT_FAILURE
+    except StoreError as e:
+        get_logger("warnd").error("store.refused", error=str(e))
+        return EXIT_STORE
     # X posts go out from worker threads (tweepy blocks) while the event loop delivers to the
     # other targets: a thread waiting for the GIL should get it within 1 ms, not Python's 5 ms.
     sys.setswitchinterval(0.001)

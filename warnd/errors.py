@@ -7,10 +7,12 @@
     │   │                    size cap, deadline, unparseable document). Never stops the daemon;
     │   │                    updates that feed's health and never touches the ledger.
     │   └── FetchError       the fetch itself failed (before any parsing)
-    └── DeliveryError        a channel could not deliver a warning; carries the Failure it was
-                             classified as (rate limited, server error, network: retried; auth:
-                             the target is disabled; bad request: dead-lettered) and, for rate
-                             limits, until when the target (or the whole app) must hold.
+    ├── DeliveryError        a channel could not deliver a warning; carries the Failure it was
+    │                        classified as (rate limited, server error, network: retried; auth:
+    │                        the target is disabled; bad request: dead-lettered) and, for rate
+    │                        limits, until when the target (or the whole app) must hold.
+    └── StoreError           the state database cannot be used as it is (damaged, truncated,
+                             not a database). Exit code 4: a restart would not help.
 
 Single bad items inside a good document are not exceptions: parsers return them as
 `model.Rejected` values beside the events, so the rest of the document still comes through.
@@ -88,3 +90,8 @@ class DeliveryError(WarndError):
     @property
     def retryable(self) -> bool:
         return self.failure.retryable
+
+
+class StoreError(WarndError):
+    """The state database is damaged or is not one: warnd stops rather than start a new, empty
+    store beside the old (which would forget every warning and post them all again)."""

@@ -67,7 +67,7 @@ def test_the_unit_says_what_the_daemon_does():
         "ExecReload=/opt/warnd/venv/bin/warnd check -c /etc/warnd/warnd.yaml",
         "ExecReload=/bin/kill -HUP $MAINPID",
         "Restart=on-failure",
-        "RestartPreventExitStatus=2",
+        "RestartPreventExitStatus=2 4",
         "StateDirectory=warnd",
         "ConfigurationDirectory=warnd",
         "LoadCredential=warnd:/etc/warnd/credentials",

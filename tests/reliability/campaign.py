@@ -171,7 +171,8 @@ class Replay:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        if self._thread.is_alive():
+            self._thread.join(5)
 
 
 @dataclass
@@ -491,3 +492,108 @@ def drain_order(s: Scenario) -> dict[str, list[float]]:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
+
+
+# --- 3. the state directory on a full filesystem --------------------------------------------------
+
+
+def fill(folder: Path) -> Path:
+    """Fill the filesystem holding `folder` to the last byte; returns the ballast file."""
+    ballast = folder / "ballast"
+    with ballast.open("wb", buffering=0) as f:
+        for size in (2**16, 2**10, 1):
+            with contextlib.suppress(OSError):
+                while True:
+                    f.write(b"\0" * size)
+    return ballast
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size_mb: int) -> Iterator[None]:
+    import subprocess
+
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(path)], capture_output=True)
+    if done.returncode != 0:
+        raise PermissionError(f"cannot mount a tmpfs on {path}: {done.stderr.decode().strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def disk_full(folder: Path, events: int = 60, spell: float = 6.0) -> Outcome:
+    """The state directory's filesystem full while quakes arrive: warnd refuses them loudly
+    (health failing), keeps what it has, and takes them all once space returns."""
+    out = Outcome("disk full", f"state on a full tmpfs for {spell:g} s")
+    started = time.monotonic()
+    with scenario(folder, events=events, step=10, every=0.2, feed_extra="    stale_after: 60\n") as s:
+        with tmpfs(folder / "state", 24):
+            d = s.daemon()
+            try:
+                d.ready(60)
+                ballast = fill(folder / "state")
+                s.replay.start()
+                wait_for(s.replay.done, 60, "the replay")
+                seen: set[str] = set()
+                deadline = time.monotonic() + spell
+                while time.monotonic() < deadline:
+                    h = health(s)
+                    if h:
+                        seen.add(h["status"])
+                    time.sleep(0.25)
+                during = s.tally()[0]
+                alive = d.proc.poll() is None
+                ballast.unlink()
+                wait_for(s.complete, 120, "every warning once space returned")
+                time.sleep(1.0)
+                ok = wait_for(lambda: (h := health(s)) is not None and h["status"] == "ok" and h, 30, "health ok")
+                out.crashes += _unexpected_exits(d) + (0 if alive else 1)
+            finally:
+                code = d.stop()
+            if code != 0:
+                out.crashes += 1
+        out.expected = s.expected()
+        out.delivered, out.lost, out.duplicated = s.tally()
+        errors = [ln for ln in d.log_lines() if ln.get("event") == "store.failed"]
+        out.notes.append(f"{during} delivered while full, {len(errors)} refused polls")
+        out.notes.append("health: " + ", ".join(sorted(seen)) + f", then {ok['status']}")
+        out.extra = {"during": during, "errors": [str(e.get("error")) for e in errors], "seen": seen}
+    out.seconds = time.monotonic() - started
+    return out
+
+
+def locked(folder: Path, events: int = 40, spell: float = 8.0) -> Outcome:
+    """Another process holds the state database's write lock (a backup, an sqlite3 shell left
+    in a transaction) while quakes arrive: warnd waits, says why, and catches up after."""
+    import sqlite3
+
+    out = Outcome("locked store", f"write lock held {spell:g} s by another process")
+    started = time.monotonic()
+    with scenario(folder, events=events, step=10, every=0.2, feed_extra="    stale_after: 60\n") as s:
+        d = s.daemon()
+        try:
+            d.ready(60)
+            holder = sqlite3.connect(folder / "state" / "warnd.db", isolation_level=None)
+            holder.execute("BEGIN EXCLUSIVE")
+            s.replay.start()
+            wait_for(s.replay.done, 60, "the replay")
+            time.sleep(spell)
+            during = s.tally()[0]
+            alive = d.proc.poll() is None
+            holder.execute("ROLLBACK")
+            holder.close()
+            wait_for(s.complete, 120, "every warning once the lock was released")
+            time.sleep(1.0)
+            out.crashes += _unexpected_exits(d) + (0 if alive else 1)
+        finally:
+            code = d.stop()
+        if code != 0:
+            out.crashes += 1
+        out.expected = s.expected()
+        out.delivered, out.lost, out.duplicated = s.tally()
+        errors = [ln for ln in d.log_lines() if ln.get("event") == "store.failed"]
+        out.notes.append(f"{during} delivered while locked, {len(errors)} refused polls")
+        out.extra = {"during": during, "errors": [str(e.get("error")) for e in errors]}
+    out.seconds = time.monotonic() - started
+    return out

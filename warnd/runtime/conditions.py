@@ -50,6 +50,8 @@ class Live:
     last_reload: Mapping[str, Any] | None = None
     # Why the HTTP endpoint is not serving, or None.
     http_error: str | None = None
+    # Why the last write to the state database failed (disk full, locked), or None.
+    store_error: str | None = None
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -79,6 +81,17 @@ def collect(
         )
     if live.http_error:
         out.append(Condition("http_down", "listen", "degraded", live.http_error, "the HTTP endpoint serves again"))
+    if live.store_error:
+        out.append(
+            Condition(
+                "store_failing",
+                "state",
+                "failing",
+                f"the state database refuses writes ({live.store_error}): new warnings cannot be recorded;"
+                " what is queued stays queued. Free disk space or release the lock",
+                "the state database takes writes again",
+            )
+        )
     for name, why in sorted(bundle.ops_missing.items()):
         out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
     return out

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin
 
 from warnd.clock import WIB, Clock
@@ -58,6 +60,8 @@ class Poller:
         self.on_warnings = on_warnings
         self.metrics = metrics or Metrics()
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Why the last poll could not write to the state database, until one can again.
+        self.store_error: str | None = None
         self.rnd = random.Random()  # noqa: S311 -- spreading retries, not a secret
 
     async def poll(self, feed_id: str) -> None:
@@ -96,6 +100,7 @@ class Poller:
                 self.states.ok(
                     feed_id, now, etag=state.etag, last_modified=state.last_modified, body_hash=None, changed=False
                 )
+                self._stored(flog)
                 flog.debug("feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
@@ -105,6 +110,7 @@ class Poller:
                 self.states.ok(
                     feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=False
                 )
+                self._stored(flog)
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
@@ -124,6 +130,7 @@ class Poller:
             if not complete:
                 self.states.forget_body(feed_id)
             self._count(feed_id, result, report)
+            self._stored(flog)
             flog.info(
                 "feed.polled",
                 events=len(result.events),
@@ -136,6 +143,16 @@ class Poller:
             )
             if report.warnings:
                 self.on_warnings()
+        except sqlite3.Error as e:
+            # Disk full, a lock held too long: nothing of this document was recorded (one
+            # transaction), so the next poll reads it again. Loud, and on /healthz as failing.
+            self.store_error = str(e)
+            flog.error(
+                "store.failed",
+                error=str(e),
+                detail="nothing from this document was recorded; it is read again on the next poll",
+            )
+            self.metrics.polls.labels(feed_id, "error").inc()
         except FeedError as e:
             now = self.clock.now()
             failures = self.states.failed(feed_id, now, e.message)
@@ -143,6 +160,12 @@ class Poller:
             self.states.back_off(feed_id, now + timedelta(seconds=delay))
             flog.error("feed.failed", error=e.message, failures=failures, retry_in_s=round(delay, 1))
             self.metrics.polls.labels(feed_id, "error").inc()
+
+    def _stored(self, flog: Any) -> None:
+        """A write went through: the store works again."""
+        if self.store_error is not None:
+            flog.info("store.recovered", error_was=self.store_error)
+            self.store_error = None
 
     def _count(self, feed_id: str, result: ParseResult, report: IngestReport) -> None:
         # Counted after the document's transaction committed: a rolled-back document counts

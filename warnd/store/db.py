@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from warnd.errors import StoreError
+
 SCHEMA_VERSION = 4
 
 _SCHEMA = """
@@ -164,19 +166,59 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
+# How long a statement waits for another process's lock (a backup, an operator's sqlite3 shell)
+# before it fails. Well below the unit's WatchdogSec=30: the store is used from the event loop,
+# and a wait this long must not look like a hung daemon. A failed poll is read again and a
+# failed record is retried, so failing is safe; waiting forever is not.
+BUSY_TIMEOUT = 5.0
+RESTORE = "restore it from a backup, or move it aside to start an empty store (every known event is then new)"
+
+
 def connect(path: Path) -> sqlite3.Connection:
+    """The state database, checked and migrated; StoreError when it exists but cannot be used.
+
+    A missing database is created. A damaged one is never replaced silently: an empty store
+    would forget what was posted and post it all again."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) so that a
-    # ledger change and its warnings are one unit, never half of it.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    _migrate(conn)
-    conn.executescript(_SCHEMA)
-    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    on_disk = str(path) != ":memory:"
+    if on_disk:
+        _check_file(path)
+    try:
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE ... COMMIT) so that a
+        # ledger change and its warnings are one unit, never half of it.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        if on_disk:
+            found = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)")]
+            if found != ["ok"]:
+                raise StoreError(f"the state database {path} is damaged ({'; '.join(found)}): {RESTORE}")
+        _migrate(conn)
+        conn.executescript(_SCHEMA)
+        conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    except sqlite3.DatabaseError as e:
+        if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+            raise StoreError(f"the state database {path} is locked by another process: {e}") from None
+        raise StoreError(f"the state database {path} cannot be used ({e}): {RESTORE}") from None
     return conn
+
+
+def _check_file(path: Path) -> None:
+    """What SQLite would accept without a word but is not a warnd store: a file truncated to
+    nothing (SQLite takes it for a new, empty database) or a write-ahead log without its
+    database (the last commits, without what they apply to)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            why = f"the state database {path} is missing but its write-ahead log {wal} is not"
+            raise StoreError(f"{why}: {RESTORE}") from None
+        return
+    if size == 0:
+        raise StoreError(f"the state database {path} is empty (0 bytes; truncated?): {RESTORE}")
 
 
 # Columns added after version 1, for state directories created by an earlier warnd.
