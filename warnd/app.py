@@ -29,7 +29,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender
-from warnd.clock import Clock, SystemClock
+from warnd.clock import Clock, SystemClock, steady
 from warnd.errors import ConfigError, WarndError
 from warnd.metrics import Metrics
 from warnd.obs import get_logger
@@ -107,7 +107,8 @@ class Daemon:
         self._reloading = False
 
     def _live(self) -> Live:
-        return Live(self.started, self.last_reload, self.http_error, self.poller.store_error)
+        offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
+        return Live(self.started, self.last_reload, self.http_error, self.poller.store_error, offset)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,9 +120,7 @@ class Daemon:
         faulthandler.enable()
 
         self._schedule_feeds()
-        self.scheduler.add_job(
-            self._health, "interval", id="health", seconds=self._health_every(), coalesce=True, max_instances=1
-        )
+        self._schedule_health()
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
@@ -142,10 +141,12 @@ class Daemon:
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
         # The watchdog counts from READY=1.
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        clock_watch = asyncio.create_task(self._watch_clock(), name="clock")
         dispatch.add_done_callback(self._crashed)
         await self._health()
 
         await self._stop.wait()
+        clock_watch.cancel()
         await self._shutdown(dispatch, ops, watchdog)
 
     async def _serve(self) -> None:
@@ -160,6 +161,11 @@ class Daemon:
         # For `warnd status` when the port was 0 (any free port).
         _write_atomic(self.bundle.config.state_dir / "listen", f"{host}:{port}\n")
         log.info("http.listening", address=f"{host}:{port}")
+
+    def _schedule_health(self) -> None:
+        self.scheduler.add_job(
+            self._health, "interval", id="health", seconds=self._health_every(), coalesce=True, max_instances=1
+        )
 
     def _health_every(self) -> float:
         limits = [f.spec.stale_after for f in self.bundle.config.feeds if f.spec.stale_after]
@@ -284,6 +290,31 @@ class Daemon:
         m.reload_ok.set(1 if ok else 0)
         m.reload_at.set(now.timestamp())
         m.config_generation.set(self.generation)
+
+    async def _watch_clock(self) -> None:
+        """Notice a step of the system clock within a second (the loop sleeps on the monotonic
+        clock, so this runs whatever the step) and schedule every job again: APScheduler keeps
+        its triggers in system time, and a step back would otherwise stall every poll for as
+        long as the step."""
+        if not isinstance(self.clock, SystemClock):
+            return
+        while True:
+            self.clock.now()
+            for step in steady.steps():
+                # Scheduled anew from the new system time: every feed polled now, then on its
+                # interval (a poll still inside a backoff returns at once, on warnd's timeline).
+                self.scheduler.remove_all_jobs()
+                self._schedule_feeds()
+                self._schedule_health()
+                log.error(
+                    "clock.stepped",
+                    step_s=round(step, 3),
+                    offset_s=round(steady.offset, 3),
+                    notice="the system clock jumped; warnd keeps its own timeline (cooldowns, retries,"
+                    " polls unchanged) until it is restarted: check the time source, then restart warnd",
+                )
+                await self._health()
+            await asyncio.sleep(1.0)
 
     async def _watchdog(self) -> None:
         interval = watchdog_interval()

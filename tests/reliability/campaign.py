@@ -597,3 +597,62 @@ def locked(folder: Path, events: int = 40, spell: float = 8.0) -> Outcome:
         out.extra = {"during": during, "errors": [str(e.get("error")) for e in errors]}
     out.seconds = time.monotonic() - started
     return out
+
+
+# --- 5. the system clock stepping forward and back ------------------------------------------------
+
+LIBFAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
+
+
+def clock_steps(
+    folder: Path, events: int = 120, steps: tuple[str, ...] = ("+2h", "-1h", "+0", "-30m", "+0")
+) -> Outcome:
+    """The daemon's system clock (libfaketime, re-read every second; the monotonic and boot
+    clocks untouched, as in a real step) jumps forward and back while quakes arrive: every post
+    and webhook exactly once, as without the steps."""
+    if not LIBFAKETIME.exists():
+        raise FileNotFoundError(f"{LIBFAKETIME} is missing (Debian package faketime)")
+    out = Outcome("clock steps", "system clock " + ", ".join(steps))
+    started = time.monotonic()
+    stamp = folder / "faketime"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp.write_text("+0\n")
+    with scenario(folder, events=events, step=5, every=0.2) as s:
+        s.env.update(
+            {
+                "LD_PRELOAD": str(LIBFAKETIME),
+                "FAKETIME_TIMESTAMP_FILE": str(stamp),
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+                "FAKETIME_CACHE_DURATION": "1",
+            }
+        )
+        d = s.daemon()
+        try:
+            d.ready(60)
+            s.replay.start()
+            for offset in steps:
+                stamp.write_text(offset + "\n")
+                time.sleep(2.5)
+            wait_for(s.replay.done, 60, "the replay")
+            wait_for(s.complete, 120, "every post and webhook")
+            time.sleep(1.0)
+            seen = health(s)
+            out.crashes += _unexpected_exits(d)
+        finally:
+            code = d.stop()
+        if code != 0:
+            out.crashes += 1
+        out.expected = s.expected()
+        out.delivered, out.lost, out.duplicated = s.tally()
+        lines = d.log_lines()
+        stepped = [ln for ln in lines if ln.get("event") == "clock.stepped"]
+        rejected = len(s.sink.state.rejected)
+        out.notes.append(f"{len(stepped)} steps seen by warnd, {rejected} webhook signatures refused")
+        out.extra = {
+            "steps": [ln.get("step_s") for ln in stepped],
+            "health": seen,
+            "rejected": rejected,
+            "suppressed": [ln for ln in lines if ln.get("event") in ("warning.suppressed", "rule.suppressed")],
+        }
+    out.seconds = time.monotonic() - started
+    return out

@@ -269,7 +269,11 @@ def test_region_feature_with_a_200k_vertex_ring_is_read_in_bound(tmp_path):
 
 def test_a_parser_crash_fails_only_its_feed_with_a_reason(tmp_path, feed_server, monkeypatch):
     from tests.integration.test_polling import Rig, feed_yaml
+    from warnd.obs import setup_logging
     from warnd.pollers import registry
+
+    # Logging to this test's stderr, not to the stream of an earlier test's CLI call (closed).
+    setup_logging("info", json=True)
 
     def broken(data: bytes, src: Source):
         raise KeyError("magnitude")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +15,7 @@ import httpx
 from warnd.channels.base import classify_status
 from warnd.channels.file import append_line
 from warnd.channels.webhook import client, sign
+from warnd.clock import timestamp
 from warnd.config import secrets
 from warnd.config.schema import OpsChannel, OpsFile
 from warnd.errors import DeliveryError, Failure
@@ -64,7 +64,7 @@ class OpsWebhookSender:
             "Idempotency-Key": f"warnd-notice-{body.get('notice_id')}-{body.get('phase')}",
         }
         if self._secret is not None:
-            ts = int(time.time())
+            ts = int(timestamp())
             headers["X-Warnd-Timestamp"] = str(ts)
             headers["X-Warnd-Signature"] = sign(self._secret.reveal().encode(), ts, data)
         try:

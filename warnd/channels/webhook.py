@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import httpx
 
 from warnd.channels.base import Budget, Job, Sent, classify_status, retry_after
+from warnd.clock import SystemClock, timestamp
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import Delivery
@@ -97,7 +96,7 @@ class WebhookSender:
     async def send(self, job: Job) -> Sent:
         d = job.delivery
         body, content_type = self.body(d)
-        ts = int(time.time())
+        ts = int(timestamp())
         headers = {
             "Content-Type": content_type,
             "X-Warnd-Timestamp": str(ts),
@@ -125,7 +124,7 @@ class WebhookSender:
         detail = f"partner {self.partner}: HTTP {status}"
         if 300 <= status < 400:
             detail += " (redirects are not followed: give warnd the final URL)"
-        hold = retry_after(answer, datetime.now(UTC)) if failure is Failure.RATE_LIMITED else None
+        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
 
     async def aclose(self) -> None:

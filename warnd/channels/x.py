@@ -32,6 +32,7 @@ from requests_oauthlib import OAuth1
 
 from warnd.channels import thread
 from warnd.channels.base import Budget, Job, Sent, classify_status
+from warnd.clock import SystemClock
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 
@@ -198,7 +199,7 @@ def _classify(e: tweepy.HTTPException) -> DeliveryError:
     if status == 403 and any("duplicate content" in m.lower() for m in messages):
         return DeliveryError("X refused duplicate content", Failure.DUPLICATE)
     if failure is Failure.RATE_LIMITED:
-        hold, app_hold = holds(response.headers, datetime.now(UTC))
+        hold, app_hold = holds(response.headers, SystemClock().now())
         return DeliveryError(f"X rate limit (429): {detail}", failure, hold_until=hold, app_hold_until=app_hold)
     return DeliveryError(f"X API {status}: {detail}", failure)
 

@@ -52,6 +52,8 @@ class Live:
     http_error: str | None = None
     # Why the last write to the state database failed (disk full, locked), or None.
     store_error: str | None = None
+    # System time minus warnd's time: the system clock's steps since start, taken out.
+    clock_offset: float = 0.0
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -81,6 +83,17 @@ def collect(
         )
     if live.http_error:
         out.append(Condition("http_down", "listen", "degraded", live.http_error, "the HTTP endpoint serves again"))
+    if abs(live.clock_offset) >= 1.0:
+        out.append(
+            Condition(
+                "clock_stepped",
+                "clock",
+                "degraded",
+                f"the system clock stepped {live.clock_offset:+.0f} s since warnd started; warnd keeps its own"
+                " timeline until restarted: check the time source (NTP), then restart warnd",
+                "warnd was restarted on the system time",
+            )
+        )
     if live.store_error:
         out.append(
             Condition(
