@@ -1,0 +1,77 @@
+"""The reliability campaigns at full size, with a summary table.
+
+    python -m tests.reliability            # CI sizes (what .ci/run's tests run)
+    python -m tests.reliability --long     # 100 kills, longer outages, 10,000 fuzz examples each
+    python -m tests.reliability --only kill9,outage
+
+Needs root for the disk-full campaign (it mounts a tmpfs) and Debian's faketime for the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.reliability import campaign as c
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fuzz(examples: int) -> c.Outcome:
+    """Every hypothesis campaign (parsers, detection, the config loader) at `examples` each."""
+    out = c.Outcome("fuzz: parsers and config", f"{examples} examples per test")
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout", "0",
+         "tests/unit/test_parsers_fuzz.py", "tests/reliability/test_config_fuzz.py",
+         "tests/reliability/test_hostile_input.py"],
+        cwd=ROOT, env={**os.environ, "WARND_FUZZ_EXAMPLES": str(examples)}, capture_output=True, text=True,
+    )  # fmt: skip
+    last = (done.stdout.strip().splitlines() or ["no output"])[-1]
+    out.crashes = 0 if done.returncode == 0 else 1
+    out.notes.append(last)
+    out.seconds = time.monotonic() - started
+    return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.reliability")
+    p.add_argument("--long", action="store_true", help="the full campaign")
+    p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz")
+    args = p.parse_args()
+    long = args.long or c.env_flag("WARND_LONG")
+    runs: dict[str, Callable[[Path], c.Outcome]] = {
+        "kill9": lambda d: c.kill9(d, kills=100 if long else 10),
+        "outage": lambda d: c.outage(d, events=300 if long else 100, spell=60.0 if long else 8.0),
+        "locked": lambda d: c.locked(d, events=100 if long else 40, spell=20.0 if long else 8.0),
+        "disk": lambda d: c.disk_full(d, events=150 if long else 60, spell=20.0 if long else 6.0),
+        "clock": lambda d: c.clock_steps(d, events=300 if long else 120),
+        "fuzz": lambda d: fuzz(10_000 if long else 60),
+    }
+    wanted = [w for w in args.only.split(",") if w] or list(runs)
+    rows: list[c.Outcome] = []
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="warnd-reliability-") as tmp:
+        for name in wanted:
+            print(f"-- {name} ...", file=sys.stderr, flush=True)
+            try:
+                out = runs[name](Path(tmp) / name)
+            except Exception as e:  # a campaign that cannot finish is a failed row, not a stop
+                out = c.Outcome(name, "did not finish", crashes=1, notes=[f"{type(e).__name__}: {e}"[:300]])
+            rows.append(out)
+            failed |= bool(out.lost or out.duplicated or out.crashes)
+    print(f"| {' | '.join(c.HEADER)} |")
+    print(f"|{'---|' * len(c.HEADER)}")
+    for out in rows:
+        print(f"| {' | '.join(out.row())} |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
