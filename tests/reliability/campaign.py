@@ -471,7 +471,7 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
         failed = [ln for ln in d.log_lines() if ln.get("event") == "feed.failed"]
         reasons = [str(ln.get("error", "")) for ln in failed]
         out.notes.append(f"{during[0]} delivered during the outage (the flapping partner)")
-        out.notes.append("health: " + " then ".join(sorted(seen)) + f", then {ok['status']}")
+        out.notes.append("health seen: " + ", ".join(sorted(seen)) + f"; {ok['status']} at the end")
         out.notes.append(f"RSS {min(rss):.0f}-{max(rss):.0f} MB")
         out.notes.append(f"{len(failed)} failed polls")
         order = drain_order(s)
