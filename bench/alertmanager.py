@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 
-from bench.common import Row, SinkProcess, fmt_ms, ms, wait_for
+from bench.common import Row, SinkProcess, fmt_ms, ms
+from warnd.testing.daemon import wait_for
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 

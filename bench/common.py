@@ -11,8 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,16 +54,6 @@ def fmt_ms(f: dict[str, float]) -> str:
     if not f.get("n"):
         return "no sample"
     return f"p50 {f['p50']:.1f} ms, p99 {f['p99']:.1f} ms, max {f['max']:.1f} ms (n={f['n']})"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.01) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 # --- the partner sink, in a process of its own ------------------------------------------------

@@ -35,8 +35,8 @@ from bench.common import (
     national_config,
     national_users,
     scratch,
-    wait_for,
 )
+from warnd.testing.daemon import wait_for
 from warnd.testing.fake_x import FakeX
 from warnd.testing.feed_server import FeedServer, etag
 

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import write_config
-from warnd.testing.daemon import DaemonProcess
+from warnd.testing.daemon import DaemonProcess, wait_for
 from warnd.testing.fake_x import FakeX
 from warnd.testing.feed_server import FeedServer
 from warnd.testing.webhook_sink import WebhookSink
@@ -59,16 +59,6 @@ class Outcome:
 
 
 HEADER = ["campaign", "attacks", "delivered", "lost", "duplicated", "crashes", "took", "notes"]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 # --- the scenario: quakes in five provinces, five X accounts, two partners ------------------------
@@ -302,6 +292,20 @@ dispatch:
             server.stop()
 
 
+def _settle(out: Outcome, s: Scenario, d: DaemonProcess) -> None:
+    """Stop the daemon (an exit other than 0 is a crash) and count at the receivers."""
+    code = d.stop()
+    if code != 0:
+        out.crashes += 1
+        out.notes.append(f"the last stop exited {code}")
+    out.expected = s.expected()
+    out.delivered, out.lost, out.duplicated = s.tally()
+
+
+def _store_errors(d: DaemonProcess) -> list[str]:
+    return [str(ln.get("error")) for ln in d.log_lines() if ln.get("event") == "store.failed"]
+
+
 def _unexpected_exits(d: DaemonProcess) -> int:
     """A daemon that died by itself (not by our signal) is a crash."""
     code = d.proc.poll()
@@ -341,12 +345,7 @@ def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome
             time.sleep(1.0)
             out.crashes += _unexpected_exits(d)
         finally:
-            code = d.stop()
-        if code != 0:
-            out.crashes += 1
-            out.notes.append(f"last stop exited {code}")
-        out.expected = s.expected()
-        out.delivered, out.lost, out.duplicated = s.tally()
+            _settle(out, s, d)
         refused = s.x.state.duplicates
         repeats = sum(s.sink.state.repeats.values())
         cut = sum(1 for a, b in zip([0, *killed_with_posts], killed_with_posts, strict=False) if b > a)
@@ -463,11 +462,7 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
             ok = wait_for(lambda: (h := health(s)) is not None and h["status"] == "ok" and h, 30, "health ok")
             out.crashes += _unexpected_exits(d)
         finally:
-            code = d.stop()
-        if code != 0:
-            out.crashes += 1
-        out.expected = s.expected()
-        out.delivered, out.lost, out.duplicated = s.tally()
+            _settle(out, s, d)
         failed = [ln for ln in d.log_lines() if ln.get("event") == "feed.failed"]
         reasons = [str(ln.get("error", "")) for ln in failed]
         out.notes.append(f"{during[0]} delivered during the outage (the flapping partner)")
@@ -550,15 +545,11 @@ def disk_full(folder: Path, events: int = 60, spell: float = 6.0) -> Outcome:
                 ok = wait_for(lambda: (h := health(s)) is not None and h["status"] == "ok" and h, 30, "health ok")
                 out.crashes += _unexpected_exits(d) + (0 if alive else 1)
             finally:
-                code = d.stop()
-            if code != 0:
-                out.crashes += 1
-        out.expected = s.expected()
-        out.delivered, out.lost, out.duplicated = s.tally()
-        errors = [ln for ln in d.log_lines() if ln.get("event") == "store.failed"]
+                _settle(out, s, d)
+        errors = _store_errors(d)
         out.notes.append(f"{during} delivered while full, {len(errors)} refused polls")
-        out.notes.append("health: " + ", ".join(sorted(seen)) + f", then {ok['status']}")
-        out.extra = {"during": during, "errors": [str(e.get("error")) for e in errors], "seen": seen}
+        out.notes.append("health seen: " + ", ".join(sorted(seen)) + f"; {ok['status']} at the end")
+        out.extra = {"during": during, "errors": errors, "seen": seen}
     out.seconds = time.monotonic() - started
     return out
 
@@ -587,14 +578,10 @@ def locked(folder: Path, events: int = 40, spell: float = 8.0) -> Outcome:
             time.sleep(1.0)
             out.crashes += _unexpected_exits(d) + (0 if alive else 1)
         finally:
-            code = d.stop()
-        if code != 0:
-            out.crashes += 1
-        out.expected = s.expected()
-        out.delivered, out.lost, out.duplicated = s.tally()
-        errors = [ln for ln in d.log_lines() if ln.get("event") == "store.failed"]
+            _settle(out, s, d)
+        errors = _store_errors(d)
         out.notes.append(f"{during} delivered while locked, {len(errors)} refused polls")
-        out.extra = {"during": during, "errors": [str(e.get("error")) for e in errors]}
+        out.extra = {"during": during, "errors": errors}
     out.seconds = time.monotonic() - started
     return out
 
@@ -639,11 +626,7 @@ def clock_steps(
             seen = health(s)
             out.crashes += _unexpected_exits(d)
         finally:
-            code = d.stop()
-        if code != 0:
-            out.crashes += 1
-        out.expected = s.expected()
-        out.delivered, out.lost, out.duplicated = s.tally()
+            _settle(out, s, d)
         lines = d.log_lines()
         stepped = [ln for ln in lines if ln.get("event") == "clock.stepped"]
         rejected = len(s.sink.state.rejected)

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import ROOT
-from tests.unit.test_parsers_fuzz import EXAMPLES
+from tests.unit.test_parsers_fuzz import EXAMPLES, mutate
 from warnd.config.load import load
 from warnd.errors import ConfigError
 
@@ -37,21 +37,7 @@ def tree(tmp_path_factory) -> Path:
 
 @st.composite
 def damaged(draw, original: bytes) -> bytes:
-    doc = bytearray(original)
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "dup"]))
-        pos = draw(st.integers(0, max(len(doc) - 1, 0)))
-        if kind == "truncate":
-            del doc[pos:]
-        elif kind == "flip" and doc:
-            doc[pos] = draw(st.integers(0, 255))
-        elif kind == "insert":
-            doc[pos:pos] = draw(st.sampled_from(INSERTS))
-        elif kind == "delete":
-            del doc[pos : pos + draw(st.integers(1, 80))]
-        elif kind == "dup":
-            doc[pos:pos] = doc[pos : pos + draw(st.integers(1, 400))]
-    return bytes(doc)
+    return mutate(draw, original, INSERTS, span=80)
 
 
 @pytest.mark.parametrize("name", FILES)

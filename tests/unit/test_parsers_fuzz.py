@@ -100,9 +100,13 @@ def run(fmt: str, data: bytes) -> None:
     check(result)
 
 
-@st.composite
-def mutated(draw, fmt):
-    doc = bytearray(draw(st.sampled_from(DOCS[fmt])))
+INSERTS = [b"NaN", b"-999", b"\xff\xfe", b"<", b'"', b",", b"1e309", b"\x00", b"]"]
+
+
+def mutate(draw, original: bytes, inserts: list[bytes], span: int = 40) -> bytes:
+    """One to four random damages: truncated, a byte flipped, `inserts` put in, a run deleted
+    or repeated."""
+    doc = bytearray(original)
     for _ in range(draw(st.integers(1, 4))):
         kind = draw(st.sampled_from(["truncate", "flip", "insert", "delete", "dup"]))
         pos = draw(st.integers(0, max(len(doc) - 1, 0)))
@@ -111,14 +115,17 @@ def mutated(draw, fmt):
         elif kind == "flip" and doc:
             doc[pos] = draw(st.integers(0, 255))
         elif kind == "insert":
-            doc[pos:pos] = draw(
-                st.sampled_from([b"NaN", b"-999", b"\xff\xfe", b"<", b'"', b",", b"1e309", b"\x00", b"]"])
-            )
+            doc[pos:pos] = draw(st.sampled_from(inserts))
         elif kind == "delete":
-            del doc[pos : pos + draw(st.integers(1, 40))]
+            del doc[pos : pos + draw(st.integers(1, span))]
         elif kind == "dup":
-            doc[pos:pos] = doc[pos : pos + draw(st.integers(1, 200))]
+            doc[pos:pos] = doc[pos : pos + draw(st.integers(1, span * 5))]
     return bytes(doc)
+
+
+@st.composite
+def mutated(draw, fmt):
+    return mutate(draw, draw(st.sampled_from(DOCS[fmt])), INSERTS)
 
 
 # A few hundred examples in all in CI; `python -m tests.reliability --long` sets tens of thousands.

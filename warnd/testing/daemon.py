@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,15 @@ class DaemonProcess:
                 self.proc.wait(10)
         self.notify.close()
         return int(self.proc.returncode)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.01) -> Any:
+    """The predicate's first true value, polling every `every` seconds; RuntimeError after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise RuntimeError(f"timed out after {timeout:g}s waiting for {what}")
