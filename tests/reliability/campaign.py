@@ -76,18 +76,23 @@ ACCOUNTS = list(PROVINCES)
 PARTNERS = {"radio": ACCOUNTS, "tv": ["jabar", "ntb"]}
 TOKEN = re.compile(r"uji (\d+)")
 
-RULES = """rules:
-  - id: gempa-uji
+
+def rule(rule_id: str, magnitude: str, priority: str) -> str:
+    """One quake rule, for every account whose regions lie within 10 km of the epicentre."""
+    return f"""  - id: {rule_id}
     match:
       hazard: earthquake
-      magnitude: ">= 4.0"
+      magnitude: {magnitude}
     where:
       within_km: 10
     then:
       accounts: ["*"]
       template: earthquake
-      priority: high
+      priority: {priority}
 """
+
+
+RULES = "rules:\n" + rule("gempa-uji", '">= 4.0"', "high")
 
 
 def account_of(i: int) -> str:
@@ -360,28 +365,9 @@ def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome
 # --- 2. outages ---------------------------------------------------------------------------------
 
 # Two priorities, so that the drain order can be checked: M5.0 and up is `high`.
-PRIORITY_RULES = """rules:
-  - id: gempa-kuat
-    match:
-      hazard: earthquake
-      magnitude: ">= 5.0"
-    where:
-      within_km: 10
-    then:
-      accounts: ["*"]
-      template: earthquake
-      priority: high
-  - id: gempa-lemah
-    match:
-      hazard: earthquake
-      magnitude: [">= 4.0", "< 5.0"]
-    where:
-      within_km: 10
-    then:
-      accounts: ["*"]
-      template: earthquake
-      priority: normal
-"""
+PRIORITY_RULES = (
+    "rules:\n" + rule("gempa-kuat", '">= 5.0"', "high") + rule("gempa-lemah", '[">= 4.0", "< 5.0"]', "normal")
+)
 MAGNITUDE = re.compile(r"Gempa M(\d+\.\d)")
 FEED_FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("garbage", {"body": b"\x00\xff<html>Bad Gateway</html>" * 50}),
