@@ -21,7 +21,7 @@ from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
 from warnd.model import Priority, Region, Status, Warning, WarningKind
 from warnd.runtime.dispatcher import Dispatcher
-from warnd.store.db import connect, transaction
+from warnd.store.db import connect
 from warnd.store.outbox import Outbox
 from warnd.testing.fake_x import FakeX
 
@@ -34,7 +34,7 @@ def drain(
         conn = connect(Path(tmp) / "bench.db")
         box = Outbox(conn)
         now = datetime.now(UTC)
-        with transaction(conn):
+        with conn.transaction():
             for i in range(n_warnings):
                 for a in accounts:
                     w = Warning(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from warnd.store.backend import Database
+from warnd.testing import postgres as pg
 from warnd.testing.feed_server import FeedServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +22,70 @@ TEMPLATES = ROOT / "config" / "templates"
 def feed_server() -> Iterator[FeedServer]:
     with FeedServer() as s:
         yield s
+
+
+def need_postgres() -> None:
+    """Skip (or, where CI demands the server, fail) when the test PostgreSQL is not usable."""
+    why = pg.missing()
+    if why is None:
+        return
+    if os.environ.get("WARND_REQUIRE_POSTGRES"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+class Store:
+    """One store on one backend; `open()` is a new connection to it (a restart, another node)."""
+
+    def __init__(self, backend: str, tmp_path: Path, schema: str | None) -> None:
+        self.backend = backend
+        self.path = tmp_path / "w.db"
+        self.schema = schema
+        self.opened: list[Database] = []
+
+    def open(self) -> Database:
+        from warnd.store import postgres, sqlite
+
+        db: Database
+        if self.schema is None:
+            db = sqlite.connect(self.path)
+        else:
+            db = postgres.connect(pg.DSN, self.schema, None, "warnd-test")
+        self.opened.append(db)
+        return db
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store test suite runs on both backends: the same test, the same assertions."""
+    if request.param == "sqlite":
+        s = Store("sqlite", tmp_path, None)
+        yield s
+    else:
+        need_postgres()
+        with pg.schema() as name:
+            s = Store("postgres", tmp_path, name)
+            try:
+                yield s
+            finally:
+                for db in s.opened:
+                    db.close()
+        return
+    for db in s.opened:
+        db.close()
+
+
+@pytest.fixture
+def pg_store(tmp_path: Path) -> Iterator[Store]:
+    """What only PostgreSQL has (concurrent writers, row locks)."""
+    need_postgres()
+    with pg.schema() as name:
+        s = Store("postgres", tmp_path, name)
+        try:
+            yield s
+        finally:
+            for db in s.opened:
+                db.close()
 
 
 def sample(name: str) -> bytes:

@@ -40,13 +40,16 @@ from warnd.runtime.conditions import Live
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
+from warnd.runtime.membership import Membership
 from warnd.runtime.notices import NoticeBoard, OpsRelay
 from warnd.runtime.observe import Observer
 from warnd.runtime.poll import Poller
 from warnd.runtime.sdnotify import notify, watchdog_interval
 from warnd.store import db
+from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import TargetQueue
+from warnd.store.sqlite import SQLite
 
 log = get_logger("warnd")
 
@@ -69,22 +72,41 @@ class Daemon:
         state = bundle.config.state_dir
         state.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(state / "warnd.lock")
-        self.conn = db.connect(state / "warnd.db")
+        store = bundle.config.file.store
+        self.conn = db.open_store(store, state)
+        self.shared = db.shared(store)
+        self.membership = Membership(
+            self.conn,
+            db.node_name(store),
+            store.lease,
+            shared=self.shared,
+            listen=self._listening,
+            on_elected=self._elected,
+            on_displaced=self._displaced,
+        )
         self.metrics = Metrics()
         self.generation = 1
         self.metrics.config_generation.set(self.generation)
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
-        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False)
+        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
             lambda: self.bundle.senders,
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
+            cluster=self.membership if self.shared else None,
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
-            self.fetcher, self.ingest, self.states, self.clock, lambda: self.bundle, self.dispatcher.wake, self.metrics
+            self.fetcher,
+            self.ingest,
+            self.states,
+            self.clock,
+            lambda: self.bundle,
+            self.dispatcher.wake,
+            self.metrics,
+            may_poll=self.membership.is_leader,
         )
         self.started = self.clock.now()
         self.last_reload: dict[str, object] | None = None
@@ -98,7 +120,10 @@ class Daemon:
             host.strip("[]"),
             int(port),
             health=self.observer.health,
-            status=lambda: self.observer.status(str(self.config_path)),
+            status=lambda: (
+                self.observer.status(str(self.config_path))
+                | {"node": self.membership.name, "role": self.membership.role}
+            ),
             registry=self.metrics.registry,
             cap_root=lambda: self.bundle.config.state_dir / "cap",
         )
@@ -108,7 +133,8 @@ class Daemon:
 
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
-        return Live(self.started, self.last_reload, self.http_error, self.poller.store_error, offset)
+        store_error = self.poller.store_error or self.membership.error
+        return Live(self.started, self.last_reload, self.http_error, store_error, offset)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -119,12 +145,16 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
+        await self._serve()
+        # Registered and, when no other node leads, leader before the first poll is scheduled.
+        self.membership.register()
+        await self.membership.beat()
+        membership = asyncio.create_task(self.membership.run(), name="membership")
         self._schedule_feeds()
         self._schedule_health()
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
-        await self._serve()
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -137,6 +167,9 @@ class Daemon:
             partners=sorted(cfg.file.partners),
             outbox=self.dispatcher.outbox.counts(),
             listen=self.endpoint.bound,
+            store=self.conn.where,
+            node=self.membership.name,
+            role=self.membership.role,
         )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
         # The watchdog counts from READY=1.
@@ -147,7 +180,7 @@ class Daemon:
 
         await self._stop.wait()
         clock_watch.cancel()
-        await self._shutdown(dispatch, ops, watchdog)
+        await self._shutdown(dispatch, ops, watchdog, membership)
 
     async def _serve(self) -> None:
         """Start the endpoint. A port taken is a notice, not a stop: warnings matter more."""
@@ -174,12 +207,22 @@ class Daemon:
     async def _health(self) -> None:
         """Staleness, notices and the STATUS= line, every few seconds."""
         now = self.clock.now()
-        health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
-        queues = self.dispatcher.outbox.per_target()
-        found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
-        if self.board.reconcile(found):
-            self.ops.wake()
-        notify("STATUS=" + self._status_line(found, queues))
+        leader = self.membership.is_leader()
+        try:
+            # Feed health and notices are the cluster's, kept by the node that polls.
+            if leader:
+                health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
+                self.membership.housekeeping()
+            queues = self.dispatcher.outbox.per_target()
+            found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
+            if leader and self.board.reconcile(found):
+                self.ops.wake()
+        except DatabaseError as e:
+            log.error("health.store_failed", error=str(e))
+            notify(f"STATUS=failing: the store cannot be read ({e})")
+            return
+        role = f" [{self.membership.name}: {self.membership.role}]" if self.shared else ""
+        notify("STATUS=" + self._status_line(found, queues) + role)
 
     def _status_line(self, found: list[conditions.Condition], queues: Mapping[str, TargetQueue]) -> str:
         feeds = self.bundle.config.feeds
@@ -254,6 +297,7 @@ class Daemon:
             for what, old, now in (
                 ("state_dir", self.bundle.config.state_dir.resolve(), new.config.state_dir.resolve()),
                 ("listen", self.bundle.config.file.listen, new.config.file.listen),
+                ("store", self.bundle.config.file.store, new.config.file.store),
             )
             if old != now
         ]
@@ -284,12 +328,35 @@ class Daemon:
         now = self.clock.now()
         self.last_reload = {"at": now.isoformat(), "ok": ok, "problems": problems, "generation": self.generation}
         value = json.dumps(self.last_reload)
-        self.conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('last_reload', ?)", (value,))
+        with contextlib.suppress(DatabaseError):
+            self.conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('last_reload', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (value,),
+            )
         m = self.metrics
         m.reloads.labels("applied" if ok else "rejected").inc()
         m.reload_ok.set(1 if ok else 0)
         m.reload_at.set(now.timestamp())
         m.config_generation.set(self.generation)
+
+    def _listening(self) -> str | None:
+        bound = self.endpoint.bound
+        return f"{bound[0]}:{bound[1]}" if bound else None
+
+    def _elected(self) -> None:
+        """Leader now (at start, or taking over from a node that died): every feed is polled at
+        once rather than at its next interval; what the last leader already recorded is known
+        from the shared store and is not news again."""
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("feed:"):
+                job.modify(next_run_time=now)
+        self.dispatcher.wake()
+
+    def _displaced(self, why: str) -> None:
+        log.error("node.displaced", node=self.membership.name, error=why)
+        self._stop.set()
 
     async def _watch_clock(self) -> None:
         """Notice a step of the system clock within a second (the loop sleeps on the monotonic
@@ -325,7 +392,11 @@ class Daemon:
             await asyncio.sleep(interval)
 
     async def _shutdown(
-        self, dispatch: asyncio.Task[None], ops: asyncio.Task[None], watchdog: asyncio.Task[None]
+        self,
+        dispatch: asyncio.Task[None],
+        ops: asyncio.Task[None],
+        watchdog: asyncio.Task[None],
+        membership: asyncio.Task[None],
     ) -> None:
         notify("STOPPING=1")
         log.info("daemon.stopping")
@@ -355,10 +426,17 @@ class Daemon:
         await self.endpoint.stop()
         await self.fetcher.aclose()
         await _close_all(self.bundle)
-        counts = self.dispatcher.outbox.counts()
-        with contextlib.suppress(Exception):
-            # Fold the write-ahead log into the database file: a clean, self-contained state.
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        membership.cancel()
+        self.membership.stop()
+        counts: dict[str, int] | str
+        try:
+            counts = self.dispatcher.outbox.counts()
+        except DatabaseError as e:
+            counts = f"unknown: {e}"
+        if isinstance(self.conn, SQLite):
+            with contextlib.suppress(Exception):
+                # Fold the write-ahead log into the database file: a clean, self-contained state.
+                self.conn.checkpoint()
         self.conn.close()
         (self.bundle.config.state_dir / "listen").unlink(missing_ok=True)
         log.info("daemon.stopped", outbox=counts)

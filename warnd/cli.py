@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -15,11 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from warnd import __version__
-from warnd.errors import ConfigError, FeedError, StoreError
+from warnd.errors import ConfigError, FeedError, StoreError, StoreUnavailable
 from warnd.model import Delivery, DeliveryState, HazardEvent, Source, iso_utc
 
 if TYPE_CHECKING:
     from warnd.config.load import Config
+    from warnd.config.schema import StoreSettings
+    from warnd.store.backend import Database
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -46,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except StoreError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_STORE
+        return EXIT_FAILURE if isinstance(e, StoreUnavailable) else EXIT_STORE
     return result
 
 
@@ -175,17 +176,17 @@ def _load_config(path: Path) -> Config | None:
 
 
 @contextlib.contextmanager
-def _state_db(cfg: Config) -> Iterator[sqlite3.Connection]:
-    """The daemon's state database (WAL: safe to use while it runs)."""
+def _state_db(cfg: Config) -> Iterator[Database]:
+    """The daemon's state database (SQLite in WAL, or PostgreSQL: safe to use while it runs)."""
     from warnd.store import db
 
-    path = cfg.state_dir / "warnd.db"
-    conn = db.connect(path)
+    conn = db.open_store(cfg.file.store, cfg.state_dir)
     try:
         yield conn
     finally:
         conn.close()
-        _keep_owner(path)
+        if not db.shared(cfg.file.store):
+            _keep_owner(cfg.state_dir / "warnd.db")
 
 
 def _keep_owner(path: Path) -> None:
@@ -231,6 +232,7 @@ def _status(args: argparse.Namespace) -> int:
         state_dir: Path = cfg.state_dir
         feed_ids: list[str] | None = [f.spec.id for f in cfg.feeds]
         listen = cfg.file.listen
+        store: StoreSettings | None = cfg.file.store
     except ConfigError as e:
         # Status matters most when something is wrong: read the state directory anyway.
         for problem in e.problems:
@@ -239,11 +241,11 @@ def _status(args: argparse.Namespace) -> int:
         raw_dir = _raw_state_dir(args.config)
         if raw_dir is None:
             return EXIT_CONFIG
-        state_dir, feed_ids, listen = raw_dir, None, ""
+        state_dir, feed_ids, listen, store = raw_dir, None, "", None
     address = _daemon_address(state_dir, listen)
     snap = _ask_daemon(address) if address else None
     if snap is None:
-        snap = from_database(state_dir, feed_ids) | {
+        snap = from_database(state_dir, feed_ids, store) | {
             "source": "state database",
             "note": f"warnd is not answering on {address or 'its listen address'}: this is the state it left",
         }
@@ -276,6 +278,9 @@ def _ask_daemon(address: str) -> dict[str, Any] | None:
 
 
 def _print_status(snap: dict[str, Any]) -> None:
+    if snap.get("error"):
+        print(f"warnd pid {snap['pid']}: FAILING: {snap['error']}")
+        return
     if snap["source"] == "daemon":
         h = snap["health"]
         print(
@@ -287,6 +292,7 @@ def _print_status(snap: dict[str, Any]) -> None:
     else:
         print(f"NOT RUNNING: {snap['note']}")
     print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
+    _print_cluster(snap.get("cluster") or {}, snap.get("node"))
     reload = snap.get("last_reload")
     if reload:
         print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
@@ -320,6 +326,27 @@ def _print_status(snap: dict[str, Any]) -> None:
     for w in snap["recent_warnings"]:
         went = ", ".join(f"{t}={state}" for t, state in w["deliveries"].items())
         print(f"  {w['created_at']} {w['account']} {w['kind']} {w['event_id']}: {w['headline'][:60]}  [{went}]")
+
+
+def _print_cluster(c: dict[str, Any], me: str | None) -> None:
+    nodes = c.get("nodes") or []
+    if not nodes:
+        return
+    lead = c.get("leader")
+    if lead:
+        print(
+            f"leader: {lead['node']} (epoch {lead['epoch']}, for {lead['since_s']:.0f} s, lease"
+            f" {lead['lease_left_s']:.1f} s left)"
+        )
+    else:
+        print("leader: NONE (no node holds the lease: nothing is polled until one does)")
+    print("nodes:")
+    for n in nodes:
+        mark = " (this node)" if n["node"] == me else ""
+        print(
+            f"  {n['node']:<20} {n['role']:<8} heartbeat {n['heartbeat_age_s']:>6.1f} s ago"
+            f"  {n['host']} pid {n['pid']} {n['listen'] or '-'} v{n['version']}{mark}"
+        )
 
 
 def _duration(text: str) -> timedelta:
@@ -580,6 +607,10 @@ def _run(args: argparse.Namespace) -> int:
         daemon = Daemon(args.config, bundle)
     except AlreadyRunning as e:
         get_logger("warnd").error("daemon.refused", error=str(e))
+        return EXIT_FAILURE
+    except StoreUnavailable as e:
+        # The database server is down or refuses: systemd restarts the unit until it answers.
+        get_logger("warnd").error("store.unavailable", error=str(e))
         return EXIT_FAILURE
     except StoreError as e:
         get_logger("warnd").error("store.refused", error=str(e))

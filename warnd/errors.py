@@ -12,7 +12,10 @@
     │                        the target is disabled; bad request: dead-lettered) and, for rate
     │                        limits, until when the target (or the whole app) must hold.
     └── StoreError           the state database cannot be used as it is (damaged, truncated,
-                             not a database). Exit code 4: a restart would not help.
+        │                    not a database, newer than this warnd). Exit code 4: a restart
+        │                    would not help.
+        └── StoreUnavailable the database server cannot be reached or refused the connection.
+                             Exit code 1: a restart may well help.
 
 Single bad items inside a good document are not exceptions: parsers return them as
 `model.Rejected` values beside the events, so the rest of the document still comes through.
@@ -95,3 +98,8 @@ class DeliveryError(WarndError):
 class StoreError(WarndError):
     """The state database is damaged or is not one: warnd stops rather than start a new, empty
     store beside the old (which would forget every warning and post them all again)."""
+
+
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached or refused the connection: unlike a damaged store,
+    a restart may well help (the server comes back), so the exit code lets systemd restart."""

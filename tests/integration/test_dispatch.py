@@ -18,7 +18,7 @@ from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
 from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_rank
 from warnd.runtime.dispatcher import Dispatcher
-from warnd.store.db import connect, transaction
+from warnd.store.db import connect
 from warnd.store.outbox import Outbox
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
@@ -71,7 +71,7 @@ def fill(conn, per_account: int) -> dict[str, list[Warning]]:
     now = datetime.now(UTC)
     box = Outbox(conn)
     issued: dict[str, list[Warning]] = {a: [] for a in ACCOUNTS}
-    with transaction(conn):
+    with conn.transaction():
         for i in range(per_account):
             for account in ACCOUNTS:
                 w = warning(i, account, now + timedelta(microseconds=i))
@@ -155,7 +155,7 @@ def test_a_partner_down_throughout_is_dead_lettered_and_holds_up_nobody(tmp_path
     try:
         conn = connect(tmp_path / "w.db")
         now = datetime.now(UTC)
-        with transaction(conn):
+        with conn.transaction():
             for i in range(10):
                 w = warning(i, "aceh", now)
                 Outbox(conn).enqueue(w, ["account:aceh", "partner:radio", "partner:tv"], now)
@@ -194,7 +194,7 @@ def test_auth_failure_disables_the_account_and_keeps_its_warnings(tmp_path):
     try:
         conn = connect(tmp_path / "w.db")
         now = datetime.now(UTC)
-        with transaction(conn):
+        with conn.transaction():
             for i in range(3):
                 Outbox(conn).enqueue(warning(i, "aceh", now), ["account:aceh"], now)
         fake.suspend("aceh")
@@ -235,7 +235,7 @@ def test_a_backlog_to_a_partner_goes_in_batches_and_a_failure_mid_batch_keeps_or
     box = Outbox(conn)
     now = datetime.now(UTC)
     queued = []
-    with transaction(conn):
+    with conn.transaction():
         for i in range(20):
             w = replace(warning(i, "aceh", now), priority=Priority.NORMAL, severity="moderate")
             assert box.enqueue(w, ["partner:radio"], now, event={"hazard": "earthquake"})
@@ -243,9 +243,9 @@ def test_a_backlog_to_a_partner_goes_in_batches_and_a_failure_mid_batch_keeps_or
     batches: list[int] = []
     begin_many = Outbox.begin_many
 
-    def counted(self: Outbox, ids, at) -> None:
+    def counted(self: Outbox, ids, at) -> set[int]:
         batches.append(len(ids))
-        begin_many(self, ids, at)
+        return begin_many(self, ids, at)
 
     monkeypatch.setattr(Outbox, "begin_many", counted)
     with WebhookSink({"radio": "radio-secret"}) as sink:

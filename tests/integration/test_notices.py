@@ -15,7 +15,6 @@ from warnd.runtime.conditions import Condition, Live, collect, overall
 from warnd.runtime.notices import NoticeBoard, OpsRelay
 from warnd.store.db import connect
 from warnd.store.feedstate import FeedStates
-from warnd.store.notices import Notices
 from warnd.store.targets import Targets
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -25,35 +24,6 @@ FEEDS = "  - id: auto\n    format: bmkg-tews\n    url: http://127.0.0.1:9/auto.j
 
 def stale(subject: str) -> Condition:
     return Condition("feed_stale", subject, "degraded", f"{subject} silent", "fresh again")
-
-
-def test_a_condition_is_raised_once_and_cleared_once_even_across_a_restart(tmp_path):
-    db = tmp_path / "w.db"
-    conn = connect(db)
-    clock = FixedClock(T0)
-    board = NoticeBoard(conn, clock, Metrics(), lambda: ["chat"])
-    assert board.reconcile([stale("a")]) == 1
-    assert board.reconcile([stale("a")]) == 0  # still true: not repeated
-    conn.close()
-
-    conn = connect(db)  # a restart: the notice is remembered
-    board = NoticeBoard(conn, clock, Metrics(), lambda: ["chat"])
-    assert board.reconcile([stale("a"), stale("b")]) == 1
-    clock.advance(60)
-    assert board.reconcile([stale("b")]) == 1  # a cleared
-    assert board.reconcile([]) == 1  # b cleared
-    board.reconcile([stale("a")])  # a again: a new occurrence
-    bodies = [json.loads(r[0]) for r in conn.execute("SELECT body FROM ops_outbox ORDER BY id")]
-    assert [(b["subject"], b["phase"]) for b in bodies] == [
-        ("a", "raised"),
-        ("b", "raised"),
-        ("a", "cleared"),
-        ("b", "cleared"),
-        ("a", "raised"),
-    ]
-    assert bodies[2]["message"] == "fresh again" and bodies[2]["since"] == bodies[0]["at"]
-    assert bodies[4]["notice_id"] != bodies[0]["notice_id"]
-    assert list(Notices(conn).active()) == ["feed_stale:a"]
 
 
 def test_conditions_from_the_state_database(tmp_path):

@@ -3,23 +3,18 @@ rate-limit hold that outlives a restart."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from datetime import UTC, datetime, timedelta
-
-import pytest
+from datetime import UTC, datetime
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
 from warnd.channels.base import Job, Sent
 from warnd.cli import main
-from warnd.clock import SystemClock
 from warnd.config import secrets
-from warnd.config.schema import DispatchSettings, Partner
+from warnd.config.schema import Partner
 from warnd.model import Priority, Region, Status, Warning, WarningKind
 from warnd.pipeline.route import targets
 from warnd.runtime.build import build
-from warnd.runtime.dispatcher import Dispatcher
-from warnd.store.db import connect, transaction
+from warnd.store.db import connect
 from warnd.store.outbox import Outbox
 from warnd.store.targets import Targets
 
@@ -53,7 +48,7 @@ def test_outbox_list_retry_drop_and_history(tmp_path, capsys):
     conn = connect(tmp_path / "state" / "warnd.db")
     box = Outbox(conn)
     now = datetime.now(UTC)
-    with transaction(conn):
+    with conn.transaction():
         for i in range(3):
             box.enqueue(warning(i), ["account:jabar", "partner:radio"], now)
     first = box.head("partner:radio")
@@ -175,24 +170,3 @@ class Recorder:
 
     async def aclose(self) -> None:
         return None
-
-
-@pytest.mark.parametrize("held", ["account:jabar"])
-def test_a_rate_limit_hold_is_respected_after_a_restart(tmp_path, held):
-    conn = connect(tmp_path / "w.db")
-    now = datetime.now(UTC)
-    with transaction(conn):
-        Outbox(conn).enqueue(warning(), ["account:jabar"], now)
-    Targets(conn).hold(held, now + timedelta(seconds=1.5), "rate_limited", "X rate limit (429)")
-    conn.close()
-    conn = connect(tmp_path / "w.db")  # "after the restart"
-    rec = Recorder()
-
-    async def run(seconds: float) -> None:
-        d = Dispatcher(conn, SystemClock(), lambda: {"account:jabar": rec}, DispatchSettings)
-        await d.drain(timeout=seconds)
-
-    asyncio.run(run(1.0))
-    assert rec.sent == []
-    asyncio.run(run(3.0))
-    assert rec.sent == ["w-0"]

@@ -7,7 +7,7 @@ from xml.etree import ElementTree as ET
 from tests.conftest import sample
 from warnd.model import ChangeKind, MsgType, Source
 from warnd.pollers import inatews
-from warnd.store.db import connect, transaction
+from warnd.store.db import connect
 from warnd.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -35,7 +35,7 @@ def test_nagekeo_sequence_is_one_event(tmp_path):
     seen = []
     for i, doc in enumerate(messages()):
         (ev,) = inatews.parse(doc, Source(f"msg{i}", NOW)).events
-        with transaction(ledger.conn):
+        with ledger.conn.transaction():
             change = ledger.observe(ev, NOW)
         seen.append((change.kind, change.event.id, ev.stage, ev.magnitude, len(ev.zones), len(ev.observations)))
     nagekeo = [s for s in seen if s[1] == seen[1][1]]
@@ -60,7 +60,7 @@ def test_a_stale_earlier_stage_never_replaces_a_later_one(tmp_path):
     pd2 = inatews.parse(docs[2], Source("a", NOW)).events[0]
     pd1 = inatews.parse(docs[1], Source("b", NOW)).events[0]
     assert (pd1.stage, pd2.stage) == ("PD-1", "PD-2")
-    with transaction(ledger.conn):
+    with ledger.conn.transaction():
         assert ledger.observe(pd2, NOW).kind is ChangeKind.NEW
         assert ledger.observe(pd1, NOW).kind is ChangeKind.UNCHANGED
     assert ledger.get(pd2.id).stage == "PD-2"
@@ -74,7 +74,7 @@ def test_exercise_never_merges_with_the_actual_warning(tmp_path):
     ledger = Ledger(connect(tmp_path / "w.db"))
     pd1 = inatews.parse(messages()[1], Source("a", NOW)).events[0]
     drill = replace(pd1, id=pd1.id + "-exercise", status=Status.EXERCISE)
-    with transaction(ledger.conn):
+    with ledger.conn.transaction():
         assert ledger.observe(drill, NOW).kind is ChangeKind.NEW
         assert ledger.observe(pd1, NOW).kind is ChangeKind.NEW
     assert ledger.count() == 2

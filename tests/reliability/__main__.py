@@ -3,8 +3,10 @@
     python -m tests.reliability            # CI sizes (what .ci/run's tests run)
     python -m tests.reliability --long     # 100 kills, longer outages, 10,000 fuzz examples each
     python -m tests.reliability --only kill9,outage
+    python -m tests.reliability --only nodes    # several nodes on PostgreSQL: failover, cut-off
 
-Needs root for the disk-full campaign (it mounts a tmpfs) and Debian's faketime for the clock.
+Needs root for the disk-full campaign (it mounts a tmpfs), Debian's faketime for the clock, and
+the machine's PostgreSQL (127.0.0.1:5432, trust, database test) for the several-nodes runs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.reliability import campaign as c
+from tests.reliability import nodes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,7 +46,7 @@ def fuzz(examples: int) -> c.Outcome:
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.reliability")
     p.add_argument("--long", action="store_true", help="the full campaign")
-    p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz")
+    p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz,nodes")
     args = p.parse_args()
     long = args.long or c.env_flag("WARND_LONG")
     runs: dict[str, Callable[[Path], c.Outcome]] = {
@@ -53,8 +56,12 @@ def main() -> int:
         "disk": lambda d: c.disk_full(d, events=150 if long else 60, spell=20.0 if long else 6.0),
         "clock": lambda d: c.clock_steps(d, events=300 if long else 120),
         "fuzz": lambda d: fuzz(10_000 if long else 60),
+        "nodes2": lambda d: nodes.failover(d, 2, events=600 if long else 150),
+        "nodes3": lambda d: nodes.failover(d, 3, events=600 if long else 150),
+        "cutoff": lambda d: nodes.cut_off(d, events=300 if long else 90, spell=60.0 if long else 15.0),
     }
-    wanted = [w for w in args.only.split(",") if w] or list(runs)
+    groups = {"nodes": ["nodes2", "nodes3", "cutoff"]}
+    wanted = [x for w in args.only.split(",") if w for x in groups.get(w, [w])] or list(runs)
     rows: list[c.Outcome] = []
     failed = False
     with tempfile.TemporaryDirectory(prefix="warnd-reliability-") as tmp:

@@ -30,7 +30,7 @@ def run(cfg, *args: str) -> subprocess.CompletedProcess[str]:
 
 def real_store(path):
     conn = db.connect(path)
-    with db.transaction(conn):
+    with conn.transaction():
         for i in range(3000):
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (f"k{i}", "x" * 200))
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

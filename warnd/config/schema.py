@@ -235,6 +235,44 @@ class SilenceSpec(Strict):
         return v
 
 
+class StoreSettings(Strict):
+    """Where the state lives. Without `dsn`: one SQLite file in state_dir (one node). With a
+    PostgreSQL `dsn`: several nodes may share it, one polling at a time, all delivering."""
+
+    dsn: str | None = None
+    """libpq connection string or URI, without a password: postgresql://warnd@db1:5432/warnd"""
+    schema_name: str = Field(default="public", alias="schema", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    """PostgreSQL schema holding warnd's tables (created if missing)."""
+    password_credential: Name = "pg-password"  # noqa: S105 (the name of a credential, not one)
+    """Credential holding the database password, if the server asks for one."""
+    node: Name | None = None
+    """This node's name among the nodes sharing the database (default: the host name)."""
+    lease: Duration = Field(default=10.0, ge=2, le=120)
+    """How long the leader's lease (and a node's claim on a lane) lasts without renewal. A dead
+    leader is replaced within lease + lease/4 (12.5 s at the default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("dsn")
+    @classmethod
+    def _no_password(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            parts = conninfo_to_dict(v)
+        except Exception as e:
+            # The message of a bad DSN may quote it; only the reason is kept.
+            raise ValueError(f"not a PostgreSQL connection string ({type(e).__name__})") from None
+        if parts.get("password"):
+            raise ValueError(
+                "holds a password: passwords never go in YAML; remove it and put it in the credential"
+                " named by store.password_credential (default pg-password)"
+            )
+        return v
+
+
 # --- the main file ---------------------------------------------------------------------------
 
 
@@ -259,6 +297,7 @@ class ConfigFile(Strict):
     x: XSettings = Field(default_factory=XSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     cap: CapSettings = Field(default_factory=CapSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
 
     @field_validator("listen")
     @classmethod

@@ -9,7 +9,6 @@ account can post).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +16,7 @@ from typing import Any, Literal
 
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import stale_reason
+from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.targets import Targets
@@ -63,7 +63,7 @@ def overall(conditions: list[Condition]) -> str:
 
 
 def collect(
-    conn: sqlite3.Connection, bundle: Bundle, now: datetime, live: Live, queues: Mapping[str, TargetQueue] | None = None
+    conn: Database, bundle: Bundle, now: datetime, live: Live, queues: Mapping[str, TargetQueue] | None = None
 ) -> list[Condition]:
     out: list[Condition] = []
     out += _feeds(FeedStates(conn), bundle, now, live)
@@ -130,9 +130,7 @@ def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> lis
     return out
 
 
-def _targets(
-    conn: sqlite3.Connection, bundle: Bundle, now: datetime, queues: Mapping[str, TargetQueue]
-) -> list[Condition]:
+def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str, TargetQueue]) -> list[Condition]:
     out: list[Condition] = []
     policy = bundle.config.file.dispatch
     blocked: set[str] = set()

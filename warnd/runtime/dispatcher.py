@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import random
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -32,6 +31,8 @@ from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
 from warnd.model import GAVE_UP, NO_CHANNEL, Delivery, DeliveryState
 from warnd.obs import get_logger
+from warnd.runtime.membership import Membership
+from warnd.store.backend import Database, DatabaseError
 from warnd.store.outbox import Outbox
 from warnd.store.targets import RateLog, Targets
 
@@ -53,13 +54,17 @@ def backoff(attempts: int, policy: DispatchSettings) -> float:
 class Dispatcher:
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Database,
         clock: Clock,
         senders: Callable[[], Mapping[str, Sender]],
         policy: Callable[[], DispatchSettings],
         metrics: Metrics | None = None,
+        cluster: Membership | None = None,
     ) -> None:
-        self.outbox = Outbox(conn)
+        """`cluster`: this node's membership when several nodes share the store; each lane is
+        then worked by the node holding it, and attempts are claimed in this node's name."""
+        self.cluster = cluster
+        self.outbox = Outbox(conn, cluster.name, cluster.lease) if cluster else Outbox(conn)
         self.metrics = metrics or Metrics()
         self.targets = Targets(conn)
         self.rates = RateLog(conn)
@@ -71,6 +76,7 @@ class Dispatcher:
         self._lane_wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._reported: set[str] = set()
+        self._unrecorded: list[tuple[int, str | None, datetime, str | None]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,25 +88,38 @@ class Dispatcher:
         self.wake()
 
     async def run(self) -> None:
-        for d in self.outbox.recover(self.clock.now()):
+        recovered = False
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                if not recovered:
+                    # Alone on its store a node takes back every attempt left in flight; among
+                    # several, only its own (the others' come back when their claims run out).
+                    self._outcome_unknown(self.outbox.recover(self.clock.now(), everyone=self.cluster is None))
+                    recovered = True
+                self._sweep()
+                for target in self.outbox.lanes():
+                    if target not in self._lanes:
+                        self._start_lane(target)
+            except DatabaseError as e:
+                # The store is unreachable or refusing: nothing can be claimed or recorded, so
+                # nothing is sent; looked at again on the next sweep.
+                log.error("dispatch.store_failed", error=str(e))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=SWEEP_EVERY)
+        if self._lanes:
+            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
+
+    def _outcome_unknown(self, deliveries: list[Delivery], who: str = "warnd") -> None:
+        for d in deliveries:
             log.warning(
                 "delivery.outcome_unknown",
                 event_id=d.warning.event_id,
                 warning_id=d.warning.id,
                 target=d.target,
                 reason=Failure.NETWORK.value,
-                detail="warnd stopped during this attempt; trying again",
+                detail=f"{who} stopped during this attempt; trying again",
             )
-        while not self._stopping:
-            self._wake.clear()
-            self._sweep()
-            for target in self.outbox.lanes():
-                if target not in self._lanes:
-                    self._start_lane(target)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=SWEEP_EVERY)
-        if self._lanes:
-            await asyncio.gather(*self._lanes.values(), return_exceptions=True)
 
     async def drain(self, timeout: float) -> bool:
         """Tests and the benchmark: run until nothing is left to deliver (or the time is up)."""
@@ -133,6 +152,9 @@ class Dispatcher:
                 if delay > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), timeout=delay)
+        except DatabaseError as e:
+            log.error("dispatch.store_failed", target=target, error=str(e))
+            await asyncio.sleep(1.0)
         except Exception as e:
             # A lane must never take the dispatcher down; it is started again on the next sweep.
             log.exception("dispatch.lane_failed", target=target, error=repr(e))
@@ -144,6 +166,8 @@ class Dispatcher:
     async def _step(self, target: str) -> float | None:
         """One delivery of a lane, or how long to wait before the next; None: the lane is idle."""
         now = self.clock.now()
+        if self.cluster is not None and not self.cluster.claim_lane(target):
+            return None  # another node works this lane (or this one cannot reach the store)
         d = self.outbox.head(target)
         if d is None:
             return None
@@ -198,11 +222,16 @@ class Dispatcher:
             # A backlog goes out in batches: marked in flight together and recorded sent
             # together, two commits per batch instead of two per delivery.
             batch += self.outbox.following(target, d, now, size - 1)
-        self.outbox.begin_many([x.id for x in batch], now)
+        claimed = self.outbox.begin_many([x.id for x in batch], now)
+        if d.id not in claimed:
+            # Another node claimed it first: what this node did claim goes back, in order.
+            self.outbox.release([x for x in batch if x.id in claimed])
+            return 0.0
+        batch = [x for x in batch if x.id in claimed]
         sent_ok: list[tuple[Delivery, Sent, datetime]] = []
         try:
             for i, bd in enumerate(batch):
-                if i and self._stopping:
+                if i and (self._stopping or not self._alive()):
                     self.outbox.release(batch[i:])
                     break
                 job = Job(bd, reply_to, record_part=functools.partial(self.outbox.record_part, bd.id)) if i else job
@@ -226,14 +255,28 @@ class Dispatcher:
             self._record_sent(sent_ok, sender, target, reply_to)
         return 0.0
 
+    def _alive(self) -> bool:
+        return self.cluster is None or self.cluster.alive()
+
     def _record_sent(
         self, done: list[tuple[Delivery, Sent, datetime]], sender: Sender, target: str, reply_to: str | None = None
     ) -> None:
         if not done:
             return
-        self.outbox.sent_many(
-            [(d.id, s.remote_id, at, Failure.DUPLICATE.value if s.duplicate else None) for d, s, at in done]
-        )
+        records = [(d.id, s.remote_id, at, Failure.DUPLICATE.value if s.duplicate else None) for d, s, at in done]
+        try:
+            self.outbox.sent_many(records)
+        except DatabaseError as e:
+            # Posted but not recorded (the store went away mid-batch): kept here and recorded
+            # once it answers, unless another node has taken the attempt up meanwhile.
+            self._unrecorded += records
+            log.error(
+                "delivery.unrecorded",
+                target=target,
+                event_ids=sorted({d.warning.event_id for d, _s, _at in done}),
+                error=str(e),
+                detail="posted; recorded as soon as the store answers",
+            )
         for d, sent, at in done:
             log.info(
                 "warning.delivered",
@@ -330,6 +373,16 @@ class Dispatcher:
         disabled, no channel), and forget old budget records."""
         now = self.clock.now()
         policy = self.policy()
+        if self._unrecorded:
+            self.outbox.sent_late(self._unrecorded)
+            log.info("delivery.recorded_late", deliveries=len(self._unrecorded))
+            self._unrecorded = []
+        if self.cluster is not None:
+            if not self.cluster.alive():
+                return
+            self._outcome_unknown(self.outbox.recover_expired(now), "the node that claimed it")
+            if not self.cluster.is_leader():
+                return  # one node gives up on overdue deliveries and prunes, not each
         for d in self.outbox.overdue(now, policy.give_up_after):
             self._give_up(d, now, policy)
         self.rates.prune(now)

@@ -8,7 +8,6 @@ back and the next poll brings it again.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from warnd.pipeline.route import targets
 from warnd.pipeline.stages import plan
 from warnd.rules.engine import evaluate_many
 from warnd.runtime.build import Bundle
-from warnd.store.db import transaction
+from warnd.store.backend import Database
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silence, Silences
@@ -77,11 +76,19 @@ class _History:
 
 class Ingest:
     def __init__(
-        self, conn: sqlite3.Connection, clock: Clock, bundle: Callable[[], Bundle], explain: bool = True
+        self,
+        conn: Database,
+        clock: Clock,
+        bundle: Callable[[], Bundle],
+        explain: bool = True,
+        fence: Callable[[], None] = lambda: None,
     ) -> None:
         """`explain`: report (and log at debug) every rule that did not fire, those of other
-        hazards too; `simulate --explain` wants that, the daemon only its hazard's rules."""
+        hazards too; `simulate --explain` wants that, the daemon only its hazard's rules.
+        `fence`: run first inside each document's transaction; it raises to refuse the commit
+        (a node that no longer leads)."""
         self.conn = conn
+        self.fence = fence
         self.explain = explain
         self.clock = clock
         self.bundle = bundle
@@ -99,7 +106,8 @@ class Ingest:
         b = self.bundle()
         now = self.clock.now()
         debugging = log.is_enabled_for(logging.DEBUG)
-        with transaction(self.conn):
+        with self.conn.transaction():
+            self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
             verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
             for change, (matches, skips) in zip(changes, verdicts, strict=True):

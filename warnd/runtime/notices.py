@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -20,6 +19,7 @@ from warnd.errors import DeliveryError
 from warnd.metrics import Metrics
 from warnd.obs import get_logger
 from warnd.runtime.conditions import Condition
+from warnd.store.backend import Database
 from warnd.store.notices import Notice, Notices
 
 log = get_logger("warnd.notice")
@@ -31,9 +31,7 @@ OPS_ROUND = 2.0
 
 
 class NoticeBoard:
-    def __init__(
-        self, conn: sqlite3.Connection, clock: Clock, metrics: Metrics, channels: Callable[[], list[str]]
-    ) -> None:
+    def __init__(self, conn: Database, clock: Clock, metrics: Metrics, channels: Callable[[], list[str]]) -> None:
         self.notices = Notices(conn)
         self.clock = clock
         self.metrics = metrics
@@ -80,7 +78,7 @@ class NoticeBoard:
 class OpsRelay:
     """Delivers queued ops messages; one channel's outage never holds another's."""
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock, senders: Callable[[], Mapping[str, OpsSender]]) -> None:
+    def __init__(self, conn: Database, clock: Clock, senders: Callable[[], Mapping[str, OpsSender]]) -> None:
         self.notices = Notices(conn)
         self.clock = clock
         self.senders = senders

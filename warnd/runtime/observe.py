@@ -7,7 +7,6 @@ and the metrics, so they always agree.
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from warnd.model import iso_utc
 from warnd.runtime import conditions, status
 from warnd.runtime.build import Bundle
 from warnd.runtime.conditions import Condition, Live
+from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox
 from warnd.store.targets import Targets
@@ -30,7 +30,7 @@ HEALTH_CODES = {"ok": 0, "degraded": 1, "failing": 2}
 class Observer(Collector):
     def __init__(
         self,
-        conn: sqlite3.Connection,
+        conn: Database,
         clock: Clock,
         bundle: Callable[[], Bundle],
         live: Callable[[], Live],
@@ -46,7 +46,10 @@ class Observer(Collector):
         return conditions.collect(self.conn, self.bundle(), self.clock.now(), self.live())
 
     def health(self) -> dict[str, Any]:
-        found = self.conditions()
+        try:
+            found = self.conditions()
+        except DatabaseError as e:
+            return self._unreachable(e)
         return {
             "status": conditions.overall(found),
             "reasons": [c.to_json() for c in found],
@@ -54,12 +57,32 @@ class Observer(Collector):
             "checked_at": iso_utc(self.clock.now()),
         }
 
+    def _unreachable(self, e: DatabaseError) -> dict[str, Any]:
+        why = Condition("store_failing", "store", "failing", f"the store cannot be read: {e}", "the store answers")
+        return {
+            "status": "failing",
+            "reasons": [why.to_json()],
+            "generation": self.generation(),
+            "checked_at": iso_utc(self.clock.now()),
+        }
+
     def status(self, config_path: str) -> dict[str, Any]:
+        try:
+            return self._status(config_path)
+        except DatabaseError as e:
+            return {
+                "source": "daemon",
+                "pid": os.getpid(),
+                "health": self._unreachable(e),
+                "error": f"the store cannot be read: {e}",
+            }
+
+    def _status(self, config_path: str) -> dict[str, Any]:
         b = self.bundle()
         now = self.clock.now()
         live = self.live()
         queues = Outbox(self.conn).per_target()
-        doc = status.snapshot(self.conn, [f.spec.id for f in b.config.feeds], now, queues)
+        doc = status.snapshot(self.conn, [f.spec.id for f in b.config.feeds], now, queues, b.config.file.store.lease)
         found = conditions.collect(self.conn, b, now, live, queues)
         planned = [
             {"id": f"config#{i}", "rule": s.rule, "account": s.account, "region": s.region}
@@ -71,7 +94,7 @@ class Observer(Collector):
             "source": "daemon",
             "pid": os.getpid(),
             "config": config_path,
-            "state_db": str(b.config.state_dir / "warnd.db"),
+            "state_db": self.conn.where,
             "started": iso_utc(live.started),
             "uptime_s": round((now - live.started).total_seconds(), 1),
             "generation": self.generation(),
@@ -84,6 +107,14 @@ class Observer(Collector):
     # --- prometheus_client Collector: gauges read at scrape time ----------------------------
 
     def collect(self) -> Iterator[Metric]:
+        try:
+            # Read whole before yielding: a store that fails halfway gives no half a scrape.
+            found = list(self._collect())
+        except DatabaseError:
+            return  # the store_failing condition and the log say why
+        yield from found
+
+    def _collect(self) -> Iterator[Metric]:
         now = self.clock.now()
         b = self.bundle()
         queues = Outbox(self.conn).per_target()

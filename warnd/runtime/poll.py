@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,6 +27,8 @@ from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
 from warnd.pollers.registry import Parser
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Ingest, IngestReport
+from warnd.runtime.membership import NotLeader
+from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
 
 log = get_logger("warnd.poll")
@@ -51,7 +52,10 @@ class Poller:
         bundle: Callable[[], Bundle],
         on_warnings: Callable[[], None],
         metrics: Metrics | None = None,
+        may_poll: Callable[[], bool] = lambda: True,
     ) -> None:
+        """`may_poll`: whether this node polls now (the leader, when several share the store)."""
+        self.may_poll = may_poll
         self.fetcher = fetcher
         self.ingest = ingest
         self.states = states
@@ -65,6 +69,8 @@ class Poller:
         self.rnd = random.Random()  # noqa: S311 -- spreading retries, not a secret
 
     async def poll(self, feed_id: str) -> None:
+        if not self.may_poll():
+            return
         task = asyncio.current_task()
         if task is not None:
             self.in_flight.add(task)
@@ -82,7 +88,12 @@ class Poller:
             return  # removed by a reload while this poll was queued
         spec = loaded.spec
         flog = log.bind(feed=feed_id)
-        state = self.states.get(feed_id)
+        try:
+            state = self.states.get(feed_id)
+        except DatabaseError as e:
+            self.store_error = str(e)
+            flog.error("store.failed", error=str(e), detail="not polled: the feed's state cannot be read")
+            return
         now = self.clock.now()
         if state.next_poll_at and now < datetime.fromisoformat(state.next_poll_at.replace("Z", "+00:00")):
             flog.debug("feed.backing_off", until=state.next_poll_at, failures=state.failures)
@@ -143,7 +154,10 @@ class Poller:
             )
             if report.warnings:
                 self.on_warnings()
-        except sqlite3.Error as e:
+        except NotLeader as e:
+            # Another node took over while this one fetched: it polls from here on.
+            flog.warning("poll.abandoned", reason=str(e), detail="nothing recorded; the leader polls this feed")
+        except DatabaseError as e:
             # Disk full, a lock held too long: nothing of this document was recorded (one
             # transaction), so the next poll reads it again. Loud, and on /healthz as failing.
             self.store_error = str(e)
@@ -155,9 +169,14 @@ class Poller:
             self.metrics.polls.labels(feed_id, "error").inc()
         except FeedError as e:
             now = self.clock.now()
-            failures = self.states.failed(feed_id, now, e.message)
-            delay = backoff_delay(spec, failures, self.rnd)
-            self.states.back_off(feed_id, now + timedelta(seconds=delay))
+            try:
+                failures = self.states.failed(feed_id, now, e.message)
+                delay = backoff_delay(spec, failures, self.rnd)
+                self.states.back_off(feed_id, now + timedelta(seconds=delay))
+            except DatabaseError as se:
+                self.store_error = str(se)
+                failures, delay = 0, spec.interval
+                flog.error("store.failed", error=str(se), detail="the feed's failure could not be recorded")
             flog.error("feed.failed", error=e.message, failures=failures, retry_in_s=round(delay, 1))
             self.metrics.polls.labels(feed_id, "error").inc()
 

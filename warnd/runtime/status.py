@@ -9,13 +9,16 @@ database (read-only) and says so.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from warnd.config.schema import StoreSettings
 from warnd.model import iso_utc
+from warnd.store.backend import Database, DatabaseError
+from warnd.store.cluster import Cluster
+from warnd.store.db import open_store
 from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.notices import Notices
 from warnd.store.outbox import Outbox, TargetQueue
@@ -25,10 +28,11 @@ from warnd.store.targets import Targets
 RECENT = 10
 
 
-def from_database(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]:
+def from_database(state_dir: Path, feed_ids: list[str] | None, store: StoreSettings | None = None) -> dict[str, Any]:
     """`feed_ids` None: every feed the database knows (the config on disk may be broken)."""
+    store = store or StoreSettings()
     path = state_dir / "warnd.db"
-    if not path.exists():
+    if store.dsn is None and not path.exists():
         return {
             "state_db": str(path),
             "feeds": [],
@@ -42,19 +46,58 @@ def from_database(state_dir: Path, feed_ids: list[str] | None) -> dict[str, Any]
             "silences": [],
             "last_reload": None,
         }
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    conn.row_factory = sqlite3.Row
+    conn = open_store(store, state_dir, read_only=True)
     try:
-        return snapshot(conn, feed_ids, datetime.now(UTC)) | {"state_db": str(path)}
+        return snapshot(conn, feed_ids, datetime.now(UTC), lease=store.lease) | {"state_db": conn.where}
     finally:
         conn.close()
 
 
+def cluster(conn: Database, lease: float | None = None) -> dict[str, Any]:
+    """The nodes sharing the store, the leader, and how long ago each was heard from (on the
+    database's clock). A node silent for longer than the lease is shown as gone."""
+    c = Cluster(conn)
+    try:
+        now = c.now()
+        leader = c.leader()
+        nodes = c.nodes()
+    except DatabaseError:
+        return {"leader": None, "nodes": []}  # a store from before several nodes were possible
+    live_leader = leader is not None and leader.expires_at > now
+    return {
+        "leader": (
+            {
+                "node": leader.holder,
+                "epoch": leader.epoch,
+                "since_s": round(now - leader.acquired_at, 1),
+                "lease_left_s": round(leader.expires_at - now, 1),
+            }
+            if leader is not None and live_leader
+            else None
+        ),
+        "nodes": [
+            {
+                "node": n.name,
+                "host": n.host,
+                "pid": n.pid,
+                "version": n.version,
+                "listen": n.listen,
+                "role": n.role if (lease is None or now - n.heartbeat_at <= lease) else "gone",
+                "leader": live_leader and leader is not None and leader.holder == n.name,
+                "heartbeat_age_s": round(now - n.heartbeat_at, 1),
+                "up_s": round(now - n.started_at, 1),
+            }
+            for n in nodes
+        ],
+    }
+
+
 def snapshot(
-    conn: sqlite3.Connection,
+    conn: Database,
     feed_ids: list[str] | None,
     now: datetime,
     queues: Mapping[str, TargetQueue] | None = None,
+    lease: float | None = None,
 ) -> dict[str, Any]:
     states = FeedStates(conn)
     ids = feed_ids if feed_ids is not None else [st.feed for st in states.all()]
@@ -123,6 +166,7 @@ def snapshot(
             for s in Silences(conn).active(now)
         ],
         "events": int(conn.execute("SELECT count(*) FROM events").fetchone()[0]),
+        "cluster": cluster(conn, lease),
         "last_reload": json.loads(row[0]) if row else None,
     }
 

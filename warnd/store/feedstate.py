@@ -4,11 +4,11 @@ followed."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from warnd.model import iso_utc
+from warnd.store.backend import Database, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class FeedState:
 
 
 class FeedStates:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def get(self, feed: str) -> FeedState:
@@ -52,9 +52,10 @@ class FeedStates:
         self.conn.execute(
             "INSERT INTO feed_state (feed, etag, last_modified, body_hash, last_ok, last_change, failures)"
             " VALUES (?,?,?,?,?,?,0) ON CONFLICT (feed) DO UPDATE SET etag = excluded.etag,"
-            " last_modified = excluded.last_modified, body_hash = coalesce(excluded.body_hash, body_hash),"
+            " last_modified = excluded.last_modified, body_hash = coalesce(excluded.body_hash, feed_state.body_hash),"
             " last_ok = excluded.last_ok, failures = 0, next_poll_at = NULL,"
-            " last_change = CASE WHEN ? THEN excluded.last_ok ELSE coalesce(last_change, excluded.last_ok) END",
+            " last_change = CASE WHEN ? = 1 THEN excluded.last_ok"
+            " ELSE coalesce(feed_state.last_change, excluded.last_ok) END",
             (feed, etag, last_modified, body_hash, stamp, stamp if changed else None, int(changed)),
         )
 
@@ -68,7 +69,7 @@ class FeedStates:
         self.conn.execute(
             "INSERT INTO feed_state (feed, last_error, last_error_at, failures) VALUES (?,?,?,1)"
             " ON CONFLICT (feed) DO UPDATE SET last_error = excluded.last_error,"
-            " last_error_at = excluded.last_error_at, failures = failures + 1",
+            " last_error_at = excluded.last_error_at, failures = feed_state.failures + 1",
             (feed, error, iso_utc(now)),
         )
         return self.get(feed).failures
@@ -88,7 +89,9 @@ class FeedStates:
 
     def follow(self, feed: str, url: str, now: datetime) -> None:
         self.conn.execute(
-            "INSERT OR REPLACE INTO followed_links (feed, url, fetched_at) VALUES (?,?,?)", (feed, url, iso_utc(now))
+            "INSERT INTO followed_links (feed, url, fetched_at) VALUES (?,?,?)"
+            " ON CONFLICT (feed, url) DO UPDATE SET fetched_at = excluded.fetched_at",
+            (feed, url, iso_utc(now)),
         )
 
     def keep_links(self, feed: str, current: set[str]) -> None:
@@ -97,7 +100,7 @@ class FeedStates:
             self.conn.execute("DELETE FROM followed_links WHERE feed = ? AND url = ?", (feed, url))
 
 
-def _state(row: sqlite3.Row) -> FeedState:
+def _state(row: Row) -> FeedState:
     return FeedState(
         row["feed"],
         row["etag"],

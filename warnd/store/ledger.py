@@ -13,7 +13,6 @@ Identity survives the traps of real feeds:
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,13 +26,14 @@ from warnd.model import (
     MsgType,
     iso_utc,
 )
+from warnd.store.backend import Database, Row
 
 _POINT_HAZARDS = (Hazard.EARTHQUAKE.value, Hazard.TSUNAMI.value)
 AUTOMATIC = "automatic"
 
 
 class Ledger:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def observe(self, event: HazardEvent, now: datetime) -> EventChange:
@@ -99,15 +99,15 @@ class Ledger:
         row = self._by_id(event_id)
         return None if row is None else HazardEvent.from_json(json.loads(row["data"]))
 
-    def _by_id(self, event_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
+    def _by_id(self, event_id: str) -> Row | None:
+        row: Row | None = self.conn.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
         if row is None:
             row = self.conn.execute(
                 "SELECT e.* FROM event_aliases a JOIN events e ON e.id = a.event_id WHERE a.alias = ?", (event_id,)
             ).fetchone()
         return row
 
-    def _find(self, event: HazardEvent) -> tuple[sqlite3.Row | None, bool]:
+    def _find(self, event: HazardEvent) -> tuple[Row | None, bool]:
         """The known event this report is about, and whether it was found through <references>."""
         # An exercise never touches an actual event, whatever ids the two share.
         for ref in event.references:
@@ -128,14 +128,14 @@ class Ledger:
         row = self._near(event, hazard)
         return str(row["id"]) if row else None
 
-    def _near(self, event: HazardEvent, hazard: Hazard) -> sqlite3.Row | None:
+    def _near(self, event: HazardEvent, hazard: Hazard) -> Row | None:
         """The first-seen known event of `hazard` from the same agency and status whose origin
         time and epicentre are within tolerance of this one."""
         if event.lat is None or event.lon is None:
             return None
         lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
         hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
-        found: sqlite3.Row | None = self.conn.execute(
+        found: Row | None = self.conn.execute(
             "SELECT * FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
             " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? ORDER BY first_seen LIMIT 1",
             (
@@ -156,7 +156,8 @@ class Ledger:
         for alias in aliases:
             if alias and alias != event_id:
                 self.conn.execute(
-                    "INSERT OR IGNORE INTO event_aliases (alias, event_id) VALUES (?, ?)", (alias, event_id)
+                    "INSERT INTO event_aliases (alias, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (alias, event_id),
                 )
 
     def _seen(self, event_id: str, revision: str) -> bool:
@@ -169,7 +170,7 @@ class Ledger:
 
     def _remember(self, event_id: str, revision: str, stamp: str) -> None:
         self.conn.execute(
-            "INSERT OR IGNORE INTO event_revisions (event_id, revision, seen_at) VALUES (?,?,?)",
+            "INSERT INTO event_revisions (event_id, revision, seen_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
             (event_id, revision, stamp),
         )
 

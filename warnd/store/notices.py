@@ -8,14 +8,13 @@ channel in the same transaction, so a restart neither repeats a notice nor loses
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from warnd.model import iso_utc
-from warnd.store.db import transaction
+from warnd.store.backend import Database, Row
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +41,7 @@ class OpsMessage:
 
 
 class Notices:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def active(self) -> dict[str, Notice]:
@@ -55,13 +54,13 @@ class Notices:
 
     def raise_(self, n: Notice, now: datetime, channels: Sequence[str]) -> Notice:
         """Store `n` (its id and time are set here) and queue it for `channels`."""
-        with transaction(self.conn):
+        with self.conn.transaction():
             cur = self.conn.execute(
                 "INSERT INTO notices (key, kind, subject, severity, message, recovery, raised_at)"
-                " VALUES (?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?) RETURNING id",
                 (n.key, n.kind, n.subject, n.severity, n.message, n.recovery, iso_utc(now)),
             )
-            notice = replace(n, id=int(cur.lastrowid or 0), raised_at=iso_utc(now))
+            notice = replace(n, id=int(cur.fetchone()[0]), raised_at=iso_utc(now))
             self._queue(channels, _body(notice, "raised", n.message, now), now)
         return notice
 
@@ -70,7 +69,7 @@ class Notices:
         self.conn.execute("UPDATE notices SET message = ? WHERE id = ?", (message, notice.id))
 
     def clear(self, notice: Notice, now: datetime, channels: Sequence[str]) -> None:
-        with transaction(self.conn):
+        with self.conn.transaction():
             self.conn.execute(
                 "UPDATE notices SET cleared_at = ?, cleared_message = ? WHERE id = ?",
                 (iso_utc(now), notice.recovery, notice.id),
@@ -128,7 +127,7 @@ def _body(n: Notice, phase: str, message: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def _notice(r: sqlite3.Row) -> Notice:
+def _notice(r: Row) -> Notice:
     return Notice(
         int(r["id"]),
         r["key"],

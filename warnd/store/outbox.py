@@ -10,14 +10,13 @@ outbox knows which outcomes are unknown and retries exactly those.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from warnd.model import OPERATOR, Delivery, DeliveryState, Warning, iso_utc, urgency_rank
-from warnd.store.db import transaction
+from warnd.store.backend import Database, Row, placeholders
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -38,8 +37,12 @@ def _ts(value: str | None) -> datetime | None:
 
 
 class Outbox:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database, node: str = "local", lease: float = 60.0) -> None:
+        """`node` claims the attempts it makes for `lease` seconds, renewed while it lives
+        (store.cluster.Cluster.renew)."""
         self.conn = conn
+        self.node = node
+        self.lease = lease
 
     # --- issuing (inside the ingest transaction) ------------------------------------------
 
@@ -56,8 +59,8 @@ class Outbox:
         Call inside the ingest transaction."""
         event = event or {}
         cur = self.conn.execute(
-            "INSERT OR IGNORE INTO warnings (id, event_id, revision, rule, account, kind, priority,"
-            " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO warnings (id, event_id, revision, rule, account, kind, priority,"
+            " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (
                 warning.id,
                 warning.event_id,
@@ -77,8 +80,8 @@ class Outbox:
         rank = urgency_rank(warning, event.get("hazard"))
         for target in targets:
             self.conn.execute(
-                "INSERT OR IGNORE INTO deliveries (warning_id, target, state, priority_rank,"
-                " next_attempt_at, created_at) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO deliveries (warning_id, target, state, priority_rank,"
+                " next_attempt_at, created_at) VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (warning.id, target, DeliveryState.PENDING.value, rank, iso_utc(now), iso_utc(now)),
             )
         return True
@@ -155,26 +158,51 @@ class Outbox:
             out.append(d)
         return out
 
-    def begin_many(self, ids: Sequence[int], now: datetime) -> None:
-        """Mark several deliveries in flight with one commit."""
-        with transaction(self.conn):
+    def begin_many(self, ids: Sequence[int], now: datetime) -> set[int]:
+        """Claim several queued deliveries for this node and mark them in flight, with one
+        commit; the ids claimed. One that another node is claiming at this moment (its row
+        locked) or has already taken (no longer queued) is left out, never waited for."""
+        if not ids:
+            return set()
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                f"SELECT d.id FROM deliveries d WHERE d.id IN ({placeholders(len(ids))})"
+                f" AND d.state IN ('pending', 'retry'){self.conn.lock_rows}",
+                list(ids),
+            ).fetchall()
+            got = [int(r[0]) for r in rows]
             self.conn.executemany(
-                "UPDATE deliveries SET state = 'in_flight', updated_at = ? WHERE id = ?",
-                [(iso_utc(now), i) for i in ids],
+                "UPDATE deliveries SET state = 'in_flight', updated_at = ?, claimed_by = ?,"
+                f" claim_until = {self.conn.now_sql} + ? WHERE id = ?",
+                [(iso_utc(now), self.node, self.lease, i) for i in got],
             )
+        return set(got)
 
     def sent_many(self, done: Sequence[tuple[int, str | None, datetime, str | None]]) -> None:
         """Record several deliveries sent (id, remote id, when, reason) with one commit."""
-        with transaction(self.conn):
+        with self.conn.transaction():
             for delivery_id, remote_id, at, reason in done:
                 self.mark_sent(delivery_id, remote_id, at, reason)
 
+    def sent_late(self, done: Sequence[tuple[int, str | None, datetime, str | None]]) -> None:
+        """Record posts whose recording failed: unless another node is attempting the delivery
+        again or already has, they are sent (and need no repeat)."""
+        with self.conn.transaction():
+            for delivery_id, remote_id, at, reason in done:
+                self.conn.execute(
+                    "UPDATE deliveries SET state = 'sent', attempts = attempts + 1, sent_at = ?, updated_at = ?,"
+                    " remote_id = ?, reason = ?, last_error = NULL WHERE id = ?"
+                    " AND (state IN ('retry', 'pending') OR (state = 'in_flight' AND claimed_by = ?))",
+                    (iso_utc(at), iso_utc(at), remote_id, reason, delivery_id, self.node),
+                )
+
     def release(self, deliveries: Sequence[Delivery]) -> None:
         """Deliveries a batch marked in flight and did not attempt go back as they were."""
-        with transaction(self.conn):
+        with self.conn.transaction():
             self.conn.executemany(
-                "UPDATE deliveries SET state = ? WHERE id = ? AND state = 'in_flight'",
-                [(d.state.value, d.id) for d in deliveries],
+                "UPDATE deliveries SET state = ?, claim_until = NULL WHERE id = ? AND state = 'in_flight'"
+                " AND claimed_by = ?",
+                [(d.state.value, d.id, self.node) for d in deliveries],
             )
 
     def get(self, delivery_id: int) -> Delivery | None:
@@ -197,14 +225,14 @@ class Outbox:
         parts = json.loads(row["parts"] or "[]")
         return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or (parts[0] if parts else None))
 
-    def begin(self, delivery_id: int, now: datetime) -> None:
-        self.begin_many([delivery_id], now)
+    def begin(self, delivery_id: int, now: datetime) -> bool:
+        return delivery_id in self.begin_many([delivery_id], now)
 
     def record_part(self, delivery_id: int, remote_id: str) -> None:
         """A thread part went out: remembered at once, so a crash resumes after it."""
-        self.conn.execute(
-            "UPDATE deliveries SET parts = json_insert(parts, '$[#]', ?) WHERE id = ?", (remote_id, delivery_id)
-        )
+        row = self.conn.execute("SELECT parts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        parts = [*json.loads(row["parts"] or "[]"), remote_id] if row else [remote_id]
+        self.conn.execute("UPDATE deliveries SET parts = ? WHERE id = ?", (json.dumps(parts), delivery_id))
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime, reason: str | None = None) -> None:
         self.conn.execute(
@@ -227,18 +255,32 @@ class Outbox:
             (1 if attempted else 0, reason, error, iso_utc(now), delivery_id),
         )
 
-    def recover(self, now: datetime) -> list[Delivery]:
-        """Attempts cut off by a crash or kill: their outcome is unknown, so they are tried
-        again (X's duplicate refusal and the partners' idempotency key make that safe)."""
-        rows = self.conn.execute(
-            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.state = 'in_flight'"
-        ).fetchall()
-        self.conn.execute(
-            "UPDATE deliveries SET state = 'retry', reason = 'network', next_attempt_at = ?, updated_at = ?,"
-            " last_error = 'outcome unknown: warnd stopped during the attempt' WHERE state = 'in_flight'",
-            (iso_utc(now), iso_utc(now)),
+    def recover(self, now: datetime, *, everyone: bool = False) -> list[Delivery]:
+        """Attempts this node's previous process left in flight (a crash or kill): their outcome
+        is unknown, so they are tried again (X's duplicate refusal and the partners'
+        idempotency key make that safe). `everyone`: every node's (a single node store)."""
+        mine = "" if everyone else " AND (d.claimed_by = ? OR d.claimed_by IS NULL)"
+        return self._requeue(mine, [] if everyone else [self.node], now, "warnd stopped during the attempt")
+
+    def recover_expired(self, now: datetime) -> list[Delivery]:
+        """Attempts whose node stopped renewing its claim (killed, cut off from the database):
+        back to the queue for any node."""
+        return self._requeue(
+            f" AND d.claim_until < {self.conn.now_sql}", [], now, "its node stopped during the attempt"
         )
+
+    def _requeue(self, where: str, args: list[Any], now: datetime, why: str) -> list[Delivery]:
+        with self.conn.transaction():
+            rows = self.conn.execute(
+                "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+                f" WHERE d.state = 'in_flight'{where}{self.conn.lock_rows}",
+                args,
+            ).fetchall()
+            self.conn.executemany(
+                "UPDATE deliveries SET state = 'retry', reason = 'network', next_attempt_at = ?, updated_at = ?,"
+                " claim_until = NULL, last_error = ? WHERE id = ? AND state = 'in_flight'",
+                [(iso_utc(now), iso_utc(now), f"outcome unknown: {why}", int(r["id"])) for r in rows],
+            )
         return [_delivery(r) for r in rows]
 
     def overdue(self, now: datetime, give_up_after: float, targets: Sequence[str] | None = None) -> list[Delivery]:
@@ -250,8 +292,8 @@ class Outbox:
         )
         args: list[Any] = [*_QUEUED, cutoff]
         if targets is not None:
-            sql += " AND d.target IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(list(targets)))
+            sql += f" AND d.target IN ({placeholders(len(targets))})"
+            args += list(targets) or [None]
         return [_delivery(r) for r in self.conn.execute(sql, args).fetchall()]
 
     # --- operators ------------------------------------------------------------------------
@@ -259,11 +301,11 @@ class Outbox:
     def listing(
         self, states: Sequence[str] | None = None, target: str | None = None, limit: int = 100
     ) -> list[Delivery]:
-        sql = "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id WHERE 1"
+        sql = "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id WHERE 1 = 1"
         args: list[Any] = []
         if states:
-            sql += " AND d.state IN (SELECT value FROM json_each(?))"
-            args.append(json.dumps(list(states)))
+            sql += f" AND d.state IN ({placeholders(len(states))})"
+            args += list(states)
         if target:
             sql += " AND d.target = ?"
             args.append(target)
@@ -278,8 +320,8 @@ class Outbox:
             return 0
         cur = self.conn.execute(
             "UPDATE deliveries SET state = 'retry', next_attempt_at = ?, created_at = ?, updated_at = ?"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('dead', 'retry', 'pending')",
-            (iso_utc(now), iso_utc(now), iso_utc(now), json.dumps(list(ids))),
+            f" WHERE id IN ({placeholders(len(ids))}) AND state IN ('dead', 'retry', 'pending')",
+            (iso_utc(now), iso_utc(now), iso_utc(now), *ids),
         )
         return cur.rowcount
 
@@ -288,14 +330,14 @@ class Outbox:
             return 0
         cur = self.conn.execute(
             "UPDATE deliveries SET state = 'dropped', reason = ?, last_error = ?, updated_at = ?"
-            " WHERE id IN (SELECT value FROM json_each(?)) AND state IN ('pending', 'retry', 'dead')",
-            (OPERATOR, why, iso_utc(now), json.dumps(list(ids))),
+            f" WHERE id IN ({placeholders(len(ids))}) AND state IN ('pending', 'retry', 'dead')",
+            (OPERATOR, why, iso_utc(now), *ids),
         )
         return cur.rowcount
 
     def ids(self, states: Sequence[str], target: str | None = None) -> list[int]:
-        sql = "SELECT id FROM deliveries WHERE state IN (SELECT value FROM json_each(?))"
-        args: list[Any] = [json.dumps(list(states))]
+        sql = f"SELECT id FROM deliveries WHERE state IN ({placeholders(len(states))})"
+        args: list[Any] = list(states) or [None]
         if target:
             sql += " AND target = ?"
             args.append(target)
@@ -303,7 +345,7 @@ class Outbox:
 
     def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
         """Warnings issued, newest first, each with where it went and how that ended."""
-        sql = "SELECT id, data FROM warnings WHERE 1"
+        sql = "SELECT id, data FROM warnings WHERE 1 = 1"
         args: list[Any] = []
         if event_id:
             sql += " AND event_id = ?"
@@ -338,7 +380,8 @@ class Outbox:
         """What waits and what is dead, per target (health, metrics, status)."""
         out: dict[str, TargetQueue] = {}
         rows = self.conn.execute(
-            "SELECT target, sum(state != 'dead'), sum(state = 'dead'),"
+            "SELECT target, sum(CASE WHEN state != 'dead' THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN state = 'dead' THEN 1 ELSE 0 END),"
             " min(CASE WHEN state != 'dead' THEN created_at END)"
             " FROM deliveries WHERE state IN ('pending', 'retry', 'in_flight', 'dead') GROUP BY target"
         )
@@ -361,7 +404,7 @@ class TargetQueue:
     oldest_waiting: datetime | None
 
 
-def _delivery(row: sqlite3.Row) -> Delivery:
+def _delivery(row: Row) -> Delivery:
     return Delivery(
         id=int(row["id"]),
         warning=Warning.from_json(json.loads(row["data"])),

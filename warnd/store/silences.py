@@ -3,11 +3,11 @@ running daemon honours them at its next ingest without a reload."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from warnd.model import iso_utc
+from warnd.store.backend import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +37,17 @@ class Silence:
 
 
 class Silences:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def add(
         self, *, rule: str | None, account: str | None, region: str | None, until: datetime, reason: str, now: datetime
     ) -> str:
         cur = self.conn.execute(
-            "INSERT INTO silences (rule, account, region, until, reason, created_at) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO silences (rule, account, region, until, reason, created_at) VALUES (?,?,?,?,?,?) RETURNING id",
             (rule, account, region, iso_utc(until), reason, iso_utc(now)),
         )
-        return str(cur.lastrowid)
+        return str(cur.fetchone()[0])
 
     def active(self, now: datetime) -> list[Silence]:
         rows = self.conn.execute("SELECT * FROM silences WHERE until > ? ORDER BY id", (iso_utc(now),)).fetchall()
@@ -65,6 +65,7 @@ class Silences:
 
     def expire(self, silence_id: str, now: datetime) -> bool:
         cur = self.conn.execute(
-            "UPDATE silences SET until = ? WHERE id = ? AND until > ?", (iso_utc(now), silence_id, iso_utc(now))
+            "UPDATE silences SET until = ? WHERE id = ? AND until > ?",
+            (iso_utc(now), int(silence_id) if silence_id.isdigit() else -1, iso_utc(now)),
         )
         return cur.rowcount > 0

@@ -3,11 +3,11 @@ disabled after an authentication failure, and the request log behind the posting
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from warnd.model import iso_utc
+from warnd.store.backend import Database
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -24,7 +24,7 @@ class TargetState:
 
 
 class Targets:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def get(self, target: str) -> TargetState:
@@ -67,7 +67,7 @@ class RateLog:
 
     KEEP = timedelta(days=1, hours=1)
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
 
     def add(self, buckets: list[str], at: datetime, n: int = 1) -> None:

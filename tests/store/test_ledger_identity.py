@@ -1,26 +1,23 @@
-"""Event identity across the traps of real feeds, on a real SQLite ledger."""
+"""Event identity across the traps of real feeds, on both store backends."""
 
-import json
-import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from tests.conftest import sample
-from warnd.model import ChangeKind, MsgType, Source, iso_utc
+from warnd.model import ChangeKind, MsgType, Source
 from warnd.pollers import cap, dsda_xml, usgs
-from warnd.store.db import SCHEMA_VERSION, connect, transaction
 from warnd.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
 def observe(ledger, ev):
-    with transaction(ledger.conn):
+    with ledger.conn.transaction():
         return ledger.observe(ev, NOW)
 
 
-def test_gauge_snapshots_repeat_go_back_and_move_on(tmp_path):
-    ledger = Ledger(connect(tmp_path / "w.db"))
+def test_gauge_snapshots_repeat_go_back_and_move_on(store):
+    ledger = Ledger(store.open())
     events = dsda_xml.parse(sample("gauges/dsda-xmldata_2026-04-30T2350WIB_achmadnaufal.xml"), Source("x", NOW)).events
     gate = next(e for e in events if e.id == "gauge-dsda-116")
     assert observe(ledger, gate).kind is ChangeKind.NEW
@@ -35,8 +32,8 @@ def test_gauge_snapshots_repeat_go_back_and_move_on(tmp_path):
     assert change.kind is ChangeKind.UPDATED and change.previous.value == 40.0
 
 
-def test_cap_update_and_cancel_follow_references(tmp_path):
-    ledger = Ledger(connect(tmp_path / "w.db"))
+def test_cap_update_and_cancel_follow_references(store):
+    ledger = Ledger(store.open())
     now = datetime(2026, 11, 24, 1, tzinfo=UTC)
     base = """<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2"><identifier>{id}</identifier>
 <sender>ops@example.id</sender><sent>{sent}</sent><status>Actual</status><msgType>{mt}</msgType>
@@ -75,8 +72,8 @@ def test_cap_update_and_cancel_follow_references(tmp_path):
     assert ledger.count() == 1
 
 
-def test_usgs_revision_and_preferred_id_switch(tmp_path):
-    ledger = Ledger(connect(tmp_path / "w.db"))
+def test_usgs_revision_and_preferred_id_switch(store):
+    ledger = Ledger(store.open())
     early = usgs.parse(sample("usgs-geojson/usgs_2.5_day_2021-11-26T0113Z_dcardosos-f945c0a.geojson"), Source("u", NOW))
     late = usgs.parse(sample("usgs-geojson/usgs_2.5_day_2021-11-26T0628Z_dcardosos-69c02b0.geojson"), Source("u", NOW))
     a = next(e for e in early.events if e.id == "usgs-us7000fx45")
@@ -91,8 +88,8 @@ def test_usgs_revision_and_preferred_id_switch(tmp_path):
     assert ledger.count() == 1
 
 
-def test_automatic_solution_never_replaces_a_reviewed_bulletin(tmp_path):
-    ledger = Ledger(connect(tmp_path / "w.db"))
+def test_automatic_solution_never_replaces_a_reviewed_bulletin(store):
+    ledger = Ledger(store.open())
     from warnd.pollers import bmkg
 
     (tews,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("t", NOW)).events
@@ -110,33 +107,3 @@ def test_automatic_solution_never_replaces_a_reviewed_bulletin(tmp_path):
 
 
 # The events table as the first release created it (no agency, no status).
-V1_EVENTS = """CREATE TABLE events (id TEXT PRIMARY KEY, hazard TEXT NOT NULL, time TEXT NOT NULL, lat REAL, lon REAL,
-revision TEXT NOT NULL, first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0,
-data TEXT NOT NULL);
-CREATE TABLE feed_state (feed TEXT PRIMARY KEY, etag TEXT, last_modified TEXT, body_hash TEXT, last_ok TEXT,
-last_change TEXT, last_error TEXT, last_error_at TEXT, failures INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT INTO meta VALUES ('schema_version', '1');"""
-
-
-def test_a_state_database_of_the_first_release_is_upgraded_in_place(tmp_path):
-    from warnd.pollers import bmkg
-
-    (ev,) = bmkg.parse(sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json"), Source("t", NOW)).events
-    raw = sqlite3.connect(tmp_path / "w.db")
-    raw.executescript(V1_EVENTS)
-    raw.execute(
-        "INSERT INTO events (id, hazard, time, lat, lon, revision, first_seen, last_seen, cancelled, data)"
-        " VALUES (?,?,?,?,?,?,?,?,0,?)",
-        (ev.id, "earthquake", iso_utc(ev.time), ev.lat, ev.lon, ev.revision, "x", "x", json.dumps(ev.to_json())),
-    )
-    raw.commit()
-    raw.close()
-    conn = connect(tmp_path / "w.db")
-    assert conn.execute("SELECT agency, status FROM events").fetchone()[:] == ("bmkg", "actual")
-    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
-    ledger = Ledger(conn)
-    # The same quake under another endpoint's id, a second later: still found, and unchanged.
-    again = replace(ev, id="bmkg-eq-other", time=ev.time + timedelta(seconds=1))
-    change = observe(ledger, again)
-    assert change.event.id == ev.id and ledger.count() == 1

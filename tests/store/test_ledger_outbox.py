@@ -4,7 +4,6 @@ from datetime import UTC, datetime, timedelta
 from tests.conftest import sample
 from warnd.model import ChangeKind, Priority, Source, Status, Warning, WarningKind
 from warnd.pollers import bmkg
-from warnd.store.db import connect, transaction
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 
@@ -17,11 +16,11 @@ def flores():
     ).events
 
 
-def test_new_unchanged_updated_and_no_flip_back(tmp_path):
-    conn = connect(tmp_path / "w.db")
+def test_new_unchanged_updated_and_no_flip_back(store):
+    conn = store.open()
     ledger = Ledger(conn)
     ev = next(e for e in flores() if e.magnitude == 7.4)
-    with transaction(conn):
+    with conn.transaction():
         assert ledger.observe(ev, NOW).kind is ChangeKind.NEW
         assert ledger.observe(ev, NOW).kind is ChangeKind.UNCHANGED
     # The same quake from another endpoint, a second off and slightly moved, revised: one event.
@@ -33,26 +32,26 @@ def test_new_unchanged_updated_and_no_flip_back(tmp_path):
         lat=ev.lat + 0.05,
         magnitude=7.5,
     )
-    with transaction(conn):
+    with conn.transaction():
         change = ledger.observe(revised, NOW)
     assert change.kind is ChangeKind.UPDATED
     assert change.event.id == ev.id
     assert change.previous is not None and change.previous.magnitude == 7.4
     # A stale copy of the earlier revision is not news: no flip back to M7.4.
-    with transaction(conn):
+    with conn.transaction():
         assert ledger.observe(ev, NOW).kind is ChangeKind.UNCHANGED
     assert ledger.count() == 1
     conn.close()
     # After a restart the ledger remembers.
-    conn = connect(tmp_path / "w.db")
-    with transaction(conn):
+    conn = store.open()
+    with conn.transaction():
         assert Ledger(conn).observe(revised, NOW).kind is ChangeKind.UNCHANGED
 
 
-def test_distinct_quakes_are_distinct(tmp_path):
-    conn = connect(tmp_path / "w.db")
+def test_distinct_quakes_are_distinct(store):
+    conn = store.open()
     ledger = Ledger(conn)
-    with transaction(conn):
+    with conn.transaction():
         kinds = [ledger.observe(e, NOW).kind for e in flores()]
     assert kinds.count(ChangeKind.NEW) == len(flores())
 
@@ -75,10 +74,10 @@ def _warning(event_id="e1", account="a", kind=WarningKind.NEW, priority=Priority
     )
 
 
-def test_outbox_is_idempotent_and_life_safety_first(tmp_path):
-    conn = connect(tmp_path / "w.db")
+def test_outbox_is_idempotent_and_life_safety_first(store):
+    conn = store.open()
     box = Outbox(conn)
-    with transaction(conn):
+    with conn.transaction():
         assert box.enqueue(_warning(), ["account:a"], NOW)
         assert not box.enqueue(_warning(), ["account:a"], NOW)
         assert box.enqueue(_warning(wid="w2", priority=Priority.LIFE_SAFETY), ["account:a"], NOW + timedelta(seconds=5))
@@ -98,15 +97,15 @@ def test_outbox_is_idempotent_and_life_safety_first(tmp_path):
     assert box.first_warning("e1", "a").id == "w1"
 
 
-def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(tmp_path):
-    conn = connect(tmp_path / "w.db")
+def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(store):
+    conn = store.open()
     box = Outbox(conn)
-    with transaction(conn):
+    with conn.transaction():
         box.enqueue(_warning(), ["partner:p", "account:a"], NOW)
     d = box.head("partner:p")
     box.begin(d.id, NOW)
     conn.close()
-    conn = connect(tmp_path / "w.db")
+    conn = store.open()
     box = Outbox(conn)
     (recovered,) = box.recover(NOW + timedelta(seconds=3))
     again = box.head("partner:p")
@@ -116,11 +115,11 @@ def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(tmp_path):
     assert again.idempotency_key != box.head("account:a").idempotency_key
 
 
-def test_a_failed_transaction_leaves_neither_event_nor_warning(tmp_path):
-    conn = connect(tmp_path / "w.db")
+def test_a_failed_transaction_leaves_neither_event_nor_warning(store):
+    conn = store.open()
     ev = flores()[0]
     try:
-        with transaction(conn):
+        with conn.transaction():
             Ledger(conn).observe(ev, NOW)
             Outbox(conn).enqueue(_warning(event_id=ev.id), ["account:a"], NOW)
             raise RuntimeError("crash between ledger and outbox")

@@ -1,0 +1,369 @@
+"""The state database's schema, for both backends, and its versioned migrations.
+
+A store records its version in `meta.schema_version`. Versions up to 4 were SQLite only and
+are reached by `sqlite.upgrade_legacy`; the baseline below is version 4 on both backends, and
+every later change is one numbered step in MIGRATIONS, written for each dialect, applied in
+order at start inside one transaction.
+"""
+
+from __future__ import annotations
+
+BASELINE = 4
+
+SQLITE_BASE = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    hazard      TEXT NOT NULL,
+    time        TEXT NOT NULL,          -- origin/observation time, ISO UTC
+    lat         REAL,
+    lon         REAL,
+    revision    TEXT NOT NULL,          -- current revision hash
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    cancelled   INTEGER NOT NULL DEFAULT 0,
+    data        TEXT NOT NULL,          -- the event as JSON
+    agency      TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT 'actual'
+);
+CREATE INDEX IF NOT EXISTS events_hazard_time ON events (hazard, time);
+
+-- Other ids a source has used for a known event (USGS associated ids, BMKG realtime ids,
+-- the ids of later messages about it).
+CREATE TABLE IF NOT EXISTS event_aliases (
+    alias       TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL REFERENCES events(id)
+);
+
+CREATE TABLE IF NOT EXISTS event_revisions (
+    event_id    TEXT NOT NULL REFERENCES events(id),
+    revision    TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    PRIMARY KEY (event_id, revision)
+);
+
+CREATE TABLE IF NOT EXISTS warnings (
+    id          TEXT PRIMARY KEY,       -- hash of (event, revision, rule, account, kind)
+    event_id    TEXT NOT NULL,
+    revision    TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    event       TEXT NOT NULL DEFAULT '{}',  -- what the warning is about (for partners), JSON
+    cap         TEXT NOT NULL DEFAULT ''     -- its CAP 1.2 document
+);
+CREATE INDEX IF NOT EXISTS warnings_event_account ON warnings (event_id, account);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    warning_id      TEXT NOT NULL REFERENCES warnings(id),
+    target          TEXT NOT NULL,      -- 'account:<name>' or 'partner:<name>'
+    state           TEXT NOT NULL,      -- pending | in_flight | retry | sent | dead | dropped
+    priority_rank   INTEGER NOT NULL,   -- 0 = life safety first (model.urgency_rank)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    sent_at         TEXT,
+    remote_id       TEXT,
+    reason          TEXT,               -- errors.Failure of the last attempt, or gave_up / operator
+    created_at      TEXT NOT NULL DEFAULT '',
+    updated_at      TEXT,
+    parts           TEXT NOT NULL DEFAULT '[]',  -- remote ids of thread parts already posted
+    UNIQUE (warning_id, target)
+);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (target, state, priority_rank);
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries (target, priority_rank, id)
+    WHERE state IN ('pending', 'retry');
+
+-- A target (account, partner, the whole X app) held after a rate limit, or disabled after an
+-- authentication failure until an operator acts. Persisted: a restart respects both.
+CREATE TABLE IF NOT EXISTS target_state (
+    target      TEXT PRIMARY KEY,
+    hold_until  TEXT,
+    disabled_at TEXT,
+    reason      TEXT,
+    detail      TEXT
+);
+
+-- One row per request made to a rate-limited API, for the budgets kept below its limits.
+CREATE TABLE IF NOT EXISTS rate_log (
+    bucket      TEXT NOT NULL,
+    at          REAL NOT NULL           -- unix seconds
+);
+CREATE INDEX IF NOT EXISTS rate_log_bucket_at ON rate_log (bucket, at);
+
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed            TEXT PRIMARY KEY,
+    etag            TEXT,
+    last_modified   TEXT,
+    body_hash       TEXT,
+    last_ok         TEXT,
+    last_change     TEXT,
+    last_error      TEXT,
+    last_error_at   TEXT,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_poll_at    TEXT,               -- backoff after failures: no poll before this
+    stale_since     TEXT,               -- set while the feed is stale (a raised notice)
+    notice          TEXT                -- why, in words, while stale_since is set
+);
+
+-- Linked documents (CAP alerts behind an RSS index) already fetched and ingested.
+CREATE TABLE IF NOT EXISTS followed_links (
+    feed        TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    PRIMARY KEY (feed, url)
+);
+
+-- Operator mutes: a rule, an account or a region (any combination), until a time.
+CREATE TABLE IF NOT EXISTS silences (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    rule        TEXT,
+    account     TEXT,
+    region      TEXT,
+    until       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+-- Operator notices: one row per occurrence, from the moment a condition is seen until it clears.
+CREATE TABLE IF NOT EXISTS notices (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    key             TEXT NOT NULL,      -- the condition: kind and subject
+    kind            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    severity        TEXT NOT NULL,      -- degraded | failing
+    message         TEXT NOT NULL,
+    recovery        TEXT NOT NULL,      -- what the clearing will say
+    raised_at       TEXT NOT NULL,
+    cleared_at      TEXT,
+    cleared_message TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS notices_active ON notices (key) WHERE cleared_at IS NULL;
+
+-- Notices waiting to reach an ops channel (raised and cleared are one message each).
+CREATE TABLE IF NOT EXISTS ops_outbox (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel         TEXT NOT NULL,
+    body            TEXT NOT NULL,      -- the message as JSON
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error      TEXT,
+    done_at         TEXT,
+    outcome         TEXT                -- sent | gave_up
+);
+CREATE INDEX IF NOT EXISTS ops_outbox_waiting ON ops_outbox (channel, id) WHERE done_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+POSTGRES_BASE = """
+CREATE TABLE IF NOT EXISTS events (
+    id          TEXT PRIMARY KEY,
+    hazard      TEXT NOT NULL,
+    time        TEXT NOT NULL,          -- origin/observation time, ISO UTC
+    lat         DOUBLE PRECISION,
+    lon         DOUBLE PRECISION,
+    revision    TEXT NOT NULL,          -- current revision hash
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    cancelled   INTEGER NOT NULL DEFAULT 0,
+    data        TEXT NOT NULL,          -- the event as JSON
+    agency      TEXT NOT NULL DEFAULT '',
+    status      TEXT NOT NULL DEFAULT 'actual'
+);
+CREATE INDEX IF NOT EXISTS events_hazard_time ON events (hazard, time);
+
+-- Other ids a source has used for a known event (USGS associated ids, BMKG realtime ids,
+-- the ids of later messages about it).
+CREATE TABLE IF NOT EXISTS event_aliases (
+    alias       TEXT PRIMARY KEY,
+    event_id    TEXT NOT NULL REFERENCES events(id)
+);
+
+CREATE TABLE IF NOT EXISTS event_revisions (
+    event_id    TEXT NOT NULL REFERENCES events(id),
+    revision    TEXT NOT NULL,
+    seen_at     TEXT NOT NULL,
+    PRIMARY KEY (event_id, revision)
+);
+
+CREATE TABLE IF NOT EXISTS warnings (
+    id          TEXT PRIMARY KEY,       -- hash of (event, revision, rule, account, kind)
+    event_id    TEXT NOT NULL,
+    revision    TEXT NOT NULL,
+    rule        TEXT NOT NULL,
+    account     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    priority    TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    data        TEXT NOT NULL,
+    event       TEXT NOT NULL DEFAULT '{}',  -- what the warning is about (for partners), JSON
+    cap         TEXT NOT NULL DEFAULT '',    -- its CAP 1.2 document
+    -- SQLite's implicit rowid, made explicit: the order warnings were issued in, which the
+    -- outbox reads as `rowid` on both backends.
+    rowid       BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX IF NOT EXISTS warnings_event_account ON warnings (event_id, account);
+
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    warning_id      TEXT NOT NULL REFERENCES warnings(id),
+    target          TEXT NOT NULL,      -- 'account:<name>' or 'partner:<name>'
+    state           TEXT NOT NULL,      -- pending | in_flight | retry | sent | dead | dropped
+    priority_rank   INTEGER NOT NULL,   -- 0 = life safety first (model.urgency_rank)
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    sent_at         TEXT,
+    remote_id       TEXT,
+    reason          TEXT,               -- errors.Failure of the last attempt, or gave_up / operator
+    created_at      TEXT NOT NULL DEFAULT '',
+    updated_at      TEXT,
+    parts           TEXT NOT NULL DEFAULT '[]',  -- remote ids of thread parts already posted
+    UNIQUE (warning_id, target)
+);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (target, state, priority_rank);
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries (target, priority_rank, id)
+    WHERE state IN ('pending', 'retry');
+
+-- A target (account, partner, the whole X app) held after a rate limit, or disabled after an
+-- authentication failure until an operator acts. Persisted: a restart respects both.
+CREATE TABLE IF NOT EXISTS target_state (
+    target      TEXT PRIMARY KEY,
+    hold_until  TEXT,
+    disabled_at TEXT,
+    reason      TEXT,
+    detail      TEXT
+);
+
+-- One row per request made to a rate-limited API, for the budgets kept below its limits.
+CREATE TABLE IF NOT EXISTS rate_log (
+    bucket      TEXT NOT NULL,
+    at          DOUBLE PRECISION NOT NULL  -- unix seconds
+);
+CREATE INDEX IF NOT EXISTS rate_log_bucket_at ON rate_log (bucket, at);
+
+CREATE TABLE IF NOT EXISTS feed_state (
+    feed            TEXT PRIMARY KEY,
+    etag            TEXT,
+    last_modified   TEXT,
+    body_hash       TEXT,
+    last_ok         TEXT,
+    last_change     TEXT,
+    last_error      TEXT,
+    last_error_at   TEXT,
+    failures        INTEGER NOT NULL DEFAULT 0,
+    next_poll_at    TEXT,               -- backoff after failures: no poll before this
+    stale_since     TEXT,               -- set while the feed is stale (a raised notice)
+    notice          TEXT                -- why, in words, while stale_since is set
+);
+
+-- Linked documents (CAP alerts behind an RSS index) already fetched and ingested.
+CREATE TABLE IF NOT EXISTS followed_links (
+    feed        TEXT NOT NULL,
+    url         TEXT NOT NULL,
+    fetched_at  TEXT NOT NULL,
+    PRIMARY KEY (feed, url)
+);
+
+-- Operator mutes: a rule, an account or a region (any combination), until a time.
+CREATE TABLE IF NOT EXISTS silences (
+    id          BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    rule        TEXT,
+    account     TEXT,
+    region      TEXT,
+    until       TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+
+-- Operator notices: one row per occurrence, from the moment a condition is seen until it clears.
+CREATE TABLE IF NOT EXISTS notices (
+    id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    key             TEXT NOT NULL,      -- the condition: kind and subject
+    kind            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    severity        TEXT NOT NULL,      -- degraded | failing
+    message         TEXT NOT NULL,
+    recovery        TEXT NOT NULL,      -- what the clearing will say
+    raised_at       TEXT NOT NULL,
+    cleared_at      TEXT,
+    cleared_message TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS notices_active ON notices (key) WHERE cleared_at IS NULL;
+
+-- Notices waiting to reach an ops channel (raised and cleared are one message each).
+CREATE TABLE IF NOT EXISTS ops_outbox (
+    id              BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    body            TEXT NOT NULL,      -- the message as JSON
+    created_at      TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error      TEXT,
+    done_at         TEXT,
+    outcome         TEXT                -- sent | gave_up
+);
+CREATE INDEX IF NOT EXISTS ops_outbox_waiting ON ops_outbox (channel, id) WHERE done_at IS NULL;
+
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+# Several nodes on one database (PostgreSQL); on SQLite the same tables serve the one node.
+#  - nodes: who is running, its heartbeat on the database's clock, and its role;
+#  - leases: the leader lease (one poller at a time), with an epoch that grows at each change of
+#    holder, so that a leader that lost its lease can be told from the one that holds it;
+#  - lanes: which node works a target's deliveries (a lane is worked in order by one node);
+#  - deliveries.claimed_by / claim_until: the node that has an attempt in flight, until when.
+_V5 = """
+ALTER TABLE deliveries ADD COLUMN claimed_by TEXT;
+ALTER TABLE deliveries ADD COLUMN claim_until {real};
+CREATE INDEX deliveries_in_flight ON deliveries (claimed_by) WHERE state = 'in_flight';
+CREATE TABLE nodes (
+    name        TEXT PRIMARY KEY,
+    incarnation TEXT NOT NULL,      -- one per process start: a second process of the name displaces it
+    host        TEXT NOT NULL,
+    pid         INTEGER NOT NULL,
+    version     TEXT NOT NULL,
+    listen      TEXT,
+    role        TEXT NOT NULL,      -- leader | standby | stopped
+    started_at  {real} NOT NULL,    -- unix seconds, database clock
+    heartbeat_at {real} NOT NULL
+);
+CREATE TABLE leases (
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    epoch       INTEGER NOT NULL,
+    acquired_at {real} NOT NULL,
+    expires_at  {real} NOT NULL
+);
+CREATE TABLE lanes (
+    target      TEXT PRIMARY KEY,
+    node        TEXT NOT NULL,
+    until       {real} NOT NULL
+);
+"""
+
+SQLITE = "sqlite"
+POSTGRES = "postgres"
+REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
+
+MIGRATIONS: dict[int, dict[str, str]] = {
+    5: {d: _V5.format(real=REAL[d]) for d in (SQLITE, POSTGRES)},
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def base(dialect: str) -> str:
+    return SQLITE_BASE if dialect == SQLITE else POSTGRES_BASE
+
+
+def statements(script: str) -> list[str]:
+    """A script's statements, to run one by one inside a migration's transaction (SQLite's
+    executescript would commit first). No statement of the schema has a ';' inside it."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
