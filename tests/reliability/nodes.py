@@ -246,9 +246,9 @@ def cut_off(folder: Path, events: int = 90, spell: float = 15.0) -> Outcome:
             "roles_after": roles_now,
             "delivered_by": by,
         }
+        stopped = f"{min(lost_lead) - cut_at:.1f} s" if lost_lead else "never (!)"
         out.notes.append(
-            f"{cut_name} cut off: stopped leading after"
-            f" {out.extra['lost_lead_after_s'] if lost_lead else '?'} s, the other took over in {takeover:.1f} s;"
+            f"{cut_name} cut off: stopped leading after {stopped}, the other took over in {takeover:.1f} s;"
             f" {len(acted)} polls or posts by the cut node while cut; reconnected"
             f" {out.extra['reconnected_after_let_in_s']:.1f} s after being let in"
         )
