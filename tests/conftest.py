@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,37 +56,33 @@ class Store:
         return db
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """The store test suite runs on both backends: the same test, the same assertions."""
-    if request.param == "sqlite":
-        s = Store("sqlite", tmp_path, None)
-        yield s
-    else:
-        need_postgres()
-        with pg.schema() as name:
-            s = Store("postgres", tmp_path, name)
-            try:
-                yield s
-            finally:
-                for db in s.opened:
-                    db.close()
-        return
-    for db in s.opened:
-        db.close()
-
-
-@pytest.fixture
-def pg_store(tmp_path: Path) -> Iterator[Store]:
-    """What only PostgreSQL has (concurrent writers, row locks)."""
-    need_postgres()
-    with pg.schema() as name:
-        s = Store("postgres", tmp_path, name)
+@contextlib.contextmanager
+def _store(backend: str, tmp_path: Path) -> Iterator[Store]:
+    with contextlib.ExitStack() as stack:
+        schema = None
+        if backend == "postgres":
+            need_postgres()
+            schema = stack.enter_context(pg.schema())
+        s = Store(backend, tmp_path, schema)
         try:
             yield s
         finally:
             for db in s.opened:
                 db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """The store test suite runs on both backends: the same test, the same assertions."""
+    with _store(request.param, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def pg_store(tmp_path: Path) -> Iterator[Store]:
+    """What only PostgreSQL has (concurrent writers, row locks)."""
+    with _store("postgres", tmp_path) as s:
+        yield s
 
 
 def sample(name: str) -> bytes:

@@ -64,6 +64,17 @@ class Cluster:
         rows = self.query("SELECT claimed_by, count(*) FROM deliveries WHERE state = 'sent' GROUP BY claimed_by")
         return {str(r[0]): int(r[1]) for r in rows}
 
+    def start_all(self) -> tuple[str, int]:
+        """Every node started and ready, and the leader they agreed on."""
+        for i in range(len(self.configs)):
+            self.start(i)
+        for d in self.nodes.values():
+            d.ready(60)
+        wait_for(lambda: self.leader() is not None, 30, "a leader")
+        first = self.leader()
+        assert first is not None
+        return first
+
     def stop_all(self, out: Outcome) -> None:
         for name, d in self.nodes.items():
             if d.proc.poll() is not None:
@@ -134,13 +145,7 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
     out = Outcome(f"kill -9 the leader of {n} nodes", f"{events} quakes, lease {LEASE:g} s")
     started = time.monotonic()
     with cluster(folder, n, events=events) as c:
-        for i in range(n):
-            c.start(i)
-        for d in c.nodes.values():
-            d.ready(60)
-        wait_for(lambda: c.leader() is not None, 30, "a leader")
-        first = c.leader()
-        assert first is not None
+        first = c.start_all()
         c.s.replay.start()
         wait_for(lambda: len(c.s.x.state.posts) >= events // 3, 60, "a third of the burst posted")
         seen_before = status(c.configs[0])
@@ -196,13 +201,7 @@ def cut_off(folder: Path, events: int = 90, spell: float = 15.0) -> Outcome:
     out = Outcome("database connection cut", f"pg_terminate_backend + login refused for {spell:g} s")
     started = time.monotonic()
     with cluster(folder, 2, events=events) as c:
-        for i in range(2):
-            c.start(i)
-        for d in c.nodes.values():
-            d.ready(60)
-        wait_for(lambda: c.leader() is not None, 30, "a leader")
-        first = c.leader()
-        assert first is not None
+        first = c.start_all()
         cut_name = first[0]
         role = c.roles[int(cut_name.removeprefix("node"))]
         c.s.replay.start()

@@ -121,7 +121,7 @@ class Membership:
     async def beat(self) -> None:
         sent = time.monotonic()
         if not self.db.available:
-            self._demote("lost the database")
+            self._demote("lost the database", cut_off=True)
             if not await asyncio.to_thread(self.db.reconnect):
                 return
             log.info("store.reconnected", node=self.name, where=self.db.where)
@@ -133,10 +133,14 @@ class Membership:
                 self.error = why
                 self.on_displaced(why)
                 return
-            self.cluster.renew(self.name, self.lease)
-            epoch = self.cluster.acquire(self.name, self.lease) if self.shared else None
+            epoch = None
+            if self.shared:
+                # Alone on SQLite nothing else could take the node's lanes or claims: no renewal
+                # (and no write with its sync) every few seconds.
+                self.cluster.renew(self.name, self.lease)
+                epoch = self.cluster.acquire(self.name, self.lease)
         except DatabaseError as e:
-            self._demote(f"the database failed: {e}")
+            self._demote(f"the database failed: {e}", cut_off=True)
             self.error = str(e)
             return
         if self.error is not None:
@@ -158,16 +162,19 @@ class Membership:
             log.warning("leader.elected", node=self.name, epoch=epoch)
             self.on_elected()
 
-    def _demote(self, why: str) -> None:
+    def _demote(self, why: str, *, cut_off: bool = False) -> None:
+        """No longer leader; `cut_off`: nor the holder of its lanes and claims (the database
+        is out of reach, so they are no longer renewed)."""
         if self.epoch is not None:
             log.warning("leader.lost", node=self.name, epoch=self.epoch, reason=why)
         self.epoch = None
         self._leader_until = 0.0
-        if "database" in why:
+        if cut_off:
             self._alive_until = 0.0
 
     def housekeeping(self) -> None:
-        self.cluster.forget_nodes(FORGET_AFTER)
+        if self.shared:
+            self.cluster.forget_nodes(FORGET_AFTER)
 
     def stop(self) -> None:
         """Hand the lease and the lanes on at once (an orderly stop)."""

@@ -23,7 +23,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from warnd.errors import StoreError, StoreUnavailable
+from warnd.errors import StoreUnavailable
 from warnd.store import schema
 from warnd.store.backend import Cursor, Database, DatabaseError
 
@@ -228,22 +228,4 @@ def _migrate(db: Postgres) -> None:
     key = zlib.crc32(f"warnd.migrate:{db.schema_name}".encode())
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(?)", (key,))
-        exists = db.execute(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = ? AND table_name = 'meta'",
-            (db.schema_name,),
-        ).fetchone()
-        if not exists:
-            for statement in schema.statements(schema.POSTGRES_BASE):
-                db.execute(statement)
-            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(schema.BASELINE),))
-        version = int(db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"the store at {db.where} is of schema version {version}, newer than this warnd knows"
-                f" ({schema.SCHEMA_VERSION}): upgrade this node like the others"
-            )
-        for v in sorted(schema.MIGRATIONS):
-            if v > version:
-                for statement in schema.statements(schema.MIGRATIONS[v][schema.POSTGRES]):
-                    db.execute(statement)
-                db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(v),))
+        schema.migrate(db.execute, schema.POSTGRES, db.where)

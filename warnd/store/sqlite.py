@@ -125,23 +125,7 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         _upgrade_legacy(conn)
-        for statement in schema.statements(schema.SQLITE_BASE):
-            conn.execute(statement)
-        conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT (key) DO NOTHING",
-            (str(schema.BASELINE),),
-        )
-        version = int(conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0])
-        if version > schema.SCHEMA_VERSION:
-            raise StoreError(
-                f"the state database {path} is of schema version {version}, newer than this warnd knows"
-                f" ({schema.SCHEMA_VERSION}): run the warnd that wrote it, or restore a backup"
-            )
-        for v in sorted(schema.MIGRATIONS):
-            if v > version:
-                for statement in schema.statements(schema.MIGRATIONS[v][schema.SQLITE]):
-                    conn.execute(statement)
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(v),))
+        schema.migrate(conn.execute, schema.SQLITE, str(path))
     except BaseException:
         conn.execute("ROLLBACK")
         raise
