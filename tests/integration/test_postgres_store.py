@@ -54,9 +54,12 @@ def test_a_node_whose_server_is_down_exits_1_for_a_restart_and_never_shows_the_p
 def test_operators_commands_work_on_the_shared_store(tmp_path, capsys):
     need_postgres()
     with pg.schema() as schema:
-        store = f"store:\n  dsn: {pg.DSN}\n  schema: {schema}\n  node: a\n"
-        cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=store)
-        other = write_config(tmp_path / "b", feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=store.replace("a\n", "b\n"))
+
+        def store(node: str) -> str:
+            return f"store:\n  dsn: {pg.DSN}\n  schema: {schema}\n  node: {node}\n"
+
+        cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=store("a"))
+        other = write_config(tmp_path / "b", feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=store("b"))
         assert main(["silence", "add", "-c", str(cfg), "--region", "32", "--for", "2h", "--reason", "drill"]) == 0
         capsys.readouterr()
         # Another node's operator sees it: silences are shared state.
