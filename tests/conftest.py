@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +89,21 @@ def pg_store(tmp_path: Path) -> Iterator[Store]:
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
+
+
+def run_to_exit(
+    cfg: Path, *, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`warnd run` as a subprocess that is expected to stop on its own (a refused start)."""
+    return subprocess.run(
+        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def write_config(

@@ -3,10 +3,7 @@ says when the server is not there, and the operators' commands on a shared store
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-from tests.conftest import RULES_ANY_QUAKE, need_postgres, write_config
+from tests.conftest import RULES_ANY_QUAKE, need_postgres, run_to_exit, write_config
 from warnd.cli import main
 from warnd.store.postgres import conninfo
 from warnd.testing import postgres as pg
@@ -38,14 +35,7 @@ def test_a_node_whose_server_is_down_exits_1_for_a_restart_and_never_shows_the_p
     store = "store:\n  dsn: postgresql://warnd@127.0.0.1:9/warnd\n  node: a\n"
     cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=store)
     env = {"WARND_SECRET_PG_PASSWORD": "hunter2-secret", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+    proc = run_to_exit(cfg, env=env)
     assert proc.returncode == 1, proc.stderr
     assert "store.unavailable" in proc.stderr and "127.0.0.1:9/warnd" in proc.stderr
     assert "hunter2-secret" not in proc.stderr + proc.stdout

@@ -1,9 +1,6 @@
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT, RULES_ANY_QUAKE, write_config
+from tests.conftest import ROOT, RULES_ANY_QUAKE, run_to_exit, write_config
 from warnd.cli import main
 from warnd.config.yamlsrc import display_name
 
@@ -121,13 +118,7 @@ def test_secrets_cannot_be_written_in_yaml(tmp_path, capsys):
 
 def test_run_with_a_broken_config_exits_2_without_starting(tmp_path):
     cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE.replace("hazard: earthquake", "hazard: gempa"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    proc = run_to_exit(cfg, cwd=tmp_path)
     assert proc.returncode == 2
     assert "rules/test.yaml:4: rules[0].match.hazard: Input should be 'earthquake'" in proc.stderr
     assert not (tmp_path / "state").exists()
