@@ -308,7 +308,13 @@ def _settle(out: Outcome, s: Scenario, d: DaemonProcess) -> None:
 
 
 def _store_errors(d: DaemonProcess) -> list[str]:
-    return [str(ln.get("error")) for ln in d.log_lines() if ln.get("event") == "store.failed"]
+    """What the daemon logged of the store refusing it: whichever part met the refusal first
+    (a poll, the heartbeat, the dispatcher, the health check) says so."""
+    return [
+        str(ln.get("error"))
+        for ln in d.log_lines()
+        if ln.get("event") == "store.failed" or str(ln.get("event")).endswith(".store_failed")
+    ]
 
 
 def _unexpected_exits(d: DaemonProcess) -> int:
@@ -533,7 +539,7 @@ def disk_full(folder: Path, events: int = 60, spell: float = 6.0) -> Outcome:
             finally:
                 _settle(out, s, d)
         errors = _store_errors(d)
-        out.notes.append(f"{during} delivered while full, {len(errors)} refused polls")
+        out.notes.append(f"{during} delivered while full, {len(errors)} store failures logged")
         out.notes.append("health seen: " + ", ".join(sorted(seen)) + f"; {ok['status']} at the end")
         out.extra = {"during": during, "errors": errors, "seen": seen}
     out.seconds = time.monotonic() - started
@@ -566,7 +572,7 @@ def locked(folder: Path, events: int = 40, spell: float = 8.0) -> Outcome:
         finally:
             _settle(out, s, d)
         errors = _store_errors(d)
-        out.notes.append(f"{during} delivered while locked, {len(errors)} refused polls")
+        out.notes.append(f"{during} delivered while locked, {len(errors)} store failures logged")
         out.extra = {"during": during, "errors": errors}
     out.seconds = time.monotonic() - started
     return out

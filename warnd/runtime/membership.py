@@ -141,6 +141,8 @@ class Membership:
                 epoch = self.cluster.acquire(self.name, self.lease)
         except DatabaseError as e:
             self._demote(f"the database failed: {e}", cut_off=True)
+            if self.error != str(e):  # once per spell, not every heartbeat
+                log.error("store.failed", node=self.name, error=str(e), detail="the heartbeat was not recorded")
             self.error = str(e)
             return
         if self.error is not None:
