@@ -267,12 +267,22 @@ def ingest_and_endpoint() -> list[Row]:
 
 
 def endpoint(conn: Any, bundle: Any) -> list[Row]:
+    from warnd.channels.cap_feed import CapFeedSender
     from warnd.clock import SystemClock
     from warnd.metrics import Metrics
+    from warnd.runtime.cap_feeds import CapFeeds
     from warnd.runtime.conditions import Live
     from warnd.runtime.http import Endpoint
     from warnd.runtime.observe import Observer
+    from warnd.store.outbox import Outbox
 
+    # One account's CAP feed with its newest 50 alerts published, as partners poll it.
+    feed = str(conn.execute("SELECT target FROM deliveries WHERE target LIKE 'feed:%' LIMIT 1").fetchone()[0])
+    box = Outbox(conn)
+    for i, row in enumerate(conn.execute("SELECT id FROM deliveries WHERE target = ? LIMIT 50", (feed,)).fetchall()):
+        box.mark_sent(int(row[0]), f"20261124T0000{i:02d}Z-alert{i}.xml", datetime.now(UTC))
+    account = feed.removeprefix("feed:")
+    feeds = {feed: CapFeedSender(account, Path("/nonexistent"), entries=50, title="bench")}
     waiting = int(conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0])
     metrics = Metrics()
     observer = Observer(conn, SystemClock(), lambda: bundle, lambda: Live(datetime.now(UTC)), lambda: 1)
@@ -283,7 +293,7 @@ def endpoint(conn: Any, bundle: Any) -> list[Row]:
         health=observer.health,
         status=lambda: observer.status("bench"),
         registry=metrics.registry,
-        cap_root=lambda: Path("/nonexistent"),
+        cap=CapFeeds(box, lambda: feeds),
     )
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -301,7 +311,7 @@ def endpoint(conn: Any, bundle: Any) -> list[Row]:
     host, port = bound[0]
     out = []
     with httpx.Client(base_url=f"http://{host}:{port}", timeout=10) as client:
-        for path in ("/healthz", "/metrics", "/status"):
+        for path in ("/healthz", "/metrics", "/status", f"/cap/{account}/index.atom"):
 
             def one(path: str = path) -> int:
                 assert client.get(path).status_code in (200, 503)
@@ -310,7 +320,8 @@ def endpoint(conn: Any, bundle: Any) -> list[Row]:
             out.append(
                 Row(
                     "endpoint",
-                    f"GET {path} with {waiting:,} deliveries queued, 38 accounts",
+                    f"GET {path} with {waiting:,} deliveries queued, 38 accounts"
+                    + (" (50 alerts in the feed)" if path.startswith("/cap/") else ""),
                     f"{rate(one):,.0f} requests/s",
                 )
             )

@@ -36,6 +36,7 @@ from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher
 from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle, build
+from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
@@ -48,7 +49,7 @@ from warnd.runtime.sdnotify import notify, watchdog_interval
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
-from warnd.store.outbox import TargetQueue
+from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.sqlite import SQLite
 
 log = get_logger("warnd")
@@ -125,7 +126,7 @@ class Daemon:
                 | {"node": self.membership.name, "role": self.membership.role}
             ),
             registry=self.metrics.registry,
-            cap_root=lambda: self.bundle.config.state_dir / "cap",
+            cap=CapFeeds(Outbox(self.conn), lambda: self.bundle.senders),
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -295,7 +296,22 @@ def test_the_endpoint_answers_bad_requests_cleanly_and_never_shows_a_secret(tmp_
         atom = svc.get("/cap/jabar/index.atom")
         assert atom.status_code == 200 and atom.headers["content-type"].startswith("application/atom+xml")
         assert svc.get("/cap/jabar/index.atom", headers={"If-None-Match": atom.headers["etag"]}).status_code == 304
-        assert svc.get("/cap/").json() == {"feeds": {"jabar": "/cap/jabar/index.atom"}}
+        since = {"If-Modified-Since": atom.headers["last-modified"]}
+        assert svc.get("/cap/jabar/index.atom", headers=since).status_code == 304
+        assert svc.get("/cap/jabar/index.atom", headers={**since, "If-None-Match": '"other"'}).status_code == 200
+        (href,) = re.findall(r'type="application/cap\+xml" href="([^"]+)"', atom.text)[:1]
+        alert = svc.get(f"/cap/jabar/{href}")
+        assert alert.status_code == 200 and alert.headers["content-type"].startswith("application/cap+xml")
+        # The document served from the store is the one the publishing node wrote beside the feed.
+        assert alert.content == (svc.state / "cap" / "jabar" / href).read_bytes()
+        # Every account has its feed from the start, so a partner can subscribe before the
+        # first alert; ntb has had none yet.
+        assert svc.get("/cap/").json() == {"feeds": {"jabar": "/cap/jabar/index.atom", "ntb": "/cap/ntb/index.atom"}}
+        empty = svc.get("/cap/ntb/index.atom")
+        assert (
+            empty.status_code == 200 and b"<entry" not in empty.content and b"urn:warnd:cap-feed:ntb" in empty.content
+        )
+        assert svc.get("/cap/nope/index.atom").status_code == 404
         assert svc.get("/healthz").headers["server"] == "warnd"
 
         bodies = [svc.get(p).text for p in ("/status", "/metrics", "/healthz", "/cap/")] + [svc.log.read_text()]

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
+from prometheus_client import CollectorRegistry
 
 from tests.conftest import sample
 from tests.integration.test_tsunami_sequence import messages
@@ -21,6 +24,8 @@ from warnd.model import Source
 from warnd.pollers import cap as cap_parser
 from warnd.pollers.registry import detect
 from warnd.runtime.build import build
+from warnd.runtime.cap_feeds import CapFeeds
+from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
 from warnd.store import db
 from warnd.store.outbox import Outbox
@@ -76,12 +81,13 @@ def test_every_issued_alert_is_valid_cap_1_2_and_updates_reference_the_first(tmp
         assert "Z" not in doc.findtext("cap:sent", namespaces=NS)
 
 
-def test_the_account_feed_embeds_valid_alerts_and_reads_back(tmp_path, schema):
+def publish(tmp_path: Path) -> tuple[db.Database, CapFeedSender, int]:
+    """The pipeline's warnings, and one account's CAP feed lane delivered to its end."""
     conn = run_pipeline(tmp_path)
     box = Outbox(conn)
     target = next(t for t in box.lanes() if t.startswith("feed:"))
-    folder = tmp_path / "cap" / target.split(":", 1)[1]
-    sender = CapFeedSender(target.split(":", 1)[1], folder, entries=50, title="test feed")
+    account = target.split(":", 1)[1]
+    sender = CapFeedSender(account, tmp_path / "cap" / account, entries=50, title="test feed")
 
     async def deliver_all() -> int:
         n = 0
@@ -91,7 +97,12 @@ def test_the_account_feed_embeds_valid_alerts_and_reads_back(tmp_path, schema):
             n += 1
         return n
 
-    n = asyncio.run(deliver_all())
+    return conn, sender, asyncio.run(deliver_all())
+
+
+def test_the_account_feed_embeds_valid_alerts_and_reads_back(tmp_path, schema):
+    _, sender, n = publish(tmp_path)
+    folder = sender.folder
     atom = etree.parse(str(folder / INDEX))
     entries = atom.findall("atom:entry", NS)
     assert len(entries) == n >= 1
@@ -103,3 +114,42 @@ def test_the_account_feed_embeds_valid_alerts_and_reads_back(tmp_path, schema):
     newest = datetime.fromisoformat(entries[0].findtext("atom:updated", namespaces=NS))
     result = cap_parser.parse((folder / INDEX).read_bytes(), Source("partner-feed", newest))
     assert len(result.events) >= 1 and not result.rejected
+
+
+def test_every_node_serves_the_same_feed_from_the_store_and_says_when_it_cannot(tmp_path):
+    conn, sender, n = publish(tmp_path)
+    conn.close()
+    # Another node: its own connection to the store, and none of the files the publisher wrote.
+    other = db.connect(tmp_path / "w.db")
+    elsewhere = CapFeedSender(sender.account, tmp_path / "other-node" / "cap", entries=50, title=sender.title)
+    feeds = CapFeeds(Outbox(other), lambda: {elsewhere.target: elsewhere})
+    ep = Endpoint("127.0.0.1", 0, health=lambda: {"status": "ok"}, status=dict, registry=CollectorRegistry(), cap=feeds)
+
+    async def scenario() -> dict[str, httpx.Response]:
+        host, port = await ep.start()
+        try:
+            async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
+                got = {"list": await client.get("/cap/"), "index": await client.get(f"/cap/{sender.account}/{INDEX}")}
+                hrefs = re.findall(r'type="application/cap\+xml" href="([^"]+)"', got["index"].text)
+                for href in hrefs:
+                    got[href] = await client.get(f"/cap/{sender.account}/{href}")
+                got["unknown"] = await client.get(f"/cap/nobody/{INDEX}")
+                other.close()  # the store goes out of reach
+                got["down"] = await client.get(f"/cap/{sender.account}/{INDEX}")
+                return got
+        finally:
+            await ep.stop()
+
+    got = asyncio.run(scenario())
+    assert got["list"].json() == {"feeds": {sender.account: f"/cap/{sender.account}/{INDEX}"}}
+    # Byte for byte the publisher's own copy: the same alerts, in the same order.
+    assert got["index"].status_code == 200
+    assert got["index"].content == (sender.folder / INDEX).read_bytes()
+    alerts = [k for k in got if k.endswith(".xml")]
+    assert len(alerts) == min(n, 50) >= 1
+    for href in alerts:
+        assert got[href].content == (sender.folder / href).read_bytes()
+        assert got[href].headers["content-type"].startswith("application/cap+xml")
+    assert not (tmp_path / "other-node").exists()
+    assert got["unknown"].status_code == 404
+    assert got["down"].status_code == 503 and "store" in got["down"].json()["error"]

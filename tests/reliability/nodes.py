@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from psycopg import sql
 
 from tests.reliability.campaign import Outcome, Scenario, _unexpected_exits, scenario
@@ -63,6 +65,35 @@ class Cluster:
         """Deliveries sent, per node that sent them."""
         rows = self.query("SELECT claimed_by, count(*) FROM deliveries WHERE state = 'sent' GROUP BY claimed_by")
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def cap_feeds(self) -> dict[str, dict[str, list[str]]]:
+        """Each living node's CAP feeds as a partner polls them: per account, the alerts its
+        index.atom links to, newest first."""
+        out: dict[str, dict[str, list[str]]] = {}
+        for name, d in self.nodes.items():
+            if d.proc.poll() is not None:
+                continue
+            base = "http://" + (d.folder / "state" / "listen").read_text().strip()
+            feeds = httpx.get(base + "/cap/", timeout=10).json()["feeds"]
+            out[name] = {
+                account: re.findall(r'rel="alternate" type="application/cap\+xml" href="([^"]+)"', r.text)
+                for account, path in feeds.items()
+                if (r := httpx.get(base + path, timeout=10)).status_code == 200
+            }
+        return out
+
+    def cap_published(self, entries: int = 50) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """What the store says each account's feed holds (newest first), and who published it."""
+        rows = self.query(
+            "SELECT target, remote_id, claimed_by FROM deliveries WHERE target LIKE 'feed:%' AND state = 'sent'"
+            " ORDER BY remote_id DESC"
+        )
+        feeds: dict[str, list[str]] = {}
+        by: dict[str, int] = {}
+        for target, name, node in rows:
+            feeds.setdefault(str(target).removeprefix("feed:"), []).append(str(name))
+            by[str(node)] = by.get(str(node), 0) + 1
+        return {a: names[:entries] for a, names in feeds.items()}, by
 
     def start_all(self) -> tuple[str, int]:
         """Every node started and ready, and the leader they agreed on."""
@@ -166,6 +197,8 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
             if name != first[0]:
                 out.crashes += _unexpected_exits(d)
         by = c.delivered_by()
+        feeds_served = c.cap_feeds()
+        feeds_stored, feeds_by = c.cap_published()
         # From the dead node's own config: its daemon does not answer, the store does.
         seen_after = status(c.configs[int(first[0].removeprefix("node"))])
         c.stop_all(out)
@@ -179,6 +212,9 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
             "new_leader": after,
             "polled_after_s": (min(polled) - killed) if polled else None,
             "delivered_by": by,
+            "cap_served": feeds_served,
+            "cap_stored": feeds_stored,
+            "cap_published_by": feeds_by,
             "repeats": sum(c.s.sink.state.repeats.values()),
             "x_refused": c.s.x.state.duplicates,
         }

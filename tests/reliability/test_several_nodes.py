@@ -26,6 +26,12 @@ def test_killing_the_leader_loses_and_repeats_nothing_and_another_takes_over_in_
     assert out.extra["polled_after_s"] is not None and out.extra["polled_after_s"] <= BOUND + 1.0, out
     # Every node that lived delivered: the lanes are shared out, not all on one node.
     assert len(out.extra["delivered_by"]) >= 2, out
+    # Partners polling any living node get every account's whole CAP feed, the alerts the
+    # killed node published included: the feeds are served from the store, not a node's disk.
+    served, stored = out.extra["cap_served"], out.extra["cap_stored"]
+    assert stored and served, out.extra
+    for feeds in served.values():
+        assert {a: alerts for a, alerts in feeds.items() if alerts} == stored, (feeds, out.extra["cap_published_by"])
     # `warnd status` showed the nodes, the leader and each heartbeat, from a running node ...
     before = out.extra["status_before"]
     assert before["source"] == "daemon" and before["node"] == "node0"

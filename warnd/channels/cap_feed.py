@@ -3,7 +3,9 @@ the newest ones with each alert embedded, for partners who poll rather than rece
 
 Files live in `<state_dir>/cap/<account>/`: `<sent>-<identifier>.xml` per alert (the name sorts
 by time) and `index.atom`. Each is written to a temporary file and renamed, so a reader never
-sees half a document. The HTTP endpoint of the service serves this folder as it is.
+sees half a document. These files are the publishing node's copy, for a web server pointed at
+the folder; the daemon's HTTP endpoint serves the feeds from the store instead
+(runtime.cap_feeds), so that every node of a cluster serves the same feed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from xml.etree import ElementTree as ET  # building only; parsing is defusedxml
@@ -69,37 +72,43 @@ class CapFeedSender:
         _atomic(self.folder / INDEX, self.atom())
 
     def atom(self) -> bytes:
-        ET.register_namespace("", ATOM)
-        ET.register_namespace("cap", CAP)
-        files = sorted((p for p in self.folder.glob("*.xml")), key=lambda p: p.name, reverse=True)[: self.entries]
-        feed = ET.Element(f"{{{ATOM}}}feed")
-        ET.SubElement(feed, f"{{{ATOM}}}id").text = f"urn:warnd:cap-feed:{self.account}"
-        ET.SubElement(feed, f"{{{ATOM}}}title").text = self.title
-        updated = ET.SubElement(feed, f"{{{ATOM}}}updated")
-        ET.SubElement(ET.SubElement(feed, f"{{{ATOM}}}author"), f"{{{ATOM}}}name").text = "warnd"
-        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=INDEX)
-        newest = ""
-        for path in files:
-            try:
-                alert = fromstring(path.read_bytes())
-            except Exception:  # noqa: S112 (a damaged file must not take the feed down)
-                continue
-            ident = alert.findtext(f"{{{CAP}}}identifier") or path.stem
-            sent = alert.findtext(f"{{{CAP}}}sent") or ""
-            newest = max(newest, sent)
-            entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-            ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:warnd:cap:{ident}"
-            ET.SubElement(entry, f"{{{ATOM}}}title").text = alert.findtext(f"{{{CAP}}}info/{{{CAP}}}headline") or ident
-            ET.SubElement(entry, f"{{{ATOM}}}updated").text = sent
-            ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="application/cap+xml", href=path.name)
-            content = ET.SubElement(entry, f"{{{ATOM}}}content", type="application/cap+xml")
-            content.append(alert)
-        updated.text = newest or datetime.now(UTC).replace(microsecond=0).isoformat()
-        body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
-        return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+        files = sorted(self.folder.glob("*.xml"), key=lambda p: p.name, reverse=True)[: self.entries]
+        return atom(self.account, self.title, ((p.name, p.read_bytes()) for p in files))
 
     async def aclose(self) -> None:
         return None
+
+
+def atom(account: str, title: str, alerts: Iterable[tuple[str, bytes]]) -> bytes:
+    """The Atom index of an account's CAP feed: each alert (its document name, its CAP text),
+    newest first, embedded whole and linked by name."""
+    ET.register_namespace("", ATOM)
+    ET.register_namespace("cap", CAP)
+    feed = ET.Element(f"{{{ATOM}}}feed")
+    ET.SubElement(feed, f"{{{ATOM}}}id").text = f"urn:warnd:cap-feed:{account}"
+    ET.SubElement(feed, f"{{{ATOM}}}title").text = title
+    updated = ET.SubElement(feed, f"{{{ATOM}}}updated")
+    ET.SubElement(ET.SubElement(feed, f"{{{ATOM}}}author"), f"{{{ATOM}}}name").text = "warnd"
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=INDEX)
+    newest = ""
+    for name, text in alerts:
+        try:
+            alert = fromstring(text)
+        except Exception:  # noqa: S112 (a damaged document must not take the feed down)
+            continue
+        ident = alert.findtext(f"{{{CAP}}}identifier") or name.removesuffix(".xml")
+        sent = alert.findtext(f"{{{CAP}}}sent") or ""
+        newest = max(newest, sent)
+        entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:warnd:cap:{ident}"
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = alert.findtext(f"{{{CAP}}}info/{{{CAP}}}headline") or ident
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = sent
+        ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="application/cap+xml", href=name)
+        content = ET.SubElement(entry, f"{{{ATOM}}}content", type="application/cap+xml")
+        content.append(alert)
+    updated.text = newest or datetime.now(UTC).replace(microsecond=0).isoformat()
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
 def _atomic(path: Path, data: bytes) -> None:

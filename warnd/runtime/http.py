@@ -16,13 +16,16 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from warnd.channels.cap_feed import INDEX
 from warnd.obs import get_logger
+from warnd.runtime.cap_feeds import CapFeeds
+from warnd.store.backend import DatabaseError
 
 log = get_logger("warnd.http")
 
@@ -44,6 +47,14 @@ def _error(status: int, message: str) -> web.Response:
     return _json({"error": message}, status)
 
 
+def _unchanged(request: web.Request, etag: str, modified: datetime) -> bool:
+    """RFC 9110 13.2.2: If-None-Match decides when it is sent; If-Modified-Since otherwise."""
+    if request.if_none_match is not None:
+        return any(e.value in (etag, "*") for e in request.if_none_match)
+    since = request.if_modified_since
+    return since is not None and modified.replace(microsecond=0) <= since
+
+
 async def _plain_server(request: web.Request, response: web.StreamResponse) -> None:
     # No library versions for a scanner to match against.
     response.headers["Server"] = "warnd"
@@ -58,14 +69,14 @@ class Endpoint:
         health: Callable[[], dict[str, Any]],
         status: Callable[[], dict[str, Any]],
         registry: CollectorRegistry,
-        cap_root: Callable[[], Path],
+        cap: CapFeeds,
     ) -> None:
         self.host = host
         self.port = port
         self._health = health
         self._status = status
         self._registry = registry
-        self._cap_root = cap_root
+        self._cap = cap
         self._runner: web.AppRunner | None = None
         self.bound: tuple[str, int] | None = None
 
@@ -125,19 +136,27 @@ class Endpoint:
         return _json(self._status())
 
     async def cap_index(self, request: web.Request) -> web.Response:
-        root = self._cap_root()
-        accounts = sorted(p.name for p in root.iterdir() if (p / "index.atom").is_file()) if root.is_dir() else []
-        return _json({"feeds": {a: f"/cap/{a}/index.atom" for a in accounts}})
+        return _json({"feeds": {a: f"/cap/{a}/{INDEX}" for a in self._cap.accounts()}})
 
     async def cap_file(self, request: web.Request) -> web.StreamResponse:
         account = request.match_info["account"]
         name = request.match_info["name"]
-        # Names are checked before any path is built: no "..", no hidden temporary files.
+        # Names are checked before anything is looked up: no "..", nothing but documents.
         if not _NAME.match(account) or not _NAME.match(name) or not name.endswith((".xml", ".atom")):
             return _error(404, "no such CAP feed document")
-        path = self._cap_root() / account / name
-        if not path.is_file():
+        try:
+            doc = self._cap.get(account, name)
+        except DatabaseError as e:
+            log.warning("http.cap_unavailable", account=account, error=str(e))
+            return _error(503, "the CAP feed cannot be read now: the store is out of reach")
+        if doc is None:
             return _error(404, "no such CAP feed document")
-        kind = ATOM_TYPE if name.endswith(".atom") else CAP_TYPE
-        # FileResponse answers If-None-Match / If-Modified-Since with 304 and serves ranges.
-        return web.FileResponse(path, headers={"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-cache"})
+        if _unchanged(request, doc.etag, doc.modified):
+            response = web.Response(status=304, headers={"Cache-Control": "no-cache"})
+        else:
+            kind = ATOM_TYPE if doc.kind == "atom" else CAP_TYPE
+            headers = {"Content-Type": f"{kind}; charset=utf-8", "Cache-Control": "no-cache"}
+            response = web.Response(body=doc.body, headers=headers)
+        response.etag = doc.etag
+        response.last_modified = doc.modified
+        return response

@@ -32,6 +32,16 @@ class Anchor:
     remote_id: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An alert in an account's CAP feed: its document name (the feed delivery's remote id),
+    its CAP 1.2 text and when it was published."""
+
+    name: str
+    cap: str
+    sent_at: datetime
+
+
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
@@ -376,6 +386,26 @@ class Outbox:
             out.append(w)
         return out
 
+    # --- the CAP feeds (every node serves them from here) -----------------------------------
+
+    def published(self, target: str, limit: int) -> list[Published]:
+        """The newest alerts a feed target has published, newest first."""
+        rows = self.conn.execute(
+            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id IS NOT NULL"
+            " ORDER BY d.remote_id DESC LIMIT ?",
+            (target, limit),
+        ).fetchall()
+        return [_published(r) for r in rows]
+
+    def published_alert(self, target: str, name: str) -> Published | None:
+        row = self.conn.execute(
+            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id = ?",
+            (target, name),
+        ).fetchone()
+        return _published(row) if row else None
+
     def per_target(self) -> dict[str, TargetQueue]:
         """What waits and what is dead, per target (health, metrics, status)."""
         out: dict[str, TargetQueue] = {}
@@ -420,3 +450,8 @@ def _delivery(row: Row) -> Delivery:
         event=json.loads(row["event"] or "{}"),
         cap=row["cap"] or "",
     )
+
+
+def _published(row: Row) -> Published:
+    sent = _ts(row["sent_at"])
+    return Published(row["remote_id"], row["cap"], sent or _EPOCH)
