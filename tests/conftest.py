@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -89,6 +90,11 @@ def pg_store(tmp_path: Path) -> Iterator[Store]:
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
+
+
+def cap_links(atom: str) -> list[str]:
+    """The alert documents an account's Atom index links to, newest first (as a partner reads it)."""
+    return re.findall(r'rel="alternate" type="application/cap\+xml" href="([^"]+)"', atom)
 
 
 def run_to_exit(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import sqlite3
@@ -20,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, posts, wait_for
 from tests.acceptance.test_delivery_crash import ACCOUNTS, _all_sent, burst
-from tests.conftest import RULES_ANY_QUAKE, write_config
+from tests.conftest import RULES_ANY_QUAKE, cap_links, write_config
 from warnd.testing.notify import NotifySocket
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -299,7 +298,7 @@ def test_the_endpoint_answers_bad_requests_cleanly_and_never_shows_a_secret(tmp_
         since = {"If-Modified-Since": atom.headers["last-modified"]}
         assert svc.get("/cap/jabar/index.atom", headers=since).status_code == 304
         assert svc.get("/cap/jabar/index.atom", headers={**since, "If-None-Match": '"other"'}).status_code == 200
-        (href,) = re.findall(r'type="application/cap\+xml" href="([^"]+)"', atom.text)[:1]
+        (href,) = cap_links(atom.text)[:1]
         alert = svc.get(f"/cap/jabar/{href}")
         assert alert.status_code == 200 and alert.headers["content-type"].startswith("application/cap+xml")
         # The document served from the store is the one the publishing node wrote beside the feed.

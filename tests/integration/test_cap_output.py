@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import pytest
 from lxml import etree
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import sample
+from tests.conftest import cap_links, sample
 from tests.integration.test_tsunami_sequence import messages
 from warnd.channels.base import Job
 from warnd.channels.cap_feed import INDEX, CapFeedSender
@@ -130,7 +129,7 @@ def test_every_node_serves_the_same_feed_from_the_store_and_says_when_it_cannot(
         try:
             async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=10) as client:
                 got = {"list": await client.get("/cap/"), "index": await client.get(f"/cap/{sender.account}/{INDEX}")}
-                hrefs = re.findall(r'type="application/cap\+xml" href="([^"]+)"', got["index"].text)
+                hrefs = cap_links(got["index"].text)
                 for href in hrefs:
                     got[href] = await client.get(f"/cap/{sender.account}/{href}")
                 got["unknown"] = await client.get(f"/cap/nobody/{INDEX}")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import Any
 import httpx
 from psycopg import sql
 
+from tests.conftest import cap_links
 from tests.reliability.campaign import Outcome, Scenario, _unexpected_exits, scenario
 from warnd.store import postgres as pg_store
 from warnd.testing import postgres as pg
@@ -76,7 +76,7 @@ class Cluster:
             base = "http://" + (d.folder / "state" / "listen").read_text().strip()
             feeds = httpx.get(base + "/cap/", timeout=10).json()["feeds"]
             out[name] = {
-                account: re.findall(r'rel="alternate" type="application/cap\+xml" href="([^"]+)"', r.text)
+                account: cap_links(r.text)
                 for account, path in feeds.items()
                 if (r := httpx.get(base + path, timeout=10)).status_code == 200
             }
