@@ -151,6 +151,12 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("which", choices=["config", "rules"], nargs="?", default="rules")
     schema.set_defaults(func=_schema)
 
+    points = sub.add_parser(
+        "points", help="one representative point per region of a layer (code,name,lat,lon), for district_points"
+    )
+    points.add_argument("layer", type=Path, help="a region layer (GeoJSON), e.g. regions/districts.geojson")
+    points.set_defaults(func=_points)
+
     events = sub.add_parser("events", help="parse feed documents and print normalized events")
     events.add_argument("sources", nargs="+", metavar="SOURCE", help="file path or http(s) URL")
     events.add_argument("--format", choices=["table", "json"], default="table")
@@ -589,6 +595,18 @@ def _schema(args: argparse.Namespace) -> int:
 
     model = ConfigFile if args.which == "config" else RulesFile
     print(json.dumps(model.model_json_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _points(args: argparse.Namespace) -> int:
+    from warnd.geo import RegionError, points_from_layer, write_points
+
+    try:
+        rows = points_from_layer(args.layer)
+    except RegionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    write_points(rows, sys.stdout)
     return EXIT_OK
 
 

@@ -8,6 +8,8 @@ there is then measured with the haversine formula.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -77,7 +79,8 @@ class Hit:
 class RegionIndex:
     """Every loaded region, with one STRtree per level, built once per load."""
 
-    def __init__(self, regions: Sequence[Region], geoms: Sequence[BaseGeometry]) -> None:
+    def __init__(self, regions: Sequence[Region], geoms: Sequence[BaseGeometry], points: Points | None = None) -> None:
+        self._points = points
         self.regions = list(regions)
         self.by_code = {r.code: r for r in self.regions}
         self._levels: dict[str, _Level] = {}
@@ -91,6 +94,32 @@ class RegionIndex:
     @property
     def levels(self) -> list[str]:
         return sorted(self._levels)
+
+    @property
+    def points(self) -> Points:
+        """Where shaking is evaluated: the configured points file, or else one representative
+        point per polygon of the finest level loaded (coarser: a regency is then one point)."""
+        if self._points is None:
+            finest = max(self._levels, key=lambda lv: _DEPTH.get(lv, 0))
+            entry = self._levels[finest]
+            rows = [(r.code, r.name, *representative_point(g)) for r, g in zip(entry.regions, entry.geoms, strict=True)]
+            self._points = Points(
+                tuple(c for c, _, _, _ in rows),
+                tuple(n for _, n, _, _ in rows),
+                np.array([la for _, _, la, _ in rows]),
+                np.array([lo for _, _, _, lo in rows]),
+                f"{finest} polygons",
+            )
+        return self._points
+
+    def region_at(self, code: str, level: str) -> Region | None:
+        """The region of `level` that contains the region `code` by its code ('33.74.01' at
+        regency is '33.74'), or None when it is coarser than `level` or not loaded."""
+        depth = _DEPTH.get(level)
+        parts = code.split(".")
+        if depth is None or len(parts) < depth:
+            return None
+        return self.by_code.get(".".join(parts[:depth]))
 
     def locate(self, lat: float, lon: float, level: str, tolerance_km: float) -> list[Hit]:
         """Regions of `level` containing the point; if none does, the nearest one within the
@@ -183,6 +212,9 @@ class RegionIndex:
         return out
 
 
+_DEPTH = {"province": 1, "regency": 2, "district": 3}
+
+
 @dataclass(frozen=True)
 class _Level:
     regions: list[Region]
@@ -214,7 +246,8 @@ def _distances_km(geoms: npt.NDArray[np.object_], lat: float, lon: float) -> npt
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))), dtype=np.float64)
 
 
-def load_layers(paths: Iterable[Path]) -> RegionIndex:
+def load_layers(paths: Iterable[Path], points: Points | None = None) -> RegionIndex:
+    """The region layers, and the points where shaking is evaluated (see `RegionIndex.points`)."""
     regions: list[Region] = []
     geoms: list[BaseGeometry] = []
     seen: set[str] = set()
@@ -225,7 +258,7 @@ def load_layers(paths: Iterable[Path]) -> RegionIndex:
             seen.add(region.code)
             regions.append(region)
             geoms.append(geom)
-    return RegionIndex(regions, geoms)
+    return RegionIndex(regions, geoms, points)
 
 
 # The national district layer is 7 MB; a file many times that is a mistake (an unsimplified
@@ -325,6 +358,111 @@ def _read_slow(path: Path, text: str) -> list[tuple[Region, BaseGeometry]]:
             raise RegionError(f"{path}: features[{n}] ({region.code}): geometry is empty or invalid")
         out.append((region, geom))
     return out
+
+
+# --- where people are ----------------------------------------------------------------------
+
+# Predicted shaking is evaluated where people live, not at the nearest edge of a polygon: a
+# regency's edge may be an empty coast or a mountain ridge a few km from the epicentre while its
+# towns are 60 km away, and the reverse. One point per kecamatan (district) stands for the
+# people of that district; a regency is as shaken as its most shaken district.
+POINTS_HEADER = ("code", "name", "lat", "lon")
+
+
+@dataclass(frozen=True)
+class Points:
+    """Representative points of districts (or of whatever level the file holds), with their
+    codes and names; the arrays are aligned."""
+
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def distances_km(self, lat: float, lon: float) -> npt.NDArray[np.float64]:
+        """Great-circle distance from (lat, lon) to every point (haversine, vectorised)."""
+        p1 = math.radians(lat)
+        p2 = np.radians(self.lat)
+        dp = p2 - p1
+        dl = np.radians(self.lon - lon)
+        a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+        return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))), dtype=np.float64)
+
+
+def representative_point(geom: BaseGeometry) -> tuple[float, float]:
+    """(lat, lon) of the centroid when it lies inside the polygon (a compact district: its
+    middle), else a point guaranteed inside (a crescent or an island group, whose centroid may be
+    at sea)."""
+    c = geom.centroid
+    if not geom.contains(c):
+        c = geom.point_on_surface()
+    return (round(c.y, 5), round(c.x, 5))
+
+
+def points_from_layer(path: Path) -> list[tuple[str, str, float, float]]:
+    """(code, name, lat, lon) for every feature of a region layer."""
+    return [(r.code, r.name, *representative_point(g)) for r, g in read_geojson(path)]
+
+
+def read_points(path: Path) -> Points:
+    """A points file: CSV with the header code,name,lat,lon. Every row is checked, and a problem
+    names the file and the line."""
+    try:
+        size_mb = path.stat().st_size / 2**20
+        if size_mb > MAX_REGION_FILE_MB:
+            raise RegionError(f"{path}: {size_mb:.0f} MB is larger than the limit of {MAX_REGION_FILE_MB} MB")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RegionError(f"{path}: file not found") from None
+    except (OSError, ValueError) as e:
+        raise RegionError(f"{path}: not a readable points file: {e}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as e:
+        raise RegionError(f"{path}: not a readable CSV file: {e}") from None
+    if not rows or tuple(c.strip() for c in rows[0]) != POINTS_HEADER:
+        raise RegionError(f"{path}:1: the header must be {','.join(POINTS_HEADER)}")
+    codes: list[str] = []
+    names: list[str] = []
+    lats: list[float] = []
+    lons: list[float] = []
+    seen: set[str] = set()
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(POINTS_HEADER):
+            raise RegionError(f"{path}:{n}: {len(row)} fields, expected {len(POINTS_HEADER)}")
+        code, name = row[0].strip(), row[1].strip()
+        try:
+            lat, lon = float(row[2]), float(row[3])
+        except ValueError:
+            raise RegionError(f"{path}:{n}: lat and lon must be numbers, not {row[2]!r}, {row[3]!r}") from None
+        if not code or not name:
+            raise RegionError(f"{path}:{n}: code and name must not be empty")
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise RegionError(f"{path}:{n}: ({lat}, {lon}) is not a coordinate")
+        if code in seen:
+            raise RegionError(f"{path}:{n}: code {code!r} appears twice")
+        seen.add(code)
+        codes.append(code)
+        names.append(name)
+        lats.append(lat)
+        lons.append(lon)
+    return Points(tuple(codes), tuple(names), np.array(lats), np.array(lons), str(path))
+
+
+def write_points(rows: Iterable[tuple[str, str, float, float]], out: io.TextIOBase | Any) -> int:
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(POINTS_HEADER)
+    n = 0
+    for code, name, lat, lon in rows:
+        w.writerow((code, name, f"{lat:.5f}", f"{lon:.5f}"))
+        n += 1
+    return n
 
 
 # --- predicted shaking ----------------------------------------------------------------------

@@ -284,6 +284,10 @@ class ConfigFile(Strict):
     feeds: list[FeedEntry] = Field(min_length=1)
     regions: list[RegionLayer] = Field(min_length=1)
     region_tolerance_km: float = Field(default=2.0, ge=0, le=50)
+    district_points: str | None = None
+    """CSV (code,name,lat,lon) of one representative point per district, where predicted shaking
+    is evaluated (`warnd points` makes it from a district layer). Unset: one point per polygon
+    of the finest layer loaded."""
     templates: str = "templates"
     rules: list[str] = Field(min_length=1)
     """Glob patterns of rule files, relative to this file."""

@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
 from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region
 from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
@@ -60,6 +62,34 @@ class Places:
         self._near: dict[str, tuple[float, list[Hit]]] = {}
         self._by_province: dict[str, dict[str, list[Hit]]] = {}
         self._tops: dict[str, set[str]] = {}
+        self._shaken: dict[str, tuple[float, list[Hit]]] = {}
+
+    def shaken(self, level: str, km: float, scope: tuple[str, ...] = ()) -> list[Hit]:
+        """Regions of `level` with a district point within `km` of the epicentre, each at the
+        distance of its nearest such point, nearest first. Predicted intensity falls with
+        distance, so the nearest point of a region is its most shaken one."""
+        done = self._shaken.get(level)
+        if done is None or done[0] < km:
+            assert self.ev.lat is not None and self.ev.lon is not None
+            reach = max(km, self._reach(level))
+            points = self.index.points
+            dist = points.distances_km(self.ev.lat, self.ev.lon)
+            nearest: dict[str, Hit] = {}
+            for i in np.flatnonzero(dist <= reach)[np.argsort(dist[dist <= reach], kind="stable")].tolist():
+                region = self._region_of(i, level)
+                if region is not None and region.code not in nearest:
+                    nearest[region.code] = Hit(region, float(dist[i]))
+            done = self._shaken[level] = (reach, list(nearest.values()))
+        return [h for h in _scoped(done[1], scope) if h.distance_km <= km]
+
+    def _region_of(self, i: int, level: str) -> Region | None:
+        points = self.index.points
+        code = points.codes[i]
+        region = self.index.region_at(code, level)
+        if region is None and level == "district" and code.count(".") == 2:
+            # District polygons need not be loaded for a district-level rule: the points name them.
+            region = Region(code, points.names[i], "district", code.rsplit(".", 1)[0])
+        return region
 
     def locate(self, level: str, scope: tuple[str, ...] = ()) -> list[Hit]:
         hits = self.located.get(level)
@@ -280,19 +310,23 @@ def _point_hits(rule: CompiledRule, places: Places, notes: dict[str, str]) -> li
     if not rule.within_km and rule.intensity is None:
         located = places.locate(rule.level, scope)
         return located if len(located) < 2 else sorted(located, key=lambda h: h.region.code)
+    # The region containing the epicentre (or, offshore, the nearest within the tolerance) is
+    # always named: whatever the predicted intensity, it is where the quake is.
     hits = list(places.locate(rule.level, scope))
     seen = {h.region.code for h in hits}
     if rule.within_km:
         hits += [h for h in places.near(rule.level, rule.within_km, scope) if h.region.code not in seen]
+        seen = {h.region.code for h in hits}
     if rule.intensity is not None and ev.magnitude is not None:
+        # Shaking is judged where people are (a point per district), not at a polygon's edge.
         radius = felt_radius(ev.magnitude, ev.depth_km, rule.intensity.value)
-        near = hits + [h for h in places.near(rule.level, radius, scope) if h.region.code not in seen]
-        hits = []
-        for h in near:
+        for h in places.shaken(rule.level, radius, scope):
             mmi = predicted_mmi(ev.magnitude, ev.depth_km, h.distance_km)
             if rule.intensity.test(mmi):
-                notes[h.region.code] = f"MMI {mmi:.0f}"
-                hits.append(h)
+                notes.setdefault(h.region.code, f"MMI {mmi:.0f}")
+                if h.region.code not in seen:
+                    seen.add(h.region.code)
+                    hits.append(h)
     # Nearest first: the region closest to the event is the one most likely to be hit hardest.
     return sorted({h.region.code: h for h in hits}.values(), key=lambda h: (h.distance_km, h.region.code))
 

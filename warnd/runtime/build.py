@@ -16,7 +16,7 @@ from warnd.channels.registry import make_senders
 from warnd.config.load import Config, load
 from warnd.config.schema import XAccount
 from warnd.errors import ConfigError, Problem
-from warnd.geo import RegionError, RegionIndex, covers, load_layers
+from warnd.geo import Points, RegionError, RegionIndex, covers, load_layers, read_points
 from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView
 from warnd.pollers.registry import FORMATS, Parser
@@ -47,9 +47,15 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
     problems: list[Problem] = []
     at = cfg.at
 
+    points: Points | None = None
+    if cfg.file.district_points:
+        try:
+            points = read_points(cfg.resolve(cfg.file.district_points))
+        except RegionError as e:
+            problems.append(at.problem(str(e), "district_points"))
     regions: RegionIndex | None = None
     try:
-        regions = load_layers(cfg.resolve(layer.path) for layer in cfg.file.regions)
+        regions = load_layers((cfg.resolve(layer.path) for layer in cfg.file.regions), points)
     except RegionError as e:
         problems.append(at.problem(str(e), "regions"))
 
