@@ -49,6 +49,9 @@ class WarningKind(StrEnum):
     CANCEL = "cancel"
     ESCALATE = "escalate"
     ALL_CLEAR = "all_clear"
+    # More regions for a warning already posted (BMKG's felt list names a place the account has
+    # not warned yet): an update, not a correction.
+    EXTEND = "extend"
 
 
 class Priority(StrEnum):
@@ -111,6 +114,7 @@ class Reason(StrEnum):
     UNMAPPED_ZONE = "unmapped_zone"
     # outbox
     ALREADY_WARNED = "already_warned"
+    NOT_MATERIAL = "not_material"
     NOTHING_TO_CANCEL = "nothing_to_cancel"
     NO_LEVEL_CHANGE = "no_level_change"
     UNCONFIRMED = "unconfirmed"
@@ -377,6 +381,11 @@ class Match:
     all_clear_after: float = 3600.0
     # Tsunami warning zones that name no known region ("province/district"), to be reported.
     unmapped: tuple[str, ...] = ()
+    # What the event said before this revision (None for a new event): whether the change is
+    # material is the per-account stage's decision.
+    previous: HazardEvent | None = None
+    # Places of the source's felt list that name no known region, to be reported.
+    unmapped_felt: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

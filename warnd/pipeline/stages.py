@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from warnd.geo import covers
-from warnd.model import ChangeKind, Hazard, Match, Priority, Reason, Region, Warning, WarningKind
+from warnd.geo import covers, haversine_km
+from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Priority, Reason, Region, Warning, WarningKind
 from warnd.pipeline.ports import History
 
 GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
@@ -91,6 +91,11 @@ def plan(
         if isinstance(verdict, tuple):
             drops.append(Drop(match.rule, name, *verdict))
             continue
+        if verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
+            verdict, regions = _revision(match, past, regions)
+            if isinstance(verdict, tuple):
+                drops.append(Drop(match.rule, name, *verdict))
+                continue
         if verdict is WarningKind.NEW and inhibitor is not None:
             drops.append(Drop(match.rule, name, Reason.INHIBITED, f"tsunami warning {inhibitor} covers this quake"))
             continue
@@ -108,6 +113,59 @@ def plan(
                 continue
         posts.append(Post(match, account, verdict, regions, tuple(past)))
     return posts, drops
+
+
+# What makes a revised quake worth a correction ("Ralat"), and why each bound:
+# - magnitude by 0.2 or more: automatic and reviewed solutions routinely differ by 0.1, which
+#   changes neither what people felt nor what they should do, while a Ralat for it reads as an
+#   alarm of its own;
+# - depth by 10 km or more: BMKG's depths are whole kilometres and its automatic solutions are
+#   often pinned at 10 km; a change under 10 km does not move a quake between shallow and
+#   intermediate-depth, nor its felt area much;
+# - epicentre by 10 km or more: revisions move it by a few hundredths of a degree (under 5 km),
+#   less than the precision of the "N km arah <kota>" a post gives;
+# - tsunami potential from yes to no or back. An endpoint that does not say (gempadirasakan
+#   has no Potensi) says nothing new: unknown is never a change.
+# Everything else (a felt list present or longer, the wording of Potensi or Wilayah, field
+# order) is the shape of an endpoint, never a correction; felt regions the account has not
+# named yet are an EXTEND.
+MAGNITUDE_STEP = 0.2
+DEPTH_STEP_KM = 10.0
+EPICENTRE_STEP_KM = 10.0
+
+
+def material_change(before: HazardEvent, after: HazardEvent) -> str | None:
+    """What a revision of a quake changed that deserves a correction, described; None if
+    nothing did."""
+    changed = []
+    m0, m1, d0, d1 = before.magnitude, after.magnitude, before.depth_km, after.depth_km
+    # Magnitudes have one decimal: the tolerance keeps 5.6 -> 5.8 a change despite float noise.
+    if m0 is not None and m1 is not None and abs(m1 - m0) >= MAGNITUDE_STEP - 1e-9:
+        changed.append(f"magnitude {m0:g} -> {m1:g}")
+    if d0 is not None and d1 is not None and abs(d1 - d0) >= DEPTH_STEP_KM:
+        changed.append(f"depth {d0:g} -> {d1:g} km")
+    if None not in (before.lat, before.lon, after.lat, after.lon):
+        moved = haversine_km(before.lat, before.lon, after.lat, after.lon)  # type: ignore[arg-type]
+        if moved >= EPICENTRE_STEP_KM:
+            changed.append(f"epicentre moved {moved:.0f} km")
+    if before.tsunami is not None and after.tsunami is not None and before.tsunami is not after.tsunami:
+        changed.append(f"tsunami potential {before.tsunami} -> {after.tsunami}")
+    return "; ".join(changed) or None
+
+
+def _revision(
+    match: Match, past: list[Warning], regions: tuple[Region, ...]
+) -> tuple[WarningKind | tuple[Reason, str], tuple[Region, ...]]:
+    """A revised quake already posted to this account: a correction when it changed
+    materially; else an EXTEND naming only the regions the account has not named yet (a felt
+    list that grew); else nothing."""
+    if match.previous is None or material_change(match.previous, match.event) is not None:
+        return WarningKind.UPDATE, regions
+    named = {r.code for w in past for r in w.regions}
+    fresh = tuple(r for r in regions if r.code not in named)
+    if fresh:
+        return WarningKind.EXTEND, fresh
+    return (Reason.NOT_MATERIAL, "no material change and no region the account has not named"), regions
 
 
 def _kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:

@@ -291,6 +291,7 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
         cooldown=rule.cooldown,
         all_clear_after=rule.all_clear_after,
         unmapped=tuple(unmapped),
+        previous=change.previous,
     )
 
 
