@@ -202,6 +202,7 @@ regions:
   - {{name: provinsi, path: {REGIONS}/provinces.geojson}}
   - {{name: kabupaten-kota, path: {REGIONS}/regencies.geojson}}
   - {{name: kecamatan, path: {REGIONS}/districts.geojson}}
+district_points: {REGIONS}/district-points.csv
 templates: {TEMPLATES}
 rules:
   - rules/*.yaml
