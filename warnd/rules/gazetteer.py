@@ -91,10 +91,16 @@ _ISLANDS_PREFIX = re.compile(r"^(?:kepulauan|pulau)\s+", re.IGNORECASE)
 _PROVINCE_PREFIX = re.compile(r"^daerah\s+(?:khusus\s+ibukota|khusus|istimewa)\s+", re.IGNORECASE)
 
 
+# Every ASCII character but a-z, deleted by str.translate (several times faster than a regex over
+# the 8,000 names read at each load).
+_NOT_LETTERS = str.maketrans("", "", "".join(chr(c) for c in range(128) if not chr(c).islower()))
+
+
 def letters(text: str) -> str:
     """The key of a name: its letters, lower case, accents dropped."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z]", "", ascii_text.lower())
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return text.lower().translate(_NOT_LETTERS)
 
 
 def split_hint(text: str) -> tuple[str | None, str]:
@@ -157,6 +163,8 @@ class Gazetteer:
                 by_regency.setdefault(".".join(parts[:2]), []).append(i)
             own[code] = i
 
+        every = np.arange(len(points), dtype=np.intp)
+
         def where(codes: list[int]) -> npt.NDArray[np.intp]:
             return np.array(codes, dtype=np.intp)
 
@@ -185,12 +193,15 @@ class Gazetteer:
             if code.count(".") != 2:
                 continue
             region = index.by_code.get(code) or Region(code, name, "district", code.rsplit(".", 1)[0])
-            entry = _Entry(region, DISTRICT, where([i]))
-            without_kota = re.sub(r"^kota\s+", "", name, flags=re.IGNORECASE)
-            self._add({letters(name), letters(without_kota)}, entry)
-            for root in {_root(name), _root(without_kota)} - {None}:
-                assert root is not None
-                self._roots.setdefault(root, []).append(entry)
+            entry = _Entry(region, DISTRICT, every[i : i + 1])
+            names = [name]
+            if name[:5].lower() == "kota ":
+                names.append(name[5:])
+            for n in names:
+                self._add((letters(n),), entry)
+                root = _root(n)
+                if root is not None:
+                    self._roots.setdefault(root, []).append(entry)
         for alias in index.aliases:
             region = index.by_code.get(alias.code)
             if region is None and alias.code in own:
@@ -201,6 +212,12 @@ class Gazetteer:
             idx = [own[alias.code]] if alias.code in own else by_regency.get(alias.code, [])
             self._add({letters(alias.name)}, _Entry(region, ALIAS, where(idx)))
         self._keys = list(self._exact)
+        self._where = {**by_province, **by_regency, **{c: [i] for c, i in own.items()}}
+
+    def points_of(self, code: str) -> list[tuple[float, float]]:
+        """(lat, lon) of the kecamatan points of a region (its own, for a kecamatan)."""
+        points = self.index.points
+        return [(float(points.lat[i]), float(points.lon[i])) for i in self._where.get(code, ())]
 
     def _add(self, keys: Iterable[str], entry: _Entry) -> None:
         for key in keys:
