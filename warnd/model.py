@@ -377,6 +377,8 @@ class Match:
     all_clear_after: float = 3600.0
     # Tsunami warning zones that name no known region ("province/district"), to be reported.
     unmapped: tuple[str, ...] = ()
+    # Places an alert's description names (BMKG nowcast) that no region of its province bears.
+    unmapped_places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
