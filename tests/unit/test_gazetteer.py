@@ -43,6 +43,8 @@ def point(index, code):
         ("Kec. Sumedang Utara", "32.11.18"),
         ("Kota Waingapu", "53.11.01"),  # a kecamatan's own name, not a kota
         ("Kotamobagu", "71.74"),  # "Kota" glued to a name is part of it
+        ("Kepanjen", "35.07.13"),  # InaTEWS "Iv Kepanjen": kecamatan of Kabupaten Malang
+        ("Madiun", "35.77"),  # InaTEWS "III Madiun ,": the kota
     ],
 )
 def test_case_spacing_hyphens_and_prefixes(g, text, code):

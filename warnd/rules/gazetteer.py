@@ -26,8 +26,9 @@ How a name is read, in this order:
    - only those in the province, when it is known (a nowcast names its province);
    - a province only when nothing finer bears the name ("Bengkulu" is the kota, "Jakarta" the
      province);
-   - a kota before a kabupaten of the same name in the same province: BMKG writes "Kab." when it
-     means the kabupaten ("III Gorontalo, ..., II-III Kab. Gorontalo" in one list);
+   - a kota before a kabupaten of the same name in the same province (and before that
+     kabupaten's kecamatan of the name): BMKG writes "Kab." when it means the kabupaten
+     ("III Gorontalo, ..., II-III Kab. Gorontalo" in one list);
    - then the one nearest to the event (the epicentre; a nowcast's area and the other places it
      names), measured to the candidate's nearest kecamatan point;
    - with no position to judge by, a name left in two regencies is not resolved: it is reported,
@@ -273,8 +274,11 @@ class Gazetteer:
             found = aliases
         finer = [e for e in found if e.kind != PROVINCE]
         found = finer or found
+        # The kabupaten of a kota's name goes, and so does its own kecamatan of that name (the
+        # old town the kabupaten was named after: kecamatan Madiun of Kabupaten Madiun).
         kota_in = {e.region.code.split(".")[0] for e in found if e.kind == KOTA}
-        found = [e for e in found if not (e.kind == KABUPATEN and e.region.code.split(".")[0] in kota_in)]
+        gone = {e.region.code for e in found if e.kind == KABUPATEN and e.region.code.split(".")[0] in kota_in}
+        found = [e for e in found if e.region.code not in gone and _regency_code(e.region.code) not in gone]
         unique: dict[str, _Entry] = {}
         for e in sorted(found, key=lambda e: _RANK[e.kind]):
             unique.setdefault(e.region.code, e)
