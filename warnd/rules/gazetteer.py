@@ -47,7 +47,7 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from warnd.geo import RegionIndex
+from warnd.geo import EARTH_RADIUS_KM, RegionIndex
 from warnd.model import Region
 from warnd.rules.zones import PROVINCES
 
@@ -134,18 +134,30 @@ class _Entry:
 
 
 class Near:
-    """Distances from every kecamatan point to the nearest of some anchor points (the epicentre,
-    a nowcast polygon's corners), measured once and read for every name of one event."""
+    """Distances from some anchor points (the epicentre, a nowcast polygon's corners and named
+    places) to the candidates of names, measured only for the candidates asked about."""
 
     def __init__(self, gazetteer: Gazetteer, anchors: Iterable[tuple[float, float]]) -> None:
-        points = gazetteer.index.points
-        best = np.full(len(points), np.inf)
-        for lat, lon in anchors:
-            np.minimum(best, points.distances_km(lat, lon), out=best)
-        self.km = best
+        pairs = np.array(list(anchors), dtype=float).reshape(-1, 2)
+        self._lat = np.radians(pairs[:, 0])[None, :]
+        self._lon = np.radians(pairs[:, 1])[None, :]
+        self._points = gazetteer.index.points
+        self._km: dict[int, float] = {}
 
     def to(self, entry: _Entry) -> float:
-        return float(self.km[entry.idx].min()) if len(entry.idx) else float("inf")
+        """Great-circle km from the nearest anchor to the entry's nearest kecamatan point."""
+        km = self._km.get(id(entry))
+        if km is None:
+            if not len(entry.idx) or not self._lat.size:
+                km = float("inf")
+            else:
+                lat = np.radians(self._points.lat[entry.idx])[:, None]
+                lon = np.radians(self._points.lon[entry.idx])[:, None]
+                dlat, dlon = np.sin((lat - self._lat) / 2), np.sin((lon - self._lon) / 2)
+                a = dlat**2 + np.cos(lat) * np.cos(self._lat) * dlon**2
+                km = float(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, a))).min())
+            self._km[id(entry)] = km
+        return km
 
 
 class Gazetteer:
