@@ -80,5 +80,17 @@ class Metrics:
         self.reloads = Counter(
             "warnd_config_reloads", "Reloads by outcome (applied, rejected).", ["outcome"], registry=r
         )
+        self.felt_unmapped = Counter(
+            "warnd_felt_places_unmapped",
+            "Places of BMKG felt lists (Dirasakan) that name no known region (each is logged with its text).",
+            ["feed"],
+            registry=r,
+        )
+        self.described_unmapped = Counter(
+            "warnd_described_places_unmapped",
+            "Places named in an alert's description (BMKG nowcast) that name no known region of its province.",
+            ["feed"],
+            registry=r,
+        )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
         self.reload_ok.set(1)

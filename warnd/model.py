@@ -384,8 +384,9 @@ class Match:
     # What the event said before this revision (None for a new event): whether the change is
     # material is the per-account stage's decision.
     previous: HazardEvent | None = None
-    # Places of the source's felt list that name no known region, to be reported.
-    unmapped_felt: tuple[str, ...] = ()
+    # Places the source names (a nowcast's description, a quake's felt list) that no known
+    # region bears, to be reported.
+    unmapped_places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,3 +131,17 @@ def test_degenerate_rule_files(tmp_path, capsys, text):
         assert code == 0, err
     else:
         assert code == 2 and "test.yaml:1" in err
+
+
+def test_place_aliases_are_checked_with_file_and_line(tmp_path, capsys):
+    aliases = tmp_path / "aliases.csv"
+    aliases.write_text("# towns\nname,code,source\nSorowako,73.24.02,wiki\nAtlantis,99.99.99,legend\n")
+    extra = f"district_points: {ROOT}/config/regions/district-points.csv\nplace_aliases: {aliases}\n"
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 2
+    assert f"{aliases}:4: 'Atlantis': code '99.99.99' is no loaded regency nor kecamatan" in err
+    assert ":3:" not in err
+    aliases.write_text("name,code,source\nSorowako,73.24.02,\n")
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 2
+    assert f"{aliases}:2: say where the fact comes from" in err

@@ -288,6 +288,10 @@ class ConfigFile(Strict):
     """CSV (code,name,lat,lon) of one representative point per district, where predicted shaking
     is evaluated (`warnd points` makes it from a district layer). Unset: one point per polygon
     of the finest layer loaded."""
+    place_aliases: str | None = None
+    """CSV (name,code,source) of town names that are neither a kecamatan nor a regency, each with
+    the code of the kecamatan (or regency) it lies in, for reading BMKG's felt lists and nowcast
+    descriptions. Unset: only the names of the loaded regions and district points are known."""
     templates: str = "templates"
     rules: list[str] = Field(min_length=1)
     """Glob patterns of rule files, relative to this file."""

@@ -55,8 +55,11 @@ _ROMAN = {
 }
 
 _HEMI = re.compile(r"([-+]?\d+(?:[.,]\d+)?)\s*(LU|LS|BT|BB|N|S|E|W)\b", re.IGNORECASE)
-_MMI_FIRST = re.compile(r"^([IVX]+(?:\s*-\s*[IVX]+)?)\s+(.+)$", re.IGNORECASE)
-_MMI_LAST = re.compile(r"^(.+?)\s+([IVX]+(?:\s*-\s*[IVX]+)?)(?:\s*MMI)?$", re.IGNORECASE)
+# An MMI value: roman (as BMKG writes it) or, rarely, arabic; a range is two joined by a dash.
+_MMI = r"(?:[IVX]+|\d{1,2})(?:\s*-\s*(?:[IVX]+|\d{1,2}))?"
+_MMI_FIRST = re.compile(rf"^({_MMI})(?:\s*MMI)?\s+(.+)$", re.IGNORECASE)
+_MMI_LAST = re.compile(rf"^(.+?)\s+({_MMI})(?:\s*MMI)?$", re.IGNORECASE)
+_DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2212": "-"})
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
@@ -338,29 +341,35 @@ def tsunami_potential(text: str | None) -> bool | None:
 
 
 def felt_list(text: str | None) -> tuple[Felt, ...]:
-    """'III Pacitan, II-III Bantul' -> Felt items; '-' and blanks -> ()."""
+    """'III Pacitan, II-III Bantul' -> Felt items; '-' and blanks -> ().
+
+    Seen in real lists: tabs and trailing commas ("III\tSarmi,"), a space before a comma
+    ("III Madiun ,"), lower case ("Iv Kepanjen"), the place first ("Sentani II-III MMI"). A place
+    whose intensity cannot be read is kept with MMI 0 (unknown), never dropped: it was felt there.
+    """
     if not text:
         return ()
     out: list[Felt] = []
-    for part in text.split(","):
-        part = " ".join(part.split())
+    for part in text.translate(_DASHES).split(","):
+        part = " ".join(part.split()).strip(" .;")
         if not part or part == "-":
             continue
-        m = _MMI_FIRST.match(part)
-        if m:
-            mmi, place = m.group(1), m.group(2)
-        else:
-            m = _MMI_LAST.match(part)
-            if not m:
-                continue
-            place, mmi = m.group(1), m.group(2)
-        mmi = re.sub(r"\s+", "", mmi).upper()
-        bounds = [_ROMAN.get(x) for x in mmi.split("-")]
-        if any(b is None for b in bounds):
-            continue
-        values = [b for b in bounds if b is not None]
-        out.append(Felt(mmi, min(values), max(values), place.strip()))
+        read = _felt_item(part)
+        out.append(read if read is not None else Felt("", 0, 0, part))
     return tuple(out)
+
+
+def _felt_item(part: str) -> Felt | None:
+    for pattern, mmi_group, place_group in ((_MMI_FIRST, 1, 2), (_MMI_LAST, 2, 1)):
+        m = pattern.match(part)
+        if not m:
+            continue
+        mmi = re.sub(r"\s+", "", m.group(mmi_group)).upper()
+        bounds = [_ROMAN.get(x) or (int(x) if x.isdigit() and 1 <= int(x) <= 12 else None) for x in mmi.split("-")]
+        values = [b for b in bounds if b is not None]
+        if len(values) == len(bounds):
+            return Felt(mmi, min(values), max(values), m.group(place_group).strip())
+    return None
 
 
 # --- copies of one quake in one document ----------------------------------------------------

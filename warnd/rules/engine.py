@@ -3,7 +3,8 @@
 Where an event is decides how regions are found:
 - tsunami warning zones (InaTEWS wzarea): the regencies the zones name (a PD-4 that lists none
   ends the zones of the message before it);
-- an area (CAP polygons and circles): the regions it overlaps, largest overlap first;
+- an area (CAP polygons and circles): the regions it overlaps, largest overlap first, then the
+  places its description names within its province (BMKG nowcast: rules/described.py);
 - a point: the region containing it (or the nearest within the tolerance), plus those within
   `within_km`, or those whose predicted shaking meets `intensity`; nearest first.
 """
@@ -20,6 +21,7 @@ import numpy as np
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
 from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region
 from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
+from warnd.rules.described import described
 from warnd.rules.zones import ZoneMap
 
 _ZONE_MAPS: weakref.WeakKeyDictionary[RegionIndex, ZoneMap] = weakref.WeakKeyDictionary()
@@ -254,6 +256,7 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
         return skip
     notes: dict[str, str] = {}
     unmapped: list[str] = []
+    unmapped_places: tuple[str, ...] = ()
     zones = ev.zones or (change.previous.zones if ev.ended and change.previous else ())
     if zones:
         zm = zone_map(index)
@@ -271,6 +274,12 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
             return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {', '.join(unmapped)}")
     elif ev.area is not None:
         hits = index.intersecting(ev.area, rule.level)
+        named = described(index, ev)
+        if named is not None:
+            # A nowcast's polygons are coarse; the kecamatan its text names are where it is meant.
+            seen = {h.region.code for h in hits}
+            hits += [Hit(r, 0.0) for r in named.regions(index, rule.level) if r.code not in seen]
+            unmapped_places = named.unmapped
     elif places is not None:
         hits = _point_hits(rule, places, notes)
     else:
@@ -292,6 +301,7 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
         all_clear_after=rule.all_clear_after,
         unmapped=tuple(unmapped),
         previous=change.previous,
+        unmapped_places=unmapped_places,
     )
 
 

@@ -16,7 +16,16 @@ from warnd.channels.registry import make_senders
 from warnd.config.load import Config, load
 from warnd.config.schema import XAccount
 from warnd.errors import ConfigError, Problem
-from warnd.geo import Points, RegionError, RegionIndex, covers, load_layers, read_points
+from warnd.geo import (
+    PlaceAlias,
+    Points,
+    RegionError,
+    RegionIndex,
+    covers,
+    load_layers,
+    read_place_aliases,
+    read_points,
+)
 from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView
 from warnd.pollers.registry import FORMATS, Parser
@@ -53,11 +62,19 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
             points = read_points(cfg.resolve(cfg.file.district_points))
         except RegionError as e:
             problems.append(at.problem(str(e), "district_points"))
+    aliases: tuple[PlaceAlias, ...] = ()
+    if cfg.file.place_aliases:
+        try:
+            aliases = read_place_aliases(cfg.resolve(cfg.file.place_aliases))
+        except RegionError as e:
+            problems.append(at.problem(str(e), "place_aliases"))
     regions: RegionIndex | None = None
     try:
-        regions = load_layers((cfg.resolve(layer.path) for layer in cfg.file.regions), points)
+        regions = load_layers((cfg.resolve(layer.path) for layer in cfg.file.regions), points, aliases)
     except RegionError as e:
         problems.append(at.problem(str(e), "regions"))
+    if regions is not None:
+        problems.extend(_alias_problems(regions, aliases))
 
     parsers: dict[str, Parser] = {}
     for feed in cfg.feeds:
@@ -162,6 +179,23 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
         ops.senders,
         ops.missing,
     )
+
+
+def _alias_problems(regions: RegionIndex, aliases: tuple[PlaceAlias, ...]) -> list[Problem]:
+    """An alias must name a loaded regency or a kecamatan of the district points: a town mapped to
+    a code nobody knows would be a felt place silently lost."""
+    if not aliases:
+        return []
+    districts = {c for c in regions.points.codes if c.count(".") == 2}
+    problems = []
+    for a in aliases:
+        if a.code not in regions.by_code and a.code not in districts:
+            problems.append(
+                Problem(a.path, a.line, "", f"{a.name!r}: code {a.code!r} is no loaded regency nor kecamatan")
+            )
+        elif regions.region_at(a.code, "regency") is None:
+            problems.append(Problem(a.path, a.line, "", f"{a.name!r}: the regency of {a.code!r} is not loaded"))
+    return problems
 
 
 def _known(regions: RegionIndex, code: str) -> bool:

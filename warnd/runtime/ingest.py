@@ -39,6 +39,8 @@ class IngestReport:
     suppressed: Counter[str] = field(default_factory=Counter)
     # What happened to each changed event, rule by rule, for `warnd simulate --explain`.
     trace: list[dict[str, Any]] = field(default_factory=list)
+    # Places named in alerts' descriptions (BMKG nowcast) that no region of the province bears.
+    unmapped_places: int = 0
 
 
 class _History:
@@ -136,6 +138,11 @@ class Ingest:
                         step["rules"].append(
                             {"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail}
                         )
+                named = list(dict.fromkeys(p for m in matches for p in m.unmapped_places))
+                if named:
+                    # Never silently: the name goes to the operator, who may add it as an alias.
+                    elog.warning("place.unmapped", source="description", places=named, text=ev.description)
+                    report.unmapped_places += len(named)
                 for m in matches:
                     if m.unmapped:
                         # Never silently: an operator must add the name to the zone map.

@@ -198,6 +198,8 @@ class Poller:
             m.rejected.labels(feed_id, r.reason.value).inc()
         for w in report.warnings:
             m.warnings.labels(w.kind.value).inc()
+        if report.unmapped_places:
+            m.described_unmapped.labels(feed_id).inc(report.unmapped_places)
         for reason, n in report.suppressed.items():
             m.suppressed.labels(reason).inc(n)
 
