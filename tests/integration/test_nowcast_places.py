@@ -29,11 +29,11 @@ def test_named_kecamatan_reach_the_warning_and_unknown_names_are_logged(tmp_path
     (w,) = [w for w in report.warnings if w.account == "gempa-banten"]
     # Lebak and Cilegon from the polygons; Kabupaten and Kota Serang from the names.
     assert sorted(r.code for r in w.regions) == ["36.02", "36.04", "36.72", "36.73"]
-    assert report.unmapped_places == 0
+    assert not report.unmapped_places["description"]
 
     doc = sample(BANTEN).replace(b"Sajira", b"Atlantis").replace(b".004</identifier>", b".005</identifier>")
     with structlog.testing.capture_logs() as logs:
         report = ingest.handle("bmkg-nowcast", detect(doc, Source("bmkg-nowcast", clock.now()))[1])
-    assert report.unmapped_places == 1
+    assert report.unmapped_places["description"] == 1
     (line,) = [e for e in logs if e["event"] == "place.unmapped"]
     assert line["places"] == ["Atlantis"] and line["event_id"].endswith(".005") and "Atlantis" in line["text"]

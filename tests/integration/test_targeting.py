@@ -2,6 +2,7 @@
 kecamatan points, the epicentre's regency always named, and a reach that never shrinks as the
 magnitude grows."""
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -56,7 +57,7 @@ PLACES = {
 def test_a_larger_quake_never_warns_a_smaller_area(bundle, place, depth):
     lat, lon = PLACES[place]
     reach = [warned(bundle, quake(lat, lon, m, depth)) for m in (4.9, 5.0, 5.5, 6.0)]
-    for smaller, larger in zip(reach, reach[1:], strict=False):
+    for smaller, larger in itertools.pairwise(reach):
         assert smaller <= larger, f"{place} at {depth} km: {sorted(smaller - larger)} lost"
     # And an M6.0 warns somebody wherever it is.
     assert reach[-1], f"an M6.0 {place} at {depth} km warns nobody"

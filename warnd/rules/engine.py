@@ -17,11 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
 from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region
 from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
 from warnd.rules.described import described
+from warnd.rules.felt import FeltMap, map_felt
+from warnd.rules.gazetteer import regions_at
 from warnd.rules.zones import ZoneMap
 
 _ZONE_MAPS: weakref.WeakKeyDictionary[RegionIndex, ZoneMap] = weakref.WeakKeyDictionary()
@@ -65,6 +68,32 @@ class Places:
         self._by_province: dict[str, dict[str, list[Hit]]] = {}
         self._tops: dict[str, set[str]] = {}
         self._shaken: dict[str, tuple[float, list[Hit]]] = {}
+        self._dist: npt.NDArray[np.float64] | None = None
+        self._felt: FeltMap | None = None
+
+    def felt(self) -> FeltMap:
+        """The event's felt list as regions, read once however many rules ask."""
+        if self._felt is None:
+            self._felt = map_felt(self.index, self.ev.felt, self.ev.lat, self.ev.lon)
+        return self._felt
+
+    def point_distances(self) -> npt.NDArray[np.float64]:
+        """Kilometres from the epicentre to every district point, measured once."""
+        if self._dist is None:
+            assert self.ev.lat is not None and self.ev.lon is not None
+            self._dist = self.index.points.distances_km(self.ev.lat, self.ev.lon)
+        return self._dist
+
+    def distance_to(self, region: Region) -> float:
+        """From the epicentre to the nearest district point of a region (0 if it has none)."""
+        prefix = region.code + "."
+        dist = self.point_distances()
+        near = [
+            d
+            for c, d in zip(self.index.points.codes, dist.tolist(), strict=True)
+            if c == region.code or c.startswith(prefix)
+        ]
+        return min(near, default=0.0)
 
     def shaken(self, level: str, km: float, scope: tuple[str, ...] = ()) -> list[Hit]:
         """Regions of `level` with a district point within `km` of the epicentre, each at the
@@ -74,8 +103,7 @@ class Places:
         if done is None or done[0] < km:
             assert self.ev.lat is not None and self.ev.lon is not None
             reach = max(km, self._reach(level))
-            points = self.index.points
-            dist = points.distances_km(self.ev.lat, self.ev.lon)
+            dist = self.point_distances()
             nearest: dict[str, Hit] = {}
             for i in np.flatnonzero(dist <= reach)[np.argsort(dist[dist <= reach], kind="stable")].tolist():
                 region = self._region_of(i, level)
@@ -282,6 +310,8 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
             unmapped_places = named.unmapped
     elif places is not None:
         hits = _point_hits(rule, places, notes)
+        if rule.intensity is not None and ev.felt:
+            unmapped_places = tuple(f.place for f in places.felt().unmapped)
     else:
         return Skip(rule.id, Reason.NO_LOCATION, "event has no zones, area or point location")
     if rule.regions:
@@ -338,6 +368,18 @@ def _point_hits(rule: CompiledRule, places: Places, notes: dict[str, str]) -> li
                 if h.region.code not in seen:
                     seen.add(h.region.code)
                     hits.append(h)
+    if rule.intensity is not None and ev.felt:
+        # BMKG's own word on where it was felt outranks any prediction: every place of its felt
+        # list is named, whatever the intensity predicted there.
+        for p in places.felt().mapped:
+            assert p.place is not None
+            for region in regions_at(places.index, p.place.region, rule.level):
+                if scope and not covers(region.code, scope):
+                    continue
+                notes[region.code] = f"dirasakan {p.felt.mmi}"
+                if region.code not in seen:
+                    seen.add(region.code)
+                    hits.append(Hit(region, places.distance_to(region)))
     # Nearest first: the region closest to the event is the one most likely to be hit hardest.
     return sorted({h.region.code: h for h in hits}.values(), key=lambda h: (h.distance_km, h.region.code))
 

@@ -39,8 +39,9 @@ class IngestReport:
     suppressed: Counter[str] = field(default_factory=Counter)
     # What happened to each changed event, rule by rule, for `warnd simulate --explain`.
     trace: list[dict[str, Any]] = field(default_factory=list)
-    # Places named in alerts' descriptions (BMKG nowcast) that no region of the province bears.
-    unmapped_places: int = 0
+    # Places the source named that no region bears, by where they were named: "felt" (a quake's
+    # felt list) or "description" (a nowcast's text).
+    unmapped_places: Counter[str] = field(default_factory=Counter)
 
 
 class _History:
@@ -141,8 +142,10 @@ class Ingest:
                 named = list(dict.fromkeys(p for m in matches for p in m.unmapped_places))
                 if named:
                     # Never silently: the name goes to the operator, who may add it as an alias.
-                    elog.warning("place.unmapped", source="description", places=named, text=ev.description)
-                    report.unmapped_places += len(named)
+                    source = "felt" if ev.felt else "description"
+                    text = ", ".join(f"{f.mmi} {f.place}" for f in ev.felt) if ev.felt else ev.description
+                    elog.warning("place.unmapped", source=source, places=named, text=text)
+                    report.unmapped_places[source] += len(named)
                 for m in matches:
                     if m.unmapped:
                         # Never silently: an operator must add the name to the zone map.

@@ -198,8 +198,10 @@ class Poller:
             m.rejected.labels(feed_id, r.reason.value).inc()
         for w in report.warnings:
             m.warnings.labels(w.kind.value).inc()
-        if report.unmapped_places:
-            m.described_unmapped.labels(feed_id).inc(report.unmapped_places)
+        if report.unmapped_places["felt"]:
+            m.felt_unmapped.labels(feed_id).inc(report.unmapped_places["felt"])
+        if report.unmapped_places["description"]:
+            m.described_unmapped.labels(feed_id).inc(report.unmapped_places["description"])
         for reason, n in report.suppressed.items():
             m.suppressed.labels(reason).inc(n)
 
