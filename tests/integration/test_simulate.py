@@ -99,7 +99,7 @@ def test_nagekeo_every_zone_maps_to_its_regency(nagekeo):
         "73.17",
         "73.73",
     ]
-    assert "Kabupaten Luwu bagian timur dan utara" in sulsel[0].text and "Luwu Timur" not in sulsel[0].text
+    assert "Kabupaten Luwu (bagian timur dan utara)" in sulsel[0].text and "Luwu Timur" not in sulsel[0].text
 
 
 def test_felt_quake_warns_nearby_regencies_only():

@@ -230,7 +230,7 @@ def test_the_post_names_the_parts_worst_level_first(index):
     assert "Kabupaten Flores Timur bagian utara" in ntt[waspada:]
     assert "BAGIAN" not in ntt and "PULAU" not in ntt
     assert "WASPADA: Kabupaten Bima (Pulau Sangiang, Pulau Gili), Kota Bima bagian utara" in _post(m, ["52"]).text
-    assert "Kabupaten Luwu bagian timur dan utara" in _post(m, ["73"]).text
+    assert "Kabupaten Luwu (bagian timur dan utara)" in _post(m, ["73"]).text
     en = _post(m, ["53"], "en").text
     assert "Kabupaten Ende (north)" in en and "Kabupaten Ende (Pulau Ende)" in en
 

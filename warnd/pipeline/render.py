@@ -253,7 +253,7 @@ _SIDES_EN = {
 def zone_label(name: str, parts: Sequence[ZonePart], lang: str) -> str:
     """A region as the zones in it describe it, in readable words rather than BMKG's capitals:
     "Kabupaten Ngada bagian utara", "Kabupaten Nias Selatan (Pulau Tanabala)", "Kabupaten Luwu
-    bagian timur dan utara"; a province standing in for zones it quotes: 'Papua Barat (zona
+    (bagian timur dan utara)"; a province standing in for zones it quotes: 'Papua Barat (zona
     "FOO BAGIAN UTARA")'. A zone that covers the whole region makes its parts moot."""
     if any(not p.part and not p.quoted for p in parts):
         return name
@@ -270,8 +270,13 @@ def zone_label(name: str, parts: Sequence[ZonePart], lang: str) -> str:
     sides = list(dict.fromkeys(sides))
     extras = list(dict.fromkeys(extras))
     if lang == "id":
-        label = name + (" bagian " + " dan ".join(sides) if sides else "")
-        return label + (f" ({', '.join(extras)})" if extras else "")
+        if len(sides) == 1:
+            name += " bagian " + sides[0]
+            sides = []
+        # Several sides go in the brackets: their "dan" must not read as the end of the list of
+        # regions ("Kabupaten Luwu (bagian timur dan utara) dan Kota Palopo").
+        inside = "; ".join(x for x in ("bagian " + " dan ".join(sides) if sides else "", ", ".join(extras)) if x)
+        return f"{name} ({inside})" if inside else name
     inside = "; ".join(x for x in (", ".join(sides), ", ".join(extras)) if x)
     return f"{name} ({inside})" if inside else name
 
