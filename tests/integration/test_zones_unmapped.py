@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import structlog
 
 from tests.conftest import ROOT, write_config
@@ -40,6 +42,18 @@ def doc(name: str) -> bytes:
     text = (NAGEKEO / name).read_text()
     assert "NGADA BAGIAN UTARA" in text
     return text.replace("NGADA BAGIAN UTARA", MADE_UP).encode()
+
+
+@pytest.fixture
+def logs():
+    """Every log line, whatever level an earlier test (a CLI run) left the logging at."""
+    saved = structlog.get_config()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
+    try:
+        with structlog.testing.capture_logs() as captured:
+            yield captured
+    finally:
+        structlog.configure(**saved)
 
 
 class RecordingIngest(Ingest):
@@ -94,11 +108,12 @@ class Rig:
         return [c for c in found if c.kind == "zone_unmapped"]
 
 
-def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and_noticed_once(tmp_path, feed_server):
+def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and_noticed_once(
+    tmp_path, feed_server, logs
+):
     url = feed_server.serve("/datagempa.xml", doc("1_PD-1.xml"))
     rig = Rig(tmp_path, url)
-    with structlog.testing.capture_logs() as logs:
-        rig.poll()
+    rig.poll()
 
     # PD-1 had one zone: without the stand-in the warning would have vanished.
     (w,) = rig.warnings
@@ -106,6 +121,7 @@ def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and
     assert [r.code for r in w.regions] == ["53"]
     assert f'WASPADA: Nusa Tenggara Timur (zona "{MADE_UP}")' in w.text
     (line,) = [e for e in logs if e["event"] == "zone.unmapped"]
+    logs.clear()
     assert line["zone"] == f"NTT/{MADE_UP}" and line["event_id"] == w.event_id and line["log_level"] == "warning"
     assert rig.unmapped_count() == 1
     (miss,) = ZoneMisses(rig.conn).since(PD1_SENT)
@@ -125,6 +141,7 @@ def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and
     ntt = by_account["ntt"]
     assert "53" in [r.code for r in ntt.regions] and f'Nusa Tenggara Timur (zona "{MADE_UP}")' in ntt.text
     assert "Kabupaten Ngada" not in ntt.text and "Kabupaten Manggarai bagian utara" in ntt.text
+    assert [e["zone"] for e in logs if e["event"] == "zone.unmapped"] == [f"NTT/{MADE_UP}"]
     assert rig.unmapped_count() == 2
     assert len(rig.reconcile()) == 1
     active = [key for key in Notices(rig.conn).active() if key.startswith("zone_unmapped:")]
