@@ -215,6 +215,16 @@ def test_an_unknown_province_goes_to_the_provinces_near_the_epicentre(index):
     assert 'Nusa Tenggara Timur (zona "ANTAHBERANTAH/NEGERI ANTAH")' in text
 
 
+def test_an_unknown_province_without_an_epicentre_reaches_every_province(index):
+    from dataclasses import replace
+
+    ev = _with_district(_nagekeo_pd(1), "NGADA BAGIAN UTARA", "NEGERI ANTAH", province="ANTAHBERANTAH")
+    ev = replace(ev, lat=None, lon=None)
+    (m,), _ = evaluate(compile_rules([_tsunami_rule()], 2.0, ["a"]), index, EventChange(ChangeKind.NEW, ev))
+    provinces = sorted(r.code for r in index.regions if r.level == "province")
+    assert sorted(r.code for r in m.regions) == provinces and len(provinces) == 38
+
+
 def test_the_post_names_the_parts_worst_level_first(index):
     """PD-2: Kabupaten Ende is at Siaga for its north coast and at Waspada for Pulau Ende; Bima
     has two islands at Waspada; Luwu two sides."""
