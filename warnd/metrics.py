@@ -92,5 +92,11 @@ class Metrics:
             ["feed"],
             registry=r,
         )
+        self.zones_unmapped = Counter(
+            "warnd_zones_unmapped",
+            "Tsunami warning zones whose name matched no regency (the province named carried the warning), by feed.",
+            ["feed"],
+            registry=r,
+        )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
         self.reload_ok.set(1)

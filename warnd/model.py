@@ -165,6 +165,19 @@ class Zone:
 
 
 @dataclass(frozen=True, slots=True)
+class ZonePart:
+    """What one warning zone says of one region of a match: the zone's level; the part of the
+    region it covers, as BMKG wrote it ("BAGIAN UTARA", "PULAU TANABALA"; "" for all of it);
+    and, when the region only stands in for a zone whose name matches no regency (the province
+    BMKG named), the zone as written ("NTT/NAMA ZONA")."""
+
+    code: str
+    level: str
+    part: str = ""
+    quoted: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """A measured tsunami at a tide gauge (InaTEWS `obsarea`)."""
 
@@ -387,6 +400,9 @@ class Match:
     # Places the source names (a nowcast's description, a quake's felt list) that no known
     # region bears, to be reported.
     unmapped_places: tuple[str, ...] = ()
+    # Tsunami warning zones one by one, worst level and earliest arrival first: several zones can
+    # fall in one region, at different levels and parts of it.
+    zone_parts: tuple[ZonePart, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,7 @@ def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(
     # PD-3.3 did not, for this account: not posted again), the end.
     assert [w.kind for w in ntt] == [WarningKind.NEW] + [WarningKind.UPDATE] * 4 + [WarningKind.ALL_CLEAR]
     assert len({w.text for w in ntt}) == len(ntt)
-    assert "M7.0" in ntt[0].text and "WASPADA: Kabupaten Ngada" in ntt[0].text
+    assert "M7.0" in ntt[0].text and "WASPADA: Kabupaten Ngada bagian utara." in ntt[0].text
     assert (
         ntt[1].text.startswith("RALAT")
         and "M7.7" in ntt[1].text
@@ -66,8 +66,40 @@ def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(
     assert all(r.code.startswith("53") for w in ntt for r in w.regions)
 
 
-def test_nagekeo_every_zone_maps_to_a_regency(nagekeo):
-    assert not [s for s in nagekeo.trace for r in s["rules"] if r.get("reason") == "unmapped_zone"]
+# The regencies of the Nagekeo zones (config/regions/codes.csv), worst level and earliest arrival
+# first: PD-1 had Ngada's north coast; PD-2 .. PD-3.4 the 22 zones of 18 regencies (Ende, Sikka,
+# Bima and Luwu each have two zones; LUWU BAGIAN TIMUR/UTARA are Kabupaten Luwu, 73.17).
+NAGEKEO_PD1 = ["53.09"]
+NAGEKEO_PD2 = [
+    *("53.10", "53.09", "53.15", "73.01", "53.08", "53.07", "73.04", "73.03"),  # Siaga
+    *("52.06", "52.72", "53.06", "52.05", "74.72", "73.05", "73.08", "73.13", "73.17", "73.73"),  # Waspada
+]
+
+
+def test_nagekeo_every_zone_maps_to_its_regency(nagekeo):
+    fired = {
+        Path(s["document"]).name: r for s in nagekeo.trace for r in s["rules"] if r["rule"] == "tsunami" and r["fired"]
+    }
+    assert sorted(fired) == [p.name for p in NAGEKEO]
+    assert all(r["unmapped_zones"] == [] for r in fired.values())
+    assert fired["1_PD-1.xml"]["regions"] == NAGEKEO_PD1
+    for name in ("2_PD-2.xml", "3_PD-3.1.xml", "4_PD-3.2.xml", "5_PD-3.3.xml", "6_PD-3.4.xml", "7_PD-4.xml"):
+        assert fired[name]["regions"] == NAGEKEO_PD2, name
+    ntt = [w for w in nagekeo.warnings if w.account == "gempa-nusa-tenggara-timur"]
+    assert [r.code for r in ntt[0].regions] == ["53.09"]
+    assert [r.code for r in ntt[1].regions] == ["53.10", "53.09", "53.15", "53.08", "53.07", "53.06"]
+    sulsel = [w for w in nagekeo.warnings if w.account == "gempa-sulawesi-selatan"]
+    assert [r.code for r in sulsel[0].regions] == [
+        "73.01",
+        "73.04",
+        "73.03",
+        "73.05",
+        "73.08",
+        "73.13",
+        "73.17",
+        "73.73",
+    ]
+    assert "Kabupaten Luwu (bagian timur dan utara)" in sulsel[0].text and "Luwu Timur" not in sulsel[0].text
 
 
 def test_felt_quake_warns_nearby_regencies_only():

@@ -54,6 +54,36 @@ def test_nagekeo_sequence_is_one_event(tmp_path):
     assert len({s[1] for s in seen}) == 2
 
 
+def test_each_message_s_zones_are_the_regencies_named(tmp_path):
+    """Which regencies, message by message: every zone of the sequence as the ledger keeps it,
+    mapped to its Kemendagri regency (config/regions/codes.csv)."""
+    from tests.conftest import REGIONS
+    from warnd.geo import load_layers
+    from warnd.rules.zones import ZoneMap
+
+    zm = ZoneMap(load_layers([REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"]))
+    ledger = Ledger(connect(tmp_path / "w.db"))
+    mapped = {}
+    for i, doc in enumerate(messages()):
+        (ev,) = inatews.parse(doc, Source(f"msg{i}", NOW)).events
+        with ledger.conn.transaction():
+            change = ledger.observe(ev, NOW)
+        if change.event.zones:
+            mapped[ev.stage] = {f"{z.district}": zm.region(z).code for z in change.event.zones}
+    assert mapped["PD-1"] == {"NGADA BAGIAN UTARA": "53.09"}
+    pd2 = {
+        **{"MANGGARAI BAGIAN UTARA": "53.10", "NGADA BAGIAN UTARA": "53.09", "MANGGARAI-BARAT BAGIAN UTARA": "53.15"},
+        **{"SELAYAR": "73.01", "ENDE BAGIAN UTARA": "53.08", "SIKKA BAGIAN UTARA": "53.07", "JENEPONTO": "73.04"},
+        **{"BANTAENG": "73.03", "PULAU ENDE": "53.08", "PULAU SIKKA": "53.07", "BIMA PULAU SANGIANG": "52.06"},
+        **{"BIMA PULAU GILI": "52.06", "KOTA-BIMA BAGIAN UTARA": "52.72", "FLORES-TIMUR BAGIAN UTARA": "53.06"},
+        **{"DOMPU BAGIAN UTARA": "52.05", "KOTA-BAU-BAU": "74.72", "TAKALAR": "73.05", "BONE": "73.08"},
+        **{"WAJO": "73.13", "LUWU BAGIAN TIMUR": "73.17", "LUWU BAGIAN UTARA": "73.17", "KOTA-PALOPO": "73.73"},
+    }
+    assert len(pd2) == 22
+    for stage in ("PD-2", "PD-3.1", "PD-3.2", "PD-3.3", "PD-3.4"):
+        assert mapped[stage] == pd2, stage
+
+
 def test_a_stale_earlier_stage_never_replaces_a_later_one(tmp_path):
     ledger = Ledger(connect(tmp_path / "w.db"))
     docs = messages()

@@ -159,3 +159,21 @@ def test_operator_outbox_commands_on_the_store(store):
     assert sorted(d.id for d in box.overdue(later, 3600, ["partner:radio"])) == ids[1:]
     assert len(box.overdue(later, 3600, ["account:jabar"])) == 3
     assert box.overdue(later, 3600, []) == []
+
+
+def test_an_unmapped_zone_is_one_row_per_name_counted_and_seen_by_every_node(store):
+    from warnd.store.zones import ZoneMisses
+
+    a, b = store.open(), store.open()
+    with a.transaction():
+        ZoneMisses(a).record("NTT", "TELUK KHAYALAN", "ev-1", "tsunami", T0)
+    with a.transaction():
+        ZoneMisses(a).record("NTT", "TELUK KHAYALAN", "ev-2", "tsunami", T0 + timedelta(minutes=9))
+        ZoneMisses(a).record("PAPUABAR", "TELUK KHAYALAN", "ev-2", "tsunami", T0 + timedelta(minutes=9))
+    misses = ZoneMisses(b).since(T0)
+    assert [(m.text, m.event_id, m.seen) for m in misses] == [
+        ("NTT/TELUK KHAYALAN", "ev-2", 2),
+        ("PAPUABAR/TELUK KHAYALAN", "ev-2", 1),
+    ]
+    assert misses[0].first_seen < misses[0].last_seen
+    assert ZoneMisses(b).since(T0 + timedelta(minutes=10)) == []

@@ -122,7 +122,7 @@ def test_render_names_every_region_and_a_long_text_threads_within_x_limits(index
 def test_unmapped_zones_are_reported_not_dropped(index):
     from datetime import UTC, datetime
 
-    from warnd.model import Hazard, HazardEvent, MsgType, Status, Zone
+    from warnd.model import Hazard, HazardEvent, MsgType, Status, Zone, ZonePart
 
     ev = HazardEvent(
         id="t",
@@ -139,9 +139,11 @@ def test_unmapped_zones_are_reported_not_dropped(index):
     )
     rs = compile_rules([_rule(match={"hazard": "tsunami"}, where={})], 2.0, ["ntt"])
     (m,), _ = evaluate(rs, index, EventChange(ChangeKind.NEW, ev))
-    assert [r.name for r in m.regions] == ["Kabupaten Ende"]
+    # The unknown zone is worse (Awas) and comes first; its province stands in for it.
+    assert [r.code for r in m.regions] == ["53", "53.08"]
     assert m.unmapped == ("NTT/ATLANTIS TIMUR",)
-    assert dict(m.region_notes) == {"53.08": "siaga"}
+    assert dict(m.region_notes) == {"53": "awas", "53.08": "siaga"}
+    assert m.zone_parts == (ZonePart("53", "awas", quoted="ATLANTIS TIMUR"), ZonePart("53.08", "siaga", "BAGIAN UTARA"))
 
 
 def test_operator_layer_of_named_points(tmp_path):

@@ -31,6 +31,7 @@ from warnd.model import (
     Status,
     Warning,
     WarningKind,
+    ZonePart,
 )
 
 _BULAN = ["Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"]
@@ -122,13 +123,16 @@ class Renderer:
         first_post: Warning | None,
         now: datetime,
         notes: Mapping[str, str] | None = None,
+        parts: Sequence[ZonePart] = (),
     ) -> Warning:
+        """`parts`: the tsunami warning zones one by one (worst first), to name the part of each
+        region a zone covers and the zones only a province stands in for."""
         tpl = self._template(template, kind, target.lang)
         notes = notes or {}
         url = getattr(target, "include_url", False)
         # Every region is named, however long the text: someone looks for their own regency in
         # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
-        text = _squash(tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url)))
+        text = _squash(tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url, parts)))
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
             event_id=event.id,
@@ -170,16 +174,34 @@ def _context(
     lang: str,
     notes: Mapping[str, str] | None = None,
     include_url: bool = False,
+    parts: Sequence[ZonePart] = (),
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
-    names = [r.name for r in regions]
-    joiner = " dan " if lang == "id" else " and "
-    region_names = ", ".join(names[:-1]) + joiner + names[-1] if len(names) > 1 else "".join(names)
     notes = notes or {}
+    by_code = {r.code: r for r in regions}
+    mine = [p for p in parts if p.code in by_code]
     # Regions grouped by what is said of them (tsunami zone level, predicted MMI), worst first.
     by_note: dict[str, list[str]] = {}
-    for r in regions:
-        by_note.setdefault(notes.get(r.code, ""), []).append(r.name)
+    if mine:
+        # Tsunami zones: a region is named in each level a zone of it has, with the parts the
+        # zones of that level cover ("Kabupaten Ende bagian utara" at Siaga, "Kabupaten Ende
+        # (Pulau Ende)" at Waspada).
+        per_level: dict[str, dict[str, list[ZonePart]]] = {}
+        for p in mine:
+            per_level.setdefault(p.level, {}).setdefault(p.code, []).append(p)
+        for level, codes in per_level.items():
+            by_note[level] = [zone_label(by_code[c].name, ps, lang) for c, ps in codes.items()]
+        per_region: dict[str, list[ZonePart]] = {}
+        for p in mine:
+            per_region.setdefault(p.code, []).append(p)
+        names = [zone_label(by_code[c].name, ps, lang) for c, ps in per_region.items()]
+        names += [r.name for r in regions if r.code not in per_region]
+    else:
+        for r in regions:
+            by_note.setdefault(notes.get(r.code, ""), []).append(r.name)
+        names = [r.name for r in regions]
+    joiner = " dan " if lang == "id" else " and "
+    region_names = ", ".join(names[:-1]) + joiner + names[-1] if len(names) > 1 else "".join(names)
     groups = sorted(by_note.items(), key=lambda kv: _ZONE_ORDER.index(kv[0]) if kv[0] in _ZONE_ORDER else 9)
     heights = sorted((o for o in event.observations if o.height_m is not None), key=lambda o: -(o.height_m or 0.0))
     zone = zone_name(regions[0].code) if regions else "WIB"
@@ -213,6 +235,55 @@ def _context(
         "first_post": first_post,
         "first_post_time": _fmt_time(first_post.created_at.astimezone(ZONES[zone]), zone, lang) if first_post else None,
     }
+
+
+_SIDES_EN = {
+    "UTARA": "north",
+    "SELATAN": "south",
+    "TIMUR": "east",
+    "BARAT": "west",
+    "TENGAH": "central",
+    "TIMUR LAUT": "northeast",
+    "BARAT LAUT": "northwest",
+    "TENGGARA": "southeast",
+    "BARAT DAYA": "southwest",
+}
+
+
+def zone_label(name: str, parts: Sequence[ZonePart], lang: str) -> str:
+    """A region as the zones in it describe it, in readable words rather than BMKG's capitals:
+    "Kabupaten Ngada bagian utara", "Kabupaten Nias Selatan (Pulau Tanabala)", "Kabupaten Luwu
+    (bagian timur dan utara)"; a province standing in for zones it quotes: 'Papua Barat (zona
+    "FOO BAGIAN UTARA")'. A zone that covers the whole region makes its parts moot."""
+    if any(not p.part and not p.quoted for p in parts):
+        return name
+    sides: list[str] = []
+    extras: list[str] = []
+    for p in parts:
+        if p.quoted:
+            extras.append(("zona" if lang == "id" else "zone") + f' "{p.quoted}"')
+        elif p.part.startswith("BAGIAN "):
+            side = p.part[len("BAGIAN ") :]
+            sides.append(side.lower() if lang == "id" else _SIDES_EN.get(side, side.lower()))
+        else:
+            extras.append(_title(p.part))
+    sides = list(dict.fromkeys(sides))
+    extras = list(dict.fromkeys(extras))
+    if lang == "id":
+        if len(sides) == 1:
+            name += " bagian " + sides[0]
+            sides = []
+        # Several sides go in the brackets: their "dan" must not read as the end of the list of
+        # regions ("Kabupaten Luwu (bagian timur dan utara) dan Kota Palopo").
+        inside = "; ".join(x for x in ("bagian " + " dan ".join(sides) if sides else "", ", ".join(extras)) if x)
+        return f"{name} ({inside})" if inside else name
+    inside = "; ".join(x for x in (", ".join(sides), ", ".join(extras)) if x)
+    return f"{name} ({inside})" if inside else name
+
+
+def _title(text: str) -> str:
+    """BMKG's capitals as a place name: "PULAU NUSA-PENIDA" -> "Pulau Nusa-Penida"."""
+    return re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), text)
 
 
 def _fmt_time(t: datetime, zone: str, lang: str) -> str:

@@ -1,8 +1,9 @@
 """Which rules an event change fires, and for which regions. Pure: data in, data out.
 
 Where an event is decides how regions are found:
-- tsunami warning zones (InaTEWS wzarea): the regencies the zones name (a PD-4 that lists none
-  ends the zones of the message before it);
+- tsunami warning zones (InaTEWS wzarea): the regencies the zones name, each zone kept as a
+  part of its regency with its level (a PD-4 that lists none ends the zones of the message
+  before it); a zone whose name matches no regency is carried by the province BMKG named;
 - an area (CAP polygons and circles): the regions it overlaps, largest overlap first, then the
   places its description names within its province (BMKG nowcast: rules/described.py);
 - a point: the region containing it (or the nearest within the tolerance), plus those within
@@ -20,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
-from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region
+from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region, Zone, ZonePart
 from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
 from warnd.rules.described import described
 from warnd.rules.felt import FeltMap, map_felt
@@ -285,20 +286,12 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
     notes: dict[str, str] = {}
     unmapped: list[str] = []
     unmapped_places: tuple[str, ...] = ()
+    parts: list[ZonePart] = []
     zones = ev.zones or (change.previous.zones if ev.ended and change.previous else ())
     if zones:
-        zm = zone_map(index)
-        found, missing = zm.resolve(zones)
-        unmapped = [f"{z.province}/{z.district}" for z in missing]
-        if rule.levels is not None:
-            found = [h for h in found if h.zone.level in rule.levels]
-        hits = []
-        for h in found:
-            region = _at_level(index, h.region, rule.level)
-            if region is not None and region.code not in notes:
-                notes[region.code] = h.zone.level
-                hits.append(Hit(region, 0.0))
+        hits, parts, unmapped = _zone_hits(rule, index, ev, zones, notes)
         if unmapped and not hits:
+            # Only without a province layer: nothing can stand in for the zones.
             return Skip(rule.id, Reason.UNMAPPED_ZONE, f"no region for warning zones {', '.join(unmapped)}")
     elif ev.area is not None:
         hits = index.intersecting(ev.area, rule.level)
@@ -318,6 +311,7 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
         hits = [h for h in hits if covers(h.region.code, rule.regions)]
     if not hits:
         return Skip(rule.id, Reason.OUTSIDE_REGION, functools.partial(_nowhere, rule, ev))
+    kept = {h.region.code for h in hits}
     return Match(
         rule=rule.id,
         event=ev,
@@ -332,7 +326,60 @@ def _evaluate_rule(rule: CompiledRule, index: RegionIndex, change: EventChange, 
         unmapped=tuple(unmapped),
         previous=change.previous,
         unmapped_places=unmapped_places,
+        zone_parts=tuple(p for p in parts if p.code in kept),
     )
+
+
+# How far from the epicentre a zone is looked for when BMKG named its province by an abbreviation
+# warnd does not know and its name matches no regency anywhere: the provinces whose coasts the
+# wave reaches first. Further zones of the same message still reach their own provinces.
+UNKNOWN_PROVINCE_KM = 300.0
+
+
+def _zone_hits(
+    rule: CompiledRule, index: RegionIndex, ev: HazardEvent, zones: Sequence[Zone], notes: dict[str, str]
+) -> tuple[list[Hit], list[ZonePart], list[str]]:
+    """The regions of the zones the rule's levels keep, each zone as a part of its region, and
+    the zones (all levels) whose name matches no regency. Such a zone is never dropped: the
+    province BMKG named stands in for it (every province split from it since), or, if the
+    province is unknown too, the provinces nearest the epicentre."""
+    hits: list[Hit] = []
+    parts: list[ZonePart] = []
+    unmapped: list[str] = []
+    for zh in zone_map(index).resolve(zones):
+        if zh.region is None:
+            unmapped.append(zh.text)
+        if rule.levels is not None and zh.zone.level not in rule.levels:
+            continue
+        places: list[tuple[Region, ZonePart]] = []
+        if zh.region is not None:
+            region = _at_level(index, zh.region, rule.level)
+            if region is not None:
+                # A province-level rule names the province: the part of a regency says nothing there.
+                side = zh.part if region.code == zh.region.code else ""
+                places.append((region, ZonePart(region.code, zh.zone.level, side)))
+        else:
+            for province in zh.provinces or _near_epicentre(index, ev):
+                quoted = zh.zone.district if zh.provinces else zh.text
+                places.append((province, ZonePart(province.code, zh.zone.level, quoted=quoted)))
+        for region, part in places:
+            if region.code not in notes:
+                notes[region.code] = zh.zone.level  # zones come worst first
+                hits.append(Hit(region, 0.0))
+            if part not in parts:
+                parts.append(part)
+    return hits, parts, unmapped
+
+
+def _near_epicentre(index: RegionIndex, ev: HazardEvent) -> list[Region]:
+    """The provinces within UNKNOWN_PROVINCE_KM of the epicentre, or the nearest one; every
+    province when the message has no epicentre (a national fallback: better too wide than silent)."""
+    if ev.lat is None or ev.lon is None:
+        return [r for r in index.regions if r.level == "province"]
+    near = index.within(ev.lat, ev.lon, "province", UNKNOWN_PROVINCE_KM)
+    if not near:
+        near = index.within(ev.lat, ev.lon, "province", 40_000.0)[:1]
+    return [h.region for h in near]
 
 
 def _at_level(index: RegionIndex, region: Region, level: str) -> Region | None:

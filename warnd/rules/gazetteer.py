@@ -198,7 +198,10 @@ class Gazetteer:
                 bare = _REGENCY_PREFIX.sub("", r.name)
                 keys = {letters(bare), letters(_ISLANDS_PREFIX.sub("", bare))}
                 self._add(keys, _Entry(r, kind, where(by_regency.get(r.code, []))))
-        for abbreviation, code in PROVINCES.items():
+        for abbreviation, codes in PROVINCES.items():
+            # An abbreviation of a province split since 2022 (PAPUABAR) names, as a place, the one
+            # that kept its name, listed first.
+            code = codes[0]
             region = self._provinces.get(code)
             if region is not None:
                 self._add({letters(abbreviation)}, _Entry(region, PROVINCE, where(by_province.get(code, []))))

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from warnd.model import Zone
+from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import stale_reason
 from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.targets import Targets
+from warnd.store.zones import ZoneMisses
 
 Severity = Literal["degraded", "failing"]
 
@@ -68,6 +71,7 @@ def collect(
     out: list[Condition] = []
     out += _feeds(FeedStates(conn), bundle, now, live)
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
+    out += _zones(conn, bundle, now)
     r = live.last_reload
     if r is not None and not r.get("ok", True):
         problems = list(r.get("problems") or [])
@@ -107,6 +111,38 @@ def collect(
         )
     for name, why in sorted(bundle.ops_missing.items()):
         out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
+    return out
+
+
+# An unmapped zone name is a notice until it maps (a reload with regions that know it) or until a
+# day has passed since a warning last named it: long enough for an operator to see it, short
+# enough that a one-off name does not keep the daemon degraded.
+ZONE_NOTICE_SECONDS = 86400.0
+
+
+def _zones(conn: Database, bundle: Bundle, now: datetime) -> list[Condition]:
+    out: list[Condition] = []
+    zm = zone_map(bundle.regions)
+    for miss in ZoneMisses(conn).since(now - timedelta(seconds=ZONE_NOTICE_SECONDS)):
+        if zm.region(Zone(miss.province, miss.district, "")) is not None:
+            continue
+        codes = zm.province_codes(miss.province)
+        where = (
+            f"the account(s) of province {', '.join(codes)} received it"
+            if codes
+            else "its province is unknown too: the accounts of the provinces near the epicentre received it"
+        )
+        out.append(
+            Condition(
+                "zone_unmapped",
+                miss.text,
+                "degraded",
+                f'tsunami warning zone "{miss.text}" matches no regency (event {miss.event_id}, feed {miss.feed},'
+                f" named {miss.seen} time(s), last {miss.last_seen}): {where}, quoting the zone."
+                " Map the name to its regency (warnd/rules/zones.py, config/regions)",
+                "the zone maps to a regency now, or no warning has named it for a day",
+            )
+        )
     return out
 
 

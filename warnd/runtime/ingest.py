@@ -26,6 +26,7 @@ from warnd.store.backend import Database
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silence, Silences
+from warnd.store.zones import ZoneMisses
 
 log = get_logger("warnd.ingest")
 
@@ -42,6 +43,8 @@ class IngestReport:
     # Places the source named that no region bears, by where they were named: "felt" (a quake's
     # felt list) or "description" (a nowcast's text).
     unmapped_places: Counter[str] = field(default_factory=Counter)
+    # Tsunami warning zones (one per zone and changed event) whose name matched no regency.
+    unmapped_zones: list[str] = field(default_factory=list)
 
 
 class _History:
@@ -97,6 +100,7 @@ class Ingest:
         self.bundle = bundle
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
+        self.zone_misses = ZoneMisses(conn)
         self.history = _History(self.outbox, self.ledger, Silences(conn), bundle, clock)
 
     def handle(self, feed: str, result: ParseResult) -> IngestReport:
@@ -146,10 +150,19 @@ class Ingest:
                     text = ", ".join(f"{f.mmi} {f.place}" for f in ev.felt) if ev.felt else ev.description
                     elog.warning("place.unmapped", source=source, places=named, text=text)
                     report.unmapped_places[source] += len(named)
+                for zone in dict.fromkeys(z for m in matches for z in m.unmapped):
+                    # Never silently: the province BMKG named carries the warning, quoting the
+                    # zone, and an operator is asked to map the name (a notice per zone name).
+                    elog.warning(
+                        "zone.unmapped",
+                        zone=zone,
+                        rules=[m.rule for m in matches if zone in m.unmapped],
+                        detail="no regency of that name: the province stands in for it",
+                    )
+                    province, _, district = zone.partition("/")
+                    self.zone_misses.record(province, district, ev.id, feed, now)
+                    report.unmapped_zones.append(zone)
                 for m in matches:
-                    if m.unmapped:
-                        # Never silently: an operator must add the name to the zone map.
-                        elog.warning("zone.unmapped", rule=m.rule, zones=list(m.unmapped))
                     posts, drops = plan(m, b.accounts, self.history, now)
                     step["rules"].append(
                         {
@@ -185,6 +198,7 @@ class Ingest:
                             first_post=p.first_post,
                             now=now,
                             notes=dict(m.region_notes),
+                            parts=m.zone_parts,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is

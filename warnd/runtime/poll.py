@@ -204,6 +204,8 @@ class Poller:
             m.described_unmapped.labels(feed_id).inc(report.unmapped_places["description"])
         for reason, n in report.suppressed.items():
             m.suppressed.labels(reason).inc(n)
+        if report.unmapped_zones:
+            m.zones_unmapped.labels(feed_id).inc(len(report.unmapped_zones))
 
     async def _follow(self, spec: FeedSpec, parser: Parser, index: ParseResult) -> tuple[ParseResult, list[str], bool]:
         """Fetch and parse the documents an index links to and has not been read before."""

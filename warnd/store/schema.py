@@ -218,12 +218,28 @@ CREATE TABLE lanes (
 );
 """
 
+# Tsunami warning zones whose name matched no regency: one row per zone as BMKG wrote it, the
+# source of the operator notice that asks for the name to be mapped.
+_V6 = """
+CREATE TABLE zone_misses (
+    province    TEXT NOT NULL,      -- as written: "PAPUABAR"
+    district    TEXT NOT NULL,      -- as written: "RAJAAMPAT BAGIAN UTARA"
+    event_id    TEXT NOT NULL,      -- the last event that named it
+    feed        TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    last_seen   TEXT NOT NULL,
+    seen        INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (province, district)
+);
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
 
 MIGRATIONS: dict[int, dict[str, str]] = {
     5: {d: _V5.format(real=REAL[d]) for d in (SQLITE, POSTGRES)},
+    6: dict.fromkeys((SQLITE, POSTGRES), _V6),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
