@@ -8,7 +8,9 @@ normal); `escalate` (a gauge rose to a higher level than any posted since the la
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
 waits; a level already posted is not posted again until an all-clear; an all-clear waits
 `all_clear_after` since the last level post (a level flapping around a threshold); a plain
-earthquake post is inhibited by a tsunami warning for the same quake; a rule's `cooldown` holds
+earthquake post is inhibited, per account, by a tsunami warning for the same quake that this
+account has queued or sent (the tsunami post speaks for the quake there; an account outside the
+warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's `cooldown` holds
 back further NEW posts to an account; an operator silence mutes a rule, an account or a region
 until a time. Life-safety posts (priority life_safety, or any region at Awas) are never held back
 by a silence or a cooldown.
@@ -72,7 +74,6 @@ def plan(
     posts: list[Post] = []
     drops: list[Drop] = []
     ev = match.event
-    inhibitor = history.inhibitor(ev) if ev.hazard is Hazard.EARTHQUAKE else None
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
@@ -91,8 +92,13 @@ def plan(
         if isinstance(verdict, tuple):
             drops.append(Drop(match.rule, name, *verdict))
             continue
-        if verdict is WarningKind.NEW and inhibitor is not None:
-            drops.append(Drop(match.rule, name, Reason.INHIBITED, f"tsunami warning {inhibitor} covers this quake"))
+        inhibitor = (
+            history.inhibitor(ev, name) if verdict is WarningKind.NEW and ev.hazard is Hazard.EARTHQUAKE else None
+        )
+        if inhibitor is not None:
+            drops.append(
+                Drop(match.rule, name, Reason.INHIBITED, f"this account has tsunami warning {inhibitor} for this quake")
+            )
             continue
         if not life_safety(match):
             muted = history.silenced(match.rule, name, [r.code for r in regions])

@@ -18,7 +18,7 @@ from warnd.clock import Clock
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.cap_out import render_cap
-from warnd.pipeline.route import targets
+from warnd.pipeline.route import account_target, targets
 from warnd.pipeline.stages import plan
 from warnd.rules.engine import evaluate_many
 from warnd.runtime.build import Bundle
@@ -59,8 +59,11 @@ class _History:
     def last_from_rule(self, rule: str, account: str) -> Warning | None:
         return self.outbox.last_from_rule(rule, account)
 
-    def inhibitor(self, event: HazardEvent) -> str | None:
-        return self.ledger.related(event, Hazard.TSUNAMI)
+    def inhibitor(self, event: HazardEvent, account: str) -> str | None:
+        tsunami = self.ledger.related(event, Hazard.TSUNAMI)
+        if tsunami is None or not self.outbox.received(tsunami, account, account_target(account)):
+            return None
+        return tsunami
 
     def silenced(self, rule: str, account: str, regions: list[str]) -> str | None:
         now = self.clock.now()
