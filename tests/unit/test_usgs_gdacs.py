@@ -34,7 +34,14 @@ def test_usgs_revision_between_two_polls_is_the_same_event_revised():
 def test_usgs_old_api_uppercase_status_and_null_tsunami():
     events = usgs.parse(sample("usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson"), Source("s", NOW))
     assert len(events.events) == 12
-    assert all(e.tsunami in (True, None) for e in events.events)
+
+
+def test_usgs_tsunami_flag_is_kept_as_a_flag_never_as_a_tsunami_potential():
+    # The 2014 sample holds `tsunami` 1 (Iquique M6.7 among them), 0 never, and null.
+    events = usgs.parse(sample("usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson"), Source("s", NOW))
+    flagged = {e.source_id for e in events.events if usgs.OCEANIC in e.flags}
+    assert flagged == {"ci15476961", "usc000ndnj", "usc000n7bm", "nc72182046", "usb000mzmn"}
+    assert all(e.tsunami is None for e in events.events)
 
 
 def test_usgs_preferred_id_switch_is_an_alias():
