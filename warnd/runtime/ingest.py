@@ -178,6 +178,7 @@ class Ingest:
                             first_post=p.first_post,
                             now=now,
                             notes=dict(m.region_notes),
+                            last_post=p.last_post,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
