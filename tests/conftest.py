@@ -95,14 +95,24 @@ def sample(name: str) -> bytes:
 
 
 def usgs_moved(
-    name: str, feature: str, *, usgs_id: str, time: str, lat: float, lon: float, depth: float, place: str
+    name: str,
+    feature: str,
+    *,
+    usgs_id: str,
+    time: str,
+    lat: float,
+    lon: float,
+    depth: float,
+    place: str,
+    base: bytes | None = None,
 ) -> bytes:
     """A recorded USGS GeoJSON sample with one feature moved onto another quake as USGS reported
     it: only its id fields (id, code, ids, url, detail), its time fields (time, and updated at the
     same distance after it as recorded) and its position (coordinates, place, the place in the
     title) are changed; its magnitude, magnitude type, status, tsunami flag and every other
-    feature are as recorded. The samples hold no quake that BMKG also reported."""
-    doc = json.loads(sample(name))
+    feature are as recorded. The samples hold no quake that BMKG also reported. `base`: the
+    sample already moved once (another feature moved as well)."""
+    doc = json.loads(base if base is not None else sample(name))
     (f,) = [f for f in doc["features"] if f["id"] == feature]
     p = f["properties"]
     origin = int(datetime.fromisoformat(time.replace("Z", "+00:00")).timestamp() * 1000)
@@ -130,6 +140,16 @@ FLORES_BY_USGS = {
     "place": "Flores Sea",
 }
 USGS_DAY = "usgs-geojson/usgs_2.5_day_2021-11-26T0628Z_dcardosos-69c02b0.geojson"
+# USGS's solution of the Mentawai M7.3 of 24 Apr 2023 (ComCat us7000jvl3), the quake of BMKG's
+# two InaTEWS samples of 25 Apr 2023.
+MENTAWAI_BY_USGS = {
+    "usgs_id": "us7000jvl3",
+    "time": "2023-04-24T20:00:57.265Z",
+    "lat": -0.8082,
+    "lon": 98.5112,
+    "depth": 34.0,
+    "place": "171 km SSE of Teluk Dalam, Indonesia",
+}
 
 
 def cap_links(atom: str) -> list[str]:

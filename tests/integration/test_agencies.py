@@ -8,7 +8,7 @@ since no recorded USGS feed holds a quake that a recorded BMKG feed holds too.""
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.conftest import FLORES_BY_USGS, ROOT, USGS_DAY, usgs_moved
+from tests.conftest import FLORES_BY_USGS, MENTAWAI_BY_USGS, ROOT, USGS_DAY, usgs_moved
 from warnd.model import WarningKind
 from warnd.runtime.simulate import Document, simulate
 
@@ -43,7 +43,7 @@ def test_usgs_copy_of_a_quake_bmkg_reported_posts_nothing():
         assert w.kind is WarningKind.NEW and w.agency == "bmkg"
         assert "M7.4" in w.text and w.text.endswith("#gempa #BMKG")
     # USGS's M6.2 copy, 0.8 s and 0.013 deg off, joined the BMKG event: never news, never posted.
-    assert not [w for w in done.warnings if w.event_id.startswith("usgs-") and w.event_id == FLORES_USGS]
+    assert not [w for w in done.warnings if w.event_id == FLORES_USGS]
     assert not [s for s in done.trace if s["event_id"] == FLORES_USGS]
     assert not [w for w in done.warnings if "#USGS" in w.text and "Flores" in w.text]
 
@@ -98,16 +98,9 @@ def test_quakes_of_one_origin_second_far_apart_stay_two():
 
 def test_usgs_tsunami_flag_never_reads_as_a_tsunami_potential():
     # The recorded 2014 feature usb000mzmn carries `tsunami` 1; moved to USGS's solution of the
-    # Mentawai M7.3 of 24 Apr 2023 (us7000jvl3: 20:00:57.265 UTC, 0.8082 S 98.5112 E, 34 km).
+    # Mentawai M7.3 of 24 Apr 2023.
     doc = usgs_moved(
-        "usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson",
-        "usb000mzmn",
-        usgs_id="us7000jvl3",
-        time="2023-04-24T20:00:57.265Z",
-        lat=-0.8082,
-        lon=98.5112,
-        depth=34.0,
-        place="171 km SSE of Teluk Dalam, Indonesia",
+        "usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson", "usb000mzmn", **MENTAWAI_BY_USGS
     )
     done = run(usgs(doc))
     posts = [w for w in done.warnings if w.event_id == "usgs-us7000jvl3"]
