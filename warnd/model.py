@@ -349,6 +349,9 @@ class EventChange:
     kind: ChangeKind
     event: HazardEvent
     previous: HazardEvent | None = None
+    # The id of another agency's report that joined this event, the first time it is seen: it is
+    # kept as an alias and posts nothing (store.ledger).
+    joined: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

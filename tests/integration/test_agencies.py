@@ -45,6 +45,8 @@ def test_usgs_copy_of_a_quake_bmkg_reported_posts_nothing():
     # USGS's M6.2 copy, 0.8 s and 0.013 deg off, joined the BMKG event: never news, never posted.
     assert not [w for w in done.warnings if w.event_id == FLORES_USGS]
     assert not [s for s in done.trace if s["event_id"] == FLORES_USGS]
+    (joined,) = [s for s in done.trace if s.get("joined")]
+    assert (joined["event_id"], joined["joined"], joined["document"]) == (FLORES_BMKG, FLORES_USGS, "usgs.geojson")
     assert not [w for w in done.warnings if "#USGS" in w.text and "Flores" in w.text]
 
 

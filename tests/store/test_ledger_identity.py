@@ -129,6 +129,9 @@ def test_another_agencys_copy_joins_the_bmkg_quake_and_never_changes_it(store):
     assert observe(ledger, ours).kind is ChangeKind.NEW
     change = observe(ledger, theirs)
     assert change.kind is ChangeKind.UNCHANGED and change.event.id == ours.id
+    assert change.joined == theirs.id
+    # Its next poll is not news again.
+    assert observe(ledger, theirs).joined is None
     # USGS revises its solution: still BMKG's values, and its id is known from now on.
     revised = replace(theirs, magnitude=7.3, sent=theirs.sent + timedelta(hours=1))
     assert observe(ledger, revised).kind is ChangeKind.UNCHANGED

@@ -117,12 +117,21 @@ class Ingest:
                 ev = change.event
                 report.changes[change.kind.value] += 1
                 elog = log.bind(event_id=ev.id, feed=feed)
+                if change.joined is not None:
+                    # Another agency's report of a quake the event's agency speaks for: kept as an
+                    # alias, never posted; said once, since a whole report posts nothing.
+                    elog.info("event.joined", report=change.joined, speaks=ev.agency)
+                    report.trace.append(
+                        {"event_id": ev.id, "change": change.kind.value, "joined": change.joined, "rules": []}
+                    )
+                    continue
                 if change.kind is ChangeKind.UNCHANGED:
                     elog.debug("event.unchanged", reason="unchanged")
                     continue
                 elog.info(
                     "event." + change.kind.value,
                     hazard=ev.hazard.value,
+                    agency=ev.agency,
                     time=ev.time.isoformat(),
                     magnitude=ev.magnitude,
                     lat=ev.lat,

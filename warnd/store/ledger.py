@@ -104,8 +104,9 @@ class Ledger:
             # A second opinion on a quake another agency speaks for: remembered under its ids so
             # that its later copies are recognised, never news.
             self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
-            self._alias(event_id, (event.id, *event.aliases))
-            return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous)
+            first = self._alias(event_id, (event.id, *event.aliases))
+            joined = event.id if first else None
+            return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous, joined)
         # BMKG's report of a quake first known from another agency: BMKG's values replace the
         # other agency's, whenever either was issued (their clocks say nothing of each other).
         takeover = event.agency != owner
@@ -223,13 +224,17 @@ class Ledger:
         ).fetchall()
         return rows
 
-    def _alias(self, event_id: str, aliases: tuple[str, ...]) -> None:
+    def _alias(self, event_id: str, aliases: tuple[str, ...]) -> int:
+        """Record other ids of an event; how many were not known before."""
+        added = 0
         for alias in aliases:
             if alias and alias != event_id:
-                self.conn.execute(
+                cur = self.conn.execute(
                     "INSERT INTO event_aliases (alias, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (alias, event_id),
                 )
+                added += max(cur.rowcount, 0)
+        return added
 
     def _seen(self, event_id: str, revision: str) -> bool:
         return (
