@@ -1,19 +1,21 @@
 """From a rule match to the posts it asks for: one per account, each naming only the account's
 own regions, with the kind of post the event's history calls for. Every drop carries a reason.
 
-Kinds: `new`; `update` (a revision of something already posted: a Ralat); `cancel` (the source
-withdrew it); `all_clear` (the source says it is over: PD-4, a CAP all-clear, a gauge back to
-normal); `escalate` (a gauge rose to a higher level than any posted since the last all-clear).
+Kinds: `new`; `update` (a revision of something already posted: a Ralat; or, when the account's
+last post showed another agency's values, that agency's word on the same quake, which the
+template says is not a correction); `cancel` (the source withdrew it); `all_clear` (the source
+says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose to a
+higher level than any posted since the last all-clear).
 
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
 waits; a level already posted is not posted again until an all-clear; an all-clear waits
 `all_clear_after` since the last level post (a level flapping around a threshold); a plain
-earthquake post is inhibited, per account, by a tsunami warning for the same quake that this
-account has queued or sent (the tsunami post speaks for the quake there; an account outside the
-warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's `cooldown` holds
-back further NEW posts to an account; an operator silence mutes a rule, an account or a region
-until a time. Life-safety posts (priority life_safety, or any region at Awas) are never held back
-by a silence or a cooldown.
+earthquake post is inhibited per account: only for an account that has a tsunami warning for the
+same quake queued or sent (there the tsunami post speaks for the quake; an account outside the
+warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's
+`cooldown` holds back further NEW posts to an account; an operator silence mutes a rule, an
+account or a region until a time. Life-safety posts (priority life_safety, or any region at Awas)
+are never held back by a silence or a cooldown.
 """
 
 from __future__ import annotations
