@@ -94,3 +94,10 @@ def test_gdacs_values():
 def test_gdacs_refuses_other_rss():
     with pytest.raises(FeedError):
         gdacs.parse(sample("bmkg-nowcast/nowcast-rss_id_2026-02-16_dhanyyudi.xml"), Source("g", NOW))
+
+
+def test_gdacs_earthquake_names_its_usgs_event_as_an_alias():
+    result = gdacs.parse(sample("gdacs-rss/gdacs_rss_2019-12-30_exxamalte.xml"), Source("g", NOW))
+    quakes = {e.id: e.aliases for e in result.events if e.hazard is Hazard.EARTHQUAKE}
+    assert quakes == {"gdacs-EQ1199929": ("usgs-us70006rx5",), "gdacs-EQ1199647": ("usgs-us70006r3m",)}
+    assert all(not e.aliases for e in result.events if e.hazard is not Hazard.EARTHQUAKE)
