@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -90,6 +92,64 @@ def pg_store(tmp_path: Path) -> Iterator[Store]:
 
 def sample(name: str) -> bytes:
     return (SAMPLES / name).read_bytes()
+
+
+def usgs_moved(
+    name: str,
+    feature: str,
+    *,
+    usgs_id: str,
+    time: str,
+    lat: float,
+    lon: float,
+    depth: float,
+    place: str,
+    base: bytes | None = None,
+) -> bytes:
+    """A recorded USGS GeoJSON sample with one feature moved onto another quake as USGS reported
+    it: only its id fields (id, code, ids, url, detail), its time fields (time, and updated at the
+    same distance after it as recorded) and its position (coordinates, place, the place in the
+    title) are changed; its magnitude, magnitude type, status, tsunami flag and every other
+    feature are as recorded. The samples hold no quake that BMKG also reported. `base`: the
+    sample already moved once (another feature moved as well)."""
+    doc = json.loads(base if base is not None else sample(name))
+    (f,) = [f for f in doc["features"] if f["id"] == feature]
+    p = f["properties"]
+    origin = int(datetime.fromisoformat(time.replace("Z", "+00:00")).timestamp() * 1000)
+    p["updated"] = origin + (p["updated"] - p["time"])
+    p["time"] = origin
+    f["id"] = usgs_id
+    p["code"] = usgs_id[2:]
+    p["ids"] = f",{usgs_id},"
+    for key in ("url", "detail"):
+        p[key] = p[key].replace(feature, usgs_id)
+    p["place"] = place
+    p["title"] = p["title"].split(" - ", 1)[0] + f" - {place}"
+    f["geometry"]["coordinates"] = [lon, lat, depth]
+    return json.dumps(doc).encode()
+
+
+# USGS's solution of the Flores Sea quake of 14 Dec 2021 (ComCat us6000gc2a), the M7.4 of BMKG's
+# gempaterkini sample, moved onto the largest feature of a 2021 USGS day feed (M6.2, Myanmar).
+FLORES_BY_USGS = {
+    "usgs_id": "us6000gc2a",
+    "time": "2021-12-14T03:20:23.809Z",
+    "lat": -7.6033,
+    "lon": 122.2274,
+    "depth": 14.3,
+    "place": "Flores Sea",
+}
+USGS_DAY = "usgs-geojson/usgs_2.5_day_2021-11-26T0628Z_dcardosos-69c02b0.geojson"
+# USGS's solution of the Mentawai M7.3 of 24 Apr 2023 (ComCat us7000jvl3), the quake of BMKG's
+# two InaTEWS samples of 25 Apr 2023.
+MENTAWAI_BY_USGS = {
+    "usgs_id": "us7000jvl3",
+    "time": "2023-04-24T20:00:57.265Z",
+    "lat": -0.8082,
+    "lon": 98.5112,
+    "depth": 34.0,
+    "place": "171 km SSE of Teluk Dalam, Indonesia",
+}
 
 
 def cap_links(atom: str) -> list[str]:

@@ -411,6 +411,8 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.explain:
         for step in run.trace:
             print(f"# {step['document']} at {step['at']}: {step['event_id']} {step['change']}")
+            if step.get("joined"):
+                print(f"#   {step['joined']}: another agency's report of this quake, kept as an alias, not posted")
             for r in step["rules"]:
                 if r["fired"]:
                     held = "; ".join(f"{h['account']}: {h['reason']} ({h['detail']})" for h in r["held"])

@@ -259,7 +259,8 @@ class HazardEvent:
 
     @property
     def agency(self) -> str:
-        """Who measured it: reports are merged by time and place only within one agency."""
+        """Who measured it ("bmkg", "usgs", "gdacs"): one agency's reports of a quake are merged
+        within its own tolerances, another agency's within wider ones (store.ledger)."""
         return self.feed_format.split("-", 1)[0]
 
     def to_json(self) -> dict[str, Any]:
@@ -365,6 +366,9 @@ class EventChange:
     kind: ChangeKind
     event: HazardEvent
     previous: HazardEvent | None = None
+    # The id of another agency's report that joined this event, the first time it is seen: it is
+    # kept as an alias and posts nothing (store.ledger).
+    joined: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +426,9 @@ class Warning:
     created_at: datetime
     # The event's level when this was posted (gauge siaga level, tsunami zone level).
     level: str | None = None
+    # The agency whose values the post shows (HazardEvent.agency); None in posts made before it
+    # was recorded.
+    agency: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -439,6 +446,7 @@ class Warning:
             "status": self.status.value,
             "created_at": iso_utc(self.created_at),
             "level": self.level,
+            "agency": self.agency,
         }
 
     @classmethod
@@ -458,6 +466,7 @@ class Warning:
             status=Status(d["status"]),
             created_at=datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")),
             level=d.get("level"),
+            agency=d.get("agency"),
         )
 
 

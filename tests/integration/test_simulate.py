@@ -119,13 +119,24 @@ def test_felt_quake_warns_nearby_regencies_only():
     assert "Lombok" not in w.text
 
 
-def test_tsunami_warning_inhibits_the_plain_quake_post_of_the_same_quake():
+def test_tsunami_warning_inhibits_the_quake_post_only_for_the_accounts_it_reached():
+    # Mentawai M7.3, 25 Apr 2023: the PD-1 names only Nias Selatan (Sumatera Utara); the felt
+    # message of the same quake reports MMI VI in Siberut and Mentawai (Sumatera Barat).
     pd1 = ROOT / "feeds/samples/bmkg-inatews/datagempa_2023-04-25_PD-1_mentawai-m7.3_arraysyams.json"
     felt = ROOT / "feeds/samples/bmkg-inatews/datagempa_2023-04-25_felt_mentawai-m7.3_arraysyams.json"
     run = simulate(CONFIG, docs(pd1, felt), [datetime.now(UTC)], follow=True)
-    assert {w.rule for w in run.warnings} == {"tsunami"}
+    posts = {(w.account, w.rule) for w in run.warnings}
+    # The tsunami warning went to Sumatera Utara only; the quake (felt far: M7.3 at 84 km) is
+    # posted to every other province it reaches, Sumatera Barat first among them.
+    assert {a for a, r in posts if r == "tsunami"} == {"gempa-sumatera-utara"}
+    assert ("gempa-sumatera-utara", "gempa-kuat") not in posts
+    assert ("gempa-sumatera-barat", "gempa-kuat") in posts
+    quake = next(w for w in run.warnings if w.rule == "gempa-kuat" and w.account == "gempa-sumatera-barat")
+    assert quake.kind is WarningKind.NEW and "M7.3" in quake.text and "VI Siberut" in quake.text
+    assert all(r.code.startswith("13") for r in quake.regions)
     held = [h for s in run.trace for r in s["rules"] for h in r.get("held", []) if h["reason"] == "inhibited"]
-    assert "gempa-sumatera-barat" in {h["account"] for h in held}
+    assert [h["account"] for h in held] == ["gempa-sumatera-utara"]
+    assert "bmkg-tsunami-20230424T200057Z" in held[0]["detail"]
 
 
 def test_exercise_messages_do_not_fire_the_starter_rules():

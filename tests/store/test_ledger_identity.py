@@ -107,3 +107,73 @@ def test_automatic_solution_never_replaces_a_reviewed_bulletin(store):
 
 
 # The events table as the first release created it (no agency, no status).
+
+
+def _flores_bmkg():
+    from warnd.pollers import bmkg
+
+    events = bmkg.parse(sample("bmkg-tews/gempaterkini_2021-12-14_flores-m7.4_arraysyams.json"), Source("t", NOW))
+    return next(e for e in events.events if e.magnitude == 7.4)
+
+
+def _flores_usgs():
+    from tests.conftest import FLORES_BY_USGS, USGS_DAY, usgs_moved
+
+    doc = usgs_moved(USGS_DAY, "us7000fx45", **FLORES_BY_USGS)
+    return next(e for e in usgs.parse(doc, Source("u", NOW)).events if e.id == "usgs-us6000gc2a")
+
+
+def test_another_agencys_copy_joins_the_bmkg_quake_and_never_changes_it(store):
+    ledger = Ledger(store.open())
+    ours, theirs = _flores_bmkg(), _flores_usgs()
+    assert observe(ledger, ours).kind is ChangeKind.NEW
+    change = observe(ledger, theirs)
+    assert change.kind is ChangeKind.UNCHANGED and change.event.id == ours.id
+    assert change.joined == theirs.id
+    # Its next poll is not news again.
+    assert observe(ledger, theirs).joined is None
+    # USGS revises its solution: still BMKG's values, and its id is known from now on.
+    revised = replace(theirs, magnitude=7.3, sent=theirs.sent + timedelta(hours=1))
+    assert observe(ledger, revised).kind is ChangeKind.UNCHANGED
+    assert ledger.get("usgs-us6000gc2a").id == ours.id
+    assert ledger.get(ours.id).magnitude == 7.4 and ledger.get(ours.id).feed_format == "bmkg-tews"
+    # GDACS's item of the quake (its recorded EQ item moved onto USGS's solution) joins too.
+    from warnd.pollers import gdacs
+
+    items = gdacs.parse(sample("gdacs-rss/gdacs_rss_2019-12-30_exxamalte.xml"), Source("g", NOW)).events
+    eq = next(e for e in items if e.id == "gdacs-EQ1199929")
+    moved = replace(eq, time=theirs.time.replace(microsecond=0), lat=theirs.lat, lon=theirs.lon)
+    assert observe(ledger, moved).kind is ChangeKind.UNCHANGED
+    assert ledger.count() == 1
+
+
+def test_bmkg_takes_over_a_quake_first_known_from_usgs(store):
+    ledger = Ledger(store.open())
+    ours, theirs = _flores_bmkg(), _flores_usgs()
+    assert observe(ledger, theirs).kind is ChangeKind.NEW
+    change = observe(ledger, ours)
+    assert change.kind is ChangeKind.UPDATED and change.event.id == theirs.id
+    assert change.event.agency == "bmkg" and change.event.magnitude == 7.4
+    assert change.previous is not None and change.previous.agency == "usgs"
+    # From now on BMKG speaks for it: USGS's later revision changes nothing, BMKG's id finds it.
+    later = replace(theirs, magnitude=7.5, sent=theirs.sent + timedelta(hours=1))
+    assert observe(ledger, later).kind is ChangeKind.UNCHANGED
+    assert ledger.get(ours.id).magnitude == 7.4
+    assert observe(ledger, ours).kind is ChangeKind.UNCHANGED
+    assert ledger.count() == 1
+
+
+def test_one_origin_second_far_apart_is_two_quakes(store):
+    from warnd.pollers import bmkg
+
+    ledger = Ledger(store.open())
+    terkini = bmkg.parse(sample("bmkg-tews/gempaterkini_2023-07-12_muhk01.json"), Source("t", NOW)).events
+    aceh = next(e for e in terkini if e.id == "bmkg-eq-20230710T011904Z")
+    jayapura = next(e for e in terkini if e.id == "bmkg-eq-20230707T042508Z")
+    # Kabupaten Jayapura's epicentre at Aceh Barat's origin second, from BMKG and from USGS.
+    same_second = replace(jayapura, id="bmkg-eq-x", time=aceh.time)
+    other_agency = replace(same_second, id="usgs-x", feed_format="usgs-geojson")
+    assert observe(ledger, aceh).kind is ChangeKind.NEW
+    assert observe(ledger, same_second).kind is ChangeKind.NEW
+    assert observe(ledger, other_agency).event.id == "bmkg-eq-x"
+    assert ledger.count() == 2

@@ -127,3 +127,28 @@ def test_a_failed_transaction_leaves_neither_event_nor_warning(store):
         pass
     assert Ledger(conn).count() == 0
     assert Outbox(conn).counts()["pending"] == 0
+
+
+def test_received_counts_queued_and_sent_but_not_dead_or_dropped(store):
+    conn = store.open()
+    box = Outbox(conn)
+    with conn.transaction():
+        box.enqueue(_warning(wid="w1", account="a"), ["account:a", "partner:p"], NOW)
+        box.enqueue(_warning(wid="w2", account="b"), ["account:b"], NOW)
+    assert box.received("e1", "a", "account:a")
+    assert not box.received("e1", "c", "account:c")
+    assert not box.received("e2", "a", "account:a")
+    a = box.head("account:a")
+    box.begin(a.id, NOW)
+    assert box.received("e1", "a", "account:a")
+    box.mark_sent(a.id, "x1", NOW)
+    assert box.received("e1", "a", "account:a")
+    b = box.head("account:b")
+    box.mark_dead(b.id, "permanent_failure", "403", NOW, attempted=True)
+    assert not box.received("e1", "b", "account:b")
+    box.retry_now([b.id], NOW)
+    assert box.received("e1", "b", "account:b")
+    box.drop([b.id], "operator", NOW)
+    assert not box.received("e1", "b", "account:b")
+    # A partner's copy is not the account's post.
+    assert not box.received("e1", "a", "partner:q")

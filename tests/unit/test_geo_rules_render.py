@@ -232,3 +232,19 @@ def test_region_file_problems_name_the_feature(tmp_path, feature, problem):
     with pytest.raises(RegionError) as e:
         load_layers([layer])
     assert str(e.value).startswith(f"{layer}: {problem}")
+
+
+def test_trial_render_passes_templates_written_before_the_agency_and_catches_a_bad_branch(tmp_path):
+    # An operator's template of before the agency variables still passes the trial render.
+    (tmp_path / "earthquake").mkdir()
+    (tmp_path / "earthquake" / "new.id.j2").write_text("Gempa M{{ magnitude }}, {{ time }}. #gempa #BMKG")
+    (tmp_path / "earthquake" / "update.id.j2").write_text(
+        "{% if source_changed %}INFO {{ agency }} ({{ previous_agency }}){% else %}RALAT{% endif %} M{{ magnitude }}"
+    )
+    assert Renderer(tmp_path).check() == []
+    # A misspelt variable in the branch taken only after another agency's post is still found.
+    (tmp_path / "earthquake" / "update.id.j2").write_text(
+        "{% if source_changed %}INFO {{ agensi }}{% else %}RALAT{% endif %} M{{ magnitude }}"
+    )
+    (problem,) = Renderer(tmp_path).check()
+    assert problem.file.endswith("update.id.j2") and "agensi" in str(problem)

@@ -34,7 +34,14 @@ def test_usgs_revision_between_two_polls_is_the_same_event_revised():
 def test_usgs_old_api_uppercase_status_and_null_tsunami():
     events = usgs.parse(sample("usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson"), Source("s", NOW))
     assert len(events.events) == 12
-    assert all(e.tsunami in (True, None) for e in events.events)
+
+
+def test_usgs_tsunami_flag_is_kept_as_a_flag_never_as_a_tsunami_potential():
+    # The 2014 sample holds `tsunami` 1 (Iquique M6.7 among them), 0 never, and null.
+    events = usgs.parse(sample("usgs-geojson/usgs_significant_month_2014-03-24_petermooney.geojson"), Source("s", NOW))
+    flagged = {e.source_id for e in events.events if usgs.OCEANIC in e.flags}
+    assert flagged == {"ci15476961", "usc000ndnj", "usc000n7bm", "nc72182046", "usb000mzmn"}
+    assert all(e.tsunami is None for e in events.events)
 
 
 def test_usgs_preferred_id_switch_is_an_alias():
@@ -87,3 +94,10 @@ def test_gdacs_values():
 def test_gdacs_refuses_other_rss():
     with pytest.raises(FeedError):
         gdacs.parse(sample("bmkg-nowcast/nowcast-rss_id_2026-02-16_dhanyyudi.xml"), Source("g", NOW))
+
+
+def test_gdacs_earthquake_names_its_usgs_event_as_an_alias():
+    result = gdacs.parse(sample("gdacs-rss/gdacs_rss_2019-12-30_exxamalte.xml"), Source("g", NOW))
+    quakes = {e.id: e.aliases for e in result.events if e.hazard is Hazard.EARTHQUAKE}
+    assert quakes == {"gdacs-EQ1199929": ("usgs-us70006rx5",), "gdacs-EQ1199647": ("usgs-us70006r3m",)}
+    assert all(not e.aliases for e in result.events if e.hazard is not Hazard.EARTHQUAKE)

@@ -18,7 +18,8 @@ class History(Protocol):
         """The silence muting this post, described, if any."""
         ...
 
-    def inhibitor(self, event: HazardEvent) -> str | None:
-        """The id of an event that makes this one's own post redundant (a tsunami warning for
-        the same quake), if any."""
+    def inhibitor(self, event: HazardEvent, account: str) -> str | None:
+        """The id of an event that makes this account's own post about `event` redundant: the
+        tsunami warning of the same quake, if this account has a warning about it queued or
+        sent. An account the tsunami warning did not reach gets its earthquake post."""
         ...

@@ -6,6 +6,11 @@ load time (a trial render) rather than an empty hole in a live warning.
 
 Layout: <templates>/<name>/<kind>.<lang>.j2, e.g. templates/earthquake/new.id.j2. A kind with no
 template of its own falls back to `new`.
+
+A post names the agency whose values it shows (`agency`: BMKG, USGS, GDACS). When the account's
+last post about the event showed another agency's values (a USGS report first, BMKG's after it),
+`source_changed` is true and `previous_agency` names the other one: an update template says that
+this is the new agency's word on the quake, not a correction.
 """
 
 from __future__ import annotations
@@ -70,22 +75,17 @@ class Renderer:
         return sorted(self.env.list_templates(extensions=["j2"]))
 
     def check(self) -> list[TemplateProblem]:
-        """Compile every template and render each with a sample event, so that a syntax error
-        or an unknown variable is found at load time."""
+        """Compile every template and render each with a sample event, as a first post and as
+        one following another agency's post, so that a syntax error or an unknown variable is
+        found at load time in either branch."""
         problems = []
         for name in self.names():
             try:
                 template = self.env.get_template(name)
                 kind = name.split("/")[-1].split(".")[0]
-                template.render(
-                    _context(
-                        _SAMPLE,
-                        WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW,
-                        _SAMPLE_REGIONS,
-                        None,
-                        "id",
-                    )
-                )
+                wkind = WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW
+                for earlier in (None, _SAMPLE_EARLIER):
+                    template.render(_context(_SAMPLE, wkind, _SAMPLE_REGIONS, earlier, "id", last_post=earlier))
             except jinja2.TemplateSyntaxError as e:
                 problems.append(TemplateProblem(str(self.folder / name), e.lineno, e.message or "syntax error"))
             except jinja2.TemplateError as e:
@@ -124,15 +124,19 @@ class Renderer:
         now: datetime,
         notes: Mapping[str, str] | None = None,
         parts: Sequence[ZonePart] = (),
+        last_post: Warning | None = None,
     ) -> Warning:
-        """`parts`: the tsunami warning zones one by one (worst first), to name the part of each
-        region a zone covers and the zones only a province stands in for."""
+        """`first_post` and `last_post`: the account's first and latest warnings about the
+        event, if any. `parts`: the tsunami warning zones one by one (worst first), to name the
+        part of each region a zone covers and the zones only a province stands in for."""
         tpl = self._template(template, kind, target.lang)
         notes = notes or {}
         url = getattr(target, "include_url", False)
         # Every region is named, however long the text: someone looks for their own regency in
         # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
-        text = _squash(tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url, parts)))
+        text = _squash(
+            tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url, parts, last_post))
+        )
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
             event_id=event.id,
@@ -148,6 +152,7 @@ class Renderer:
             status=event.status,
             created_at=now,
             level=_worst(event.level, [notes.get(r.code) for r in regions]),
+            agency=event.agency,
         )
 
 
@@ -175,6 +180,7 @@ def _context(
     notes: Mapping[str, str] | None = None,
     include_url: bool = False,
     parts: Sequence[ZonePart] = (),
+    last_post: Warning | None = None,
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
     notes = notes or {}
@@ -206,6 +212,7 @@ def _context(
     heights = sorted((o for o in event.observations if o.height_m is not None), key=lambda o: -(o.height_m or 0.0))
     zone = zone_name(regions[0].code) if regions else "WIB"
     tz = ZONES[zone]
+    previous = last_post.agency if last_post is not None else None
     return {
         "event": event,
         "kind": kind.value,
@@ -232,6 +239,9 @@ def _context(
         "magnitude": f"{event.magnitude:.1f}" if event.magnitude is not None else "?",
         "depth": f"{event.depth_km:g}" if event.depth_km is not None else "?",
         "felt": ", ".join(f"{f.mmi} {f.place}" for f in event.felt),
+        "agency": agency_name(event.agency),
+        "previous_agency": agency_name(previous) if previous else None,
+        "source_changed": previous is not None and previous != event.agency,
         "first_post": first_post,
         "first_post_time": _fmt_time(first_post.created_at.astimezone(ZONES[zone]), zone, lang) if first_post else None,
     }
@@ -286,6 +296,14 @@ def _title(text: str) -> str:
     return re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), text)
 
 
+_AGENCY_NAMES = {"bmkg": "BMKG", "usgs": "USGS", "gdacs": "GDACS"}
+
+
+def agency_name(agency: str) -> str:
+    """How a post names an agency (a hashtag): "bmkg" -> "BMKG"."""
+    return _AGENCY_NAMES.get(agency, agency.upper())
+
+
 def _fmt_time(t: datetime, zone: str, lang: str) -> str:
     months = _BULAN if lang == "id" else _MONTH
     return f"{t.day:02d} {months[t.month - 1]} {t.year} {t:%H:%M:%S} {zone}"
@@ -312,3 +330,20 @@ _SAMPLE = HazardEvent(
     place="Pusat gempa berada di darat 4 Km Timur Laut Kab.Sumedang",
 )
 _SAMPLE_REGIONS = (Region("32.11", "Kabupaten Sumedang", "regency", "32"),)
+# An earlier post of the sample quake from another agency's report.
+_SAMPLE_EARLIER = Warning(
+    id="w-sample",
+    event_id=_SAMPLE.id,
+    revision="sample",
+    rule="sample",
+    account="sample",
+    kind=WarningKind.NEW,
+    severity=None,
+    priority=Priority.NORMAL,
+    regions=_SAMPLE_REGIONS,
+    lang="id",
+    text="sample",
+    status=Status.ACTUAL,
+    created_at=datetime(2024, 1, 10, 13, 19, tzinfo=UTC),
+    agency="usgs",
+)

@@ -1,17 +1,21 @@
 """From a rule match to the posts it asks for: one per account, each naming only the account's
 own regions, with the kind of post the event's history calls for. Every drop carries a reason.
 
-Kinds: `new`; `update` (a revision of something already posted: a Ralat); `cancel` (the source
-withdrew it); `all_clear` (the source says it is over: PD-4, a CAP all-clear, a gauge back to
-normal); `escalate` (a gauge rose to a higher level than any posted since the last all-clear).
+Kinds: `new`; `update` (a revision of something already posted: a Ralat; or, when the account's
+last post showed another agency's values, that agency's word on the same quake, which the
+template says is not a correction); `cancel` (the source withdrew it); `all_clear` (the source
+says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose to a
+higher level than any posted since the last all-clear).
 
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
 waits; a level already posted is not posted again until an all-clear; an all-clear waits
 `all_clear_after` since the last level post (a level flapping around a threshold); a plain
-earthquake post is inhibited by a tsunami warning for the same quake; a rule's `cooldown` holds
-back further NEW posts to an account; an operator silence mutes a rule, an account or a region
-until a time. Life-safety posts (priority life_safety, or any region at Awas) are never held back
-by a silence or a cooldown.
+earthquake post is inhibited per account: only for an account that has a tsunami warning for the
+same quake queued or sent (there the tsunami post speaks for the quake; an account outside the
+warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's
+`cooldown` holds back further NEW posts to an account; an operator silence mutes a rule, an
+account or a region until a time. Life-safety posts (priority life_safety, or any region at Awas)
+are never held back by a silence or a cooldown.
 """
 
 from __future__ import annotations
@@ -72,7 +76,6 @@ def plan(
     posts: list[Post] = []
     drops: list[Drop] = []
     ev = match.event
-    inhibitor = history.inhibitor(ev) if ev.hazard is Hazard.EARTHQUAKE else None
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
@@ -96,8 +99,13 @@ def plan(
             if isinstance(verdict, tuple):
                 drops.append(Drop(match.rule, name, *verdict))
                 continue
-        if verdict is WarningKind.NEW and inhibitor is not None:
-            drops.append(Drop(match.rule, name, Reason.INHIBITED, f"tsunami warning {inhibitor} covers this quake"))
+        inhibitor = (
+            history.inhibitor(ev, name) if verdict is WarningKind.NEW and ev.hazard is Hazard.EARTHQUAKE else None
+        )
+        if inhibitor is not None:
+            drops.append(
+                Drop(match.rule, name, Reason.INHIBITED, f"this account has tsunami warning {inhibitor} for this quake")
+            )
             continue
         if not life_safety(match):
             muted = history.silenced(match.rule, name, [r.code for r in regions])
@@ -160,6 +168,9 @@ def _revision(
     materially; else an EXTEND naming only the regions the account has not named yet (a felt
     list that grew); else nothing."""
     if match.previous is None or material_change(match.previous, match.event) is not None:
+        return WarningKind.UPDATE, regions
+    if past and past[-1].agency is not None and past[-1].agency != match.event.agency:
+        # Another agency's word on the quake (BMKG after USGS): always said, with its values.
         return WarningKind.UPDATE, regions
     named = {r.code for w in past for r in w.regions}
     fresh = tuple(r for r in regions if r.code not in named)

@@ -1,7 +1,9 @@
 """GDACS RSS (www.gdacs.org/xml/rss.xml and the rss.aspx archive profile).
 
 Identity is (eventtype, eventid): a new episode of a cyclone or flood updates the same event.
-Files start with a UTF-8 BOM. `iscurrent` false means the event is over.
+Files start with a UTF-8 BOM. `iscurrent` false means the event is over. An earthquake item names
+the USGS event it was computed from (<gdacs:identifier id="neicid">): kept as an alias in USGS's
+id form, so that the ledger knows GDACS's and USGS's reports as one quake by id.
 """
 
 from __future__ import annotations
@@ -94,7 +96,16 @@ def _event(item: Element, src: Source) -> HazardEvent:
         event_name=etype,
         ended=current == "false",
         sent=rfc822(text(item, "pubDate")),
+        aliases=_usgs_ids(item) if etype == "EQ" else (),
     )
+
+
+def _usgs_ids(item: Element) -> tuple[str, ...]:
+    """The USGS id of the quake an EQ item was computed from, as the USGS parser writes it."""
+    found = child(item, "identifiers", _GDACS)
+    if found is None:
+        return ()
+    return tuple(f"usgs-{(i.text or '').strip()}" for i in found if i.get("id") == "neicid" and (i.text or "").strip())
 
 
 def _point(item: Element) -> tuple[float | None, float | None]:

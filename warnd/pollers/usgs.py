@@ -25,6 +25,8 @@ from warnd.pollers.common import (
 from warnd.pollers.document import geojson_features, load_json
 
 FORMAT = "usgs-geojson"
+# The feed's `tsunami` 1: a large event in an oceanic region (not a tsunami potential).
+OCEANIC = "usgs_tsunami_flag"
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
@@ -74,8 +76,10 @@ def _event(f: Any, src: Source) -> HazardEvent:
         # USGS writes 3.32999992; a tenth is what anyone reads.
         magnitude=round(mag, 1),
         depth_km=round(depth, 1) if depth is not None else None,
-        # tsunami=1 flags a large oceanic event, 0 does not rule a tsunami out.
-        tsunami=True if p.get("tsunami") == 1 else None,
+        # `tsunami` 1 marks a large event in an oceanic region, for which USGS links the
+        # tsunami warning centres; it says nothing of whether a tsunami will come, and 0 does not
+        # rule one out. Not a tsunami potential: kept as a flag only.
+        tsunami=None,
         level=clean(p.get("alert")),
         headline=clean(p.get("title")),
         place=clean(p.get("place")),
@@ -83,5 +87,9 @@ def _event(f: Any, src: Source) -> HazardEvent:
         event_name=clean(p.get("magType")),
         sent=updated,
         aliases=tuple(f"usgs-{i}" for i in ids if i != fid.strip()),
-        flags=("automatic",) if status == "automatic" else (),
+        flags=tuple(
+            flag
+            for flag, present in (("automatic", status == "automatic"), (OCEANIC, p.get("tsunami") == 1))
+            if present
+        ),
     )

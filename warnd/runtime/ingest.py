@@ -18,7 +18,7 @@ from warnd.clock import Clock
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.cap_out import render_cap
-from warnd.pipeline.route import targets
+from warnd.pipeline.route import account_target, targets
 from warnd.pipeline.stages import plan
 from warnd.rules.engine import evaluate_many
 from warnd.runtime.build import Bundle
@@ -65,8 +65,11 @@ class _History:
     def last_from_rule(self, rule: str, account: str) -> Warning | None:
         return self.outbox.last_from_rule(rule, account)
 
-    def inhibitor(self, event: HazardEvent) -> str | None:
-        return self.ledger.related(event, Hazard.TSUNAMI)
+    def inhibitor(self, event: HazardEvent, account: str) -> str | None:
+        tsunami = self.ledger.related(event, Hazard.TSUNAMI)
+        if tsunami is None or not self.outbox.received(tsunami, account, account_target(account)):
+            return None
+        return tsunami
 
     def silenced(self, rule: str, account: str, regions: list[str]) -> str | None:
         now = self.clock.now()
@@ -121,12 +124,21 @@ class Ingest:
                 ev = change.event
                 report.changes[change.kind.value] += 1
                 elog = log.bind(event_id=ev.id, feed=feed)
+                if change.joined is not None:
+                    # Another agency's report of a quake the event's agency speaks for: kept as an
+                    # alias, never posted; said once, since a whole report posts nothing.
+                    elog.info("event.joined", report=change.joined, speaks=ev.agency)
+                    report.trace.append(
+                        {"event_id": ev.id, "change": change.kind.value, "joined": change.joined, "rules": []}
+                    )
+                    continue
                 if change.kind is ChangeKind.UNCHANGED:
                     elog.debug("event.unchanged", reason="unchanged")
                     continue
                 elog.info(
                     "event." + change.kind.value,
                     hazard=ev.hazard.value,
+                    agency=ev.agency,
                     time=ev.time.isoformat(),
                     magnitude=ev.magnitude,
                     lat=ev.lat,
@@ -199,6 +211,7 @@ class Ingest:
                             now=now,
                             notes=dict(m.region_notes),
                             parts=m.zone_parts,
+                            last_post=p.last_post,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is

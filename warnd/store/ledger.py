@@ -3,7 +3,13 @@
 Identity survives the traps of real feeds:
 - the same quake arrives through several endpoints of one agency under different ids and is
   revised in place, so a report is matched to a known event by origin time and epicentre within
-  tolerance (only within one agency, and never an exercise with an actual event);
+  tolerance (never an exercise with an actual event);
+- other agencies (USGS, GDACS) report the same quake with their own solution, a few seconds and
+  kilometres away: an earthquake report of another agency joins a known quake within wider
+  tolerances (ACROSS_AGENCIES_*). One agency speaks for an event: the one that reported it
+  first, until BMKG reports it (AUTHORITY). A report of another agency is kept as an alias only,
+  never news and never a change of what the event says; BMKG's report of a quake first known
+  from USGS or GDACS takes the event over (UPDATED with BMKG's values);
 - sources rename events (USGS switches the preferred id; CAP updates and cancels carry new
   identifiers and name the old ones in <references>), so every id ever used is kept as an alias;
 - a revision already seen once is never news again, and a message older than the one already
@@ -30,6 +36,34 @@ from warnd.store.backend import Database, Row
 
 _POINT_HAZARDS = (Hazard.EARTHQUAKE.value, Hazard.TSUNAMI.value)
 AUTOMATIC = "automatic"
+
+# The agency that speaks for quakes and tsunamis in Indonesia: once it has reported a quake, the
+# other agencies' reports of it are second opinions and never change what warnd says.
+AUTHORITY = "bmkg"
+
+# Two agencies' solutions of one quake lie further apart than one agency's revisions: each
+# locates it with its own stations and velocity model, and an error in the epicentre trades
+# against one in the origin time (a P wave needs about 7 s for 50 km). Measured on real pairs,
+# BMKG's report (feeds/samples) against USGS's catalogue solution (ComCat id):
+#   Flores Sea, 14 Dec 2021: BMKG 03:20:23 UTC, 7.59 S 122.24 E, M7.4, 10 km
+#     (gempaterkini_2021-12-14_flores-m7.4); USGS us6000gc2a 03:20:23.809, 7.6033 S 122.2274 E,
+#     M7.3 mww, 14.3 km: 0.8 s, 0.013 deg, 0.1 magnitude apart.
+#   North of Talaud, 4 Dec 2021: BMKG 23:47:58, 3.99 N 128.00 E, M6.2, 156 km (the same sample);
+#     USGS us6000g944 23:47:55.581, 4.0932 N 128.1359 E, M6.0 mww, 149 km: 2.4 s, 0.14 deg
+#     (about 19 km), 0.2 magnitude apart.
+#   Mentawai, 24 Apr 2023: BMKG 20:00:57, 0.93 S 98.39 E, M7.3, 84 km (datagempa_2023-04-25_*);
+#     USGS us7000jvl3 20:00:57.265, 0.8082 S 98.5112 E, M7.1 mww, 34 km: 0.3 s, 0.12 deg,
+#     0.2 magnitude apart.
+# The tolerances leave room for the first automatic solutions, which move by a second and a few
+# hundredths of a degree more (BMKG's preliminary Flores M7.5 at 03:20:22, 122.26 E), and stay
+# far below what separates real neighbouring quakes: the Banda Sea M6.7 and M7.1 of 8 Nov 2023
+# (us7000l9h2, us7000l9h4) were 58 s and 0.2 deg apart. Time alone is never enough: the
+# archipelago spans 46 deg of longitude, and two quakes of one second at its two ends (Aceh
+# Barat and Kabupaten Jayapura are 44 deg apart) are two quakes. Magnitude is not compared: the
+# agencies use different magnitude types (BMKG's M, USGS's mww or mb) and a first magnitude moves
+# by up to 0.7 (InaTEWS Nagekeo PD-1 M7.0, PD-2 M7.7).
+ACROSS_AGENCIES_SECONDS = 10.0
+ACROSS_AGENCIES_DEGREES = 0.5
 
 
 class Ledger:
@@ -65,6 +99,17 @@ class Ledger:
 
         event_id = row["id"]
         previous = HazardEvent.from_json(json.loads(row["data"]))
+        owner = row["agency"] or event.agency
+        if event.agency not in (owner, AUTHORITY):
+            # A second opinion on a quake another agency speaks for: remembered under its ids so
+            # that its later copies are recognised, never news.
+            self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
+            first = self._alias(event_id, (event.id, *event.aliases))
+            joined = event.id if first else None
+            return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous, joined)
+        # BMKG's report of a quake first known from another agency: BMKG's values replace the
+        # other agency's, whenever either was issued (their clocks say nothing of each other).
+        takeover = event.agency != owner
         if by_reference and event.msg_type is MsgType.CANCEL:
             # A cancel often carries no content of its own (CAP Cancel without <info>): it is
             # the referenced event, withdrawn.
@@ -73,14 +118,16 @@ class Ledger:
             canonical = replace(event, id=event_id)
         self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
         self._alias(event_id, (event.id, *event.aliases))
-        if _older(event, previous):
+        if not takeover and _older(event, previous):
             return EventChange(ChangeKind.UNCHANGED, replace(previous, id=event_id), previous)
         revision = canonical.revision
-        if revision == row["revision"] or self._seen(event_id, revision):
+        known = revision == row["revision"] or self._seen(event_id, revision)
+        if known and not takeover:
             return EventChange(ChangeKind.UNCHANGED, canonical, previous)
         cancelled = canonical.msg_type is MsgType.CANCEL
         self.conn.execute(
-            "UPDATE events SET revision = ?, data = ?, time = ?, lat = ?, lon = ?, cancelled = ? WHERE id = ?",
+            "UPDATE events SET revision = ?, data = ?, time = ?, lat = ?, lon = ?, cancelled = ?, agency = ?"
+            " WHERE id = ?",
             (
                 revision,
                 json.dumps(canonical.to_json()),
@@ -88,9 +135,14 @@ class Ledger:
                 canonical.lat,
                 canonical.lon,
                 int(cancelled or row["cancelled"]),
+                canonical.agency,
                 event_id,
             ),
         )
+        if known:
+            # Taken over with values already seen: BMKG speaks for it from now on, and has
+            # nothing new to say.
+            return EventChange(ChangeKind.UNCHANGED, canonical, previous)
         self._remember(event_id, revision, stamp)
         kind = ChangeKind.CANCELLED if cancelled and not row["cancelled"] else ChangeKind.UPDATED
         return EventChange(kind, canonical, previous)
@@ -120,45 +172,69 @@ class Ledger:
                 return row, False
         if event.hazard.value not in _POINT_HAZARDS:
             return None, False
-        return self._near(event, event.hazard), False
+        row = self._near(event, event.hazard)
+        if row is None and event.hazard is Hazard.EARTHQUAKE:
+            row = self._near_other_agency(event, event.hazard)
+        return row, False
 
     def related(self, event: HazardEvent, hazard: Hazard) -> str | None:
-        """A known event of another hazard from the same quake: the tsunami warning of an
-        earthquake."""
-        row = self._near(event, hazard)
+        """A known event of another hazard from the same quake, as any agency reported it: the
+        tsunami warning of an earthquake."""
+        row = self._near(event, hazard) or self._near_other_agency(event, hazard)
         return str(row["id"]) if row else None
 
     def _near(self, event: HazardEvent, hazard: Hazard) -> Row | None:
         """The first-seen known event of `hazard` from the same agency and status whose origin
         time and epicentre are within tolerance of this one."""
-        if event.lat is None or event.lon is None:
-            return None
-        lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
-        hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
-        found: Row | None = self.conn.execute(
-            "SELECT * FROM events WHERE hazard = ? AND agency = ? AND status = ? AND time BETWEEN ? AND ?"
-            " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? ORDER BY first_seen LIMIT 1",
-            (
-                hazard.value,
-                event.agency,
-                event.status.value,
-                lo,
-                hi,
-                event.lat,
-                SAME_QUAKE_DEGREES,
-                event.lon,
-                SAME_QUAKE_DEGREES,
-            ),
-        ).fetchone()
-        return found
+        rows = self._around(event, hazard, True, SAME_QUAKE_SECONDS, SAME_QUAKE_DEGREES)
+        return rows[0] if rows else None
 
-    def _alias(self, event_id: str, aliases: tuple[str, ...]) -> None:
+    def _near_other_agency(self, event: HazardEvent, hazard: Hazard) -> Row | None:
+        """The known event of `hazard` reported by another agency (same status) that is this
+        quake: the closest within the wider tolerances of two agencies' solutions."""
+        rows = self._around(event, hazard, False, ACROSS_AGENCIES_SECONDS, ACROSS_AGENCIES_DEGREES)
+        if not rows or event.lat is None or event.lon is None:
+            return None
+        lat, lon = event.lat, event.lon
+
+        def apart(row: Row) -> float:
+            origin = datetime.fromisoformat(str(row["time"]).replace("Z", "+00:00"))
+            seconds = abs((origin - event.time).total_seconds())
+            degrees = max(abs(float(row["lat"]) - lat), abs(float(row["lon"]) - lon))
+            return seconds / ACROSS_AGENCIES_SECONDS + degrees / ACROSS_AGENCIES_DEGREES
+
+        return min(rows, key=apart)
+
+    def _around(
+        self, event: HazardEvent, hazard: Hazard, same_agency: bool, seconds: float, degrees: float
+    ) -> list[Row]:
+        """Known events of `hazard` and this event's status within `seconds` and `degrees` of
+        it, from this event's agency or from the others, first seen first."""
+        if event.lat is None or event.lon is None:
+            return []
+        lo = iso_utc(event.time - timedelta(seconds=seconds))
+        hi = iso_utc(event.time + timedelta(seconds=seconds))
+        sql = (
+            "SELECT * FROM events WHERE hazard = ? AND agency {} ? AND status = ? AND time BETWEEN ? AND ?"
+            " AND abs(lat - ?) <= ? AND abs(lon - ?) <= ? ORDER BY first_seen"
+        )
+        rows: list[Row] = self.conn.execute(
+            sql.format("=" if same_agency else "!="),
+            (hazard.value, event.agency, event.status.value, lo, hi, event.lat, degrees, event.lon, degrees),
+        ).fetchall()
+        return rows
+
+    def _alias(self, event_id: str, aliases: tuple[str, ...]) -> int:
+        """Record other ids of an event; how many were not known before."""
+        added = 0
         for alias in aliases:
             if alias and alias != event_id:
-                self.conn.execute(
+                cur = self.conn.execute(
                     "INSERT INTO event_aliases (alias, event_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
                     (alias, event_id),
                 )
+                added += max(cur.rowcount, 0)
+        return added
 
     def _seen(self, event_id: str, revision: str) -> bool:
         return (

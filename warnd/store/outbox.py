@@ -129,6 +129,17 @@ class Outbox:
         ).fetchone()
         return row is not None
 
+    def received(self, event_id: str, account: str, target: str) -> bool:
+        """Whether an account has a warning about an event queued or sent on `target`: one
+        dead-lettered or dropped by an operator never reached its readers."""
+        row = self.conn.execute(
+            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE w.event_id = ? AND w.account = ? AND d.target = ?"
+            " AND d.state IN ('pending', 'retry', 'in_flight', 'sent') LIMIT 1",
+            (event_id, account, target),
+        ).fetchone()
+        return row is not None
+
     # --- working the lanes ----------------------------------------------------------------
 
     def lanes(self) -> list[str]:
