@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from warnd.geo import RegionIndex, load_layers, read_place_aliases, read_points
 from warnd.store.backend import Database
 from warnd.testing import postgres as pg
 from warnd.testing.feed_server import FeedServer
@@ -22,6 +23,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "feeds" / "samples"
 REGIONS = ROOT / "config" / "regions"
 TEMPLATES = ROOT / "config" / "templates"
+
+
+@pytest.fixture(scope="session")
+def index() -> RegionIndex:
+    """The regions config/warnd.yaml loads: provinces, regencies, the kecamatan points and the
+    place aliases. Read once: no test changes it."""
+    return load_layers(
+        [REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"],
+        read_points(REGIONS / "district-points.csv"),
+        read_place_aliases(REGIONS / "place-aliases.csv"),
+    )
 
 
 @pytest.fixture

@@ -6,9 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import REGIONS, sample
+from tests.conftest import sample
 from warnd.config.schema import Rule
-from warnd.geo import load_layers, read_place_aliases, read_points
 from warnd.model import ChangeKind, EventChange, Hazard, HazardEvent, MsgType, Source, Status
 from warnd.pollers import cap
 from warnd.rules.compiled import compile_rules
@@ -17,15 +16,6 @@ from warnd.rules.engine import evaluate
 
 NOW = datetime(2026, 2, 16, 16, 0, tzinfo=UTC)
 BANTEN = "bmkg-nowcast/nowcast-cap_CBT20260216004_banten_2026-02-16_dhanyyudi.xml"
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_layers(
-        [REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"],
-        read_points(REGIONS / "district-points.csv"),
-        read_place_aliases(REGIONS / "place-aliases.csv"),
-    )
 
 
 @pytest.fixture(scope="module")

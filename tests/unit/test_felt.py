@@ -5,23 +5,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import REGIONS, SAMPLES
-from warnd.geo import load_layers, read_place_aliases, read_points
+from tests.conftest import SAMPLES
 from warnd.model import Felt, Hazard, HazardEvent, MsgType, Source, Status
 from warnd.pollers import bmkg, inatews
 from warnd.pollers.bmkg import felt_list
 from warnd.rules.felt import felt_regencies, map_felt
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_layers(
-        [REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"],
-        read_points(REGIONS / "district-points.csv"),
-        read_place_aliases(REGIONS / "place-aliases.csv"),
-    )
 
 
 def felt_events() -> list[tuple[str, HazardEvent]]:

@@ -2,18 +2,8 @@ import time
 
 import pytest
 
-from tests.conftest import REGIONS
-from warnd.geo import RegionError, load_layers, read_place_aliases, read_points
+from warnd.geo import RegionError, read_place_aliases
 from warnd.rules.gazetteer import ALIAS, BY_ROOT, BY_SPELLING, Gazetteer, gazetteer
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_layers(
-        [REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"],
-        read_points(REGIONS / "district-points.csv"),
-        read_place_aliases(REGIONS / "place-aliases.csv"),
-    )
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,6 @@ from warnd.rules.engine import evaluate
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def index():
-    return load_layers([REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"])
-
-
 @pytest.mark.parametrize(
     ("lat", "lon", "code"),
     [
@@ -149,8 +144,6 @@ def test_unmapped_zones_are_reported_not_dropped(index):
 def test_operator_layer_of_named_points(tmp_path):
     import json as _json
 
-    from warnd.geo import load_layers
-
     layer = tmp_path / "stasiun.geojson"
     layer.write_text(
         _json.dumps(
@@ -220,7 +213,7 @@ def test_fast_region_reader_gives_exactly_what_the_plain_reader_gives():
 def test_region_file_problems_name_the_feature(tmp_path, feature, problem):
     import json as _json
 
-    from warnd.geo import RegionError, load_layers
+    from warnd.geo import RegionError
 
     good = {"type": "Feature", "properties": {"code": "ok", "name": "OK"}}
     good["geometry"] = {"type": "Point", "coordinates": [106.8, -6.6]}

@@ -6,8 +6,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from tests.conftest import REGIONS, ROOT, SAMPLES, TEMPLATES
-from warnd.geo import load_layers
+from tests.conftest import ROOT, SAMPLES, TEMPLATES
 from warnd.model import ChangeKind, EventChange, Priority, Source, WarningKind, Zone, ZonePart
 from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView
@@ -89,11 +88,6 @@ def messages(path):
         doc.append(info)
         out.append(ET.tostring(doc))
     return out
-
-
-@pytest.fixture(scope="module")
-def index():
-    return load_layers([REGIONS / "provinces.geojson", REGIONS / "regencies.geojson"])
 
 
 @pytest.fixture(scope="module")
