@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import zones as zone_bench  # noqa: E402
 from bench.run import machine  # noqa: E402
-from warnd import geo  # noqa: E402
+from warnd import shaking  # noqa: E402
 from warnd.config.schema import Rule  # noqa: E402
 from warnd.errors import FeedError  # noqa: E402
 from warnd.geo import RegionIndex  # noqa: E402
@@ -148,16 +148,16 @@ def single_threshold(mmi: float, accounts: Sequence[str], tolerance_km: float) -
 def crustal_only() -> Iterator[None]:
     """The rule engine with the crustal equation at every depth (the model before the
     intermediate-depth one): what the latter changes, measured on the same quakes."""
-    saved = geo.predicted_mmi
-    # felt_radius_km bisects over geo.predicted_mmi; the engine reads intensities through its own
+    saved = shaking.predicted_mmi
+    # felt_radius_km bisects over shaking.predicted_mmi; the engine reads intensities through its own
     # import of it.
-    for module in (geo, engine):
-        setattr(module, "predicted_mmi", geo.crustal_mmi)  # noqa: B010
+    for module in (shaking, engine):
+        setattr(module, "predicted_mmi", shaking.crustal_mmi)  # noqa: B010
     engine.felt_radius.cache_clear()
     try:
         yield
     finally:
-        for module in (geo, engine):
+        for module in (shaking, engine):
             setattr(module, "predicted_mmi", saved)  # noqa: B010
         engine.felt_radius.cache_clear()
 

@@ -11,9 +11,9 @@ import pytest
 from tests.conftest import ROOT, sample
 from warnd.channels.thread import split, weighted
 from warnd.cli import main
-from warnd.geo import felt_radius_km
 from warnd.model import WarningKind
 from warnd.runtime.simulate import Document, simulate
+from warnd.shaking import felt_radius_km
 
 CONFIG = ROOT / "config" / "warnd.yaml"
 NAGEKEO = sorted((ROOT / "feeds" / "demo" / "nagekeo").iterdir())

@@ -82,7 +82,7 @@ def test_shaking_is_judged_at_the_kecamatan_not_at_the_polygon_edge(bundle):
     named = warned(bundle, ev)
     epicentre = {h.region.code for h in index.locate(-6.60, 106.40, "regency", 2.0)}
     dist = points.distances_km(-6.60, 106.40)
-    from warnd.geo import felt_radius_km
+    from warnd.shaking import felt_radius_km
 
     radius = max(felt_radius_km(4.5, 10, r.intensity.value) for r in bundle.ruleset.rules if r.intensity)
     for code in named - epicentre:

@@ -167,7 +167,7 @@ def test_operator_layer_of_named_points(tmp_path):
 
 
 def test_predicted_intensity_falls_with_distance_and_grows_with_magnitude():
-    from warnd.geo import felt_radius_km, predicted_mmi
+    from warnd.shaking import felt_radius_km, predicted_mmi
 
     assert predicted_mmi(6.0, 10, 10) > predicted_mmi(6.0, 10, 100) > predicted_mmi(6.0, 10, 300)
     assert predicted_mmi(7.0, 10, 50) > predicted_mmi(6.0, 10, 50)

@@ -7,12 +7,12 @@ from itertools import pairwise
 
 import pytest
 
-from warnd.geo import (
+from warnd.geo import haversine_km
+from warnd.shaking import (
     INTRASLAB_DEPTH_KM,
     bchydro_slab_ln_pga,
     crustal_mmi,
     felt_radius_km,
-    haversine_km,
     intraslab_mmi,
     mmi_from_log10_pga,
     predicted_mmi,

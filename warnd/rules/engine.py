@@ -20,13 +20,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from warnd.geo import Hit, RegionIndex, covers, felt_radius_km, predicted_mmi
+from warnd.geo import Hit, RegionIndex, covers
 from warnd.model import ChangeKind, EventChange, HazardEvent, Match, Reason, Region, Zone, ZonePart
 from warnd.rules.compiled import FIELDS, CompiledRule, RuleSet
 from warnd.rules.described import described
 from warnd.rules.felt import FeltMap, map_felt
 from warnd.rules.gazetteer import regions_at
 from warnd.rules.zones import ZoneMap
+from warnd.shaking import felt_radius_km, predicted_mmi
 
 _ZONE_MAPS: weakref.WeakKeyDictionary[RegionIndex, ZoneMap] = weakref.WeakKeyDictionary()
 
