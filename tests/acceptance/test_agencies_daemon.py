@@ -7,10 +7,9 @@ quakes (tests.conftest.usgs_moved: id, time and position fields only)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -34,21 +33,8 @@ RULES = """rules:
 
 
 @pytest.fixture
-def fake_x() -> Iterator[FakeX]:
-    users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
-    fake = FakeX(consumer_key="app-key", consumer_secret="app-secret", users=users)
-    fake.start()
-    env = {"WARND_SECRET_X_APP_CONSUMER_KEY": "app-key", "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret"}
-    for a in ACCOUNTS:
-        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
-        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
-    os.environ.update(env)
-    try:
-        yield fake
-    finally:
-        for k in env:
-            os.environ.pop(k, None)
-        fake.stop()
+def fake_x(fake_x_for: Callable[[list[str]], FakeX]) -> FakeX:
+    return fake_x_for(list(ACCOUNTS))
 
 
 def test_bmkg_and_usgs_reports_of_one_quake_post_once_each_named_after_its_agency(tmp_path, feed_server, fake_x):

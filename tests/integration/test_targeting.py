@@ -110,3 +110,68 @@ def test_a_revision_without_material_change_is_not_a_correction(bundle):
     assert "depth" in (material_change(ev, replace(ev, depth_km=40)) or "")
     assert "epicentre" in (material_change(ev, replace(ev, lat=1.75)) or "")
     assert "tsunami" in (material_change(replace(ev, tsunami=False), replace(ev, tsunami=True)) or "")
+
+
+def _terkini_shape(entry: dict) -> dict:
+    """The same quake as gempaterkini shows it: no felt list, a Potensi sentence."""
+    out = {k: v for k, v in entry.items() if k != "Dirasakan"}
+    out["Potensi"] = "Tidak berpotensi tsunami"
+    return out
+
+
+def _dirasakan(match: str) -> tuple[bytes, bytes]:
+    """One real quake of gempadirasakan (16-24 Dec 2025), first as a document without its felt
+    list (as gempaterkini and the first automatic report carry it), then as BMKG listed it."""
+    import json
+
+    doc = json.loads((ROOT / "feeds/samples/bmkg-tews/gempadirasakan_2025-12-24_darcien.json").read_bytes())
+    (entry,) = [g for g in doc["Infogempa"]["gempa"] if g["Wilayah"].startswith(match)]
+    first = json.dumps({"Infogempa": {"gempa": [_terkini_shape(entry)]}}).encode()
+    felt = json.dumps({"Infogempa": {"gempa": [entry]}}).encode()
+    return first, felt
+
+
+def test_a_felt_list_naming_unwarned_regencies_extends_the_warning_never_corrects_it():
+    from warnd.model import WarningKind
+    from warnd.runtime.simulate import Document, simulate
+
+    # M4.6 at 43 km, 79 km east of Bitung: predicted MMI II-III reaches Bitung's kecamatan, not
+    # Manado's (105 km) nor Minahasa's; BMKG then lists III Bitung, III Tondano, III Manado.
+    first, felt = _dirasakan("Pusat gempa berada di laut 79 km Timur Bitung")
+    run = simulate(
+        CONFIG,
+        [Document("terkini", first, "bmkg-gempaterkini"), Document("dirasakan", felt, "bmkg-gempadirasakan")],
+        [datetime.now(UTC)],
+    )
+    sulut = [w for w in run.warnings if w.account == "gempa-sulawesi-utara"]
+    assert [w.kind for w in sulut] == [WarningKind.NEW, WarningKind.EXTEND]
+    new, extend = sulut
+    named_first = {r.code for r in new.regions}
+    assert "71.72" in named_first  # Kota Bitung
+    # The update names only what the account had not named: Kota Manado and Kabupaten Minahasa
+    # (Tondano is its seat).
+    assert {r.code for r in extend.regions} == {"71.71", "71.02"}
+    assert not named_first & {r.code for r in extend.regions}
+    assert extend.text.startswith("UPDATE gempa M4.6") and "juga dirasakan di" in extend.text
+    assert "RALAT" not in extend.text
+    assert not [w for w in run.warnings if w.kind is WarningKind.UPDATE]
+
+
+def test_the_same_quake_from_another_endpoint_is_not_a_correction():
+    from warnd.runtime.simulate import Document, simulate
+
+    # Jailolo M5.6 (21 Dec 2025): gempaterkini's shape, then gempadirasakan's, then gempaterkini's
+    # again. Same values; only the endpoint's shape differs.
+    first, felt = _dirasakan("Pusat gempa berada di laut 133 Km Barat laut Jailolo")
+    docs = [
+        Document("terkini", first, "bmkg-gempaterkini"),
+        Document("dirasakan", felt, "bmkg-gempadirasakan"),
+        Document("terkini-2", first, "bmkg-gempaterkini"),
+    ]
+    run = simulate(CONFIG, docs, [datetime.now(UTC)])
+    assert run.warnings and all(w.kind.value in ("new", "extend") for w in run.warnings), [
+        (w.account, w.kind.value) for w in run.warnings
+    ]
+    assert not [w for w in run.warnings if "RALAT" in w.text]
+    held = [h for s in run.trace for r in s["rules"] for h in r.get("held", [])]
+    assert "not_material" in {h["reason"] for h in held}
