@@ -5,25 +5,11 @@ operator notice per zone name however many polls repeat it."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from datetime import UTC, datetime, timedelta
 
-import pytest
-import structlog
-
-from tests.conftest import ROOT, write_config
-from warnd.clock import FixedClock
-from warnd.metrics import Metrics
-from warnd.pollers.fetch import Fetcher
-from warnd.runtime.build import build
-from warnd.runtime.conditions import Live, collect
-from warnd.runtime.ingest import Ingest
-from warnd.runtime.notices import NoticeBoard
-from warnd.runtime.poll import Poller
-from warnd.store.db import connect
-from warnd.store.feedstate import FeedStates
+from tests.conftest import ROOT
+from tests.integration.rig import Rig
 from warnd.store.notices import Notices
 from warnd.store.zones import ZoneMisses
 
@@ -44,75 +30,25 @@ def doc(name: str) -> bytes:
     return text.replace("NGADA BAGIAN UTARA", MADE_UP).encode()
 
 
-@pytest.fixture
-def logs():
-    """Every log line, whatever level an earlier test (a CLI run) left the logging at."""
-    saved = structlog.get_config()
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG))
-    try:
-        with structlog.testing.capture_logs() as captured:
-            yield captured
-    finally:
-        structlog.configure(**saved)
-
-
-class RecordingIngest(Ingest):
-    """The daemon's ingest, keeping the warnings it queued for the test to read."""
-
-    def __init__(self, *args, **kw):
-        super().__init__(*args, **kw)
-        self.warnings = []
-
-    def handle(self, feed, result):
-        report = super().handle(feed, result)
-        self.warnings += report.warnings
-        return report
-
-
-class Rig:
-    def __init__(self, tmp_path, url):
-        feeds = f"  - id: tsunami\n    format: bmkg-inatews\n    url: {url}\n    interval: 5s\n"
-        rules = (ROOT / "config" / "rules" / "tsunami.yaml").read_text()
-        self.cfg = write_config(
-            tmp_path, feeds=feeds, rules=rules, accounts=ACCOUNTS.replace("{folder}", str(tmp_path))
-        )
-        self.bundle = build(self.cfg, with_senders=False)
-        self.conn = connect(tmp_path / "state.db")
-        self.clock = FixedClock(PD1_SENT + timedelta(seconds=5))
-        self.metrics = Metrics()
-        self.ingest = RecordingIngest(self.conn, self.clock, lambda: self.bundle, explain=False)
-        self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: [])
-
-    def poll(self):
-        async def go():
-            fetcher = Fetcher("warnd-test", self.cfg.parent)
-            states = FeedStates(self.conn)
-            poller = Poller(fetcher, self.ingest, states, self.clock, lambda: self.bundle, lambda: None, self.metrics)
-            try:
-                await poller.poll("tsunami")
-            finally:
-                await fetcher.aclose()
-
-        asyncio.run(go())
-
-    @property
-    def warnings(self):
-        return self.ingest.warnings
-
-    def unmapped_count(self):
-        return self.metrics.registry.get_sample_value("warnd_zones_unmapped_total", {"feed": "tsunami"}) or 0.0
-
-    def reconcile(self):
-        found = collect(self.conn, self.bundle, self.clock.now(), Live(started=PD1_SENT))
-        self.board.reconcile(found)
-        return [c for c in found if c.kind == "zone_unmapped"]
+def rig_for(tmp_path, url) -> Rig:
+    rules = (ROOT / "config" / "rules" / "tsunami.yaml").read_text()
+    accounts = ACCOUNTS.replace("{folder}", str(tmp_path))
+    return Rig(
+        tmp_path,
+        feed="tsunami",
+        fmt="bmkg-inatews",
+        url=url,
+        rules=rules,
+        accounts=accounts,
+        now=PD1_SENT + timedelta(seconds=5),
+    )
 
 
 def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and_noticed_once(
     tmp_path, feed_server, logs
 ):
     url = feed_server.serve("/datagempa.xml", doc("1_PD-1.xml"))
-    rig = Rig(tmp_path, url)
+    rig = rig_for(tmp_path, url)
     rig.poll()
 
     # PD-1 had one zone: without the stand-in the warning would have vanished.
@@ -123,11 +59,11 @@ def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and
     (line,) = [e for e in logs if e["event"] == "zone.unmapped"]
     logs.clear()
     assert line["zone"] == f"NTT/{MADE_UP}" and line["event_id"] == w.event_id and line["log_level"] == "warning"
-    assert rig.unmapped_count() == 1
+    assert rig.counted("warnd_zones_unmapped_total") == 1
     (miss,) = ZoneMisses(rig.conn).since(PD1_SENT)
     assert (miss.province, miss.district, miss.event_id, miss.seen) == ("NTT", MADE_UP, w.event_id, 1)
 
-    (c,) = rig.reconcile()
+    (c,) = rig.reconcile("zone_unmapped")
     assert c.subject == f"NTT/{MADE_UP}" and c.severity == "degraded" and w.event_id in c.message
     assert rig.metrics.registry.get_sample_value("warnd_notices_total", {"kind": "zone_unmapped"}) == 1
 
@@ -142,24 +78,24 @@ def test_an_unmapped_zone_reaches_its_province_account_quoted_logged_counted_and
     assert "53" in [r.code for r in ntt.regions] and f'Nusa Tenggara Timur (zona "{MADE_UP}")' in ntt.text
     assert "Kabupaten Ngada" not in ntt.text and "Kabupaten Manggarai bagian utara" in ntt.text
     assert [e["zone"] for e in logs if e["event"] == "zone.unmapped"] == [f"NTT/{MADE_UP}"]
-    assert rig.unmapped_count() == 2
-    assert len(rig.reconcile()) == 1
+    assert rig.counted("warnd_zones_unmapped_total") == 2
+    assert len(rig.reconcile("zone_unmapped")) == 1
     active = [key for key in Notices(rig.conn).active() if key.startswith("zone_unmapped:")]
     assert active == [f"zone_unmapped:NTT/{MADE_UP}"]
     assert rig.metrics.registry.get_sample_value("warnd_notices_total", {"kind": "zone_unmapped"}) == 1
 
     # A day after a warning last named it, the notice clears.
     rig.clock.set(PD2_SENT + timedelta(days=1, minutes=1))
-    assert rig.reconcile() == []
+    assert rig.reconcile("zone_unmapped") == []
     (cleared,) = [n for n in Notices(rig.conn).recent(1000) if n.kind == "zone_unmapped"]
     assert cleared.cleared_at is not None and "zone_unmapped:" + cleared.subject not in Notices(rig.conn).active()
 
 
 def test_every_mapped_zone_of_the_real_pd2_raises_nothing(tmp_path, feed_server):
     url = feed_server.serve("/datagempa.xml", (NAGEKEO / "2_PD-2.xml").read_bytes())
-    rig = Rig(tmp_path, url)
+    rig = rig_for(tmp_path, url)
     rig.clock.set(PD2_SENT + timedelta(seconds=5))
     rig.poll()
     assert {w.account for w in rig.warnings} == {"ntt", "ntb", "sulsel", "sultra"}
-    assert rig.unmapped_count() == 0 and rig.reconcile() == []
+    assert rig.counted("warnd_zones_unmapped_total") == 0 and rig.reconcile("zone_unmapped") == []
     assert json.dumps([w.to_json() for w in rig.warnings]).count("zona") == 0

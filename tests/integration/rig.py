@@ -1,0 +1,84 @@
+"""The daemon's poll path without the daemon: one feed polled from a loopback server by the real
+Poller, ingested into a real SQLite store with a real configuration, metrics and notices kept,
+for tests that read what a poll logged, counted, queued and raised."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import write_config
+from warnd.clock import FixedClock
+from warnd.metrics import Metrics
+from warnd.pollers.fetch import Fetcher
+from warnd.runtime.build import build
+from warnd.runtime.conditions import Condition, Live, collect
+from warnd.runtime.ingest import Ingest, IngestReport
+from warnd.runtime.notices import NoticeBoard
+from warnd.runtime.poll import Poller
+from warnd.store.db import connect
+from warnd.store.feedstate import FeedStates
+
+
+class RecordingIngest(Ingest):
+    """The daemon's ingest, keeping the warnings it queued for the test to read."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.warnings: list[Any] = []
+
+    def handle(self, feed: str, result: Any) -> IngestReport:
+        report = super().handle(feed, result)
+        self.warnings += report.warnings
+        return report
+
+
+class Rig:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        feed: str,
+        fmt: str,
+        url: str,
+        rules: str,
+        accounts: str,
+        now: datetime,
+        extra: str = "",
+    ) -> None:
+        self.feed = feed
+        self.started = now
+        feeds = f"  - id: {feed}\n    format: {fmt}\n    url: {url}\n    interval: 5s\n"
+        self.cfg = write_config(tmp_path, feeds=feeds, rules=rules, accounts=accounts, extra=extra)
+        self.bundle = build(self.cfg, with_senders=False)
+        self.conn = connect(tmp_path / "state.db")
+        self.clock = FixedClock(now)
+        self.metrics = Metrics()
+        self.ingest = RecordingIngest(self.conn, self.clock, lambda: self.bundle, explain=False)
+        self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: [])
+
+    def poll(self) -> None:
+        async def go() -> None:
+            fetcher = Fetcher("warnd-test", self.cfg.parent)
+            states = FeedStates(self.conn)
+            poller = Poller(fetcher, self.ingest, states, self.clock, lambda: self.bundle, lambda: None, self.metrics)
+            try:
+                await poller.poll(self.feed)
+            finally:
+                await fetcher.aclose()
+
+        asyncio.run(go())
+
+    @property
+    def warnings(self) -> list[Any]:
+        return self.ingest.warnings
+
+    def counted(self, metric: str) -> float:
+        return self.metrics.registry.get_sample_value(metric, {"feed": self.feed}) or 0.0
+
+    def reconcile(self, kind: str) -> list[Condition]:
+        found = collect(self.conn, self.bundle, self.clock.now(), Live(started=self.started))
+        self.board.reconcile(found)
+        return [c for c in found if c.kind == kind]
