@@ -192,10 +192,8 @@ def replay(quakes: Sequence[Quake], ruleset: RuleSet, index: RegionIndex, rules:
 
 def _nearest_point_km(index: RegionIndex, ev: HazardEvent, code: str) -> float:
     assert ev.lat is not None and ev.lon is not None
-    points = index.points
-    dist = points.distances_km(ev.lat, ev.lon)
-    mine = [d for c, d in zip(points.codes, dist.tolist(), strict=True) if c == code or c.startswith(code + ".")]
-    return min(mine) if mine else float("nan")
+    mine = index.points.under(code)
+    return float(index.points.distances_km(ev.lat, ev.lon)[mine].min()) if len(mine) else float("nan")
 
 
 def zones() -> dict[str, Any]:

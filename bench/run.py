@@ -4,9 +4,10 @@
     .venv/bin/python bench/run.py --only dispatch  # one section (names below)
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
-dispatch, feed-to-post, detection, rest, alertmanager. Nothing here is part of the tests; the
-goals are printed beside the figures, never asserted. The Alertmanager section needs Debian's
-prometheus-alertmanager (apt-get install prometheus-alertmanager) and says so if it is missing.
+dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager.
+Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
+Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
+prometheus-alertmanager) and says so if it is missing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,18 @@ from bench import alertmanager, daemon, dispatch, micro  # noqa: E402
 from bench.common import Row  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
-SECTIONS = ["parse", "match", "storm", "ingest", "dispatch", "feed-to-post", "detection", "rest", "alertmanager"]
+SECTIONS = [
+    "parse",
+    "match",
+    "storm",
+    "ingest",
+    "dispatch",
+    "feed-to-post",
+    "detection",
+    "rest",
+    "shipped",
+    "alertmanager",
+]
 
 
 def machine() -> dict[str, str | int | None]:
@@ -87,6 +99,8 @@ def main() -> int:
             got = daemon.detection()
         elif section == "rest":
             got = daemon.at_rest()
+        elif section == "shipped":
+            got = daemon.shipped()
         else:
             got = alertmanager.side_by_side(*_ours(f2p, hooks))
         rows.extend(got)

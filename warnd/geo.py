@@ -9,6 +9,7 @@ there is then measured with the haversine formula.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -392,6 +393,20 @@ class Points:
 
     def __len__(self) -> int:
         return len(self.codes)
+
+    @functools.cached_property
+    def _under(self) -> dict[str, npt.NDArray[np.intp]]:
+        groups: dict[str, list[int]] = {}
+        for i, code in enumerate(self.codes):
+            parts = code.split(".")
+            for n in range(1, len(parts) + 1):
+                groups.setdefault(".".join(parts[:n]), []).append(i)
+        return {k: np.array(v, dtype=np.intp) for k, v in groups.items()}
+
+    def under(self, code: str) -> npt.NDArray[np.intp]:
+        """Indices of the points of a region and of every region inside it ('33' covers
+        '33.74.01')."""
+        return self._under.get(code, np.empty(0, dtype=np.intp))
 
     def distances_km(self, lat: float, lon: float) -> npt.NDArray[np.float64]:
         """Great-circle distance from (lat, lon) to every point (haversine, vectorised)."""

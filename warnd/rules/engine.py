@@ -88,14 +88,8 @@ class Places:
 
     def distance_to(self, region: Region) -> float:
         """From the epicentre to the nearest district point of a region (0 if it has none)."""
-        prefix = region.code + "."
-        dist = self.point_distances()
-        near = [
-            d
-            for c, d in zip(self.index.points.codes, dist.tolist(), strict=True)
-            if c == region.code or c.startswith(prefix)
-        ]
-        return min(near, default=0.0)
+        mine = self.index.points.under(region.code)
+        return float(self.point_distances()[mine].min()) if len(mine) else 0.0
 
     def shaken(self, level: str, km: float, scope: tuple[str, ...] = ()) -> list[Hit]:
         """Regions of `level` with a district point within `km` of the epicentre, each at the
@@ -104,7 +98,7 @@ class Places:
         done = self._shaken.get(level)
         if done is None or done[0] < km:
             assert self.ev.lat is not None and self.ev.lon is not None
-            reach = max(km, self._reach(level))
+            reach = max(km, self._reach(level)[1])
             dist = self.point_distances()
             nearest: dict[str, Hit] = {}
             for i in np.flatnonzero(dist <= reach)[np.argsort(dist[dist <= reach], kind="stable")].tolist():
@@ -135,7 +129,7 @@ class Places:
         done = self._near.get(level)
         if done is None or done[0] < km:
             assert self.ev.lat is not None and self.ev.lon is not None
-            reach = max(km, self._reach(level))
+            reach = max(km, self._reach(level)[0])
             found = self.index.within(self.ev.lat, self.ev.lon, level, reach)
             done = self._near[level] = (reach, found)
             self._by_province[level] = _by_province(found)
@@ -157,22 +151,29 @@ class Places:
         tops = self._tops.get(level)
         if tops is None:
             tops = {h.region.code.split(".", 1)[0] for h in self.locate(level)}
-            reach = self._reach(level)
-            if reach > 0:
-                tops |= {h.region.code.split(".", 1)[0] for h in self.near(level, reach)}
+            within, shaking = self._reach(level)
+            if within > 0:
+                tops |= {h.region.code.split(".", 1)[0] for h in self.near(level, within)}
+            if shaking > 0:
+                # The kecamatan points are far cheaper to measure than every polygon's edge.
+                tops |= {h.region.code.split(".", 1)[0] for h in self.shaken(level, shaking)}
+            if self.ev.felt and any(r.intensity is not None for r in self.ruleset.by_hazard.get(self.ev.hazard, ())):
+                tops |= {p.place.region.code.split(".", 1)[0] for p in self.felt().mapped if p.place is not None}
             self._tops[level] = tops
         return any(p.split(".", 1)[0] in tops for p in scope)
 
-    def _reach(self, level: str) -> float:
-        reach = 0.0
-        for rule in self.ruleset.rules:
-            if rule.level != level or self.ev.hazard not in rule.hazards:
+    def _reach(self, level: str) -> tuple[float, float]:
+        """The widest search any rule of the event's hazard needs at `level`: by distance to the
+        polygons (`within_km`), and by shaking at the kecamatan points (`intensity`)."""
+        within = shaking = 0.0
+        for rule in self.ruleset.by_hazard.get(self.ev.hazard, ()):
+            if rule.level != level:
                 continue
             if rule.within_km:
-                reach = max(reach, rule.within_km)
+                within = max(within, rule.within_km)
             if rule.intensity is not None and self.ev.magnitude is not None:
-                reach = max(reach, felt_radius(self.ev.magnitude, self.ev.depth_km, rule.intensity.value))
-        return reach
+                shaking = max(shaking, felt_radius(self.ev.magnitude, self.ev.depth_km, rule.intensity.value))
+        return within, shaking
 
 
 def _scoped(hits: list[Hit], scope: tuple[str, ...]) -> list[Hit]:

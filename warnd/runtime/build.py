@@ -30,6 +30,7 @@ from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView
 from warnd.pollers.registry import FORMATS, Parser
 from warnd.rules.compiled import RuleSet, compile_rules
+from warnd.rules.gazetteer import gazetteer
 
 
 @dataclass
@@ -162,6 +163,8 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
 
     if problems or regions is None:
         raise ConfigError(problems)
+    # Built here, once per load, rather than by the first quake that needs it (tens of ms).
+    gazetteer(regions)
     return Bundle(
         cfg,
         regions,
