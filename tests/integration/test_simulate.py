@@ -349,3 +349,33 @@ def test_cooldown_holds_a_second_new_post_but_not_life_safety(tmp_path):
     # Without the cooldown both quakes are posted.
     plain = simulate(CONFIG, documents, [datetime.now(UTC)], follow=True)
     assert len(plain.warnings) == 2
+
+
+def test_two_quakes_of_one_second_far_apart_are_two_warnings_to_their_own_provinces():
+    from tests.conftest import tews_doc, tews_entry, tews_moved
+
+    # Aceh Barat M5.2 (gempaterkini, 10 Jul 2023 01:19:04 UTC) and a copy made from it with the
+    # same origin second, moved over 4,000 km onto Manokwari: BMKG would give both one id.
+    real = tews_entry("gempaterkini_2023-07-12_muhk01.json", "63 km BaratDaya MEULABOH")
+    moved = tews_moved(real, -0.86, 134.06, "20 km Utara MANOKWARI-PAPUABRT")
+    run = simulate(
+        CONFIG,
+        [
+            Document("aceh", tews_doc(real, "gempaterkini"), "bmkg-gempaterkini"),
+            Document("papua", tews_doc(moved, "gempaterkini"), "bmkg-gempaterkini"),
+            # The next poll shows both again, in the other order.
+            Document("again", tews_doc(moved, "gempaterkini"), "bmkg-gempaterkini"),
+            Document("again-2", tews_doc(real, "gempaterkini"), "bmkg-gempaterkini"),
+        ],
+        [datetime(2023, 7, 10, 1, 25, tzinfo=UTC)],
+    )
+    assert not [w for w in run.warnings if "RALAT" in w.text]
+    assert {w.kind for w in run.warnings} == {WarningKind.NEW}
+    by_account = {w.account: w for w in run.warnings}
+    assert len(by_account) == len(run.warnings)
+    assert {"gempa-aceh", "gempa-papua-barat"} <= set(by_account)
+    aceh, papua = by_account["gempa-aceh"], by_account["gempa-papua-barat"]
+    assert aceh.event_id == "bmkg-eq-20230710T011904Z" != papua.event_id
+    assert all(r.code.startswith("11") for r in aceh.regions)
+    assert all(r.code.startswith("92") for r in papua.regions)
+    assert "Aceh Barat" in aceh.text and "Manokwari" in papua.text
