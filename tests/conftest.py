@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -162,6 +162,80 @@ MENTAWAI_BY_USGS = {
     "depth": 34.0,
     "place": "171 km SSE of Teluk Dalam, Indonesia",
 }
+
+
+def tews_entry(name: str, wilayah: str) -> dict[str, str]:
+    """One quake of a recorded BMKG TEWS list (gempaterkini, gempadirasakan), as BMKG wrote it."""
+    doc = json.loads(sample(f"bmkg-tews/{name}"))
+    (entry,) = [g for g in doc["Infogempa"]["gempa"] if g["Wilayah"].startswith(wilayah)]
+    return dict(entry)
+
+
+def tews_moved(entry: dict[str, str], lat: float, lon: float, wilayah: str) -> dict[str, str]:
+    """A recorded quake moved elsewhere with its origin second kept: only its position (Coordinates,
+    Lintang, Bujur) and the Wilayah text that names the place change."""
+    out = dict(entry)
+    out["Coordinates"] = f"{lat:.2f},{lon:.2f}"
+    out["Lintang"] = f"{abs(lat):.2f} {'LU' if lat >= 0 else 'LS'}"
+    out["Bujur"] = f"{abs(lon):.2f} {'BT' if lon >= 0 else 'BB'}"
+    out["Wilayah"] = wilayah
+    return out
+
+
+def tews_doc(entry: dict[str, str], endpoint: str) -> bytes:
+    """One quake as the endpoint shows it: gempaterkini (a list, no felt list, a Potensi
+    sentence), gempadirasakan (a list with the felt list, no Potensi), autogempa (one object with
+    the felt-event Potensi sentence and the Shakemap named by the WIB origin time)."""
+    item = dict(entry)
+    if endpoint == "gempaterkini":
+        item.pop("Dirasakan", None)
+        item["Potensi"] = "Tidak berpotensi tsunami"
+        return json.dumps({"Infogempa": {"gempa": [item]}}).encode()
+    if endpoint == "gempadirasakan":
+        item.pop("Potensi", None)
+        return json.dumps({"Infogempa": {"gempa": [item]}}).encode()
+    assert endpoint == "autogempa", endpoint
+    wib = datetime.fromisoformat(item["DateTime"]) + timedelta(hours=7)
+    item["Potensi"] = "Gempa ini dirasakan untuk diteruskan pada masyarakat"
+    item["Shakemap"] = wib.strftime("%Y%m%d%H%M%S") + ".mmi.jpg"
+    return json.dumps({"Infogempa": {"gempa": item}}).encode()
+
+
+def inatews_felt(entry: dict[str, str]) -> bytes:
+    """A TEWS quake as InaTEWS's datagempa.json announces it: the recorded felt message of the
+    Enggano quake (14 Feb 2022) with its quake's fields replaced by this one's (longitude first in
+    `point`, the date as DD-MM-YY and the eventid of the WIB origin time, as InaTEWS writes them)."""
+    doc = json.loads(sample("bmkg-inatews/datagempa_2022-02-14_felt_enggano_arraysyams.json"))
+    wib = datetime.fromisoformat(entry["DateTime"]) + timedelta(hours=7)
+    lat, lon = entry["Coordinates"].split(",")
+    eventid = wib.strftime("%Y%m%d%H%M%S")
+    info = doc["info"]
+    info.update(
+        date=wib.strftime("%d-%m-%y"),
+        time=wib.strftime("%H:%M:%S WIB"),
+        point={"coordinates": f"{lon},{lat}"},
+        latitude=entry["Lintang"],
+        longitude=entry["Bujur"],
+        magnitude=entry["Magnitude"],
+        depth=entry["Kedalaman"].replace("km", "Km"),
+        area=entry["Wilayah"],
+        eventid=eventid,
+        shakemap=eventid + ".mmi.jpg",
+        felt=entry.get("Dirasakan", "-"),
+        headline=(
+            f"Info Gempa dirasakan Mag:{entry['Magnitude']}, {wib:%d-%b-%y %H:%M:%S} WIB,"
+            f" Lok:{entry['Lintang']}, {entry['Bujur']} ({entry['Wilayah']}), Kedlmn:{entry['Kedalaman']} ::BMKG"
+        ),
+        description=(
+            f"Telah terjadi gempabumi mag:{entry['Magnitude']}, lokasi:{entry['Wilayah']},"
+            f" waktu:{wib:%d-%b-%y %H:%M:%S} WIB, kedlmn:{entry['Kedalaman']},"
+            f" gempa ini dirasakan(MMI):{entry.get('Dirasakan', '-')}"
+        ),
+        timesent=(wib + timedelta(minutes=5)).strftime("%d/%m/%Y %H:%M:%SWIB"),
+    )
+    doc["identifier"] = f"Indonesia-InaTEWS-felt-Eq-{eventid}"
+    doc["sent"] = wib.strftime("%Y-%m-%dT%H:%M:%SWIB")
+    return json.dumps(doc).encode()
 
 
 def cap_links(atom: str) -> list[str]:

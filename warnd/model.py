@@ -70,6 +70,13 @@ class Priority(StrEnum):
 # revises the first automatic solution by a second or two and a few hundredths of a degree).
 SAME_QUAKE_SECONDS = 3.0
 SAME_QUAKE_DEGREES = 0.3
+# BMKG's ids are made of the origin second, and Indonesia has thousands of quakes a year: two of
+# one second can be a country apart. A report whose id names a known event is that event only when
+# its epicentre lies within this distance of it. Wider than SAME_QUAKE_DEGREES, because the id
+# already says the second is the same and one agency's revision of its solution may move further
+# than two copies of one report do (Nagekeo PD-1 -> PD-2 moved 0.08 deg); narrow enough that the
+# two ends of the archipelago, or two provinces, are never one quake.
+SAME_ID_DEGREES = 1.0
 
 
 class DeliveryState(StrEnum):

@@ -349,3 +349,95 @@ def test_cooldown_holds_a_second_new_post_but_not_life_safety(tmp_path):
     # Without the cooldown both quakes are posted.
     plain = simulate(CONFIG, documents, [datetime.now(UTC)], follow=True)
     assert len(plain.warnings) == 2
+
+
+def test_two_quakes_of_one_second_far_apart_are_two_warnings_to_their_own_provinces():
+    from tests.conftest import tews_doc, tews_entry, tews_moved
+
+    # Aceh Barat M5.2 (gempaterkini, 10 Jul 2023 01:19:04 UTC) and a copy made from it with the
+    # same origin second, moved over 4,000 km onto Manokwari: BMKG would give both one id.
+    real = tews_entry("gempaterkini_2023-07-12_muhk01.json", "63 km BaratDaya MEULABOH")
+    moved = tews_moved(real, -0.86, 134.06, "20 km Utara MANOKWARI-PAPUABRT")
+    run = simulate(
+        CONFIG,
+        [
+            Document("aceh", tews_doc(real, "gempaterkini"), "bmkg-gempaterkini"),
+            Document("papua", tews_doc(moved, "gempaterkini"), "bmkg-gempaterkini"),
+            # The next poll shows both again, in the other order.
+            Document("again", tews_doc(moved, "gempaterkini"), "bmkg-gempaterkini"),
+            Document("again-2", tews_doc(real, "gempaterkini"), "bmkg-gempaterkini"),
+        ],
+        [datetime(2023, 7, 10, 1, 25, tzinfo=UTC)],
+    )
+    assert not [w for w in run.warnings if "RALAT" in w.text]
+    assert {w.kind for w in run.warnings} == {WarningKind.NEW}
+    by_account = {w.account: w for w in run.warnings}
+    assert len(by_account) == len(run.warnings)
+    assert {"gempa-aceh", "gempa-papua-barat"} <= set(by_account)
+    aceh, papua = by_account["gempa-aceh"], by_account["gempa-papua-barat"]
+    assert aceh.event_id == "bmkg-eq-20230710T011904Z" != papua.event_id
+    assert all(r.code.startswith("11") for r in aceh.regions)
+    assert all(r.code.startswith("92") for r in papua.regions)
+    assert "Aceh Barat" in aceh.text and "Manokwari" in papua.text
+
+
+NATIONAL_ACCOUNT = (
+    '  gempa-indonesia: {channel: x, name: "Peringatan Dini Indonesia", regions: [], credential: x-indonesia}\n'
+)
+
+
+def _with_national_account(folder: Path) -> Path:
+    """The shipped configuration with a national X account (no home regions: every region)
+    beside the 38 provincial ones, written where its relative paths still resolve."""
+    text = CONFIG.read_text()
+    conf = ROOT / "config"
+    for old, new in (
+        ("feed_catalogue: ../feeds", f"feed_catalogue: {ROOT / 'feeds'}"),
+        ("path: regions/provinces", f"path: {conf / 'regions'}/provinces"),
+        ("path: regions/regencies", f"path: {conf / 'regions'}/regencies"),
+        ("district_points: regions/", f"district_points: {conf / 'regions'}/"),
+        ("place_aliases: regions/", f"place_aliases: {conf / 'regions'}/"),
+        ("templates: templates", f"templates: {conf / 'templates'}"),
+        ("  - rules/*.yaml", f"  - {conf / 'rules'}/*.yaml"),
+        ("accounts:\n", "accounts:\n" + NATIONAL_ACCOUNT),
+    ):
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    cfg = folder / "warnd.yaml"
+    cfg.write_text(text)
+    return cfg
+
+
+def test_a_national_account_beside_the_provincial_ones_never_posts_the_same_text(tmp_path, capsys):
+    cfg = _with_national_account(tmp_path)
+    assert main(["check", "-c", str(cfg)]) == 0, capsys.readouterr().err
+    tews = ROOT / "feeds" / "samples" / "bmkg-tews"
+    quakes = [
+        tews / "gempaterkini_2021-12-14_flores-m7.4_arraysyams.json",
+        tews / "gempadirasakan_2025-12-24_darcien.json",
+        tews / "autogempa_2021-10-05_dompu_arraysyams.json",
+    ]
+    warnings = [
+        *simulate(cfg, docs(*NAGEKEO), [datetime.now(UTC)], follow=True).warnings,
+        *simulate(cfg, docs(*quakes), [datetime.now(UTC)]).warnings,
+    ]
+    by_text = defaultdict(set)
+    for w in warnings:
+        by_text[w.text].add(w.account)
+    national = [w for w in warnings if w.account == "gempa-indonesia"]
+    assert len(national) >= 10 and len(warnings) > 2 * len(national)
+    assert {len(accounts) for accounts in by_text.values()} == {1}, [
+        (sorted(a), t) for t, a in by_text.items() if len(a) > 1
+    ]
+    # The case that needs it: the national account warns exactly the regencies one provincial
+    # account warns, for the same event and kind; the texts differ by the account's area only.
+    same = [
+        (n, p)
+        for n in national
+        for p in warnings
+        if p.account != n.account and (p.event_id, p.kind, p.regions) == (n.event_id, n.kind, n.regions)
+    ]
+    assert len(same) >= 5
+    for n, p in same:
+        assert "#Indonesia" in n.text and "#Indonesia" not in p.text
+        assert n.text.replace("#Indonesia", "") != p.text.replace("#Indonesia", "")

@@ -177,3 +177,89 @@ def test_one_origin_second_far_apart_is_two_quakes(store):
     assert observe(ledger, same_second).kind is ChangeKind.NEW
     assert observe(ledger, other_agency).event.id == "bmkg-eq-x"
     assert ledger.count() == 2
+
+
+# The origin second is the whole of a BMKG id: two quakes of one second are told apart by place.
+ACEH_BARAT = "63 km BaratDaya MEULABOH"  # gempaterkini 2023-07-12: M5.2, 10 Jul 2023 01:19:04 UTC
+JAILOLO = "Pusat gempa berada di laut 133 Km Barat laut Jailolo"  # gempadirasakan: M5.6, 21 Dec 2025
+TERKINI = "gempaterkini_2023-07-12_muhk01.json"
+DIRASAKAN = "gempadirasakan_2025-12-24_darcien.json"
+
+
+def _tews(doc: bytes):
+    from warnd.pollers import bmkg
+
+    (event,) = bmkg.parse(doc, Source("t", NOW)).events
+    return event
+
+
+def _inatews(doc: bytes):
+    from warnd.pollers import inatews
+
+    (event,) = inatews.parse(doc, Source("i", NOW)).events
+    return event
+
+
+def test_a_quake_of_the_same_second_four_thousand_km_away_is_an_event_of_its_own(store):
+    from tests.conftest import tews_doc, tews_entry, tews_moved
+    from warnd.geo import haversine_km
+
+    real = tews_entry(TERKINI, ACEH_BARAT)
+    # Made from the real one: its origin second, magnitude and depth, its epicentre moved onto
+    # Manokwari (Papua Barat).
+    moved = tews_moved(real, -0.86, 134.06, "20 km Utara MANOKWARI-PAPUABRT")
+    aceh, papua = _tews(tews_doc(real, "gempaterkini")), _tews(tews_doc(moved, "gempaterkini"))
+    assert haversine_km(aceh.lat, aceh.lon, papua.lat, papua.lon) > 4000
+    assert aceh.id == papua.id == "bmkg-eq-20230710T011904Z"
+
+    ledger = Ledger(store.open())
+    first, second = observe(ledger, aceh), observe(ledger, papua)
+    assert first.kind is ChangeKind.NEW and first.event.id == "bmkg-eq-20230710T011904Z"
+    assert second.kind is ChangeKind.NEW and second.event.id == "bmkg-eq-20230710T011904Z-0.9S134.1E"
+    assert second.previous is None
+    assert ledger.count() == 2
+    # Each stays where it is.
+    assert ledger.get(first.event.id).lat == 3.65 and ledger.get(second.event.id).lat == -0.86
+
+    # After a restart, the next poll of both is news of neither, and each keeps its id.
+    ledger = Ledger(store.open())
+    assert [(c.kind, c.event.id) for c in (observe(ledger, aceh), observe(ledger, papua))] == [
+        (ChangeKind.UNCHANGED, first.event.id),
+        (ChangeKind.UNCHANGED, second.event.id),
+    ]
+    # BMKG revises the one in Papua, magnitude and place (0.4 deg south, further than two copies of
+    # one report are apart, within what a revision under the same id may move): it is updated,
+    # the one in Aceh is not touched.
+    revised_entry = tews_moved(moved, -1.26, 134.06, moved["Wilayah"]) | {"Magnitude": "5.6"}
+    change = observe(ledger, _tews(tews_doc(revised_entry, "gempaterkini")))
+    assert change.kind is ChangeKind.UPDATED and change.event.id == second.event.id
+    assert change.previous is not None and change.previous.magnitude == 5.2
+    assert ledger.get(first.event.id).magnitude == 5.2 and ledger.get(second.event.id).magnitude == 5.6
+    assert ledger.count() == 2
+
+
+def test_the_same_quake_through_every_endpoint_is_one_event_beside_its_far_namesake(store):
+    from tests.conftest import inatews_felt, tews_doc, tews_entry, tews_moved
+
+    real = tews_entry(DIRASAKAN, JAILOLO)
+    # Made from the real one: the same second, moved 3,400 km west onto Aceh Barat.
+    moved = tews_moved(real, 4.14, 96.13, "Pusat gempa berada di darat 10 km Utara Aceh Barat")
+    ledger = Ledger(store.open())
+    terkini = observe(ledger, _tews(tews_doc(real, "gempaterkini")))
+    namesake = observe(ledger, _tews(tews_doc(moved, "gempaterkini")))
+    assert terkini.kind is namesake.kind is ChangeKind.NEW
+    assert terkini.event.id == "bmkg-eq-20251221T122146Z" != namesake.event.id
+    for endpoint in ("autogempa", "gempadirasakan"):
+        for entry, known in ((real, terkini), (moved, namesake)):
+            change = observe(ledger, _tews(tews_doc(entry, endpoint)))
+            assert change.event.id == known.event.id, endpoint
+            assert change.kind is not ChangeKind.NEW, endpoint
+    for entry, known in ((real, terkini), (moved, namesake)):
+        event = _inatews(inatews_felt(entry))
+        assert event.id == "bmkg-eq-20251221T122146Z"
+        change = observe(ledger, event)
+        assert change.event.id == known.event.id and change.kind is not ChangeKind.NEW
+    # The first felt list arrived with gempadirasakan: each quake has its own.
+    assert [f.place for f in ledger.get(terkini.event.id).felt][:2] == ["Manado", "Bitung"]
+    assert ledger.get(namesake.event.id).lat == 4.14
+    assert ledger.count() == 2

@@ -145,3 +145,54 @@ def test_place_aliases_are_checked_with_file_and_line(tmp_path, capsys):
     code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
     assert code == 2
     assert f"{aliases}:2: say where the fact comes from" in err
+
+
+NATIONAL_BESIDE_PROVINCIAL = """
+  jabar: {channel: x, name: "Jawa Barat", regions: ["32"], credential: x-jabar}
+  indonesia: {channel: x, name: "Indonesia", regions: [], credential: x-indonesia}
+"""
+
+
+def test_accounts_whose_areas_overlap_are_valid_when_every_text_names_its_account_area(tmp_path, capsys):
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=NATIONAL_BESIDE_PROVINCIAL)
+    code, _, err = check(cfg, capsys)
+    assert code == 0, err
+
+
+def test_a_template_that_does_not_name_the_area_is_refused_where_accounts_overlap(tmp_path, capsys):
+    import shutil
+
+    from tests.conftest import TEMPLATES
+
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    new = templates / "earthquake" / "new.id.j2"
+    new.write_text(new.read_text().replace("{{ area_tags }} ", ""))
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=NATIONAL_BESIDE_PROVINCIAL)
+    cfg.write_text(cfg.read_text().replace(f"templates: {TEMPLATES}", f"templates: {templates}"))
+    code, _, err = check(cfg, capsys)
+    assert code == 2
+    (line,) = [x for x in err.splitlines() if "area" in x]
+    assert line.startswith(f"{new}: the text does not name the account's area")
+    assert "accounts 'jabar' and 'indonesia' (channel x, language id)" in line
+    # Two provinces apart, the same template is harmless: their regions never coincide.
+    provinces = NATIONAL_BESIDE_PROVINCIAL.replace("regions: []", 'regions: ["52"]')
+    cfg.write_text(cfg.read_text().replace(NATIONAL_BESIDE_PROVINCIAL, provinces))
+    code, _, err = check(cfg, capsys)
+    assert code == 0, err
+
+
+def test_two_accounts_of_one_channel_with_the_same_area_are_refused(tmp_path, capsys):
+    twins = NATIONAL_BESIDE_PROVINCIAL.replace("regions: []", 'regions: ["32"]')
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=twins), capsys)
+    assert code == 2
+    assert "accounts.indonesia.regions: accounts 'jabar' and 'indonesia' (channel x, language id) have the same" in err
+    # On two channels, or in two languages, their texts differ anyway.
+    jabar = '\n  jabar: {channel: x, name: "Jawa Barat", regions: ["32"], credential: x-jabar}'
+    for other in (
+        '\n  jabar-en: {channel: x, name: "West Java", lang: en, regions: ["32"], credential: x-jabar-en}\n',
+        f'\n  jabar-file: {{channel: file, path: {tmp_path}/p.jsonl, name: "Jawa Barat", regions: ["32"]}}\n',
+    ):
+        cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=jabar + other)
+        code, _, err = check(cfg, capsys)
+        assert code == 0, (other, err)

@@ -241,3 +241,35 @@ def test_trial_render_passes_templates_written_before_the_agency_and_catches_a_b
     )
     (problem,) = Renderer(tmp_path).check()
     assert problem.file.endswith("update.id.j2") and "agensi" in str(problem)
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_every_text_names_the_area_of_the_account_that_posts_it(lang):
+    from warnd.model import Region
+
+    (quake,) = bmkg.parse(sample("bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json"), Source("a", NOW)).events
+    dompu = (Region("52.05", "Kabupaten Dompu", "regency", "52"),)
+    r = Renderer(TEMPLATES)
+
+    def text(area):
+        return r.render(
+            event=quake,
+            kind=WarningKind.NEW,
+            rule="r",
+            template="earthquake",
+            priority=Priority.NORMAL,
+            target=AccountView("a", lang, (), area=area),
+            regions=dompu,
+            first_post=None,
+            now=NOW,
+        ).text
+
+    tag = "#gempa #BMKG" if lang == "id" else "#earthquake #BMKG"
+    assert text(("Nusa Tenggara Barat",)).endswith(f"\n#NusaTenggaraBarat {tag}")
+    assert text(("Nusa Tenggara Barat", "Kota Bau-Bau")).endswith(f"\n#NusaTenggaraBarat #KotaBauBau {tag}")
+    # No home regions: every region of the country.
+    national = text(())
+    assert national.endswith(f"\n#Indonesia {tag}")
+    assert national.replace("#Indonesia", "#NusaTenggaraBarat") == text(("Nusa Tenggara Barat",))
+    # Every shipped template names it.
+    assert r.ignores_area() == []

@@ -11,6 +11,10 @@ A post names the agency whose values it shows (`agency`: BMKG, USGS, GDACS). Whe
 last post about the event showed another agency's values (a USGS report first, BMKG's after it),
 `source_changed` is true and `previous_agency` names the other one: an update template says that
 this is the new agency's word on the quake, not a correction.
+
+Every text names the area of the account that posts it (`area`, `area_tags`): a national account
+beside the provincial ones names the same regencies as one of them, and X refuses identical text
+from two accounts as duplicate content. `ignores_area` finds the templates that would not.
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class Target(Protocol):
     def name(self) -> str: ...
     @property
     def lang(self) -> str: ...
+    @property
+    def area(self) -> tuple[str, ...]: ...
 
 
 class Renderer:
@@ -85,12 +91,34 @@ class Renderer:
                 kind = name.split("/")[-1].split(".")[0]
                 wkind = WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW
                 for earlier in (None, _SAMPLE_EARLIER):
-                    template.render(_context(_SAMPLE, wkind, _SAMPLE_REGIONS, earlier, "id", last_post=earlier))
+                    template.render(
+                        _context(_SAMPLE, wkind, _SAMPLE_REGIONS, earlier, "id", last_post=earlier, area=_SAMPLE_AREA)
+                    )
             except jinja2.TemplateSyntaxError as e:
                 problems.append(TemplateProblem(str(self.folder / name), e.lineno, e.message or "syntax error"))
             except jinja2.TemplateError as e:
                 problems.append(TemplateProblem(str(self.folder / name), None, str(e)))
         return problems
+
+    def ignores_area(self) -> list[str]:
+        """Templates whose text is the same whichever account's area it is for: two accounts
+        whose areas overlap would post it word for word. Templates that do not render at all are
+        `check`'s to report."""
+        blind = []
+        for name in self.names():
+            kind = name.split("/")[-1].split(".")[0]
+            wkind = WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW
+            try:
+                template = self.env.get_template(name)
+                texts = {
+                    _squash(template.render(_context(_SAMPLE, wkind, _SAMPLE_REGIONS, None, "id", area=area)))
+                    for area in (_SAMPLE_AREA, ())
+                }
+            except jinja2.TemplateError:
+                continue
+            if len(texts) == 1:
+                blind.append(name)
+        return blind
 
     def has(self, template: str, lang: str) -> bool:
         # The folder is listed once: build() asks this for every rule and account.
@@ -135,7 +163,9 @@ class Renderer:
         # Every region is named, however long the text: someone looks for their own regency in
         # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
         text = _squash(
-            tpl.render(_context(event, kind, regions, first_post, target.lang, notes, url, parts, last_post))
+            tpl.render(
+                _context(event, kind, regions, first_post, target.lang, notes, url, parts, last_post, target.area)
+            )
         )
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
@@ -181,6 +211,7 @@ def _context(
     include_url: bool = False,
     parts: Sequence[ZonePart] = (),
     last_post: Warning | None = None,
+    area: Sequence[str] = (),
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
     notes = notes or {}
@@ -213,6 +244,7 @@ def _context(
     zone = zone_name(regions[0].code) if regions else "WIB"
     tz = ZONES[zone]
     previous = last_post.agency if last_post is not None else None
+    places = list(area) or [COUNTRY]
     return {
         "event": event,
         "kind": kind.value,
@@ -232,6 +264,9 @@ def _context(
         "exercise": event.status is not Status.ACTUAL,
         "regions": list(regions),
         "region_names": region_names,
+        # The account's own area, in words ("Aceh", "Indonesia") and as hashtags ("#Aceh").
+        "area": ", ".join(places[:-1]) + joiner + places[-1] if len(places) > 1 else places[0],
+        "area_tags": " ".join(hashtag(p) for p in places),
         # Every region is named now; kept at 0 for templates written when long lists were cut.
         "more_regions": 0,
         "zone": zone,
@@ -296,6 +331,16 @@ def _title(text: str) -> str:
     return re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), text)
 
 
+# The area of an account with no home regions: it posts about all of them.
+COUNTRY = "Indonesia"
+
+
+def hashtag(name: str) -> str:
+    """A place name as a hashtag: "Nusa Tenggara Timur" -> "#NusaTenggaraTimur",
+    "Kota Bau-Bau" -> "#KotaBauBau"."""
+    return "#" + "".join(w[:1].upper() + w[1:] for w in re.split(r"[^0-9A-Za-z]+", name))
+
+
 _AGENCY_NAMES = {"bmkg": "BMKG", "usgs": "USGS", "gdacs": "GDACS"}
 
 
@@ -330,6 +375,7 @@ _SAMPLE = HazardEvent(
     place="Pusat gempa berada di darat 4 Km Timur Laut Kab.Sumedang",
 )
 _SAMPLE_REGIONS = (Region("32.11", "Kabupaten Sumedang", "regency", "32"),)
+_SAMPLE_AREA = ("Jawa Barat",)
 # An earlier post of the sample quake from another agency's report.
 _SAMPLE_EARLIER = Warning(
     id="w-sample",

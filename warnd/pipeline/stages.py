@@ -38,6 +38,9 @@ class AccountView:
     lang: str
     regions: tuple[str, ...]
     include_url: bool = False
+    # The names of the account's area, which every text carries (render: area, area_tags);
+    # empty: the whole country.
+    area: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

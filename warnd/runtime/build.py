@@ -140,12 +140,16 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
                         )
                     )
 
+    if renderer.folder.is_dir():
+        problems.extend(_same_text(cfg, renderer))
+
     accounts = {
         name: AccountView(
             name,
             a.lang,
             tuple(a.regions),
             include_url=isinstance(a, XAccount) and a.include_url,
+            area=tuple(_region_name(regions, code) for code in a.regions),
         )
         for name, a in cfg.file.accounts.items()
     }
@@ -198,6 +202,57 @@ def _alias_problems(regions: RegionIndex, aliases: tuple[PlaceAlias, ...]) -> li
             )
         elif regions.region_at(a.code, "regency") is None:
             problems.append(Problem(a.path, a.line, "", f"{a.name!r}: the regency of {a.code!r} is not loaded"))
+    return problems
+
+
+def _region_name(regions: RegionIndex | None, code: str) -> str:
+    region = regions.by_code.get(code) if regions is not None else None
+    return region.name if region is not None else code
+
+
+def _overlap(a: list[str], b: list[str]) -> bool:
+    """Whether two accounts' home regions share a place (no regions: everywhere)."""
+    return not a or not b or any(covers(x, b) for x in a) or any(covers(y, a) for y in b)
+
+
+def _same_text(cfg: Config, renderer: Renderer) -> list[Problem]:
+    """Two accounts of one channel and language that could post word for word the same text: X
+    refuses the second as duplicate content (and counts it as spam). Their texts differ by the
+    account's area, which every template names, so two such accounts need areas of their own,
+    and, when their areas overlap (a national account beside the provincial ones), templates that
+    name the area."""
+    problems: list[Problem] = []
+    blind = renderer.ignores_area()
+    items = list(cfg.file.accounts.items())
+    for i, (name, a) in enumerate(items):
+        for other, b in items[i + 1 :]:
+            if a.channel != b.channel or a.lang != b.lang or not _overlap(a.regions, b.regions):
+                continue
+            pair = f"accounts {name!r} and {other!r} (channel {a.channel}, language {a.lang})"
+            if sorted(a.regions) == sorted(b.regions):
+                problems.append(
+                    cfg.at.problem(
+                        f"{pair} have the same regions: they would post identical text, which X refuses"
+                        " as duplicate content; give each an area of its own",
+                        "accounts",
+                        other,
+                        "regions",
+                    )
+                )
+                continue
+            for template in blind:
+                if template.split(".")[-2] == a.lang:
+                    problems.append(
+                        Problem(
+                            str(renderer.folder / template),
+                            None,
+                            "",
+                            f"the text does not name the account's area ({{{{ area }}}} or {{{{ area_tags }}}});"
+                            f" {pair} cover the same places, so they would post identical text",
+                        )
+                    )
+            # Each template is named once, with the first pair it would fail.
+            blind = [t for t in blind if t.split(".")[-2] != a.lang]
     return problems
 
 

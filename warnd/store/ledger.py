@@ -10,6 +10,9 @@ Identity survives the traps of real feeds:
   first, until BMKG reports it (AUTHORITY). A report of another agency is kept as an alias only,
   never news and never a change of what the event says; BMKG's report of a quake first known
   from USGS or GDACS takes the event over (UPDATED with BMKG's values);
+- BMKG's ids are made of the origin second, which two quakes a country apart can share: an id
+  names a known event only when the epicentres agree (SAME_ID_DEGREES), and a quake whose id is
+  already taken by another one is recorded under that id with its position added (`_free_id`);
 - sources rename events (USGS switches the preferred id; CAP updates and cancels carry new
   identifiers and name the old ones in <references>), so every id ever used is kept as an alias;
 - a revision already seen once is never news again, and a message older than the one already
@@ -23,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from warnd.model import (
+    SAME_ID_DEGREES,
     SAME_QUAKE_DEGREES,
     SAME_QUAKE_SECONDS,
     ChangeKind,
@@ -75,6 +79,11 @@ class Ledger:
         row, by_reference = self._find(event)
         stamp = iso_utc(now)
         if row is None:
+            event_id = self._free_id(event)
+            if event_id != event.id:
+                # Its id is another quake's (same second, elsewhere): it keeps the one it got, so
+                # every later report of it, through any endpoint, finds it again by id and place.
+                event = replace(event, id=event_id)
             self.conn.execute(
                 "INSERT INTO events (id, hazard, time, lat, lon, revision, first_seen, last_seen,"
                 " cancelled, data, agency, status) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -167,8 +176,8 @@ class Ledger:
             if row is not None and row["status"] == event.status.value:
                 return row, True
         for key in (event.id, *event.aliases):
-            row = self._by_id(key)
-            if row is not None and row["status"] == event.status.value:
+            row = self._named(key, event)
+            if row is not None:
                 return row, False
         if event.hazard.value not in _POINT_HAZARDS:
             return None, False
@@ -176,6 +185,50 @@ class Ledger:
         if row is None and event.hazard is Hazard.EARTHQUAKE:
             row = self._near_other_agency(event, event.hazard)
         return row, False
+
+    def _named(self, key: str, event: HazardEvent) -> Row | None:
+        """The known event of this report's status that `key` names. For a quake or a tsunami, the
+        one nearest to this report within SAME_ID_DEGREES, among the events of that id, of that id
+        as an alias, and of that id with a position added (`_free_id`): an id made of an origin
+        second is shared by every quake of that second, so it is trusted only with the place."""
+        rows: list[Row] = [
+            *self.conn.execute("SELECT * FROM events WHERE id = ?", (key,)).fetchall(),
+            *self.conn.execute(
+                "SELECT e.* FROM event_aliases a JOIN events e ON e.id = a.event_id WHERE a.alias = ?", (key,)
+            ).fetchall(),
+        ]
+        point = event.hazard.value in _POINT_HAZARDS and event.lat is not None and event.lon is not None
+        if point:
+            lo = iso_utc(event.time - timedelta(seconds=SAME_QUAKE_SECONDS))
+            hi = iso_utc(event.time + timedelta(seconds=SAME_QUAKE_SECONDS))
+            rows += self.conn.execute(
+                "SELECT * FROM events WHERE hazard = ? AND time BETWEEN ? AND ? AND substr(id, 1, ?) = ?",
+                (event.hazard.value, lo, hi, len(key) + len(_SEP), key + _SEP),
+            ).fetchall()
+        rows = [r for r in rows if r["status"] == event.status.value]
+        if not point or not rows:
+            return rows[0] if rows else None
+        near = [(_apart(r, event), i, r) for i, r in enumerate(rows)]
+        best = min((n for n in near if n[0] <= SAME_ID_DEGREES), default=None, key=lambda n: n[:2])
+        return None if best is None else best[2]
+
+    def _free_id(self, event: HazardEvent) -> str:
+        """The id a new event is recorded under: its own, unless another event has it (as id or
+        alias), then the id with the epicentre added (`bmkg-eq-20230710T011904Z-2.6S140.7E`),
+        and a count after that in the unlikely case that one is taken too."""
+        if not self._taken(event.id):
+            return event.id
+        base = event.id
+        if event.lat is not None and event.lon is not None:
+            base += _SEP + _position(event.lat, event.lon)
+        candidate, n = base, 1
+        while self._taken(candidate):
+            n += 1
+            candidate = f"{base}{_SEP}{n}"
+        return candidate
+
+    def _taken(self, event_id: str) -> bool:
+        return self._by_id(event_id) is not None
 
     def related(self, event: HazardEvent, hazard: Hazard) -> str | None:
         """A known event of another hazard from the same quake, as any agency reported it: the
@@ -252,6 +305,20 @@ class Ledger:
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
+
+
+_SEP = "-"
+
+
+def _position(lat: float, lon: float) -> str:
+    return f"{abs(lat):.1f}{'N' if lat >= 0 else 'S'}{abs(lon):.1f}{'E' if lon >= 0 else 'W'}"
+
+
+def _apart(row: Row, event: HazardEvent) -> float:
+    """Degrees between a known event's epicentre and a report's (0 when either has none)."""
+    if row["lat"] is None or row["lon"] is None or event.lat is None or event.lon is None:
+        return 0.0
+    return max(abs(float(row["lat"]) - event.lat), abs(float(row["lon"]) - event.lon))
 
 
 def _older(event: HazardEvent, previous: HazardEvent) -> bool:
