@@ -48,6 +48,9 @@ class WarningKind(StrEnum):
     UPDATE = "update"
     CANCEL = "cancel"
     ESCALATE = "escalate"
+    # A gauge lowered to a Siaga level below the one last posted, still above normal: people who
+    # were told Siaga 1 must hear that it eased, not only, hours later, that it is over.
+    DEESCALATE = "deescalate"
     ALL_CLEAR = "all_clear"
     # More regions for a warning already posted (BMKG's felt list names a place the account has
     # not warned yet): an update, not a correction.
