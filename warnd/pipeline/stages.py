@@ -16,18 +16,19 @@ earthquake post is inhibited per account: only for an account that has a tsunami
 same quake queued or sent (there the tsunami post speaks for the quake; an account outside the
 warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's
 `cooldown` holds back further NEW posts to an account; an operator silence mutes a rule, an
-account or a region until a time. Life-safety posts (priority life_safety, or any region at Awas)
-are never held back by a silence or a cooldown.
+account or a region until a time. Life-safety posts (model.life_safety, the one definition) are
+never held back by a silence or a cooldown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from warnd import model
 from warnd.geo import covers, haversine_km
-from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Priority, Reason, Region, Warning, WarningKind
+from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Reason, Region, Warning, WarningKind
 from warnd.pipeline.ports import History
 
 GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
@@ -68,8 +69,12 @@ class Drop:
     detail: str
 
 
-def life_safety(match: Match) -> bool:
-    return match.priority is Priority.LIFE_SAFETY or any(note == "awas" for _, note in match.region_notes)
+def life_safety(match: Match, regions: Sequence[Region]) -> bool:
+    """model.life_safety for what the post to these regions will say: the event's level and
+    each region's own (a tsunami zone's Awas), as the warning's level is rendered."""
+    notes = dict(match.region_notes)
+    levels = (match.event.level, *(notes.get(r.code) for r in regions))
+    return model.life_safety(match.event.hazard, match.priority, levels)
 
 
 def plan(
@@ -109,12 +114,13 @@ def plan(
                 Drop(match.rule, name, Reason.INHIBITED, f"this account has tsunami warning {inhibitor} for this quake")
             )
             continue
-        if not life_safety(match):
+        urgent = life_safety(match, regions)
+        if not urgent:
             muted = history.silenced(match.rule, name, [r.code for r in regions])
             if muted is not None:
                 drops.append(Drop(match.rule, name, Reason.SILENCED, muted))
                 continue
-        if verdict is WarningKind.NEW and match.cooldown and not life_safety(match):
+        if verdict is WarningKind.NEW and match.cooldown and not urgent:
             last = history.last_from_rule(match.rule, name)
             if last is not None and (now - last.created_at).total_seconds() < match.cooldown:
                 drops.append(
