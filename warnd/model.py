@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +49,9 @@ class WarningKind(StrEnum):
     UPDATE = "update"
     CANCEL = "cancel"
     ESCALATE = "escalate"
+    # A gauge lowered to a Siaga level below the one last posted, still above normal: people who
+    # were told Siaga 1 must hear that it eased, not only, hours later, that it is over.
+    DEESCALATE = "deescalate"
     ALL_CLEAR = "all_clear"
     # More regions for a warning already posted (BMKG's felt list names a place the account has
     # not warned yet): an update, not a correction.
@@ -478,16 +482,30 @@ class Warning:
 
 
 _SEVERITY_RANK = {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3}
-_LIFE_SAFETY_LEVELS = ("awas", "siaga1")
+# The highest level of each Indonesian scale: Awas (tsunami zones, volcanoes) and Siaga 1 (the
+# Jakarta water gates, whose scale runs Siaga 4 .. Siaga 1).
+LIFE_SAFETY_LEVELS = frozenset({"awas", "siaga1"})
+
+
+def life_safety(hazard: str | None, priority: Priority, levels: Iterable[str | None]) -> bool:
+    """The one definition of life safety: a tsunami at any level, a post at Awas or Siaga 1, or
+    a rule marked `priority: life_safety`. Such a post goes first in its lane, is never muted by
+    a silence nor held by a cooldown, and may spend the reserve a posting budget keeps.
+
+    `levels`: what the post says of its regions (the event's level, a tsunami zone's level)."""
+    return (
+        hazard == Hazard.TSUNAMI.value
+        or priority is Priority.LIFE_SAFETY
+        or any((level or "").lower() in LIFE_SAFETY_LEVELS for level in levels)
+    )
 
 
 def urgency_rank(warning: Warning, hazard: str | None) -> int:
-    """Delivery order, smallest first: tsunami and the highest level (Awas, Jakarta's Siaga 1)
-    before anything else, then the rule's priority, then severity. Age breaks ties."""
-    if hazard == Hazard.TSUNAMI.value or (warning.level or "").lower() in _LIFE_SAFETY_LEVELS:
-        base = Priority.LIFE_SAFETY.rank
-    else:
-        base = warning.priority.rank
+    """Delivery order, smallest first: life safety before anything else, then the rule's
+    priority, then severity. Age breaks ties."""
+    base = (
+        Priority.LIFE_SAFETY.rank if life_safety(hazard, warning.priority, (warning.level,)) else warning.priority.rank
+    )
     return base * 10 + _SEVERITY_RANK.get((warning.severity or "").lower(), 4)
 
 
@@ -511,6 +529,10 @@ class Delivery:
     # delivery needs nothing but the outbox row.
     event: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     cap: str = ""
+
+    @property
+    def life_safety(self) -> bool:
+        return life_safety(self.event.get("hazard"), self.warning.priority, (self.warning.level,))
 
     @property
     def idempotency_key(self) -> str:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from tests.conftest import sample
 from warnd.model import ChangeKind, MsgType, Source
-from warnd.pollers import cap, dsda_xml, usgs
+from warnd.pollers import cap, dsda_history, dsda_xml, usgs
 from warnd.store.ledger import Ledger
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -30,6 +30,25 @@ def test_gauge_snapshots_repeat_go_back_and_move_on(store):
     newer = replace(gate, time=gate.time + timedelta(minutes=10), sent=gate.sent + timedelta(minutes=10), value=85.0)
     change = observe(ledger, newer)
     assert change.kind is ChangeKind.UPDATED and change.previous.value == 40.0
+
+
+def test_a_gate_read_from_its_history_keeps_the_position_and_name_of_the_snapshot(store):
+    ledger = Ledger(store.open())
+    events = dsda_xml.parse(sample("gauges/dsda-xmldata_2026-04-30T2350WIB_achmadnaufal.xml"), Source("x", NOW)).events
+    gate = next(e for e in events if e.id == "gauge-dsda-122")
+    url = "https://poskobanjir.dsdadki.web.id/Pages/GenerateDataTinggiAir.aspx?IdPintuAir=122&StartDate=06-09-2026"
+    (history,) = dsda_history.parse(
+        sample("gauges/dsda-history_id122_2026-09-06_trimmed_fakmalpradana.txt"), Source("h", NOW, url)
+    ).events
+    assert history.id == gate.id and history.lat is None and history.place is None
+    observe(ledger, gate)
+    change = observe(ledger, history)
+    # The history's reading, the snapshot's position, name and river.
+    assert change.kind is ChangeKind.UPDATED and change.event.value == 491.0 and change.event.feed == "h"
+    kept = ledger.get(gate.id)
+    assert kept is not None
+    assert (kept.lat, kept.lon, kept.place, kept.event_name) == (-6.207825, 106.848458, "P.A. Manggarai 2", "Ciliwung")
+    assert (kept.value, kept.time) == (491.0, history.time)
 
 
 def test_cap_update_and_cancel_follow_references(store):

@@ -196,3 +196,12 @@ def test_two_accounts_of_one_channel_with_the_same_area_are_refused(tmp_path, ca
         cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=jabar + other)
         code, _, err = check(cfg, capsys)
         assert code == 0, (other, err)
+
+
+def test_a_budget_reserve_must_leave_posts_for_other_warnings(tmp_path, capsys):
+    extra = "x:\n  account_budget: {posts: 10, window: 15m, reserve: 10}\n"
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 2
+    assert "x.account_budget" in err and "reserve 10 leaves nothing of 10 posts" in err
+    fine = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra.replace("reserve: 10", "reserve: 2"))
+    assert check(fine, capsys)[0] == 0

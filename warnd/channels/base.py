@@ -31,11 +31,16 @@ class Sent:
 @dataclass(frozen=True, slots=True)
 class Budget:
     """At most `posts` requests per sliding `window` seconds in `bucket` (shared by senders
-    that name the same bucket, like the X app budget)."""
+    that name the same bucket, like the X app budget), the last `reserve` of them kept for
+    life-safety posts (model.life_safety)."""
 
     bucket: str
     posts: int
     window: float
+    reserve: int = 0
+
+    def limit(self, life_safety: bool) -> int:
+        return self.posts if life_safety else self.posts - self.reserve
 
 
 class Sender(Protocol):

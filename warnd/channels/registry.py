@@ -69,8 +69,8 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
             api_base=cfg.x.api_base,
             connect_timeout=cfg.x.connect_timeout,
             read_timeout=cfg.x.read_timeout,
-            account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window),
-            app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window),
+            account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window, cfg.x.account_budget.reserve),
+            app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")

@@ -100,8 +100,8 @@ class XSender:
         api_base: str,
         connect_timeout: float,
         read_timeout: float,
-        account_budget: tuple[int, float],
-        app_budget: tuple[int, float],
+        account_budget: tuple[int, float] | tuple[int, float, int],
+        app_budget: tuple[int, float] | tuple[int, float, int],
     ) -> None:
         self.target = f"account:{account}"
         self.budgets: tuple[Budget, ...] = (

@@ -7,7 +7,7 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from warnd.model import Hazard, Priority, Status
 
@@ -167,6 +167,15 @@ class Partner(Strict):
 class Budget(Strict):
     posts: int = Field(gt=0)
     window: Duration
+    reserve: int = Field(default=0, ge=0)
+    """The last posts of the window kept for life-safety warnings: a day of ordinary posts never
+    leaves a tsunami or a Siaga 1 gate waiting for the window to empty."""
+
+    @model_validator(mode="after")
+    def _reserve_below_posts(self) -> Budget:
+        if self.reserve >= self.posts:
+            raise ValueError(f"reserve {self.reserve} leaves nothing of {self.posts} posts for other warnings")
+        return self
 
 
 class XSettings(Strict):
@@ -178,8 +187,8 @@ class XSettings(Strict):
     connect_timeout: Duration = 3.05
     read_timeout: Duration = 10.0
     # Below X's limits (100 posts / 15 min / user, 10,000 / 24 h / app) so a burst never meets 429.
-    account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0))
-    app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0))
+    account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0, reserve=10))
+    app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0, reserve=900))
 
 
 class DispatchSettings(Strict):

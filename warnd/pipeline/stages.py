@@ -4,28 +4,31 @@ own regions, with the kind of post the event's history calls for. Every drop car
 Kinds: `new`; `update` (a revision of something already posted: a Ralat; or, when the account's
 last post showed another agency's values, that agency's word on the same quake, which the
 template says is not a correction); `cancel` (the source withdrew it); `all_clear` (the source
-says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose to a
-higher level than any posted since the last all-clear).
+says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose above
+the level it last posted); `deescalate` (a gauge fell to a lower Siaga level, still above
+normal).
 
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
-waits; a level already posted is not posted again until an all-clear; an all-clear waits
-`all_clear_after` since the last level post (a level flapping around a threshold); a plain
+waits; a rise to a new highest level posts at once, while a lowering, a rise back to a level
+already posted and an all-clear wait `all_clear_after` since the last level post (a level
+flapping around a threshold), and a lowering to a level is posted once until an all-clear; a plain
 earthquake post is inhibited per account: only for an account that has a tsunami warning for the
 same quake queued or sent (there the tsunami post speaks for the quake; an account outside the
 warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's
 `cooldown` holds back further NEW posts to an account; an operator silence mutes a rule, an
-account or a region until a time. Life-safety posts (priority life_safety, or any region at Awas)
-are never held back by a silence or a cooldown.
+account or a region until a time. Life-safety posts (model.life_safety, the one definition) are
+never held back by a silence or a cooldown.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from warnd import model
 from warnd.geo import covers, haversine_km
-from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Priority, Reason, Region, Warning, WarningKind
+from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Reason, Region, Warning, WarningKind
 from warnd.pipeline.ports import History
 
 GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
@@ -69,8 +72,12 @@ class Drop:
     detail: str
 
 
-def life_safety(match: Match) -> bool:
-    return match.priority is Priority.LIFE_SAFETY or any(note == "awas" for _, note in match.region_notes)
+def life_safety(match: Match, regions: Sequence[Region]) -> bool:
+    """model.life_safety for what the post to these regions will say: the event's level and
+    each region's own (a tsunami zone's Awas), as the warning's level is rendered."""
+    notes = dict(match.region_notes)
+    levels = (match.event.level, *(notes.get(r.code) for r in regions))
+    return model.life_safety(match.event.hazard, match.priority, levels)
 
 
 def plan(
@@ -110,12 +117,13 @@ def plan(
                 Drop(match.rule, name, Reason.INHIBITED, f"this account has tsunami warning {inhibitor} for this quake")
             )
             continue
-        if not life_safety(match):
+        urgent = life_safety(match, regions)
+        if not urgent:
             muted = history.silenced(match.rule, name, [r.code for r in regions])
             if muted is not None:
                 drops.append(Drop(match.rule, name, Reason.SILENCED, muted))
                 continue
-        if verdict is WarningKind.NEW and match.cooldown and not life_safety(match):
+        if verdict is WarningKind.NEW and match.cooldown and not urgent:
             last = history.last_from_rule(match.rule, name)
             if last is not None and (now - last.created_at).total_seconds() < match.cooldown:
                 drops.append(
@@ -202,6 +210,11 @@ def _kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tup
 
 
 def _gauge_kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:
+    """Up and down with one hysteresis. A rise to a level higher than any posted since the last
+    all-clear posts at once. Anything else that changes what the account last said (a lowering,
+    a rise back to a level already posted, normal again) waits `all_clear_after` since the last
+    level post, and a lowering to a level is posted once: a gate flapping around a threshold
+    posts at most once an hour, and falls quiet once both sides of the threshold were said."""
     ev = match.event
     rank = GAUGE_RANK[ev.level or "normal"]
     clears = [i for i, w in enumerate(past) if w.kind is WarningKind.ALL_CLEAR]
@@ -209,14 +222,20 @@ def _gauge_kind(match: Match, past: list[Warning], now: datetime) -> WarningKind
     unconfirmed = sorted(UNCONFIRMED_FLAGS & set(ev.flags))
     if unconfirmed:
         return (Reason.UNCONFIRMED, f"reading {ev.value} flagged {', '.join(unconfirmed)}: waiting for the next")
+    if not active:
+        return WarningKind.NEW if rank > 0 else (Reason.NO_LEVEL_CHANGE, "normal, nothing to clear")
+    highest = max(GAUGE_RANK.get(w.level or "normal", 0) for w in active)
+    if rank > highest:
+        return WarningKind.ESCALATE
+    said = GAUGE_RANK.get(active[-1].level or "normal", 0)
+    if rank == said:
+        return (Reason.NO_LEVEL_CHANGE, f"{ev.level} is the level last posted")
+    if 0 < rank < said and any(w.kind is WarningKind.DEESCALATE and w.level == ev.level for w in active):
+        return (Reason.NO_LEVEL_CHANGE, f"the lowering to {ev.level} was already posted")
+    age = (now - active[-1].created_at).total_seconds()
+    if age < match.all_clear_after:
+        change = "back to normal" if rank == 0 else f"{'up' if rank > said else 'down'} to {ev.level}"
+        return (Reason.HYSTERESIS, f"{change} {age:.0f} s after the last level post")
     if rank == 0:
-        if not active:
-            return (Reason.NO_LEVEL_CHANGE, "normal, nothing to clear")
-        age = (now - active[-1].created_at).total_seconds()
-        if age < match.all_clear_after:
-            return (Reason.HYSTERESIS, f"back to normal {age:.0f} s after the last level post")
         return WarningKind.ALL_CLEAR
-    highest = max((GAUGE_RANK.get(w.level or "normal", 0) for w in active), default=0)
-    if rank <= highest:
-        return (Reason.NO_LEVEL_CHANGE, f"{ev.level} is not above the level already posted")
-    return WarningKind.ESCALATE if active else WarningKind.NEW
+    return WarningKind.ESCALATE if rank > said else WarningKind.DEESCALATE

@@ -2,10 +2,13 @@
 
 Each target (an X account, a partner, an account's CAP feed) is a lane with its own task, so one
 account's backlog, rate limit or outage never holds up another. Within a lane deliveries go one
-at a time, most urgent first (tsunami and Awas, then severity), then oldest.
+at a time, most urgent first (life safety as model.life_safety defines it, then the rule's
+priority, then severity), then oldest.
 
 Before an attempt: the lane's give-up time, its persisted rate-limit hold (and the X app's), the
-posting budgets kept below the platform's limits, and, for a reply, the post it answers. The
+posting budgets kept below the platform's limits (whose last posts only life safety may spend: a
+hold the platform announced stops every post alike, since the platform would refuse it), and, for
+a reply, the post it answers. The
 attempt is marked in flight and committed before the request goes out; the result is committed
 after. A crash in between leaves an unknown outcome, retried on restart (X's duplicate refusal
 and the partners' idempotency key make the repeat harmless).
@@ -209,7 +212,8 @@ class Dispatcher:
         waits = [d.next_attempt_at, state.hold_until]
         waits += [self.targets.get(k).hold_until for k in sender.hold_keys]
         cost = sender.cost(job)
-        waits += [self.rates.wait_until(b.bucket, b.posts, b.window, cost, now) for b in sender.budgets]
+        urgent = d.life_safety
+        waits += [self.rates.wait_until(b.bucket, b.limit(urgent), b.window, cost, now) for b in sender.budgets]
         latest = max((w for w in waits if w is not None), default=now)
         if latest > now:
             return max(0.01, (latest - now).total_seconds())

@@ -15,6 +15,9 @@ Identity survives the traps of real feeds:
   already taken by another one is recorded under that id with its position added (`_free_id`);
 - sources rename events (USGS switches the preferred id; CAP updates and cancels carry new
   identifiers and name the old ones in <references>), so every id ever used is kept as an alias;
+- a report that does not say where (the DSDA history endpoint names a gate only by its id, while
+  the DSDA snapshot of the same gate carries its coordinates and name) keeps the known position
+  and name: saying nothing of them is not moving the event nowhere;
 - a revision already seen once is never news again, and a message older than the one already
   recorded never replaces it: lists that keep stale copies must not flip an event back and forth.
 """
@@ -124,7 +127,7 @@ class Ledger:
             # the referenced event, withdrawn.
             canonical = replace(previous, msg_type=MsgType.CANCEL, sent=event.sent or previous.sent)
         else:
-            canonical = replace(event, id=event_id)
+            canonical = _known_place(replace(event, id=event_id), previous)
         self.conn.execute("UPDATE events SET last_seen = ? WHERE id = ?", (stamp, event_id))
         self._alias(event_id, (event.id, *event.aliases))
         if not takeover and _older(event, previous):
@@ -319,6 +322,19 @@ def _apart(row: Row, event: HazardEvent) -> float:
     if row["lat"] is None or row["lon"] is None or event.lat is None or event.lon is None:
         return 0.0
     return max(abs(float(row["lat"]) - event.lat), abs(float(row["lon"]) - event.lon))
+
+
+def _known_place(event: HazardEvent, previous: HazardEvent) -> HazardEvent:
+    """The report, with what it does not say of where the event is taken from what is known.
+    Without it, a gate polled through a feed without coordinates would lose them, and with them
+    every rule that places it (its readings would never post)."""
+    if (event.lat is None or event.lon is None) and previous.lat is not None and previous.lon is not None:
+        event = replace(event, lat=previous.lat, lon=previous.lon)
+    if event.place is None and previous.place is not None:
+        event = replace(event, place=previous.place)
+    if event.event_name is None and previous.event_name is not None:
+        event = replace(event, event_name=previous.event_name)
+    return event
 
 
 def _older(event: HazardEvent, previous: HazardEvent) -> bool:
