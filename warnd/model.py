@@ -429,6 +429,10 @@ class Warning:
     # The agency whose values the post shows (HazardEvent.agency); None in posts made before it
     # was recorded.
     agency: str | None = None
+    # What each part of this warning's thread carries of its own post ("PD-3.3", "info ke-4"),
+    # so no part repeats a part of another post of the account (X refuses a repeated text);
+    # None: the account's first post about an event whose source gives no stage.
+    thread_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -447,6 +451,7 @@ class Warning:
             "created_at": iso_utc(self.created_at),
             "level": self.level,
             "agency": self.agency,
+            "thread_label": self.thread_label,
         }
 
     @classmethod
@@ -467,6 +472,7 @@ class Warning:
             created_at=datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")),
             level=d.get("level"),
             agency=d.get("agency"),
+            thread_label=d.get("thread_label"),
         )
 
 

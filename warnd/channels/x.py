@@ -130,11 +130,11 @@ class XSender:
 
     def cost(self, job: Job) -> int:
         w = job.delivery.warning
-        return max(1, len(thread.split(w.text, lang=w.lang)) - len(job.delivery.parts))
+        return max(1, len(thread.split(w.text, lang=w.lang, label=w.thread_label)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
         w = job.delivery.warning
-        parts = thread.split(w.text, lang=w.lang)
+        parts = thread.split(w.text, lang=w.lang, label=w.thread_label)
         done = list(job.delivery.parts)
         first: str | None = done[0] if done else None
         reply_to = done[-1] if done else job.reply_to
