@@ -504,8 +504,12 @@ class Delivery:
     last_error: str | None = None
     reason: str | None = None
     remote_id: str | None = None
-    # Ids of the thread parts already posted (a crash mid-thread resumes after the last one).
-    parts: tuple[str, ...] = ()
+    # Ids of the thread parts already posted (a crash mid-thread resumes after the last one);
+    # None for a part X has whose id it never gave (its answer was lost, a re-send was refused as
+    # a duplicate).
+    parts: tuple[str | None, ...] = ()
+    # The part (1-based) whose request went out with no answer recorded: X may have it.
+    unanswered: int | None = None
     # What the warning is about and its CAP 1.2 rendering, stored with it at enqueue time so a
     # delivery needs nothing but the outbox row.
     event: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -244,16 +244,26 @@ class Outbox:
         if row is None:
             return None
         parts = json.loads(row["parts"] or "[]")
-        return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or (parts[0] if parts else None))
+        known = next((p for p in parts if p), None)
+        return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or known)
 
     def begin(self, delivery_id: int, now: datetime) -> bool:
         return delivery_id in self.begin_many([delivery_id], now)
 
-    def record_part(self, delivery_id: int, remote_id: str) -> None:
-        """A thread part went out: remembered at once, so a crash resumes after it."""
+    def record_part(self, delivery_id: int, remote_id: str | None) -> None:
+        """A thread part went out (None: X has it, its id unknown): remembered at once, so a
+        crash resumes after it; no request is left unanswered."""
         row = self.conn.execute("SELECT parts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         parts = [*json.loads(row["parts"] or "[]"), remote_id] if row else [remote_id]
-        self.conn.execute("UPDATE deliveries SET parts = ? WHERE id = ?", (json.dumps(parts), delivery_id))
+        self.conn.execute(
+            "UPDATE deliveries SET parts = ?, part_unanswered = NULL WHERE id = ?", (json.dumps(parts), delivery_id)
+        )
+
+    def record_request(self, delivery_id: int, part: int | None) -> None:
+        """A thread part's request is about to go out (None: X answered that it did not take
+        it). Committed before the request, so after a crash warnd knows which part X may have
+        taken without its answer arriving, and only that part's duplicate refusal is a delivery."""
+        self.conn.execute("UPDATE deliveries SET part_unanswered = ? WHERE id = ?", (part, delivery_id))
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime, reason: str | None = None) -> None:
         self.conn.execute(
@@ -458,6 +468,7 @@ def _delivery(row: Row) -> Delivery:
         reason=row["reason"],
         remote_id=row["remote_id"],
         parts=tuple(json.loads(row["parts"] or "[]")),
+        unanswered=row["part_unanswered"],
         event=json.loads(row["event"] or "{}"),
         cap=row["cap"] or "",
     )
