@@ -151,13 +151,13 @@ def test_x_failures_are_classified(fake_x):
 
 def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
     s = x_sender(fake_x)
-    asked: list[int | None] = []
+    asked: list[int] = []
     fake_x.script("drop-after")
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery(), record_request=asked.append))
+        send(s, Job(delivery(), record_unanswered=asked.append))
     assert e.value.failure is Failure.NETWORK
     assert len(fake_x.posts_by("aceh")) == 1  # it did get through
-    # The request was recorded before it went out and, unanswered, never cleared.
+    # Its request got no answer: recorded as such.
     assert asked == [1]
     again = send(s, Job(delivery(unanswered=asked[-1])))
     assert again.duplicate and len(fake_x.posts_by("aceh")) == 1 and fake_x.state.duplicates == 1
@@ -166,14 +166,14 @@ def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
 def test_a_duplicate_refusal_of_a_post_never_sent_is_an_error_not_a_delivery(fake_x, capsys):
     s = x_sender(fake_x)
     send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-1")))
-    asked: list[int | None] = []
+    asked: list[int] = []
     # Another warning whose text X already has from this account: nothing of warnd's record
     # says it was posted, so the refusal is no delivery.
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), record_request=asked.append))
+        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), record_unanswered=asked.append))
     assert e.value.failure is Failure.BAD_REQUEST and not e.value.retryable
     assert "part 1/1" in str(e.value)
-    assert asked == [1, None]
+    assert asked == []
     (refused,) = [a for a in fake_x.attempts_by("aceh") if a.duplicate]
     assert refused.text == "Gempa M5.1 Aceh" and refused.post_id is None
     out = capsys.readouterr().out
@@ -186,11 +186,11 @@ def test_a_thread_part_refused_as_a_repeat_is_an_error_unless_its_request_went_u
     s = x_sender(fake_x)
     # Part 2 went out and its answer was lost: X has it, warnd recorded only the request.
     recorded: list[str | None] = []
-    asked: list[int | None] = []
+    asked: list[int] = []
     fake_x.script("slow:0", "drop-after")
     with pytest.raises(DeliveryError):
-        send(s, Job(delivery(text, label="PD-3.3"), record_part=recorded.append, record_request=asked.append))
-    assert len(recorded) == 1 and asked == [1, 2]
+        send(s, Job(delivery(text, label="PD-3.3"), record_part=recorded.append, record_unanswered=asked.append))
+    assert len(recorded) == 1 and asked == [2]
     resumed: list[str | None] = []
     send(
         s,

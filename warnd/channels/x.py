@@ -13,9 +13,9 @@ What tweepy does not do, and this module does:
 - threads: a text over 280 weighted characters goes out as numbered replies to itself, each part
   recorded as it is posted so a crash mid-thread resumes after the last part;
 - duplicate content: X answers 403 with no error code; the message says "duplicate content".
-  Each part's request is recorded before it goes out, and cleared when X answers that it did not
-  take it. A refusal of a part whose earlier request went unanswered (a crash, a timeout, a lost
-  connection) means that request got through: the part counts as posted. A refusal of any other
+  A part whose request got no answer (a timeout, a lost connection, a 5xx, or a crash: the
+  attempt a restart finds in flight) is recorded in the outbox. X refusing that part as a
+  duplicate means that request got through: the part counts as posted. A refusal of any other
   part is an error: the delivery is dead-lettered with an operator notice, never counted sent.
 """
 
@@ -47,9 +47,8 @@ TWEEPY_HOST = "https://api.twitter.com"
 APP_HOLD = "x-app"
 # Without any reset header X gave no hint: wait a minute rather than hammer it.
 DEFAULT_HOLD = 60.0
-# Answers by which X says it did not take the post (a timeout, a dropped connection or a 5xx
-# leave that unknown).
-_REFUSED = (Failure.RATE_LIMITED, Failure.AUTH, Failure.BAD_REQUEST)
+# Failures after which X may have taken the post: no answer, or one that does not say.
+_UNANSWERED = (Failure.NETWORK, Failure.SERVER_ERROR)
 
 # Posting runs tweepy's blocking client in threads; sized for many accounts posting at once
 # (the default pool has min(32, cpus + 4) threads: 6 on a 2-core machine).
@@ -151,19 +150,18 @@ class XSender:
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
-            # Only a request of ours for this very part that never got its answer can have put
-            # the text on X: then, and only then, X refusing it as a duplicate means it is there.
+            # Only a request of ours for this very part that never got its answer (recorded
+            # below, or an attempt a restart found in flight) can have put the text on X: then,
+            # and only then, X refusing it as a duplicate means it is there.
             maybe_posted = d.unanswered == n
-            job.record_request(n)
             try:
                 posted = await self._post_part(text, reply_to)
             except DeliveryError as e:
+                if e.failure in _UNANSWERED:
+                    job.record_unanswered(n)
                 if e.failure is not Failure.DUPLICATE:
-                    if e.failure in _REFUSED and not maybe_posted:
-                        job.record_request(None)
                     raise
                 if not maybe_posted:
-                    job.record_request(None)
                     raise self._unexplained_duplicate(d, n, len(parts)) from None
                 log.info(
                     "delivery.part_already_posted",

@@ -260,7 +260,7 @@ class Dispatcher:
             d,
             reply_to,
             record_part=functools.partial(self.outbox.record_part, d.id),
-            record_request=functools.partial(self.outbox.record_request, d.id),
+            record_unanswered=functools.partial(self.outbox.record_unanswered, d.id),
         )
 
     def _alive(self) -> bool:

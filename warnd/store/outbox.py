@@ -259,10 +259,9 @@ class Outbox:
             "UPDATE deliveries SET parts = ?, part_unanswered = NULL WHERE id = ?", (json.dumps(parts), delivery_id)
         )
 
-    def record_request(self, delivery_id: int, part: int | None) -> None:
-        """A thread part's request is about to go out (None: X answered that it did not take
-        it). Committed before the request, so after a crash warnd knows which part X may have
-        taken without its answer arriving, and only that part's duplicate refusal is a delivery."""
+    def record_unanswered(self, delivery_id: int, part: int) -> None:
+        """A thread part's request got no answer: X may have it, and only that part's duplicate
+        refusal is a delivery. (An attempt cut off by a crash is recorded so by `recover`.)"""
         self.conn.execute("UPDATE deliveries SET part_unanswered = ? WHERE id = ?", (part, delivery_id))
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime, reason: str | None = None) -> None:
@@ -307,10 +306,21 @@ class Outbox:
                 f" WHERE d.state = 'in_flight'{where}{self.conn.lock_rows}",
                 args,
             ).fetchall()
+            # The part after the last one recorded may have gone out unanswered (an attempt's
+            # parts go in order, each recorded as X answers it).
             self.conn.executemany(
                 "UPDATE deliveries SET state = 'retry', reason = 'network', next_attempt_at = ?, updated_at = ?,"
-                " claim_until = NULL, last_error = ? WHERE id = ? AND state = 'in_flight'",
-                [(iso_utc(now), iso_utc(now), f"outcome unknown: {why}", int(r["id"])) for r in rows],
+                " claim_until = NULL, last_error = ?, part_unanswered = ? WHERE id = ? AND state = 'in_flight'",
+                [
+                    (
+                        iso_utc(now),
+                        iso_utc(now),
+                        f"outcome unknown: {why}",
+                        len(json.loads(r["parts"] or "[]")) + 1,
+                        int(r["id"]),
+                    )
+                    for r in rows
+                ],
             )
         return [_delivery(r) for r in rows]
 

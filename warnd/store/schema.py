@@ -233,8 +233,8 @@ CREATE TABLE zone_misses (
 );
 """
 
-# The thread part whose request went out with no answer recorded (outbox.record_request): only
-# that part's duplicate-content refusal from X counts as posted.
+# The thread part whose request got no answer (outbox.record_unanswered, or an attempt found in
+# flight at start): only that part's duplicate-content refusal from X counts as posted.
 _V7 = """
 ALTER TABLE deliveries ADD COLUMN part_unanswered INTEGER;
 """
