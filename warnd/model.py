@@ -440,6 +440,10 @@ class Warning:
     # The agency whose values the post shows (HazardEvent.agency); None in posts made before it
     # was recorded.
     agency: str | None = None
+    # What each part of this warning's thread carries of its own post ("PD-3.3", "info ke-4"),
+    # so no part repeats a part of another post of the account (X refuses a repeated text);
+    # None: the account's first post about an event whose source gives no stage.
+    thread_label: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -458,6 +462,7 @@ class Warning:
             "created_at": iso_utc(self.created_at),
             "level": self.level,
             "agency": self.agency,
+            "thread_label": self.thread_label,
         }
 
     @classmethod
@@ -478,6 +483,7 @@ class Warning:
             created_at=datetime.fromisoformat(d["created_at"].replace("Z", "+00:00")),
             level=d.get("level"),
             agency=d.get("agency"),
+            thread_label=d.get("thread_label"),
         )
 
 
@@ -523,8 +529,12 @@ class Delivery:
     last_error: str | None = None
     reason: str | None = None
     remote_id: str | None = None
-    # Ids of the thread parts already posted (a crash mid-thread resumes after the last one).
-    parts: tuple[str, ...] = ()
+    # Ids of the thread parts already posted (a crash mid-thread resumes after the last one);
+    # None for a part X has whose id it never gave (its answer was lost, a re-send was refused as
+    # a duplicate).
+    parts: tuple[str | None, ...] = ()
+    # The part (1-based) whose request went out with no answer recorded: X may have it.
+    unanswered: int | None = None
     # What the warning is about and its CAP 1.2 rendering, stored with it at enqueue time so a
     # delivery needs nothing but the outbox row.
     event: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)

@@ -29,7 +29,7 @@ APP = ("app-key", "app-secret")
 USERS = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
 
 
-def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=()):
+def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=(), unanswered=None, label=None):
     w = Warning(
         id=wid,
         event_id="e-1",
@@ -44,9 +44,12 @@ def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=())
         text=text,
         status=Status.ACTUAL,
         created_at=NOW,
+        thread_label=label,
     )
     event = {"hazard": "earthquake"}
-    return Delivery(1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), event=event)
+    return Delivery(
+        1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), unanswered=unanswered, event=event
+    )
 
 
 @pytest.fixture
@@ -148,13 +151,63 @@ def test_x_failures_are_classified(fake_x):
 
 def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
     s = x_sender(fake_x)
+    asked: list[int] = []
     fake_x.script("drop-after")
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery()))
+        send(s, Job(delivery(), record_unanswered=asked.append))
     assert e.value.failure is Failure.NETWORK
     assert len(fake_x.posts_by("aceh")) == 1  # it did get through
-    again = send(s, Job(delivery()))
+    # Its request got no answer: recorded as such.
+    assert asked == [1]
+    again = send(s, Job(delivery(unanswered=asked[-1])))
     assert again.duplicate and len(fake_x.posts_by("aceh")) == 1 and fake_x.state.duplicates == 1
+
+
+def test_a_duplicate_refusal_of_a_post_never_sent_is_an_error_not_a_delivery(fake_x, capsys):
+    s = x_sender(fake_x)
+    send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-1")))
+    asked: list[int] = []
+    # Another warning whose text X already has from this account: nothing of warnd's record
+    # says it was posted, so the refusal is no delivery.
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), record_unanswered=asked.append))
+    assert e.value.failure is Failure.BAD_REQUEST and not e.value.retryable
+    assert "part 1/1" in str(e.value)
+    assert asked == []
+    (refused,) = [a for a in fake_x.attempts_by("aceh") if a.duplicate]
+    assert refused.text == "Gempa M5.1 Aceh" and refused.post_id is None
+    out = capsys.readouterr().out
+    assert "delivery.duplicate_refused" in out and "warning_id=w-2" in out and "part=1" in out
+
+
+def test_a_thread_part_refused_as_a_repeat_is_an_error_unless_its_request_went_unanswered(fake_x):
+    text = "\n".join(f"Wilayah {i}: Kabupaten Contoh Nomor {i} dengan nama panjang sekali" for i in range(1, 16))
+    parts = split(text, label="PD-3.3")
+    s = x_sender(fake_x)
+    # Part 2 went out and its answer was lost: X has it, warnd recorded only the request.
+    recorded: list[str | None] = []
+    asked: list[int] = []
+    fake_x.script("slow:0", "drop-after")
+    with pytest.raises(DeliveryError):
+        send(s, Job(delivery(text, label="PD-3.3"), record_part=recorded.append, record_unanswered=asked.append))
+    assert len(recorded) == 1 and asked == [2]
+    resumed: list[str | None] = []
+    send(
+        s,
+        Job(
+            delivery(text, parts=recorded, unanswered=asked[-1], label="PD-3.3"),
+            record_part=resumed.append,
+        ),
+    )
+    # Part 2 counted as posted (its id unknown), the rest posted once each.
+    assert resumed[0] is None and all(resumed[1:]) and len(resumed) == len(parts) - 1
+    assert [p.text for p in fake_x.posts_by("aceh")] == parts
+    assert [a.duplicate for a in fake_x.attempts_by("aceh")].count(True) == 1
+
+    # The same parts under a delivery that never sent them: refused, and an error.
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery(text, wid="w-2", parts=recorded, label="PD-3.3")))
+    assert e.value.failure is Failure.BAD_REQUEST and "part 2/" in str(e.value)
 
 
 def test_a_suspended_account_is_an_auth_failure_not_a_duplicate(fake_x):

@@ -268,3 +268,55 @@ def test_a_backlog_to_a_partner_goes_in_batches_and_a_failure_mid_batch_keeps_or
     assert processed == expected
     # The first batch took the whole backlog; after the failure the rest went as a batch again.
     assert batches[0] == 20 and len(batches) >= 2 and batches[1] > 1
+
+
+def test_a_thread_part_x_refuses_as_a_repeat_is_delivered_only_when_warnd_s_record_shows_it_sent(tmp_path):
+    """The outbox records each part's request before it goes out: a part whose answer was lost
+    and that X then refuses as a repeat is on X; a repeat refusal of a part warnd never sent is
+    an error, dead-lettered with the event, warning and part, never marked sent."""
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        body = "\n".join(f"WASPADA {i}: Kabupaten Contoh Nomor {i} bagian utara dan pulau-pulaunya" for i in range(12))
+        first = replace(warning(0, "aceh", now), id="w-thread", text=f"Gempa M7.7 Flores.\n{body}", thread_label="PD-2")
+        # Another post whose text and label are those of the first: X has every part already,
+        # from a post of another warning.
+        again = replace(first, id="w-again", event_id="e-again")
+        box = Outbox(conn)
+        with conn.transaction():
+            box.enqueue(first, ["account:aceh"], now)
+        fake.script("slow:0", "drop-after", user="aceh")  # part 2 reaches X, its answer is lost
+
+        async def run() -> bool:
+            senders = {"account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))}
+            policy = DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=0.2)
+            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
+            done = await d.drain(timeout=30)
+            for s in senders.values():
+                await s.aclose()
+            return done
+
+        with structlog.testing.capture_logs() as logs:
+            assert asyncio.run(run())
+        (d1,) = box.listing(["sent"])
+        posts = fake.posts_by("aceh")
+        assert len(posts) >= 3 and d1.parts == (posts[0].id, None, *[p.id for p in posts[2:]])
+        sent = [a.text for a in fake.attempts_by("aceh")]
+        assert sent.count(posts[1].text) == 2 and [a.duplicate for a in fake.attempts_by("aceh")].count(True) == 1
+        assert any(e["event"] == "delivery.part_already_posted" and e["part"] == 2 for e in logs)
+
+        with conn.transaction():
+            box.enqueue(again, ["account:aceh"], now)
+        with structlog.testing.capture_logs() as logs:
+            assert asyncio.run(run())
+        (d2,) = box.listing(["dead"])
+        assert d2.warning.id == "w-again" and d2.parts == () and "part 1/" in (d2.last_error or "")
+        assert len(fake.posts_by("aceh")) == len(posts)
+        refused = [e for e in logs if e["event"] == "delivery.duplicate_refused"]
+        assert [(e["event_id"], e["warning_id"], e["part"]) for e in refused] == [("e-again", "w-again", 1)]
+        assert any(e["event"] == "delivery.dead" and e["warning_id"] == "w-again" for e in logs)
+        assert not any(e["event"] == "warning.delivered" for e in logs)
+    finally:
+        fake.stop()

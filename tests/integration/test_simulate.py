@@ -61,9 +61,26 @@ def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(
     assert "Maurole-Ende 0.94 m" in ntt[4].text
     assert "BERAKHIR" in ntt[5].text
     for w in nagekeo.warnings:
-        assert w.text and all(weighted(part) <= 280 for part in split(w.text))
+        assert w.text and all(weighted(part) <= 280 for part in split(w.text, lang=w.lang, label=w.thread_label))
     # Each account names only its own province's regencies.
     assert all(r.code.startswith("53") for w in ntt for r in w.regions)
+
+
+def test_nagekeo_no_thread_part_repeats_another_post_s_part_on_an_account(nagekeo):
+    """Successive updates list the same regencies: each part carries its post's stage."""
+    by_account = defaultdict(list)
+    for w in nagekeo.warnings:
+        by_account[w.account].append(w)
+    for account, ws in by_account.items():
+        parts = [p for w in ws for p in split(w.text, lang=w.lang, label=w.thread_label)]
+        assert len(set(parts)) == len(parts), account
+    assert sum(len(split(w.text, lang=w.lang, label=w.thread_label)) > 1 for w in nagekeo.warnings) >= 10
+    ntt = by_account["gempa-nusa-tenggara-timur"]
+    assert [w.thread_label for w in ntt] == ["PD-1", "PD-2", "PD-3.1", "PD-3.2", "PD-3.3", "PD-4"]
+    # The PD-3.3 update's regency lists reach X under its own label.
+    pd33 = split(ntt[4].text, lang="id", label="PD-3.3")
+    assert len(pd33) > 1 and all(p.endswith(f" PD-3.3 {i}/{len(pd33)}") for i, p in enumerate(pd33, 1))
+    assert any("SIAGA: Kabupaten Manggarai bagian utara" in p for p in pd33[1:])
 
 
 # The regencies of the Nagekeo zones (config/regions/codes.csv), worst level and earliest arrival

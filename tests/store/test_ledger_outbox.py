@@ -115,6 +115,31 @@ def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(store):
     assert again.idempotency_key != box.head("account:a").idempotency_key
 
 
+def test_the_thread_part_an_attempt_left_unanswered_is_recorded_also_across_a_crash(store):
+    conn = store.open()
+    box = Outbox(conn)
+    with conn.transaction():
+        box.enqueue(_warning(), ["account:a"], NOW)
+    d = box.head("account:a")
+    assert d.unanswered is None
+    box.begin(d.id, NOW)
+    box.record_part(d.id, "101")
+    conn.close()  # killed during part 2's request
+    conn = store.open()
+    box = Outbox(conn)
+    box.recover(NOW)
+    again = box.head("account:a")
+    assert again.parts == ("101",) and again.unanswered == 2
+    # X had it: refused as a repeat, it counts as posted with no id; nothing is left unanswered.
+    box.begin(d.id, NOW)
+    box.record_part(d.id, None)
+    box.record_unanswered(d.id, 3)  # part 3 timed out
+    box.mark_retry(d.id, "network", "timeout", NOW, NOW)
+    again = box.head("account:a")
+    assert again.parts == ("101", None) and again.unanswered == 3
+    assert box.anchor("e1", "a", "account:a").remote_id == "101"
+
+
 def test_a_failed_transaction_leaves_neither_event_nor_warning(store):
     conn = store.open()
     ev = flores()[0]

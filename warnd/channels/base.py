@@ -17,8 +17,13 @@ class Job:
     delivery: Delivery
     # The post this one answers on the same account: the first post about the event.
     reply_to: str | None = None
-    # Called with the remote id of each thread part as soon as it is out.
-    record_part: Callable[[str], None] = lambda _id: None
+    # Called with the remote id of each thread part as soon as it is out (None: X has the part
+    # from an earlier request whose answer was lost, and does not say its id).
+    record_part: Callable[[str | None], None] = lambda _id: None
+    # Called with a part's number (1-based) when its request got no answer (a timeout, a lost
+    # connection, a 5xx): X may have it. With the in-flight attempts a restart finds, the record
+    # that lets a later duplicate-content refusal of that part count as delivered, and no other.
+    record_unanswered: Callable[[int], None] = lambda _n: None
 
 
 @dataclass(frozen=True, slots=True)

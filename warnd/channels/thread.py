@@ -1,9 +1,13 @@
 """Splitting a warning longer than X's 280 weighted characters into a thread.
 
 Cuts fall at paragraph breaks first, then line breaks, then between words; each part carries
-its place ("1/3") so a reader who meets a later part knows there is more above it. Every later
-part starts with the warning's first line (shortened): a part that is only a list of regencies
-would otherwise read the same for two quakes in one place, and X refuses a repeated text.
+its place ("1/3") so a reader who meets a later part knows there is more above it. X refuses a
+text the account has already posted, so no part may repeat a part of another post:
+- every later part starts with the warning's first line (shortened): a part that is only a list
+  of regencies would otherwise read the same for two quakes in one place;
+- every part ends with the warning's thread label before its number ("PD-3.3 2/3"): successive
+  updates of one tsunami warning share their first line and their regency lists, and the label
+  (pipeline.render.thread_label) is one no other post of the account about the event has.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from twitter_text.get_character_weight import get_character_weight
 LIMIT = 280
 # Room for " 10/10": numbering never pushes a part over the limit.
 _MARK_ROOM = 7
+# A label longer than this is cut (it comes from a feed's stage name and the post's place).
+_LABEL_MAX = 40
 _HEADLINE = 90
 _CONTINUED = {"id": "lanjutan", "en": "continued"}
 
@@ -53,19 +59,21 @@ def _plain(text: str) -> int:
     return sum(int(get_character_weight(c, _OPTIONS)) for c in text)
 
 
-def split(text: str, limit: int = LIMIT, lang: str = "id") -> list[str]:
-    """The parts of a thread (one part when the text fits). Cached: the dispatcher asks for a
-    warning's parts when it budgets the posts and again when it sends them."""
-    return list(_split(text, limit, lang))
+def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
+    """The parts of a thread (one part when the text fits), each ending with `label` and its
+    number. Cached: the dispatcher asks for a warning's parts when it budgets the posts and again
+    when it sends them."""
+    return list(_split(text, limit, lang, " ".join((label or "").split())[:_LABEL_MAX]))
 
 
 @functools.lru_cache(maxsize=1024)
-def _split(text: str, limit: int, lang: str) -> tuple[str, ...]:
+def _split(text: str, limit: int, lang: str, label: str) -> tuple[str, ...]:
     text = unicodedata.normalize("NFC", text).strip()
     if weighted(text) <= limit:
         return (text,)
     prefix = f"{_headline(text.split(chr(10), 1)[0])} ({_CONTINUED.get(lang, _CONTINUED['en'])})\n"
-    first_room = limit - _MARK_ROOM
+    mark = f" {label}" if label else ""
+    first_room = limit - _MARK_ROOM - weighted(mark)
     room = first_room - weighted(prefix)
     parts: list[str] = []
     current = ""
@@ -80,7 +88,7 @@ def _split(text: str, limit: int, lang: str) -> tuple[str, ...]:
     if current:
         parts.append(current)
     n = len(parts)
-    return tuple(f"{prefix if i > 1 else ''}{p.rstrip()} {i}/{n}" for i, p in enumerate(parts, 1))
+    return tuple(f"{prefix if i > 1 else ''}{p.rstrip()}{mark} {i}/{n}" for i, p in enumerate(parts, 1))
 
 
 def _headline(line: str) -> str:

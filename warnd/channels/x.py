@@ -13,7 +13,10 @@ What tweepy does not do, and this module does:
 - threads: a text over 280 weighted characters goes out as numbered replies to itself, each part
   recorded as it is posted so a crash mid-thread resumes after the last part;
 - duplicate content: X answers 403 with no error code; the message says "duplicate content".
-  For a re-sent warning that means the first attempt got through, so it counts as delivered.
+  A part whose request got no answer (a timeout, a lost connection, a 5xx, or a crash: the
+  attempt a restart finds in flight) is recorded in the outbox. X refusing that part as a
+  duplicate means that request got through: the part counts as posted. A refusal of any other
+  part is an error: the delivery is dead-lettered with an operator notice, never counted sent.
 """
 
 from __future__ import annotations
@@ -35,11 +38,17 @@ from warnd.channels.base import Budget, Job, Sent, classify_status
 from warnd.clock import SystemClock
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
+from warnd.model import Delivery
+from warnd.obs import get_logger
+
+log = get_logger("warnd.x")
 
 TWEEPY_HOST = "https://api.twitter.com"
 APP_HOLD = "x-app"
 # Without any reset header X gave no hint: wait a minute rather than hammer it.
 DEFAULT_HOLD = 60.0
+# Failures after which X may have taken the post: no answer, or one that does not say.
+_UNANSWERED = (Failure.NETWORK, Failure.SERVER_ERROR)
 
 # Posting runs tweepy's blocking client in threads; sized for many accounts posting at once
 # (the default pool has min(32, cpus + 4) threads: 6 on a 2-core machine).
@@ -130,46 +139,76 @@ class XSender:
 
     def cost(self, job: Job) -> int:
         w = job.delivery.warning
-        return max(1, len(thread.split(w.text, lang=w.lang)) - len(job.delivery.parts))
+        return max(1, len(thread.split(w.text, lang=w.lang, label=w.thread_label)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
-        w = job.delivery.warning
-        parts = thread.split(w.text, lang=w.lang)
-        done = list(job.delivery.parts)
-        first: str | None = done[0] if done else None
-        reply_to = done[-1] if done else job.reply_to
-        for text in parts[len(done) :]:
-            posted = await self._post_part(text, reply_to)
-            if posted is None:
-                # Already on X (a re-send after an unknown outcome): its id is not given back.
+        d = job.delivery
+        w = d.warning
+        parts = thread.split(w.text, lang=w.lang, label=w.thread_label)
+        done = list(d.parts)
+        known = [p for p in done if p]
+        first: str | None = known[0] if known else None
+        reply_to = known[-1] if known else job.reply_to
+        for n, text in enumerate(parts[len(done) :], len(done) + 1):
+            # Only a request of ours for this very part that never got its answer (recorded
+            # below, or an attempt a restart found in flight) can have put the text on X: then,
+            # and only then, X refusing it as a duplicate means it is there.
+            maybe_posted = d.unanswered == n
+            try:
+                posted = await self._post_part(text, reply_to)
+            except DeliveryError as e:
+                if e.failure in _UNANSWERED:
+                    job.record_unanswered(n)
+                if e.failure is not Failure.DUPLICATE:
+                    raise
+                if not maybe_posted:
+                    raise self._unexplained_duplicate(d, n, len(parts)) from None
+                log.info(
+                    "delivery.part_already_posted",
+                    event_id=w.event_id,
+                    warning_id=w.id,
+                    target=d.target,
+                    part=n,
+                    parts=len(parts),
+                    detail="refused as duplicate content after a request whose answer was lost",
+                )
+                job.record_part(None)
                 if len(parts) == 1:
-                    return Sent(remote_id=first, duplicate=True)
+                    return Sent(remote_id=None, duplicate=True)
                 continue
             job.record_part(posted)
             first = first or posted
             reply_to = posted
         return Sent(remote_id=first)
 
-    async def _post_part(self, text: str, reply_to: str | None) -> str | None:
-        """The new post's id; None when X already has this text (a re-send that got through)."""
+    def _unexplained_duplicate(self, d: Delivery, n: int, of: int) -> DeliveryError:
+        """X refused a part warnd never sent as a repeat: counting it delivered would lose it."""
+        detail = f"X refused part {n}/{of} as duplicate content; warnd has no record of posting it"
+        log.error(
+            "delivery.duplicate_refused",
+            event_id=d.warning.event_id,
+            warning_id=d.warning.id,
+            target=d.target,
+            part=n,
+            parts=of,
+            thread_label=d.warning.thread_label,
+            detail=detail,
+        )
+        return DeliveryError(detail, Failure.BAD_REQUEST)
+
+    async def _post_part(self, text: str, reply_to: str | None) -> str:
+        """The new post's id; DeliveryError (DUPLICATE when X already has this text)."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(_POOL, self._create, text, reply_to)
         except DeliveryError as e:
-            if e.failure is Failure.DUPLICATE:
-                return None
             if not (reply_to and e.failure is Failure.BAD_REQUEST):
                 raise
         # The post being answered was deleted or is not visible: post on its own rather than
         # lose the warning.
-        try:
-            return await loop.run_in_executor(_POOL, self._create, text, None)
-        except DeliveryError as again:
-            if again.failure is Failure.DUPLICATE:
-                return None
-            raise
+        return await loop.run_in_executor(_POOL, self._create, text, None)
 
-    def _create(self, text: str, reply_to: str | None) -> str | None:
+    def _create(self, text: str, reply_to: str | None) -> str:
         try:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
         except tweepy.HTTPException as e:

@@ -153,10 +153,12 @@ class Renderer:
         notes: Mapping[str, str] | None = None,
         parts: Sequence[ZonePart] = (),
         last_post: Warning | None = None,
+        earlier: Sequence[Warning] = (),
     ) -> Warning:
         """`first_post` and `last_post`: the account's first and latest warnings about the
-        event, if any. `parts`: the tsunami warning zones one by one (worst first), to name the
-        part of each region a zone covers and the zones only a province stands in for."""
+        event, if any; `earlier`: all of them, oldest first (for the thread label). `parts`: the
+        tsunami warning zones one by one (worst first), to name the part of each region a zone
+        covers and the zones only a province stands in for."""
         tpl = self._template(template, kind, target.lang)
         notes = notes or {}
         url = getattr(target, "include_url", False)
@@ -183,7 +185,32 @@ class Renderer:
             created_at=now,
             level=_worst(event.level, [notes.get(r.code) for r in regions]),
             agency=event.agency,
+            thread_label=thread_label(event, earlier, target.lang),
         )
+
+
+_ORDINAL = {"id": "info ke-{n}", "en": "notice {n}"}
+# A stage longer than this (a feed's free text) is not a label a reader can use.
+_STAGE_MAX = 12
+
+
+def thread_label(event: HazardEvent, earlier: Sequence[Warning], lang: str) -> str | None:
+    """What every part of the warning's thread carries of its own post, so that no part is
+    word for word a part of another post of the account: successive updates of one tsunami
+    warning list the same regencies, and X refuses a repeated text.
+
+    BMKG's stage of the warning (PD-3.3) when the source gives one; otherwise, or when an
+    earlier post of the account about the event already had that label, the post's place among
+    them ("info ke-4"), which no other post of the account about the event has. The first post
+    about an event with no stage needs none: every later post about it has one, and a post about
+    another event has that event's time in its first line."""
+    used = {w.thread_label for w in earlier}
+    n = len(earlier) + 1
+    ordinal = _ORDINAL.get(lang, _ORDINAL["en"]).format(n=n)
+    stage = (event.stage or "").strip()
+    if stage and len(stage) <= _STAGE_MAX:
+        return stage if stage not in used else f"{stage}, {ordinal}"
+    return ordinal if n > 1 else None
 
 
 def warning_id(event_id: str, revision: str, rule: str, account: str, kind: WarningKind) -> str:

@@ -207,7 +207,7 @@ class Dispatcher:
                     return REPLY_WAIT
                 elif anchor.state is DeliveryState.SENT:
                     reply_to = anchor.remote_id
-        job = Job(d, reply_to, record_part=functools.partial(self.outbox.record_part, d.id))
+        job = self._job(d, reply_to)
 
         waits = [d.next_attempt_at, state.hold_until]
         waits += [self.targets.get(k).hold_until for k in sender.hold_keys]
@@ -238,7 +238,7 @@ class Dispatcher:
                 if i and (self._stopping or not self._alive()):
                     self.outbox.release(batch[i:])
                     break
-                job = Job(bd, reply_to, record_part=functools.partial(self.outbox.record_part, bd.id)) if i else job
+                job = self._job(bd, reply_to) if i else job
                 try:
                     sent = await sender.send(job)
                 except Exception as e:
@@ -258,6 +258,14 @@ class Dispatcher:
             # is recorded; the rest stays in flight and is retried at start.
             self._record_sent(sent_ok, sender, target, reply_to)
         return 0.0
+
+    def _job(self, d: Delivery, reply_to: str | None) -> Job:
+        return Job(
+            d,
+            reply_to,
+            record_part=functools.partial(self.outbox.record_part, d.id),
+            record_unanswered=functools.partial(self.outbox.record_unanswered, d.id),
+        )
 
     def _alive(self) -> bool:
         return self.cluster is None or self.cluster.alive()
@@ -326,7 +334,8 @@ class Dispatcher:
             error=str(e),
         )
         if e.failure is Failure.DUPLICATE:
-            # Only a re-send meets this: the first attempt got through.
+            # A partner's 409 on the idempotency key: an earlier attempt got through. (X's
+            # duplicate refusal is judged by the X channel, part by part, against the outbox.)
             self.outbox.mark_sent(d.id, None, now, Failure.DUPLICATE.value)
             dlog.info("warning.delivered", duplicate=True)
             self._count_sent(d, sender.channel, "duplicate", now)

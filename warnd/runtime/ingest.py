@@ -212,6 +212,7 @@ class Ingest:
                             notes=dict(m.region_notes),
                             parts=m.zone_parts,
                             last_post=p.last_post,
+                            earlier=p.earlier,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is

@@ -244,16 +244,25 @@ class Outbox:
         if row is None:
             return None
         parts = json.loads(row["parts"] or "[]")
-        return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or (parts[0] if parts else None))
+        known = next((p for p in parts if p), None)
+        return Anchor(int(row["id"]), DeliveryState(row["state"]), row["remote_id"] or known)
 
     def begin(self, delivery_id: int, now: datetime) -> bool:
         return delivery_id in self.begin_many([delivery_id], now)
 
-    def record_part(self, delivery_id: int, remote_id: str) -> None:
-        """A thread part went out: remembered at once, so a crash resumes after it."""
+    def record_part(self, delivery_id: int, remote_id: str | None) -> None:
+        """A thread part went out (None: X has it, its id unknown): remembered at once, so a
+        crash resumes after it; no request is left unanswered."""
         row = self.conn.execute("SELECT parts FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
         parts = [*json.loads(row["parts"] or "[]"), remote_id] if row else [remote_id]
-        self.conn.execute("UPDATE deliveries SET parts = ? WHERE id = ?", (json.dumps(parts), delivery_id))
+        self.conn.execute(
+            "UPDATE deliveries SET parts = ?, part_unanswered = NULL WHERE id = ?", (json.dumps(parts), delivery_id)
+        )
+
+    def record_unanswered(self, delivery_id: int, part: int) -> None:
+        """A thread part's request got no answer: X may have it, and only that part's duplicate
+        refusal is a delivery. (An attempt cut off by a crash is recorded so by `recover`.)"""
+        self.conn.execute("UPDATE deliveries SET part_unanswered = ? WHERE id = ?", (part, delivery_id))
 
     def mark_sent(self, delivery_id: int, remote_id: str | None, now: datetime, reason: str | None = None) -> None:
         self.conn.execute(
@@ -297,10 +306,21 @@ class Outbox:
                 f" WHERE d.state = 'in_flight'{where}{self.conn.lock_rows}",
                 args,
             ).fetchall()
+            # The part after the last one recorded may have gone out unanswered (an attempt's
+            # parts go in order, each recorded as X answers it).
             self.conn.executemany(
                 "UPDATE deliveries SET state = 'retry', reason = 'network', next_attempt_at = ?, updated_at = ?,"
-                " claim_until = NULL, last_error = ? WHERE id = ? AND state = 'in_flight'",
-                [(iso_utc(now), iso_utc(now), f"outcome unknown: {why}", int(r["id"])) for r in rows],
+                " claim_until = NULL, last_error = ?, part_unanswered = ? WHERE id = ? AND state = 'in_flight'",
+                [
+                    (
+                        iso_utc(now),
+                        iso_utc(now),
+                        f"outcome unknown: {why}",
+                        len(json.loads(r["parts"] or "[]")) + 1,
+                        int(r["id"]),
+                    )
+                    for r in rows
+                ],
             )
         return [_delivery(r) for r in rows]
 
@@ -458,6 +478,7 @@ def _delivery(row: Row) -> Delivery:
         reason=row["reason"],
         remote_id=row["remote_id"],
         parts=tuple(json.loads(row["parts"] or "[]")),
+        unanswered=row["part_unanswered"],
         event=json.loads(row["event"] or "{}"),
         cap=row["cap"] or "",
     )

@@ -233,6 +233,12 @@ CREATE TABLE zone_misses (
 );
 """
 
+# The thread part whose request got no answer (outbox.record_unanswered, or an attempt found in
+# flight at start): only that part's duplicate-content refusal from X counts as posted.
+_V7 = """
+ALTER TABLE deliveries ADD COLUMN part_unanswered INTEGER;
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -240,6 +246,7 @@ REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
 MIGRATIONS: dict[int, dict[str, str]] = {
     5: {d: _V5.format(real=REAL[d]) for d in (SQLITE, POSTGRES)},
     6: dict.fromkeys((SQLITE, POSTGRES), _V6),
+    7: dict.fromkeys((SQLITE, POSTGRES), _V7),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

@@ -6,6 +6,8 @@
 - Limits per user and per app in fixed windows, with x-rate-limit-* and x-user-limit-24hour-* /
   x-app-limit-24hour-* headers; over a limit: 429 with X's documented body.
 - The same text twice from one user: 403 with X's duplicate-content problem body (no code).
+  The refusal is kept in `state.attempts` like every other request: a test counts what was
+  sent, part by part, not only what X kept (`posts`, where a refused repeat never shows).
 - A reply to a post that does not exist: 400.
 - Scripted faults, consumed one per request (optionally for one user): "500", "503-html",
   "429" (with a reset a few seconds ahead), "slow:<s>", "hang", "drop" (close before doing
@@ -45,6 +47,25 @@ class Post:
     at: float
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One POST /2/tweets as it arrived, and X's answer: `post_id` when it was taken."""
+
+    user: str | None
+    text: str | None
+    reply_to: str | None
+    status: int
+    post_id: str | None
+    at: float
+    # The refusal's problem detail, if any.
+    detail: str = ""
+
+    @property
+    def duplicate(self) -> bool:
+        """Refused as a repeat of a text the user has already posted."""
+        return self.status == 403 and self.detail == DUPLICATE["detail"]
+
+
 @dataclass
 class _Window:
     limit: int
@@ -75,6 +96,8 @@ class FakeXState:
     posts: list[Post] = field(default_factory=list)
     # Every request: (user or None, HTTP status, monotonic time).
     requests: list[tuple[str | None, int, float]] = field(default_factory=list)
+    # Every request with its text, accepted or refused (faults included), in arrival order.
+    attempts: list[Attempt] = field(default_factory=list)
     duplicates: int = 0
     # 429s the client earned by going over a limit (not scripted ones).
     limit_hits: int = 0
@@ -133,6 +156,11 @@ class FakeX(LocalServer):
     def posts_by(self, name: str) -> list[Post]:
         with self.lock:
             return [p for p in self.state.posts if p.user == name]
+
+    def attempts_by(self, name: str) -> list[Attempt]:
+        """What the user sent, in order: every request, taken or refused."""
+        with self.lock:
+            return [a for a in self.state.attempts if a.user == name]
 
     # --- called by the handler ------------------------------------------------------------
 
@@ -214,9 +242,26 @@ class FakeX(LocalServer):
             "x-app-limit-24hour-reset": str(self.app.reset),
         }
 
-    def record(self, user: str | None, status: int) -> None:
+    def record(self, user: str | None, status: int, body: dict[str, Any] | None = None, answer: Any = None) -> None:
+        body = body or {}
+        text = body.get("text")
+        reply = (body.get("reply") or {}).get("in_reply_to_tweet_id") if isinstance(body.get("reply"), dict) else None
+        data = answer.get("data") if isinstance(answer, dict) else None
+        post_id = str(data["id"]) if isinstance(data, dict) and "id" in data else None
+        detail = str(answer.get("detail", "")) if isinstance(answer, dict) else ""
         with self.lock:
             self.state.requests.append((user, status, time.monotonic()))
+            self.state.attempts.append(
+                Attempt(
+                    user,
+                    text if isinstance(text, str) else None,
+                    str(reply) if reply is not None else None,
+                    status,
+                    post_id,
+                    time.time(),
+                    detail,
+                )
+            )
 
 
 class _Handler(QuietHandler):
@@ -238,28 +283,29 @@ class _Handler(QuietHandler):
         if self.path.split("?")[0] != "/2/tweets":
             self._send(404, {"title": "Not Found", "status": 404})
             return
+        try:
+            parsed = json.loads(raw or b"{}")
+        except ValueError:
+            parsed = {}
+        body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
         user, why = self.fake.authenticate(
             self.headers.get("Authorization", ""), self.headers.get("Host", ""), self.path
         )
         if user is None:
-            self.fake.record(None, 401)
+            self.fake.record(None, 401, body)
             self._send(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": why})
             return
         fault = self.fake.down or self.fake.take_fault(user.name)
-        if fault and self._fault(fault, user):
+        if fault and self._fault(fault, user, body):
             return
         if user.suspended:
-            self.fake.record(user.name, 403)
+            self.fake.record(user.name, 403, body)
             self._send(403, {"title": "Forbidden", "status": 403, "detail": "This account is suspended."})
             return
         if self.fake.latency:
             time.sleep(self.fake.latency)
-        try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            body = {}
-        status, answer, headers = self.fake.create(user, body if isinstance(body, dict) else {})
-        self.fake.record(user.name, status)
+        status, answer, headers = self.fake.create(user, body)
+        self.fake.record(user.name, status, body, answer)
         if fault == "drop-after":
             # The post exists; the client never hears so.
             self.close_connection = True
@@ -267,27 +313,27 @@ class _Handler(QuietHandler):
             return
         self._send(status, answer, headers)
 
-    def _fault(self, fault: str, user: _User) -> bool:
+    def _fault(self, fault: str, user: _User, body: dict[str, Any]) -> bool:
         """True when the fault answered (or dropped) the request itself."""
         if fault == "500":
-            self.fake.record(user.name, 500)
+            self.fake.record(user.name, 500, body)
             self._send(500, {"title": "Internal Server Error", "status": 500})
         elif fault == "503-html":
-            self.fake.record(user.name, 503)
+            self.fake.record(user.name, 503, body)
             self._send(503, "<html><body>Over capacity</body></html>")
         elif fault == "429":
-            self.fake.record(user.name, 429)
+            self.fake.record(user.name, 429, body)
             reset = str(int(time.time()) + 2)
             self._send(429, RATE_LIMITED, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset})
         elif fault == "401":
-            self.fake.record(user.name, 401)
+            self.fake.record(user.name, 401, body)
             self._send(401, {"title": "Unauthorized", "status": 401})
         elif fault == "drop":
-            self.fake.record(user.name, 0)
+            self.fake.record(user.name, 0, body)
             self.close_connection = True
             self.connection.close()
         elif fault == "hang":
-            self.fake.record(user.name, 0)
+            self.fake.record(user.name, 0, body)
             self.fake.closing.wait(3600)
             self.close_connection = True
         elif fault.startswith("slow:"):
