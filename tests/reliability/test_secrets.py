@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.acceptance.test_daemon_end_to_end import wait_for
-from tests.acceptance.test_delivery_crash import RULES, quakes
+from tests.acceptance.test_delivery_crash import RULES, account_yaml, quakes
 from tests.conftest import write_config
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
@@ -52,7 +52,7 @@ def test_no_secret_appears_in_any_output_of_a_run(tmp_path, feed_server):
     sink = WebhookSink({"radio": SECRETS["WARND_SECRET_PARTNER_RADIO"], "chat": SECRETS["WARND_SECRET_OPS_CHAT"]})
     sink.script("radio", "500")
     url = feed_server.serve("/usgs.geojson", quakes(6))
-    accounts = "".join(f'\n  {a}: {{channel: x, name: "{a}", credential: x-{a}}}' for a in ("aceh", "ntb"))
+    accounts = account_yaml(["aceh", "ntb"])
     extra = f"""x:
   api_base: {fake.base}
 partners:
