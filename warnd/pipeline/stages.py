@@ -7,6 +7,10 @@ template says is not a correction); `cancel` (the source withdrew it); `all_clea
 says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose to a
 higher level than any posted since the last all-clear).
 
+An event too old to be news (pipeline.age: older than its feed's `max_age`, or already there and
+too old at the feed's first poll) gets no post but the close (cancel, all-clear) of one already
+made.
+
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
 waits; a level already posted is not posted again until an all-clear; an all-clear waits
 `all_clear_after` since the last level post (a level flapping around a threshold); a plain
@@ -26,6 +30,7 @@ from datetime import datetime
 
 from warnd.geo import covers, haversine_km
 from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Priority, Reason, Region, Warning, WarningKind
+from warnd.pipeline.age import CLOSING, Freshness, too_old
 from warnd.pipeline.ports import History
 
 GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
@@ -71,11 +76,16 @@ def life_safety(match: Match) -> bool:
 
 
 def plan(
-    match: Match, accounts: Mapping[str, AccountView], history: History, now: datetime
+    match: Match,
+    accounts: Mapping[str, AccountView],
+    history: History,
+    now: datetime,
+    freshness: Freshness,
 ) -> tuple[list[Post], list[Drop]]:
     posts: list[Post] = []
     drops: list[Drop] = []
     ev = match.event
+    old = too_old(ev, now, freshness)
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
@@ -93,6 +103,9 @@ def plan(
         verdict = _kind(match, past, now)
         if isinstance(verdict, tuple):
             drops.append(Drop(match.rule, name, *verdict))
+            continue
+        if old is not None and verdict not in CLOSING:
+            drops.append(Drop(match.rule, name, *old))
             continue
         if verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
             verdict, regions = _revision(match, past, regions)
