@@ -12,15 +12,17 @@ How old an event is:
   once expired it is dropped as expired, before any question of age;
 - an earthquake by its origin time: revisions and other agencies' reports (USGS `updated`, an
   InaTEWS message's `sent`) come later, but the shaking is over when it is over;
-- a tsunami warning by its latest message: InaTEWS stages come every 10 to 40 minutes while the
-  warning is in force (Nagekeo 14 Aug 2026: PD-1 at 22:00:37, PD-4 at 00:31:30 UTC, the longest
-  gap 39 minutes), and the warning is in force until its end (PD-4) is seen. A warning whose last
-  message is older than its max_age without an end is one whose end was missed, not one in force;
+- a tsunami warning by its latest message: InaTEWS stages come minutes to tens of minutes apart
+  while the warning is in force (Nagekeo 14 Aug 2026: PD-1 at 22:00:37, PD-4 at 00:31:30 UTC,
+  the gaps 9 to 40 minutes), and the warning is in force until its end (PD-4) is seen. A
+  warning whose last message is older than its max_age without an end is one whose end was
+  missed, not one in force;
 - anything else (gauge readings, CAP without an expiry, GDACS) by its latest message (`sent`,
   else its time).
 
-Ends and withdrawals (a CANCEL, an ALL_CLEAR) of what an account posted are never held back for
-age: they are not news but the close of a post the public saw.
+Corrections and extensions of an old event are as old as the event and held back with it. Ends
+and withdrawals (a CANCEL, an ALL_CLEAR) of what an account posted are never held back for age:
+they are not news but the close of a post the public saw.
 """
 
 from __future__ import annotations
@@ -33,10 +35,10 @@ from warnd.model import Hazard, HazardEvent, Reason, WarningKind
 
 # Default max_age by hazard, in seconds; a feed's `max_age` overrides it for all its events.
 MAX_AGE: Mapping[Hazard, float] = {
-    # BMKG's first public report of a quake comes 2 to 5 minutes after origin (the Mentawai M7.3
-    # of 25 Apr 2023: 03:00:57 origin, felt message sent 03:05:33 WIB), USGS's for the region
-    # within about 20 minutes, and a reviewed solution (a correction worth a Ralat) within the
-    # hour. Past an hour a quake is history, not a warning.
+    # BMKG's first messages about a quake come within minutes of its origin (the Mentawai M7.3 of
+    # 25 Apr 2023, origin 03:00:57 WIB: the tsunami PD-1 sent at 03:05:33, the felt message at
+    # 03:05:57). The hour leaves room for slower reporters (another agency, a list endpoint) and
+    # for a revision worth a Ralat; past it the shaking is history, not a warning.
     Hazard.EARTHQUAKE: 3600.0,
     # Judged by the latest message (see above): longer than any gap between stages of a warning in
     # force, so a daemon started in the middle of a warning posts it; a warning silent this long
