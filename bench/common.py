@@ -196,6 +196,9 @@ def national_config(
     cfg.write_text(
         f"""state_dir: {folder}/state
 listen: 127.0.0.1:0
+# The benchmarks publish quakes spread over the past hours, a minute apart, so that each is a
+# quake of its own: taken as current, since what is measured is speed, not age.
+replay: true
 feeds:
 {feeds}
 regions:

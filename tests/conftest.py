@@ -9,8 +9,9 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,6 +142,27 @@ def usgs_moved(
     return json.dumps(doc).encode()
 
 
+_BULAN = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
+
+
+def tews_retimed(item: dict[str, Any], when: datetime) -> dict[str, Any]:
+    """A recorded BMKG TEWS list item (gempaterkini, gempadirasakan) as if its quake had happened
+    at `when`: only its time fields (Tanggal and Jam in WIB, DateTime in UTC) are changed; where,
+    how strong and how deep are as recorded."""
+    wib = when.astimezone(timezone(timedelta(hours=7)))
+    return {
+        **item,
+        "Tanggal": f"{wib.day:02d} {_BULAN[wib.month - 1]} {wib.year}",
+        "Jam": f"{wib:%H:%M:%S} WIB",
+        "DateTime": when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+    }
+
+
+def tews_list(*items: dict[str, Any]) -> bytes:
+    """A gempaterkini / gempadirasakan JSON document holding these items, in this order."""
+    return json.dumps({"Infogempa": {"gempa": list(items)}}).encode()
+
+
 # USGS's solution of the Flores Sea quake of 14 Dec 2021 (ComCat us6000gc2a), the M7.4 of BMKG's
 # gempaterkini sample, moved onto the largest feature of a 2021 USGS day feed (M6.2, Myanmar).
 FLORES_BY_USGS = {
@@ -265,8 +287,11 @@ def write_config(
     rules: str,
     accounts: str | None = None,
     extra: str = "",
+    replay: bool = False,
 ) -> Path:
-    """A small real config in `folder`, using the shipped regions and templates."""
+    """A small real config in `folder`, using the shipped regions and templates. `replay`: the
+    feeds serve recorded documents, taken as current (config `replay`) against the daemon's
+    real clock."""
     (folder / "rules").mkdir(parents=True, exist_ok=True)
     (folder / "rules" / "test.yaml").write_text(rules)
     if accounts is None:
@@ -289,6 +314,7 @@ templates: {TEMPLATES}
 rules:
   - rules/*.yaml
 accounts:{accounts}
+{"replay: true" if replay else ""}
 {extra}"""
     )
     return cfg

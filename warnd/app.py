@@ -171,7 +171,14 @@ class Daemon:
             store=self.conn.where,
             node=self.membership.name,
             role=self.membership.role,
+            replay=cfg.file.replay,
         )
+        if cfg.file.replay:
+            # Right for recorded documents, wrong for live feeds: said where an operator looks.
+            log.warning(
+                "daemon.replay",
+                detail="replay: every document is taken as current; old events are posted and no feed takes a baseline",
+            )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
         # The watchdog counts from READY=1.
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")

@@ -120,7 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--against", type=Path, metavar="OTHER_CONFIG", help="show what OTHER_CONFIG posts differently")
     sim.add_argument("--feed", help="feed id the documents come from (for rules with match.feeds)")
     sim.add_argument("--feed-format", help="skip detection and read as this format")
-    sim.add_argument("--at", type=_when, help="the clock (default: each document's own newest time)")
+    sim.add_argument(
+        "--at",
+        type=_when,
+        help="the clock, against which events are judged too old (default: each document's own newest"
+        " time, every document current)",
+    )
     sim.add_argument("--every", type=_duration, help="step the clock by this (e.g. 10m) ...")
     sim.add_argument("--until", type=_when, help="... until this time, reading every document at each step")
     sim.set_defaults(func=_simulate)
@@ -413,6 +418,9 @@ def _simulate(args: argparse.Namespace) -> int:
             print(f"# {step['document']} at {step['at']}: {step['event_id']} {step['change']}")
             if step.get("joined"):
                 print(f"#   {step['joined']}: another agency's report of this quake, kept as an alias, not posted")
+            if step.get("too_old"):
+                old = step["too_old"]
+                print(f"#   too old to post ({old['reason']}): {old['detail']}; recorded, never posted")
             for r in step["rules"]:
                 if r["fired"]:
                     held = "; ".join(f"{h['account']}: {h['reason']} ({h['detail']})" for h in r["held"])

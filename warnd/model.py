@@ -135,6 +135,9 @@ class Reason(StrEnum):
     SAME_TEXT = "same_text"
     INHIBITED = "inhibited"
     EXPIRED_EVENT = "expired_event"
+    # age (pipeline.age): recorded, never posted
+    STALE = "stale"  # older than its feed's max_age
+    BASELINE = "baseline"  # already there, and too old, when its feed was first polled
     # delivery
     RETRY_EXHAUSTED = "retry_exhausted"
     PERMANENT_FAILURE = "permanent_failure"

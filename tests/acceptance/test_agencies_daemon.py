@@ -55,7 +55,7 @@ def test_bmkg_and_usgs_reports_of_one_quake_post_once_each_named_after_its_agenc
         f'\n  {a}: {{channel: x, name: "{a}", credential: x-{a}, regions: ["{code}"]}}' for a, code in ACCOUNTS.items()
     )
     extra = f"x:\n  api_base: {fake_x.base}\n  read_timeout: 5\n"
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra, replay=True)
 
     def polls_of(path: str, more: int) -> None:
         target = len(feed_server.hits(path)) + more

@@ -76,7 +76,7 @@ def _posted(line: dict) -> bool:
 def test_feed_to_file_channel_once_across_restarts(tmp_path, feed_server):
     url = feed_server.serve("/autogempa.json", SUMEDANG)
     feeds = fast_feed(url)
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, replay=True)
     log = tmp_path / "daemon.log"
 
     d = Daemon(cfg, log)
@@ -154,7 +154,7 @@ def test_warning_committed_before_a_failing_channel_is_kept_and_delivered_later(
     accounts = f"""
   jabar: {{channel: file, path: {target}, name: "Jawa Barat", regions: ["32"]}}
 """
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, accounts=accounts)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, accounts=accounts, replay=True)
     # The channel's file is a directory: every append fails (for root too).
     target.mkdir(parents=True)
     log = tmp_path / "daemon.log"
@@ -192,7 +192,7 @@ def status(cfg: Path) -> dict:
 def test_a_dead_feed_raises_a_notice_in_status_and_clears_it_on_recovery(tmp_path, feed_server):
     url = feed_server.serve("/auto.json", b"<html>502 Bad Gateway</html>", status=502)
     feeds = fast_feed(url) + "    stale_after: 2s\n    backoff_max: 0.5s\n"
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, replay=True)
     daemon = Daemon(cfg, tmp_path / "log.jsonl")
     try:
         wait_for(
@@ -217,7 +217,7 @@ def test_a_dead_feed_raises_a_notice_in_status_and_clears_it_on_recovery(tmp_pat
 
 def test_reload_with_a_broken_rules_file_keeps_the_running_rules(tmp_path, feed_server):
     url = feed_server.serve("/auto.json", SUMEDANG)
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, replay=True)
     daemon = Daemon(cfg, tmp_path / "log.jsonl")
     rules = tmp_path / "rules" / "test.yaml"
     try:

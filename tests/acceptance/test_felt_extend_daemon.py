@@ -44,7 +44,7 @@ def test_a_felt_list_reaches_x_as_an_update_in_the_thread(tmp_path, feed_server,
         f"district_points: {REGIONS}/district-points.csv\nplace_aliases: {REGIONS}/place-aliases.csv\n"
         f"x:\n  api_base: {fake_x.base}\n  read_timeout: 5\n"
     )
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra, replay=True)
 
     def history() -> list[dict]:
         out = subprocess.run(

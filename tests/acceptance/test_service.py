@@ -81,7 +81,7 @@ def sample(families: dict[str, list], name: str, **labels: str) -> float | None:
 
 def test_ready_after_load_then_watchdog_pings_from_the_event_loop(tmp_path, feed_server):
     url = feed_server.serve("/auto.json", SUMEDANG)
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, replay=True)
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
     svc = Service(cfg, tmp_path / "log.jsonl", env)
@@ -147,7 +147,7 @@ def test_a_config_error_exits_2_with_file_and_line_before_ready(tmp_path):
 def test_sighup_with_broken_rules_keeps_serving_and_reports_it_until_fixed(tmp_path, feed_server):
     url = feed_server.serve("/auto.json", SUMEDANG)
     extra = f"ops:\n  log: {{channel: file, path: {tmp_path}/ops.jsonl}}\n"
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     notify = NotifySocket(tmp_path / "notify.sock")
     svc = Service(cfg, tmp_path / "log.jsonl", {"NOTIFY_SOCKET": str(notify.path)})
     rules = tmp_path / "rules" / "test.yaml"
@@ -209,7 +209,7 @@ def test_healthz_and_metrics_follow_a_feed_that_goes_stale_and_recovers(tmp_path
         + "    stale_after: 2s\n    backoff_max: 0.5s\n"
     )
     extra = f"ops:\n  log: {{channel: file, path: {tmp_path}/ops.jsonl}}\n"
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, extra=extra)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     svc = Service(cfg, tmp_path / "log.jsonl")
     try:
         health = wait_for(lambda: (h := svc.health())["status"] == "degraded" and h, what="the stale feed")
@@ -274,7 +274,7 @@ def test_the_endpoint_answers_bad_requests_cleanly_and_never_shows_a_secret(tmp_
     sink.start()
     hook = sink.url("radio") + "?token=partner-url-token"
     extra = f'partners:\n  radio: {{name: Radio, url: "{hook}", secret: partner-radio, accounts: [jabar]}}\n'
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     svc = Service(cfg, tmp_path / "log.jsonl", {"WARND_SECRET_PARTNER_RADIO": "s3cret-radio-key"})
     try:
         wait_for(lambda: sink.receipts("radio"), what="the partner's webhook")
@@ -367,7 +367,7 @@ def test_a_missing_credential_disables_only_its_account_with_a_notice(tmp_path, 
   jabar: {{channel: file, path: {tmp_path}/posts.jsonl, name: "Jawa Barat", regions: ["32"]}}
   jabar-x: {{channel: x, name: "Jawa Barat on X", regions: ["32"], credential: x-jabar}}
 """
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, accounts=accounts)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, accounts=accounts, replay=True)
     check = subprocess.run(
         [sys.executable, "-m", "warnd.cli", "check", "--secrets", "-c", str(cfg)], capture_output=True, text=True
     )

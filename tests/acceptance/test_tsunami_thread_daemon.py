@@ -48,7 +48,7 @@ def test_every_part_of_every_nagekeo_post_reaches_x_in_its_thread(
         f'\n  {a}: {{channel: x, name: "{a}", credential: x-{a}, regions: ["{code}"]}}' for a, code in ACCOUNTS.items()
     )
     extra = f"x:\n  api_base: {fake_x.base}\n  read_timeout: 5\n"
-    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra, replay=True)
     log = tmp_path / "daemon.log"
 
     def history() -> list[dict]:

@@ -29,8 +29,8 @@ class RecordingIngest(Ingest):
         super().__init__(*args, **kw)
         self.warnings: list[Any] = []
 
-    def handle(self, feed: str, result: Any) -> IngestReport:
-        report = super().handle(feed, result)
+    def handle(self, feed: str, result: Any, *, baseline: bool = False) -> IngestReport:
+        report = super().handle(feed, result, baseline=baseline)
         self.warnings += report.warnings
         return report
 
@@ -47,10 +47,13 @@ class Rig:
         accounts: str,
         now: datetime,
         extra: str = "",
+        feed_extra: str = "",
     ) -> None:
+        """`feed_extra`: more keys of the feed's entry, one `key: value` a line."""
         self.feed = feed
         self.started = now
         feeds = f"  - id: {feed}\n    format: {fmt}\n    url: {url}\n    interval: 5s\n"
+        feeds += "".join(f"    {line}\n" for line in feed_extra.splitlines())
         self.cfg = write_config(tmp_path, feeds=feeds, rules=rules, accounts=accounts, extra=extra)
         self.bundle = build(self.cfg, with_senders=False)
         self.conn = connect(tmp_path / "state.db")

@@ -436,7 +436,8 @@ def test_a_national_account_beside_the_provincial_ones_never_posts_the_same_text
     ]
     warnings = [
         *simulate(cfg, docs(*NAGEKEO), [datetime.now(UTC)], follow=True).warnings,
-        *simulate(cfg, docs(*quakes), [datetime.now(UTC)]).warnings,
+        # Recorded lists, replayed as current.
+        *simulate(cfg, docs(*quakes), [datetime.now(UTC)], follow=True).warnings,
     ]
     by_text = defaultdict(set)
     for w in warnings:
@@ -458,3 +459,23 @@ def test_a_national_account_beside_the_provincial_ones_never_posts_the_same_text
     for n, p in same:
         assert "#Indonesia" in n.text and "#Indonesia" not in p.text
         assert n.text.replace("#Indonesia", "") != p.text.replace("#Indonesia", "")
+
+
+def test_age_is_judged_against_a_clock_given_never_against_the_documents_own(capsys):
+    # gempaterkini of 12 Jul 2023. Following the document's own time, its quakes are current.
+    terkini = ROOT / "feeds/samples/bmkg-tews/gempaterkini_2023-07-12_muhk01.json"
+    followed = simulate(CONFIG, docs(terkini), [datetime.now(UTC)], follow=True)
+    assert followed.warnings and not [s for s in followed.trace if "too_old" in s]
+    # At a clock given (today), every quake a rule matched is three years old: recorded, held.
+    today = simulate(CONFIG, docs(terkini), [datetime(2026, 11, 29, tzinfo=UTC)])
+    assert not today.warnings
+    held = [s for s in today.trace if "too_old" in s]
+    assert {s["event_id"] for s in held} == {w.event_id for w in followed.warnings}
+    assert all(s["too_old"]["reason"] == "stale" for s in held)
+    reasons = {h["reason"] for s in today.trace for r in s["rules"] for h in r.get("held", [])}
+    assert reasons == {"stale"}
+    # Said in --explain, by event.
+    assert main(["simulate", "-c", str(CONFIG), "--explain", "--at", "2026-11-29T00:00:00Z", str(terkini)]) == 0
+    out = capsys.readouterr().out
+    assert "bmkg-eq-20230630T125743Z new\n#   too old to post (stale): origin time 2023-06-30T12:57:43+00:00" in out
+    assert out.rstrip().endswith("# 0 warning(s)")

@@ -142,6 +142,7 @@ def test_a_felt_list_naming_unwarned_regencies_extends_the_warning_never_correct
         CONFIG,
         [Document("terkini", first, "bmkg-gempaterkini"), Document("dirasakan", felt, "bmkg-gempadirasakan")],
         [datetime.now(UTC)],
+        follow=True,
     )
     sulut = [w for w in run.warnings if w.account == "gempa-sulawesi-utara"]
     assert [w.kind for w in sulut] == [WarningKind.NEW, WarningKind.EXTEND]
@@ -168,7 +169,7 @@ def test_the_same_quake_from_another_endpoint_is_not_a_correction():
         Document("dirasakan", felt, "bmkg-gempadirasakan"),
         Document("terkini-2", first, "bmkg-gempaterkini"),
     ]
-    run = simulate(CONFIG, docs, [datetime.now(UTC)])
+    run = simulate(CONFIG, docs, [datetime.now(UTC)], follow=True)
     assert run.warnings and all(w.kind.value in ("new", "extend") for w in run.warnings), [
         (w.account, w.kind.value) for w in run.warnings
     ]

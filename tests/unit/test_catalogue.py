@@ -54,3 +54,32 @@ def test_too_eager_bmkg_polling_is_refused_by_check(tmp_path):
 @pytest.mark.parametrize("config", ["config/warnd.yaml", "config/demo.yaml"])
 def test_shipped_configs_check_clean(config):
     build(Path(ROOT / config), with_senders=False)
+
+
+def test_max_age_comes_from_the_catalogue_entry_and_the_config_entry_overrides_it(tmp_path):
+    catalogue = tmp_path / "catalogue"
+    catalogue.mkdir()
+    entry = (ROOT / "feeds" / "bmkg-gempaterkini.yaml").read_text()
+    (catalogue / "bmkg-gempaterkini.yaml").write_text(entry + "max_age: 2h\n")
+    (catalogue / "bmkg-autogempa.yaml").write_text((ROOT / "feeds" / "bmkg-autogempa.yaml").read_text())
+    feeds = "  - use: bmkg-gempaterkini\n  - use: bmkg-autogempa\n  - {use: bmkg-autogempa, id: auto-2, max_age: 90m}\n"
+    cfg = load(write_config(tmp_path, feeds=feeds, rules="rules: []\n", extra=f"feed_catalogue: {catalogue}\n"))
+    assert {f.spec.id: f.spec.max_age for f in cfg.feeds} == {
+        "bmkg-gempaterkini": 7200.0,
+        "bmkg-autogempa": None,  # by hazard
+        "auto-2": 5400.0,
+    }
+    assert cfg.file.replay is False
+
+
+def test_a_max_age_that_is_no_duration_is_refused_where_it_is_written(tmp_path):
+    feeds = "  - {use: bmkg-autogempa, max_age: soon}\n"
+    cfg_path = write_config(tmp_path, feeds=feeds, rules="rules: []\n", extra=f"feed_catalogue: {ROOT / 'feeds'}\n")
+    with pytest.raises(ConfigError) as e:
+        load(cfg_path)
+    assert "feeds[0].max_age" in str(e.value.problems[0]) and "not a duration" in str(e.value.problems[0])
+
+
+def test_only_the_demo_replays_recorded_documents_as_current():
+    assert load(ROOT / "config" / "demo.yaml").file.replay is True
+    assert load(ROOT / "config" / "warnd.yaml").file.replay is False

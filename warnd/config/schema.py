@@ -82,6 +82,10 @@ class FeedSpec(Strict):
     max_bytes: int = Field(default=5_000_000, gt=0)
     max_links: int = Field(default=20, ge=0, le=200)
     """Linked documents (CAP alerts behind an index) fetched per poll at most."""
+    max_age: Duration | None = None
+    """How old an event of this feed may be and still be posted; older ones are recorded, never
+    posted. Unset: by hazard (earthquake 1h by origin time, tsunami 6h since its latest message,
+    flood 3h, weather and other 6h; warnings with an expiry while in force)."""
     attribution: str | None = None
     description: str | None = None
 
@@ -100,6 +104,7 @@ class FeedEntry(Strict):
     backoff_max: Duration | None = None
     max_bytes: int | None = Field(default=None, gt=0)
     max_links: int | None = Field(default=None, ge=0, le=200)
+    max_age: Duration | None = None
     attribution: str | None = None
     description: str | None = None
 
@@ -291,6 +296,10 @@ class ConfigFile(Strict):
     user_agent: str = "warnd/0.1 (+https://github.com/warnd; disaster early-warning broadcaster)"
     feed_catalogue: str | None = None
     feeds: list[FeedEntry] = Field(min_length=1)
+    replay: bool = False
+    """Treat every document as current: no event is too old to post (max_age is not applied) and
+    a feed's first poll takes no baseline. For replaying recorded documents (the demo, drills
+    on recorded data); never for live feeds, which would post their whole past on a first start."""
     regions: list[RegionLayer] = Field(min_length=1)
     region_tolerance_km: float = Field(default=2.0, ge=0, le=50)
     district_points: str | None = None

@@ -8,6 +8,10 @@ says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a g
 the level it last posted); `deescalate` (a gauge fell to a lower Siaga level, still above
 normal).
 
+An event too old to be news (pipeline.age: older than its feed's `max_age`, or already there and
+too old at the feed's first poll) gets no post but the close (cancel, all-clear) of one already
+made.
+
 Noise control, in order: a gauge reading that jumped and is not yet confirmed by the next one
 waits; a rise to a new highest level posts at once, while a lowering, a rise back to a level
 already posted and an all-clear wait `all_clear_after` since the last level post (a level
@@ -29,6 +33,7 @@ from datetime import datetime
 from warnd import model
 from warnd.geo import covers, haversine_km
 from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Reason, Region, Warning, WarningKind
+from warnd.pipeline.age import CLOSING, Freshness, too_old
 from warnd.pipeline.ports import History
 
 GAUGE_RANK = {"normal": 0, "siaga3": 1, "siaga2": 2, "siaga1": 3}
@@ -81,11 +86,16 @@ def life_safety(match: Match, regions: Sequence[Region]) -> bool:
 
 
 def plan(
-    match: Match, accounts: Mapping[str, AccountView], history: History, now: datetime
+    match: Match,
+    accounts: Mapping[str, AccountView],
+    history: History,
+    now: datetime,
+    freshness: Freshness,
 ) -> tuple[list[Post], list[Drop]]:
     posts: list[Post] = []
     drops: list[Drop] = []
     ev = match.event
+    old = too_old(ev, now, freshness)
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
@@ -103,6 +113,9 @@ def plan(
         verdict = _kind(match, past, now)
         if isinstance(verdict, tuple):
             drops.append(Drop(match.rule, name, *verdict))
+            continue
+        if old is not None and verdict not in CLOSING:
+            drops.append(Drop(match.rule, name, *old))
             continue
         if verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
             verdict, regions = _revision(match, past, regions)

@@ -17,9 +17,10 @@ from typing import Any
 from warnd.clock import Clock
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
+from warnd.pipeline.age import Freshness
 from warnd.pipeline.cap_out import render_cap
 from warnd.pipeline.route import account_target, targets
-from warnd.pipeline.stages import plan
+from warnd.pipeline.stages import Drop, plan
 from warnd.rules.engine import evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.store.backend import Database
@@ -29,6 +30,8 @@ from warnd.store.silences import Silence, Silences
 from warnd.store.zones import ZoneMisses
 
 log = get_logger("warnd.ingest")
+
+_AGE = (Reason.STALE, Reason.BASELINE)
 
 
 @dataclass
@@ -45,6 +48,8 @@ class IngestReport:
     unmapped_places: Counter[str] = field(default_factory=Counter)
     # Tsunami warning zones (one per zone and changed event) whose name matched no regency.
     unmapped_zones: list[str] = field(default_factory=list)
+    # Events a rule matched that were too old to post, by reason (stale, baseline): recorded only.
+    too_old: Counter[str] = field(default_factory=Counter)
 
 
 class _History:
@@ -91,11 +96,14 @@ class Ingest:
         bundle: Callable[[], Bundle],
         explain: bool = True,
         fence: Callable[[], None] = lambda: None,
+        replay: bool = False,
     ) -> None:
         """`explain`: report (and log at debug) every rule that did not fire, those of other
         hazards too; `simulate --explain` wants that, the daemon only its hazard's rules.
         `fence`: run first inside each document's transaction; it raises to refuse the commit
-        (a node that no longer leads)."""
+        (a node that no longer leads). `replay`: every document is current whatever the config
+        says (simulate, following the documents' own times)."""
+        self.replay = replay
         self.conn = conn
         self.fence = fence
         self.explain = explain
@@ -106,7 +114,9 @@ class Ingest:
         self.zone_misses = ZoneMisses(conn)
         self.history = _History(self.outbox, self.ledger, Silences(conn), bundle, clock)
 
-    def handle(self, feed: str, result: ParseResult) -> IngestReport:
+    def handle(self, feed: str, result: ParseResult, *, baseline: bool = False) -> IngestReport:
+        """`baseline`: the feed's first poll (no memory of it in the store): what is too old in it
+        is recorded as its baseline, never posted."""
         report = IngestReport()
         for r in result.rejected:
             # An expired alert or a quarry blast is the feed working as meant, not bad data.
@@ -115,6 +125,12 @@ class Ingest:
         report.rejected = len(result.rejected)
         b = self.bundle()
         now = self.clock.now()
+        spec = next((f.spec for f in b.config.feeds if f.spec.id == feed), None)
+        freshness = Freshness(
+            max_age=spec.max_age if spec is not None else None,
+            baseline=baseline,
+            replay=self.replay or b.config.file.replay,
+        )
         debugging = log.is_enabled_for(logging.DEBUG)
         with self.conn.transaction():
             self.fence()
@@ -174,8 +190,10 @@ class Ingest:
                     province, _, district = zone.partition("/")
                     self.zone_misses.record(province, district, ev.id, feed, now)
                     report.unmapped_zones.append(zone)
+                aged: Drop | None = None
                 for m in matches:
-                    posts, drops = plan(m, b.accounts, self.history, now)
+                    posts, drops = plan(m, b.accounts, self.history, now, freshness)
+                    aged = aged or next((d for d in drops if d.reason in _AGE), None)
                     step["rules"].append(
                         {
                             "rule": m.rule,
@@ -194,7 +212,9 @@ class Ingest:
                         # An account outside the event's area is routing, not suppression.
                         if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA:
                             report.suppressed[d.reason.value] += 1
-                        level = elog.debug if d.reason is Reason.OUTSIDE_ACCOUNT_AREA else elog.info
+                        # An old event is said once, below, not once per account.
+                        quiet = d.reason is Reason.OUTSIDE_ACCOUNT_AREA or d.reason in _AGE
+                        level = elog.debug if quiet else elog.info
                         level(
                             "warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail
                         )
@@ -239,6 +259,11 @@ class Ingest:
                                 reason="already_warned",
                                 warning_id=w.id,
                             )
+                if aged is not None:
+                    # Recorded in the ledger above, so it is known and never news again.
+                    elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
+                    report.too_old[aged.reason.value] += 1
+                    step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
         return report
 
     def _issue(self, w: Warning, ev: HazardEvent, earlier: Sequence[Warning], b: Bundle, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from warnd.clock import WIB, Clock
 from warnd.config.schema import FeedSpec
 from warnd.errors import FeedError
 from warnd.metrics import Metrics
-from warnd.model import ParseResult, Source
+from warnd.model import ParseResult, Reason, Source
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
 from warnd.pollers.registry import Parser
@@ -128,7 +128,11 @@ class Poller:
             started = time.perf_counter()
             result = _parse(parser, spec, outcome.body, Source(feed_id, now, spec.url))
             result, followed, complete = await self._follow(spec, parser, result)
-            report = self.ingest.handle(feed_id, result)
+            # A feed never polled successfully has no memory here (a first start, a lost state, a
+            # feed just added): what it already holds is its baseline, not news. A replay of
+            # recorded documents takes every document as current.
+            baseline = state.last_ok is None and not b.config.file.replay
+            report = self.ingest.handle(feed_id, result, baseline=baseline)
             took = time.perf_counter() - started
             # Validators are stored only after the document's events are committed: a crash in
             # between makes the next poll fetch and ingest the document again. When a linked
@@ -142,6 +146,15 @@ class Poller:
                 self.states.forget_body(feed_id)
             self._count(feed_id, result, report)
             self._stored(flog)
+            if baseline:
+                flog.info(
+                    "feed.baseline",
+                    events=len(result.events),
+                    held=report.too_old[Reason.BASELINE.value],
+                    warnings=len(report.warnings),
+                    detail="first poll of this feed: what it holds is recorded; only what is recent"
+                    " enough (max_age) is posted",
+                )
             flog.info(
                 "feed.polled",
                 events=len(result.events),

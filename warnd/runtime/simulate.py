@@ -3,6 +3,12 @@ exactly as the daemon would take them, into a throwaway in-memory database. Noth
 
 A clock can be set (`at`) and stepped (`every` until `until`), so that a recorded gauge series
 or a warning sequence plays as it happened.
+
+Age (pipeline.age): following the documents' own times, every document is current, as if the
+daemon had polled each when it was issued: nothing is too old. With a clock set, events are
+judged against it as the daemon would judge them then (a 2021 list simulated at today's clock
+posts nothing, each drop saying `stale`). No feed takes a baseline: simulate shows what the
+documents post, as a daemon that has polled their feeds before would post them.
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ def simulate(config: Path, documents: Sequence[Document], times: Sequence[dateti
     bundle = build(config, with_senders=False)
     conn = db.connect(Path(":memory:"))
     clock = FixedClock(times[0])
-    ingest = Ingest(conn, clock, lambda: bundle)
+    ingest = Ingest(conn, clock, lambda: bundle, replay=follow)
     run = Run()
     last: dict[str, str] = {}
     for now in times:
