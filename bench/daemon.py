@@ -572,7 +572,9 @@ def shipped(seconds: float = 20.0) -> list[Row]:
         text = re.sub(r"^(district_points|place_aliases): ", rf"\1: {ROOT / 'config'}/", text, flags=re.M)
         text = re.sub(r"^partners:\n(?:  .*\n)+", "", text, flags=re.M)
         text = text.replace("/var/lib/warnd/ops-notices.jsonl", f"{folder}/ops-notices.jsonl")
-        text += f"\nx:\n  api_base: {fake.base}\n"
+        # The catalogue's recorded documents are old: replayed as current, so that the first
+        # polls post (and the memory they take counts), as a busy day's would.
+        text += f"\nreplay: true\nx:\n  api_base: {fake.base}\n"
         cfg = folder / "warnd.yaml"
         cfg.write_text(text)
         env = {"WARND_SECRET_X_APP_CONSUMER_KEY": "bench-key", "WARND_SECRET_X_APP_CONSUMER_SECRET": "bench-secret"}
