@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +40,15 @@ def fake_x_for() -> Iterator[Callable[[list[str]], FakeX]]:
             os.environ.pop(k, None)
         for fake in started:
             fake.stop()
+
+
+def history(cfg: Path) -> list[dict[str, object]]:
+    """`warnd history --format json` of a configuration: every warning with its deliveries,
+    newest first (what an operator reads, from the store the daemon writes)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "warnd.cli", "history", "-c", str(cfg), "--limit", "1000", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]

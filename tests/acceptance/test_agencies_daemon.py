@@ -6,13 +6,11 @@ quakes (tests.conftest.usgs_moved: id, time and position fields only)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
+from tests.acceptance.conftest import history
 from tests.acceptance.test_daemon_end_to_end import Daemon, wait_for
 from tests.conftest import FLORES_BY_USGS, MENTAWAI_BY_USGS, USGS_DAY, sample, usgs_moved, write_config
 from warnd.testing.fake_x import FakeX
@@ -64,15 +62,8 @@ def test_bmkg_and_usgs_reports_of_one_quake_post_once_each_named_after_its_agenc
     def posted(account: str) -> list[dict]:
         """The account's warnings delivered to X, oldest first, each with its X post ids (a long
         one is a thread)."""
-        out = subprocess.run(
-            [sys.executable, "-m", "warnd.cli", "history", "-c", str(cfg), "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows = [json.loads(line) for line in out.splitlines() if line.strip()]
         done = []
-        for w in reversed(rows):
+        for w in reversed(history(cfg)):
             for x in w["deliveries"]:
                 if x["target"] == f"account:{account}" and x["state"] == "sent":
                     done.append({**w, "remote_id": x["remote_id"]})

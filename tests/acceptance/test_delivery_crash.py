@@ -7,14 +7,13 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import history as read_history
 from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, wait_for
 from tests.conftest import write_config
 from warnd.testing.fake_x import FakeX
@@ -188,13 +187,7 @@ def _check(history: list[dict], at_kill: int, fake: FakeX, sink: WebhookSink, lo
 
 
 def _all_sent(cfg: Path) -> list[dict] | None:
-    out = subprocess.run(
-        [sys.executable, "-m", "warnd.cli", "history", "-c", str(cfg), "--limit", "1000", "--format", "json"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    rows = read_history(cfg)
     if len(rows) < 60:
         return None
     states = {dl["state"] for w in rows for dl in w["deliveries"]}

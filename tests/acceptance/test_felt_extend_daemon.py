@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
 
+from tests.acceptance.conftest import history
 from tests.acceptance.test_daemon_end_to_end import Daemon, wait_for
 from tests.conftest import REGIONS, ROOT, write_config
 from warnd.testing.fake_x import FakeX
@@ -46,19 +45,10 @@ def test_a_felt_list_reaches_x_as_an_update_in_the_thread(tmp_path, feed_server,
     )
     cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra, replay=True)
 
-    def history() -> list[dict]:
-        out = subprocess.run(
-            [sys.executable, "-m", "warnd.cli", "history", "-c", str(cfg), "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()]
-
     def sent(kind: str) -> list[dict]:
         return [
             w
-            for w in history()
+            for w in history(cfg)
             if w["kind"] == kind
             and any(x["target"] == "account:sulut" and x["state"] == "sent" for x in w["deliveries"])
         ]
@@ -91,7 +81,7 @@ def test_a_felt_list_reaches_x_as_an_update_in_the_thread(tmp_path, feed_server,
         # names nothing there it had not named: nothing more.
         (malut,) = fake_x.posts_by("malut")
         assert "Kota Ternate" in malut.text and malut.reply_to is None
-        assert [w["kind"] for w in history() if w["account"] == "sulut"].count("update") == 0
+        assert [w["kind"] for w in history(cfg) if w["account"] == "sulut"].count("update") == 0
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

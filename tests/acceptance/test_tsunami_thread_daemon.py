@@ -11,14 +11,12 @@ file cut into one document per message, oldest first (as datagempa.xml delivered
 from __future__ import annotations
 
 import itertools
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import history
 from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, wait_for
 from tests.conftest import ROOT, write_config
 from tests.integration.test_tsunami_sequence import messages
@@ -51,14 +49,8 @@ def test_every_part_of_every_nagekeo_post_reaches_x_in_its_thread(
     cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra, replay=True)
     log = tmp_path / "daemon.log"
 
-    def history() -> list[dict]:
-        out = subprocess.run(
-            [sys.executable, "-m", "warnd.cli", "history", "-c", str(cfg), "--limit", "1000", "--format", "json"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        return [json.loads(line) for line in out.splitlines() if line.strip()][::-1]
+    def oldest_first() -> list[dict]:
+        return history(cfg)[::-1]
 
     def changes() -> int:
         """Documents that changed an event (each message of the sequence is one change)."""
@@ -68,7 +60,7 @@ def test_every_part_of_every_nagekeo_post_reaches_x_in_its_thread(
         """Every X delivery issued so far has an outcome (sent or dead)."""
         return all(
             x["state"] in ("sent", "dead")
-            for w in history()
+            for w in oldest_first()
             for x in w["deliveries"]
             if x["target"].startswith("account:")
         )
@@ -83,7 +75,7 @@ def test_every_part_of_every_nagekeo_post_reaches_x_in_its_thread(
             wait_for(lambda: changes() > i, timeout=30, what=f"document {i} taken in")  # noqa: B023
             wait_for(settled, timeout=60, what=f"the posts of document {i} delivered")
         assert changes() == len(docs)
-        ws = [w for w in history() if w["event_id"] == EVENT]
+        ws = [w for w in oldest_first() if w["event_id"] == EVENT]
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:
