@@ -14,11 +14,11 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +28,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
 from warnd.model import Region
+
+T = TypeVar("T")
 
 EARTH_RADIUS_KM = 6371.0088
 # Share of the alert's area, or of the region's, that an overlap must reach to count.
@@ -88,6 +90,7 @@ class RegionIndex:
         aliases: Sequence[PlaceAlias] = (),
     ) -> None:
         self._points = points
+        self._derived: dict[object, Any] = {}
         # Town names that are neither a kecamatan nor a regency (config `place_aliases`): read by
         # the gazetteer that maps BMKG's place names to regions.
         self.aliases = tuple(aliases)
@@ -104,6 +107,14 @@ class RegionIndex:
     @property
     def levels(self) -> list[str]:
         return sorted(self._levels)
+
+    def derived(self, make: Callable[[RegionIndex], T]) -> T:
+        """What rules build from this region set (a zone map, a gazetteer): built on first use,
+        once, and dropped with the set when a reload replaces it."""
+        if make not in self._derived:
+            self._derived[make] = make(self)
+        value: T = self._derived[make]
+        return value
 
     @property
     def points(self) -> Points:

@@ -13,7 +13,6 @@ Where an event is decides how regions are found:
 from __future__ import annotations
 
 import functools
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -29,15 +28,10 @@ from warnd.rules.gazetteer import regions_at
 from warnd.rules.zones import ZoneMap
 from warnd.shaking import felt_radius_km, predicted_mmi
 
-_ZONE_MAPS: weakref.WeakKeyDictionary[RegionIndex, ZoneMap] = weakref.WeakKeyDictionary()
-
 
 def zone_map(index: RegionIndex) -> ZoneMap:
-    """One ZoneMap per loaded region set (built on first use, dropped with the set)."""
-    zm = _ZONE_MAPS.get(index)
-    if zm is None:
-        zm = _ZONE_MAPS[index] = ZoneMap(index)
-    return zm
+    """One ZoneMap per loaded region set."""
+    return index.derived(ZoneMap)
 
 
 @dataclass(frozen=True, slots=True)

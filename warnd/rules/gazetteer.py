@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -320,15 +319,9 @@ def _root(name: str) -> str | None:
     return letters(" ".join(words[:n])) if n < len(words) else None
 
 
-_GAZETTEERS: weakref.WeakKeyDictionary[RegionIndex, Gazetteer] = weakref.WeakKeyDictionary()
-
-
 def gazetteer(index: RegionIndex) -> Gazetteer:
-    """One Gazetteer per loaded region set (built on first use, dropped with the set)."""
-    g = _GAZETTEERS.get(index)
-    if g is None:
-        g = _GAZETTEERS[index] = Gazetteer(index)
-    return g
+    """One Gazetteer per loaded region set."""
+    return index.derived(Gazetteer)
 
 
 def regions_at(index: RegionIndex, region: Region, level: str) -> Sequence[Region]:
