@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 
@@ -91,6 +93,17 @@ def sliding_max(times: list[float], window: float) -> int:
     return best
 
 
+async def drain(conn: Any, senders: Callable[[], dict[str, Any]], policy: DispatchSettings, timeout: float) -> bool:
+    """A dispatcher over `senders` (made on the running loop) until the outbox is empty or the
+    timeout passes; the senders are closed after."""
+    made = senders()
+    d = Dispatcher(conn, SystemClock(), lambda: made, lambda: policy)
+    done = await d.drain(timeout=timeout)
+    for s in made.values():
+        await s.aclose()
+    return done
+
+
 def test_200_warnings_to_5_accounts_and_3_partners_through_429s_and_500s(tmp_path):
     users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
     fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users, user_limit=(12, 3.0), app_limit=(50, 3.0))
@@ -107,15 +120,15 @@ def test_200_warnings_to_5_accounts_and_3_partners_through_429s_and_500s(tmp_pat
         sink.script("radio", "500", "429", "503")
         sink.script("tv", "500")
 
+        def senders() -> dict[str, Any]:
+            out = {f"account:{a}": x_sender(fake, a, (10, 3.0), (45, 3.0)) for a in ACCOUNTS}
+            out.update({f"partner:{p}": hook(p, sink.url(p)) for p in PARTNERS})
+            return out
+
         async def run() -> bool:
-            senders = {f"account:{a}": x_sender(fake, a, (10, 3.0), (45, 3.0)) for a in ACCOUNTS}
-            senders.update({f"partner:{p}": hook(p, sink.url(p)) for p in PARTNERS})
-            policy = DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=1.0)
-            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
-            done = await d.drain(timeout=90)
-            for s in senders.values():
-                await s.aclose()
-            return done
+            return await drain(
+                conn, senders, DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=1.0), timeout=90
+            )
 
         assert asyncio.run(run()), Outbox(conn).counts()
         counts = Outbox(conn).counts()
@@ -160,18 +173,17 @@ def test_a_partner_down_throughout_is_dead_lettered_and_holds_up_nobody(tmp_path
                 w = warning(i, "aceh", now)
                 Outbox(conn).enqueue(w, ["account:aceh", "partner:radio", "partner:tv"], now)
 
-        async def run() -> bool:
-            senders = {
+        def senders() -> dict[str, Any]:
+            return {
                 "account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0)),
                 "partner:radio": hook("radio", sink.url("radio")),
                 "partner:tv": hook("tv", f"http://127.0.0.1:{dead_port}/tv"),
             }
-            policy = DispatchSettings(give_up_after=2.0, retry_min=0.1, retry_max=0.5)
-            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
-            done = await d.drain(timeout=30)
-            for s in senders.values():
-                await s.aclose()
-            return done
+
+        async def run() -> bool:
+            return await drain(
+                conn, senders, DispatchSettings(give_up_after=2.0, retry_min=0.1, retry_max=0.5), timeout=30
+            )
 
         with structlog.testing.capture_logs() as logs:
             assert asyncio.run(run())
@@ -289,14 +301,13 @@ def test_a_thread_part_x_refuses_as_a_repeat_is_delivered_only_when_warnd_s_reco
             box.enqueue(first, ["account:aceh"], now)
         fake.script("slow:0", "drop-after", user="aceh")  # part 2 reaches X, its answer is lost
 
+        def senders() -> dict[str, Any]:
+            return {"account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))}
+
         async def run() -> bool:
-            senders = {"account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))}
-            policy = DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=0.2)
-            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
-            done = await d.drain(timeout=30)
-            for s in senders.values():
-                await s.aclose()
-            return done
+            return await drain(
+                conn, senders, DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=0.2), timeout=30
+            )
 
         with structlog.testing.capture_logs() as logs:
             assert asyncio.run(run())
