@@ -41,13 +41,13 @@ def test_usgs_copy_of_a_quake_bmkg_reported_posts_nothing():
     assert "gempa-nusa-tenggara-timur" in accounts and len(accounts) == len(set(accounts))
     for w in flores:
         assert w.kind is WarningKind.NEW and w.agency == "bmkg"
-        assert "M7.4" in w.text and w.text.endswith("#gempa #BMKG")
+        assert "M7.4" in w.text and "Sumber: BMKG." in w.text
     # USGS's M6.2 copy, 0.8 s and 0.013 deg off, joined the BMKG event: never news, never posted.
     assert not [w for w in done.warnings if w.event_id == FLORES_USGS]
     assert not [s for s in done.trace if s["event_id"] == FLORES_USGS]
     (joined,) = [s for s in done.trace if s.get("joined")]
     assert (joined["event_id"], joined["joined"], joined["document"]) == (FLORES_BMKG, FLORES_USGS, "usgs.geojson")
-    assert not [w for w in done.warnings if "#USGS" in w.text and "Flores" in w.text]
+    assert not [w for w in done.warnings if "Sumber: USGS" in w.text and "Flores" in w.text]
 
 
 def test_usgs_first_posts_once_and_bmkg_after_it_updates_without_a_correction():
@@ -57,7 +57,7 @@ def test_usgs_first_posts_once_and_bmkg_after_it_updates_without_a_correction():
     assert first and {w.kind for w in first} == {WarningKind.NEW}
     for w in first:
         # USGS's values, said to be USGS's; no tsunami sentence either way.
-        assert "M6.2" in w.text and w.text.endswith("#gempa #USGS")
+        assert "M6.2" in w.text and "Sumber: USGS." in w.text
         assert "tsunami" not in w.text.lower()
     # BMKG's report joined the USGS event: no second NEW for any account, no BMKG event of its own.
     assert not [w for w in done.warnings if w.event_id == FLORES_BMKG]
@@ -68,7 +68,7 @@ def test_usgs_first_posts_once_and_bmkg_after_it_updates_without_a_correction():
     for w in updates:
         assert w.agency == "bmkg" and w.text.startswith("INFO BMKG gempa 14 Des 2021 11:20:23 WITA (info awal USGS")
         assert "RALAT" not in w.text and "M7.4" in w.text and "BERPOTENSI TSUNAMI" in w.text
-        assert w.text.endswith("#gempa #BMKG")
+        assert "Sumber: BMKG." in w.text
     # Accounts BMKG's larger quake reaches and USGS's did not get their first post, from BMKG.
     later = [w for w in flores if w.kind is WarningKind.NEW and w.agency == "bmkg"]
     assert later and not {w.account for w in later} & {w.account for w in first}
@@ -98,7 +98,7 @@ def test_quakes_of_one_origin_second_far_apart_stay_two():
     papua_accounts = {"gempa-papua", "gempa-papua-pegunungan", "gempa-papua-tengah", "gempa-papua-selatan"}
     assert papua and {w.account for w in papua} <= papua_accounts
     assert "gempa-papua" in {w.account for w in papua}
-    assert all(w.text.endswith("#gempa #USGS") for w in papua)
+    assert all("Sumber: USGS." in w.text for w in papua)
 
 
 def test_usgs_tsunami_flag_never_reads_as_a_tsunami_potential():
@@ -111,5 +111,5 @@ def test_usgs_tsunami_flag_never_reads_as_a_tsunami_potential():
     posts = [w for w in done.warnings if w.event_id == "usgs-us7000jvl3"]
     assert "gempa-sumatera-barat" in {w.account for w in posts}
     for w in posts:
-        assert w.text.endswith("#gempa #USGS")
+        assert "Sumber: USGS." in w.text
         assert "BERPOTENSI TSUNAMI" not in w.text and "Tidak berpotensi" not in w.text

@@ -264,12 +264,12 @@ def test_every_text_names_the_area_of_the_account_that_posts_it(lang):
             now=NOW,
         ).text
 
-    tag = "#gempa #BMKG" if lang == "id" else "#earthquake #BMKG"
-    assert text(("Nusa Tenggara Barat",)).endswith(f"\n#NusaTenggaraBarat {tag}")
-    assert text(("Nusa Tenggara Barat", "Kota Bau-Bau")).endswith(f"\n#NusaTenggaraBarat #KotaBauBau {tag}")
+    credit, tag = ("Sumber: BMKG.", "#gempa") if lang == "id" else ("Source: BMKG.", "#earthquake")
+    assert text(("Nusa Tenggara Barat",)).endswith(f"\n{credit} #NusaTenggaraBarat {tag}")
+    assert text(("Nusa Tenggara Barat", "Kota Bau-Bau")).endswith(f"\n{credit} #NusaTenggaraBarat #KotaBauBau {tag}")
     # No home regions: every region of the country.
     national = text(())
-    assert national.endswith(f"\n#Indonesia {tag}")
+    assert national.endswith(f"\n{credit} #Indonesia {tag}")
     assert national.replace("#Indonesia", "#NusaTenggaraBarat") == text(("Nusa Tenggara Barat",))
     # Every shipped template names it.
     assert r.ignores_area() == []

@@ -50,6 +50,8 @@ def json_body(d: Delivery, partner: str) -> bytes:
         "idempotency_key": d.idempotency_key,
         "warning": d.warning.to_json(),
         "event": d.event,
+        # The source's credit as its terms ask for it (the feed catalogue's `attribution`).
+        "attribution": d.event.get("attribution"),
     }
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 

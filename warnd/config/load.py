@@ -56,6 +56,16 @@ class Config:
     feeds: tuple[LoadedFeed, ...]
     rules: tuple[LoadedRule, ...]
     rule_files: tuple[Path, ...] = field(default_factory=tuple)
+    # Every entry of the feed catalogue, polled or not: a recorded document replayed under a
+    # catalogue id (`warnd simulate --feed`) is credited as that feed would be.
+    catalogue: tuple[LoadedFeed, ...] = field(default_factory=tuple)
+
+    def feed_spec(self, feed_id: str) -> FeedSpec | None:
+        """A feed as configured, else as the catalogue has it."""
+        for f in (*self.feeds, *self.catalogue):
+            if f.spec.id == feed_id:
+                return f.spec
+        return None
 
     @property
     def base(self) -> Path:
@@ -123,7 +133,13 @@ def load(path: Path) -> Config:
     if problems:
         raise ConfigError(problems)
     return Config(
-        path=path, file=cfg, at=Located(doc, ()), feeds=tuple(feeds), rules=tuple(rules), rule_files=tuple(rule_files)
+        path=path,
+        file=cfg,
+        at=Located(doc, ()),
+        feeds=tuple(feeds),
+        rules=tuple(rules),
+        rule_files=tuple(rule_files),
+        catalogue=tuple(catalogue.values()),
     )
 
 

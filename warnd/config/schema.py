@@ -87,6 +87,11 @@ class FeedSpec(Strict):
     posted. Unset: by hazard (earthquake 1h by origin time, tsunami 6h since its latest message,
     flood 3h, weather and other 6h; warnings with an expiry while in force)."""
     attribution: str | None = None
+    """The source's full credit, as its terms ask for it: carried by every webhook and CAP alert
+    made from this feed."""
+    credit: str | None = Field(default=None, min_length=1, max_length=40)
+    """The same credit as a post can carry it ("BMKG", "PetaBencana.id (CC BY 4.0)"): a post
+    has 280 characters. Unset: the agency's name (BMKG, USGS, GDACS)."""
     description: str | None = None
 
 
@@ -106,6 +111,7 @@ class FeedEntry(Strict):
     max_links: int | None = Field(default=None, ge=0, le=200)
     max_age: Duration | None = None
     attribution: str | None = None
+    credit: str | None = Field(default=None, min_length=1, max_length=40)
     description: str | None = None
 
 

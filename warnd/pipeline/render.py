@@ -15,6 +15,9 @@ this is the new agency's word on the quake, not a correction.
 Every text names the area of the account that posts it (`area`, `area_tags`): a national account
 beside the provincial ones names the same regencies as one of them, and X refuses identical text
 from two accounts as duplicate content. `ignores_area` finds the templates that would not.
+
+Every text credits its source (`credit`: the feed catalogue's `credit`, "BMKG",
+"PetaBencana.id (CC BY 4.0)"); `omits_credit` finds the templates that do not.
 """
 
 from __future__ import annotations
@@ -65,8 +68,10 @@ class Target(Protocol):
 
 
 class Renderer:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, credits: Mapping[str, str] | None = None) -> None:
+        """`credits`: by feed id, how a post credits the source (the catalogue's `credit`)."""
         self.folder = folder
+        self.credits = dict(credits or {})
         self.env = ImmutableSandboxedEnvironment(
             loader=jinja2.FileSystemLoader(str(folder)),
             undefined=jinja2.StrictUndefined,
@@ -120,6 +125,33 @@ class Renderer:
                 blind.append(name)
         return blind
 
+    def credit(self, event: HazardEvent) -> str:
+        """Whom a post about the event credits: its feed's `credit`, else the agency's name."""
+        return self.credits.get(event.feed) or agency_name(event.agency)
+
+    def omits_credit(self) -> list[str]:
+        """Templates whose text is the same whatever source it credits: their posts would not
+        credit the source, which the terms of some (CC BY) require."""
+        blind = []
+        for name in self.names():
+            kind = name.split("/")[-1].split(".")[0]
+            wkind = WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW
+            try:
+                template = self.env.get_template(name)
+                texts = {
+                    _squash(
+                        template.render(
+                            _context(_SAMPLE, wkind, _SAMPLE_REGIONS, None, "id", area=_SAMPLE_AREA, credit=credit)
+                        )
+                    )
+                    for credit in ("BMKG", "Sumber Lain (CC BY 4.0)")
+                }
+            except jinja2.TemplateError:
+                continue
+            if len(texts) == 1:
+                blind.append(name)
+        return blind
+
     def has(self, template: str, lang: str) -> bool:
         # The folder is listed once: build() asks this for every rule and account.
         if self._names is None:
@@ -166,7 +198,19 @@ class Renderer:
         # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
         text = _squash(
             tpl.render(
-                _context(event, kind, regions, first_post, target.lang, notes, url, parts, last_post, target.area)
+                _context(
+                    event,
+                    kind,
+                    regions,
+                    first_post,
+                    target.lang,
+                    notes,
+                    url,
+                    parts,
+                    last_post,
+                    target.area,
+                    self.credit(event),
+                )
             )
         )
         return Warning(
@@ -239,6 +283,7 @@ def _context(
     parts: Sequence[ZonePart] = (),
     last_post: Warning | None = None,
     area: Sequence[str] = (),
+    credit: str = "BMKG",
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
     notes = notes or {}
@@ -302,6 +347,8 @@ def _context(
         "depth": f"{event.depth_km:g}" if event.depth_km is not None else "?",
         "felt": ", ".join(f"{f.mmi} {f.place}" for f in event.felt),
         "agency": agency_name(event.agency),
+        # The source as its terms ask a post to credit it (the feed catalogue's `credit`).
+        "credit": credit,
         "previous_agency": agency_name(previous) if previous else None,
         "source_changed": previous is not None and previous != event.agency,
         "first_post": first_post,

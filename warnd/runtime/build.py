@@ -48,6 +48,11 @@ class Bundle:
     # Ops channels left without a sender, and why.
     ops_missing: dict[str, str] = field(default_factory=dict)
 
+    def attribution(self, feed_id: str) -> str | None:
+        """The feed catalogue's `attribution` of a feed: the full credit its source asks for."""
+        spec = self.config.feed_spec(feed_id)
+        return spec.attribution if spec is not None else None
+
 
 def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bundle:
     """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
@@ -91,12 +96,22 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
 
     problems.extend(_politeness(cfg))
 
-    renderer = Renderer(cfg.resolve(cfg.file.templates))
+    credits = {f.spec.id: f.spec.credit for f in (*cfg.catalogue, *cfg.feeds) if f.spec.credit}
+    renderer = Renderer(cfg.resolve(cfg.file.templates), credits)
     if not renderer.folder.is_dir():
         problems.append(at.problem(f"templates folder {renderer.folder} does not exist", "templates"))
     else:
         for tp in renderer.check():
             problems.append(Problem(tp.file, tp.line, "", str(tp)))
+        for template in renderer.omits_credit():
+            problems.append(
+                Problem(
+                    str(renderer.folder / template),
+                    None,
+                    "",
+                    "the text does not credit its source ({{ credit }}); some sources' terms require it",
+                )
+            )
 
     if regions is not None:
         for name, account in cfg.file.accounts.items():
