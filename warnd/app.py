@@ -56,7 +56,8 @@ log = get_logger("warnd")
 
 # Below the unit's TimeoutStopSec=30: polls and deliveries get this long, together, to finish.
 SHUTDOWN_GRACE = 20.0
-# Staleness is checked often enough to notice within a quarter of the shortest stale_after.
+# Staleness is checked often enough to notice within a quarter of the shortest stale_after, a
+# failing feed within a tenth of its fail_after (60 s + 6 s for a critical feed).
 HEALTH_EVERY_MAX = 10.0
 HEALTH_EVERY_MIN = 1.0
 
@@ -209,8 +210,9 @@ class Daemon:
         )
 
     def _health_every(self) -> float:
-        limits = [f.spec.stale_after for f in self.bundle.config.feeds if f.spec.stale_after]
-        return max(HEALTH_EVERY_MIN, min([HEALTH_EVERY_MAX, *(x / 4 for x in limits)]))
+        feeds = [f.spec for f in self.bundle.config.feeds]
+        limits = [f.stale_after / 4 for f in feeds if f.stale_after] + [f.fail_limit / 10 for f in feeds]
+        return max(HEALTH_EVERY_MIN, min([HEALTH_EVERY_MAX, *limits]))
 
     async def _health(self) -> None:
         """Staleness, notices and the STATUS= line, every few seconds."""
@@ -240,7 +242,11 @@ class Daemon:
         line = f"{conditions.overall(found)}: {len(feeds) - stale}/{len(feeds)} feeds fresh, {waiting} queued"
         if dead:
             line += f", {dead} dead"
-        others = sorted({c.kind for c in found} - {"feed_stale"})
+        # Named: the first thing an operator needs to know of a failing feed is which one.
+        failing = sorted(c.subject for c in found if c.kind == "feed_failing")
+        if failing:
+            line += f"; feed failing: {', '.join(failing)}"
+        others = sorted({c.kind for c in found} - {"feed_stale", "feed_failing"})
         return line + (f"; {', '.join(others)}" if others else "")
 
     def _crashed(self, task: asyncio.Task[None]) -> None:

@@ -314,7 +314,8 @@ def _print_status(snap: dict[str, Any]) -> None:
         age = f"{f['age_s']:.0f} s ago" if f.get("age_s") is not None else "never"
         line = f"  {f['feed']:<32} {f['health']:<15} last ok {age:<12} changed {f['last_change'] or '-'}"
         if f["failures"]:
-            line += f"  failures {f['failures']}, backing off until {f['next_poll_at']}: {f['last_error']}"
+            since = f" since {f['failing_since']}" if f.get("failing_since") else ""
+            line += f"  failures {f['failures']}{since}, backing off until {f['next_poll_at']}: {f['last_error']}"
         print(line)
         if f["notice"]:
             print(f"    NOTICE since {f['stale_since']}: {f['notice']}")

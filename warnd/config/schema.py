@@ -77,6 +77,16 @@ class FeedSpec(Strict):
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 0.0
     timeout: Duration = 10.0
     stale_after: Duration | None = None
+    """How long the feed may go without a new document (or without any answer) before it is
+    stale: an operator notice, health degraded."""
+    fail_after: Duration | None = None
+    """How long the feed may keep failing (every poll since the first failed one refused, an
+    error status, a timeout, a document that does not parse) before it is failing: an operator
+    notice, health failing when the feed is critical and degraded when not. Unset: three
+    intervals, and never less than 60 s (see `fail_limit`)."""
+    critical: bool = False
+    """warnd cannot do its job without this feed (tsunami warnings, earthquakes): when it is
+    failing, /healthz answers 503 and `warnd status` exits non-zero."""
     backoff_max: Duration = 300.0
     """Longest wait between polls while the feed keeps failing."""
     max_bytes: int = Field(default=5_000_000, gt=0)
@@ -94,6 +104,19 @@ class FeedSpec(Strict):
     has 280 characters. Unset: the agency's name (BMKG, USGS, GDACS)."""
     description: str | None = None
 
+    @property
+    def fail_limit(self) -> float:
+        """Seconds of failing before the feed is failing. The default lets a feed fail one poll
+        and its retry (a blip of a CDN, one timeout) without an alarm, and waits at least a
+        minute so that a feed polled every few seconds does not alarm on a ten-second hiccup."""
+        if self.fail_after is not None:
+            return self.fail_after
+        return max(FAIL_AFTER_INTERVALS * self.interval, FAIL_AFTER_MIN)
+
+
+FAIL_AFTER_INTERVALS = 3
+FAIL_AFTER_MIN = 60.0
+
 
 class FeedEntry(Strict):
     """An item of the config's `feeds:` list: `use:` a catalogue entry, or define one inline."""
@@ -106,6 +129,8 @@ class FeedEntry(Strict):
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
     timeout: Duration | None = None
     stale_after: Duration | None = None
+    fail_after: Duration | None = None
+    critical: bool | None = None
     backoff_max: Duration | None = None
     max_bytes: int | None = Field(default=None, gt=0)
     max_links: int | None = Field(default=None, ge=0, le=200)

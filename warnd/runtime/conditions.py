@@ -2,9 +2,9 @@
 STATUS= line, so that the three never disagree.
 
 Each condition names its kind and subject (a feed, a target), how bad it is and what to do.
-`degraded`: warnings still flow but something needs an operator (a stale feed, a dead letter, a
-disabled account, a refused reload). `failing`: warnd cannot do its job (no feed is fresh, no
-account can post).
+`degraded`: warnings still flow but something needs an operator (a stale or failing feed, a dead
+letter, a disabled account, a refused reload). `failing`: warnd cannot do its job (a critical feed
+is failing, no feed is fresh, no account can post).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Literal
 from warnd.model import Zone
 from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
-from warnd.runtime.health import stale_reason
+from warnd.runtime.health import failing_reason, stale_reason
 from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
@@ -148,12 +148,27 @@ def _zones(conn: Database, bundle: Bundle, now: datetime) -> list[Condition]:
 
 def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> list[Condition]:
     out: list[Condition] = []
-    watched = [f.spec for f in bundle.config.feeds if f.spec.stale_after is not None]
-    for spec in watched:
-        why = stale_reason(spec, states.get(spec.id), now, live.started)
+    stale = 0
+    for loaded in bundle.config.feeds:
+        spec = loaded.spec
+        state = states.get(spec.id)
+        failing = failing_reason(spec, state, now, live.started)
+        if failing is not None:
+            out.append(
+                Condition(
+                    "feed_failing",
+                    spec.id,
+                    "failing" if spec.critical else "degraded",
+                    failing,
+                    f"feed {spec.id} answers again",
+                )
+            )
+        why = stale_reason(spec, state, now, live.started)
         if why is not None:
+            stale += 1
             out.append(Condition("feed_stale", spec.id, "degraded", why, "the feed is fresh again"))
-    if watched and len(out) == len(watched):
+    watched = [f for f in bundle.config.feeds if f.spec.stale_after is not None]
+    if watched and stale == len(watched):
         out.append(
             Condition(
                 "no_fresh_feed",

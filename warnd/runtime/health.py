@@ -1,6 +1,12 @@
-"""Silence is an alarm: a feed that fails, or stops changing, for longer than its `stale_after`
-raises an operator notice (a log line at warning level, and `stale_since` in the state database
-that `warnd status` shows) and clears it, with another log line, when the feed recovers."""
+"""Silence is an alarm, in two measures.
+
+Failing: every poll since the first failed one failed, for longer than the feed's `fail_after`
+(`failing_reason`). Seconds matter here: a tsunami feed that refuses is an outage now.
+
+Stale: the feed fails, or answers but does not change, for longer than its `stale_after`
+(`stale_reason`): days for feeds whose documents change rarely. A stale feed raises its own
+operator notice (a log line at warning level, and `stale_since` in the state database that
+`warnd status` shows) and clears it, with another log line, when the feed recovers."""
 
 from __future__ import annotations
 
@@ -43,6 +49,24 @@ def stale_reason(spec: FeedSpec, state: FeedState, now: datetime, started: datet
     if now - last_change > limit:
         return f"document unchanged for {_span(now - last_change)}"
     return None
+
+
+def failing_reason(spec: FeedSpec, state: FeedState, now: datetime, started: datetime) -> str | None:
+    """Why the feed counts as failing now, or None. Measured from the first failed poll of the
+    current run (kept in the store, so a restart does not reset it: the notice stays raised
+    rather than being cleared and raised again); a good poll ends the run."""
+    if not state.failures:
+        return None
+    since = _t(state.failing_since) or started
+    failing = now - since
+    if failing.total_seconds() < spec.fail_limit:
+        return None
+    what = "critical feed" if spec.critical else "feed"
+    why = f"{what} {spec.id} failing for {_span(failing)} ({state.failures} poll(s) in a row"
+    why += f"; last error: {state.last_error})" if state.last_error else ")"
+    if spec.critical:
+        why += ": warnd cannot see new hazards from it"
+    return why
 
 
 def check(states: FeedStates, feeds: Iterable[FeedSpec], now: datetime, started: datetime) -> list[str]:

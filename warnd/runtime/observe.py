@@ -19,6 +19,7 @@ from warnd.model import iso_utc
 from warnd.runtime import conditions, status
 from warnd.runtime.build import Bundle
 from warnd.runtime.conditions import Condition, Live
+from warnd.runtime.health import failing_reason
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox
@@ -142,12 +143,19 @@ class Observer(Collector):
             "warnd_feed_unchanged_seconds", "Since the feed's document last changed.", labels=["feed"]
         )
         failures = GaugeMetricFamily("warnd_feed_failures", "Failed polls in a row.", labels=["feed"])
+        failing = GaugeMetricFamily(
+            "warnd_feed_failing",
+            "1 while the feed has been failing for longer than its fail_after (a feed_failing notice).",
+            labels=["feed", "critical"],
+        )
         for f in b.config.feeds:
             st = states.get(f.spec.id)
             age_f.add_metric([f.spec.id], _since(st.last_ok, now, live.started))
             change_f.add_metric([f.spec.id], _since(st.last_change, now, live.started))
             failures.add_metric([f.spec.id], st.failures)
-        yield from (age_f, change_f, failures)
+            alarm = failing_reason(f.spec, st, now, live.started) is not None
+            failing.add_metric([f.spec.id, "true" if f.spec.critical else "false"], 1 if alarm else 0)
+        yield from (age_f, change_f, failures, failing)
 
         found = conditions.collect(self.conn, b, now, live, queues)
         health = GaugeMetricFamily("warnd_health", "Overall health: 0 ok, 1 degraded, 2 failing (reasons on /healthz).")

@@ -195,6 +195,7 @@ def _feed(feed_id: str, st: FeedState, now: datetime) -> dict[str, Any]:
         "age_s": _age(st.last_ok, now),
         "last_change": st.last_change,
         "failures": st.failures,
+        "failing_since": st.failing_since,
         "last_error": st.last_error if st.failures else None,
         "next_poll_at": st.next_poll_at,
     }

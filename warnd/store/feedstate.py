@@ -25,6 +25,8 @@ class FeedState:
     next_poll_at: str | None = None
     stale_since: str | None = None
     notice: str | None = None
+    # The first failed poll since the last good one; None while the feed answers.
+    failing_since: str | None = None
 
 
 class FeedStates:
@@ -53,7 +55,7 @@ class FeedStates:
             "INSERT INTO feed_state (feed, etag, last_modified, body_hash, last_ok, last_change, failures)"
             " VALUES (?,?,?,?,?,?,0) ON CONFLICT (feed) DO UPDATE SET etag = excluded.etag,"
             " last_modified = excluded.last_modified, body_hash = coalesce(excluded.body_hash, feed_state.body_hash),"
-            " last_ok = excluded.last_ok, failures = 0, next_poll_at = NULL,"
+            " last_ok = excluded.last_ok, failures = 0, next_poll_at = NULL, failing_since = NULL,"
             " last_change = CASE WHEN ? = 1 THEN excluded.last_ok"
             " ELSE coalesce(feed_state.last_change, excluded.last_ok) END",
             (feed, etag, last_modified, body_hash, stamp, stamp if changed else None, int(changed)),
@@ -67,10 +69,11 @@ class FeedStates:
 
     def failed(self, feed: str, now: datetime, error: str) -> int:
         self.conn.execute(
-            "INSERT INTO feed_state (feed, last_error, last_error_at, failures) VALUES (?,?,?,1)"
+            "INSERT INTO feed_state (feed, last_error, last_error_at, failures, failing_since) VALUES (?,?,?,1,?)"
             " ON CONFLICT (feed) DO UPDATE SET last_error = excluded.last_error,"
-            " last_error_at = excluded.last_error_at, failures = feed_state.failures + 1",
-            (feed, error, iso_utc(now)),
+            " last_error_at = excluded.last_error_at, failures = feed_state.failures + 1,"
+            " failing_since = coalesce(feed_state.failing_since, excluded.failing_since)",
+            (feed, error, iso_utc(now), iso_utc(now)),
         )
         return self.get(feed).failures
 
@@ -114,4 +117,5 @@ def _state(row: Row) -> FeedState:
         row["next_poll_at"],
         row["stale_since"],
         row["notice"],
+        row["failing_since"],
     )

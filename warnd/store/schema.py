@@ -239,6 +239,12 @@ _V7 = """
 ALTER TABLE deliveries ADD COLUMN part_unanswered INTEGER;
 """
 
+# When a feed's current run of failed polls began (cleared by a good poll): how long it has been
+# failing, for its `fail_after` alarm, across restarts and nodes.
+_V8 = """
+ALTER TABLE feed_state ADD COLUMN failing_since TEXT;
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -247,6 +253,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     5: {d: _V5.format(real=REAL[d]) for d in (SQLITE, POSTGRES)},
     6: dict.fromkeys((SQLITE, POSTGRES), _V6),
     7: dict.fromkeys((SQLITE, POSTGRES), _V7),
+    8: dict.fromkeys((SQLITE, POSTGRES), _V8),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
