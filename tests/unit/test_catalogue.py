@@ -27,6 +27,42 @@ def test_every_format_has_a_catalogue_entry_and_every_entry_a_format():
             assert spec.stale_after, f"{name} has no stale_after: its silence would go unnoticed"
 
 
+CRITICAL = {
+    "bmkg-inatews-datagempa",
+    "bmkg-inatews-last30event",
+    "bmkg-inatews-last30feltevent",
+    "bmkg-inatews-last30tsunamievent",
+    "bmkg-autogempa",
+    "bmkg-gempaterkini",
+    "bmkg-gempadirasakan",
+    "bmkg-realtime-gempaql",
+    "bmkg-realtime-live30event",
+}
+
+
+def test_tsunami_and_earthquake_feeds_are_critical_and_alarm_within_a_minute_of_failing():
+    assert {name for name, spec in SPECS.items() if spec.critical} == CRITICAL
+    for name in CRITICAL:
+        assert SPECS[name].fail_limit <= 60, name
+
+
+def test_a_feed_that_does_not_say_fails_after_three_intervals_and_never_under_a_minute(tmp_path):
+    feeds = (
+        "  - use: bmkg-autogempa\n"
+        "  - {use: bmkg-autogempa, id: relaxed, critical: false, fail_after: 5m}\n"
+        "  - {id: gauges, format: petabencana, url: http://127.0.0.1:9/x, interval: 5m}\n"
+        "  - {id: fast, format: bmkg-tews, url: http://127.0.0.1:9/y, interval: 5s}\n"
+    )
+    cfg = load(write_config(tmp_path, feeds=feeds, rules="rules: []\n", extra=f"feed_catalogue: {ROOT / 'feeds'}\n"))
+    got = {f.spec.id: (f.spec.critical, f.spec.fail_limit) for f in cfg.feeds}
+    assert got == {
+        "bmkg-autogempa": (True, 60.0),
+        "relaxed": (False, 300.0),
+        "gauges": (False, 900.0),
+        "fast": (False, 60.0),
+    }
+
+
 def test_tsunami_feed_is_polled_every_five_seconds():
     spec = SPECS["bmkg-inatews-datagempa"]
     assert spec.interval == 5 and spec.backoff_max <= 30
