@@ -626,11 +626,19 @@ def _run(args: argparse.Namespace) -> int:
     from warnd.obs import get_logger, setup_logging
     from warnd.runtime.build import build
 
-    setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
+    json_lines = setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
     try:
         bundle = build(args.config, with_senders=True)
     except ConfigError as e:
-        _print_problems(e)
+        if not json_lines:
+            _print_problems(e)
+        else:
+            # Under systemd the journal reads this: one JSON line like every other, at error level.
+            get_logger("warnd").error(
+                "config.rejected",
+                problems=[str(p) for p in e.problems],
+                detail=f"{len(e.problems)} problem(s); nothing was started",
+            )
         return EXIT_CONFIG
     try:
         daemon = Daemon(args.config, bundle)
