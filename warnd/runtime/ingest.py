@@ -233,6 +233,7 @@ class Ingest:
                             parts=m.zone_parts,
                             last_post=p.last_post,
                             earlier=p.earlier,
+                            changed=p.changed,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
