@@ -107,6 +107,9 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     FUTURE_TIME = "future_time"
     DUPLICATE_ITEM = "duplicate_item"
+    # The item disagrees with itself: two fields that say the same thing (DateTime and
+    # Tanggal+Jam, Coordinates and Lintang/Bujur, a headline's magnitude and the magnitude) differ.
+    INCONSISTENT = "inconsistent"
     EXPIRED = "expired"
     UNSUPPORTED = "unsupported"
     # ledger
@@ -580,6 +583,8 @@ class Rejected:
     field: str
     reason: Reason
     message: str
+    # The event the item would have been, when what was read of it before it failed names one.
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
