@@ -4,7 +4,8 @@ de-escalation, a revised quake a correction ("RALAT"), and nothing material noth
 
 Every document here is the real Nagekeo PD-2 of 15 Aug 2026 (feeds/demo/nagekeo/2_PD-2.xml),
 or that file with one field changed as a later message of BMKG's could have it: one zone's level,
-or the magnitude, and its timesent a minute later, so that it is the newer message."""
+or the magnitude (in each place the message gives it), and its timesent a minute later, so that it
+is the newer message."""
 
 from datetime import UTC, datetime
 
@@ -30,8 +31,15 @@ def derived(*, ngada: bytes | None = None, magnitude: bytes | None = None) -> by
         assert NGADA_SIAGA in doc
         doc = doc.replace(NGADA_SIAGA, NGADA_SIAGA.replace(b"SIAGA", ngada))
     if magnitude is not None:
-        assert doc.count(b"<magnitude>7.7</magnitude>") == 1
-        doc = doc.replace(b"<magnitude>7.7</magnitude>", b"<magnitude>" + magnitude + b"</magnitude>")
+        # The headline and description repeat the magnitude: a message that disagrees with
+        # itself would be rejected (pollers.inatews), so all three change.
+        for before, after in (
+            (b"<magnitude>7.7</magnitude>", b"<magnitude>" + magnitude + b"</magnitude>"),
+            (b"Mag:7.7,", b"Mag:" + magnitude + b","),
+            (b"kekuatan:7.7,", b"kekuatan:" + magnitude + b","),
+        ):
+            assert doc.count(before) == 1
+            doc = doc.replace(before, after)
     return doc
 
 
