@@ -289,10 +289,7 @@ def _tsunami_revision(
         return WarningKind.DEESCALATE, lowered
     if match.event.observations:
         return WarningKind.UPDATE, ()
-    if match.previous is None:
-        return WarningKind.UPDATE, ()
-    revised = material_change(match.previous, match.event)
-    if revised is not None:
+    if match.previous is None or material_change(match.previous, match.event) is not None:
         return WarningKind.UPDATE, ()
     return (Reason.NOT_MATERIAL, "no zone raised or lowered, no observation, no material change of the quake"), ()
 
