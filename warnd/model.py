@@ -107,6 +107,9 @@ class Reason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     FUTURE_TIME = "future_time"
     DUPLICATE_ITEM = "duplicate_item"
+    # The item disagrees with itself: two fields that say the same thing (DateTime and
+    # Tanggal+Jam, Coordinates and Lintang/Bujur, a headline's magnitude and the magnitude) differ.
+    INCONSISTENT = "inconsistent"
     EXPIRED = "expired"
     UNSUPPORTED = "unsupported"
     # ledger
@@ -189,6 +192,18 @@ class ZonePart:
     level: str
     part: str = ""
     quoted: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Which stretch of coast this is, whatever its level."""
+        return (self.code, self.part, self.quoted)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "level": self.level, "part": self.part, "quoted": self.quoted}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ZonePart:
+        return cls(d["code"], d["level"], d.get("part", ""), d.get("quoted", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +462,10 @@ class Warning:
     # so no part repeats a part of another post of the account (X refuses a repeated text);
     # None: the account's first post about an event whose source gives no stage.
     thread_label: str | None = None
+    # The tsunami zones this post named, each at its level: what the account's next post about
+    # the event is compared with (a zone raised is an escalation). Empty for other hazards and
+    # for posts made before it was recorded.
+    zone_parts: tuple[ZonePart, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -466,6 +485,7 @@ class Warning:
             "level": self.level,
             "agency": self.agency,
             "thread_label": self.thread_label,
+            "zone_parts": [p.to_json() for p in self.zone_parts],
         }
 
     @classmethod
@@ -487,6 +507,7 @@ class Warning:
             level=d.get("level"),
             agency=d.get("agency"),
             thread_label=d.get("thread_label"),
+            zone_parts=tuple(ZonePart.from_json(p) for p in d.get("zone_parts") or ()),
         )
 
 
@@ -562,6 +583,8 @@ class Rejected:
     field: str
     reason: Reason
     message: str
+    # The event the item would have been, when what was read of it before it failed names one.
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

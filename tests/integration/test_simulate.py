@@ -44,19 +44,26 @@ def test_nagekeo_each_province_account_gets_one_warning_its_updates_and_one_end(
         kinds = [w.kind for w in ws]
         assert kinds[0] is WarningKind.NEW and kinds.count(WarningKind.NEW) == 1, account
         assert kinds[-1] is WarningKind.ALL_CLEAR and kinds.count(WarningKind.ALL_CLEAR) == 1, account
-        assert set(kinds[1:-1]) <= {WarningKind.UPDATE}, account
+        assert set(kinds[1:-1]) <= {WarningKind.UPDATE, WarningKind.ESCALATE}, account
         assert all(w.priority.value == "life_safety" for w in ws)
     ntt = by_account["gempa-nusa-tenggara-timur"]
-    # PD-1 (M7.0, Ngada only), the PD-2 correction to M7.7, the PD-3 updates (PD-3.4 says nothing
-    # PD-3.3 did not, for this account: not posted again), the end.
-    assert [w.kind for w in ntt] == [WarningKind.NEW] + [WarningKind.UPDATE] * 4 + [WarningKind.ALL_CLEAR]
+    # PD-1 (M7.0, Ngada's north coast at Waspada); PD-2 raised it to Siaga and warned five more
+    # zones of the province: an escalation, not a correction, though it also revised the quake to
+    # M7.7; the PD-3 updates (PD-3.4 says nothing PD-3.3 did not, for this account: not posted
+    # again), the end.
+    assert [w.kind for w in ntt] == [
+        WarningKind.NEW,
+        WarningKind.ESCALATE,
+        *[WarningKind.UPDATE] * 3,
+        WarningKind.ALL_CLEAR,
+    ]
     assert len({w.text for w in ntt}) == len(ntt)
     assert "M7.0" in ntt[0].text and "WASPADA: Kabupaten Ngada bagian utara." in ntt[0].text
-    assert (
-        ntt[1].text.startswith("RALAT")
-        and "M7.7" in ntt[1].text
-        and "info awal 15 Agu 2026 06:00:37 WITA" in ntt[1].text
-    )
+    assert ntt[1].text.startswith("NAIK KE SIAGA: peringatan dini tsunami untuk Kabupaten Manggarai bagian utara, ")
+    assert "Kabupaten Ngada bagian utara" in ntt[1].text.splitlines()[0]
+    assert "SEGERA EVAKUASI ke tempat tinggi" in ntt[1].text.splitlines()[0]
+    assert "RALAT" not in ntt[1].text
+    assert "M7.7" in ntt[1].text and "info awal 15 Agu 2026 06:00:37 WITA" in ntt[1].text
     assert all("TSUNAMI TERDETEKSI" in w.text for w in ntt[2:5])
     assert "Maurole-Ende 0.94 m" in ntt[4].text
     assert "BERAKHIR" in ntt[5].text

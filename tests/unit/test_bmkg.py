@@ -117,14 +117,21 @@ def _doc(**fields):
     return json.dumps({"Infogempa": {"gempa": [{k: v for k, v in base.items() if v is not None}]}}).encode()
 
 
-def test_sign_error_in_pair_is_fixed_by_lettered_text():
-    (ev,) = bmkg.parse(_doc(Coordinates="-6.83,-107.95"), Source("f", NOW)).events
-    assert (ev.lat, ev.lon) == (-6.83, 107.95)
+def test_sign_error_in_pair_is_rejected_not_guessed():
+    # BMKG once wrote a longitude's sign wrong and fixed it in place later; until then the item
+    # disagrees with itself, and which half is right cannot be told from it.
+    result = bmkg.parse(_doc(Coordinates="-6.83,-107.95"), Source("f", NOW))
+    assert result.events == ()
+    (r,) = result.rejected
+    assert (r.field, r.reason, r.event_id) == ("Coordinates", Reason.INCONSISTENT, "bmkg-eq-20240110T131726Z")
 
 
-def test_datetime_holding_access_date_is_not_trusted():
-    (ev,) = bmkg.parse(_doc(DateTime="2024-01-12T02:00:00+00:00"), Source("f", NOW)).events
-    assert ev.time == datetime(2024, 1, 10, 13, 17, 26, tzinfo=UTC)
+def test_datetime_holding_access_date_is_rejected():
+    result = bmkg.parse(_doc(DateTime="2024-01-12T02:00:00+00:00"), Source("f", NOW))
+    assert result.events == ()
+    (r,) = result.rejected
+    assert (r.field, r.reason) == ("DateTime", Reason.INCONSISTENT)
+    assert "2024-01-12T02:00:00+00:00" in r.message and "10 Jan 2024 20:17:26 WIB" in r.message
 
 
 @pytest.mark.parametrize(

@@ -186,11 +186,13 @@ class Renderer:
         parts: Sequence[ZonePart] = (),
         last_post: Warning | None = None,
         earlier: Sequence[Warning] = (),
+        changed: Sequence[ZonePart] = (),
     ) -> Warning:
         """`first_post` and `last_post`: the account's first and latest warnings about the
         event, if any; `earlier`: all of them, oldest first (for the thread label). `parts`: the
         tsunami warning zones one by one (worst first), to name the part of each region a zone
-        covers and the zones only a province stands in for."""
+        covers and the zones only a province stands in for. `changed`: the zones a tsunami
+        escalation raised or a de-escalation lowered, at their new level."""
         tpl = self._template(template, kind, target.lang)
         notes = notes or {}
         url = getattr(target, "include_url", False)
@@ -210,8 +212,13 @@ class Renderer:
                     last_post,
                     target.area,
                     self.credit(event),
+                    changed,
                 )
             )
+        )
+        codes = {r.code for r in regions}
+        named = tuple(p for p in parts if p.code in codes) or tuple(
+            ZonePart(r.code, notes[r.code]) for r in regions if notes.get(r.code) in _ZONE_ORDER
         )
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),
@@ -230,6 +237,7 @@ class Renderer:
             level=_worst(event.level, [notes.get(r.code) for r in regions]),
             agency=event.agency,
             thread_label=thread_label(event, earlier, target.lang),
+            zone_parts=named,
         )
 
 
@@ -284,6 +292,7 @@ def _context(
     last_post: Warning | None = None,
     area: Sequence[str] = (),
     credit: str = "BMKG",
+    changed: Sequence[ZonePart] = (),
 ) -> dict[str, Any]:
     local = event.time.astimezone(ZONES[zone_name(regions[0].code) if regions else "WIB"])
     notes = notes or {}
@@ -309,6 +318,27 @@ def _context(
         for r in regions:
             by_note.setdefault(notes.get(r.code, ""), []).append(r.name)
         names = [r.name for r in regions]
+    # An escalation leads with the zones raised, by their new level, then says where the rest
+    # stand (`others`); a de-escalation likewise with the zones lowered ("" level: no longer
+    # warned).
+    changed_groups: dict[str, dict[str, list[ZonePart]]] = {}
+    for p in changed:
+        if p.code in by_code:
+            changed_groups.setdefault(p.level, {}).setdefault(p.code, []).append(p)
+    moved = {p.key for p in changed}
+    other_groups: dict[str, dict[str, list[ZonePart]]] = {}
+    current = mine or [ZonePart(r.code, notes[r.code]) for r in regions if notes.get(r.code) in _ZONE_ORDER]
+    for p in current:
+        if p.key not in moved:
+            other_groups.setdefault(p.level, {}).setdefault(p.code, []).append(p)
+
+    def grouped(groups: dict[str, dict[str, list[ZonePart]]]) -> list[dict[str, str]]:
+        ordered = sorted(groups.items(), key=lambda kv: _ZONE_ORDER.index(kv[0]) if kv[0] in _ZONE_ORDER else 9)
+        return [
+            {"note": level, "names": ", ".join(zone_label(by_code[c].name, ps, lang) for c, ps in codes.items())}
+            for level, codes in ordered
+        ]
+
     joiner = " dan " if lang == "id" else " and "
     region_names = ", ".join(names[:-1]) + joiner + names[-1] if len(names) > 1 else "".join(names)
     groups = sorted(by_note.items(), key=lambda kv: _ZONE_ORDER.index(kv[0]) if kv[0] in _ZONE_ORDER else 9)
@@ -321,6 +351,8 @@ def _context(
         "event": event,
         "kind": kind.value,
         "region_groups": [{"note": k, "names": ", ".join(v)} for k, v in groups],
+        "changed": grouped(changed_groups),
+        "others": grouped(other_groups),
         "observed": [
             {
                 "place": o.place.title(),

@@ -5,8 +5,9 @@ Kinds: `new`; `update` (a revision of something already posted: a Ralat; or, whe
 last post showed another agency's values, that agency's word on the same quake, which the
 template says is not a correction); `cancel` (the source withdrew it); `all_clear` (the source
 says it is over: PD-4, a CAP all-clear, a gauge back to normal); `escalate` (a gauge rose above
-the level it last posted); `deescalate` (a gauge fell to a lower Siaga level, still above
-normal).
+the level it last posted; a tsunami zone raised above the level the account last posted for it,
+or warned for the first time); `deescalate` (a gauge fell to a lower Siaga level, still above
+normal; a tsunami zone lowered, or dropped from a warning still in force, and none raised).
 
 An event too old to be news (pipeline.age: older than its feed's `max_age`, or already there and
 too old at the feed's first poll) gets no post but the close (cancel, all-clear) of one already
@@ -32,7 +33,7 @@ from datetime import datetime
 
 from warnd import model
 from warnd.geo import covers, haversine_km
-from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Reason, Region, Warning, WarningKind
+from warnd.model import ChangeKind, Hazard, HazardEvent, Match, Reason, Region, Warning, WarningKind, ZonePart
 from warnd.pipeline.age import CLOSING, Freshness, too_old
 from warnd.pipeline.ports import History
 
@@ -59,6 +60,9 @@ class Post:
     regions: tuple[Region, ...]
     # What the account already posted about the event, oldest first.
     earlier: tuple[Warning, ...] = ()
+    # A tsunami escalation: the zones raised, at their new level; a de-escalation: the zones
+    # lowered, at their new level ("" when no longer warned at all).
+    changed: tuple[ZonePart, ...] = ()
 
     @property
     def first_post(self) -> Warning | None:
@@ -117,8 +121,14 @@ def plan(
         if old is not None and verdict not in CLOSING:
             drops.append(Drop(match.rule, name, *old))
             continue
+        changed: tuple[ZonePart, ...] = ()
         if verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
             verdict, regions = _revision(match, past, regions)
+            if isinstance(verdict, tuple):
+                drops.append(Drop(match.rule, name, *verdict))
+                continue
+        elif verdict is WarningKind.UPDATE and ev.hazard is Hazard.TSUNAMI:
+            verdict, changed = _tsunami_revision(match, past, regions)
             if isinstance(verdict, tuple):
                 drops.append(Drop(match.rule, name, *verdict))
                 continue
@@ -143,7 +153,7 @@ def plan(
                     Drop(match.rule, name, Reason.COOLDOWN, f"last post {last.id} at {last.created_at.isoformat()}")
                 )
                 continue
-        posts.append(Post(match, account, verdict, regions, tuple(past)))
+        posts.append(Post(match, account, verdict, regions, tuple(past), changed))
     return posts, drops
 
 
@@ -201,6 +211,87 @@ def _revision(
     if fresh:
         return WarningKind.EXTEND, fresh
     return (Reason.NOT_MATERIAL, "no material change and no region the account has not named"), regions
+
+
+# InaTEWS zone levels, lowest first: WASPADA (stay away from the beach), SIAGA (evacuate), AWAS
+# (full evacuation). 0: not warned.
+ZONE_RANK = {"waspada": 1, "siaga": 2, "awas": 3}
+
+
+def zone_parts(match: Match, regions: Sequence[Region]) -> tuple[ZonePart, ...]:
+    """The tsunami zones a post to these regions names, each at its level. A match without
+    zones one by one (a message whose zones are only the regions' notes) counts each region
+    whole, at its note."""
+    codes = {r.code for r in regions}
+    parts = tuple(p for p in match.zone_parts if p.code in codes)
+    if parts:
+        return parts
+    notes = dict(match.region_notes)
+    return tuple(ZonePart(r.code, notes[r.code]) for r in regions if notes.get(r.code) in ZONE_RANK)
+
+
+def _said(post: Warning | None) -> dict[tuple[str, str, str], int]:
+    """The level the account's post gave each zone. An all-clear or a cancel leaves nothing in
+    force; a post made before zones were recorded on posts counts each of its regions whole at
+    the post's (worst) level, which can only hide a rise inside a region, never invent one."""
+    if post is None or post.kind in (WarningKind.ALL_CLEAR, WarningKind.CANCEL):
+        return {}
+    said: dict[tuple[str, str, str], int] = {}
+    parts = post.zone_parts or tuple(ZonePart(r.code, post.level or "") for r in post.regions)
+    for p in parts:
+        said[p.key] = max(said.get(p.key, 0), ZONE_RANK.get(p.level, 0))
+    return said
+
+
+def _level_at(levels: Mapping[tuple[str, str, str], int], key: tuple[str, str, str]) -> int:
+    # A zone covering the whole region covers each part of it.
+    return max(levels.get(key, 0), levels.get((key[0], "", ""), 0))
+
+
+def zone_changes(last: Warning | None, now: Sequence[ZonePart]) -> tuple[tuple[ZonePart, ...], tuple[ZonePart, ...]]:
+    """(raised, lowered) against what the account last posted: each zone now at a higher level
+    than the post gave it (a zone it did not name was at none), and each zone the post named
+    that is now lower, at its new level ("" when no longer in the warning)."""
+    said = _said(last)
+    levels: dict[tuple[str, str, str], int] = {}
+    for p in now:
+        levels[p.key] = max(levels.get(p.key, 0), ZONE_RANK.get(p.level, 0))
+    raised = tuple(p for p in now if ZONE_RANK.get(p.level, 0) > _level_at(said, p.key))
+    names = {rank: level for level, rank in ZONE_RANK.items()}
+
+    def still(key: tuple[str, str, str]) -> int:
+        if key[1] or key[2]:
+            return _level_at(levels, key)
+        # A whole region posted, now narrowed to parts of it, is not a lowering: "no longer
+        # warned: Kabupaten Ende" beside "SIAGA: Kabupaten Ende bagian utara" would read as the
+        # opposite of what holds, and narrowing errs on the safe side.
+        return max((rank for k, rank in levels.items() if k[0] == key[0]), default=0)
+
+    lowered = tuple(
+        ZonePart(key[0], names.get(still(key), ""), key[1], key[2]) for key, rank in said.items() if still(key) < rank
+    )
+    return raised, lowered
+
+
+def _tsunami_revision(
+    match: Match, past: list[Warning], regions: tuple[Region, ...]
+) -> tuple[WarningKind | tuple[Reason, str], tuple[ZonePart, ...]]:
+    """A later message of a tsunami warning already posted to this account, judged against
+    the account's last post, in this order: a zone raised (or newly warned) is an ESCALATE,
+    whatever else changed, since people there must act now; a zone lowered (or no longer
+    warned) is a DEESCALATE; tsunami observed at tide gauges (PD-3) is an UPDATE ("TSUNAMI
+    TERDETEKSI"); the quake itself revised materially (material_change, the bounds of a quake's
+    Ralat) is an UPDATE ("RALAT"); anything else is not posted (not_material)."""
+    raised, lowered = zone_changes(past[-1] if past else None, zone_parts(match, regions))
+    if raised:
+        return WarningKind.ESCALATE, raised
+    if lowered:
+        return WarningKind.DEESCALATE, lowered
+    if match.event.observations:
+        return WarningKind.UPDATE, ()
+    if match.previous is None or material_change(match.previous, match.event) is not None:
+        return WarningKind.UPDATE, ()
+    return (Reason.NOT_MATERIAL, "no zone raised or lowered, no observation, no material change of the quake"), ()
 
 
 def _kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:

@@ -4,10 +4,11 @@ Reads the current JSON and XML (data.bmkg.go.id/DataMKG/TEWS/) and the legacy XM
 (data.bmkg.go.id/*.xml, until about 2020). The traps this module exists for (notes/feeds.md §1):
 
 - coordinate order differs by era (current lat,lon; legacy autogempa/gempaterkini lon,lat), so a
-  bare pair is never trusted: it is checked against the hemisphere-lettered Lintang/Bujur text;
+  bare pair is never trusted: it is checked against the hemisphere-lettered Lintang/Bujur text,
+  and an item whose pair matches the text in neither order (a sign error) is rejected;
 - every value is a string with units ("10 km", "6.3 SR");
-- `DateTime` (UTC) once carried the access date instead of the event date, so it is used only
-  when it agrees with Tanggal+Jam (WIB);
+- `DateTime` (UTC) once carried the access date instead of the event date: an item whose
+  DateTime and Tanggal+Jam (WIB) disagree is rejected, since either may be the wrong one;
 - "Potensi" on a felt event is a sentence about forwarding, not a tsunami statement;
 - lists hold duplicate and preliminary copies of one quake and are not sorted.
 """
@@ -80,7 +81,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
         try:
             events.append(_event(item, feed, now))
         except ItemError as e:
-            rejected.append(Rejected(feed, label, e.field, e.reason, str(e)))
+            rejected.append(Rejected(feed, label, e.field, e.reason, str(e), e.event_id))
     kept, dropped = collapse_copies(events)
     rejected.extend(dropped)
     return ParseResult(tuple(kept), tuple(rejected))
@@ -140,9 +141,14 @@ def _event(item: dict[str, str], feed: str, now: datetime) -> HazardEvent:
     t = event_time(item)
     if t > now + FUTURE_SLACK:
         raise ItemError("Tanggal", Reason.FUTURE_TIME, f"origin time {t.isoformat()} is in the future")
-    lat, lon = coordinates(item)
-    mag = quake_magnitude(_number(item, "magnitude", required=True), "Magnitude")
-    depth = quake_depth(_number(item, "kedalaman", required=False), "Kedalaman")
+    try:
+        lat, lon = coordinates(item)
+        mag = quake_magnitude(_number(item, "magnitude", required=True), "Magnitude")
+        depth = quake_depth(_number(item, "kedalaman", required=False), "Kedalaman")
+    except ItemError as e:
+        # The origin time names the quake: the log line of the rejection can carry its id.
+        e.event_id = e.event_id or quake_id(t)
+        raise
     place = _first(item, "wilayah", "keterangan", "wilayah1")
     shakemap = item.get("shakemap", "").strip() or None
     return HazardEvent(
@@ -187,8 +193,25 @@ _D_M_Y = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{2,4})$")
 _HMS = re.compile(r"^(\d{1,2})[:.](\d{2})(?:[:.](\d{2}))?\s*([A-Za-z]+)?$")
 
 
+# How far DateTime (UTC) and Tanggal+Jam (WIB) of one item may lie apart. Both are written to the
+# second from one origin time, and they agree exactly in every real item that has both (64, in
+# autogempa, gempaterkini and gempadirasakan JSON and XML of 2021-2025: feeds/samples/bmkg-tews,
+# feeds/demo); the one second leaves room for a writer that rounds a fraction where the other
+# truncates it. Anything more is two different times: BMKG once wrote the access date in DateTime
+# (days off, infoBMKG/data-gempabumi#5), and a wrong minute or hour cannot be told from a right
+# one. The old 60 s allowance had no real pair behind it.
+TIME_AGREEMENT_S = 1.0
+# How far the bare coordinate pair and the hemisphere-lettered Lintang/Bujur of one item may lie
+# apart. Both are written with two decimals and agree exactly in every real item (feeds/samples
+# TEWS and InaTEWS, 2013-2026); 0.02 deg (about 2 km) absorbs a rounding of a pair written with
+# more decimals, and is far below the 10 km that would make a revised epicentre worth a Ralat
+# (pipeline.stages), so nothing it lets through could change a post.
+COORD_AGREEMENT_DEG = 0.02
+
+
 def event_time(item: dict[str, str]) -> datetime:
-    """Origin time in UTC, from Tanggal+Jam, checked against DateTime where both exist."""
+    """Origin time in UTC, from Tanggal+Jam, checked against DateTime where both exist: an item
+    whose two times disagree is rejected (ItemError on DateTime, reason inconsistent)."""
     local = _local_time(item)
     iso = item.get("datetime", "").strip()
     utc: datetime | None = None
@@ -204,10 +227,17 @@ def event_time(item: dict[str, str]) -> datetime:
     if local is None:
         assert utc is not None
         return utc
-    # DateTime once held the access date (infoBMKG/data-gempabumi#5): trust it only if it agrees.
-    if utc is not None and abs((utc - local).total_seconds()) <= 60:
-        return utc
-    return local
+    if utc is None:
+        return local
+    apart = (utc - local).total_seconds()
+    if abs(apart) > TIME_AGREEMENT_S:
+        raise ItemError(
+            "DateTime",
+            Reason.INCONSISTENT,
+            f"DateTime {iso} disagrees with Tanggal+Jam {item.get('tanggal', '').strip()} "
+            f"{item.get('jam', '').strip()} ({local.isoformat()} UTC) by {apart:+.0f} s",
+        )
+    return utc
 
 
 def _local_time(item: dict[str, str]) -> datetime | None:
@@ -259,7 +289,7 @@ def _year(text: str) -> int:
 
 def coordinates(item: dict[str, str]) -> tuple[float, float]:
     """(lat, lon). The hemisphere-lettered text decides when the bare pair is ambiguous."""
-    text = _lettered(item)
+    text = lettered(item)
     pair = _pair(item.get("coordinates"))
     if pair is not None and text is not None:
         a, b = pair
@@ -268,9 +298,15 @@ def coordinates(item: dict[str, str]) -> tuple[float, float]:
         elif _close((b, a), text):
             result = (b, a)
         else:
-            # The pair disagrees with the text (a sign error BMKG later fixed in place): the
-            # lettered text is the harder one to get wrong.
-            result = text
+            # A sign error BMKG later fixed in place, or a digit wrong in one of them: which is
+            # right cannot be told from the item, and a quake placed in the wrong hemisphere would
+            # warn the wrong people.
+            raise ItemError(
+                "Coordinates",
+                Reason.INCONSISTENT,
+                f"Coordinates {item.get('coordinates', '').strip()!r} disagree with Lintang/Bujur "
+                f"{text[0]:g},{text[1]:g} (lettered) in either order",
+            )
     elif text is not None:
         result = text
     elif pair is not None:
@@ -301,7 +337,7 @@ def _pair(raw: str | None) -> tuple[float, float] | None:
     return a, b
 
 
-def _lettered(item: dict[str, str]) -> tuple[float, float] | None:
+def lettered(item: dict[str, str]) -> tuple[float, float] | None:
     text = " ".join(item[k] for k in ("lintang", "bujur", "posisi") if item.get(k))
     lat: float | None = None
     lon: float | None = None
@@ -322,7 +358,9 @@ def _lettered(item: dict[str, str]) -> tuple[float, float] | None:
 
 
 def _close(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    return abs(a[0] - b[0]) <= 0.02 and abs(a[1] - b[1]) <= 0.02
+    # The tolerance plus float noise: 8.15 and 8.17 written are 0.02 apart.
+    slack = COORD_AGREEMENT_DEG + 1e-9
+    return abs(a[0] - b[0]) <= slack and abs(a[1] - b[1]) <= slack
 
 
 # --- statements -----------------------------------------------------------------------------

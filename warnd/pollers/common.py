@@ -53,9 +53,11 @@ _NUM = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
 class ItemError(Exception):
     """One item of a document is unusable; the parser records it and goes on with the rest."""
 
-    def __init__(self, field: str, reason: Reason, message: str) -> None:
+    def __init__(self, field: str, reason: Reason, message: str, event_id: str | None = None) -> None:
         self.field = field
         self.reason = reason
+        # The event the item would have been, when the fields read before the error name it.
+        self.event_id = event_id
         super().__init__(message)
 
 
@@ -171,7 +173,7 @@ def collect(
         try:
             ev = build(item)
         except ItemError as e:
-            rejected.append(Rejected(feed, label(index, item), e.field, e.reason, str(e)))
+            rejected.append(Rejected(feed, label(index, item), e.field, e.reason, str(e), e.event_id))
             continue
         if ev is None:
             continue

@@ -12,6 +12,9 @@ warning stage PD-1 (first), PD-2 (update), PD-3.x (tsunami observed at tide gaug
   endpoints and look identical otherwise: they become exercise events with ids of their own;
 - obsarea latitude/longitude are swapped in some messages (PD-3.1, PD-3.2);
 - wzarea entries are duplicated verbatim;
+- the headline repeats the quake ("Gempa Mag:7.7, 15-Agu-26 04:58:24 WIB, Lok:8.41 LS, 121.39 BT
+  (...), Kedlmn:15 Km"): a message whose headline disagrees with its own fields is rejected, as
+  is one whose point disagrees with its lettered latitude/longitude;
 - the XML files claim the CAP 1.2 namespace but are not CAP: they are read as plain XML.
 """
 
@@ -25,7 +28,17 @@ from xml.etree.ElementTree import Element
 
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, Observation, ParseResult, Reason, Rejected, Source, Status, Zone
-from warnd.pollers.bmkg import coordinates, event_time, felt_list, quake_id, same_quake, tsunami_potential
+from warnd.pollers.bmkg import (
+    COORD_AGREEMENT_DEG,
+    TIME_AGREEMENT_S,
+    coordinates,
+    event_time,
+    felt_list,
+    lettered,
+    quake_id,
+    same_quake,
+    tsunami_potential,
+)
 from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in, quake_depth, quake_magnitude
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
@@ -57,7 +70,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
         try:
             events.append(message(alert, info, status, src))
         except ItemError as e:
-            rejected.append(Rejected(src.feed, _label(label, info), e.field, e.reason, str(e)))
+            rejected.append(Rejected(src.feed, _label(label, info), e.field, e.reason, str(e), e.event_id))
     return ParseResult(tuple(latest_per_event(events)), tuple(rejected))
 
 
@@ -146,25 +159,30 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
     }
     if not item["tanggal"]:
         raise ItemError("date", Reason.MISSING_FIELD, "date is missing")
-    t = not_future(event_time(item), src.now, "date")
-    lat, lon = coordinates(item)
-    mag = quake_magnitude(number_in(_text(info, "magnitude"), "magnitude", required=True), "magnitude")
-    depth = quake_depth(number_in(_text(info, "depth"), "depth", required=False), "depth")
-
     subject = clean(_text(info, "subject")) or ""
     headline = clean(_text(info, "headline"))
     eventid = clean(_text(info, "eventid"))
     if (eventid and eventid.lower().startswith("iowave")) or (headline or "").upper().startswith("TES "):
         status = Status.EXERCISE
     stage_m = _STAGE.search(subject)
-    zones = _zones(info.get("wzarea"))
     is_tsunami = stage_m is not None or "tsunami" in subject.lower()
+    suffix = "" if status is Status.ACTUAL else f"-{status.value}"
+    t = not_future(event_time(item), src.now, "date")
+    event_id = ("bmkg-tsunami-" + t.strftime("%Y%m%dT%H%M%SZ") if is_tsunami else quake_id(t)) + suffix
+    try:
+        lat, lon = coordinates(item)
+        mag = quake_magnitude(number_in(_text(info, "magnitude"), "magnitude", required=True), "magnitude")
+        depth = quake_depth(number_in(_text(info, "depth"), "depth", required=False), "depth")
+        _check_headline(headline, t, lat, lon, mag, depth)
+    except ItemError as e:
+        e.event_id = e.event_id or event_id
+        raise
+    zones = _zones(info.get("wzarea"))
     stage = f"PD-{stage_m.group(1)}" if stage_m else None
     ended = stage == "PD-4" or "berakhir" in (headline or "").lower()
     sent = _sent(alert, info, eventid)
-    suffix = "" if status is Status.ACTUAL else f"-{status.value}"
     return HazardEvent(
-        id=("bmkg-tsunami-" + t.strftime("%Y%m%dT%H%M%SZ") if is_tsunami else quake_id(t)) + suffix,
+        id=event_id,
         feed=src.feed,
         feed_format=FORMAT,
         hazard=Hazard.TSUNAMI if is_tsunami else Hazard.EARTHQUAKE,
@@ -190,6 +208,56 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         sent=sent,
         aliases=(f"inatews-{eventid}{suffix}",) if eventid else (),
     )
+
+
+_H_MAG = re.compile(r"\bMag:\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
+_H_TIME = re.compile(r"\b(\d{1,2}-[A-Za-z]{3}-\d{2,4})\s+(\d{1,2}:\d{2}:\d{2}\s*(?:WIB|WITA|WIT))\b")
+_H_LOK = re.compile(r"\bLok:\s*([\d.]+\s*L[SU])\s*,\s*([\d.]+\s*B[TB])\b", re.IGNORECASE)
+_H_DEPTH = re.compile(r"\bKedlmn:\s*(\d+(?:\.\d+)?)\s*Km\b", re.IGNORECASE)
+# A headline's magnitude is the magnitude written again with one decimal: half a tenth is the
+# most a rounding of it can differ. The same bounds as the fields for the rest: time
+# (bmkg.TIME_AGREEMENT_S), position (bmkg.COORD_AGREEMENT_DEG), depth half a kilometre (BMKG
+# writes whole kilometres). Every real headline agrees exactly (feeds/samples/bmkg-inatews, the
+# Nagekeo sequence).
+_H_MAG_SLACK = 0.05 + 1e-9
+_H_DEPTH_SLACK = 0.5
+
+
+def _check_headline(headline: str | None, t: datetime, lat: float, lon: float, mag: float, depth: float | None) -> None:
+    """The quake as the headline repeats it must be the quake of the fields. Only what the
+    headline holds is compared: PD-3 headlines give the magnitude alone, PD-4 no position."""
+    if not headline:
+        return
+    m = _H_MAG.search(headline)
+    if m and abs(float(m.group(1)) - mag) > _H_MAG_SLACK:
+        raise ItemError("headline", Reason.INCONSISTENT, f"headline Mag:{m.group(1)} disagrees with magnitude {mag:g}")
+    m = _H_TIME.search(headline)
+    if m:
+        try:
+            said = event_time({"tanggal": m.group(1), "jam": m.group(2)})
+        except ItemError:
+            said = None
+        if said is not None and abs((said - t).total_seconds()) > TIME_AGREEMENT_S:
+            raise ItemError(
+                "headline",
+                Reason.INCONSISTENT,
+                f"headline time {m.group(1)} {m.group(2)} disagrees with date/time ({t.isoformat()} UTC)",
+            )
+    m = _H_LOK.search(headline)
+    if m:
+        at = lettered({"lintang": m.group(1), "bujur": m.group(2)})
+        slack = COORD_AGREEMENT_DEG + 1e-9
+        if at is not None and (abs(at[0] - lat) > slack or abs(at[1] - lon) > slack):
+            raise ItemError(
+                "headline",
+                Reason.INCONSISTENT,
+                f"headline Lok:{m.group(1)}, {m.group(2)} disagrees with the position {lat:g},{lon:g}",
+            )
+    m = _H_DEPTH.search(headline)
+    if m and depth is not None and abs(float(m.group(1)) - depth) > _H_DEPTH_SLACK:
+        raise ItemError(
+            "headline", Reason.INCONSISTENT, f"headline Kedlmn:{m.group(1)} Km disagrees with depth {depth:g} km"
+        )
 
 
 def _text(info: dict[str, Any], key: str) -> str | None:

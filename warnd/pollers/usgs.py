@@ -4,10 +4,14 @@ Identity is the event id, but associated events can switch the preferred id: eve
 comma-wrapped `ids` list is kept as an alias. Magnitude, time, depth and place are revised
 between polls (notes/feeds.md §6); `updated` orders the versions. `place` flip-flops between
 polls and is never part of identity or revision.
+
+A feature that disagrees with itself is rejected: a `title` ("M 4.6 - 12 km SW of ...") whose
+magnitude is not `mag` rounded to a tenth, or an `updated` before the quake's own `time`.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Source, Status
@@ -27,6 +31,12 @@ from warnd.pollers.document import geojson_features, load_json
 FORMAT = "usgs-geojson"
 # The feed's `tsunami` 1: a large event in an oceanic region (not a tsunami potential).
 OCEANIC = "usgs_tsunami_flag"
+
+
+# The title's magnitude is `mag` rounded to one decimal (0.85 is titled "M 0.9"): half a tenth
+# is the most they can differ; all 83 features of the four recorded feeds agree within it.
+_TITLE_MAG = re.compile(r"^M\s*(-?\d+(?:\.\d+)?)\b")
+_TITLE_SLACK = 0.05 + 1e-9
 
 
 def parse(data: bytes, src: Source) -> ParseResult:
@@ -61,6 +71,18 @@ def _event(f: Any, src: Source) -> HazardEvent:
     raw_depth = strict_number(coords[2], "geometry.coordinates[2]", required=False) if len(coords) > 2 else None
     depth = quake_depth(raw_depth, "geometry.coordinates[2]")
     mag = quake_magnitude(strict_number(p.get("mag"), "mag", required=True), "mag", lowest=-2.0)
+    titled = _TITLE_MAG.match(str(p.get("title") or "").strip())
+    if titled and abs(float(titled.group(1)) - mag) > _TITLE_SLACK:
+        raise ItemError(
+            "title", Reason.INCONSISTENT, f"title {p.get('title')!r} disagrees with mag {mag:g}", f"usgs-{fid.strip()}"
+        )
+    if updated is not None and updated < t:
+        raise ItemError(
+            "updated",
+            Reason.INCONSISTENT,
+            f"updated {updated.isoformat()} is before the quake's time {t.isoformat()}",
+            f"usgs-{fid.strip()}",
+        )
     ids = [i.strip() for i in str(p.get("ids") or "").split(",") if i.strip()]
     status = str(p.get("status") or "").lower()
     return HazardEvent(

@@ -121,7 +121,16 @@ class Ingest:
         for r in result.rejected:
             # An expired alert or a quarry blast is the feed working as meant, not bad data.
             level = log.info if r.reason in (Reason.EXPIRED, Reason.UNSUPPORTED, Reason.DUPLICATE_ITEM) else log.warning
-            level("item.rejected", feed=r.feed, item=r.item, field=r.field, reason=r.reason.value, detail=r.message)
+            known = {"event_id": r.event_id} if r.event_id else {}
+            level(
+                "item.rejected",
+                feed=r.feed,
+                item=r.item,
+                field=r.field,
+                reason=r.reason.value,
+                detail=r.message,
+                **known,
+            )
         report.rejected = len(result.rejected)
         b = self.bundle()
         now = self.clock.now()
@@ -233,6 +242,7 @@ class Ingest:
                             parts=m.zone_parts,
                             last_post=p.last_post,
                             earlier=p.earlier,
+                            changed=p.changed,
                         )
                         if p.last_post is not None and p.last_post.text == w.text:
                             # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
