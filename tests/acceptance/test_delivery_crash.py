@@ -16,6 +16,7 @@ import pytest
 from tests.acceptance.conftest import history as read_history
 from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, wait_for
 from tests.conftest import write_config
+from warnd.channels.webhook import WebhookSender
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -178,7 +179,11 @@ def _check(history: list[dict], at_kill: int, fake: FakeX, sink: WebhookSink, lo
         keys = sink.keys(partner)
         assert len(keys) == len(set(keys)) == per_target[f"partner:{partner}"]
     assert per_target["partner:radio"] == 60 and per_target["partner:tv"] == 20
-    assert sum(sink.state.repeats.values()) <= 2 and fake.state.duplicates <= len(ACCOUNTS)
+    # A partner lane records a backlog batch as sent when the batch is done: a kill mid-batch
+    # re-sends what that batch had sent, at most one batch per lane, each answered as a repeat.
+    for partner in ("radio", "tv"):
+        assert sum(sink.state.repeats.get(k, 0) for k in set(sink.keys(partner))) <= WebhookSender.batch, partner
+    assert fake.state.duplicates <= len(ACCOUNTS)
     assert fake.state.bad_signatures == 0 and fake.state.limit_hits == 0
     # The restart said which attempts it found cut off, and secrets never reached the log.
     text = log.read_text()
