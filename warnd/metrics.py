@@ -80,6 +80,16 @@ class Metrics:
         self.reloads = Counter(
             "warnd_config_reloads", "Reloads by outcome (applied, rejected).", ["outcome"], registry=r
         )
+        self.config_valid = Gauge(
+            "warnd_config_valid",
+            "1 when the configuration on disk loaded at the last start or reload, 0 when it was refused.",
+            registry=r,
+        )
+        self.config_from_snapshot = Gauge(
+            "warnd_config_from_snapshot",
+            "1 while the set running is the saved last good one because the files on disk were refused at start.",
+            registry=r,
+        )
         self.felt_unmapped = Counter(
             "warnd_felt_places_unmapped",
             "Places of BMKG felt lists (Dirasakan) that name no known region (each is logged with its text).",
@@ -100,3 +110,4 @@ class Metrics:
         )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
         self.reload_ok.set(1)
+        self.config_valid.set(1)

@@ -57,6 +57,9 @@ class Live:
     store_error: str | None = None
     # System time minus warnd's time: the system clock's steps since start, taken out.
     clock_offset: float = 0.0
+    # Set while the files on disk were refused at start and the saved last good set runs:
+    # {"problems": [...], "at": ..., "snapshot": {"digest", "taken_at", ...}}.
+    config_refused: Mapping[str, Any] | None = None
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -83,6 +86,21 @@ def collect(
                 "degraded",
                 f"reload at {r.get('at')} refused, the previous set runs: " + "; ".join(problems[:3]) + more,
                 "a reload was applied",
+            )
+        )
+    c = live.config_refused
+    if c is not None:
+        problems = list(c.get("problems") or [])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        snap = c.get("snapshot") or {}
+        out.append(
+            Condition(
+                "config_invalid",
+                "config",
+                "degraded",
+                f"the configuration on disk was refused at {c.get('at')}; running the last good set"
+                f" {snap.get('digest')} (saved {snap.get('taken_at')}): " + "; ".join(problems[:3]) + more,
+                "the configuration on disk was loaded (a reload was applied)",
             )
         )
     if live.http_error:
