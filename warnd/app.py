@@ -40,6 +40,7 @@ from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
+from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
@@ -134,6 +135,7 @@ class Daemon:
             may_poll=self.membership.is_leader,
         )
         self.started = self.clock.now()
+        self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
         self.last_reload: dict[str, object] | None = None
         self.http_error: str | None = None
         self.observer = Observer(self.conn, self.clock, lambda: self.bundle, self._live, lambda: self.generation)
@@ -160,7 +162,15 @@ class Daemon:
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
         store_error = self.poller.store_error or self.membership.error
-        return Live(self.started, self.last_reload, self.http_error, store_error, offset, self.config_refused)
+        return Live(
+            self.started,
+            self.last_reload,
+            self.http_error,
+            store_error,
+            offset,
+            self.config_refused,
+            dict(self.checks.failing),
+        )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -181,6 +191,7 @@ class Daemon:
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
+        checks = asyncio.create_task(self.checks.run(), name="credential-checks")
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -222,6 +233,8 @@ class Daemon:
 
         await self._stop.wait()
         clock_watch.cancel()
+        self.checks.stop()
+        checks.cancel()
         await asyncio.wait({saving}, timeout=5.0)
         await self._shutdown(dispatch, ops, watchdog, membership)
 
@@ -370,6 +383,7 @@ class Daemon:
         self.metrics.config_from_snapshot.set(0)
         self._record_reload(True, [])
         self.dispatcher.wake()
+        self.checks.wake()
         await self._save_snapshot()
         return True
 

@@ -108,6 +108,19 @@ class Metrics:
             ["feed"],
             registry=r,
         )
+        self.credential_checks = Counter(
+            "warnd_credential_checks",
+            "Credential checks (X GET /2/users/me, partner probes) by target and outcome"
+            " (ok, refused, unreachable, rate_limited).",
+            ["target", "outcome"],
+            registry=r,
+        )
+        self.credential_ok = Gauge(
+            "warnd_credential_check_ok",
+            "1 when the target's last conclusive credential check passed, 0 when it failed.",
+            ["target"],
+            registry=r,
+        )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
         self.reload_ok.set(1)
         self.config_valid.set(1)

@@ -60,6 +60,8 @@ class Live:
     # Set while the files on disk were refused at start and the saved last good set runs:
     # {"problems": [...], "at": ..., "snapshot": {"digest", "taken_at", ...}}.
     config_refused: Mapping[str, Any] | None = None
+    # Targets whose last credential check failed, and why (never a secret).
+    credential_failures: Mapping[str, str] | None = None
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -127,6 +129,8 @@ def collect(
                 "the state database takes writes again",
             )
         )
+    for target, why in sorted((live.credential_failures or {}).items()):
+        out.append(Condition("credential_check_failed", target, "degraded", why, "the credential check passed"))
     for name, why in sorted(bundle.ops_missing.items()):
         out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
     return out
