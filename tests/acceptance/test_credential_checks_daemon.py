@@ -72,9 +72,13 @@ ops:
         reasons = {r["subject"]: r for r in svc.health()["reasons"] if r["kind"] == "credential_check_failed"}
         assert "X account ntb (credential x-ntb)" in reasons["account:ntb"]["message"]
         assert "partner radio" in reasons["partner:radio"]["message"] and "410" in reasons["partner:radio"]["message"]
-        m = svc.metrics()
-        assert sample(m, "warnd_credential_check_ok", target="account:ntb") == 0
+        # The start checks spread over a few seconds.
+        m = wait_for(
+            lambda: (m := svc.metrics()) and sample(m, "warnd_credential_check_ok", target="account:jabar") and m,
+            what="jabar's check",
+        )
         assert sample(m, "warnd_credential_check_ok", target="account:jabar") == 1
+        assert sample(m, "warnd_credential_check_ok", target="account:ntb") == 0
         # A check is no delivery.
         assert sample(m, "warnd_deliveries_total") is None and sink.receipts("radio") == []
 

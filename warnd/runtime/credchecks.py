@@ -98,9 +98,13 @@ class CredentialChecks:
                 await self.check_due(loop.time())
                 if self._due:
                     wait = max(0.05, min(IDLE, min(self._due.values()) - loop.time()))
-            elif not settings.enabled and self.failing:
-                self.failing.clear()
-                await self._changed()
+            else:
+                # Checks off, or another node leads (and checks): what this node found is old
+                # news, and, should it lead again, it checks everything at once.
+                had = bool(self.failing)
+                self._forget(list(self._identity))
+                if had:
+                    await self._changed()
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -109,11 +113,8 @@ class CredentialChecks:
         """Check every target that is due (all of them the first time)."""
         settings = self.bundle().config.file.credential_checks
         targets = self.targets()
-        gone = [t for t in (*self._due, *self.failing) if t not in targets]
-        for target in gone:
-            self._due.pop(target, None)
-            self._identity.pop(target, None)
-            self.failing.pop(target, None)
+        gone = [t for t in {*self._identity, *self.failing} if t not in targets]
+        self._forget(gone)
         for target, c in targets.items():
             if self._identity.get(target) != c.identity:
                 self._identity[target] = c.identity
@@ -171,6 +172,14 @@ class CredentialChecks:
         else:
             log.debug("credential.check_passed", target=target)
         return was is not None
+
+    def _forget(self, targets: list[str]) -> None:
+        for target in targets:
+            self._due.pop(target, None)
+            self._identity.pop(target, None)
+            self.failing.pop(target, None)
+            with contextlib.suppress(KeyError):
+                self.metrics.credential_ok.remove(target)
 
     async def _changed(self) -> None:
         if self.changed is not None:
