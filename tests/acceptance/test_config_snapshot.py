@@ -96,8 +96,9 @@ def test_a_broken_edit_is_reported_survives_a_crash_and_clears_when_fixed(tmp_pa
 
         # (c) Fixed and reloaded: clean again, and the notices are cleared.
         rules.write_text(good)
-        told = warnd("reload", "-c", str(cfg))
-        assert told.returncode == 0, told.stderr
+        # As the unit's ExecReload= runs it.
+        told = warnd("reload", "--pid", str(svc.proc.pid), "-c", str(cfg))
+        assert told.returncode == 0 and "reload applied" in told.stdout, told.stderr
         wait_for(lambda: svc.health()["status"] == "ok", what="health ok after the fix")
         m = svc.metrics()
         assert sample(m, "warnd_config_valid") == 1 and sample(m, "warnd_config_from_snapshot") == 0

@@ -146,3 +146,33 @@ def test_a_probe_is_signed_and_a_changed_secret_is_refused(tmp_path, fakes):
     sink.secrets["radio"] = "the-partner-rotated-it"
     assert asyncio.run(probe()) is Failure.AUTH
     assert len(sink.probes("radio")) == 1 and sink.state.rejected[-1][0] == "radio"
+
+
+def test_a_partner_answering_5xx_is_a_notice_only_when_the_next_check_meets_it_too(tmp_path, fakes):
+    fake, sink = fakes
+    bundle = build(_config(tmp_path, fake, sink), with_senders=True)
+
+    async def scenario() -> list[list[str]]:
+        loop = asyncio.get_running_loop()
+        checks = CredentialChecks(lambda: bundle, Metrics(), lambda: True)
+        seen = []
+        sink.down["radio"] = 503
+        await checks.check_due(loop.time())
+        seen.append(sorted(checks.failing))
+        await checks.check_due(loop.time() + 2)
+        seen.append(sorted(checks.failing))
+        # A passing outage: one 503, then it answers again.
+        del sink.down["radio"]
+        await checks.check_due(loop.time() + 4)
+        seen.append(sorted(checks.failing))
+        sink.down["radio"] = 503
+        await checks.check_due(loop.time() + 3700)
+        seen.append(sorted(checks.failing))
+        del sink.down["radio"]
+        await checks.check_due(loop.time() + 3702)
+        seen.append(sorted(checks.failing))
+        for sender in bundle.senders.values():
+            await sender.aclose()
+        return seen
+
+    assert asyncio.run(scenario()) == [[], ["partner:radio"], [], [], []]

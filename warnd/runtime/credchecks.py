@@ -6,7 +6,8 @@ token is checked with GET /2/users/me and each partner with `probe: true` gets a
 delivery. A refusal (401/403), an endpoint gone (404/410) or unreachable becomes a
 `credential_check_failed` condition, so an operator notice, naming the account or partner and
 never the secret; it clears when a later check passes. A failed target is checked again after
-`failed_every` (10 min). A 429 says nothing about the credential: the state stays as it was.
+`failed_every` (10 min). No answer or a 5xx becomes a notice only when the next check meets it
+too. A 429 says nothing about the credential: the state stays as it was.
 
 X allows 75 users/me calls per 15 min per user; this makes one per account per 6 h, and one more
 after a reload only for an account whose credential or API host changed. Each next check moves
@@ -35,6 +36,10 @@ START_SPREAD = 10.0
 # Checks at once: partners are separate hosts, X accounts separate users; a few is plenty.
 CONCURRENCY = 4
 IDLE = 60.0
+# Answers that say the credential is refused or the endpoint gone (401/403, 404/410, a redirect)
+# are a notice at once; these may pass by themselves and are a notice when two checks in a row
+# meet them (`failed_every` apart).
+TRANSIENT = (Failure.NETWORK, Failure.SERVER_ERROR)
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,8 @@ class CredentialChecks:
         self.failing: dict[str, str] = {}
         self._due: dict[str, float] = {}
         self._identity: dict[str, str] = {}
+        # Targets whose last check failed in a way that may pass by itself (see TRANSIENT).
+        self._doubt: set[str] = set()
         self._wake = asyncio.Event()
         self._stopped = False
 
@@ -151,11 +158,17 @@ class CredentialChecks:
                 log.info("credential.check_deferred", target=target, reason="rate_limited")
                 return False
             outcome = "refused" if e.failure is Failure.AUTH else "unreachable"
+            self.metrics.credential_checks.labels(target, outcome).inc()
+            self._due[target] = loop.time() + _jittered(settings.failed_every, settings.jitter)
+            if e.failure in TRANSIENT and target not in self._doubt and was is None:
+                # A 5xx or a timeout may be a passing outage of the partner (its deliveries are
+                # retried anyway): a notice only when the next check fails too.
+                self._doubt.add(target)
+                log.info("credential.check_inconclusive", target=target, reason=outcome, detail=str(e))
+                return False
             why = _why(c.what, e, outcome)
             self.failing[target] = why
-            self.metrics.credential_checks.labels(target, outcome).inc()
             self.metrics.credential_ok.labels(target).set(0)
-            self._due[target] = loop.time() + _jittered(settings.failed_every, settings.jitter)
             if was != why:
                 log.warning("credential.check_failed", target=target, reason=outcome, detail=str(e))
             return was != why
@@ -164,6 +177,7 @@ class CredentialChecks:
             self._due[target] = loop.time() + _jittered(settings.failed_every, settings.jitter)
             return False
         self.failing.pop(target, None)
+        self._doubt.discard(target)
         self.metrics.credential_checks.labels(target, "ok").inc()
         self.metrics.credential_ok.labels(target).set(1)
         self._due[target] = loop.time() + _jittered(settings.every, settings.jitter)
@@ -178,6 +192,7 @@ class CredentialChecks:
             self._due.pop(target, None)
             self._identity.pop(target, None)
             self.failing.pop(target, None)
+            self._doubt.discard(target)
             with contextlib.suppress(KeyError):
                 self.metrics.credential_ok.remove(target)
 
