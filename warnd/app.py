@@ -61,6 +61,10 @@ log = get_logger("warnd")
 SHUTDOWN_GRACE = 20.0
 # In the state directory: the outcome of the last reload, which `warnd reload` waits for.
 RELOAD_VERDICT = "reload-verdict.json"
+# The last good set is saved this long after start, once nothing waits in the outbox (or at
+# most SNAPSHOT_QUIET_MAX later): a crash sooner falls back to the set saved before.
+SNAPSHOT_AFTER_START = 10.0
+SNAPSHOT_QUIET_MAX = 60.0
 # Staleness is checked often enough to notice within a quarter of the shortest stale_after.
 HEALTH_EVERY_MAX = 10.0
 HEALTH_EVERY_MIN = 1.0
@@ -158,6 +162,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._reloading = False
         self._reload_seq = 0
+        self._saving: asyncio.Task[None] | None = None
 
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
@@ -223,8 +228,8 @@ class Daemon:
                 notice="the configuration on disk was refused: running the last good set; fix the files and reload",
             )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
-        # Kept only after the set is running: it is what the next start falls back to.
-        saving = asyncio.create_task(self._save_snapshot(), name="snapshot")
+        # Kept only once the set has run a while: it is what the next start falls back to.
+        self._snapshot_soon(SNAPSHOT_AFTER_START)
         # The watchdog counts from READY=1.
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         clock_watch = asyncio.create_task(self._watch_clock(), name="clock")
@@ -235,7 +240,9 @@ class Daemon:
         clock_watch.cancel()
         self.checks.stop()
         checks.cancel()
-        await asyncio.wait({saving}, timeout=5.0)
+        if self._saving is not None:
+            self._saving.cancel()
+            await asyncio.wait({self._saving}, timeout=5.0)
         await self._shutdown(dispatch, ops, watchdog, membership)
 
     async def _serve(self) -> None:
@@ -384,8 +391,29 @@ class Daemon:
         self._record_reload(True, [])
         self.dispatcher.wake()
         self.checks.wake()
-        await self._save_snapshot()
+        self._snapshot_soon(0.0)
         return True
+
+    def _snapshot_soon(self, delay: float) -> None:
+        if self._saving is not None:
+            self._saving.cancel()
+        self._saving = asyncio.create_task(self._snapshot_when_quiet(delay), name="snapshot")
+
+    async def _snapshot_when_quiet(self, delay: float) -> None:
+        """Saving a new set copies it and loads the copy again (about a second of CPU): the
+        polls and deliveries of a start, which may be catching up after a crash, come first."""
+        await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SNAPSHOT_QUIET_MAX
+        while loop.time() < deadline:
+            try:
+                busy = any(q.waiting for q in self.dispatcher.outbox.per_target().values())
+            except DatabaseError:
+                busy = True
+            if not busy:
+                break
+            await asyncio.sleep(1.0)
+        await self._save_snapshot()
 
     async def _save_snapshot(self) -> None:
         """Keep the set now running as the one to start from should the files on disk be

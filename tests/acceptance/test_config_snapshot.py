@@ -41,7 +41,7 @@ def test_a_broken_edit_is_reported_survives_a_crash_and_clears_when_fixed(tmp_pa
     svc = Service(cfg, log)
     try:
         wait_for(lambda: posts(tmp_path), what="the first warning")
-        (saved,) = wait_for(lambda: _events(log, "config.snapshot_saved"), what="the snapshot")
+        (saved,) = wait_for(lambda: _events(log, "config.snapshot_saved"), timeout=60, what="the snapshot")
         current = snapshots / "current"
         assert current.resolve().name == saved["digest"]
         copy = current / "tree" / str(rules).lstrip("/")
