@@ -30,6 +30,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender
 from warnd.clock import Clock, SystemClock, steady
+from warnd.config import snapshot
+from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError, WarndError
 from warnd.metrics import Metrics
 from warnd.obs import get_logger
@@ -38,6 +40,7 @@ from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
+from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
@@ -56,6 +59,12 @@ log = get_logger("warnd")
 
 # Below the unit's TimeoutStopSec=30: polls and deliveries get this long, together, to finish.
 SHUTDOWN_GRACE = 20.0
+# In the state directory: the outcome of the last reload, which `warnd reload` waits for.
+RELOAD_VERDICT = "reload-verdict.json"
+# The last good set is saved this long after start, once nothing waits in the outbox (or at
+# most SNAPSHOT_QUIET_MAX later): a crash sooner falls back to the set saved before.
+SNAPSHOT_AFTER_START = 10.0
+SNAPSHOT_QUIET_MAX = 60.0
 # Staleness is checked often enough to notice within a quarter of the shortest stale_after, a
 # failing feed within a tenth of its fail_after (60 s + 6 s for a critical feed).
 HEALTH_EVERY_MAX = 10.0
@@ -67,7 +76,17 @@ class AlreadyRunning(WarndError):
 
 
 class Daemon:
-    def __init__(self, config_path: Path, bundle: Bundle, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path,
+        bundle: Bundle,
+        clock: Clock | None = None,
+        *,
+        refused: ConfigError | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """`refused` and `snapshot`: the files on disk were refused, and `bundle` was built from
+        this saved last good set instead."""
         self.config_path = config_path
         self.bundle = bundle
         self.clock = clock or SystemClock()
@@ -89,6 +108,16 @@ class Daemon:
         self.metrics = Metrics()
         self.generation = 1
         self.metrics.config_generation.set(self.generation)
+        self.snapshot = snapshot
+        self.config_refused: dict[str, object] | None = None
+        if refused is not None and snapshot is not None:
+            self.config_refused = {
+                "at": self.clock.now().isoformat(),
+                "problems": [str(p) for p in refused.problems],
+                "snapshot": snapshot.to_json(),
+            }
+            self.metrics.config_valid.set(0)
+            self.metrics.config_from_snapshot.set(1)
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
         self.dispatcher = Dispatcher(
@@ -111,6 +140,7 @@ class Daemon:
             may_poll=self.membership.is_leader,
         )
         self.started = self.clock.now()
+        self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
         self.last_reload: dict[str, object] | None = None
         self.http_error: str | None = None
         self.observer = Observer(self.conn, self.clock, lambda: self.bundle, self._live, lambda: self.generation)
@@ -132,11 +162,21 @@ class Daemon:
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
         self._reloading = False
+        self._reload_seq = 0
+        self._saving: asyncio.Task[None] | None = None
 
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
         store_error = self.poller.store_error or self.membership.error
-        return Live(self.started, self.last_reload, self.http_error, store_error, offset)
+        return Live(
+            self.started,
+            self.last_reload,
+            self.http_error,
+            store_error,
+            offset,
+            self.config_refused,
+            dict(self.checks.failing),
+        )
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -157,6 +197,7 @@ class Daemon:
         self.scheduler.start()
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
+        checks = asyncio.create_task(self.checks.run(), name="credential-checks")
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -180,7 +221,16 @@ class Daemon:
                 "daemon.replay",
                 detail="replay: every document is taken as current; old events are posted and no feed takes a baseline",
             )
+        if self.config_refused is not None:
+            log.error(
+                "config.refused",
+                problems=self.config_refused["problems"],
+                snapshot=self.config_refused["snapshot"],
+                notice="the configuration on disk was refused: running the last good set; fix the files and reload",
+            )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
+        # Kept only once the set has run a while: it is what the next start falls back to.
+        self._snapshot_soon(SNAPSHOT_AFTER_START)
         # The watchdog counts from READY=1.
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         clock_watch = asyncio.create_task(self._watch_clock(), name="clock")
@@ -189,6 +239,11 @@ class Daemon:
 
         await self._stop.wait()
         clock_watch.cancel()
+        self.checks.stop()
+        checks.cancel()
+        if self._saving is not None:
+            self._saving.cancel()
+            await asyncio.wait({self._saving}, timeout=5.0)
         await self._shutdown(dispatch, ops, watchdog, membership)
 
     async def _serve(self) -> None:
@@ -301,6 +356,9 @@ class Daemon:
         except ConfigError as e:
             problems = [str(p) for p in e.problems]
             log.error("reload.rejected", problems=problems, detail="the running configuration stays")
+            self.metrics.config_valid.set(0)
+            if self.config_refused is not None:
+                self.config_refused = self.config_refused | {"problems": problems, "at": self.clock.now().isoformat()}
             self._record_reload(False, problems)
             return False
         finally:
@@ -333,15 +391,66 @@ class Daemon:
             rules=len(new.ruleset.rules),
             missing_credentials=sorted(new.missing),
         )
+        self.config_refused = None
+        self.metrics.config_valid.set(1)
+        self.metrics.config_from_snapshot.set(0)
         self._record_reload(True, [])
         self.dispatcher.wake()
+        self.checks.wake()
+        self._snapshot_soon(0.0)
         return True
+
+    def _snapshot_soon(self, delay: float) -> None:
+        if self._saving is not None:
+            self._saving.cancel()
+        self._saving = asyncio.create_task(self._snapshot_when_quiet(delay), name="snapshot")
+
+    async def _snapshot_when_quiet(self, delay: float) -> None:
+        """Saving a new set copies it and loads the copy again (about a second of CPU): the
+        polls and deliveries of a start, which may be catching up after a crash, come first."""
+        await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SNAPSHOT_QUIET_MAX
+        while loop.time() < deadline:
+            try:
+                busy = any(q.waiting for q in self.dispatcher.outbox.per_target().values())
+            except DatabaseError:
+                busy = True
+            if not busy:
+                break
+            await asyncio.sleep(1.0)
+        await self._save_snapshot()
+
+    async def _save_snapshot(self) -> None:
+        """Keep the set now running as the one to start from should the files on disk be
+        refused later. A set read from the snapshot is that snapshot already."""
+        cfg = self.bundle.config
+        if cfg.mirror is not None:
+            return
+        try:
+            snap, new = await asyncio.to_thread(
+                snapshot.save, cfg, lambda path, mirror: build(path, with_senders=False, mirror=mirror)
+            )
+        except (OSError, ConfigError) as e:
+            # The running set is unaffected; the next start falls back to an older snapshot, if any.
+            problems = [str(p) for p in e.problems] if isinstance(e, ConfigError) else [str(e)]
+            log.warning("config.snapshot_failed", problems=problems, detail="the previous snapshot stays")
+            return
+        self.snapshot = snap
+        if new:
+            log.info("config.snapshot_saved", digest=snap.digest, files=snap.files, folder=str(snap.folder))
 
     def _record_reload(self, ok: bool, problems: list[str]) -> None:
         """The last reload's outcome, for status, health and metrics."""
         now = self.clock.now()
         self.last_reload = {"at": now.isoformat(), "ok": ok, "problems": problems, "generation": self.generation}
         value = json.dumps(self.last_reload)
+        # For `warnd reload`, which waits for this verdict (the store may be a remote server).
+        self._reload_seq += 1
+        with contextlib.suppress(OSError):
+            _write_atomic(
+                self.bundle.config.state_dir / RELOAD_VERDICT, json.dumps(self.last_reload | {"seq": self._reload_seq})
+            )
         with contextlib.suppress(DatabaseError):
             self.conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('last_reload', ?)"

@@ -20,6 +20,7 @@ from warnd.model import Delivery, DeliveryState, HazardEvent, Source, iso_utc
 if TYPE_CHECKING:
     from warnd.config.load import Config
     from warnd.config.schema import StoreSettings
+    from warnd.config.snapshot import Snapshot
     from warnd.store.backend import Database
 
 EXIT_OK = 0
@@ -148,8 +149,18 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("id")
     silence.set_defaults(func=_silence)
 
-    reload = sub.add_parser("reload", help="ask the running daemon to reload its configuration (SIGHUP)")
+    reload = sub.add_parser(
+        "reload",
+        help="ask the running daemon to reload its configuration (SIGHUP) and wait for its verdict:"
+        " exit 0 applied, 2 refused (the running set stays)",
+    )
     config_arg(reload)
+    reload.add_argument(
+        "--pid", type=int, help="the daemon's pid (systemd's $MAINPID); default: from the state directory"
+    )
+    reload.add_argument(
+        "--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for the verdict; 0: do not wait"
+    )
     reload.set_defaults(func=_reload)
 
     schema = sub.add_parser("schema", help="JSON Schema of the config and rule files, for editors")
@@ -216,6 +227,20 @@ def _print_problems(e: ConfigError) -> None:
     for problem in e.problems:
         print(problem, file=sys.stderr)
     print(f"{len(e.problems)} problem(s); nothing was started", file=sys.stderr)
+
+
+def _refused_at_start(e: ConfigError, json_lines: bool, outcome: str) -> None:
+    if not json_lines:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(e.problems)} problem(s); {outcome}", file=sys.stderr)
+        return
+    from warnd.obs import get_logger
+
+    # Under systemd the journal reads this: one JSON line like every other, at error level.
+    get_logger("warnd").error(
+        "config.rejected", problems=[str(p) for p in e.problems], detail=f"{len(e.problems)} problem(s); {outcome}"
+    )
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -304,6 +329,15 @@ def _print_status(snap: dict[str, Any]) -> None:
         print(f"NOT RUNNING: {snap['note']}")
     print(f"state: {snap['state_db']}  events known: {snap['events']}  outbox: {snap['outbox']}")
     _print_cluster(snap.get("cluster") or {}, snap.get("node"))
+    refused = snap.get("config_refused")
+    if refused:
+        last = refused["snapshot"]
+        print(
+            f"CONFIG ON DISK REFUSED at {refused['at']}: running the last good set {last['digest']}"
+            f" (saved {last['taken_at']}); fix these, then `warnd reload`:"
+        )
+        for p in refused["problems"]:
+            print(f"  {p}")
     reload = snap.get("last_reload")
     if reload:
         print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
@@ -584,21 +618,56 @@ def _raw_state_dir(config: Path) -> Path | None:
 
 
 def _reload(args: argparse.Namespace) -> int:
+    """Signal the daemon and wait for its verdict: the daemon judges the files (and records a
+    refusal where an operator looks), this only reports it, so `systemctl reload` fails too."""
     import signal
+    import time
 
-    # The daemon would refuse a broken set too: say so before asking.
-    cfg = _load_config(args.config)
-    if cfg is None:
-        return EXIT_CONFIG
-    lock = cfg.state_dir / "warnd.lock"
-    try:
-        pid = int(lock.read_text().split()[0])
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError, IndexError):
-        print(f"no running warnd found through {lock}", file=sys.stderr)
+    from warnd.app import RELOAD_VERDICT
+
+    dirs = _state_dirs(args.config)
+    pid = args.pid
+    state_dir = dirs[0] if dirs else None
+    if pid is None:
+        for d in dirs:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                pid = int((d / "warnd.lock").read_text().split()[0])
+                state_dir = d
+                break
+    if pid is None or state_dir is None:
+        print(f"no running warnd found for {args.config}", file=sys.stderr)
         return EXIT_FAILURE
-    print(f"reload requested from warnd pid {pid}; `warnd status` shows the outcome")
-    return EXIT_OK
+    verdict = state_dir / RELOAD_VERDICT
+
+    def read() -> str:
+        try:
+            return verdict.read_text()
+        except OSError:
+            return ""
+
+    before = read()
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except OSError as e:
+        print(f"cannot signal warnd pid {pid}: {e.strerror}", file=sys.stderr)
+        return EXIT_FAILURE
+    if args.wait <= 0:
+        print(f"reload requested from warnd pid {pid}; `warnd status` shows the outcome")
+        return EXIT_OK
+    deadline = time.monotonic() + args.wait
+    while (now := read()) == before or not now:
+        if time.monotonic() > deadline:
+            print(f"warnd pid {pid} gave no verdict within {args.wait:.0f} s; see `warnd status`", file=sys.stderr)
+            return EXIT_FAILURE
+        time.sleep(0.1)
+    outcome = json.loads(now)
+    if outcome.get("ok"):
+        print(f"reload applied by warnd pid {pid}: configuration generation {outcome.get('generation')}")
+        return EXIT_OK
+    for problem in outcome.get("problems") or []:
+        print(problem, file=sys.stderr)
+    print(f"reload refused by warnd pid {pid}; the running set stays", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _schema(args: argparse.Namespace) -> int:
@@ -627,21 +696,32 @@ def _run(args: argparse.Namespace) -> int:
     from warnd.runtime.build import build
 
     json_lines = setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
+    refused: ConfigError | None = None
+    snap: Snapshot | None = None
     try:
         bundle = build(args.config, with_senders=True)
     except ConfigError as e:
+        # A broken edit must not keep warnings from going out after a crash or a reboot: start
+        # from the last set that ran, and say so everywhere an operator looks.
+        snap = _last_good(args.config)
+        if snap is None:
+            _refused_at_start(e, json_lines, "nothing was started")
+            return EXIT_CONFIG
         if not json_lines:
-            _print_problems(e)
-        else:
-            # Under systemd the journal reads this: one JSON line like every other, at error level.
-            get_logger("warnd").error(
-                "config.rejected",
-                problems=[str(p) for p in e.problems],
-                detail=f"{len(e.problems)} problem(s); nothing was started",
+            for problem in e.problems:
+                print(problem, file=sys.stderr)
+            print(
+                f"{len(e.problems)} problem(s); starting from the last good set ({snap.digest}, saved {snap.taken_at})",
+                file=sys.stderr,
             )
-        return EXIT_CONFIG
+        try:
+            bundle = build(args.config, with_senders=True, mirror=snap.mirror)
+        except ConfigError as again:
+            _refused_at_start(again, json_lines, "the last good set does not load either; nothing was started")
+            return EXIT_CONFIG
+        refused = e
     try:
-        daemon = Daemon(args.config, bundle)
+        daemon = Daemon(args.config, bundle, refused=refused, snapshot=snap)
     except AlreadyRunning as e:
         get_logger("warnd").error("daemon.refused", error=str(e))
         return EXIT_FAILURE
@@ -657,6 +737,33 @@ def _run(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.001)
     asyncio.run(daemon.run())
     return EXIT_OK
+
+
+def _state_dirs(config: Path) -> list[Path]:
+    """Where the state directory of a config may be, found even when the config no longer
+    loads: through what of it still parses, then systemd's $STATE_DIRECTORY."""
+    from warnd.config.load import load
+
+    candidates: list[Path] = []
+    with contextlib.suppress(ConfigError):
+        candidates.append(load(config).state_dir)
+    raw = _raw_state_dir(config)
+    if raw is not None:
+        candidates.append(raw)
+    if os.environ.get("STATE_DIRECTORY"):
+        candidates.append(Path(os.environ["STATE_DIRECTORY"].split(":")[0]))
+    return list(dict.fromkeys(candidates))
+
+
+def _last_good(config: Path) -> Snapshot | None:
+    """The snapshot of this config in its state directory, if one was saved."""
+    from warnd.config import snapshot
+
+    for state_dir in _state_dirs(config):
+        snap = snapshot.current(state_dir, config)
+        if snap is not None:
+            return snap
+    return None
 
 
 def _events(args: argparse.Namespace) -> int:

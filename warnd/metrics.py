@@ -80,6 +80,16 @@ class Metrics:
         self.reloads = Counter(
             "warnd_config_reloads", "Reloads by outcome (applied, rejected).", ["outcome"], registry=r
         )
+        self.config_valid = Gauge(
+            "warnd_config_valid",
+            "1 when the configuration on disk loaded at the last start or reload, 0 when it was refused.",
+            registry=r,
+        )
+        self.config_from_snapshot = Gauge(
+            "warnd_config_from_snapshot",
+            "1 while the set running is the saved last good one because the files on disk were refused at start.",
+            registry=r,
+        )
         self.felt_unmapped = Counter(
             "warnd_felt_places_unmapped",
             "Places of BMKG felt lists (Dirasakan) that name no known region (each is logged with its text).",
@@ -98,5 +108,19 @@ class Metrics:
             ["feed"],
             registry=r,
         )
+        self.credential_checks = Counter(
+            "warnd_credential_checks",
+            "Credential checks (X GET /2/users/me, partner probes) by target and outcome"
+            " (ok, refused, unreachable, rate_limited).",
+            ["target", "outcome"],
+            registry=r,
+        )
+        self.credential_ok = Gauge(
+            "warnd_credential_check_ok",
+            "1 when the target's last conclusive credential check passed, 0 when it failed.",
+            ["target"],
+            registry=r,
+        )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
         self.reload_ok.set(1)
+        self.config_valid.set(1)

@@ -156,10 +156,10 @@ def test_sighup_with_broken_rules_keeps_serving_and_reports_it_until_fixed(tmp_p
         assert svc.health()["status"] == "ok"
         good = rules.read_text()
         rules.write_text(good.replace("within_km: 60", "within_km: sixty"))
-        # What ExecReload runs first refuses the file ...
+        # `warnd check` refuses the file ...
         check = subprocess.run([sys.executable, "-m", "warnd.cli", "check", "-c", str(cfg)], capture_output=True)
         assert check.returncode == 2
-        # ... and a SIGHUP sent anyway is refused by the daemon, which keeps its rules.
+        # ... and so does the daemon on SIGHUP, which keeps its rules.
         svc.proc.send_signal(signal.SIGHUP)
         health = wait_for(lambda: (h := svc.health())["status"] == "degraded" and h, what="degraded health")
         (reason,) = health["reasons"]

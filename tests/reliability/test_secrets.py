@@ -3,8 +3,9 @@ them: the daemon's log, `warnd status` and `warnd check --secrets`, /healthz, /s
 /metrics, the operator notices, the CAP feeds, every row of every table in the state database.
 
 The run goes through the paths most likely to leak: a signed X post, an X account whose token
-secret is wrong (a refused signature, an auth failure, a disabled target and its notice), signed
-partner webhooks (one partner answering 500 first), and a signed ops webhook."""
+secret is wrong (a refused signature, an auth failure, a disabled target and its notice, and the
+credential check at start that finds it), signed partner webhooks (one partner answering 500
+first) and probes, and a signed ops webhook."""
 
 from __future__ import annotations
 
@@ -81,6 +82,8 @@ dispatch:
         wait_for(lambda: len(fake.posts_by("aceh")) >= 6, timeout=60, what="aceh's posts")
         wait_for(lambda: len(sink.keys("radio")) >= 12, timeout=60, what="the partner's webhooks")
         wait_for(lambda: sink.keys("chat"), timeout=60, what="the ops notice that ntb was refused")
+        wait_for(lambda: sink.probes("radio"), timeout=60, what="the partner's probe")
+        wait_for(lambda: fake.me_calls(None), timeout=60, what="the check of ntb's token")
         base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
         for path in ("/healthz", "/status", "/metrics"):
             outputs[path] = httpx.get(base + path, timeout=10).text
@@ -100,11 +103,13 @@ dispatch:
     lines = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith("{")]
     assert any(ln["event"] == "target.disabled" and ln.get("target") == "account:ntb" for ln in lines)
     assert any(ln["event"] == "delivery.retry" and ln.get("target") == "partner:radio" for ln in lines)
+    assert any(ln["event"] == "credential.check_failed" and ln.get("target") == "account:ntb" for ln in lines)
 
     outputs["daemon log"] = log.read_text()
     outputs["ops notices file"] = (tmp_path / "notices.jsonl").read_text()
     outputs["ops webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("chat"))
     outputs["partner webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("radio"))
+    outputs["partner probes"] = "\n".join(r.body.decode() + r.key for r in sink.probes("radio"))
     outputs["X posts"] = "\n".join(p.text for p in fake.state.posts)
     for f in (tmp_path / "state").rglob("*"):
         if f.is_file() and not f.name.startswith("warnd.db"):

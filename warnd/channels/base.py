@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from warnd.errors import Failure
 from warnd.model import Delivery
@@ -72,6 +72,17 @@ class Sender(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """A sender whose credential or endpoint can be checked without delivering anything."""
+
+    target: str
+
+    async def probe(self) -> None:
+        """None when the platform takes the credential; DeliveryError with its Failure otherwise."""
+        ...
 
 
 def classify_status(status: int) -> Failure | None:

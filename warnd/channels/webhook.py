@@ -8,6 +8,10 @@ Headers (documented for partners in the README, with a verification example):
 
 The body is built from what the outbox stored, so it is byte-for-byte the same on every retry;
 only the timestamp and signature change. A 2xx or 409 (already have it) is delivered.
+
+A probe (`probe`) is signed the same way but says so: `X-Warnd-Kind: probe`, a JSON body of
+schema warnd.probe/1, a fresh Idempotency-Key, no X-Warnd-Event. It is no warning and never
+goes through the outbox.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -41,6 +47,19 @@ def client(timeout: float, user_agent: str) -> httpx.AsyncClient:
         follow_redirects=False,
         headers={"User-Agent": user_agent},
     )
+
+
+PROBE_SCHEMA = "warnd.probe/1"
+
+
+def probe_body(partner: str, probe_id: str, sent_at: datetime) -> bytes:
+    payload = {
+        "schema": PROBE_SCHEMA,
+        "partner": partner,
+        "probe_id": probe_id,
+        "sent_at": sent_at.astimezone(UTC).isoformat(timespec="seconds"),
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
 def json_body(d: Delivery, partner: str) -> bytes:
@@ -107,6 +126,46 @@ class WebhookSender:
             "X-Warnd-Event": d.warning.event_id,
             "X-Warnd-Kind": d.warning.kind.value,
         }
+        status, answer = await self._post(body, headers)
+        failure = classify_status(status)
+        if failure is None:
+            return Sent(remote_id=answer.get("x-request-id"))
+        if failure is Failure.DUPLICATE:
+            return Sent(remote_id=None, duplicate=True)
+        detail = f"partner {self.partner}: HTTP {status}"
+        if 300 <= status < 400:
+            detail += " (redirects are not followed: give warnd the final URL)"
+        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
+        raise DeliveryError(detail, failure, hold_until=hold)
+
+    async def probe(self) -> None:
+        """A signed test delivery: None when the endpoint took it, DeliveryError when it is
+        unreachable or refuses it (401/403: the secret; 404/410: gone; 3xx: moved; 5xx)."""
+        body = probe_body(self.partner, uuid.uuid4().hex, SystemClock().now())
+        ts = int(timestamp())
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "X-Warnd-Timestamp": str(ts),
+            "X-Warnd-Signature": sign(self._secret.reveal().encode(), ts, body),
+            "Idempotency-Key": "probe-" + hashlib.sha256(body).hexdigest()[:32],
+            "X-Warnd-Kind": "probe",
+        }
+        status, answer = await self._post(body, headers)
+        failure = classify_status(status)
+        if failure is None or failure is Failure.DUPLICATE:
+            return
+        detail = f"partner {self.partner}: HTTP {status}"
+        if failure is Failure.BAD_REQUEST and (300 <= status < 400 or status in (404, 410)):
+            what = "moved (redirects are not followed)" if status < 400 else "no endpoint at the configured URL"
+            raise DeliveryError(f"{detail}: {what}", failure)
+        if failure is Failure.BAD_REQUEST:
+            # It answered and judged the request: the endpoint is there; a probe it does not
+            # take is its own business, and a warning would still reach it.
+            return
+        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
+        raise DeliveryError(detail, failure, hold_until=hold)
+
+    async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         try:
             async with self._client().post(self.url, data=body, headers=headers, allow_redirects=False) as r:
                 status, answer = r.status, {k.lower(): v for k, v in r.headers.items()}
@@ -118,16 +177,7 @@ class WebhookSender:
             raise DeliveryError(why, Failure.NETWORK) from None
         except aiohttp.ClientError as e:
             raise DeliveryError(f"partner {self.partner}: {type(e).__name__}", Failure.NETWORK) from None
-        failure = classify_status(status)
-        if failure is None:
-            return Sent(remote_id=answer.get("x-request-id"))
-        if failure is Failure.DUPLICATE:
-            return Sent(remote_id=None, duplicate=True)
-        detail = f"partner {self.partner}: HTTP {status}"
-        if 300 <= status < 400:
-            detail += " (redirects are not followed: give warnd the final URL)"
-        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
-        raise DeliveryError(detail, failure, hold_until=hold)
+        return status, answer
 
     async def aclose(self) -> None:
         if self._session is not None:

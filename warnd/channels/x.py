@@ -225,6 +225,19 @@ class XSender:
             # duplicate, which also counts as delivered.
             raise DeliveryError("X API answered 2xx without a post id", Failure.SERVER_ERROR) from None
 
+    async def probe(self) -> None:
+        """GET /2/users/me with this account's token: None when X knows it, DeliveryError when X
+        refuses it (401/403: revoked, suspended) or cannot be reached."""
+        await asyncio.get_running_loop().run_in_executor(_POOL, self._me)
+
+    def _me(self) -> None:
+        try:
+            self.client.get_me(user_auth=True)
+        except tweepy.HTTPException as e:
+            raise _classify(e) from None
+        except requests.RequestException as e:
+            raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
+
     async def aclose(self) -> None:
         self.client.session.close()
 

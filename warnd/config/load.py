@@ -6,6 +6,7 @@ checks (unknown region code, template error, unknown feed format) can point at t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,6 +60,9 @@ class Config:
     # Every entry of the feed catalogue, polled or not: a recorded document replayed under a
     # catalogue id (`warnd simulate --feed`) is credited as that feed would be.
     catalogue: tuple[LoadedFeed, ...] = field(default_factory=tuple)
+    # Set when this set was read from a saved copy of the file system (the last good set, see
+    # warnd/config/snapshot.py) rather than from the files themselves.
+    mirror: Path | None = None
 
     def feed_spec(self, feed_id: str) -> FeedSpec | None:
         """A feed as configured, else as the catalogue has it."""
@@ -75,9 +79,21 @@ class Config:
         p = Path(relative).expanduser()
         return p if p.is_absolute() else (self.base / p)
 
+    def input(self, relative: str) -> Path:
+        """A file the configuration reads (regions, templates): from the mirror when there is
+        one. What warnd writes (`resolve`) always goes where the configuration says."""
+        return mirrored(self.mirror, self.resolve(relative))
+
     @property
     def state_dir(self) -> Path:
         return self.resolve(self.file.state_dir)
+
+
+def mirrored(mirror: Path | None, path: Path) -> Path:
+    """`path` as found under `mirror` (a copy of the files at their absolute paths), or itself."""
+    if mirror is None:
+        return path
+    return mirror / os.path.normpath(path.absolute()).lstrip("/")
 
 
 def validate_model(doc: Doc, model: type[M], data: Any, prefix: PathKey = ()) -> tuple[M | None, list[Problem]]:
@@ -108,10 +124,15 @@ def _problem(doc: Doc, data: Any, prefix: PathKey, err: Any) -> Problem:
     return doc.problem(tuple(path), message)
 
 
-def load(path: Path) -> Config:
-    """The whole configuration, or ConfigError listing every problem found in every file."""
+def load(path: Path, *, mirror: Path | None = None) -> Config:
+    """The whole configuration, or ConfigError listing every problem found in every file.
+
+    `mirror`: read `path` and every file it names from this copy of the file system instead
+    (a saved last good set); paths of what warnd writes still resolve against `path`."""
     problems: list[Problem] = []
-    doc, found = yamlsrc.load(path)
+    if mirror is not None:
+        path = Path(os.path.normpath(path.absolute()))
+    doc, found = yamlsrc.load(mirrored(mirror, path))
     problems += found
     if doc is None:
         raise ConfigError(problems)
@@ -123,11 +144,11 @@ def load(path: Path) -> Config:
         raise ConfigError(problems)
 
     base = path.parent
-    catalogue, found = _load_catalogue(base, cfg)
+    catalogue, found = _load_catalogue(base, cfg, mirror)
     problems += found
     feeds, found = _resolve_feeds(doc, cfg, catalogue)
     problems += found
-    rules, rule_files, found = _load_rules(base, doc, cfg)
+    rules, rule_files, found = _load_rules(base, doc, cfg, mirror)
     problems += found
     problems += _check_references(doc, cfg, feeds, rules)
     if problems:
@@ -140,15 +161,17 @@ def load(path: Path) -> Config:
         rules=tuple(rules),
         rule_files=tuple(rule_files),
         catalogue=tuple(catalogue.values()),
+        mirror=mirror,
     )
 
 
-def _load_catalogue(base: Path, cfg: ConfigFile) -> tuple[dict[str, LoadedFeed], list[Problem]]:
+def _load_catalogue(base: Path, cfg: ConfigFile, mirror: Path | None) -> tuple[dict[str, LoadedFeed], list[Problem]]:
     out: dict[str, LoadedFeed] = {}
     problems: list[Problem] = []
     if cfg.feed_catalogue is None:
         return out, problems
     folder = (base / cfg.feed_catalogue) if not Path(cfg.feed_catalogue).is_absolute() else Path(cfg.feed_catalogue)
+    folder = mirrored(mirror, folder)
     for file in sorted(folder.glob("*.yaml")):
         doc, found = yamlsrc.load(file)
         problems += found
@@ -194,15 +217,17 @@ def _resolve_feeds(
     return feeds, problems
 
 
-def _load_rules(base: Path, doc: Doc, cfg: ConfigFile) -> tuple[list[LoadedRule], list[Path], list[Problem]]:
+def _load_rules(
+    base: Path, doc: Doc, cfg: ConfigFile, mirror: Path | None
+) -> tuple[list[LoadedRule], list[Path], list[Problem]]:
     rules: list[LoadedRule] = []
     files: list[Path] = []
     problems: list[Problem] = []
     for i, pattern in enumerate(cfg.rules):
         matched = (
-            sorted(base.glob(pattern))
+            sorted(mirrored(mirror, base).glob(pattern))
             if not Path(pattern).is_absolute()
-            else sorted(Path("/").glob(pattern.lstrip("/")))
+            else sorted(mirrored(mirror, Path("/")).glob(pattern.lstrip("/")))
         )
         if not matched:
             problems.append(doc.problem(("rules", i), f"no rule file matches {pattern!r}"))

@@ -193,6 +193,9 @@ class Partner(Strict):
     regions: list[str] | None = None
     """Region codes (a province code covers its regencies); unset: all the accounts' regions."""
     timeout: Duration = 10.0
+    probe: bool = True
+    """Send a signed test delivery (`X-Warnd-Kind: probe`, schema warnd.probe/1) at start and every
+    `credential_checks.every`, so a changed endpoint or secret is found before an emergency."""
 
     @field_validator("levels")
     @classmethod
@@ -225,6 +228,19 @@ class XSettings(Strict):
     # Below X's limits (100 posts / 15 min / user, 10,000 / 24 h / app) so a burst never meets 429.
     account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0, reserve=10))
     app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0, reserve=900))
+
+
+class CredentialChecks(Strict):
+    """Each X account's token (GET /2/users/me) and each partner's endpoint (a signed probe) are
+    checked at start and then on this schedule, so a revoked token is found before it is needed."""
+
+    enabled: bool = True
+    every: Duration = 6 * 3600.0
+    failed_every: Duration = 600.0
+    """After a failed check: soon enough to see the fix, rarely enough to stay far below X's
+    limit on users/me (75 per 15 min per user)."""
+    jitter: Annotated[float, Field(ge=0, le=0.5)] = 0.1
+    """Each next check moves by up to this fraction of its interval, so accounts spread out."""
 
 
 class DispatchSettings(Strict):
@@ -353,6 +369,7 @@ class ConfigFile(Strict):
     """Where operator notices go besides the log (feed stale, dead letter, account disabled, ...)."""
     x: XSettings = Field(default_factory=XSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
 

@@ -54,29 +54,29 @@ class Bundle:
         return spec.attribution if spec is not None else None
 
 
-def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bundle:
+def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror: Path | None = None) -> Bundle:
     """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
     is left without a sender and listed in `missing`: one region's lost token must not keep
-    every other region silent."""
-    cfg = load(path)
+    every other region silent. `mirror`: read the files from a saved copy (see load)."""
+    cfg = load(path, mirror=mirror)
     problems: list[Problem] = []
     at = cfg.at
 
     points: Points | None = None
     if cfg.file.district_points:
         try:
-            points = read_points(cfg.resolve(cfg.file.district_points))
+            points = read_points(cfg.input(cfg.file.district_points))
         except RegionError as e:
             problems.append(at.problem(str(e), "district_points"))
     aliases: tuple[PlaceAlias, ...] = ()
     if cfg.file.place_aliases:
         try:
-            aliases = read_place_aliases(cfg.resolve(cfg.file.place_aliases))
+            aliases = read_place_aliases(cfg.input(cfg.file.place_aliases))
         except RegionError as e:
             problems.append(at.problem(str(e), "place_aliases"))
     regions: RegionIndex | None = None
     try:
-        regions = load_layers((cfg.resolve(layer.path) for layer in cfg.file.regions), points, aliases)
+        regions = load_layers((cfg.input(layer.path) for layer in cfg.file.regions), points, aliases)
     except RegionError as e:
         problems.append(at.problem(str(e), "regions"))
     if regions is not None:
@@ -97,7 +97,7 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bun
     problems.extend(_politeness(cfg))
 
     credits = {f.spec.id: f.spec.credit for f in (*cfg.catalogue, *cfg.feeds) if f.spec.credit}
-    renderer = Renderer(cfg.resolve(cfg.file.templates), credits)
+    renderer = Renderer(cfg.input(cfg.file.templates), credits)
     if not renderer.folder.is_dir():
         problems.append(at.problem(f"templates folder {renderer.folder} does not exist", "templates"))
     else:

@@ -57,6 +57,11 @@ class Live:
     store_error: str | None = None
     # System time minus warnd's time: the system clock's steps since start, taken out.
     clock_offset: float = 0.0
+    # Set while the files on disk were refused at start and the saved last good set runs:
+    # {"problems": [...], "at": ..., "snapshot": {"digest", "taken_at", ...}}.
+    config_refused: Mapping[str, Any] | None = None
+    # Targets whose last credential check failed, and why (never a secret).
+    credential_failures: Mapping[str, str] | None = None
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -85,6 +90,21 @@ def collect(
                 "a reload was applied",
             )
         )
+    c = live.config_refused
+    if c is not None:
+        problems = list(c.get("problems") or [])
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        snap = c.get("snapshot") or {}
+        out.append(
+            Condition(
+                "config_invalid",
+                "config",
+                "degraded",
+                f"the configuration on disk was refused at {c.get('at')}; running the last good set"
+                f" {snap.get('digest')} (saved {snap.get('taken_at')}): " + "; ".join(problems[:3]) + more,
+                "the configuration on disk was loaded (a reload was applied)",
+            )
+        )
     if live.http_error:
         out.append(Condition("http_down", "listen", "degraded", live.http_error, "the HTTP endpoint serves again"))
     if abs(live.clock_offset) >= 1.0:
@@ -109,6 +129,8 @@ def collect(
                 "the state database takes writes again",
             )
         )
+    for target, why in sorted((live.credential_failures or {}).items()):
+        out.append(Condition("credential_check_failed", target, "degraded", why, "the credential check passed"))
     for name, why in sorted(bundle.ops_missing.items()):
         out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
     return out

@@ -100,6 +100,7 @@ class Observer(Collector):
             "uptime_s": round((now - live.started).total_seconds(), 1),
             "generation": self.generation(),
             "last_reload": dict(live.last_reload) if live.last_reload else doc["last_reload"],
+            "config_refused": dict(live.config_refused) if live.config_refused else None,
             "health": {"status": conditions.overall(found), "reasons": [c.to_json() for c in found]},
             "silences": planned + doc["silences"],
             "feeds": [f | {"interval_s": _interval(b, f["feed"])} for f in doc["feeds"]],

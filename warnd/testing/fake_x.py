@@ -9,6 +9,10 @@
   The refusal is kept in `state.attempts` like every other request: a test counts what was
   sent, part by part, not only what X kept (`posts`, where a refused repeat never shows).
 - A reply to a post that does not exist: 400.
+- GET /2/users/me answers who the token belongs to, with its own limit (75 per 15 min per
+  user, as X documents) and 429 past it; `revoke(name)` makes the user's token unknown (401 on
+  every request, as X answers a revoked token), `reinstate(name)` undoes it. Each call is kept
+  in `state.me` (user or None, status).
 - Scripted faults, consumed one per request (optionally for one user): "500", "503-html",
   "429" (with a reset a few seconds ahead), "slow:<s>", "hang", "drop" (close before doing
   anything), "drop-after" (post, then close without answering: the outcome is unknown to the
@@ -88,7 +92,9 @@ class _User:
     secret: str
     window: _Window
     day: _Window
+    me: _Window = field(default_factory=lambda: _Window(75, 900.0))
     suspended: bool = False
+    revoked: bool = False
 
 
 @dataclass
@@ -102,6 +108,8 @@ class FakeXState:
     # 429s the client earned by going over a limit (not scripted ones).
     limit_hits: int = 0
     bad_signatures: int = 0
+    # GET /2/users/me: (user or None, status), in arrival order.
+    me: list[tuple[str | None, int]] = field(default_factory=list)
 
 
 class FakeX(LocalServer):
@@ -153,6 +161,23 @@ class FakeX(LocalServer):
                 if u.name == name:
                     u.suspended = True
 
+    def revoke(self, name: str) -> None:
+        with self.lock:
+            for u in self.users.values():
+                if u.name == name:
+                    u.revoked = True
+
+    def reinstate(self, name: str) -> None:
+        with self.lock:
+            for u in self.users.values():
+                if u.name == name:
+                    u.revoked = False
+
+    def me_calls(self, name: str | None = None) -> list[int]:
+        """The statuses of GET /2/users/me, of one user (None: those refused as unknown)."""
+        with self.lock:
+            return [status for who, status in self.state.me if who == name]
+
     def posts_by(self, name: str) -> list[Post]:
         with self.lock:
             return [p for p in self.state.posts if p.user == name]
@@ -172,7 +197,7 @@ class FakeX(LocalServer):
                     return fault
         return None
 
-    def authenticate(self, header: str, host: str, path: str) -> tuple[_User | None, str]:
+    def authenticate(self, header: str, host: str, path: str, method: str = "POST") -> tuple[_User | None, str]:
         if not header.startswith("OAuth "):
             return None, "missing OAuth 1.0a Authorization header"
         try:
@@ -190,10 +215,10 @@ class FakeX(LocalServer):
             user = self.users.get(p["oauth_token"])
             if user is None and self.open:
                 user = self._add_user(p["oauth_token"], "", f"user-{len(self.users) + 1}")
-        if user is None:
+        if user is None or user.revoked:
             return None, "unknown access token"
         if not self.open:
-            req = OAuthRequest(f"http://{host}{path}", http_method="POST")
+            req = OAuthRequest(f"http://{host}{path}", http_method=method)
             req.params = [(k, v) for k, v in params if k != "oauth_signature"]
             req.signature = p["oauth_signature"]
             if not signature.verify_hmac_sha1(req, self.consumer_secret, user.secret):
@@ -270,6 +295,38 @@ class _Handler(QuietHandler):
     @property
     def fake(self) -> FakeX:
         return self.owner  # type: ignore[no-any-return]
+
+    def do_GET(self) -> None:
+        if self.path.split("?")[0] != "/2/users/me":
+            self._send(404, {"title": "Not Found", "status": 404})
+            return
+        user, why = self.fake.authenticate(
+            self.headers.get("Authorization", ""), self.headers.get("Host", ""), self.path, "GET"
+        )
+        fake = self.fake
+        if user is None:
+            with fake.lock:
+                fake.state.me.append((None, 401))
+            self._send(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": why})
+            return
+        body: dict[str, Any]
+        with fake.lock:
+            w = user.me
+            w.roll(time.time())
+            headers = {
+                "x-rate-limit-limit": str(w.limit),
+                "x-rate-limit-remaining": str(max(0, w.limit - w.used - 1)),
+                "x-rate-limit-reset": str(w.reset),
+            }
+            if w.used >= w.limit:
+                status, body = 429, RATE_LIMITED
+            elif user.suspended:
+                status, body = 403, {"title": "Forbidden", "status": 403, "detail": "This account is suspended."}
+            else:
+                w.used += 1
+                status, body = 200, {"data": {"id": str(abs(hash(user.name)) % 10**18), "username": user.name}}
+            fake.state.me.append((user.name, status))
+        self._send(status, body, headers)
 
     def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()

@@ -3,7 +3,9 @@
 POST /<partner>: the signature is checked the way the README tells partners to (HMAC-SHA256 over
 "<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. Each
 Idempotency-Key is processed once: a repeat is answered 200 and counted, not processed again.
-Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner.
+Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner. A probe
+(`X-Warnd-Kind: probe`) is verified the same way and kept apart in `state.probes`, never among
+the warnings processed.
 
 An `open` receiver takes unsigned POSTs (another alerting system's webhook, in a side-by-side
 benchmark) and records each one. GET /_receipts[?since=N] lists what arrived, with arrival times, for a
@@ -41,6 +43,7 @@ class SinkState:
     seen: set[tuple[str, str]] = field(default_factory=set)
     repeats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    probes: list[Receipt] = field(default_factory=list)
 
 
 def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: float) -> str | None:
@@ -82,6 +85,10 @@ class WebhookSink(LocalServer):
         with self.lock:
             return [r.key for r in self.state.processed if r.partner == partner]
 
+    def probes(self, partner: str) -> list[Receipt]:
+        with self.lock:
+            return [r for r in self.state.probes if r.partner == partner]
+
     def receipts(self, partner: str) -> list[Receipt]:
         with self.lock:
             return [r for r in self.state.processed if r.partner == partner]
@@ -101,12 +108,17 @@ class _Handler(QuietHandler):
         body = self.body()
         partner = self.path.split("?")[0].strip("/").split("/")[0]
         down = self.sink.down.get(partner)
-        fault = str(down) if down else self.sink.take_fault(partner)
+        probe = self.headers.get("X-Warnd-Kind") == "probe"
+        # Scripted faults are meant for warnings; a receiver that is down refuses probes too.
+        fault = str(down) if down else (None if probe else self.sink.take_fault(partner))
         if fault and fault.startswith("slow:"):
             time.sleep(float(fault.split(":", 1)[1]))
         elif fault:
             status = int(fault)
             self._answer(status, "scripted", {"Retry-After": "1"} if status in (429, 503) else None)
+            return
+        if partner in self.sink.open and probe:
+            self._probe(partner, body)
             return
         if partner in self.sink.open:
             with self.sink.lock:
@@ -133,6 +145,9 @@ class _Handler(QuietHandler):
                 self.sink.state.rejected.append((partner, why or "no idempotency key"))
             self._answer(401, why or "no idempotency key")
             return
+        if probe:
+            self._probe(partner, body)
+            return
         with self.sink.lock:
             seen = (partner, key) in self.sink.state.seen
             if seen:
@@ -143,6 +158,14 @@ class _Handler(QuietHandler):
                     Receipt(partner, key, self.headers.get("Content-Type", ""), body, time.time())
                 )
         self._answer(200, "duplicate" if seen else "ok")
+
+    def _probe(self, partner: str, body: bytes) -> None:
+        receipt = Receipt(
+            partner, self.headers.get("Idempotency-Key", ""), self.headers.get("Content-Type", ""), body, time.time()
+        )
+        with self.sink.lock:
+            self.sink.state.probes.append(receipt)
+        self._answer(200, "probe ok")
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
@@ -158,6 +181,7 @@ class _Handler(QuietHandler):
             total = len(self.sink.state.processed)
             repeats = sum(self.sink.state.repeats.values())
             rejected = len(self.sink.state.rejected)
-        doc = {"processed": got, "total": total, "repeats": repeats, "rejected": rejected}
+            probes = len(self.sink.state.probes)
+        doc = {"processed": got, "total": total, "repeats": repeats, "rejected": rejected, "probes": probes}
         raw = json.dumps(doc).encode()
         self.reply(200, raw, "application/json")

@@ -1,0 +1,90 @@
+"""The saved last good set: what it holds, that it loads on its own, and that it stays whole."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RULES_ANY_QUAKE, write_config
+from warnd.config import snapshot
+from warnd.errors import ConfigError
+from warnd.runtime.build import build
+
+FEED = """  - use: auto
+"""
+CATALOGUE = """id: auto
+format: bmkg-tews
+url: http://127.0.0.1:9/auto.json
+interval: 60
+"""
+
+
+def _verify(path: Path, mirror: Path) -> object:
+    return build(path, with_senders=False, mirror=mirror)
+
+
+def _config(tmp_path: Path) -> Path:
+    # The catalogue beside the config folder (`../feeds`), as in the shipped layout.
+    (tmp_path / "feeds").mkdir()
+    (tmp_path / "feeds" / "auto.yaml").write_text(CATALOGUE)
+    folder = tmp_path / "etc"
+    return write_config(folder, feeds=FEED, rules=RULES_ANY_QUAKE, extra="feed_catalogue: ../feeds\n")
+
+
+def test_the_saved_set_loads_without_the_files_it_was_taken_from(tmp_path):
+    cfg = _config(tmp_path)
+    first = build(cfg, with_senders=True)
+    snap, new = snapshot.save(first.config, _verify)
+    assert new and snap.origin == cfg
+    # The operator's files go away entirely; the copy still loads, writing where the config says.
+    shutil.rmtree(tmp_path / "etc" / "rules")
+    shutil.rmtree(tmp_path / "feeds")
+    with pytest.raises(ConfigError):
+        build(cfg, with_senders=False)
+    again = build(cfg, with_senders=True, mirror=snapshot.current(first.config.state_dir, cfg).mirror)
+    assert [r.id for r in again.ruleset.rules] == [r.id for r in first.ruleset.rules]
+    assert [f.spec.id for f in again.config.feeds] == ["auto"]
+    assert again.config.state_dir == first.config.state_dir
+    assert again.config.file.accounts["jabar"].path == first.config.file.accounts["jabar"].path  # type: ignore[union-attr]
+    assert again.renderer.folder != first.renderer.folder and again.renderer.folder.is_dir()
+
+
+def test_an_unchanged_set_is_not_copied_again_and_only_the_current_one_is_kept(tmp_path):
+    cfg = _config(tmp_path)
+    b = build(cfg, with_senders=False)
+    one, new = snapshot.save(b.config, _verify)
+    assert new
+    same, new = snapshot.save(b.config, _verify)
+    assert not new and same.digest == one.digest
+    rules = tmp_path / "etc" / "rules" / "test.yaml"
+    rules.write_text(rules.read_text().replace("within_km: 60", "within_km: 70"))
+    two, new = snapshot.save(build(cfg, with_senders=False).config, _verify)
+    assert new and two.digest != one.digest
+    root = b.config.state_dir / snapshot.FOLDER
+    assert sorted(p.name for p in root.iterdir()) == sorted(["blobs", "current", two.digest])
+    # Unchanged files (the regions) are one copy on disk, shared by the trees.
+    assert all(blob.stat().st_nlink == 2 for blob in (root / "blobs").iterdir())
+
+
+def test_a_file_broken_between_the_load_and_the_copy_leaves_the_previous_set(tmp_path):
+    cfg = _config(tmp_path)
+    one, _ = snapshot.save(build(cfg, with_senders=False).config, _verify)
+    rules = tmp_path / "etc" / "rules" / "test.yaml"
+    rules.write_text(rules.read_text().replace("within_km: 60", "within_km: 70"))
+    loaded = build(cfg, with_senders=False).config
+    rules.write_text("rules: [{id: x}]\n")
+    with pytest.raises(ConfigError):
+        snapshot.save(loaded, _verify)
+    kept = snapshot.current(loaded.state_dir, cfg)
+    assert kept is not None and kept.digest == one.digest
+    assert not [p for p in kept.folder.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_a_snapshot_of_another_config_is_not_used(tmp_path):
+    cfg = _config(tmp_path)
+    b = build(cfg, with_senders=False)
+    snapshot.save(b.config, _verify)
+    assert snapshot.current(b.config.state_dir, cfg) is not None
+    assert snapshot.current(b.config.state_dir, tmp_path / "other.yaml") is None
