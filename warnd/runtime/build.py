@@ -48,6 +48,12 @@ class Bundle:
     # Ops channels left without a sender, and why.
     ops_missing: dict[str, str] = field(default_factory=dict)
 
+    def attribution(self, feed_id: str) -> str | None:
+        """The feed catalogue's credit line for a feed ("Sumber: BMKG ..."), None when the feed is
+        not configured or gives none."""
+        spec = next((f.spec for f in self.config.feeds if f.spec.id == feed_id), None)
+        return spec.attribution if spec is not None else None
+
 
 def build(path: Path, *, with_senders: bool, check_secrets: bool = False) -> Bundle:
     """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target

@@ -270,6 +270,7 @@ class Ingest:
         """Commit the warning with every delivery it needs: its account, the account's CAP feed,
         and the partners subscribed to it."""
         event = ev.to_json()
+        event["attribution"] = b.attribution(ev.feed)
         cap_cfg = b.config.file.cap
         cap = render_cap(
             w,
