@@ -26,7 +26,16 @@ from xml.etree.ElementTree import Element
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, Observation, ParseResult, Reason, Rejected, Source, Status, Zone
 from warnd.pollers.bmkg import coordinates, event_time, felt_list, quake_id, same_quake, tsunami_potential
-from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in, quake_depth, quake_magnitude
+from warnd.pollers.common import (
+    ZONES,
+    ItemError,
+    clean,
+    not_future,
+    number_in,
+    quake_depth,
+    quake_magnitude,
+    web_link,
+)
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-inatews"
@@ -189,6 +198,8 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         ended=ended,
         sent=sent,
         aliases=(f"inatews-{eventid}{suffix}",) if eventid else (),
+        instruction=clean(_text(info, "instruction")),
+        web=web_link(_text(info, "shakemap"), src.url),
     )
 
 
