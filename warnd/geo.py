@@ -323,8 +323,8 @@ def _outline(geom: BaseGeometry, tolerance: float) -> tuple[npt.NDArray[np.float
         centre = shapely.get_coordinates(shapely.centroid(small))
         cells = np.floor(centre / (_CLUSTER * tolerance)).astype(np.int64)
         _, group = np.unique(cells, axis=0, return_inverse=True)
-        for g in range(int(group.max()) + 1):
-            shapes.append(shapely.convex_hull(shapely.multipolygons(small[group.ravel() == g])))
+        order = np.argsort(group.ravel(), kind="stable")
+        shapes += list(shapely.convex_hull(shapely.multipolygons(small[order], indices=group.ravel()[order])))
     half = tolerance / 2
     # A rounding step more than the tolerance, so that writing CAP_DECIMALS places cannot cut a
     # corner off.
@@ -332,35 +332,46 @@ def _outline(geom: BaseGeometry, tolerance: float) -> tuple[npt.NDArray[np.float
     inner = shapely.simplify(np.array(shapes, dtype=object), half, preserve_topology=True)
     wide = shapely.buffer(inner, reach, quad_segs=1)
     simple = shapely.simplify(shapely.polygons(shapely.get_exterior_ring(wide)), half, preserve_topology=True)
-    out = []
-    for part, s in zip(wide.tolist(), simple.tolist(), strict=True):
-        ring = _cap_ring(s)
+    rings = _cap_rings(simple)
+    for k, ring in enumerate(rings):
         if ring is None:
             # Rounding or simplifying folded the ring onto itself: its hull is always a valid ring.
-            ring = _cap_ring(shapely.convex_hull(part))
-        if ring is not None:
-            out.append(ring)
-    return tuple(out)
+            rings[k] = _cap_rings(np.array([shapely.convex_hull(wide[k])], dtype=object))[0]
+    return tuple(r for r in rings if r is not None)
+
+
+def _cap_rings(polygons: npt.NDArray[np.object_]) -> list[npt.NDArray[np.float64] | None]:
+    """Each polygon's exterior as closed (lat, lon) rows rounded for CAP, None where that is not a
+    valid ring; all the rings in a few array operations (a regency of islets has dozens)."""
+    out: list[npt.NDArray[np.float64] | None] = [None] * len(polygons)
+    coords, idx = shapely.get_coordinates(shapely.get_exterior_ring(polygons), return_index=True)
+    if len(coords) == 0:
+        return out
+    latlon = np.round(coords[:, ::-1], CAP_DECIMALS)
+    # Rounding can make neighbours equal: a repeated point is a zero-length edge. A ring's last
+    # point equals its first before rounding and so after it.
+    keep = np.ones(len(latlon), dtype=bool)
+    keep[1:] = np.any(latlon[1:] != latlon[:-1], axis=1) | (idx[1:] != idx[:-1])
+    latlon, idx = latlon[keep], idx[keep]
+    starts = np.flatnonzero(np.r_[True, idx[1:] != idx[:-1]])
+    sizes = np.diff(np.r_[starts, len(idx)])
+    ids = idx[starts]
+    big = sizes >= 4
+    rows = np.repeat(big, sizes)
+    valid = np.zeros(len(ids), dtype=bool)
+    if big.any():
+        rebuilt = shapely.polygons(
+            shapely.linearrings(latlon[rows][:, ::-1], indices=np.repeat(np.arange(big.sum()), sizes[big]))
+        )
+        valid[big] = shapely.is_valid(rebuilt)
+    for start, size, ring_id, ok in zip(starts.tolist(), sizes.tolist(), ids.tolist(), valid.tolist(), strict=True):
+        if ok:
+            out[ring_id] = latlon[start : start + size]
+    return out
 
 
 # Islets in one square this many tolerances wide share one ring.
 _CLUSTER = 10
-
-
-def _cap_ring(geom: BaseGeometry) -> npt.NDArray[np.float64] | None:
-    """The polygon's exterior as closed (lat, lon) rows rounded for CAP, None if not a valid ring."""
-    if not isinstance(geom, shapely.Polygon) or geom.is_empty:
-        return None
-    latlon: npt.NDArray[np.float64] = np.round(shapely.get_coordinates(geom.exterior)[:, ::-1], CAP_DECIMALS)
-    # Rounding can make neighbours equal: a repeated point is a zero-length edge.
-    keep = np.ones(len(latlon), dtype=bool)
-    keep[1:] = np.any(latlon[1:] != latlon[:-1], axis=1)
-    latlon = latlon[keep]
-    if len(latlon) and bool(np.any(latlon[0] != latlon[-1])):
-        latlon = np.vstack([latlon, latlon[:1]])
-    if len(latlon) < 4 or not shapely.Polygon(latlon[:, ::-1]).is_valid:
-        return None
-    return latlon
 
 
 _DEPTH = {"province": 1, "regency": 2, "district": 3}
