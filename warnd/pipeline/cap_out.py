@@ -11,7 +11,8 @@ CAP feed.
   reads one language targets exactly as one that reads the other. Only event, headline,
   description and instruction are in the block's language. The block of the account's language
   carries the account's post; the other a short text made from the event.
-- severity/urgency/certainty: `GRADES` below, from the hazard and the warning's level.
+- severity/urgency/certainty: the tables below (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
+  the hazard and the warning's level.
 - <expires>: the source's own when it gave one, else `EXPIRES` after the warning.
 - <area>: each warned region's outline (`warnd.geo.Outlines`, exterior rings only, simplified to
   fit `MAX_POINTS`), the source's own polygon when it had one, the Kemendagri geocodes, and for a
