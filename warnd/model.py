@@ -232,7 +232,19 @@ class Observation:
 
 # Fields that say where a report came from or how it was addressed, not what it says: a change in
 # them alone is not a revision worth a correction.
-_NOT_REVISION = ("id", "feed", "feed_format", "source_id", "place", "sent", "aliases", "references", "flags")
+_NOT_REVISION = (
+    "id",
+    "feed",
+    "feed_format",
+    "source_id",
+    "place",
+    "sent",
+    "aliases",
+    "references",
+    "flags",
+    "instruction",
+    "web",
+)
 _LATER_FIELDS = ("event_name", "description", "stage", "zones", "observations", "ended", "expires", "value", "unit")
 
 
@@ -285,6 +297,10 @@ class HazardEvent:
     value: float | None = None
     unit: str | None = None
     flags: tuple[str, ...] = ()
+    # What the source tells people to do, in its own words, and where it says more (a CAP
+    # <instruction> and <web>, BMKG's shakemap beside the document): passed on in warnd's CAP.
+    instruction: str | None = None
+    web: str | None = None
 
     @property
     def agency(self) -> str:
@@ -328,6 +344,8 @@ class HazardEvent:
             "value": self.value,
             "unit": self.unit,
             "flags": list(self.flags),
+            "instruction": self.instruction,
+            "web": self.web,
         }
 
     @classmethod
@@ -367,6 +385,8 @@ class HazardEvent:
             value=d.get("value"),
             unit=d.get("unit"),
             flags=tuple(d.get("flags") or ()),
+            instruction=d.get("instruction"),
+            web=d.get("web"),
         )
 
     @property

@@ -4,40 +4,132 @@ CAP feed.
 - identifier: `warnd.<warning id>`; an Update or Cancel lists every earlier alert of the same
   account about the same event in <references> (sender,identifier,sent), so a consumer can
   chain them whatever it saw first.
-- sent/expires carry an explicit offset (+07:00, WIB): the schema rejects "Z".
-- one <info> in the account's language; category, urgency and certainty come from the source
-  when it had them (a CAP warning passed on), otherwise from the hazard.
-- <area>: the regions as Kemendagri geocodes, the source's polygon if it had one, and a point
-  event's epicentre as a circle of radius 0 (latitude first, as CAP writes it).
+- sent/effective/expires carry an explicit offset (+07:00, WIB): the schema rejects "Z".
+- <source>: the feed catalogue's credit line for the event's feed, then the rule and feed id.
+- two <info> blocks, id-ID then en-US. CAP 1.2 (3.2.2) lets blocks differ by language; both carry
+  the same category, urgency, severity, certainty, times, parameters and area, so a consumer that
+  reads one language targets exactly as one that reads the other. Only event, headline,
+  description and instruction are in the block's language. The block of the account's language
+  carries the account's post; the other a short text made from the event.
+- severity/urgency/certainty: the tables below (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
+  the hazard and the warning's level.
+- <expires>: the source's own when it gave one, else `EXPIRES` after the warning.
+- <area>: each warned region's outline (`warnd.geo.Outlines`, exterior rings only, simplified to
+  fit `MAX_POINTS`), the source's own polygon when it had one, the Kemendagri geocodes, and for a
+  point event that names no region the epicentre as a circle of radius 0.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET  # building only; nothing is parsed here
 
-from warnd.model import Status, Warning, WarningKind
+from warnd.geo import CAP_DECIMALS, HULL, OUTLINE_TOLERANCES, ZONES, Outlines, zone_name
+from warnd.model import Region, Status, Warning, WarningKind
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 WIB = timezone(timedelta(hours=7))
 
 _CATEGORY = {"earthquake": "Geo", "tsunami": "Geo", "flood": "Met", "weather": "Met"}
-_EVENT = {
+# <event> per hazard and language: the hazard, not the source's word for its cause (InaTEWS
+# tsunami documents say "Gempabumi").
+EVENT = {
     "id": {
         "earthquake": "Gempabumi",
         "tsunami": "Peringatan Dini Tsunami",
         "flood": "Banjir",
         "weather": "Cuaca Ekstrem",
+        "other": "Bencana",
     },
-    "en": {"earthquake": "Earthquake", "tsunami": "Tsunami Warning", "flood": "Flood", "weather": "Severe Weather"},
+    "en": {
+        "earthquake": "Earthquake",
+        "tsunami": "Tsunami Warning",
+        "flood": "Flood",
+        "weather": "Severe Weather",
+        "other": "Hazard",
+    },
 }
-_LANGUAGE = {"id": "id-ID", "en": "en-US"}
+LANGUAGES = (("id", "id-ID"), ("en", "en-US"))
 _STATUS = {Status.ACTUAL: "Actual", Status.EXERCISE: "Exercise", Status.TEST: "Test"}
 _SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 _URGENCY = ("Immediate", "Expected", "Future", "Past", "Unknown")
 _CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
+
+
+@dataclass(frozen=True)
+class Grade:
+    severity: str
+    urgency: str
+    certainty: str
+
+
+# severity / urgency / certainty by hazard and level: the one table (README "CAP feeds").
+#
+# Tsunami, by the InaTEWS zone level of the warned regions (warning.level, the worst of their
+# zones): Awas (forecast height > 3 m, full evacuation) and Siaga (0.5-3 m, evacuate) are acted on
+# at once, so both are Immediate. Awas is Observed as BMKG's own order to evacuate now; Siaga
+# Likely. Waspada (< 0.5 m, stay off beaches and riverbanks) is the InaTEWS model's forecast for
+# a coast the wave may reach later: Moderate, Expected, Likely. Once a tide gauge has measured the
+# wave (the event has observations: PD-3.x) every level is Observed.
+TSUNAMI = {
+    "awas": Grade("Extreme", "Immediate", "Observed"),
+    "siaga": Grade("Severe", "Immediate", "Likely"),
+    "waspada": Grade("Moderate", "Expected", "Likely"),
+}
+# Flood gauges: the Jakarta water-gate scale, Siaga 1 the highest (the gate is overflowing).
+FLOOD = {
+    "siaga1": Grade("Extreme", "Immediate", "Observed"),
+    "siaga2": Grade("Severe", "Immediate", "Observed"),
+    "siaga3": Grade("Moderate", "Expected", "Observed"),
+    "normal": Grade("Minor", "Expected", "Observed"),
+}
+# An earthquake has happened when it is reported: Past and Observed. Severity by the strongest
+# felt intensity BMKG reports when it gives one (what people felt), else by magnitude.
+QUAKE_MMI = ((9, "Extreme"), (7, "Severe"), (5, "Moderate"), (0, "Minor"))  # MMI >= IX, VII-VIII, V-VI, < V
+QUAKE_MAGNITUDE = ((7.0, "Extreme"), (6.0, "Severe"), (5.0, "Moderate"), (-10.0, "Minor"))
+# A cancel or all-clear: the threat is over.
+ENDED = Grade("Minor", "Past", "Observed")
+# Weather and anything else: the source's own values when valid, else these.
+WEATHER = Grade("Moderate", "Expected", "Likely")
+OTHER = Grade("Unknown", "Unknown", "Unknown")
+
+# How long an alert stands when the source gives no expiry of its own: a tsunami warning until
+# BMKG ends it, each update renewing it; the others until the next look.
+EXPIRES = {
+    "earthquake": timedelta(hours=3),
+    "tsunami": timedelta(hours=2),
+    "flood": timedelta(hours=3),
+    "weather": timedelta(hours=3),
+    "other": timedelta(hours=6),
+}
+EXPIRES_ENDED = timedelta(hours=1)
+
+# The polygons of one alert: at most this many points in all, both <info> blocks together (each
+# carries the same area, so half each; about 17 kB of coordinates). Regions are given at the
+# finest tolerance of `OUTLINE_TOLERANCES` at which all of them fit, then as convex hulls, then
+# the first regions only (each region is still named by its geocode).
+MAX_POINTS = 1000
+
+# Standard instructions (the InaTEWS document's own per-level wording, made direct).
+INSTRUCTION = {
+    "awas": {
+        "id": "AWAS: segera evakuasi menyeluruh. Jauhi pantai, menuju tempat tinggi atau ke pedalaman."
+        " Ikuti arahan BPBD dan BMKG.",
+        "en": "AWAS: full evacuation now. Leave the coast, go to high ground or inland. Follow BPBD and BMKG.",
+    },
+    "siaga": {
+        "id": "SIAGA: segera evakuasi dari pantai ke tempat tinggi. Ikuti arahan BPBD dan BMKG.",
+        "en": "SIAGA: evacuate away from the coast to high ground now. Follow BPBD and BMKG.",
+    },
+    "waspada": {
+        "id": "WASPADA: jauhi pantai dan tepian sungai. Ikuti arahan BPBD dan BMKG.",
+        "en": "WASPADA: stay away from beaches and riverbanks. Follow BPBD and BMKG.",
+    },
+}
 
 
 def identifier(warning_id: str) -> str:
@@ -61,6 +153,73 @@ def _msg_type(kind: WarningKind) -> str:
     return "Update"
 
 
+def _ended(warning: Warning, event: dict[str, Any]) -> bool:
+    return warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR) or bool(event.get("ended"))
+
+
+def grade(warning: Warning, event: dict[str, Any]) -> Grade:
+    """Severity, urgency and certainty of the warning (the table above)."""
+    hazard = str(event.get("hazard") or "other")
+    level = str(warning.level or event.get("level") or "").lower()
+    if _ended(warning, event):
+        return ENDED
+    if hazard == "tsunami":
+        g = TSUNAMI.get(level, TSUNAMI["waspada"])
+        return Grade(g.severity, g.urgency, "Observed") if event.get("observations") else g
+    if hazard == "flood":
+        return FLOOD.get(level, FLOOD["normal"])
+    if hazard == "earthquake":
+        felt = [int(f.get("mmi_max") or 0) for f in event.get("felt") or ()]
+        if felt:
+            severity = next(s for floor, s in QUAKE_MMI if max(felt) >= floor)
+        elif isinstance(event.get("magnitude"), int | float):
+            severity = next(s for floor, s in QUAKE_MAGNITUDE if float(event["magnitude"]) >= floor)
+        else:
+            severity = "Unknown"
+        return Grade(severity, "Past", "Observed")
+    default = WEATHER if hazard == "weather" else OTHER
+    return Grade(
+        _pick(event.get("severity"), _SEVERITY, default.severity),
+        _pick(event.get("urgency"), _URGENCY, default.urgency),
+        _pick(event.get("certainty"), _CERTAINTY, default.certainty),
+    )
+
+
+def expires(warning: Warning, event: dict[str, Any]) -> datetime:
+    """The source's expiry when it gave one still ahead of the warning, else the default."""
+    hazard = str(event.get("hazard") or "other")
+    if event.get("expires"):
+        theirs = datetime.fromisoformat(str(event["expires"]).replace("Z", "+00:00"))
+        if theirs > warning.created_at:
+            return theirs
+    ttl = EXPIRES_ENDED if _ended(warning, event) else EXPIRES.get(hazard, EXPIRES["other"])
+    return warning.created_at + ttl
+
+
+def region_rings(outlines: Outlines, codes: Sequence[str], budget: int) -> list[str]:
+    """The regions' outlines within the point budget, finest first (see MAX_POINTS)."""
+    if not codes:
+        return []
+    for tolerance in OUTLINE_TOLERANCES:
+        total = 0
+        for c in codes:
+            # Stop counting once over: the regions after are not simplified at a tolerance unused.
+            total += outlines.points(c, tolerance)
+            if total > budget:
+                break
+        else:
+            return [r for c in codes for r in outlines.rings(c, tolerance)]
+    out: list[str] = []
+    used = 0
+    for c in codes:
+        n = outlines.points(c, HULL)
+        if used + n > budget:
+            break
+        out += outlines.rings(c, HULL)
+        used += n
+    return out
+
+
 def render_cap(
     warning: Warning,
     event: dict[str, Any],
@@ -68,22 +227,27 @@ def render_cap(
     *,
     sender: str,
     sender_name: str,
+    outlines: Outlines | None = None,
 ) -> str:
-    ET.register_namespace("", NS)
+    """`outlines`: the region set's outlines (None: regions are given by geocode only)."""
 
+    # Plain tags under a default namespace declared on the root: the same document, without the
+    # qualified-name bookkeeping that is most of ElementTree's serialising time.
     def sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
-        el = ET.SubElement(parent, f"{{{NS}}}{tag}")
+        el = ET.SubElement(parent, tag)
         if text is not None:
             el.text = text
         return el
 
-    alert = ET.Element(f"{{{NS}}}alert")
+    alert = ET.Element("alert", xmlns=NS)
     sub(alert, "identifier", identifier(warning.id))
     sub(alert, "sender", sender)
     sub(alert, "sent", cap_time(warning.created_at))
     sub(alert, "status", _STATUS.get(warning.status, "Actual"))
     sub(alert, "msgType", _msg_type(warning.kind))
-    sub(alert, "source", f"warnd rule {warning.rule}; {event.get('feed_format') or 'feed'} {event.get('id') or ''}")
+    credit = str(event.get("attribution") or "").strip()
+    origin = f"warnd rule {warning.rule}; {event.get('feed_format') or 'feed'} {event.get('id') or ''}"
+    sub(alert, "source", f"{credit}; {origin}" if credit else origin)
     sub(alert, "scope", "Public")
     if warning.status is Status.EXERCISE:
         sub(alert, "note", "LATIHAN / EXERCISE")
@@ -93,45 +257,183 @@ def render_cap(
     sub(alert, "incidents", str(warning.event_id).replace(" ", "_").replace(",", "_"))
 
     hazard = str(event.get("hazard") or "other")
-    info = sub(alert, "info")
-    sub(info, "language", _LANGUAGE.get(warning.lang, warning.lang))
-    sub(info, "category", _CATEGORY.get(hazard, "Other"))
-    sub(info, "event", str(event.get("event_name") or _EVENT.get(warning.lang, _EVENT["en"]).get(hazard, hazard)))
-    if warning.kind is WarningKind.ALL_CLEAR:
-        sub(info, "responseType", "AllClear")
-    elif hazard == "tsunami" and warning.kind is not WarningKind.CANCEL:
-        sub(info, "responseType", "Evacuate")
-    past = warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR)
-    default_urgency = "Past" if past or hazard == "earthquake" else "Immediate" if hazard == "tsunami" else "Expected"
-    sub(info, "urgency", "Past" if past else _pick(event.get("urgency"), _URGENCY, default_urgency))
-    sub(info, "severity", _pick(warning.severity or event.get("severity"), _SEVERITY, "Unknown"))
-    sub(info, "certainty", _pick(event.get("certainty"), _CERTAINTY, "Observed"))
-    sub(info, "effective", cap_time(warning.created_at))
-    if event.get("expires"):
-        sub(info, "expires", cap_time(datetime.fromisoformat(str(event["expires"]).replace("Z", "+00:00"))))
-    sub(info, "senderName", sender_name)
-    sub(info, "headline", warning.text.split("\n", 1)[0][:160])
-    sub(info, "description", warning.text)
-    for name, key in (("magnitude", "magnitude"), ("depth_km", "depth_km"), ("level", "level")):
-        value = event.get(key) if key != "level" else (warning.level or event.get("level"))
-        if value not in (None, ""):
-            p = sub(info, "parameter")
-            sub(p, "valueName", name)
-            sub(p, "value", str(value))
-
-    area = sub(info, "area")
+    g = grade(warning, event)
+    ended = _ended(warning, event)
+    level = str(warning.level or event.get("level") or "").lower()
+    # The area is the same in both blocks; its polygons are made once.
+    codes = [r.code for r in warning.regions]
+    budget = MAX_POINTS // len(LANGUAGES)
+    rings = region_rings(outlines, codes, budget) if outlines is not None else []
+    source_rings = _rings(event.get("area"))
+    # One <area>, the same element in both blocks: targeting must not differ by language.
+    area = ET.Element("area")
     names = [r.name for r in warning.regions] or [str(event.get("place") or "Indonesia")]
     sub(area, "areaDesc", ", ".join(names))
-    for ring in _rings(event.get("area")):
+    for ring in source_rings + rings:
         sub(area, "polygon", ring)
     lat, lon = event.get("lat"), event.get("lon")
-    if isinstance(lat, int | float) and isinstance(lon, int | float) and not event.get("area"):
-        sub(area, "circle", f"{lat:.4f},{lon:.4f} 0")
+    # The epicentre alone reaches nobody that a polygon consumer targets; it is given only when
+    # no region and no polygon say where.
+    if isinstance(lat, int | float) and isinstance(lon, int | float) and not source_rings and not rings:
+        sub(area, "circle", f"{lat:.{CAP_DECIMALS}f},{lon:.{CAP_DECIMALS}f} 0")
     for r in warning.regions:
-        g = sub(area, "geocode")
-        sub(g, "valueName", "KEMENDAGRI")
-        sub(g, "value", r.code)
+        gc = sub(area, "geocode")
+        sub(gc, "valueName", "KEMENDAGRI")
+        sub(gc, "value", r.code)
+    for lang, language in LANGUAGES:
+        info = sub(alert, "info")
+        sub(info, "language", language)
+        sub(info, "category", _CATEGORY.get(hazard, "Other"))
+        sub(info, "event", _event_name(hazard, lang, event))
+        if warning.kind is WarningKind.ALL_CLEAR or (ended and warning.kind is not WarningKind.CANCEL):
+            sub(info, "responseType", "AllClear")
+        elif hazard == "tsunami" and not ended:
+            sub(info, "responseType", "Evacuate" if level in ("awas", "siaga") else "Avoid")
+        sub(info, "urgency", g.urgency)
+        sub(info, "severity", g.severity)
+        sub(info, "certainty", g.certainty)
+        sub(info, "effective", cap_time(warning.created_at))
+        sub(info, "expires", cap_time(expires(warning, event)))
+        sub(info, "senderName", sender_name)
+        own = warning.lang == lang
+        description = warning.text if own else describe(warning, event, lang)
+        sub(info, "headline", (warning.text.split("\n", 1)[0] if own else _headline(warning, event, lang))[:160])
+        sub(info, "description", description)
+        instruction = _instruction(event, level, lang, ended, hazard)
+        if instruction:
+            sub(info, "instruction", instruction)
+        if event.get("web"):
+            sub(info, "web", str(event["web"]))
+        for name, value in (
+            ("magnitude", event.get("magnitude")),
+            ("depth_km", event.get("depth_km")),
+            ("level", warning.level or event.get("level")),
+            ("attribution", credit or None),
+        ):
+            if value not in (None, ""):
+                p = sub(info, "parameter")
+                sub(p, "valueName", name)
+                sub(p, "value", str(value))
+
+        info.append(area)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(alert, encoding="unicode")
+
+
+def _event_name(hazard: str, lang: str, event: dict[str, Any]) -> str:
+    # A weather warning passed on keeps its own, more precise, Indonesian name ("Hujan Lebat dan
+    # Petir"); every other source names the cause, not the hazard warned of.
+    if hazard == "weather" and lang == "id" and event.get("event_name"):
+        return str(event["event_name"])
+    return EVENT[lang].get(hazard, EVENT[lang]["other"])
+
+
+def _local(t: datetime, regions: Sequence[Region]) -> str:
+    zone = zone_name(regions[0].code) if regions else "WIB"
+    return t.astimezone(ZONES[zone]).strftime("%Y-%m-%d %H:%M ") + zone
+
+
+_WORDS = {
+    "id": {
+        "magnitude": "magnitudo {m}",
+        "depth": "kedalaman {d} km",
+        "level": "status {l}",
+        "regions": "Wilayah: {r}.",
+        "observed": "Tsunami terukur di: {o}.",
+        "ended": "Peringatan berakhir.",
+        "reading": "tinggi muka air {v} {u}",
+    },
+    "en": {
+        "magnitude": "magnitude {m}",
+        "depth": "depth {d} km",
+        "level": "level {l}",
+        "regions": "Areas: {r}.",
+        "observed": "Tsunami measured at: {o}.",
+        "ended": "The warning has ended.",
+        "reading": "water level {v} {u}",
+    },
+}
+
+
+def _headline(warning: Warning, event: dict[str, Any], lang: str) -> str:
+    hazard = str(event.get("hazard") or "other")
+    name = _event_name(hazard, lang, event)
+    level = (warning.level or event.get("level") or "").upper()
+    where = ", ".join(r.name for r in warning.regions[:4]) or str(event.get("place") or "")
+    head = f"{name} {level}".strip() if hazard in ("tsunami", "flood") else name
+    if isinstance(event.get("magnitude"), int | float):
+        head += f" M{event['magnitude']}"
+    return f"{head}: {where}" if where else head
+
+
+def describe(warning: Warning, event: dict[str, Any], lang: str) -> str:
+    """A short text of the warning in `lang`, made from the event (not a translation of the post):
+    hazard, magnitude, depth, place, time, level, regions."""
+    w = _WORDS[lang]
+    hazard = str(event.get("hazard") or "other")
+    facts = [_event_name(hazard, lang, event)]
+    if isinstance(event.get("magnitude"), int | float):
+        facts.append(w["magnitude"].format(m=event["magnitude"]))
+    if isinstance(event.get("depth_km"), int | float):
+        facts.append(w["depth"].format(d=f"{event['depth_km']:g}"))
+    if isinstance(event.get("value"), int | float):
+        facts.append(w["reading"].format(v=f"{event['value']:g}", u=event.get("unit") or ""))
+    if event.get("place"):
+        facts.append(_place(str(event["place"]), lang))
+    if event.get("time"):
+        facts.append(_local(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")), warning.regions))
+    level = warning.level or event.get("level")
+    if level:
+        facts.append(w["level"].format(l=str(level).upper()))
+    lines = [", ".join(facts) + "."]
+    if warning.regions:
+        lines.append(w["regions"].format(r=", ".join(r.name for r in warning.regions)))
+    observed = [o for o in event.get("observations") or () if o.get("place")]
+    if observed:
+        lines.append(
+            w["observed"].format(
+                o=", ".join(
+                    f"{o['place']} {o['height_m']:g} m" if isinstance(o.get("height_m"), int | float) else o["place"]
+                    for o in observed
+                )
+            )
+        )
+    if _ended(warning, event):
+        lines.append(w["ended"])
+    return "\n".join(lines)
+
+
+# BMKG writes where a quake is as "30 km TimurLaut MBAY-NAGEKEO-NTT", "174 km barat laut ...".
+_DIRECTION = re.compile(
+    r"\b(\d+(?:[.,]\d+)?\s*km)\s+(barat\s*laut|timur\s*laut|barat\s*daya|tenggara|utara|selatan|timur|barat)\b\s*",
+    re.IGNORECASE,
+)
+_COMPASS = {
+    "baratlaut": "NW",
+    "timurlaut": "NE",
+    "baratdaya": "SW",
+    "tenggara": "SE",
+    "utara": "N",
+    "selatan": "S",
+    "timur": "E",
+    "barat": "W",
+}
+
+
+def _place(place: str, lang: str) -> str:
+    if lang != "en":
+        return place
+    return _DIRECTION.sub(lambda m: f"{m[1]} {_COMPASS[''.join(m[2].lower().split())]} of ", place)
+
+
+def _instruction(event: dict[str, Any], level: str, lang: str, ended: bool, hazard: str) -> str | None:
+    parts = []
+    if hazard == "tsunami" and not ended and level in INSTRUCTION:
+        parts.append(INSTRUCTION[level][lang])
+    # The source's own instruction is in the source's language (Indonesian for every BMKG feed).
+    theirs = str(event.get("instruction") or "").strip()
+    if theirs and lang == "id":
+        parts.append(theirs)
+    return "\n".join(parts) or None
 
 
 def _rings(geometry: Any) -> list[str]:

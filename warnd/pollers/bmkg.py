@@ -35,7 +35,16 @@ from warnd.model import (
     Source,
     Status,
 )
-from warnd.pollers.common import FUTURE_SLACK, MONTHS, ZONES, ItemError, number_in, quake_depth, quake_magnitude
+from warnd.pollers.common import (
+    FUTURE_SLACK,
+    MONTHS,
+    ZONES,
+    ItemError,
+    number_in,
+    quake_depth,
+    quake_magnitude,
+    web_link,
+)
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-tews"
@@ -79,7 +88,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
     for index, item in enumerate(items):
         label = f"gempa[{index}]"
         try:
-            events.append(_event(item, feed, now))
+            events.append(_event(item, feed, now, src.url))
         except ItemError as e:
             rejected.append(Rejected(feed, label, e.field, e.reason, str(e), e.event_id))
     kept, dropped = collapse_copies(events)
@@ -135,7 +144,7 @@ def _xml_items(root: Any, feed: str) -> list[dict[str, str]]:
     return out
 
 
-def _event(item: dict[str, str], feed: str, now: datetime) -> HazardEvent:
+def _event(item: dict[str, str], feed: str, now: datetime, url: str = "") -> HazardEvent:
     if not item:
         raise ItemError("gempa", Reason.MALFORMED, "item is empty or not an object")
     t = event_time(item)
@@ -167,6 +176,7 @@ def _event(item: dict[str, str], feed: str, now: datetime) -> HazardEvent:
         felt=felt_list(item.get("dirasakan")),
         place=" ".join(place.split()) if place else None,
         source_id=shakemap.split(".")[0] if shakemap else None,
+        web=web_link(shakemap, url),
     )
 
 

@@ -24,7 +24,7 @@ from xml.etree.ElementTree import Element
 
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
-from warnd.pollers.common import ItemError, check_latlon, clean, iso_time
+from warnd.pollers.common import ItemError, check_latlon, clean, iso_time, web_link
 from warnd.pollers.document import load_xml, local_name
 from warnd.pollers.feedxml import entries, is_feed, link, rfc822
 
@@ -269,6 +269,8 @@ def event(alert: Alert, src: Source) -> HazardEvent:
         sent=sent,
         expires=latest,
         references=references,
+        instruction=clean(first.get("instruction")),
+        web=web_link(first.get("web")),
     )
 
 

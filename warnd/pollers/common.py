@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
+from urllib.parse import urljoin, urlparse
 
 from warnd.model import HazardEvent, Reason, Rejected
 
@@ -133,6 +134,17 @@ def not_future(t: datetime, now: datetime, field: str) -> datetime:
     if t > now + FUTURE_SLACK:
         raise ItemError(field, Reason.FUTURE_TIME, f"{field} {t.isoformat()} is in the future")
     return t
+
+
+def web_link(text: object, base: str = "") -> str | None:
+    """An http(s) link for CAP <web>: `text` as given, or resolved against the document's own
+    URL when it is a bare file name (BMKG's shakemap "20240110201726.mmi.jpg" lies beside the
+    feed document); None for anything else."""
+    t = clean(text)
+    if t is None or " " in t:
+        return None
+    url = urljoin(base, t) if base.startswith(("http://", "https://")) else t
+    return url if urlparse(url).scheme in ("http", "https") and urlparse(url).netloc else None
 
 
 def clean(text: object) -> str | None:

@@ -39,7 +39,16 @@ from warnd.pollers.bmkg import (
     same_quake,
     tsunami_potential,
 )
-from warnd.pollers.common import ZONES, ItemError, clean, not_future, number_in, quake_depth, quake_magnitude
+from warnd.pollers.common import (
+    ZONES,
+    ItemError,
+    clean,
+    not_future,
+    number_in,
+    quake_depth,
+    quake_magnitude,
+    web_link,
+)
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
 
 FORMAT = "bmkg-inatews"
@@ -207,6 +216,8 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         ended=ended,
         sent=sent,
         aliases=(f"inatews-{eventid}{suffix}",) if eventid else (),
+        instruction=clean(_text(info, "instruction")),
+        web=web_link(_text(info, "shakemap"), src.url),
     )
 
 

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from warnd.clock import Clock
+from warnd.geo import Outlines
 from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
@@ -288,6 +289,7 @@ class Ingest:
             earlier,
             sender=cap_cfg.sender,
             sender_name=cap_cfg.sender_name,
+            outlines=b.regions.derived(Outlines),
         )
         to = targets(
             w,
