@@ -109,21 +109,7 @@ class Renderer:
         """Templates whose text is the same whichever account's area it is for: two accounts
         whose areas overlap would post it word for word. Templates that do not render at all are
         `check`'s to report."""
-        blind = []
-        for name in self.names():
-            kind = name.split("/")[-1].split(".")[0]
-            wkind = WarningKind(kind) if kind in WarningKind._value2member_map_ else WarningKind.NEW
-            try:
-                template = self.env.get_template(name)
-                texts = {
-                    _squash(template.render(_context(_SAMPLE, wkind, _SAMPLE_REGIONS, None, "id", area=area)))
-                    for area in (_SAMPLE_AREA, ())
-                }
-            except jinja2.TemplateError:
-                continue
-            if len(texts) == 1:
-                blind.append(name)
-        return blind
+        return self._unchanged_by([{"area": _SAMPLE_AREA}, {"area": ()}])
 
     def credit(self, event: HazardEvent) -> str:
         """Whom a post about the event credits: its feed's `credit`, else the agency's name."""
@@ -132,6 +118,12 @@ class Renderer:
     def omits_credit(self) -> list[str]:
         """Templates whose text is the same whatever source it credits: their posts would not
         credit the source, which the terms of some (CC BY) require."""
+        return self._unchanged_by(
+            [{"area": _SAMPLE_AREA, "credit": "BMKG"}, {"area": _SAMPLE_AREA, "credit": "Sumber Lain (CC BY 4.0)"}]
+        )
+
+    def _unchanged_by(self, variants: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Templates whose sample text is the same under every variant of the render context."""
         blind = []
         for name in self.names():
             kind = name.split("/")[-1].split(".")[0]
@@ -139,12 +131,8 @@ class Renderer:
             try:
                 template = self.env.get_template(name)
                 texts = {
-                    _squash(
-                        template.render(
-                            _context(_SAMPLE, wkind, _SAMPLE_REGIONS, None, "id", area=_SAMPLE_AREA, credit=credit)
-                        )
-                    )
-                    for credit in ("BMKG", "Sumber Lain (CC BY 4.0)")
+                    _squash(template.render(_context(_SAMPLE, wkind, _SAMPLE_REGIONS, None, "id", **v)))
+                    for v in variants
                 }
             except jinja2.TemplateError:
                 continue
