@@ -7,6 +7,7 @@ or that file with one field changed as a later message of BMKG's could have it: 
 or the magnitude (in each place the message gives it), and its timesent a minute later, so that it
 is the newer message."""
 
+import re
 from datetime import UTC, datetime
 
 from tests.conftest import ROOT
@@ -118,3 +119,33 @@ def test_a_message_that_changes_nothing_material_posts_nothing():
     assert [w.kind for w in result.warnings] == [WarningKind.NEW] * 4
     held = [h for s in result.trace[1:] for r in s["rules"] if r["fired"] for h in r["held"]]
     assert {h["reason"] for h in held} == {"not_material"} and len(held) == 4
+
+
+NTB = "gempa-nusa-tenggara-barat"
+
+
+def without_ntb(document: bytes) -> bytes:
+    """A real PD-3 message with Nusa Tenggara Barat's zones taken out, as BMKG could drop a
+    province whose coast the wave model no longer reaches while the warning stays in force."""
+    doc, n = re.subn(rb"<wzarea>\s*<province>NTB</province>.*?</wzarea>\s*", b"", document, flags=re.S)
+    assert n == 4 and b"<province>NTB</province>" not in doc
+    return doc
+
+
+def test_an_account_whose_zones_are_dropped_is_told_so_once_and_then_told_the_end():
+    pd3 = [without_ntb((NAGEKEO / f).read_bytes()) for f in ("3_PD-3.1.xml", "4_PD-3.2.xml")]
+    pd4 = (NAGEKEO / "7_PD-4.xml").read_bytes()
+    result = run(PD1, PD2, *pd3, pd4)
+    posts = [w for w in result.warnings if w.account == NTB]
+    assert [w.kind for w in posts] == [WarningKind.NEW, WarningKind.DEESCALATE, WarningKind.ALL_CLEAR]
+    dropped = posts[1]
+    assert dropped.text.startswith(
+        "TIDAK LAGI DALAM PERINGATAN DINI TSUNAMI: Kabupaten Bima (Pulau Sangiang, Pulau Gili), Kota Bima bagian"
+        " utara, Kabupaten Dompu bagian utara. Tetap waspada."
+    )
+    assert "Peringatan belum berakhir." in dropped.text
+    assert {r.code for r in dropped.regions} == {r.code for r in posts[0].regions}
+    # The end names what the account had warned, though PD-4 lists no zone of it.
+    assert "PERINGATAN DINI TSUNAMI BERAKHIR" in posts[2].text and "Kabupaten Dompu" in posts[2].text
+    # The other provinces still under the warning are not told anything of the kind.
+    assert not [w for w in result.warnings if w.account != NTB and w.kind is WarningKind.DEESCALATE]

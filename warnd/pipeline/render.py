@@ -205,8 +205,12 @@ class Renderer:
             )
         )
         codes = {r.code for r in regions}
-        named = tuple(p for p in parts if p.code in codes) or tuple(
-            ZonePart(r.code, notes[r.code]) for r in regions if notes.get(r.code) in _ZONE_ORDER
+        # A post to regions the message no longer names records them as changed ("" when no
+        # longer warned), so the next message does not find them lowered again.
+        named = (
+            tuple(p for p in parts if p.code in codes)
+            or tuple(ZonePart(r.code, notes[r.code]) for r in regions if notes.get(r.code) in _ZONE_ORDER)
+            or tuple(changed)
         )
         return Warning(
             id=warning_id(event.id, event.revision, rule, target.name, kind),

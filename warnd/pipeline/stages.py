@@ -103,7 +103,12 @@ def plan(
     for name in match.accounts:
         account = accounts[name]
         regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
-        if not regions:
+        # An account outside the message is looked up only when the message could leave one out.
+        leaves = match.change is ChangeKind.CANCELLED or ev.ended or ev.hazard is Hazard.TSUNAMI
+        past = history.warnings(ev.id, name) if regions or leaves else []
+        changed: tuple[ZonePart, ...] = ()
+        left = None if regions else _left_out(match, past)
+        if not regions and left is None:
             drops.append(
                 Drop(
                     match.rule,
@@ -113,21 +118,24 @@ def plan(
                 )
             )
             continue
-        past = history.warnings(ev.id, name)
-        verdict = _kind(match, past, now)
+        verdict: WarningKind | tuple[Reason, str]
+        if left is not None:
+            # An account the message left out: what it is told is decided there.
+            verdict, regions, changed = left
+        else:
+            verdict = _kind(match, past, now)
         if isinstance(verdict, tuple):
             drops.append(Drop(match.rule, name, *verdict))
             continue
         if old is not None and verdict not in CLOSING:
             drops.append(Drop(match.rule, name, *old))
             continue
-        changed: tuple[ZonePart, ...] = ()
-        if verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
+        if left is None and verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
             verdict, regions = _revision(match, past, regions)
             if isinstance(verdict, tuple):
                 drops.append(Drop(match.rule, name, *verdict))
                 continue
-        elif verdict is WarningKind.UPDATE and ev.hazard is Hazard.TSUNAMI:
+        elif left is None and verdict is WarningKind.UPDATE and ev.hazard is Hazard.TSUNAMI:
             verdict, changed = _tsunami_revision(match, past, regions)
             if isinstance(verdict, tuple):
                 drops.append(Drop(match.rule, name, *verdict))
@@ -292,6 +300,27 @@ def _tsunami_revision(
     if match.previous is None or material_change(match.previous, match.event) is not None:
         return WarningKind.UPDATE, ()
     return (Reason.NOT_MATERIAL, "no zone raised or lowered, no observation, no material change of the quake"), ()
+
+
+def _left_out(match: Match, past: list[Warning]) -> tuple[WarningKind, tuple[Region, ...], tuple[ZonePart, ...]] | None:
+    """An account whose warning about the event still stands but that this message no longer
+    covers (BMKG dropped its province's zones; an end that lists only the last zones): it is
+    told, about the regions it last warned, that the warning is cancelled or over, or, for a
+    tsunami warning still in force elsewhere, that its zones are no longer under it. Silence
+    would leave people there evacuated, or waiting for an end that never comes. None: nothing
+    stands, or nothing to say."""
+    if not past or past[-1].kind in CLOSING:
+        return None
+    regions = past[-1].regions
+    if match.change is ChangeKind.CANCELLED:
+        return WarningKind.CANCEL, regions, ()
+    if match.event.ended:
+        return WarningKind.ALL_CLEAR, regions, ()
+    if match.event.hazard is Hazard.TSUNAMI:
+        _raised, lowered = zone_changes(past[-1], ())
+        if lowered:
+            return WarningKind.DEESCALATE, regions, lowered
+    return None
 
 
 def _kind(match: Match, past: list[Warning], now: datetime) -> WarningKind | tuple[Reason, str]:
