@@ -197,7 +197,7 @@ class Machine:
                 self.proc.wait(timeout=30)
         left = [line for line in Path("/proc/self/mountinfo").read_text().splitlines() if str(self.root) in line]
         if left:
-            raise RuntimeError(f"mounts left under {self.root}: {left}")
+            raise RuntimeError(f"mounts left under {self.root}, nothing deleted: {left}\n{self.console_tail()}")
         shutil.rmtree(self.root, ignore_errors=True)
 
 
