@@ -243,11 +243,11 @@ def test_a_good_reload_applies_and_a_bad_one_fails_visibly_while_the_service_run
     health = service.health()
     assert health["status"] == "degraded" and health["generation"] == generation + 1
     (reason,) = health["reasons"]
-    assert reason["kind"] == "reload_failed" and f"test.yaml:{BROKEN_LINE}" in reason["message"]
-    # ExecReload's verdict, with the file and line (relative to the unit's working directory,
-    # /), is in the unit's journal.
+    assert reason["kind"] == "reload_failed" and f"/etc/warnd/rules/test.yaml:{BROKEN_LINE}" in reason["message"]
+    # ExecReload's verdict, with the file (its whole path: the unit's working directory is /)
+    # and line, is in the unit's journal.
     lines = service.journal()
-    assert f"etc/warnd/rules/test.yaml:{BROKEN_LINE}" in "\n".join(x for x in lines if not x.startswith("{"))
+    assert f" /etc/warnd/rules/test.yaml:{BROKEN_LINE}" in "\n".join(" " + x for x in lines if not x.startswith("{"))
     assert any(x.startswith("reload refused by warnd pid") for x in lines), "\n".join(lines[-15:])
 
     # journald priorities: -p warning shows the refusal and its notice, not the info lines.

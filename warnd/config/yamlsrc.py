@@ -49,8 +49,14 @@ def dotted(path: PathKey) -> str:
 
 
 def display_name(path: Path) -> str:
+    """Relative to the working directory when under it (an operator in a checkout), else as
+    given: under systemd the working directory is "/", and "etc/warnd/rules/x.yaml" would read
+    as a path relative to wherever the operator's shell is."""
+    cwd = Path.cwd().resolve()
+    if cwd == Path(cwd.anchor):
+        return str(path)
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        return str(path.resolve().relative_to(cwd))
     except ValueError:
         return str(path)
 
