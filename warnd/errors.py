@@ -84,8 +84,11 @@ class DeliveryError(WarndError):
         *,
         hold_until: datetime | None = None,
         app_hold_until: datetime | None = None,
+        notice: str | None = None,
     ) -> None:
         self.failure = failure
+        # For the operator, once, when the hold it starts is new (not for every delivery it stops).
+        self.notice = notice
         self.hold_until = hold_until
         self.app_hold_until = app_hold_until
         super().__init__(message)

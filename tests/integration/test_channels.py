@@ -8,12 +8,13 @@ import json
 import re
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from warnd.channels import x as x_channel
 from warnd.channels.base import Job
 from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
@@ -319,3 +320,87 @@ def test_the_readme_signature_check_accepts_warnd_and_refuses_tampering():
     assert not verify_warnd(b"radio-secret", headers, body.replace(b"Aceh", b"Bali"))
     stale = {**headers, "X-Warnd-Timestamp": str(int(headers["X-Warnd-Timestamp"]) - 600)}
     assert not verify_warnd(b"radio-secret", stale, body)
+
+
+# How to make the fake X give each row's answer, and what XSender must make of it. Every row of
+# the table has at least one scenario (checked below), so a row added without a test fails.
+def _expect_failure(failure, retryable=None, hold=False, app_hold=False):
+    def check(fake_x, sender, job):
+        before = datetime.now(UTC)
+        with pytest.raises(DeliveryError) as e:
+            send(sender, job)
+        assert e.value.failure is failure
+        assert (e.value.hold_until is not None) == hold
+        assert (e.value.app_hold_until is not None) == app_hold
+        if app_hold:
+            assert e.value.app_hold_until >= before + timedelta(seconds=x_channel.CREDITS_HOLD - 5)
+            assert e.value.notice and "credits" in e.value.notice
+        if retryable is not None:
+            assert e.value.retryable == retryable
+        # One request: nothing is tried again inside the channel.
+        assert len(fake_x.attempts_by("aceh")) == 1
+
+    return check
+
+
+def _posted_alone(fake_x, sender, job):
+    sent = send(sender, job)
+    (post,) = fake_x.posts_by("aceh")
+    assert post.reply_to is None and sent.remote_id == post.id
+    first, second = fake_x.attempts_by("aceh")
+    assert first.reply_to == "999" and second.reply_to is None
+
+
+def _duplicate_of_an_unanswered_part(fake_x, sender, job):
+    send(x_sender(fake_x), Job(delivery()))  # X has the text from a request whose answer was lost
+    sent = send(sender, Job(delivery(unanswered=1)))
+    assert sent.duplicate and len(fake_x.posts_by("aceh")) == 1
+
+
+def _duplicate_never_sent(fake_x, sender, job):
+    send(x_sender(fake_x), Job(delivery()))
+    with pytest.raises(DeliveryError) as e:
+        send(sender, Job(delivery()))
+    assert e.value.failure is Failure.BAD_REQUEST
+
+
+SCENARIOS = [
+    ("402 credits", 402, "", ["402"], _expect_failure(Failure.RATE_LIMITED, app_hold=True)),
+    ("429", 429, "", ["429"], _expect_failure(Failure.RATE_LIMITED, hold=True)),
+    ("401", 401, "", ["401"], _expect_failure(Failure.AUTH)),
+    ("403 parent gone", 403, x_channel._GONE, [], _posted_alone),
+    ("403 duplicate, unanswered", 403, "duplicate content", [], _duplicate_of_an_unanswered_part),
+    ("403 duplicate, never sent", 403, "duplicate content", [], _duplicate_never_sent),
+    ("403 suspended", 403, "suspended", ["suspend"], _expect_failure(Failure.AUTH)),
+    (
+        "403 not permitted",
+        403,
+        "not permitted to perform this action",
+        ["403-not-permitted"],
+        _expect_failure(Failure.AUTH),
+    ),
+    ("503 html", None, None, ["html:503"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("502 cut json", None, None, ["cut-json:502"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("403 html", None, None, ["html:403"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("418 cut json", None, None, ["cut-json:418"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("403 other", 403, "", ["status:403"], _expect_failure(Failure.AUTH)),
+    ("408", 408, "", ["status:408"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("500", range(500, 600), "", ["500"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+    ("422", range(400, 500), "", ["status:422"], _expect_failure(Failure.BAD_REQUEST, retryable=False)),
+    ("999", None, "", ["status:999"], _expect_failure(Failure.SERVER_ERROR, retryable=True)),
+]
+
+
+def test_every_row_of_the_x_table_has_a_scenario():
+    rows = {(r.status, r.body) for r in x_channel.X_ANSWERS}
+    assert rows == {(status, body) for _, status, body, _, _ in SCENARIOS}
+
+
+@pytest.mark.parametrize(("name", "status", "body", "faults", "check"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_x_answers_as_the_table_says(fake_x, name, status, body, faults, check):
+    for fault in faults:
+        if fault == "suspend":
+            fake_x.suspend("aceh")
+        else:
+            fake_x.script(fault)
+    check(fake_x, x_sender(fake_x), Job(delivery(), reply_to="999" if "gone" in name else None))

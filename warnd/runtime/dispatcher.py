@@ -358,6 +358,9 @@ class Dispatcher:
             self.targets.hold(d.target, e.hold_until, e.failure.value, str(e))
             next_at = max(next_at, e.hold_until)
         if e.app_hold_until is not None:
+            held = [self.targets.get(k).hold_until for k in sender.hold_keys]
+            if e.notice and not any(h is not None and h > now for h in held):
+                dlog.error("delivery.app_held", hold_until=e.app_hold_until.isoformat(), notice=e.notice)
             for key in sender.hold_keys:
                 self.targets.hold(key, e.app_hold_until, e.failure.value, str(e))
             next_at = max(next_at, e.app_hold_until)

@@ -8,7 +8,7 @@
 - The same text twice from one user: 403 with X's duplicate-content problem body (no code).
   The refusal is kept in `state.attempts` like every other request: a test counts what was
   sent, part by part, not only what X kept (`posts`, where a refused repeat never shows).
-- A reply to a post that does not exist: 400.
+- A reply to a post that does not exist: 403 with X's "deleted or not visible" message.
 - GET /2/users/me answers who the token belongs to, with its own limit (75 per 15 min per
   user, as X documents) and 429 past it; `revoke(name)` makes the user's token unknown (401 on
   every request, as X answers a revoked token), `reinstate(name)` undoes it. Each call is kept
@@ -16,7 +16,9 @@
 - Scripted faults, consumed one per request (optionally for one user): "500", "503-html",
   "429" (with a reset a few seconds ahead), "slow:<s>", "hang", "drop" (close before doing
   anything), "drop-after" (post, then close without answering: the outcome is unknown to the
-  client), "401".
+  client), "401", "402" (the app's credits are spent; set as `down` to answer it until
+  cleared), "403-not-permitted", "status:<status>" (X's problem body with no message of note),
+  "html:<status>" (an HTML error page), "cut-json:<status>" (a JSON body cut off mid-way).
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ DUPLICATE = {
     "status": 403,
 }
 RATE_LIMITED = {"errors": [{"code": 88, "message": "Rate limit exceeded"}]}
+# The app's pay-per-use credits are spent: as developers report X answering it (the body is not
+# in X's documentation).
+CREDITS_DEPLETED = {
+    "title": "CreditsDepleted",
+    "detail": "Your enrolled account does not have any credits to fulfill this request.",
+    "type": "https://api.twitter.com/2/problems/credits",
+    "status": 402,
+}
+PARENT_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
+NOT_PERMITTED = "You are not permitted to perform this action."
 
 
 @dataclass(frozen=True)
@@ -244,8 +256,7 @@ class FakeX(LocalServer):
                 return 400, {"title": "Invalid Request", "detail": "text is required", "status": 400}, headers
             reply = (body.get("reply") or {}).get("in_reply_to_tweet_id")
             if reply is not None and not any(p.id == reply for p in self.state.posts):
-                detail = "You attempted to reply to a Tweet that is deleted or not visible to you."
-                return 400, {"title": "Invalid Request", "detail": detail, "status": 400}, headers
+                return 403, {"title": "Forbidden", "detail": PARENT_GONE, "status": 403}, headers
             if any(p.user == user.name and p.text == text for p in self.state.posts):
                 self.state.duplicates += 1
                 return 403, DUPLICATE, headers
@@ -331,7 +342,7 @@ class _Handler(QuietHandler):
     def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None) -> None:
         raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         ctype = "text/html" if isinstance(body, str) else "application/json"
-        if status in (400, 401, 403) and isinstance(body, dict) and "errors" not in body:
+        if status in (400, 401, 402, 403) and isinstance(body, dict) and "errors" not in body:
             ctype = "application/problem+json"
         self.reply(status, raw, ctype, headers)
 
@@ -385,6 +396,25 @@ class _Handler(QuietHandler):
         elif fault == "401":
             self.fake.record(user.name, 401, body)
             self._send(401, {"title": "Unauthorized", "status": 401})
+        elif fault == "402":
+            self.fake.record(user.name, 402, body)
+            self._send(402, CREDITS_DEPLETED)
+        elif fault == "403-not-permitted":
+            self.fake.record(user.name, 403, body)
+            self._send(403, {"title": "Forbidden", "type": "about:blank", "status": 403, "detail": NOT_PERMITTED})
+        elif fault.startswith("status:"):
+            status = int(fault.split(":", 1)[1])
+            self.fake.record(user.name, status, body)
+            self._send(status, {"title": "Error", "type": "about:blank", "status": status, "detail": "Scripted"})
+        elif fault.startswith("html:"):
+            status = int(fault.split(":", 1)[1])
+            self.fake.record(user.name, status, body)
+            self._send(status, f"<html><head><title>{status}</title></head><body>Something went wrong</body></html>")
+        elif fault.startswith("cut-json:"):
+            status = int(fault.split(":", 1)[1])
+            self.fake.record(user.name, status, body)
+            whole = json.dumps({"title": "Service Unavailable", "detail": "Service Unavailable", "status": status})
+            self.reply(status, whole[: len(whole) // 2].encode(), "application/json", None)
         elif fault == "drop":
             self.fake.record(user.name, 0, body)
             self.close_connection = True
