@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from warnd.channels import x as x_channel
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import SystemClock
@@ -22,6 +23,7 @@ from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
+from warnd.store.targets import Targets
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -329,5 +331,47 @@ def test_a_thread_part_x_refuses_as_a_repeat_is_delivered_only_when_warnd_s_reco
         assert [(e["event_id"], e["warning_id"], e["part"]) for e in refused] == [("e-again", "w-again", 1)]
         assert any(e["event"] == "delivery.dead" and e["warning_id"] == "w-again" for e in logs)
         assert not any(e["event"] == "warning.delivered" for e in logs)
+    finally:
+        fake.stop()
+
+
+def test_x_credits_spent_hold_every_account_of_the_app_and_lose_nothing(tmp_path, monkeypatch):
+    # The real hold is 15 minutes; the test waits a moment instead.
+    monkeypatch.setattr(x_channel, "CREDITS_HOLD", 2.0)
+    users = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users)
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        with conn.transaction():
+            for i in range(3):
+                for account in ("aceh", "ntb"):
+                    Outbox(conn).enqueue(warning(i, account, now), [f"account:{account}"], now)
+        fake.down = "402"
+
+        def senders() -> dict[str, Any]:
+            return {f"account:{a}": x_sender(fake, a, (90, 900.0), (9000, 86400.0)) for a in ("aceh", "ntb")}
+
+        with structlog.testing.capture_logs() as logs:
+            assert not asyncio.run(drain(conn, senders, DispatchSettings(), timeout=1.0))
+        statuses = [s for _, s, _ in fake.state.requests]
+        # At most one refused try per lane: the first 402 holds the other lane too.
+        assert statuses and set(statuses) == {402} and len(statuses) <= 2
+        counts = Outbox(conn).counts()
+        assert counts["dead"] == 0 and counts["sent"] == 0 and counts["pending"] + counts["retry"] == 6
+        app = Targets(conn).get(x_channel.APP_HOLD)
+        assert app.hold_until is not None and app.hold_until > datetime.now(UTC)
+        for account in ("aceh", "ntb"):
+            assert Targets(conn).get(f"account:{account}").disabled_at is None
+        notices = [e for e in logs if e["event"] == "delivery.app_held"]
+        assert len(notices) == 1 and "credits" in notices[0]["notice"]
+        assert not [e for e in logs if e["event"] in ("delivery.dead", "target.disabled")]
+
+        # Credits are topped up: once the hold runs out both accounts deliver everything.
+        fake.down = None
+        assert asyncio.run(drain(conn, senders, DispatchSettings(), timeout=15.0))
+        assert len(fake.posts_by("aceh")) == 3 and len(fake.posts_by("ntb")) == 3
+        assert Outbox(conn).counts()["dead"] == 0
     finally:
         fake.stop()
