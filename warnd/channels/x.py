@@ -17,6 +17,8 @@ What tweepy does not do, and this module does:
   attempt a restart finds in flight) is recorded in the outbox. X refusing that part as a
   duplicate means that request got through: the part counts as posted. A refusal of any other
   part is an error: the delivery is dead-lettered with an operator notice, never counted sent.
+- errors: X is judged by status and body together, in one table (X_ANSWERS below), not by the
+  status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its message.
 """
 
 from __future__ import annotations
