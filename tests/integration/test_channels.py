@@ -411,3 +411,19 @@ def test_a_malformed_whsec_secret_is_refused_without_showing_it():
     with pytest.raises(ValueError) as e:
         hook("http://127.0.0.1:9/radio", secret="whsec_not*base64*Zq7")
     assert "Zq7" not in str(e.value) and "whsec_" in str(e.value)
+
+
+def test_the_readme_standard_webhooks_check_accepts_warnd_and_refuses_tampering(sink):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (code,) = [b for b in blocks if "from standardwebhooks" in b]
+    d = delivery(target="partner:radio")
+    d = Delivery(d.id, d.warning, d.target, d.state, 0, NOW, NOW, cap="<alert>Gempa Aceh</alert>")
+    send(hook(sink.url("radio"), fmt="cap"), Job(d))
+    (request,) = sink.state.requests
+    plain_as_whsec = "whsec_" + base64.b64encode(b"radio-secret").decode()
+    for secret in (b"radio-secret", plain_as_whsec):
+        exec(compile(code, "README.md", "exec"), {"secret": secret, "body": request.body, "headers": request.headers})
+        tampered = {"secret": secret, "body": request.body.replace(b"Aceh", b"Bali"), "headers": request.headers}
+        with pytest.raises(WebhookVerificationError):
+            exec(compile(code, "README.md", "exec"), tampered)
