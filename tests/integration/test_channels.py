@@ -4,15 +4,19 @@ a partner webhook sink (HMAC signatures verified)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import socket
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from warnd.channels import x as x_channel
 from warnd.channels.base import Job
@@ -404,3 +408,107 @@ def test_x_answers_as_the_table_says(fake_x, name, status, body, faults, check):
         else:
             fake_x.script(fault)
     check(fake_x, x_sender(fake_x), Job(delivery(), reply_to="999" if "gone" in name else None))
+
+
+# A partner's secret in Standard Webhooks form: whsec_ + base64 of 24 random-looking bytes.
+WHSEC = "whsec_" + base64.b64encode(b"partner-key-Qm4Tz8Lw2Hc6").decode()
+
+
+def verified(secret: str | bytes, request) -> None:
+    """The off-the-shelf Standard Webhooks verifier a partner's stack uses; raises when it refuses."""
+    Webhook(secret).verify(request.body, request.headers, json_parse=False)
+
+
+def test_the_standardwebhooks_library_verifies_a_warning_and_a_probe(sink):
+    d = delivery(target="partner:radio")
+
+    async def deliver_and_probe():
+        s = hook(sink.url("radio"))
+        await s.send(Job(d))
+        await s.probe()
+        await s.aclose()
+
+    asyncio.run(deliver_and_probe())
+    warning, probe = sink.state.requests
+    assert warning.headers["webhook-id"] == d.idempotency_key == warning.headers["Idempotency-Key"]
+    assert probe.headers["webhook-id"] == probe.headers["Idempotency-Key"]
+    assert probe.headers["webhook-id"].startswith("probe-")
+    # A plain secret's own bytes are the key; its whsec_ form, as the README says how to build it.
+    plain_as_whsec = "whsec_" + base64.b64encode(b"radio-secret").decode()
+    for request in (warning, probe):
+        verified(b"radio-secret", request)
+        verified(plain_as_whsec, request)
+        with pytest.raises(WebhookVerificationError):
+            verified(b"another-secret", request)
+        tampered = replace(request, body=request.body.replace(b"radio", b"tv"))
+        assert tampered.body != request.body
+        with pytest.raises(WebhookVerificationError):
+            verified(b"radio-secret", tampered)
+    assert len(sink.receipts("radio")) == 1 and len(sink.probes("radio")) == 1
+
+
+def test_a_whsec_secret_is_used_as_the_spec_says_and_the_sink_checks_it():
+    s = WebhookSink({"radio": WHSEC})
+    s.start()
+    try:
+        send(hook(s.url("radio"), secret=WHSEC), Job(delivery(target="partner:radio")))
+        (request,) = s.state.requests
+        # The deprecated header still verifies, the Standard Webhooks one no longer: refused.
+        moved = {**request.headers, "webhook-id": "another-id"}
+        refused = httpx.post(s.url("radio"), content=request.body, headers=moved, timeout=5)
+    finally:
+        s.stop()
+    verified(WHSEC, request)
+    with pytest.raises(WebhookVerificationError):
+        verified(WHSEC.encode(), request)
+    assert refused.status_code == 401 and s.state.rejected == [("radio", "bad webhook-signature")]
+    assert len(s.receipts("radio")) == 1
+
+
+def test_while_a_secret_rotates_each_secret_verifies_the_delivery(sink):
+    send(hook(sink.url("radio"), secret=f"radio-secret\n{WHSEC}\n"), Job(delivery(target="partner:radio")))
+    (request,) = sink.state.requests
+    signatures = request.headers["webhook-signature"].split(" ")
+    assert len(signatures) == 2 and all(sig.startswith("v1,") for sig in signatures)
+    verified(b"radio-secret", request)
+    verified(WHSEC, request)
+    with pytest.raises(WebhookVerificationError):
+        verified(b"another-secret", request)
+    # The sink holds the first secret and also checks the deprecated header, made with it alone.
+    assert len(sink.receipts("radio")) == 1 and sink.state.rejected == []
+
+
+def test_a_retry_carries_the_same_webhook_id_and_verifies(sink):
+    d = delivery(target="partner:radio")
+    sink.script("radio", "500")
+    with pytest.raises(DeliveryError):
+        send(hook(sink.url("radio")), Job(d))
+    send(hook(sink.url("radio")), Job(d))
+    first, retry = sink.state.requests
+    assert first.headers["webhook-id"] == retry.headers["webhook-id"] == d.idempotency_key
+    assert first.body == retry.body
+    verified(b"radio-secret", first)
+    verified(b"radio-secret", retry)
+    assert sink.keys("radio") == [d.idempotency_key]
+
+
+def test_a_malformed_whsec_secret_is_refused_without_showing_it():
+    with pytest.raises(ValueError) as e:
+        hook("http://127.0.0.1:9/radio", secret="whsec_not*base64*Zq7")
+    assert "Zq7" not in str(e.value) and "whsec_" in str(e.value)
+
+
+def test_the_readme_standard_webhooks_check_accepts_warnd_and_refuses_tampering(sink):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (code,) = [b for b in blocks if "from standardwebhooks" in b]
+    d = delivery(target="partner:radio")
+    d = Delivery(d.id, d.warning, d.target, d.state, 0, NOW, NOW, cap="<alert>Gempa Aceh</alert>")
+    send(hook(sink.url("radio"), fmt="cap"), Job(d))
+    (request,) = sink.state.requests
+    plain_as_whsec = "whsec_" + base64.b64encode(b"radio-secret").decode()
+    for secret in (b"radio-secret", plain_as_whsec):
+        exec(compile(code, "README.md", "exec"), {"secret": secret, "body": request.body, "headers": request.headers})
+        tampered = {"secret": secret, "body": request.body.replace(b"Aceh", b"Bali"), "headers": request.headers}
+        with pytest.raises(WebhookVerificationError):
+            exec(compile(code, "README.md", "exec"), tampered)

@@ -132,6 +132,25 @@ def test_a_missing_credential_is_refused_naming_where_to_put_it(tmp_path, monkey
     assert set(b.senders) == {"account:jabar", "feed:jabar", "partner:radio"}
 
 
+def test_a_malformed_whsec_partner_secret_is_refused_naming_it_never_showing_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    accounts = f'\n  jabar: {{channel: file, path: {tmp_path}/posts.jsonl, name: "Jawa Barat", regions: ["32"]}}'
+    extra = (
+        'partners:\n  radio: {name: R, url: "https://radio.example/hook", secret: partner-radio, accounts: [jabar]}\n'
+    )
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=accounts, extra=extra)
+    monkeypatch.setenv("WARND_SECRET_PARTNER_RADIO", "whsec_Kx8*Vd3*notbase64")
+    assert main(["check", "-c", str(cfg), "--secrets"]) == 2
+    err = capsys.readouterr().err
+    assert "partner-radio" in err and "whsec_" in err and "WARND_SECRET_PARTNER_RADIO" in err
+    assert "Kx8" not in err
+    b = build(cfg, with_senders=True)
+    assert "partner:radio" not in b.senders and "Kx8" not in repr(b.missing)
+    # Two lines (a secret and the next one) are a valid rotation: a sender is built.
+    monkeypatch.setenv("WARND_SECRET_PARTNER_RADIO", "plain-old-secret\nwhsec_" + "QUJDREVGR0g=")
+    assert "partner:radio" in build(cfg, with_senders=True).senders
+
+
 def test_partner_filters_and_follow_ups():
     p = Partner(name="R", url="https://r.example", secret="s", accounts=["jabar"], hazards=["flood"], levels=["siaga1"])
     none = lambda target: False  # noqa: E731

@@ -76,7 +76,18 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
         key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
         if key is None:
             continue
-        out.senders[f"partner:{name}"] = WebhookSender(
-            name, url=partner.url, secret=key, fmt=partner.format, timeout=partner.timeout, user_agent=cfg.user_agent
-        )
+        try:
+            out.senders[f"partner:{name}"] = WebhookSender(
+                name,
+                url=partner.url,
+                secret=key,
+                fmt=partner.format,
+                timeout=partner.timeout,
+                user_agent=cfg.user_agent,
+            )
+        except ValueError as e:
+            # Treated like a missing credential: named, with where it lives, never shown.
+            message = f"credential {partner.secret!r}: {e}; {secrets.where(partner.secret)}"
+            out.problems.append((("partners", name, "secret"), message))
+            out.missing[f"partner:{name}"] = message
     return out

@@ -1,8 +1,13 @@
 """Media-partner webhooks: each warning POSTed as JSON or CAP 1.2 XML, signed.
 
 Headers (documented for partners in the README, with a verification example):
-  X-Warnd-Timestamp   unix seconds when this attempt was signed
-  X-Warnd-Signature   v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+  webhook-id          the Idempotency-Key (Standard Webhooks, standardwebhooks.com)
+  webhook-timestamp   unix seconds when this attempt was signed
+  webhook-signature   "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", one per
+                      secret, space-separated (several while a secret rotates)
+  X-Warnd-Timestamp   the same unix seconds (deprecated: goes in the next release)
+  X-Warnd-Signature   v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>, first secret only
+                      (deprecated: goes in the next release)
   Idempotency-Key     the same on every retry of one warning to one partner: dedupe on it
   X-Warnd-Event       the event id, X-Warnd-Kind new/update/cancel/escalate/all_clear
 
@@ -16,6 +21,8 @@ goes through the outbox.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -38,6 +45,34 @@ SIGNATURE_VERSION = "v1"
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret, str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"{SIGNATURE_VERSION}={mac}"
+
+
+WHSEC_PREFIX = "whsec_"
+
+
+def partner_secrets(secret: Secret) -> list[str]:
+    """A partner credential holds one secret a line: more than one while a secret rotates."""
+    return [line.strip() for line in secret.reveal().splitlines() if line.strip()]
+
+
+def signing_key(value: str) -> bytes:
+    """The Standard Webhooks key: `whsec_<base64>` is decoded as the spec says; any other
+    secret's own UTF-8 bytes are the key, so a partner keeps the secret it has (its whsec_ form
+    is "whsec_" + base64 of those bytes). The message never carries the value."""
+    if not value.startswith(WHSEC_PREFIX):
+        return value.encode()
+    try:
+        key = base64.b64decode(value[len(WHSEC_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a secret starting with whsec_ must be base64 after it") from None
+    if not key:
+        raise ValueError("a secret starting with whsec_ must not be empty after it")
+    return key
+
+
+def standard_signature(keys: list[bytes], msg_id: str, timestamp: int, body: bytes) -> str:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return " ".join("v1," + base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()).decode() for k in keys)
 
 
 def client(timeout: float, user_agent: str) -> httpx.AsyncClient:
@@ -86,7 +121,13 @@ class WebhookSender:
         self.target = f"partner:{partner}"
         self.partner = partner
         self.url = url
-        self._secret = secret
+        values = partner_secrets(secret)
+        if not values:
+            raise ValueError(f"partner {partner}: the secret is empty")
+        # Validated here, so that a malformed whsec_ secret is a config problem, not a failed send.
+        self._keys = [signing_key(v) for v in values]
+        # The deprecated header keeps its old key, the first secret as written, for one release.
+        self._legacy_key = values[0].encode()
         self.fmt = fmt
         self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
         self.user_agent = user_agent
@@ -117,12 +158,9 @@ class WebhookSender:
     async def send(self, job: Job) -> Sent:
         d = job.delivery
         body, content_type = self.body(d)
-        ts = int(timestamp())
         headers = {
             "Content-Type": content_type,
-            "X-Warnd-Timestamp": str(ts),
-            "X-Warnd-Signature": sign(self._secret.reveal().encode(), ts, body),
-            "Idempotency-Key": d.idempotency_key,
+            **self._signed(d.idempotency_key, body),
             "X-Warnd-Event": d.warning.event_id,
             "X-Warnd-Kind": d.warning.kind.value,
         }
@@ -142,12 +180,9 @@ class WebhookSender:
         """A signed test delivery: None when the endpoint took it, DeliveryError when it is
         unreachable or refuses it (401/403: the secret; 404/410: gone; 3xx: moved; 5xx)."""
         body = probe_body(self.partner, uuid.uuid4().hex, SystemClock().now())
-        ts = int(timestamp())
         headers = {
             "Content-Type": "application/json; charset=utf-8",
-            "X-Warnd-Timestamp": str(ts),
-            "X-Warnd-Signature": sign(self._secret.reveal().encode(), ts, body),
-            "Idempotency-Key": "probe-" + hashlib.sha256(body).hexdigest()[:32],
+            **self._signed("probe-" + hashlib.sha256(body).hexdigest()[:32], body),
             "X-Warnd-Kind": "probe",
         }
         status, answer = await self._post(body, headers)
@@ -164,6 +199,17 @@ class WebhookSender:
             return
         hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
+
+    def _signed(self, key: str, body: bytes) -> dict[str, str]:
+        ts = int(timestamp())
+        return {
+            "webhook-id": key,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": standard_signature(self._keys, key, ts, body),
+            "X-Warnd-Timestamp": str(ts),
+            "X-Warnd-Signature": sign(self._legacy_key, ts, body),
+            "Idempotency-Key": key,
+        }
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         try:

@@ -1,7 +1,10 @@
 """A media partner's webhook endpoint on 127.0.0.1, for tests and drills.
 
 POST /<partner>: the signature is checked the way the README tells partners to (HMAC-SHA256 over
-"<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. Each
+"<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. A request
+that carries Standard Webhooks headers (`webhook-id`, as partner deliveries do; ops webhooks do
+not) must also carry a `webhook-signature` that verifies with the partner's secret. Every POST,
+answered or not, is kept in `state.requests` with its headers, for a test to verify on its own. Each
 Idempotency-Key is processed once: a repeat is answered 200 and counted, not processed again.
 Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner. A probe
 (`X-Warnd-Kind: probe`) is verified the same way and kept apart in `state.probes`, never among
@@ -14,6 +17,8 @@ drill or a benchmark that runs the sink in a process of its own.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -37,6 +42,13 @@ class Receipt:
     at: float
 
 
+@dataclass(frozen=True)
+class Request:
+    partner: str
+    headers: dict[str, str]
+    body: bytes
+
+
 @dataclass
 class SinkState:
     processed: list[Receipt] = field(default_factory=list)
@@ -44,6 +56,7 @@ class SinkState:
     repeats: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rejected: list[tuple[str, str]] = field(default_factory=list)
     probes: list[Receipt] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
 
 
 def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: float) -> str | None:
@@ -56,6 +69,29 @@ def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: floa
     if not hmac.compare_digest(expected, signature):
         return "bad signature"
     return None
+
+
+def verify_standard(secret: str, msg_id: str, timestamp: str, signatures: str, body: bytes, now: float) -> str | None:
+    """Standard Webhooks: None when one of the space-separated `v1,<base64>` signatures is that of
+    "<id>.<timestamp>.<body>" under the key (whsec_<base64> decoded, else the secret's bytes)."""
+    if not timestamp.isdigit():
+        return "no webhook-timestamp"
+    if abs(now - int(timestamp)) > TOLERANCE:
+        return "webhook-timestamp too old or in the future"
+    try:
+        key = base64.b64decode(secret[6:], validate=True) if secret.startswith("whsec_") else secret.encode()
+    except (binascii.Error, ValueError):
+        return "sink secret is not whsec_<base64>"
+    expected = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    for item in signatures.split():
+        version, _, sig = item.partition(",")
+        try:
+            given = base64.b64decode(sig, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if version == "v1" and hmac.compare_digest(expected, given):
+            return None
+    return "bad webhook-signature"
 
 
 class WebhookSink(LocalServer):
@@ -107,6 +143,8 @@ class _Handler(QuietHandler):
     def do_POST(self) -> None:
         body = self.body()
         partner = self.path.split("?")[0].strip("/").split("/")[0]
+        with self.sink.lock:
+            self.sink.state.requests.append(Request(partner, dict(self.headers.items()), body))
         down = self.sink.down.get(partner)
         probe = self.headers.get("X-Warnd-Kind") == "probe"
         # Scripted faults are meant for warnings; a receiver that is down refuses probes too.
@@ -139,6 +177,16 @@ class _Handler(QuietHandler):
             body,
             time.time(),
         )
+        msg_id = self.headers.get("webhook-id")
+        if not why and msg_id is not None:
+            why = verify_standard(
+                secret,
+                msg_id,
+                self.headers.get("webhook-timestamp", ""),
+                self.headers.get("webhook-signature", ""),
+                body,
+                time.time(),
+            )
         key = self.headers.get("Idempotency-Key", "")
         if why or not key:
             with self.sink.lock:
