@@ -223,17 +223,15 @@ def _keep_owner(path: Path) -> None:
                 os.chown(f, owner.st_uid, owner.st_gid)
 
 
-def _print_problems(e: ConfigError) -> None:
+def _print_problems(e: ConfigError, outcome: str = "nothing was started") -> None:
     for problem in e.problems:
         print(problem, file=sys.stderr)
-    print(f"{len(e.problems)} problem(s); nothing was started", file=sys.stderr)
+    print(f"{len(e.problems)} problem(s); {outcome}", file=sys.stderr)
 
 
 def _refused_at_start(e: ConfigError, json_lines: bool, outcome: str) -> None:
     if not json_lines:
-        for problem in e.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(e.problems)} problem(s); {outcome}", file=sys.stderr)
+        _print_problems(e, outcome)
         return
     from warnd.obs import get_logger
 
@@ -708,12 +706,7 @@ def _run(args: argparse.Namespace) -> int:
             _refused_at_start(e, json_lines, "nothing was started")
             return EXIT_CONFIG
         if not json_lines:
-            for problem in e.problems:
-                print(problem, file=sys.stderr)
-            print(
-                f"{len(e.problems)} problem(s); starting from the last good set ({snap.digest}, saved {snap.taken_at})",
-                file=sys.stderr,
-            )
+            _print_problems(e, f"starting from the last good set ({snap.digest}, saved {snap.taken_at})")
         try:
             bundle = build(args.config, with_senders=True, mirror=snap.mirror)
         except ConfigError as again:
