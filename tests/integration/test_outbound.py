@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import RULES_ANY_QUAKE, write_config
+from warnd.cli import main
 from warnd.config.outbound import Outbound, ProxyConfigError, ssl_context
 from warnd.config.schema import HttpSettings
 from warnd.errors import FetchError
@@ -149,3 +151,37 @@ def test_a_socks_proxy_is_refused_without_showing_its_url(monkeypatch):
     assert "ALL_PROXY" in str(e.value) and "pw-Zr4" not in str(e.value) and "proxy.internal" not in str(e.value)
     # Told to ignore the environment, the same variable is no problem.
     assert Outbound.of(HttpSettings(proxy="none")).routes == {}
+
+
+FEEDS = """  - id: gempa
+    format: bmkg-tews
+    url: /nonexistent.json
+"""
+
+
+def _check(cfg, capsys):
+    code = main(["check", "-c", str(cfg)])
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_a_wrong_http_setting_names_the_field_and_the_choices(tmp_path, capsys):
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra="http:\n  proxy: squid\n")
+    code, text = _check(cfg, capsys)
+    assert code == 2
+    assert "http.proxy" in text and "'environment' or 'none'" in text
+
+
+def test_an_unusable_proxy_in_the_environment_is_a_config_problem_at_http_proxy(tmp_path, capsys, monkeypatch):
+    for name in PROXY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://warnd:pw-Hq2@proxy.internal:1080")
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
+    code, text = _check(cfg, capsys)
+    assert code == 2
+    assert "http.proxy" in text and "HTTPS_PROXY" in text and "pw-Hq2" not in text
+    # The operator's way out, without touching the environment.
+    code, text = _check(
+        write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra="http: {proxy: none}\n"), capsys
+    )
+    assert code == 0, text
