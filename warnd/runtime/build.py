@@ -48,8 +48,9 @@ class Bundle:
     ops: dict[str, OpsSender] = field(default_factory=dict)
     # Ops channels left without a sender, and why.
     ops_missing: dict[str, str] = field(default_factory=dict)
-    # How every outbound request reaches the network (the `http:` section and the environment).
-    outbound: Outbound = field(default_factory=Outbound)
+    # How every outbound request reaches the network (the `http:` section and the environment);
+    # build always sets it.
+    outbound: Outbound = field(default_factory=lambda: Outbound(proxy="none"))
 
     def attribution(self, feed_id: str) -> str | None:
         """The feed catalogue's `attribution` of a feed: the full credit its source asks for."""
