@@ -4,9 +4,11 @@ none does, whatever the environment says."""
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, wait_for
+from tests.acceptance.test_daemon_end_to_end import SUMEDANG, Daemon, fast_feed, log_lines, posts, wait_for
 from tests.acceptance.test_service import Service
 from tests.conftest import RULES_ANY_QUAKE, write_config
 from warnd.testing.fake_x import FakeX
@@ -111,3 +113,20 @@ http:
         assert sum(counts.values()) == 0 and proxy.state.refused == []
     # The proxy's password is a secret: it never appears in the daemon's log.
     assert PROXY_PASSWORD not in (tmp_path / "log.jsonl").read_text()
+
+
+def test_a_reload_that_changes_the_http_section_is_refused_and_the_daemon_keeps_running(tmp_path, feed_server):
+    url = feed_server.serve("/auto.json", SUMEDANG)
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, replay=True)
+    daemon = Daemon(cfg, tmp_path / "log.jsonl")
+    try:
+        wait_for(lambda: posts(tmp_path), what="the first warning")
+        cfg.write_text(cfg.read_text() + "\nhttp:\n  ca: certifi\n")
+        daemon.proc.send_signal(signal.SIGHUP)
+        rejected = wait_for(
+            lambda: [x for x in log_lines(tmp_path / "log.jsonl") if x["event"] == "reload.rejected"], what="rejection"
+        )
+        assert rejected[0]["problems"] == ["http cannot change on reload; restart instead"]
+        assert daemon.proc.poll() is None
+    finally:
+        assert daemon.stop() == 0
