@@ -17,6 +17,7 @@ from warnd.channels.base import Sender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import SystemClock
+from warnd.config.outbound import Outbound
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
 from warnd.model import Priority, Region, Status, Warning, WarningKind
@@ -24,6 +25,9 @@ from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
 from warnd.testing.fake_x import FakeX
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 
 def drain(
@@ -86,7 +90,13 @@ def webhooks(total: int = 3000) -> list[Row]:
         try:
             hooks: dict[str, Sender] = {
                 f"partner:{p}": WebhookSender(
-                    p, url=sink.url(p), secret=Secret(f"{p}-secret"), fmt="json", timeout=10.0, user_agent="bench"
+                    p,
+                    url=sink.url(p),
+                    secret=Secret(f"{p}-secret"),
+                    fmt="json",
+                    timeout=10.0,
+                    user_agent="bench",
+                    outbound=DIRECT,
                 )
                 for p in partners
             }
@@ -134,6 +144,7 @@ def x_posts(per_account: int = 300) -> list[Row]:
                     read_timeout=10.0,
                     account_budget=(10**6, 900.0),
                     app_budget=(10**6, 86400.0),
+                    outbound=DIRECT,
                 )
                 for a in accounts
             }

@@ -118,7 +118,7 @@ class Daemon:
             }
             self.metrics.config_valid.set(0)
             self.metrics.config_from_snapshot.set(1)
-        self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base)
+        self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
         self.dispatcher = Dispatcher(
             self.conn,
@@ -370,6 +370,8 @@ class Daemon:
                 ("state_dir", self.bundle.config.state_dir.resolve(), new.config.state_dir.resolve()),
                 ("listen", self.bundle.config.file.listen, new.config.file.listen),
                 ("store", self.bundle.config.file.store, new.config.file.store),
+                # The feed client lives as long as the process; every client takes the same policy.
+                ("http", self.bundle.config.file.http, new.config.file.http),
             )
             if old != now
         ]

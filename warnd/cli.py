@@ -793,10 +793,14 @@ def _events(args: argparse.Namespace) -> int:
 
 def _read_source(source: str) -> bytes:
     if source.startswith(("http://", "https://")):
+        from warnd.config.outbound import Outbound
+        from warnd.config.schema import HttpSettings
         from warnd.pollers.fetch import Fetcher, Validators
 
         async def get() -> bytes:
-            f = Fetcher("warnd-events/" + __version__, Path.cwd())
+            # No config here: the defaults of the `http:` section (the environment's proxies,
+            # the system's CA store).
+            f = Fetcher("warnd-events/" + __version__, Path.cwd(), Outbound.of(HttpSettings()))
             try:
                 out = await f.fetch(source, source, timeout=20, max_bytes=20_000_000, validators=Validators())
             finally:

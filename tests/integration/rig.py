@@ -11,6 +11,7 @@ from typing import Any
 
 from tests.conftest import write_config
 from warnd.clock import FixedClock
+from warnd.config.outbound import Outbound
 from warnd.metrics import Metrics
 from warnd.pollers.fetch import Fetcher
 from warnd.runtime.build import build
@@ -20,6 +21,9 @@ from warnd.runtime.notices import NoticeBoard
 from warnd.runtime.poll import Poller
 from warnd.store.db import connect
 from warnd.store.feedstate import FeedStates
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 
 class RecordingIngest(Ingest):
@@ -64,7 +68,7 @@ class Rig:
 
     def poll(self) -> None:
         async def go() -> None:
-            fetcher = Fetcher("warnd-test", self.cfg.parent)
+            fetcher = Fetcher("warnd-test", self.cfg.parent, DIRECT)
             states = FeedStates(self.conn)
             poller = Poller(fetcher, self.ingest, states, self.clock, lambda: self.bundle, lambda: None, self.metrics)
             try:

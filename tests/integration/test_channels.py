@@ -23,11 +23,15 @@ from warnd.channels.base import Job
 from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
+from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import Delivery, DeliveryState, Priority, Region, Status, Warning, WarningKind
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 APP = ("app-key", "app-secret")
@@ -77,6 +81,7 @@ def x_sender(fake, token="tok-aceh", secret="sec-aceh", read_timeout=5.0):
         read_timeout=read_timeout,
         account_budget=(90, 900.0),
         app_budget=(9000, 86400.0),
+        outbound=DIRECT,
     )
 
 
@@ -141,11 +146,14 @@ def test_x_failures_are_classified(fake_x):
         "hang": Failure.NETWORK,
         "401": Failure.AUTH,
     }
+    # The names requests gave these failures, now that httpx carries the request.
+    messages = {"drop": "X API unreachable: ConnectionError", "hang": "X API unreachable: ReadTimeout"}
     for fault, failure in expected.items():
         fake_x.script(fault)
         with pytest.raises(DeliveryError) as e:
             send(s, Job(delivery(f"teks {fault}")))
         assert e.value.failure is failure, fault
+        assert fault not in messages or str(e.value) == messages[fault], str(e.value)
     fake_x.script("429")
     with pytest.raises(DeliveryError) as e:
         send(s, Job(delivery("teks 429")))
@@ -237,7 +245,9 @@ def sink():
 
 
 def hook(url, fmt="json", secret="radio-secret", timeout=2.0):
-    return WebhookSender("radio", url=url, secret=Secret(secret), fmt=fmt, timeout=timeout, user_agent="warnd-test")
+    return WebhookSender(
+        "radio", url=url, secret=Secret(secret), fmt=fmt, timeout=timeout, user_agent="warnd-test", outbound=DIRECT
+    )
 
 
 def test_webhook_json_is_signed_and_idempotent(sink):

@@ -17,6 +17,7 @@ from warnd.channels import x as x_channel
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import SystemClock
+from warnd.config.outbound import Outbound
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
 from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_rank
@@ -26,6 +27,9 @@ from warnd.store.outbox import Outbox
 from warnd.store.targets import Targets
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 APP = ("app-key", "app-secret")
 ACCOUNTS = ["aceh", "ntb", "jabar", "bali", "maluku"]
@@ -64,11 +68,14 @@ def x_sender(fake: FakeX, account: str, budget: tuple[int, float], app_budget: t
         read_timeout=2.0,
         account_budget=budget,
         app_budget=app_budget,
+        outbound=DIRECT,
     )
 
 
 def hook(name: str, url: str) -> WebhookSender:
-    return WebhookSender(name, url=url, secret=Secret(f"{name}-secret"), fmt="json", timeout=2.0, user_agent="t")
+    return WebhookSender(
+        name, url=url, secret=Secret(f"{name}-secret"), fmt="json", timeout=2.0, user_agent="t", outbound=DIRECT
+    )
 
 
 def fill(conn, per_account: int) -> dict[str, list[Warning]]:

@@ -4,13 +4,17 @@ import time
 
 import pytest
 
+from warnd.config.outbound import Outbound
 from warnd.errors import FetchError
 from warnd.pollers.fetch import Fetcher, Validators
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 
 def fetch(url, tmp_path, **kw):
     async def go():
-        f = Fetcher("warnd-test", tmp_path)
+        f = Fetcher("warnd-test", tmp_path, DIRECT)
         try:
             return await f.fetch(
                 "t",

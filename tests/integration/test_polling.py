@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from tests.conftest import RULES_ANY_QUAKE, sample, write_config
 from warnd.clock import FixedClock
+from warnd.config.outbound import Outbound
 from warnd.pollers.fetch import Fetcher
 from warnd.runtime import health
 from warnd.runtime.build import build
@@ -14,6 +15,9 @@ from warnd.runtime.poll import Poller
 from warnd.store.db import connect
 from warnd.store.feedstate import FeedStates
 from warnd.store.ledger import Ledger
+
+# Loopback fakes only: no proxy of the environment applies.
+DIRECT = Outbound(proxy="none")
 
 T0 = datetime(2026, 2, 16, 15, 0, tzinfo=UTC)
 
@@ -29,7 +33,7 @@ class Rig:
         self.fetcher = None
 
     def poller(self):
-        self.fetcher = Fetcher("warnd-test", self.cfg.parent)
+        self.fetcher = Fetcher("warnd-test", self.cfg.parent, DIRECT)
         ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
         return Poller(self.fetcher, ingest, self.states, self.clock, lambda: self.bundle, lambda: None)
 

@@ -17,6 +17,7 @@ from warnd.channels.file import append_line
 from warnd.channels.webhook import client, sign
 from warnd.clock import timestamp
 from warnd.config import secrets
+from warnd.config.outbound import Outbound
 from warnd.config.schema import OpsChannel, OpsFile
 from warnd.errors import DeliveryError, Failure
 
@@ -47,11 +48,13 @@ class OpsFileSender:
 
 
 class OpsWebhookSender:
-    def __init__(self, name: str, url: str, secret: secrets.Secret | None, timeout: float, user_agent: str) -> None:
+    def __init__(
+        self, name: str, url: str, secret: secrets.Secret | None, timeout: float, user_agent: str, outbound: Outbound
+    ) -> None:
         self.name = name
         self.url = url
         self._secret = secret
-        self.client = client(timeout, user_agent)
+        self.client = client(outbound, timeout, user_agent)
 
     def __repr__(self) -> str:
         return f"OpsWebhookSender({self.name})"
@@ -87,7 +90,12 @@ class BuiltOps:
 
 
 def make_ops(
-    channels: dict[str, OpsChannel], resolve: Callable[[str], Path], user_agent: str, *, build: bool
+    channels: dict[str, OpsChannel],
+    resolve: Callable[[str], Path],
+    user_agent: str,
+    outbound: Outbound,
+    *,
+    build: bool,
 ) -> BuiltOps:
     """`build` False: only check the credentials (`warnd check --secrets`)."""
     out = BuiltOps()
@@ -103,5 +111,5 @@ def make_ops(
                 out.missing[name] = secrets.missing(spec.secret)
                 continue
         if build:
-            out.senders[name] = OpsWebhookSender(name, spec.url, secret, spec.timeout, user_agent)
+            out.senders[name] = OpsWebhookSender(name, spec.url, secret, spec.timeout, user_agent, outbound)
     return out

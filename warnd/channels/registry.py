@@ -18,6 +18,7 @@ from warnd.channels.file import FileSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.config import secrets
+from warnd.config.outbound import Outbound
 from warnd.config.schema import ConfigFile, FileAccount, XAccount
 
 
@@ -30,7 +31,7 @@ class Built:
     missing: dict[str, str] = field(default_factory=dict)
 
 
-def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Path) -> Built:
+def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Path, outbound: Outbound) -> Built:
     out = Built()
 
     def secret(name: str, where: tuple[str | int, ...], target: str) -> secrets.Secret | None:
@@ -71,6 +72,7 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
             read_timeout=cfg.x.read_timeout,
             account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window, cfg.x.account_budget.reserve),
             app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
+            outbound=outbound,
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
@@ -84,6 +86,7 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
                 fmt=partner.format,
                 timeout=partner.timeout,
                 user_agent=cfg.user_agent,
+                outbound=outbound,
             )
         except ValueError as e:
             # Treated like a missing credential: named, with where it lives, never shown.

@@ -21,6 +21,7 @@ goes through the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -30,11 +31,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import httpx
 
 from warnd.channels.base import Budget, Job, Sent, classify_status, retry_after
 from warnd.clock import SystemClock, timestamp
+from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import Delivery
@@ -75,12 +76,14 @@ def standard_signature(keys: list[bytes], msg_id: str, timestamp: int, body: byt
     return " ".join("v1," + base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()).decode() for k in keys)
 
 
-def client(timeout: float, user_agent: str) -> httpx.AsyncClient:
-    """For POSTs to a URL an operator configured: never follows a redirect elsewhere."""
-    return httpx.AsyncClient(
+def client(outbound: Outbound, timeout: float, user_agent: str, connections: int = 8) -> httpx.AsyncClient:
+    """For POSTs to a URL an operator configured: never follows a redirect elsewhere. Kept-alive
+    connections (up to `connections` at once) carry one delivery after another to a partner."""
+    return outbound.async_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        follow_redirects=False,
         headers={"User-Agent": user_agent},
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections, keepalive_expiry=60),
     )
 
 
@@ -117,7 +120,17 @@ class WebhookSender:
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()
 
-    def __init__(self, partner: str, *, url: str, secret: Secret, fmt: str, timeout: float, user_agent: str) -> None:
+    def __init__(
+        self,
+        partner: str,
+        *,
+        url: str,
+        secret: Secret,
+        fmt: str,
+        timeout: float,
+        user_agent: str,
+        outbound: Outbound,
+    ) -> None:
         self.target = f"partner:{partner}"
         self.partner = partner
         self.url = url
@@ -129,20 +142,17 @@ class WebhookSender:
         # The deprecated header keeps its old key, the first secret as written, for one release.
         self._legacy_key = values[0].encode()
         self.fmt = fmt
-        self.timeout = aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0))
+        self.timeout = timeout
         self.user_agent = user_agent
-        # aiohttp, not httpx, for the fan-out to partners: a third of the CPU per POST, which is
-        # what bounds deliveries per second (bench/). Made on first use, on the daemon's loop.
-        self._session: aiohttp.ClientSession | None = None
+        self.outbound = outbound
+        # Made on first use, so that a sender built by `warnd check` or refused with its config
+        # never holds a pool.
+        self._http: httpx.AsyncClient | None = None
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=self.timeout,
-                headers={"User-Agent": self.user_agent},
-                connector=aiohttp.TCPConnector(limit=8, keepalive_timeout=60),
-            )
-        return self._session
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None or self._http.is_closed:
+            self._http = client(self.outbound, self.timeout, self.user_agent)
+        return self._http
 
     def __repr__(self) -> str:
         return f"WebhookSender({self.partner})"
@@ -213,18 +223,19 @@ class WebhookSender:
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         try:
-            async with self._client().post(self.url, data=body, headers=headers, allow_redirects=False) as r:
-                status, answer = r.status, {k.lower(): v for k, v in r.headers.items()}
-                await r.read()
-        except TimeoutError as e:
+            # httpx's timeouts bound each read; this bounds the whole answer, as a partner that
+            # drips its reply must not hold the lane.
+            async with asyncio.timeout(self.timeout):
+                r = await self._client().post(self.url, content=body, headers=headers)
+        except (TimeoutError, httpx.TimeoutException) as e:
             raise DeliveryError(f"partner {self.partner}: timeout ({type(e).__name__})", Failure.NETWORK) from None
-        except aiohttp.ClientConnectorError as e:
+        except (httpx.ConnectError, httpx.ProxyError) as e:
             why = f"partner {self.partner}: cannot connect ({type(e).__name__})"
             raise DeliveryError(why, Failure.NETWORK) from None
-        except aiohttp.ClientError as e:
+        except httpx.HTTPError as e:
             raise DeliveryError(f"partner {self.partner}: {type(e).__name__}", Failure.NETWORK) from None
-        return status, answer
+        return r.status_code, {k.lower(): v for k, v in r.headers.items()}
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._http is not None:
+            await self._http.aclose()

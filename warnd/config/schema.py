@@ -334,6 +334,19 @@ class StoreSettings(Strict):
         return v
 
 
+class HttpSettings(Strict):
+    """How every outbound request (feed polls, X, partner and ops webhooks, their checks) reaches
+    the network: one proxy and one CA policy for all of them."""
+
+    proxy: Literal["environment", "none"] = "environment"
+    """environment: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY (upper or lower case), as
+    curl reads them; none: always connect directly, whatever the environment says."""
+    ca: Literal["system", "certifi"] = "system"
+    """system: the operating system's CA store (with an organisation's own CA, if installed
+    there; SSL_CERT_FILE / SSL_CERT_DIR override it as OpenSSL does); certifi: Mozilla's bundle
+    as shipped with the certifi package, for hosts without a usable store."""
+
+
 # --- the main file ---------------------------------------------------------------------------
 
 
@@ -372,6 +385,7 @@ class ConfigFile(Strict):
     credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
 
     @field_validator("listen")
     @classmethod

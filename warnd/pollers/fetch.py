@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from warnd.config.outbound import Outbound
 from warnd.errors import FeedError, FetchError
 from warnd.pollers.document import GZIP_MAGIC, gunzip_capped
 
@@ -50,9 +51,9 @@ def local_path(url: str, base: Path) -> Path:
 
 
 class Fetcher:
-    def __init__(self, user_agent: str, base: Path) -> None:
+    def __init__(self, user_agent: str, base: Path, outbound: Outbound) -> None:
         self.base = base
-        self.client = httpx.AsyncClient(
+        self.client = outbound.async_client(
             headers={
                 "User-Agent": user_agent,
                 # Bodies are decompressed here, under the size cap; httpx's own decoder would
@@ -65,7 +66,8 @@ class Fetcher:
             # Each feed is read again every 5 s to a few minutes: a connection kept that long
             # saves a TCP and TLS handshake (CPU and a round trip) on every poll. httpx's default
             # drops it after 5 s; a server that closed it first is noticed before reuse.
-            transport=httpx.AsyncHTTPTransport(retries=1, limits=httpx.Limits(keepalive_expiry=120.0)),
+            limits=httpx.Limits(keepalive_expiry=120.0),
+            retries=1,
         )
 
     async def aclose(self) -> None:

@@ -14,6 +14,7 @@ from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender, make_ops
 from warnd.channels.registry import make_senders
 from warnd.config.load import Config, load
+from warnd.config.outbound import Outbound, ProxyConfigError
 from warnd.config.schema import XAccount
 from warnd.errors import ConfigError, Problem
 from warnd.geo import (
@@ -47,6 +48,9 @@ class Bundle:
     ops: dict[str, OpsSender] = field(default_factory=dict)
     # Ops channels left without a sender, and why.
     ops_missing: dict[str, str] = field(default_factory=dict)
+    # How every outbound request reaches the network (the `http:` section and the environment);
+    # build always sets it.
+    outbound: Outbound = field(default_factory=lambda: Outbound(proxy="none"))
 
     def attribution(self, feed_id: str) -> str | None:
         """The feed catalogue's `attribution` of a feed: the full credit its source asks for."""
@@ -168,15 +172,20 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
         )
         for name, a in cfg.file.accounts.items()
     }
+    try:
+        outbound = Outbound.of(cfg.file.http)
+    except ProxyConfigError as e:
+        problems.append(at.problem(str(e), "http", "proxy"))
+        outbound = Outbound("none", cfg.file.http.ca)
     senders: dict[str, Sender] = {}
     missing: dict[str, str] = {}
     if with_senders or check_secrets:
-        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir)
+        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir, outbound)
         if check_secrets:
             problems.extend(at.problem(message, *where) for where, message in built.problems)
         senders = built.senders if with_senders else {}
         missing = built.missing
-    ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, build=with_senders)
+    ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, outbound, build=with_senders)
     if check_secrets:
         problems.extend(at.problem(why, "ops", name, "secret") for name, why in ops.missing.items())
 
@@ -200,6 +209,7 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
         missing,
         ops.senders,
         ops.missing,
+        outbound,
     )
 
 
