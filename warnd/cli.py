@@ -279,12 +279,14 @@ def _status(args: argparse.Namespace) -> int:
         state_dir, feed_ids, listen, store = raw_dir, None, "", None
         token_name = _raw_token_name(args.config)
     address = _daemon_address(state_dir, listen)
-    snap = _ask_daemon(address, _operator_token(token_name)) if address else None
+    snap, refused = _ask_daemon(address, _operator_token(token_name)) if address else (None, None)
     if snap is None:
-        snap = from_database(state_dir, feed_ids, store) | {
-            "source": "state database",
-            "note": f"warnd is not answering on {address or 'its listen address'}: this is the state it left",
-        }
+        note = (
+            f"warnd answers on {address} but refused /status ({refused}): this is the state in its database"
+            if refused
+            else f"warnd is not answering on {address or 'its listen address'}: this is the state it left"
+        )
+        snap = from_database(state_dir, feed_ids, store) | {"source": "state database", "note": note}
     if args.format == "json":
         print(json.dumps(snap, ensure_ascii=False))
     else:
@@ -321,7 +323,8 @@ def _raw_token_name(config: Path) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _ask_daemon(address: str, token: str | None = None) -> dict[str, Any] | None:
+def _ask_daemon(address: str, token: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """(the daemon's status, None), or (None, why it refused: a token missing or wrong)."""
     import httpx
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -330,10 +333,13 @@ def _ask_daemon(address: str, token: str | None = None) -> dict[str, Any] | None
         # world would carry the question (and the token) elsewhere and report a live daemon dead.
         with httpx.Client(trust_env=False, timeout=3.0) as client:
             r = client.get(f"http://{address}/status", headers=headers)
-        doc = r.json() if r.status_code == 200 else None
+        doc = r.json()
     except (httpx.HTTPError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("source") == "daemon" else None
+        return None, None
+    if r.status_code in (401, 503) and isinstance(doc, dict) and "error" in doc:
+        return None, f"HTTP {r.status_code}: {doc['error']}"
+    ok = r.status_code == 200 and isinstance(doc, dict) and doc.get("source") == "daemon"
+    return (doc if ok else None), None
 
 
 def _print_status(snap: dict[str, Any]) -> None:

@@ -412,7 +412,7 @@ class ConfigFile(Strict):
                 " /status and /metrics would be open to anyone who can reach it; name a credential in"
                 " operator_token, or listen on 127.0.0.1 and publish the CAP feeds on public_listen"
             )
-        if self.public_listen is not None and self.public_listen == self.listen:
+        if self.public_listen == self.listen and not self.listen.endswith(":0"):
             raise ValueError("public_listen: must differ from listen (one listener cannot be both)")
         return self
 
