@@ -93,9 +93,20 @@ def test_an_operator_listener_beyond_loopback_without_a_token_is_refused(tmp_pat
     )
     assert run.returncode == 2, run.stdout + run.stderr
     assert "listen" in run.stderr and "operator_token" in run.stderr, run.stderr
-    # With a token named, the same address is accepted.
+    # With a token named, the same address is accepted; `check --secrets` wants its credential.
     cfg.write_text(cfg.read_text() + "\noperator_token: ops-token\n")
-    run = subprocess.run(
-        [sys.executable, "-m", "warnd.cli", "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARND_SECRET_")}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-m", "warnd.cli", "check", "--secrets", "-c", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        for env in (clean, {**clean, **TOKEN_ENV})
+    ]
+    assert runs[0].returncode == 2 and "operator_token" in runs[0].stderr, runs[0].stderr
+    assert "WARND_SECRET_OPS_TOKEN" in runs[0].stderr
+    assert runs[1].returncode == 0, runs[1].stdout + runs[1].stderr
+    assert TOKEN not in runs[1].stdout + runs[1].stderr
