@@ -110,3 +110,38 @@ def test_an_operator_listener_beyond_loopback_without_a_token_is_refused(tmp_pat
     assert "WARND_SECRET_OPS_TOKEN" in runs[0].stderr
     assert runs[1].returncode == 0, runs[1].stdout + runs[1].stderr
     assert TOKEN not in runs[1].stdout + runs[1].stderr
+
+
+def test_a_reload_reads_a_rotated_operator_token(tmp_path: Path, feed_server) -> None:
+    url = feed_server.serve("/auto.json", SUMEDANG)
+    cfg = write_config(
+        tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra="operator_token: ops-token\n", replay=True
+    )
+    creds = tmp_path / "credentials"
+    creds.mkdir()
+    (creds / "ops-token").write_text("first-token\n")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("WARND_SECRET_")}
+    d = DaemonProcess(cfg, {"CREDENTIALS_DIRECTORY": str(creds)})
+    try:
+        d.ready()
+        operator = wait_for(lambda: _read(tmp_path / "state" / "listen"), what="the operator address")
+
+        def asked(token: str) -> int:
+            with httpx.Client(trust_env=False, timeout=10) as client:
+                return client.get(f"http://{operator}/status", headers={"Authorization": f"Bearer {token}"}).status_code
+
+        assert (asked("first-token"), asked("second-token")) == (200, 401)
+        (creds / "ops-token").write_text("second-token\n")
+        reload = subprocess.run(
+            [sys.executable, "-m", "warnd.cli", "reload", "--pid", str(d.proc.pid), "-c", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**clean, "CREDENTIALS_DIRECTORY": str(creds)},
+        )
+        assert reload.returncode == 0, reload.stdout + reload.stderr
+        assert (asked("first-token"), asked("second-token")) == (401, 200)
+        assert d.stop() == 0
+    finally:
+        d.kill()
+    assert "first-token" not in d.log.read_text() and "second-token" not in d.log.read_text()
