@@ -30,7 +30,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender
 from warnd.clock import Clock, SystemClock, steady
-from warnd.config import snapshot
+from warnd.config import secrets, snapshot
+from warnd.config.secrets import Secret
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError, WarndError
 from warnd.metrics import Metrics
@@ -147,10 +148,14 @@ class Daemon:
         self.metrics.registry.register(self.observer)
         self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: sorted(self.bundle.ops))
         self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops)
-        host, _, port = bundle.config.file.listen.rpartition(":")
+        self.operator_token: Secret | None = None
+        self.token_problem: str | None = None
+        self._read_token()
+        host, port = _address(bundle.config.file.listen)
+        public = bundle.config.file.public_listen
         self.endpoint = Endpoint(
-            host.strip("[]"),
-            int(port),
+            host,
+            port,
             health=self.observer.health,
             status=lambda: (
                 self.observer.status(str(self.config_path))
@@ -158,6 +163,9 @@ class Daemon:
             ),
             registry=self.metrics.registry,
             cap=CapFeeds(Outbox(self.conn), lambda: self.bundle.senders),
+            public=_address(public) if public else None,
+            token=lambda: self.operator_token,
+            token_missing=lambda: self.token_problem,
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
@@ -246,18 +254,36 @@ class Daemon:
             await asyncio.wait({self._saving}, timeout=5.0)
         await self._shutdown(dispatch, ops, watchdog, membership)
 
+    def _read_token(self) -> None:
+        """The operator token, read at start and on each reload (a rotated token takes effect
+        then). Named but unreadable: operator paths refuse everyone rather than open up."""
+        name = self.bundle.config.file.operator_token
+        self.operator_token = secrets.read(name) if name else None
+        self.token_problem = secrets.missing(name) if name and self.operator_token is None else None
+        if self.token_problem:
+            log.error("http.token_missing", error=self.token_problem, field="operator_token")
+
     async def _serve(self) -> None:
-        """Start the endpoint. A port taken is a notice, not a stop: warnings matter more."""
-        try:
-            host, port = await self.endpoint.start()
-        except OSError as e:
-            self.http_error = f"cannot listen on {self.bundle.config.file.listen}: {e.strerror or e}"
-            log.error("http.failed", error=self.http_error)
-            return
-        self.http_error = None
-        # For `warnd status` when the port was 0 (any free port).
-        _write_atomic(self.bundle.config.state_dir / "listen", f"{host}:{port}\n")
-        log.info("http.listening", address=f"{host}:{port}")
+        """Start the listeners. A port taken is a notice, not a stop: warnings matter more."""
+        self.endpoint.watch_accepts()
+        cfg = self.bundle.config
+        errors = []
+        for listener, configured, file in (
+            (self.endpoint.operator, cfg.file.listen, "listen"),
+            (self.endpoint.public, cfg.file.public_listen, "public_listen"),
+        ):
+            if listener is None:
+                continue
+            try:
+                host, port = await listener.start()
+            except OSError as e:
+                errors.append(f"cannot listen on {configured} ({file}): {e.strerror or e}")
+                log.error("http.failed", error=errors[-1], listener=listener.name)
+                continue
+            # For `warnd status` and tests when the port was 0 (any free port).
+            _write_atomic(cfg.state_dir / file, f"{host}:{port}\n")
+            log.info("http.listening", address=f"{host}:{port}", listener=listener.name)
+        self.http_error = "; ".join(errors) or None
 
     def _schedule_health(self) -> None:
         self.scheduler.add_job(
@@ -369,6 +395,7 @@ class Daemon:
             for what, old, now in (
                 ("state_dir", self.bundle.config.state_dir.resolve(), new.config.state_dir.resolve()),
                 ("listen", self.bundle.config.file.listen, new.config.file.listen),
+                ("public_listen", self.bundle.config.file.public_listen, new.config.file.public_listen),
                 ("store", self.bundle.config.file.store, new.config.file.store),
                 # The feed client lives as long as the process; every client takes the same policy.
                 ("http", self.bundle.config.file.http, new.config.file.http),
@@ -384,6 +411,7 @@ class Daemon:
         old = self.bundle
         self.bundle = new
         self.generation += 1
+        self._read_token()
         self._schedule_feeds()
         await _close_all(old)
         log.info(
@@ -563,7 +591,8 @@ class Daemon:
                 # Fold the write-ahead log into the database file: a clean, self-contained state.
                 self.conn.checkpoint()
         self.conn.close()
-        (self.bundle.config.state_dir / "listen").unlink(missing_ok=True)
+        for file in ("listen", "public_listen"):
+            (self.bundle.config.state_dir / file).unlink(missing_ok=True)
         log.info("daemon.stopped", outbox=counts)
 
 
@@ -572,6 +601,11 @@ async def _close_all(bundle: Bundle) -> None:
     for sender in closers:
         with contextlib.suppress(Exception):
             await sender.aclose()
+
+
+def _address(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -266,6 +266,7 @@ def _status(args: argparse.Namespace) -> int:
         state_dir: Path = cfg.state_dir
         feed_ids: list[str] | None = [f.spec.id for f in cfg.feeds]
         listen = cfg.file.listen
+        token_name = cfg.file.operator_token
         store: StoreSettings | None = cfg.file.store
     except ConfigError as e:
         # Status matters most when something is wrong: read the state directory anyway.
@@ -276,13 +277,16 @@ def _status(args: argparse.Namespace) -> int:
         if raw_dir is None:
             return EXIT_CONFIG
         state_dir, feed_ids, listen, store = raw_dir, None, "", None
+        token_name = _raw_token_name(args.config)
     address = _daemon_address(state_dir, listen)
-    snap = _ask_daemon(address) if address else None
+    snap, refused = _ask_daemon(address, _operator_token(token_name)) if address else (None, None)
     if snap is None:
-        snap = from_database(state_dir, feed_ids, store) | {
-            "source": "state database",
-            "note": f"warnd is not answering on {address or 'its listen address'}: this is the state it left",
-        }
+        note = (
+            f"warnd answers on {address} but refused /status ({refused}): this is the state in its database"
+            if refused
+            else f"warnd is not answering on {address or 'its listen address'}: this is the state it left"
+        )
+        snap = from_database(state_dir, feed_ids, store) | {"source": "state database", "note": note}
     if args.format == "json":
         print(json.dumps(snap, ensure_ascii=False))
     else:
@@ -300,15 +304,42 @@ def _daemon_address(state_dir: Path, listen: str) -> str | None:
     return listen if host and port not in ("", "0") else None
 
 
-def _ask_daemon(address: str) -> dict[str, Any] | None:
-    import httpx
+def _operator_token(name: str | None) -> str | None:
+    from warnd.config import secrets
+
+    token = secrets.read(name) if name else None
+    return token.reveal() if token is not None else None
+
+
+def _raw_token_name(config: Path) -> str | None:
+    """operator_token from a configuration that does not load, for status to still ask."""
+    import yaml
 
     try:
-        r = httpx.get(f"http://{address}/status", timeout=3.0)
-        doc = r.json() if r.status_code == 200 else None
-    except (httpx.HTTPError, ValueError):
+        raw = yaml.safe_load(config.read_text())
+        name = raw.get("operator_token")
+    except (OSError, yaml.YAMLError, AttributeError):
         return None
-    return doc if isinstance(doc, dict) and doc.get("source") == "daemon" else None
+    return name if isinstance(name, str) else None
+
+
+def _ask_daemon(address: str, token: str | None = None) -> tuple[dict[str, Any] | None, str | None]:
+    """(the daemon's status, None), or (None, why it refused: a token missing or wrong)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        # trust_env=False: the daemon is on this machine; an HTTP_PROXY meant for the outside
+        # world would carry the question (and the token) elsewhere and report a live daemon dead.
+        with httpx.Client(trust_env=False, timeout=3.0) as client:
+            r = client.get(f"http://{address}/status", headers=headers)
+        doc = r.json()
+    except (httpx.HTTPError, ValueError):
+        return None, None
+    if r.status_code in (401, 503) and isinstance(doc, dict) and "error" in doc:
+        return None, f"HTTP {r.status_code}: {doc['error']}"
+    ok = r.status_code == 200 and isinstance(doc, dict) and doc.get("source") == "daemon"
+    return (doc if ok else None), None
 
 
 def _print_status(snap: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@
     python -m tests.reliability --long     # 100 kills, longer outages, 10,000 fuzz examples each
     python -m tests.reliability --only kill9,outage
     python -m tests.reliability --only nodes    # several nodes on PostgreSQL: failover, cut-off
+    python -m tests.reliability --only flood    # 1,000 idle + 250 slow-header clients on the endpoint
 
 Needs root for the disk-full campaign (it mounts a tmpfs), Debian's faketime for the clock, and
 the machine's PostgreSQL (127.0.0.1:5432, trust, database test) for the several-nodes runs.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from tests.reliability import campaign as c
 from tests.reliability import nodes
+from tests.reliability.flood import flood
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +48,7 @@ def fuzz(examples: int) -> c.Outcome:
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.reliability")
     p.add_argument("--long", action="store_true", help="the full campaign")
-    p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz,nodes")
+    p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz,nodes,flood")
     args = p.parse_args()
     long = args.long or c.env_flag("WARND_LONG")
     runs: dict[str, Callable[[Path], c.Outcome]] = {
@@ -59,6 +61,7 @@ def main() -> int:
         "nodes2": lambda d: nodes.failover(d, 2, events=600 if long else 150),
         "nodes3": lambda d: nodes.failover(d, 3, events=600 if long else 150),
         "cutoff": lambda d: nodes.cut_off(d, events=300 if long else 90, spell=60.0 if long else 15.0),
+        "flood": lambda d: flood(d, events=120 if long else 40, seconds=30.0 if long else 20.0),
     }
     groups = {"nodes": ["nodes2", "nodes3", "cutoff"]}
     wanted = [x for w in args.only.split(",") if w for x in groups.get(w, [w])] or list(runs)
@@ -72,7 +75,7 @@ def main() -> int:
             except Exception as e:  # a campaign that cannot finish is a failed row, not a stop
                 out = c.Outcome(name, "did not finish", crashes=1, notes=[f"{type(e).__name__}: {e}"[:300]])
             rows.append(out)
-            failed |= bool(out.lost or out.duplicated or out.crashes)
+            failed |= bool(out.lost or out.duplicated or out.crashes or out.extra.get("failed"))
     print(f"| {' | '.join(c.HEADER)} |")
     print(f"|{'---|' * len(c.HEADER)}")
     for out in rows:

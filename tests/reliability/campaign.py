@@ -135,6 +135,8 @@ class Replay:
         self.step = step
         self.every = every
         self.features: list[dict[str, Any]] = []
+        # Wall-clock time each quake was first in the feed, for latencies measured at the receivers.
+        self.published: dict[int, float] = {}
         # Origin times 5 s apart: two quakes 3 s and 0.3 degrees apart are one quake to the ledger.
         self.origin_ms = int(time.time() * 1000) - total * 5000
         self.url = server.serve("/usgs.geojson", self._doc())
@@ -152,6 +154,8 @@ class Replay:
             n = len(self.features)
             self.features += [quake(i, self.origin_ms + i * 5000) for i in range(n, min(n + self.step, self.total))]
             self.server.serve("/usgs.geojson", self._doc())
+            now = time.time()
+            self.published.update((i, now) for i in range(n, len(self.features)))
             self._stop.wait(self.every)
 
     def start(self) -> None:
@@ -240,6 +244,7 @@ def scenario(
     dispatch: str = "  retry_min: 0.2\n  retry_max: 2\n",
     feed_extra: str = "",
     rules: str = RULES,
+    config_extra: str = "",
 ) -> Iterator[Scenario]:
     folder.mkdir(parents=True, exist_ok=True)
     users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
@@ -272,7 +277,7 @@ def scenario(
   read_timeout: 5
 partners:{partners}
 dispatch:
-{dispatch}"""
+{dispatch}{config_extra}"""
     feeds = f"""  - id: usgs
     format: usgs-geojson
     url: {replay.url}

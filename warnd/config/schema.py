@@ -3,6 +3,7 @@ silently ignored would be a rule that silently never fires."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -347,12 +348,30 @@ class HttpSettings(Strict):
     as shipped with the certifi package, for hosts without a usable store."""
 
 
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach; a host name other than localhost is not
+    taken on trust (it may resolve anywhere)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 # --- the main file ---------------------------------------------------------------------------
 
 
 class ConfigFile(Strict):
     state_dir: str
     listen: str = "127.0.0.1:8790"
+    """The operator listener: /healthz, /metrics, /status (and /cap). Loopback unless
+    operator_token is set."""
+    public_listen: str | None = None
+    """The public listener: the CAP feeds and nothing else, for partners and the public. Unset: none."""
+    operator_token: str | None = None
+    """Name of the credential holding the bearer token the operator listener asks for."""
     user_agent: str = "warnd/0.1 (+https://github.com/warnd; disaster early-warning broadcaster)"
     feed_catalogue: str | None = None
     feeds: list[FeedEntry] = Field(min_length=1)
@@ -387,14 +406,29 @@ class ConfigFile(Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 
-    @field_validator("listen")
+    @field_validator("listen", "public_listen")
     @classmethod
-    def _listen(cls, v: str) -> str:
-        # Port 0: any free port, written to <state_dir>/listen for `warnd status` (tests, drills).
+    def _listen(cls, v: str | None) -> str | None:
+        # Port 0: any free port, written to <state_dir>/listen (public_listen) for `warnd status`
+        # and tests.
+        if v is None:
+            return v
         host, sep, port = v.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
             raise ValueError(f"{v!r} is not host:port")
         return v
+
+    @model_validator(mode="after")
+    def _operator_guarded(self) -> ConfigFile:
+        if self.operator_token is None and not is_loopback(self.listen.rpartition(":")[0]):
+            raise ValueError(
+                f"listen: {self.listen!r} is reachable beyond this machine and operator_token is not set:"
+                " /status and /metrics would be open to anyone who can reach it; name a credential in"
+                " operator_token, or listen on 127.0.0.1 and publish the CAP feeds on public_listen"
+            )
+        if self.public_listen == self.listen and not self.listen.endswith(":0"):
+            raise ValueError("public_listen: must differ from listen (one listener cannot be both)")
+        return self
 
 
 # --- rules ----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender, make_ops
 from warnd.channels.registry import make_senders
+from warnd.config import secrets
 from warnd.config.load import Config, load
 from warnd.config.outbound import Outbound, ProxyConfigError
 from warnd.config.schema import XAccount
@@ -188,6 +189,9 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
     ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, outbound, build=with_senders)
     if check_secrets:
         problems.extend(at.problem(why, "ops", name, "secret") for name, why in ops.missing.items())
+        token = cfg.file.operator_token
+        if token and secrets.read(token) is None:
+            problems.append(at.problem(secrets.missing(token), "operator_token"))
 
     if problems or regions is None:
         raise ConfigError(problems)
