@@ -70,7 +70,7 @@ def test_the_unit_says_what_the_daemon_does():
         "ConfigurationDirectory=warnd",
         # The dynamic user reads /etc/warnd through the installer's group; nobody else can.
         "ConfigurationDirectoryMode=0750",
-        "SupplementaryGroups=warnd",
+        "SupplementaryGroups=warnd-config",
         "LoadCredential=warnd:/etc/warnd/credentials",
         "DynamicUser=yes",
         "CapabilityBoundingSet=",
