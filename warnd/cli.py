@@ -278,7 +278,10 @@ def _credentials(config: Path, given: Path | None) -> Credentials:
         folder = Path(os.environ["CREDENTIALS_DIRECTORY"])
     if folder is None and (config.parent / "credentials").is_dir():
         folder = config.parent / "credentials"
-    if folder is not None and not os.access(folder, os.R_OK | os.X_OK):
+    if folder is not None and not folder.is_dir():
+        print(f"warning: {folder} is no folder; only the environment was read", file=sys.stderr)
+        folder = None
+    elif folder is not None and not os.access(folder, os.R_OK | os.X_OK):
         print(
             f"warning: cannot read the credentials folder {folder} (run as root to check the files in it);"
             " only the environment was read",

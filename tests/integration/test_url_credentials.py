@@ -178,6 +178,8 @@ def test_check_secrets_reads_a_folder_given_and_only_that(tmp_path, capsys):
     assert code == 2 and "credential 'partner-radio.url' is missing" in err
     code, _, err = check(capsys, "--secrets", "--credentials", folder, "-c", cfg)
     assert code == 0, err
+    code, _, err = check(capsys, "--secrets", "--credentials", tmp_path / "nowhere", "-c", cfg)
+    assert code == 2 and "nowhere is no folder" in err
 
 
 def test_check_secrets_in_the_service_reads_systemds_folder(tmp_path, capsys, monkeypatch):

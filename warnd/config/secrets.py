@@ -99,19 +99,22 @@ class Credentials:
         value = self.read(name)
         if value is None:
             raise CredentialError(missing(name))
-        url = value.reveal()
-        try:
-            parts = urlsplit(url)
-            # .port raises ValueError for a port that is not a number.
-            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 0) >= 0
-        except ValueError:
-            ok = False
-        ok = ok and not any(c.isspace() for c in url)
-        if not ok:
+        if not _is_http_url(value.reveal()):
             raise CredentialError(
                 f"credential {name!r} does not hold an http(s) URL with a host (its value is not shown): {where(name)}"
             )
         return value
+
+
+def _is_http_url(url: str) -> bool:
+    if any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0  # .port raises ValueError when not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_ok
 
 
 class CredentialError(ValueError):
