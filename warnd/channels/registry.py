@@ -91,13 +91,13 @@ def make_senders(
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
-        where = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), f"partner:{name}")
-        if key is None or where is None:
+        endpoint = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), f"partner:{name}")
+        if key is None or endpoint is None:
             continue
         try:
             out.senders[f"partner:{name}"] = WebhookSender(
                 name,
-                url=where,
+                url=endpoint,
                 secret=key,
                 fmt=partner.format,
                 timeout=partner.timeout,
