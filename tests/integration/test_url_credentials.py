@@ -5,6 +5,7 @@ installer makes, or in one given."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,6 +14,8 @@ from warnd.cli import main
 from warnd.config.secrets import Credentials
 from warnd.errors import FetchError
 from warnd.runtime.build import build
+from warnd.runtime.conditions import Live, collect
+from warnd.store.sqlite import connect
 from warnd.testing.webhook_sink import WebhookSink
 
 FEEDS = """  - id: gempa
@@ -20,6 +23,7 @@ FEEDS = """  - id: gempa
     url: /nonexistent.json
 """
 HOOK_TOKEN = "hk-Tq8Wz3Lm5Xc1"
+T0 = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 PARTNER_KEY = "pk-Jd6Ns2Vb9Hr4"
 
 
@@ -141,6 +145,24 @@ def test_senders_and_feeds_use_the_url_their_credential_holds(tmp_path, monkeypa
     monkeypatch.setenv("WARND_SECRET_GEMPA_URL", "https://feeds.example/q.json?token=t0k3n")
     b = build(cfg, with_senders=False)
     assert b.feed_url(b.config.feeds[0].spec) == "https://feeds.example/q.json?token=t0k3n"
+
+
+def test_the_daemon_names_each_url_credential_missing_as_a_notice(tmp_path):
+    extra = partner("url_credential: partner-radio.url") + (
+        "ops:\n  chat: {channel: webhook, url_credential: ops-chat.url}\n"
+    )
+    feeds = "  - id: gempa\n    format: bmkg-tews\n    url_credential: gempa.url\n"
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, extra=extra)
+    b = build(cfg, with_senders=True, credentials=Credentials.from_environment({}))
+    conn = connect(tmp_path / "warnd.db")
+    found = {(c.kind, c.subject): c.message for c in collect(conn, b, T0, Live(T0))}
+    conn.close()
+    for subject, name in (
+        ("partner:radio", "partner-radio.url"),
+        ("ops:chat", "ops-chat.url"),
+        ("feed:gempa", "gempa.url"),
+    ):
+        assert f"credential {name!r} is missing" in found[("credentials_missing", subject)]
 
 
 def test_a_catalogue_feed_can_be_read_from_a_credential_instead(tmp_path, monkeypatch):
