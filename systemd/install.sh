@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Install warnd as a system service from this checkout (Debian 12 or any systemd >= 252):
 #   /opt/warnd/venv            the program (a virtualenv)
-#   /etc/warnd/warnd.yaml      the configuration, with rules/, templates/, regions/ and feeds/
-#   /etc/warnd/credentials/    X tokens and partner secrets, one file each (root only)
+#   /etc/warnd/warnd.yaml      the configuration, with rules/, templates/, regions/ and feeds/,
+#                              root:warnd-config, readable by the service's group only (0750/0640)
+#   /etc/warnd/credentials/    X tokens, partner secrets, URLs that carry one: a file each (root only)
 #   /var/lib/warnd             the state (created by systemd at first start)
 #   /etc/systemd/system/warnd.service
 #
 #   sudo systemd/install.sh                 install or upgrade; an existing /etc/warnd is kept
 #   systemd/install.sh --root DIR           stage the same tree under DIR (packaging, tests)
 #   systemd/install.sh --root DIR --no-venv ... without building the virtualenv
+#
+# The service runs as a dynamic user (DynamicUser=yes), which owns nothing under /etc; it reads
+# the configuration through the system group warnd-config (SupplementaryGroups= in the unit),
+# made here. Not "warnd": systemd names the dynamic user's own group after the unit, and a
+# static group of that name makes it refuse to start the service (217/USER). Other local users
+# cannot read the configuration: partner URLs, ops webhooks and the accounts' layout are nobody
+# else's business. With --root the group is not made and nothing is chowned (the host's groups
+# are not the target's): a package does both when it installs.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -42,10 +51,19 @@ else
   cp "$src"/feeds/*.yaml "$etc/feeds/"
   # The catalogue sits beside the configuration once installed.
   sed -e 's#^feed_catalogue: \.\./feeds$#feed_catalogue: feeds#' "$src/config/warnd.yaml" > "$etc/warnd.yaml"
-  chmod -R u=rwX,go=rX "$etc"
   echo "installed the configuration in $etc: set user_agent, accounts and partners before starting"
 fi
 install -d -m 0700 "$etc/credentials"
+
+# On every run, upgrades included: the unit's ConfigurationDirectoryMode=0750 would otherwise
+# lock the service out of a tree an older installer left root:root.
+if [ -z "$root" ]; then
+  groupadd --system -f warnd-config
+  find "$etc" -path "$etc/credentials" -prune -o \( -type d -o -type f \) -exec chown root:warnd-config {} +
+  chown -R root:root "$etc/credentials"
+fi
+find "$etc" -path "$etc/credentials" -prune -o -type d -exec chmod 0750 {} + -o -type f -exec chmod 0640 {} +
+chmod -R go= "$etc/credentials"
 
 install -d -m 0755 "$root/etc/systemd/system"
 install -m 0644 "$src/systemd/warnd.service" "$root/etc/systemd/system/warnd.service"

@@ -20,6 +20,7 @@ from warnd.model import Delivery, DeliveryState, HazardEvent, Source, iso_utc
 if TYPE_CHECKING:
     from warnd.config.load import Config
     from warnd.config.schema import StoreSettings
+    from warnd.config.secrets import Credentials
     from warnd.config.snapshot import Snapshot
     from warnd.store.backend import Database
 
@@ -76,6 +77,14 @@ def _parser() -> argparse.ArgumentParser:
     config_arg(check)
     check.add_argument(
         "--secrets", action="store_true", help="also check that every credential is present (as the daemon does)"
+    )
+    check.add_argument(
+        "--credentials",
+        type=Path,
+        metavar="DIR",
+        help="with --secrets: the folder of credential files, one per credential named plainly (default:"
+        " $CREDENTIALS_DIRECTORY, else the credentials folder beside the config file, as installed:"
+        " /etc/warnd/credentials); the environment's WARND_SECRET_* are read too",
     )
     check.set_defaults(func=_check)
 
@@ -244,8 +253,9 @@ def _refused_at_start(e: ConfigError, json_lines: bool, outcome: str) -> None:
 def _check(args: argparse.Namespace) -> int:
     from warnd.runtime.build import build
 
+    credentials = _credentials(args.config, args.credentials) if args.secrets else None
     try:
-        b = build(args.config, with_senders=False, check_secrets=args.secrets)
+        b = build(args.config, with_senders=False, check_secrets=args.secrets, credentials=credentials)
     except ConfigError as e:
         _print_problems(e)
         return EXIT_CONFIG
@@ -255,6 +265,30 @@ def _check(args: argparse.Namespace) -> int:
         f"{len(b.accounts)} accounts, {len(b.regions.regions)} regions, {len(b.renderer.names())} templates"
     )
     return EXIT_OK
+
+
+def _credentials(config: Path, given: Path | None) -> Credentials:
+    """Where `warnd check --secrets` reads credentials: the folder given, systemd's (inside the
+    service), else the folder the installer made beside the config, which the unit hands to
+    the daemon (root reads it; the daemon itself never does)."""
+    from warnd.config.secrets import Credentials
+
+    folder = given
+    if folder is None and os.environ.get("CREDENTIALS_DIRECTORY"):
+        folder = Path(os.environ["CREDENTIALS_DIRECTORY"])
+    if folder is None and (config.parent / "credentials").is_dir():
+        folder = config.parent / "credentials"
+    if folder is not None and not folder.is_dir():
+        print(f"warning: {folder} is no folder; only the environment was read", file=sys.stderr)
+        folder = None
+    elif folder is not None and not os.access(folder, os.R_OK | os.X_OK):
+        print(
+            f"warning: cannot read the credentials folder {folder} (run as root to check the files in it);"
+            " only the environment was read",
+            file=sys.stderr,
+        )
+        folder = None
+    return Credentials(folder)
 
 
 def _status(args: argparse.Namespace) -> int:

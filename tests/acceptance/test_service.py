@@ -273,9 +273,13 @@ def test_the_endpoint_answers_bad_requests_cleanly_and_never_shows_a_secret(tmp_
     sink = WebhookSink({"radio": "s3cret-radio-key"})
     sink.start()
     hook = sink.url("radio") + "?token=partner-url-token"
-    extra = f'partners:\n  radio: {{name: Radio, url: "{hook}", secret: partner-radio, accounts: [jabar]}}\n'
+    extra = (
+        "partners:\n  radio: {name: Radio, url_credential: partner-radio.url, secret: partner-radio,"
+        " accounts: [jabar]}\n"
+    )
     cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
-    svc = Service(cfg, tmp_path / "log.jsonl", {"WARND_SECRET_PARTNER_RADIO": "s3cret-radio-key"})
+    env = {"WARND_SECRET_PARTNER_RADIO": "s3cret-radio-key", "WARND_SECRET_PARTNER_RADIO_URL": hook}
+    svc = Service(cfg, tmp_path / "log.jsonl", env)
     try:
         wait_for(lambda: sink.receipts("radio"), what="the partner's webhook")
         wait_for(lambda: (svc.state / "cap" / "jabar" / "index.atom").exists(), what="the CAP feed")

@@ -68,6 +68,9 @@ def test_the_unit_says_what_the_daemon_does():
         "RestartPreventExitStatus=2 4",
         "StateDirectory=warnd",
         "ConfigurationDirectory=warnd",
+        # The dynamic user reads /etc/warnd through the installer's group; nobody else can.
+        "ConfigurationDirectoryMode=0750",
+        "SupplementaryGroups=warnd-config",
         "LoadCredential=warnd:/etc/warnd/credentials",
         "DynamicUser=yes",
         "CapabilityBoundingSet=",
@@ -95,6 +98,12 @@ def test_install_script_stages_a_tree_that_checks(tmp_path):
     etc = root / "etc" / "warnd"
     assert (root / "etc" / "systemd" / "system" / "warnd.service").read_text() == UNIT.read_text()
     assert stat.S_IMODE((etc / "credentials").stat().st_mode) == 0o700
+    # Partner and ops URLs, account layout: nothing under /etc/warnd is for other local users.
+    modes = {p.relative_to(etc): stat.S_IMODE(p.stat().st_mode) for p in etc.rglob("*") if not p.is_symlink()}
+    assert stat.S_IMODE(etc.stat().st_mode) == 0o750
+    assert modes[Path("warnd.yaml")] == 0o640
+    assert {m for p, m in modes.items() if (etc / p).is_dir() and p.name != "credentials"} == {0o750}
+    assert {m for p, m in modes.items() if (etc / p).is_file()} == {0o640}
     env = {k: v for k, v in os.environ.items() if not k.startswith("WARND_SECRET_")}
     check = subprocess.run(
         [sys.executable, "-m", "warnd.cli", "check", "-c", str(etc / "warnd.yaml")],
@@ -113,11 +122,16 @@ def test_install_script_stages_a_tree_that_checks(tmp_path):
     assert secrets.returncode == 2 and "/etc/warnd/credentials/x-app.consumer_key" in secrets.stderr
     # A second run keeps the operator's edits.
     (etc / "warnd.yaml").write_text((etc / "warnd.yaml").read_text() + "\n# edited\n")
+    # ... and closes a tree an older installer left readable by everyone.
+    (etc / "warnd.yaml").chmod(0o644)
+    (etc / "rules").chmod(0o755)
     again = subprocess.run(
         ["bash", str(ROOT / "systemd" / "install.sh"), "--root", str(root), "--no-venv"], capture_output=True, text=True
     )
     assert again.returncode == 0 and "kept the existing configuration" in again.stdout
     assert (etc / "warnd.yaml").read_text().endswith("# edited\n")
+    assert stat.S_IMODE((etc / "warnd.yaml").stat().st_mode) == 0o640
+    assert stat.S_IMODE((etc / "rules").stat().st_mode) == 0o750
 
 
 def test_credentials_from_the_folder_the_unit_loads(tmp_path):

@@ -131,3 +131,135 @@ dispatch:
     leaks = [(where, name) for where, text in outputs.items() for name, value in known.items() if value in text]
     assert leaks == []
     assert not [name for name, value in known.items() if value.encode() in raw]
+
+
+# URLs whose every secret part must stay inside warnd: a feed read with a password and a token,
+# a partner and an ops chat whose webhook URLs are their credentials (a secret path and query).
+FEED_USER = "reader-Mv2Kq7"
+FEED_PASSWORD = "fpw-Xt4Rz8Lq1Nc6"
+FEED_TOKEN = "ftk-Bh5Wd9Pj3Ys7"
+HOOK_PATH = "hook-path-Ga6Tn1Ve4Km8"
+HOOK_SIG = "hsig-Qr3Lx7Dz2Fb5"
+CHAT_PATH = "chat-path-Ju8Cw2Np6Ht9"
+CHAT_TOKEN = "ctk-Se1Hv5Ry9Wm3"
+PARTNER_KEY = "pk-radio-Lw7Fs3Zb8Qd2"
+CHAT_KEY = "ck-chat-Ne4Ta9Gp1Xj6"
+REACH = ["11", "52", "32", "53", "81", "14"]
+
+
+def test_no_part_of_a_credential_url_appears_in_any_output_of_a_run(tmp_path, feed_server):
+    sink = WebhookSink({"radio": PARTNER_KEY, "chat": CHAT_KEY})
+    # The partner is down for the first delivery, the chat for the first notice.
+    sink.script("radio", "500")
+    sink.script("chat", "500")
+    # The feed fails first (an error, a failing notice), then serves its quakes.
+    path = "/private/usgs.geojson"
+    feed_server.serve(path, b"upstream trouble", status=500)
+    host = feed_server.base.removeprefix("http://")
+    credentials = {
+        "WARND_SECRET_USGS_URL": f"http://{FEED_USER}:{FEED_PASSWORD}@{host}{path}?token={FEED_TOKEN}&region=ID",
+        "WARND_SECRET_PARTNER_RADIO_URL": f"{sink.url('radio')}/{HOOK_PATH}?sig={HOOK_SIG}",
+        "WARND_SECRET_OPS_CHAT_URL": f"{sink.url('chat')}/{CHAT_PATH}?token={CHAT_TOKEN}",
+        "WARND_SECRET_PARTNER_RADIO": PARTNER_KEY,
+        "WARND_SECRET_OPS_CHAT": CHAT_KEY,
+    }
+    accounts = "".join(
+        f'\n  {a}: {{channel: file, path: {tmp_path}/posts.jsonl, name: "{a}", regions: {json.dumps([*REACH, own])}}}'
+        for a, own in (("aceh", "12"), ("ntb", "13"))
+    )
+    extra = f"""partners:
+  radio: {{name: Radio, url_credential: partner-radio.url, secret: partner-radio, accounts: [aceh, ntb]}}
+ops:
+  chat: {{channel: webhook, url_credential: ops-chat.url, secret: ops-chat}}
+  notices: {{channel: file, path: {tmp_path}/notices.jsonl}}
+dispatch:
+  retry_min: 0.2
+  retry_max: 1
+"""
+    feeds = (
+        "  - id: usgs\n    format: usgs-geojson\n    url_credential: usgs.url\n"
+        "    interval: 0.5\n    backoff_max: 0.5s\n    fail_after: 0.5s\n"
+    )
+    cfg = write_config(tmp_path, feeds=feeds, rules=RULES, accounts=accounts, extra=extra)
+    env = {**os.environ, **credentials, "PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "daemon.log"
+    out = tmp_path / "daemon.out"
+    sink.start()
+    outputs: dict[str, str] = {}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg), "--log-level", "debug"],
+        stdout=out.open("ab"),
+        stderr=log.open("ab"),
+        env=env,
+    )
+    try:
+        wait_for(lambda: _notice(tmp_path, "feed_failing", "raised"), timeout=60, what="the feed failing notice")
+        feed_server.serve(path, quakes(4))
+        wait_for(lambda: len(sink.keys("radio")) >= 4, timeout=60, what="the partner's webhooks")
+        wait_for(lambda: _notice(tmp_path, "feed_failing", "cleared"), timeout=60, what="the feed answering again")
+        wait_for(lambda: len(sink.keys("chat")) >= 2, timeout=60, what="both notices at the chat")
+        wait_for(lambda: sink.probes("radio"), timeout=60, what="the partner's probe")
+        wait_for(lambda: "config.snapshot_saved" in log.read_text(), timeout=60, what="the config snapshot")
+        base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
+        for endpoint in ("/healthz", "/status", "/metrics", "/cap/"):
+            outputs[endpoint] = httpx.get(base + endpoint, timeout=10).text
+        for args in (["status"], ["status", "--format", "json"], ["check", "--secrets"], ["history"]):
+            done = subprocess.run(
+                [sys.executable, "-m", "warnd.cli", *args, "-c", str(cfg)], capture_output=True, text=True, env=env
+            )
+            outputs["warnd " + " ".join(args)] = done.stdout + done.stderr
+    finally:
+        proc.terminate()
+        proc.wait(timeout=40)
+        sink.stop()
+
+    # The run did go through the paths under test, with the URLs the credentials hold.
+    fetched = [h for p, h in feed_server.requests if p.startswith(path)]
+    assert all(p.endswith(f"?token={FEED_TOKEN}&region=ID") for p, _ in feed_server.requests if p.startswith(path))
+    basic = "Basic " + base64.b64encode(f"{FEED_USER}:{FEED_PASSWORD}".encode()).decode()
+    assert fetched and all(h.get("Authorization") == basic for h in fetched)
+    lines = [json.loads(ln) for ln in log.read_text().splitlines() if ln.startswith("{")]
+    failed = [ln for ln in lines if ln["event"] == "feed.failed"]
+    assert failed and all("HTTP 500" in ln["error"] for ln in failed)
+    assert any(ln["event"] == "delivery.retry" and ln.get("target") == "partner:radio" for ln in lines)
+    assert any(ln["event"] == "ops.retry" and ln.get("channel") == "chat" for ln in lines)
+    assert "OK" in outputs["warnd check --secrets"]
+
+    outputs["daemon log"] = log.read_text()
+    outputs["daemon stdout"] = out.read_text()
+    outputs["ops notices file"] = (tmp_path / "notices.jsonl").read_text()
+    outputs["posts file"] = (tmp_path / "posts.jsonl").read_text()
+    outputs["ops webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("chat"))
+    outputs["partner webhooks"] = "\n".join(r.body.decode() for r in sink.receipts("radio"))
+    # Every file the daemon wrote: the config snapshot, CAP feeds, the listen file, the database.
+    for f in (tmp_path / "state").rglob("*"):
+        if f.is_file():
+            outputs[str(f)] = f.read_bytes().decode("utf-8", "replace")
+    assert any("config-snapshot" in where for where in outputs), "the config snapshot was saved"
+    db = sqlite3.connect(tmp_path / "state" / "warnd.db")
+    for (table,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+        outputs[f"table {table}"] = "\n".join(repr(row) for row in db.execute(f"SELECT * FROM {table}"))
+    db.close()
+    assert "HTTP 500" in outputs["table feed_state"] or "HTTP 500" in outputs["ops notices file"]
+
+    known = {
+        "feed password": FEED_PASSWORD,
+        "feed token": FEED_TOKEN,
+        "feed user and password": f"{FEED_USER}:",
+        "partner URL path": HOOK_PATH,
+        "partner URL signature": HOOK_SIG,
+        "chat URL path": CHAT_PATH,
+        "chat URL token": CHAT_TOKEN,
+        "partner secret": PARTNER_KEY,
+        "chat secret": CHAT_KEY,
+    }
+    leaks = [(where, name) for where, text in outputs.items() for name, value in known.items() if value in text]
+    assert leaks == []
+
+
+def _notice(folder, kind: str, phase: str) -> bool:
+    path = folder / "notices.jsonl"
+    if not path.exists():
+        return False
+    notices = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return any(n.get("kind") == kind and n.get("phase") == phase for n in notices)

@@ -28,6 +28,7 @@ from warnd.testing.webhook_sink import WebhookSink
 pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(900)]
 
 PARTNER_SECRET = "radio-nspawn-Vb7Qx"
+HOOK_PATH = "hook-nspawn-Rt4Lw9"
 RULES = """rules:
   - id: gempa-test
     match:
@@ -49,7 +50,7 @@ MARGIN = 60.0
 WATCHDOG_WAIT = 30 + 5 + MARGIN
 
 
-def _config(feed: str, sink: WebhookSink, port: int) -> str:
+def _config(feed: str, port: int) -> str:
     return f"""state_dir: /var/lib/warnd
 listen: 127.0.0.1:{port}
 user_agent: "warnd system test"
@@ -72,7 +73,7 @@ rules:
 accounts:
   jabar: {{channel: file, path: /var/lib/warnd/posts.jsonl, name: "Jawa Barat", regions: ["32"]}}
 partners:
-  radio: {{name: Radio, url: "{sink.url("radio")}", secret: partner-radio, accounts: [jabar], format: json}}
+  radio: {{name: Radio, url_credential: partner-radio.url, secret: partner-radio, accounts: [jabar], format: json}}
 ops:
   notices: {{channel: file, path: /var/lib/warnd/ops-notices.jsonl}}
 replay: true
@@ -118,10 +119,14 @@ class Service:
     def jsonl(self, inside: str) -> list[dict]:
         return [json.loads(x) for x in self.read(inside).splitlines() if x.strip()]
 
-    def write(self, inside: str, text: str, mode: int = 0o644) -> None:
+    def write(self, inside: str, text: str, mode: int = 0o640) -> None:
+        """As an operator edits the configuration: root:warnd-config, nothing for other users (the
+        installer's modes); credentials root only."""
         path = self.machine.path(inside)
         path.write_text(text)
         path.chmod(mode)
+        if not inside.startswith("/etc/warnd/credentials/"):
+            self.machine.run("chown", "root:warnd-config", inside)
 
 
 def _free_port() -> int:
@@ -173,9 +178,11 @@ def installed(machine, servers) -> Service:
     port = _free_port()
     svc = Service(machine, port)
     url = feed.serve("/autogempa.json", SUMEDANG)
-    svc.write("/etc/warnd/warnd.yaml", _config(url, sink, port))
+    svc.write("/etc/warnd/warnd.yaml", _config(url, port))
     svc.write("/etc/warnd/rules/test.yaml", GOOD_RULES)
     svc.write("/etc/warnd/credentials/partner-radio", PARTNER_SECRET, mode=0o600)
+    # The partner's webhook URL carries its own secret: a credential too.
+    svc.write("/etc/warnd/credentials/partner-radio.url", f"{sink.url('radio')}/{HOOK_PATH}", mode=0o600)
     return svc
 
 
@@ -223,6 +230,27 @@ def test_start_returns_once_ready_and_credentials_reach_the_daemon(service, serv
     pid = service.show("MainPID")["MainPID"]
     user = service.machine.run("ps", "-o", "user=", "-p", pid).stdout.strip()
     assert user not in ("", "root"), user
+
+
+def test_the_configuration_is_read_by_the_service_and_by_no_other_user(service):
+    m = service.machine
+    for inside in ("/etc/warnd", "/etc/warnd/warnd.yaml", "/etc/warnd/rules", "/etc/warnd/rules/test.yaml"):
+        mode, owner = m.run("stat", "-c", "%a %U:%G", inside).stdout.split()
+        assert owner == "root:warnd-config" and int(mode, 8) & 0o007 == 0, (inside, mode, owner)
+    mode, owner = m.run("stat", "-c", "%a %U:%G", "/etc/warnd/credentials").stdout.split()
+    assert (mode, owner) == ("700", "root:root")
+    # The daemon, a dynamic user in a user namespace of its own, read all of it: it runs the
+    # set on disk, whose partner URL came from /etc/warnd/credentials through LoadCredential=.
+    assert service.health()["status"] == "ok"
+    assert "credentials_missing" not in json.dumps(service.health())
+    assert "warnd-config" in m.run("ps", "-o", "supgrp=", "-p", service.show("MainPID")["MainPID"]).stdout
+    # Another local user cannot.
+    other = m.run("runuser", "-u", "nobody", "--", "cat", "/etc/warnd/warnd.yaml", check=False)
+    assert other.returncode != 0 and "Permission denied" in other.stderr
+    # Root checks the installed credentials where the installer put them, named plainly.
+    checked = m.run("/opt/warnd/venv/bin/warnd", "check", "--secrets", "-c", "/etc/warnd/warnd.yaml", check=False)
+    assert checked.returncode == 0, checked.stderr
+    assert HOOK_PATH not in checked.stdout + checked.stderr
 
 
 def test_a_good_reload_applies_and_a_bad_one_fails_visibly_while_the_service_runs(service):

@@ -87,6 +87,8 @@ class BuiltOps:
     senders: dict[str, OpsSender] = field(default_factory=dict)
     # Channel -> why it cannot send (a missing credential).
     missing: dict[str, str] = field(default_factory=dict)
+    # (key path, message) of each missing or unfit credential, for `warnd check --secrets`.
+    problems: list[tuple[tuple[str | int, ...], str]] = field(default_factory=list)
 
 
 def make_ops(
@@ -96,20 +98,33 @@ def make_ops(
     outbound: Outbound,
     *,
     build: bool,
+    credentials: secrets.Credentials | None = None,
 ) -> BuiltOps:
     """`build` False: only check the credentials (`warnd check --secrets`)."""
     out = BuiltOps()
+    creds = credentials or secrets.Credentials.from_environment()
     for name, spec in channels.items():
         if isinstance(spec, OpsFile):
             if build:
                 out.senders[name] = OpsFileSender(name, resolve(spec.path))
             continue
+        why: list[str] = []
         secret = None
         if spec.secret is not None:
-            secret = secrets.read(spec.secret)
+            secret = creds.read(spec.secret)
             if secret is None:
-                out.missing[name] = secrets.missing(spec.secret)
-                continue
+                why.append(secrets.missing(spec.secret))
+                out.problems.append((("ops", name, "secret"), why[-1]))
+        url = spec.url
+        if spec.url_credential is not None:
+            try:
+                url = creds.url(spec.url_credential).reveal()
+            except secrets.CredentialError as e:
+                why.append(str(e))
+                out.problems.append((("ops", name, "url_credential"), why[-1]))
+        if why or url is None:
+            out.missing[name] = "; ".join(why)
+            continue
         if build:
-            out.senders[name] = OpsWebhookSender(name, spec.url, secret, spec.timeout, user_agent, outbound)
+            out.senders[name] = OpsWebhookSender(name, url, secret, spec.timeout, user_agent, outbound)
     return out

@@ -31,17 +31,35 @@ class Built:
     missing: dict[str, str] = field(default_factory=dict)
 
 
-def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Path, outbound: Outbound) -> Built:
+def make_senders(
+    cfg: ConfigFile,
+    resolve: Callable[[str], Path],
+    state_dir: Path,
+    outbound: Outbound,
+    credentials: secrets.Credentials | None = None,
+) -> Built:
     out = Built()
+    creds = credentials or secrets.Credentials.from_environment()
+
+    def problem(where: tuple[str | int, ...], target: str, message: str) -> None:
+        if (where, message) not in out.problems:
+            out.problems.append((where, message))
+        out.missing[target] = out.missing.get(target, "") + ("; " if target in out.missing else "") + message
 
     def secret(name: str, where: tuple[str | int, ...], target: str) -> secrets.Secret | None:
-        value = secrets.read(name)
+        value = creds.read(name)
         if value is None:
-            message = secrets.missing(name)
-            if (where, message) not in out.problems:
-                out.problems.append((where, message))
-            out.missing[target] = out.missing.get(target, "") + ("; " if target in out.missing else "") + message
+            problem(where, target, secrets.missing(name))
         return value
+
+    def url(literal: str | None, credential: str | None, where: tuple[str | int, ...], target: str) -> str | None:
+        if credential is None:
+            return literal
+        try:
+            return creds.url(credential).reveal()
+        except secrets.CredentialError as e:
+            problem(where, target, str(e))
+            return None
 
     for name, account in cfg.accounts.items():
         target = f"account:{name}"
@@ -76,12 +94,13 @@ def make_senders(cfg: ConfigFile, resolve: Callable[[str], Path], state_dir: Pat
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
-        if key is None:
+        endpoint = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), f"partner:{name}")
+        if key is None or endpoint is None:
             continue
         try:
             out.senders[f"partner:{name}"] = WebhookSender(
                 name,
-                url=partner.url,
+                url=endpoint,
                 secret=key,
                 fmt=partner.format,
                 timeout=partner.timeout,

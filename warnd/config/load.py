@@ -202,7 +202,11 @@ def _resolve_feeds(
                 known = ", ".join(sorted(catalogue)) or "none (is feed_catalogue set?)"
                 problems.append(at.problem(f"no feed {entry.use!r} in the catalogue (known: {known})", "use"))
                 continue
-            merged = {**base.spec.model_dump(exclude_none=True), **overrides}
+            inherited = base.spec.model_dump(exclude_none=True)
+            if "url" in overrides or "url_credential" in overrides:
+                # Where the feed is read from is one thing: a new url or url_credential replaces both.
+                inherited = {k: v for k, v in inherited.items() if k not in ("url", "url_credential")}
+            merged = {**inherited, **overrides}
         else:
             merged = overrides
         spec, found = validate_model(doc, FeedSpec, merged, ("feeds", i))

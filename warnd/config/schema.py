@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from warnd.model import Hazard, Priority, Status
+from warnd.redact import carried_secret, redact_url
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
@@ -34,13 +35,36 @@ Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 
-def _http_url(v: str) -> str:
-    if not v.startswith(("https://", "http://")):
-        raise ValueError(f"{v!r} is not an http(s) URL")
+def _no_secret(v: str) -> str:
+    """A URL written in YAML is read by anyone who can read the file (and kept in the config
+    snapshot): one that carries a credential belongs in a credential."""
+    what = carried_secret(v)
+    if what is not None:
+        raise ValueError(
+            f"the URL carries {what}: a secret never goes in YAML; put the whole URL in a credential"
+            " and name that credential with url_credential instead of url"
+        )
     return v
 
 
+def _http_url(v: str) -> str:
+    if not v.startswith(("https://", "http://")):
+        raise ValueError(f"{redact_url(v)!r} is not an http(s) URL")
+    return _no_secret(v)
+
+
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+# A feed's URL may also be a file path (recorded documents, drills).
+FeedUrl = Annotated[str, AfterValidator(_no_secret)]
+
+
+def _exactly_one_url(url: str | None, credential: str | None) -> None:
+    if (url is None) == (credential is None):
+        raise ValueError(
+            "give exactly one of url (a URL without secrets) and url_credential (the name of the"
+            " credential holding a URL that carries one)"
+        )
+
 
 _THRESHOLD = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d+)?)\s*$")
 
@@ -73,7 +97,10 @@ class FeedSpec(Strict):
 
     id: Name
     format: str
-    url: str
+    url: FeedUrl | None = None
+    url_credential: Name | None = None
+    """Name of the credential holding the feed's URL, for a feed that needs a secret to be read
+    (https://user:password@host/..., ?token=...). Exactly one of url and url_credential."""
     interval: Duration = 60.0
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 0.0
     timeout: Duration = 10.0
@@ -114,6 +141,11 @@ class FeedSpec(Strict):
             return self.fail_after
         return max(FAIL_AFTER_INTERVALS * self.interval, FAIL_AFTER_MIN)
 
+    @model_validator(mode="after")
+    def _one_url(self) -> FeedSpec:
+        _exactly_one_url(self.url, self.url_credential)
+        return self
+
 
 FAIL_AFTER_INTERVALS = 3
 FAIL_AFTER_MIN = 60.0
@@ -125,7 +157,9 @@ class FeedEntry(Strict):
     use: Name | None = None
     id: Name | None = None
     format: str | None = None
-    url: str | None = None
+    url: FeedUrl | None = None
+    url_credential: Name | None = None
+    """Replaces the catalogue entry's url (and a url here replaces its url_credential)."""
     interval: Duration | None = None
     jitter: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] | None = None
     timeout: Duration | None = None
@@ -182,7 +216,10 @@ class Partner(Strict):
     hazards, levels, severities or regions) is POSTed to its webhook, signed."""
 
     name: str
-    url: HttpUrl
+    url: HttpUrl | None = None
+    url_credential: Name | None = None
+    """Name of the credential holding the webhook URL, when the URL itself is a secret (a token
+    in its path or query). Exactly one of url and url_credential."""
     secret: Name
     """Name of the credential holding the HMAC signing secret (never the secret itself)."""
     accounts: list[str] = Field(min_length=1)
@@ -202,6 +239,11 @@ class Partner(Strict):
     @classmethod
     def _lower(cls, v: list[str] | None) -> list[str] | None:
         return [x.lower() for x in v] if v is not None else None
+
+    @model_validator(mode="after")
+    def _one_url(self) -> Partner:
+        _exactly_one_url(self.url, self.url_credential)
+        return self
 
 
 class Budget(Strict):
@@ -265,9 +307,17 @@ class OpsWebhook(Strict):
     partner webhooks when `secret` names a credential."""
 
     channel: Literal["webhook"]
-    url: HttpUrl
+    url: HttpUrl | None = None
+    url_credential: Name | None = None
+    """Name of the credential holding the webhook URL: a chat webhook's URL is its credential.
+    Exactly one of url and url_credential."""
     secret: Name | None = None
     timeout: Duration = 10.0
+
+    @model_validator(mode="after")
+    def _one_url(self) -> OpsWebhook:
+        _exactly_one_url(self.url, self.url_credential)
+        return self
 
 
 OpsChannel = Annotated[OpsFile | OpsWebhook, Field(discriminator="channel")]

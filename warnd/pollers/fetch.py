@@ -20,6 +20,7 @@ import httpx
 from warnd.config.outbound import Outbound
 from warnd.errors import FeedError, FetchError
 from warnd.pollers.document import GZIP_MAGIC, gunzip_capped
+from warnd.redact import redact_url
 
 MAX_REDIRECTS = 5
 
@@ -166,4 +167,5 @@ async def _read_capped(feed: str, r: httpx.Response, max_bytes: int) -> bytes:
 
 
 def _host(url: str) -> str:
-    return urlparse(url).netloc or url
+    # Never the user:password@ a feed URL may carry.
+    return urlparse(url).netloc.rpartition("@")[2] or redact_url(url)

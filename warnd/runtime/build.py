@@ -16,8 +16,8 @@ from warnd.channels.registry import make_senders
 from warnd.config import secrets
 from warnd.config.load import Config, load
 from warnd.config.outbound import Outbound, ProxyConfigError
-from warnd.config.schema import XAccount
-from warnd.errors import ConfigError, Problem
+from warnd.config.schema import FeedSpec, XAccount
+from warnd.errors import ConfigError, FetchError, Problem
 from warnd.geo import (
     PlaceAlias,
     Points,
@@ -52,6 +52,20 @@ class Bundle:
     # How every outbound request reaches the network (the `http:` section and the environment);
     # build always sets it.
     outbound: Outbound = field(default_factory=lambda: Outbound(proxy="none"))
+    # The URL of each feed whose URL is a credential (`url_credential`), read at this build.
+    feed_urls: dict[str, secrets.Secret] = field(default_factory=dict)
+    # Feeds whose URL credential is missing or unfit, and why: polled, they fail with this.
+    feeds_missing: dict[str, str] = field(default_factory=dict)
+
+    def feed_url(self, spec: FeedSpec) -> str:
+        """Where to read the feed: its url, or the URL its credential holds. FetchError (the
+        feed fails, with a notice, like an unreachable one) when that credential is missing."""
+        if spec.url is not None:
+            return spec.url
+        url = self.feed_urls.get(spec.id)
+        if url is None:
+            raise FetchError(spec.id, self.feeds_missing.get(spec.id, "its URL credential is missing"))
+        return url.reveal()
 
     def attribution(self, feed_id: str) -> str | None:
         """The feed catalogue's `attribution` of a feed: the full credit its source asks for."""
@@ -59,11 +73,20 @@ class Bundle:
         return spec.attribution if spec is not None else None
 
 
-def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror: Path | None = None) -> Bundle:
+def build(
+    path: Path,
+    *,
+    with_senders: bool,
+    check_secrets: bool = False,
+    mirror: Path | None = None,
+    credentials: secrets.Credentials | None = None,
+) -> Bundle:
     """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
     is left without a sender and listed in `missing`: one region's lost token must not keep
-    every other region silent. `mirror`: read the files from a saved copy (see load)."""
+    every other region silent. `mirror`: read the files from a saved copy (see load).
+    `credentials`: where credentials are read (default: systemd's folder and the environment)."""
     cfg = load(path, mirror=mirror)
+    creds = credentials or secrets.Credentials.from_environment()
     problems: list[Problem] = []
     at = cfg.at
 
@@ -99,7 +122,19 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
         else:
             parsers[feed.spec.id] = parser
 
-    problems.extend(_politeness(cfg))
+    feed_urls: dict[str, secrets.Secret] = {}
+    feeds_missing: dict[str, str] = {}
+    for feed in cfg.feeds:
+        if feed.spec.url_credential is None:
+            continue
+        try:
+            feed_urls[feed.spec.id] = creds.url(feed.spec.url_credential)
+        except secrets.CredentialError as e:
+            feeds_missing[feed.spec.id] = str(e)
+            if check_secrets:
+                problems.append(feed.at.problem(str(e), "url_credential"))
+
+    problems.extend(_politeness(cfg, feed_urls))
 
     credits = {f.spec.id: f.spec.credit for f in (*cfg.catalogue, *cfg.feeds) if f.spec.credit}
     renderer = Renderer(cfg.input(cfg.file.templates), credits)
@@ -181,16 +216,16 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
     senders: dict[str, Sender] = {}
     missing: dict[str, str] = {}
     if with_senders or check_secrets:
-        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir, outbound)
+        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir, outbound, creds)
         if check_secrets:
             problems.extend(at.problem(message, *where) for where, message in built.problems)
         senders = built.senders if with_senders else {}
         missing = built.missing
-    ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, outbound, build=with_senders)
+    ops = make_ops(cfg.file.ops, cfg.resolve, cfg.file.user_agent, outbound, build=with_senders, credentials=creds)
     if check_secrets:
-        problems.extend(at.problem(why, "ops", name, "secret") for name, why in ops.missing.items())
+        problems.extend(at.problem(why, *where) for where, why in ops.problems)
         token = cfg.file.operator_token
-        if token and secrets.read(token) is None:
+        if token and creds.read(token) is None:
             problems.append(at.problem(secrets.missing(token), "operator_token"))
 
     if problems or regions is None:
@@ -214,6 +249,8 @@ def build(path: Path, *, with_senders: bool, check_secrets: bool = False, mirror
         ops.senders,
         ops.missing,
         outbound,
+        feed_urls,
+        feeds_missing,
     )
 
 
@@ -294,19 +331,20 @@ RATE_LIMITS = {"bmkg": 60.0}
 _BMKG_HOSTS = ("bmkg.go.id", "bmkg-content-inatews.storage.googleapis.com")
 
 
-def requests_per_minute(cfg: Config) -> dict[str, float]:
+def requests_per_minute(cfg: Config, feed_urls: dict[str, secrets.Secret] | None = None) -> dict[str, float]:
     """Upper bound of requests per minute per rate-limited provider (jitter only delays)."""
     out: dict[str, float] = {}
     for f in cfg.feeds:
-        host = urlparse(f.spec.url).hostname or ""
+        url = f.spec.url if f.spec.url is not None else (feed_urls or {}).get(f.spec.id, secrets.Secret("")).reveal()
+        host = urlparse(url).hostname or ""
         if host.endswith(_BMKG_HOSTS):
             out["bmkg"] = out.get("bmkg", 0.0) + 60.0 / f.spec.interval
     return out
 
 
-def _politeness(cfg: Config) -> list[Problem]:
+def _politeness(cfg: Config, feed_urls: dict[str, secrets.Secret]) -> list[Problem]:
     problems = []
-    for provider, rate in requests_per_minute(cfg).items():
+    for provider, rate in requests_per_minute(cfg, feed_urls).items():
         limit = RATE_LIMITS[provider]
         if rate > limit:
             problems.append(

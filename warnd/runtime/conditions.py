@@ -133,6 +133,9 @@ def collect(
         out.append(Condition("credential_check_failed", target, "degraded", why, "the credential check passed"))
     for name, why in sorted(bundle.ops_missing.items()):
         out.append(Condition("credentials_missing", f"ops:{name}", "degraded", why, "the credential was found"))
+    for feed, why in sorted(bundle.feeds_missing.items()):
+        # Said at once, not only once the feed has failed for fail_after: no poll can succeed.
+        out.append(Condition("credentials_missing", f"feed:{feed}", "degraded", why, "the credential was found"))
     return out
 
 

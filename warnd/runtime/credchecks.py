@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from warnd.channels.base import Probed
 from warnd.config.schema import XAccount
+from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
 from warnd.obs import get_logger
@@ -85,7 +86,10 @@ class CredentialChecks:
         for name, partner in cfg.partners.items():
             sender = b.senders.get(f"partner:{name}")
             if partner.probe and isinstance(sender, Probed):
-                out[sender.target] = Checked(sender, f"{partner.url}|{partner.secret}", f"partner {name}")
+                # The endpoint by fingerprint: a URL from a credential is a secret, and a new one
+                # (rotated in the environment, then a reload) is checked at once like a new URL.
+                endpoint = Secret(str(getattr(sender, "url", partner.url))).fingerprint()
+                out[sender.target] = Checked(sender, f"{endpoint}|{partner.secret}", f"partner {name}")
         return out
 
     def wake(self) -> None:

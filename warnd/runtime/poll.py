@@ -25,6 +25,7 @@ from warnd.model import ParseResult, Reason, Source
 from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
 from warnd.pollers.registry import Parser
+from warnd.redact import public_url, redact_url, scrub
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Ingest, IngestReport
 from warnd.runtime.membership import NotLeader
@@ -98,10 +99,15 @@ class Poller:
         if state.next_poll_at and now < datetime.fromisoformat(state.next_poll_at.replace("Z", "+00:00")):
             flog.debug("feed.backing_off", until=state.next_poll_at, failures=state.failures)
             return
+        # A URL from a credential may carry its secret anywhere in it: every message that could
+        # quote it is scrubbed, and parsers only see it without userinfo or secret parameters.
+        from_credential = spec.url is None
+        url = ""
         try:
+            url = b.feed_url(spec)
             outcome = await self.fetcher.fetch(
                 feed_id,
-                expand_url(spec.url, now),
+                expand_url(url, now),
                 timeout=spec.timeout,
                 max_bytes=spec.max_bytes,
                 validators=Validators(state.etag, state.last_modified),
@@ -126,8 +132,8 @@ class Poller:
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             started = time.perf_counter()
-            result = _parse(parser, spec, outcome.body, Source(feed_id, now, spec.url))
-            result, followed, complete = await self._follow(spec, parser, result)
+            result = _parse(parser, spec, outcome.body, Source(feed_id, now, public_url(url)))
+            result, followed, complete = await self._follow(spec, parser, result, url)
             # A feed never polled successfully has no memory here (a first start, a lost state, a
             # feed just added): what it already holds is its baseline, not news. A replay of
             # recorded documents takes every document as current.
@@ -182,15 +188,16 @@ class Poller:
             self.metrics.polls.labels(feed_id, "error").inc()
         except FeedError as e:
             now = self.clock.now()
+            error = scrub(e.message, url, from_credential=from_credential)
             try:
-                failures = self.states.failed(feed_id, now, e.message)
+                failures = self.states.failed(feed_id, now, error)
                 delay = backoff_delay(spec, failures, self.rnd)
                 self.states.back_off(feed_id, now + timedelta(seconds=delay))
             except DatabaseError as se:
                 self.store_error = str(se)
                 failures, delay = 0, spec.interval
                 flog.error("store.failed", error=str(se), detail="the feed's failure could not be recorded")
-            flog.error("feed.failed", error=e.message, failures=failures, retry_in_s=round(delay, 1))
+            flog.error("feed.failed", error=error, failures=failures, retry_in_s=round(delay, 1))
             self.metrics.polls.labels(feed_id, "error").inc()
 
     def _stored(self, flog: Any) -> None:
@@ -220,8 +227,11 @@ class Poller:
         if report.unmapped_zones:
             m.zones_unmapped.labels(feed_id).inc(len(report.unmapped_zones))
 
-    async def _follow(self, spec: FeedSpec, parser: Parser, index: ParseResult) -> tuple[ParseResult, list[str], bool]:
-        """Fetch and parse the documents an index links to and has not been read before."""
+    async def _follow(
+        self, spec: FeedSpec, parser: Parser, index: ParseResult, base: str
+    ) -> tuple[ParseResult, list[str], bool]:
+        """Fetch and parse the documents an index links to and has not been read before. `base`:
+        the index's URL as fetched (relative links on its host are read with its credentials)."""
         if not index.links:
             return index, [], True
         done = self.states.followed(spec.id)
@@ -231,14 +241,15 @@ class Poller:
         rejected = list(index.rejected)
         followed: list[str] = []
         for url in todo[: spec.max_links]:
-            target = resolve(spec.url, url, self.fetcher.base)
+            target = resolve(base, url, self.fetcher.base)
             try:
                 out = await self.fetcher.fetch(
                     spec.id, target, timeout=spec.timeout, max_bytes=spec.max_bytes, validators=Validators()
                 )
-                sub = _parse(parser, spec, out.body, Source(spec.id, self.clock.now(), target))
+                sub = _parse(parser, spec, out.body, Source(spec.id, self.clock.now(), public_url(target)))
             except FeedError as e:
-                log.warning("feed.link_failed", feed=spec.id, url=target, error=e.message)
+                error = scrub(scrub(e.message, target), base, from_credential=spec.url is None)
+                log.warning("feed.link_failed", feed=spec.id, url=redact_url(target), error=error)
                 complete = False
                 continue
             events.extend(sub.events)
@@ -255,7 +266,7 @@ def _parse(parser: Parser, spec: FeedSpec, body: bytes, src: Source) -> ParseRes
     except FeedError:
         raise
     except Exception as e:
-        log.exception("parser.crashed", feed=spec.id, format=spec.format, url=src.url)
+        log.exception("parser.crashed", feed=spec.id, format=spec.format, url=redact_url(src.url))
         raise FeedError(spec.id, f"the {spec.format} parser failed on this document: {type(e).__name__}") from e
 
 
