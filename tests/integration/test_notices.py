@@ -4,8 +4,11 @@ restarts; relayed to a real webhook on loopback that is down for a while, signed
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from datetime import UTC, datetime
+
+from standardwebhooks.webhooks import Webhook
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
 from warnd.clock import FixedClock
@@ -89,6 +92,14 @@ def test_the_relay_retries_a_webhook_that_is_down_and_delivers_in_order_signed(t
     assert [json.loads(r.body)["phase"] for r in got] == ["raised", "cleared"]
     # Signed with the ops secret: the sink checks every signature and rejected none.
     assert sink.state.rejected == []
+    # Signed as partner deliveries are, so the off-the-shelf Standard Webhooks verifier (the
+    # plain secret's own bytes are the key, as for a partner) takes each one, and the
+    # webhook-id is the Idempotency-Key.
+    sent = [r for r in sink.state.requests if r.partner == "ops"]
+    assert len(sent) == 3
+    for r in sent:
+        Webhook(base64.b64encode(b"ops-secret").decode()).verify(r.body, r.headers, json_parse=False)
+        assert r.headers["webhook-id"] == r.headers["Idempotency-Key"]
     assert json.loads(got[0].body)["text"].startswith("[warnd NOTICE] feed_stale a")
     rows = conn.execute("SELECT outcome, attempts FROM ops_outbox ORDER BY id").fetchall()
     assert [tuple(r) for r in rows] == [("sent", 2), ("sent", 1)]

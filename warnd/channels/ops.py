@@ -14,8 +14,7 @@ import httpx
 
 from warnd.channels.base import classify_status
 from warnd.channels.file import append_line
-from warnd.channels.webhook import client, sign
-from warnd.clock import timestamp
+from warnd.channels.webhook import client, partner_secrets, signed_headers, signing_key
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
 from warnd.config.schema import OpsChannel, OpsFile
@@ -53,7 +52,10 @@ class OpsWebhookSender:
     ) -> None:
         self.name = name
         self.url = url
-        self._secret = secret
+        # Signed as partner deliveries are (one secret a line while it rotates); None: unsigned.
+        values = partner_secrets(secret) if secret is not None else []
+        self._keys = [signing_key(v) for v in values]
+        self._legacy_key = values[0].encode() if values else b""
         self.client = client(outbound, timeout, user_agent)
 
     def __repr__(self) -> str:
@@ -61,15 +63,11 @@ class OpsWebhookSender:
 
     async def send(self, body: dict[str, Any]) -> None:
         data = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
-        headers = {
-            "Content-Type": "application/json; charset=utf-8",
-            # The same on every retry: a receiver that dedupes shows each notice once.
-            "Idempotency-Key": f"warnd-notice-{body.get('notice_id')}-{body.get('phase')}",
-        }
-        if self._secret is not None:
-            ts = int(timestamp())
-            headers["X-Warnd-Timestamp"] = str(ts)
-            headers["X-Warnd-Signature"] = sign(self._secret.reveal().encode(), ts, data)
+        # The same on every retry: a receiver that dedupes shows each notice once.
+        key = f"warnd-notice-{body.get('notice_id')}-{body.get('phase')}"
+        headers = {"Content-Type": "application/json; charset=utf-8", "Idempotency-Key": key}
+        if self._keys:
+            headers.update(signed_headers(self._keys, self._legacy_key, key, data))
         try:
             r = await self.client.post(self.url, content=data, headers=headers)
         except httpx.HTTPError as e:
@@ -115,6 +113,13 @@ def make_ops(
             if secret is None:
                 why.append(secrets.missing(spec.secret))
                 out.problems.append((("ops", name, "secret"), why[-1]))
+            else:
+                try:
+                    [signing_key(v) for v in partner_secrets(secret)]
+                except ValueError as e:
+                    # As for a partner: named, with where it lives, never shown.
+                    why.append(f"credential {spec.secret!r}: {e}; {secrets.where(spec.secret)}")
+                    out.problems.append((("ops", name, "secret"), why[-1]))
         url = spec.url
         if spec.url_credential is not None:
             try:

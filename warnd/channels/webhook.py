@@ -76,6 +76,20 @@ def standard_signature(keys: list[bytes], msg_id: str, timestamp: int, body: byt
     return " ".join("v1," + base64.b64encode(hmac.new(k, signed, hashlib.sha256).digest()).decode() for k in keys)
 
 
+def signed_headers(keys: list[bytes], legacy_key: bytes, msg_id: str, body: bytes) -> dict[str, str]:
+    """The headers of one signed POST, signed now: Standard Webhooks, the deprecated pair, and
+    the Idempotency-Key (the same as webhook-id)."""
+    ts = int(timestamp())
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": standard_signature(keys, msg_id, ts, body),
+        "X-Warnd-Timestamp": str(ts),
+        "X-Warnd-Signature": sign(legacy_key, ts, body),
+        "Idempotency-Key": msg_id,
+    }
+
+
 def client(outbound: Outbound, timeout: float, user_agent: str, connections: int = 8) -> httpx.AsyncClient:
     """For POSTs to a URL an operator configured: never follows a redirect elsewhere. Kept-alive
     connections (up to `connections` at once) carry one delivery after another to a partner."""
@@ -211,15 +225,7 @@ class WebhookSender:
         raise DeliveryError(detail, failure, hold_until=hold)
 
     def _signed(self, key: str, body: bytes) -> dict[str, str]:
-        ts = int(timestamp())
-        return {
-            "webhook-id": key,
-            "webhook-timestamp": str(ts),
-            "webhook-signature": standard_signature(self._keys, key, ts, body),
-            "X-Warnd-Timestamp": str(ts),
-            "X-Warnd-Signature": sign(self._legacy_key, ts, body),
-            "Idempotency-Key": key,
-        }
+        return signed_headers(self._keys, self._legacy_key, key, body)
 
     async def _post(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         try:
