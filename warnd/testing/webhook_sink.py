@@ -2,8 +2,8 @@
 
 POST /<partner>: the signature is checked the way the README tells partners to (HMAC-SHA256 over
 "<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. A request
-that carries Standard Webhooks headers (`webhook-id`, as partner deliveries do; ops webhooks do
-not) must also carry a `webhook-signature` that verifies with the partner's secret. Every POST,
+that carries Standard Webhooks headers (`webhook-id`, as signed partner and ops deliveries do)
+must also carry a `webhook-signature` that verifies with the partner's secret. Every POST,
 answered or not, is kept in `state.requests` with its headers, for a test to verify on its own. Each
 Idempotency-Key is processed once: a repeat is answered 200 and counted, not processed again.
 Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner. A probe
