@@ -133,9 +133,16 @@ def test_senders_and_feeds_use_the_url_their_credential_holds(tmp_path, monkeypa
     assert "WARND_SECRET_GEMPA_URL" in str(e.value)
     sender = b.senders["partner:radio"]
     sink.start()
+
+    async def probe_once() -> None:
+        # One loop for the probe and the close: the sender's pooled connection belongs to it.
+        try:
+            await sender.probe()  # type: ignore[attr-defined]
+        finally:
+            await sender.aclose()
+
     try:
-        asyncio.run(sender.probe())  # type: ignore[attr-defined]
-        asyncio.run(sender.aclose())
+        asyncio.run(probe_once())
     finally:
         sink.stop()
     (request,) = sink.state.requests
