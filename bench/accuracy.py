@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import zones as zone_bench  # noqa: E402
-from bench.run import machine  # noqa: E402
+from bench.common import machine  # noqa: E402
 from warnd import shaking  # noqa: E402
 from warnd.config.schema import Rule  # noqa: E402
 from warnd.errors import FeedError  # noqa: E402

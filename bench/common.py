@@ -5,6 +5,8 @@ layer, over 200 rules, a partner subscribed to every account) pointed at loopbac
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
 import signal
 import statistics
@@ -13,6 +15,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,24 @@ SAMPLES = ROOT / "feeds" / "samples"
 PYTHON = sys.executable
 
 from warnd.testing.daemon import DaemonProcess  # noqa: E402
+
+
+def machine() -> dict[str, str | int | None]:
+    """The machine, the commit and the time a measurement ran: printed and stored beside its figures."""
+    cpu = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": f"{platform.machine()} {sys.platform} {platform.release()}",
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "commit": commit.stdout.strip() or None,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 @dataclass

@@ -14,20 +14,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alertmanager, daemon, dispatch, micro  # noqa: E402
-from bench.common import Row  # noqa: E402
+from bench import alertmanager, daemon, dispatch, micro, performance_doc  # noqa: E402
+from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
 SECTIONS = [
@@ -44,27 +40,13 @@ SECTIONS = [
 ]
 
 
-def machine() -> dict[str, str | int | None]:
-    cpu = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT)
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": f"{platform.machine()} {sys.platform} {platform.release()}",
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "commit": commit.stdout.strip() or None,
-        "when": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     p.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json", help="where to write the figures")
+    p.add_argument(
+        "--doc", type=Path, default=performance_doc.DOC, help="the page written from the figures of a full run"
+    )
     args = p.parse_args()
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -115,10 +97,13 @@ def main() -> int:
     for r in rows:
         mark = "" if r.goal is None else f"{r.goal} {'(met)' if r.met else '(missed)'}"
         print(f"| {r.what} | {r.result} | {mark} |")
-    args.json.write_text(
-        json.dumps({"machine": info, "seconds": took, "rows": [asdict(r) for r in rows]}, indent=1, default=str) + "\n"
-    )
+    results = {"machine": info, "seconds": took, "rows": [asdict(r) for r in rows]}
+    args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nfigures written to {args.json}", file=sys.stderr)
+    # A partial run's figures would pass for the whole benchmark's: only a full run rewrites the page.
+    if set(only) == set(SECTIONS):
+        performance_doc.write(json.loads(json.dumps(results, default=str)), args.doc)
+        print(f"{args.doc} written", file=sys.stderr)
     return 0
 
 

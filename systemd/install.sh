@@ -41,6 +41,11 @@ if [ "$venv" = 1 ]; then
 fi
 install -d -m 0755 "$opt"
 install -m 0644 "$src/README.md" "$opt/README.md"
+# The documentation the unit names (Documentation=): the README links into docs/. Replaced whole,
+# so a page dropped upstream does not linger beside the new ones.
+rm -rf "$opt/docs"
+cp -r "$src/docs" "$opt/docs"
+find "$opt/docs" -type d -exec chmod 0755 {} + -o -type f -exec chmod 0644 {} +
 
 if [ -e "$etc/warnd.yaml" ]; then
   echo "kept the existing configuration in $etc (compare with $src/config/warnd.yaml)"

@@ -96,7 +96,7 @@ def test_on_journald_every_line_has_its_priority_then_one_json_object(tmp_path, 
     assert any(p == 4 and o["event"] == "notice.raised" and o["subject"] == "hanging" for p, o in parsed)
 
 
-def test_off_journald_every_line_is_json_and_the_readme_jq_recipes_work_as_written(tmp_path, feed_server):
+def test_off_journald_every_line_is_json_and_the_documented_jq_recipes_work_as_written(tmp_path, feed_server):
     proc, log = _start(tmp_path, feed_server, journal=False)
     try:
         wait_for(lambda: any(_third_party(ln) for ln in _lines(log)), timeout=30, what="a line from APScheduler")
@@ -112,7 +112,7 @@ def test_off_journald_every_line_is_json_and_the_readme_jq_recipes_work_as_writt
         pytest.skip("jq is missing: install Debian's jq package (.ci/run does)")
     recipes = [
         ln.split("| jq ", 1)[1].split("#", 1)[0].strip()
-        for ln in (ROOT / "README.md").read_text().splitlines()
+        for ln in (ROOT / "docs" / "operator" / "operate.md").read_text().splitlines()
         if ln.startswith("journalctl ") and "| jq " in ln
     ]
     assert len(recipes) >= 2

@@ -32,6 +32,8 @@ from warnd.testing.webhook_sink import WebhookSink
 
 # Loopback fakes only: no proxy of the environment applies.
 DIRECT = Outbound(proxy="none")
+# What a newsroom is handed: its verification code is run here as written.
+PARTNERS_DOC = Path(__file__).resolve().parents[2] / "docs" / "partners.md"
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 APP = ("app-key", "app-secret")
@@ -296,17 +298,17 @@ def test_webhook_failures_are_classified(sink):
     assert sink.receipts("radio") == []
 
 
-def readme_verifier():
-    """The partner's verification code exactly as the README gives it."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+def documented_verifier():
+    """The partner's verification code exactly as the partners' page gives it."""
+    page = PARTNERS_DOC.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     (code,) = [b for b in blocks if "def verify_warnd" in b]
     scope: dict = {}
-    exec(compile(code, "README.md", "exec"), scope)
+    exec(compile(code, "docs/partners.md", "exec"), scope)
     return scope["verify_warnd"]
 
 
-def test_the_readme_signature_check_accepts_warnd_and_refuses_tampering():
+def test_the_documented_signature_check_accepts_warnd_and_refuses_tampering():
     got: list[tuple[dict[str, str], bytes]] = []
 
     class Capture(BaseHTTPRequestHandler):
@@ -327,7 +329,7 @@ def test_the_readme_signature_check_accepts_warnd_and_refuses_tampering():
     finally:
         server.shutdown()
         server.server_close()
-    verify_warnd = readme_verifier()
+    verify_warnd = documented_verifier()
     ((headers, body),) = got
     assert verify_warnd(b"radio-secret", headers, body)
     assert not verify_warnd(b"another-secret", headers, body)
@@ -443,7 +445,7 @@ def test_the_standardwebhooks_library_verifies_a_warning_and_a_probe(sink):
     assert warning.headers["webhook-id"] == d.idempotency_key == warning.headers["Idempotency-Key"]
     assert probe.headers["webhook-id"] == probe.headers["Idempotency-Key"]
     assert probe.headers["webhook-id"].startswith("probe-")
-    # A plain secret's own bytes are the key; its whsec_ form, as the README says how to build it.
+    # A plain secret's own bytes are the key; its whsec_ form, as the partners' page says how to build it.
     plain_as_whsec = "whsec_" + base64.b64encode(b"radio-secret").decode()
     for request in (warning, probe):
         verified(b"radio-secret", request)
@@ -508,9 +510,9 @@ def test_a_malformed_whsec_secret_is_refused_without_showing_it():
     assert "Zq7" not in str(e.value) and "whsec_" in str(e.value)
 
 
-def test_the_readme_standard_webhooks_check_accepts_warnd_and_refuses_tampering(sink):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+def test_the_documented_standard_webhooks_check_accepts_warnd_and_refuses_tampering(sink):
+    page = PARTNERS_DOC.read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, flags=re.S)
     (code,) = [b for b in blocks if "from standardwebhooks" in b]
     d = delivery(target="partner:radio")
     d = Delivery(d.id, d.warning, d.target, d.state, 0, NOW, NOW, cap="<alert>Gempa Aceh</alert>")
@@ -518,7 +520,10 @@ def test_the_readme_standard_webhooks_check_accepts_warnd_and_refuses_tampering(
     (request,) = sink.state.requests
     plain_as_whsec = "whsec_" + base64.b64encode(b"radio-secret").decode()
     for secret in (b"radio-secret", plain_as_whsec):
-        exec(compile(code, "README.md", "exec"), {"secret": secret, "body": request.body, "headers": request.headers})
+        exec(
+            compile(code, "docs/partners.md", "exec"),
+            {"secret": secret, "body": request.body, "headers": request.headers},
+        )
         tampered = {"secret": secret, "body": request.body.replace(b"Aceh", b"Bali"), "headers": request.headers}
         with pytest.raises(WebhookVerificationError):
-            exec(compile(code, "README.md", "exec"), tampered)
+            exec(compile(code, "docs/partners.md", "exec"), tampered)

@@ -53,8 +53,8 @@ def test_security_exposure_is_at_most_1_5(tmp_path):
     assert "Overall exposure level for warnd.service" in last, run.stdout[-2000:]
     score = float(last.split(":")[1].split()[0])
     assert score <= MAX_EXPOSURE and run.returncode == 0, last
-    readme = (ROOT / "README.md").read_text()
-    assert f"exposure level **{score}**" in readme, "the README records the measured score"
+    guide = (ROOT / "docs" / "operator" / "install.md").read_text()
+    assert f"exposure level **{score}**" in guide, "the install guide records the measured score"
 
 
 def test_the_unit_says_what_the_daemon_does():
@@ -97,6 +97,12 @@ def test_install_script_stages_a_tree_that_checks(tmp_path):
     assert run.returncode == 0, run.stderr
     etc = root / "etc" / "warnd"
     assert (root / "etc" / "systemd" / "system" / "warnd.service").read_text() == UNIT.read_text()
+    # What the unit's Documentation= names is installed, and the README's links into docs/ with it.
+    (documentation,) = [ln for ln in UNIT.read_text().splitlines() if ln.startswith("Documentation=")]
+    pages = [u.removeprefix("file://") for u in documentation.removeprefix("Documentation=").split()]
+    assert "/opt/warnd/README.md" in pages and len(pages) > 1
+    assert all((root / page.lstrip("/")).is_file() for page in pages), pages
+    assert (root / "opt" / "warnd" / "docs" / "partners.md").read_text() == (ROOT / "docs" / "partners.md").read_text()
     assert stat.S_IMODE((etc / "credentials").stat().st_mode) == 0o700
     # Partner and ops URLs, account layout: nothing under /etc/warnd is for other local users.
     modes = {p.relative_to(etc): stat.S_IMODE(p.stat().st_mode) for p in etc.rglob("*") if not p.is_symlink()}

@@ -6,6 +6,9 @@
     python -m tests.reliability --only nodes    # several nodes on PostgreSQL: failover, cut-off
     python -m tests.reliability --only flood    # 1,000 idle + 250 slow-header clients on the endpoint
 
+A run of every campaign writes its table, with the date, commit, machine, sizes and command, to
+docs/reliability.md (`--doc PATH` elsewhere, or for a run of some campaigns only).
+
 Needs root for the disk-full campaign (it mounts a tmpfs), Debian's faketime for the clock, and
 the machine's PostgreSQL (127.0.0.1:5432, trust, database test) for the several-nodes runs.
 """
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.common import machine
 from tests.reliability import campaign as c
 from tests.reliability import nodes
 from tests.reliability.flood import flood
@@ -49,6 +53,9 @@ def main() -> int:
     p = argparse.ArgumentParser(prog="python -m tests.reliability")
     p.add_argument("--long", action="store_true", help="the full campaign")
     p.add_argument("--only", default="", help="comma-separated: kill9,outage,locked,disk,clock,fuzz,nodes,flood")
+    p.add_argument(
+        "--doc", type=Path, default=None, help="write the table here (default: docs/reliability.md, full runs)"
+    )
     args = p.parse_args()
     long = args.long or c.env_flag("WARND_LONG")
     runs: dict[str, Callable[[Path], c.Outcome]] = {
@@ -65,6 +72,8 @@ def main() -> int:
     }
     groups = {"nodes": ["nodes2", "nodes3", "cutoff"]}
     wanted = [x for w in args.only.split(",") if w for x in groups.get(w, [w])] or list(runs)
+    # The commit and time the campaigns start from, not what the checkout holds when they end.
+    info = machine()
     rows: list[c.Outcome] = []
     failed = False
     with tempfile.TemporaryDirectory(prefix="warnd-reliability-") as tmp:
@@ -76,11 +85,44 @@ def main() -> int:
                 out = c.Outcome(name, "did not finish", crashes=1, notes=[f"{type(e).__name__}: {e}"[:300]])
             rows.append(out)
             failed |= bool(out.lost or out.duplicated or out.crashes or out.extra.get("failed"))
-    print(f"| {' | '.join(c.HEADER)} |")
-    print(f"|{'---|' * len(c.HEADER)}")
-    for out in rows:
-        print(f"| {' | '.join(out.row())} |")
+    table = [f"| {' | '.join(c.HEADER)} |", f"|{'---|' * len(c.HEADER)}"]
+    table += [f"| {' | '.join(out.row())} |" for out in rows]
+    print("\n".join(table))
+    # A partial run's table would pass for the whole campaign's: only a full run takes the default page.
+    doc = args.doc or (None if args.only else ROOT / "docs" / "reliability.md")
+    if doc is not None:
+        command = " ".join(["python -m tests.reliability", *sys.argv[1:]])
+        doc.write_text(page(info, table, command, "long" if long else "CI", failed))
+        print(f"{doc} written", file=sys.stderr)
     return 1 if failed else 0
+
+
+def page(info: dict[str, str | int | None], table: list[str], command: str, size: str, failed: bool) -> str:
+    """docs/reliability.md: which run, on what, at which sizes, then the table as printed."""
+    return "\n".join([
+        "# Reliability",
+        "",
+        "<!-- Written by `python -m tests.reliability`; edits here are overwritten. -->",
+        "",
+        f"The table of one run of `{command}`, written by the command itself. What each campaign",
+        "attacks and what must hold: [development](development.md#reliability-campaigns).",
+        "",
+        "| run | |",
+        "| --- | --- |",
+        f"| started | {info['when']} |",
+        f"| commit | `{info['commit']}` |",
+        f"| machine | {info['cpu']}, {info['cores']} cores, {info['platform']} |",
+        f"| Python | {info['python']} |",
+        f"| sizes | {size} (`--long` for the full campaign) |",
+        f"| verdict | {'**failed**' if failed else 'passed: nothing lost, nothing duplicated, no crash'} |",
+        "",
+        *table,
+        "",
+        "\"took\" is the campaign's wall time, start-up included. The fuzz row counts tests, not",
+        "deliveries; its crashes column is 1 if any test failed. The flood row counts both of its runs",
+        "(quiet and flooded). A campaign that could not finish is a row with a crash and its error.",
+        "",
+    ])  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from warnd.store import postgres as pg_store
 from warnd.testing import postgres as pg
 from warnd.testing.daemon import DaemonProcess, wait_for
 
-# The default lease: what the README's failover figure is about.
+# The default lease: what the failover figure of docs/operator/several-nodes.md is about.
 LEASE = 10.0
 BOUND = LEASE + LEASE / 4
 

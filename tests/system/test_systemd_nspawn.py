@@ -148,7 +148,7 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[nspawn.Machine
     m = nspawn.Machine(f"warnd-test-{os.getpid()}", workdir, binds={wheels: "/wheels"})
     try:
         m.boot(image)
-        # The shipped script, as the README says to run it, as root; pip takes the packages
+        # The shipped script, as the install guide says to run it, as root; pip takes the packages
         # from the wheelhouse instead of PyPI.
         install = m.run("/src/systemd/install.sh", env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": "/wheels"}, timeout=600)
         assert re.search(r"^installed warnd \S+ in /opt/warnd/venv$", install.stdout, re.M), install.stdout

@@ -1,6 +1,6 @@
 """Media-partner webhooks: each warning POSTed as JSON or CAP 1.2 XML, signed.
 
-Headers (documented for partners in the README, with a verification example):
+Headers (documented for partners in docs/partners.md, with a verification example):
   webhook-id          the Idempotency-Key (Standard Webhooks, standardwebhooks.com)
   webhook-timestamp   unix seconds when this attempt was signed
   webhook-signature   "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", one per

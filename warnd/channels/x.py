@@ -349,7 +349,7 @@ class Row:
 
 _GONE = "reply to a tweet that is deleted or not visible"
 
-# X's answers and what warnd does, first match wins. The README's table of X answers is this one.
+# X's answers and what warnd does, first match wins. The table of X answers in docs/operator/configure.md is this one.
 X_ANSWERS: tuple[Row, ...] = (
     # The app's pay-per-use credits are spent (problem title "CreditsDepleted"). Every account
     # posts on the app's credits, so every one waits; matched on the status alone, since the

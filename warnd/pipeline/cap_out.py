@@ -67,7 +67,7 @@ class Grade:
     certainty: str
 
 
-# severity / urgency / certainty by hazard and level: the one table (README "CAP feeds").
+# severity / urgency / certainty by hazard and level: the one table (docs/partners.md, "CAP feeds").
 #
 # Tsunami, by the InaTEWS zone level of the warned regions (warning.level, the worst of their
 # zones): Awas (forecast height > 3 m, full evacuation) and Siaga (0.5-3 m, evacuate) are acted on

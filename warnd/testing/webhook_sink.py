@@ -1,6 +1,6 @@
 """A media partner's webhook endpoint on 127.0.0.1, for tests and drills.
 
-POST /<partner>: the signature is checked the way the README tells partners to (HMAC-SHA256 over
+POST /<partner>: the signature is checked the way docs/partners.md tells partners to (HMAC-SHA256 over
 "<timestamp>.<body>", timestamp within five minutes); a bad or stale signature gets 401. A request
 that carries Standard Webhooks headers (`webhook-id`, as signed partner and ops deliveries do)
 must also carry a `webhook-signature` that verifies with the partner's secret. Every POST,
