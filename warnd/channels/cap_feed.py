@@ -22,6 +22,7 @@ from defusedxml.ElementTree import fromstring
 
 from warnd.channels.base import Budget, Job, Sent
 from warnd.errors import DeliveryError, Failure
+from warnd.model import Target
 
 ATOM = "http://www.w3.org/2005/Atom"
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -41,7 +42,7 @@ class CapFeedSender:
     budgets: tuple[Budget, ...] = ()
 
     def __init__(self, account: str, folder: Path, *, entries: int, title: str) -> None:
-        self.target = f"feed:{account}"
+        self.target = Target.feed(account)
         self.account = account
         self.folder = folder
         self.entries = entries

@@ -11,33 +11,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from warnd.config.schema import Partner
-from warnd.model import Warning, WarningKind
-
-
-def account_target(account: str) -> str:
-    return f"account:{account}"
-
-
-def partner_target(partner: str) -> str:
-    return f"partner:{partner}"
-
-
-def feed_target(account: str) -> str:
-    return f"feed:{account}"
+from warnd.model import Target, Warning, WarningKind
 
 
 def targets(
     warning: Warning,
     hazard: str,
     partners: Mapping[str, Partner],
-    already: Callable[[str], bool],
-) -> list[str]:
+    already: Callable[[Target], bool],
+) -> list[Target]:
     """`already(target)`: whether that target got an earlier warning of this event."""
-    out = [account_target(warning.account), feed_target(warning.account)]
+    out = [Target.account(warning.account), Target.feed(warning.account)]
     for name, p in sorted(partners.items()):
         if warning.account not in p.accounts:
             continue
-        target = partner_target(name)
+        target = Target.partner(name)
         if wants(p, warning, hazard) or (warning.kind is not WarningKind.NEW and already(target)):
             out.append(target)
     return out

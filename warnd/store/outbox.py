@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnd.model import OPERATOR, Delivery, DeliveryState, Warning, iso_utc, urgency_rank
+from warnd.model import OPERATOR, Delivery, DeliveryState, Target, TargetKind, Warning, iso_utc, urgency_rank
 from warnd.store.backend import Database, Row, placeholders
 
 _OPEN = ("pending", "retry", "in_flight")
@@ -96,6 +96,10 @@ class Outbox:
             )
         return True
 
+    def issued(self, warning_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM warnings WHERE id = ?", (warning_id,)).fetchone()
+        return row is not None
+
     def first_warning(self, event_id: str, account: str) -> Warning | None:
         """The earliest warning an account has had about an event (the post a correction
         refers to)."""
@@ -147,8 +151,8 @@ class Outbox:
         rows = self.conn.execute("SELECT DISTINCT target FROM deliveries WHERE state IN (?,?,?)", _OPEN).fetchall()
         # The public accounts first, then the partners who relay to radio and TV, then the CAP
         # feed files: a lane started first takes the event loop first.
-        rank = {"account": 0, "partner": 1}
-        return sorted((r[0] for r in rows), key=lambda t: (rank.get(t.split(":", 1)[0], 2), t))
+        rank: dict[TargetKind | None, int] = {TargetKind.ACCOUNT: 0, TargetKind.PARTNER: 1}
+        return sorted((r[0] for r in rows), key=lambda t: (rank.get(Target(t).kind, 2), t))
 
     def head(self, target: str) -> Delivery | None:
         """The next delivery of a lane: most urgent first, then oldest."""
