@@ -24,6 +24,7 @@ from warnd.pipeline.stages import Drop
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.store.backend import Database
+from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silence, Silences
@@ -54,29 +55,29 @@ class _History:
     """The pipeline's view of what was posted and known (outbox and ledger)."""
 
     def __init__(
-        self, outbox: Outbox, ledger: Ledger, silences: Silences, bundle: Callable[[], Bundle], clock: Clock
+        self, issued: IssuedWarnings, ledger: Ledger, silences: Silences, bundle: Callable[[], Bundle], clock: Clock
     ) -> None:
-        self.outbox = outbox
+        self.issued_warnings = issued
         self.ledger = ledger
         self.silences = silences
         self.bundle = bundle
         self.clock = clock
 
     def warnings(self, event_id: str, account: str) -> list[Warning]:
-        return self.outbox.warnings(event_id, account)
+        return self.issued_warnings.warnings(event_id, account)
 
     def last_from_rule(self, rule: str, account: str) -> Warning | None:
-        return self.outbox.last_from_rule(rule, account)
+        return self.issued_warnings.last_from_rule(rule, account)
 
     def issued(self, warning_id: str) -> bool:
-        return self.outbox.issued(warning_id)
+        return self.issued_warnings.issued(warning_id)
 
     def targeted(self, event_id: str, account: str, target: str) -> bool:
-        return self.outbox.targeted(event_id, account, target)
+        return self.issued_warnings.targeted(event_id, account, target)
 
     def inhibitor(self, event: HazardEvent, account: str) -> str | None:
         tsunami = self.ledger.related(event, Hazard.TSUNAMI)
-        if tsunami is None or not self.outbox.received(tsunami, account, Target.account(account)):
+        if tsunami is None or not self.issued_warnings.received(tsunami, account, Target.account(account)):
             return None
         return tsunami
 
@@ -116,7 +117,7 @@ class Ingest:
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
         self.zone_misses = ZoneMisses(conn)
-        self.history = _History(self.outbox, self.ledger, Silences(conn), bundle, clock)
+        self.history = _History(IssuedWarnings(conn), self.ledger, Silences(conn), bundle, clock)
 
     def handle(self, feed: str, result: ParseResult, *, baseline: bool = False) -> IngestReport:
         """`baseline`: the feed's first poll (no memory of it in the store): what is too old in it
