@@ -532,6 +532,12 @@ class Warning:
     # for posts made before it was recorded.
     zone_parts: tuple[ZonePart, ...] = ()
 
+    @property
+    def cap_identifier(self) -> str:
+        """Its CAP alert's <identifier> (and the name of its file in the account's CAP feed),
+        known from the warning alone: never read back from the rendered document."""
+        return f"warnd.{self.id}"
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,

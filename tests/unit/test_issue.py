@@ -8,7 +8,6 @@ from tests.conftest import TEMPLATES, sample
 from warnd.config.schema import Partner
 from warnd.model import ChangeKind, HazardEvent, Match, Priority, Reason, Region, Source, Warning, WarningKind
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.cap_out import identifier
 from warnd.pipeline.issue import Desk, Issued, issue
 from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView, Drop
@@ -74,7 +73,7 @@ def test_a_new_quake_is_issued_with_its_text_cap_document_and_every_target():
     w = issued.warning
     assert w.kind is WarningKind.NEW and w.account == "ntt" and "Kabupaten Nagekeo" in w.text
     assert issued.targets == ("account:ntt", "feed:ntt", "partner:newsroom")
-    assert f"<identifier>{identifier(w.id)}</identifier>" in issued.cap
+    assert f"<identifier>{w.cap_identifier}</identifier>" in issued.cap
     assert issued.event["id"] == ev.id and issued.event["attribution"] == "Sumber: BMKG"
 
 

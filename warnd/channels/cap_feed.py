@@ -55,11 +55,7 @@ class CapFeedSender:
         d = job.delivery
         if not d.cap:
             raise DeliveryError("warning has no CAP document (issued by an older warnd)", Failure.BAD_REQUEST)
-        try:
-            alert = fromstring(d.cap.encode())
-        except Exception as e:
-            raise DeliveryError(f"stored CAP document is not XML: {type(e).__name__}", Failure.BAD_REQUEST) from None
-        name = alert_file_name(alert.findtext(f"{{{CAP}}}identifier") or d.warning.id, d.warning.created_at)
+        name = alert_file_name(d.warning.cap_identifier, d.warning.created_at)
         try:
             await asyncio.to_thread(self._write, name, d.cap)
         except OSError as e:
