@@ -23,7 +23,7 @@ from warnd.channels.base import Job
 from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
-from warnd.clock import SystemClock
+from warnd.clock import FixedClock, SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
@@ -297,6 +297,26 @@ def test_webhook_cap_body(sink):
     send(hook(sink.url("radio"), fmt="cap"), Job(d))
     (receipt,) = sink.receipts("radio")
     assert receipt.body == b"<alert>cap</alert>" and receipt.content_type.startswith("application/cap+xml")
+
+
+def test_a_partners_retry_after_is_counted_on_the_daemons_clock(sink):
+    # A drill or a test runs on a timeline of its own: the hold a 429 sets must be on it too.
+    drill = datetime(2031, 1, 1, tzinfo=UTC)
+    s = WebhookSender(
+        "radio",
+        url=sink.url("radio"),
+        secret=Secret("radio-secret"),
+        fmt="json",
+        timeout=2.0,
+        user_agent="warnd-test",
+        outbound=DIRECT,
+        clock=FixedClock(drill),
+    )
+    sink.script("radio", "429")
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery(target="partner:radio")))
+    assert e.value.failure is Failure.RATE_LIMITED
+    assert e.value.hold_until == drill + timedelta(seconds=1)
 
 
 def test_webhook_failures_are_classified(sink):
