@@ -97,6 +97,7 @@ def webhooks(total: int = 3000) -> list[Row]:
                     timeout=10.0,
                     user_agent="bench",
                     outbound=DIRECT,
+                    clock=SystemClock(),
                 )
                 for p in partners
             }
@@ -145,6 +146,7 @@ def x_posts(per_account: int = 300) -> list[Row]:
                     account_budget=(10**6, 900.0),
                     app_budget=(10**6, 86400.0),
                     outbound=DIRECT,
+                    clock=SystemClock(),
                 )
                 for a in accounts
             }

@@ -83,6 +83,51 @@ SAME_QUAKE_DEGREES = 0.3
 SAME_ID_DEGREES = 1.0
 
 
+class TargetKind(StrEnum):
+    ACCOUNT = "account"
+    PARTNER = "partner"
+    # An account's CAP feed (named for the account).
+    FEED = "feed"
+
+
+class Target(str):
+    """Where a delivery goes, as the outbox, the senders, status and metrics name it:
+    'account:<name>', 'partner:<name>' or 'feed:<account>'. A str, so that it is the key, the
+    label and the column it always was; built and read only here."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, kind: TargetKind, name: str) -> Target:
+        return cls(f"{kind.value}:{name}")
+
+    @classmethod
+    def account(cls, name: str) -> Target:
+        return cls.of(TargetKind.ACCOUNT, name)
+
+    @classmethod
+    def partner(cls, name: str) -> Target:
+        return cls.of(TargetKind.PARTNER, name)
+
+    @classmethod
+    def feed(cls, account: str) -> Target:
+        return cls.of(TargetKind.FEED, account)
+
+    @property
+    def kind(self) -> TargetKind | None:
+        """None for a name of no known kind (an operator's typo given to `--target`)."""
+        prefix, sep, _ = self.partition(":")
+        try:
+            return TargetKind(prefix) if sep else None
+        except ValueError:
+            return None
+
+    @property
+    def name(self) -> str:
+        """The account's or partner's name (the account's, for its CAP feed)."""
+        return self.partition(":")[2]
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"  # committed, never tried
     IN_FLIGHT = "in_flight"  # an attempt started; after a crash its outcome is unknown
@@ -486,6 +531,12 @@ class Warning:
     # the event is compared with (a zone raised is an escalation). Empty for other hazards and
     # for posts made before it was recorded.
     zone_parts: tuple[ZonePart, ...] = ()
+
+    @property
+    def cap_identifier(self) -> str:
+        """Its CAP alert's <identifier> (and the name of its file in the account's CAP feed),
+        known from the warning alone: never read back from the rendered document."""
+        return f"warnd.{self.id}"
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ import json
 import re
 import socket
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +23,7 @@ from warnd.channels.base import Job
 from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
+from warnd.clock import FixedClock, SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
@@ -38,6 +39,20 @@ PARTNERS_DOC = Path(__file__).resolve().parents[2] / "docs" / "partners.md"
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 APP = ("app-key", "app-secret")
 USERS = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
+
+
+@dataclass
+class _Kept:
+    """A checkpoint keeping what the channel recorded in lists the test reads."""
+
+    parts: list[str | None] = field(default_factory=list)
+    unanswered: list[int] = field(default_factory=list)
+
+    def part_sent(self, remote_id: str | None) -> None:
+        self.parts.append(remote_id)
+
+    def part_unanswered(self, part: int) -> None:
+        self.unanswered.append(part)
 
 
 def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=(), unanswered=None, label=None):
@@ -84,6 +99,7 @@ def x_sender(fake, token="tok-aceh", secret="sec-aceh", read_timeout=5.0):
         account_budget=(90, 900.0),
         app_budget=(9000, 86400.0),
         outbound=DIRECT,
+        clock=SystemClock(),
     )
 
 
@@ -124,7 +140,7 @@ def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
     s = x_sender(fake_x)
     recorded: list[str] = []
     # The first two parts went out before a crash: the resumed delivery posts only the rest.
-    head = send(s, Job(delivery(text), record_part=recorded.append))
+    head = send(s, Job(delivery(text), checkpoint=_Kept(parts=recorded)))
     posts = fake_x.posts_by("aceh")
     assert len(posts) == len(parts) and recorded == [p.id for p in posts]
     assert head.remote_id == posts[0].id
@@ -133,7 +149,7 @@ def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
     fake_x.state.posts.clear()
     fake_x.state.posts.extend(posts[:2])
     again: list[str] = []
-    send(s, Job(delivery(text, parts=recorded[:2]), record_part=again.append))
+    send(s, Job(delivery(text, parts=recorded[:2]), checkpoint=_Kept(parts=again)))
     resumed = fake_x.posts_by("aceh")
     assert len(resumed) == len(parts) and len(again) == len(parts) - 2
     assert resumed[2].reply_to == recorded[1]
@@ -169,7 +185,7 @@ def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
     asked: list[int] = []
     fake_x.script("drop-after")
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery(), record_unanswered=asked.append))
+        send(s, Job(delivery(), checkpoint=_Kept(unanswered=asked)))
     assert e.value.failure is Failure.NETWORK
     assert len(fake_x.posts_by("aceh")) == 1  # it did get through
     # Its request got no answer: recorded as such.
@@ -185,7 +201,7 @@ def test_a_duplicate_refusal_of_a_post_never_sent_is_an_error_not_a_delivery(fak
     # Another warning whose text X already has from this account: nothing of warnd's record
     # says it was posted, so the refusal is no delivery.
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), record_unanswered=asked.append))
+        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), checkpoint=_Kept(unanswered=asked)))
     assert e.value.failure is Failure.BAD_REQUEST and not e.value.retryable
     assert "part 1/1" in str(e.value)
     assert asked == []
@@ -204,14 +220,14 @@ def test_a_thread_part_refused_as_a_repeat_is_an_error_unless_its_request_went_u
     asked: list[int] = []
     fake_x.script("slow:0", "drop-after")
     with pytest.raises(DeliveryError):
-        send(s, Job(delivery(text, label="PD-3.3"), record_part=recorded.append, record_unanswered=asked.append))
+        send(s, Job(delivery(text, label="PD-3.3"), checkpoint=_Kept(recorded, asked)))
     assert len(recorded) == 1 and asked == [2]
     resumed: list[str | None] = []
     send(
         s,
         Job(
             delivery(text, parts=recorded, unanswered=asked[-1], label="PD-3.3"),
-            record_part=resumed.append,
+            checkpoint=_Kept(parts=resumed),
         ),
     )
     # Part 2 counted as posted (its id unknown), the rest posted once each.
@@ -248,7 +264,14 @@ def sink():
 
 def hook(url, fmt="json", secret="radio-secret", timeout=2.0):
     return WebhookSender(
-        "radio", url=url, secret=Secret(secret), fmt=fmt, timeout=timeout, user_agent="warnd-test", outbound=DIRECT
+        "radio",
+        url=url,
+        secret=Secret(secret),
+        fmt=fmt,
+        timeout=timeout,
+        user_agent="warnd-test",
+        outbound=DIRECT,
+        clock=SystemClock(),
     )
 
 
@@ -276,6 +299,26 @@ def test_webhook_cap_body(sink):
     send(hook(sink.url("radio"), fmt="cap"), Job(d))
     (receipt,) = sink.receipts("radio")
     assert receipt.body == b"<alert>cap</alert>" and receipt.content_type.startswith("application/cap+xml")
+
+
+def test_a_partners_retry_after_is_counted_on_the_daemons_clock(sink):
+    # A drill or a test runs on a timeline of its own: the hold a 429 sets must be on it too.
+    drill = datetime(2031, 1, 1, tzinfo=UTC)
+    s = WebhookSender(
+        "radio",
+        url=sink.url("radio"),
+        secret=Secret("radio-secret"),
+        fmt="json",
+        timeout=2.0,
+        user_agent="warnd-test",
+        outbound=DIRECT,
+        clock=FixedClock(drill),
+    )
+    sink.script("radio", "429")
+    with pytest.raises(DeliveryError) as e:
+        send(s, Job(delivery(target="partner:radio")))
+    assert e.value.failure is Failure.RATE_LIMITED
+    assert e.value.hold_until == drill + timedelta(seconds=1)
 
 
 def test_webhook_failures_are_classified(sink):

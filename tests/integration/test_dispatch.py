@@ -69,12 +69,20 @@ def x_sender(fake: FakeX, account: str, budget: tuple[int, float], app_budget: t
         account_budget=budget,
         app_budget=app_budget,
         outbound=DIRECT,
+        clock=SystemClock(),
     )
 
 
 def hook(name: str, url: str) -> WebhookSender:
     return WebhookSender(
-        name, url=url, secret=Secret(f"{name}-secret"), fmt="json", timeout=2.0, user_agent="t", outbound=DIRECT
+        name,
+        url=url,
+        secret=Secret(f"{name}-secret"),
+        fmt="json",
+        timeout=2.0,
+        user_agent="t",
+        outbound=DIRECT,
+        clock=SystemClock(),
     )
 
 

@@ -12,7 +12,7 @@ from warnd.cli import main
 from warnd.config import secrets
 from warnd.config.schema import Partner
 from warnd.model import Priority, Region, Status, Warning, WarningKind
-from warnd.pipeline.route import targets
+from warnd.pipeline.issue import targets
 from warnd.runtime.build import build
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox

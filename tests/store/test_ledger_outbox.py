@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from tests.conftest import sample
 from warnd.model import ChangeKind, Priority, Source, Status, Warning, WarningKind
 from warnd.pollers import bmkg
+from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 
@@ -94,7 +95,7 @@ def test_outbox_is_idempotent_and_life_safety_first(store):
     box.mark_sent(w1.id, None, NOW)
     assert box.head("account:a") is None
     assert box.counts() == {"pending": 0, "in_flight": 0, "retry": 0, "sent": 2, "dead": 0, "dropped": 0}
-    assert box.first_warning("e1", "a").id == "w1"
+    assert IssuedWarnings(conn).first_warning("e1", "a").id == "w1"
 
 
 def test_in_flight_at_a_crash_is_retried_with_its_idempotency_key(store):
@@ -160,20 +161,20 @@ def test_received_counts_queued_and_sent_but_not_dead_or_dropped(store):
     with conn.transaction():
         box.enqueue(_warning(wid="w1", account="a"), ["account:a", "partner:p"], NOW)
         box.enqueue(_warning(wid="w2", account="b"), ["account:b"], NOW)
-    assert box.received("e1", "a", "account:a")
-    assert not box.received("e1", "c", "account:c")
-    assert not box.received("e2", "a", "account:a")
+    assert IssuedWarnings(conn).received("e1", "a", "account:a")
+    assert not IssuedWarnings(conn).received("e1", "c", "account:c")
+    assert not IssuedWarnings(conn).received("e2", "a", "account:a")
     a = box.head("account:a")
     box.begin(a.id, NOW)
-    assert box.received("e1", "a", "account:a")
+    assert IssuedWarnings(conn).received("e1", "a", "account:a")
     box.mark_sent(a.id, "x1", NOW)
-    assert box.received("e1", "a", "account:a")
+    assert IssuedWarnings(conn).received("e1", "a", "account:a")
     b = box.head("account:b")
     box.mark_dead(b.id, "permanent_failure", "403", NOW, attempted=True)
-    assert not box.received("e1", "b", "account:b")
+    assert not IssuedWarnings(conn).received("e1", "b", "account:b")
     box.retry_now([b.id], NOW)
-    assert box.received("e1", "b", "account:b")
+    assert IssuedWarnings(conn).received("e1", "b", "account:b")
     box.drop([b.id], "operator", NOW)
-    assert not box.received("e1", "b", "account:b")
+    assert not IssuedWarnings(conn).received("e1", "b", "account:b")
     # A partner's copy is not the account's post.
-    assert not box.received("e1", "a", "partner:q")
+    assert not IssuedWarnings(conn).received("e1", "a", "partner:q")

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from warnd.errors import Failure
-from warnd.model import Delivery
+from warnd.model import Delivery, Target
+
+
+class Checkpoint(Protocol):
+    """Where a channel records its progress through one delivery as it goes (the parts of a
+    thread), so that a crash mid-delivery resumes after the last part out. Runtime supplies it;
+    a channel never writes to the store itself."""
+
+    def part_sent(self, remote_id: str | None) -> None:
+        """A thread part is out, with its remote id (None: X has the part from an earlier
+        request whose answer was lost, and does not say its id)."""
+        ...
+
+    def part_unanswered(self, part: int) -> None:
+        """Part `part` (1-based) got no answer (a timeout, a lost connection, a 5xx): X may
+        have it. With the in-flight attempts a restart finds, the record that lets a later
+        duplicate-content refusal of that part count as delivered, and no other."""
+        ...
+
+
+class Unrecorded:
+    """A delivery whose progress is kept nowhere (a probe, a one-off send)."""
+
+    def part_sent(self, remote_id: str | None) -> None:
+        pass
+
+    def part_unanswered(self, part: int) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +44,7 @@ class Job:
     delivery: Delivery
     # The post this one answers on the same account: the first post about the event.
     reply_to: str | None = None
-    # Called with the remote id of each thread part as soon as it is out (None: X has the part
-    # from an earlier request whose answer was lost, and does not say its id).
-    record_part: Callable[[str | None], None] = lambda _id: None
-    # Called with a part's number (1-based) when its request got no answer (a timeout, a lost
-    # connection, a 5xx): X may have it. With the in-flight attempts a restart finds, the record
-    # that lets a later duplicate-content refusal of that part count as delivered, and no other.
-    record_unanswered: Callable[[int], None] = lambda _n: None
+    checkpoint: Checkpoint = field(default_factory=Unrecorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +70,7 @@ class Budget:
 
 
 class Sender(Protocol):
-    target: str
+    target: Target
     # What kind of channel it is (x, file, webhook, cap_feed), for metrics.
     channel: str
     # Budgets kept below the platform's limits, checked before each delivery.
@@ -78,7 +99,7 @@ class Sender(Protocol):
 class Probed(Protocol):
     """A sender whose credential or endpoint can be checked without delivering anything."""
 
-    target: str
+    target: Target
 
     async def probe(self) -> None:
         """None when the platform takes the credential; DeliveryError with its Failure otherwise."""

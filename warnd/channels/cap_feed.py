@@ -22,6 +22,7 @@ from defusedxml.ElementTree import fromstring
 
 from warnd.channels.base import Budget, Job, Sent
 from warnd.errors import DeliveryError, Failure
+from warnd.model import Target
 
 ATOM = "http://www.w3.org/2005/Atom"
 CAP = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -41,7 +42,7 @@ class CapFeedSender:
     budgets: tuple[Budget, ...] = ()
 
     def __init__(self, account: str, folder: Path, *, entries: int, title: str) -> None:
-        self.target = f"feed:{account}"
+        self.target = Target.feed(account)
         self.account = account
         self.folder = folder
         self.entries = entries
@@ -54,11 +55,7 @@ class CapFeedSender:
         d = job.delivery
         if not d.cap:
             raise DeliveryError("warning has no CAP document (issued by an older warnd)", Failure.BAD_REQUEST)
-        try:
-            alert = fromstring(d.cap.encode())
-        except Exception as e:
-            raise DeliveryError(f"stored CAP document is not XML: {type(e).__name__}", Failure.BAD_REQUEST) from None
-        name = alert_file_name(alert.findtext(f"{{{CAP}}}identifier") or d.warning.id, d.warning.created_at)
+        name = alert_file_name(d.warning.cap_identifier, d.warning.created_at)
         try:
             await asyncio.to_thread(self._write, name, d.cap)
         except OSError as e:

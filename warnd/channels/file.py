@@ -14,6 +14,7 @@ from pathlib import Path
 
 from warnd.channels.base import Budget, Job, Sent
 from warnd.errors import DeliveryError, Failure
+from warnd.model import Target
 
 
 class FileSender:
@@ -24,7 +25,7 @@ class FileSender:
     budgets: tuple[Budget, ...] = ()
 
     def __init__(self, name: str, path: Path, *, echo: bool) -> None:
-        self.target = f"account:{name}"
+        self.target = Target.account(name)
         self.name = name
         self.path = path
         self.echo = echo

@@ -17,9 +17,11 @@ from warnd.channels.cap_feed import CapFeedSender
 from warnd.channels.file import FileSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
+from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
 from warnd.config.schema import ConfigFile, FileAccount, XAccount
+from warnd.model import Target
 
 
 @dataclass
@@ -37,8 +39,11 @@ def make_senders(
     state_dir: Path,
     outbound: Outbound,
     credentials: secrets.Credentials | None = None,
+    clock: Clock | None = None,
 ) -> Built:
+    """`clock`: the daemon's (the system's steady time when not given)."""
     out = Built()
+    clock = clock or SystemClock()
     creds = credentials or secrets.Credentials.from_environment()
 
     def problem(where: tuple[str | int, ...], target: str, message: str) -> None:
@@ -62,8 +67,8 @@ def make_senders(
             return None
 
     for name, account in cfg.accounts.items():
-        target = f"account:{name}"
-        out.senders[f"feed:{name}"] = CapFeedSender(
+        target = Target.account(name)
+        out.senders[Target.feed(name)] = CapFeedSender(
             name, state_dir / "cap" / name, entries=cfg.cap.feed_entries, title=f"{account.name}: warnd CAP feed"
         )
         if isinstance(account, FileAccount):
@@ -91,14 +96,15 @@ def make_senders(
             account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window, cfg.x.account_budget.reserve),
             app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
             outbound=outbound,
+            clock=clock,
         )
     for name, partner in cfg.partners.items():
-        key = secret(partner.secret, ("partners", name, "secret"), f"partner:{name}")
-        endpoint = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), f"partner:{name}")
+        key = secret(partner.secret, ("partners", name, "secret"), Target.partner(name))
+        endpoint = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), Target.partner(name))
         if key is None or endpoint is None:
             continue
         try:
-            out.senders[f"partner:{name}"] = WebhookSender(
+            out.senders[Target.partner(name)] = WebhookSender(
                 name,
                 url=endpoint,
                 secret=key,
@@ -106,10 +112,11 @@ def make_senders(
                 timeout=partner.timeout,
                 user_agent=cfg.user_agent,
                 outbound=outbound,
+                clock=clock,
             )
         except ValueError as e:
             # Treated like a missing credential: named, with where it lives, never shown.
             message = f"credential {partner.secret!r}: {e}; {secrets.where(partner.secret)}"
             out.problems.append((("partners", name, "secret"), message))
-            out.missing[f"partner:{name}"] = message
+            out.missing[Target.partner(name)] = message
     return out

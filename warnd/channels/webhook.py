@@ -34,11 +34,11 @@ from typing import Any
 import httpx
 
 from warnd.channels.base import Budget, Job, Sent, classify_status, retry_after
-from warnd.clock import SystemClock, timestamp
+from warnd.clock import Clock, timestamp
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.model import Delivery
+from warnd.model import Delivery, Target
 
 SIGNATURE_VERSION = "v1"
 
@@ -144,8 +144,10 @@ class WebhookSender:
         timeout: float,
         user_agent: str,
         outbound: Outbound,
+        clock: Clock,
     ) -> None:
-        self.target = f"partner:{partner}"
+        self.target = Target.partner(partner)
+        self.clock = clock
         self.partner = partner
         self.url = url
         values = partner_secrets(secret)
@@ -197,13 +199,13 @@ class WebhookSender:
         detail = f"partner {self.partner}: HTTP {status}"
         if 300 <= status < 400:
             detail += " (redirects are not followed: give warnd the final URL)"
-        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
+        hold = retry_after(answer, self.clock.now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
 
     async def probe(self) -> None:
         """A signed test delivery: None when the endpoint took it, DeliveryError when it is
         unreachable or refuses it (401/403: the secret; 404/410: gone; 3xx: moved; 5xx)."""
-        body = probe_body(self.partner, uuid.uuid4().hex, SystemClock().now())
+        body = probe_body(self.partner, uuid.uuid4().hex, self.clock.now())
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             **self._signed("probe-" + hashlib.sha256(body).hexdigest()[:32], body),
@@ -221,7 +223,7 @@ class WebhookSender:
             # It answered and judged the request: the endpoint is there; a probe it does not
             # take is its own business, and a warning would still reach it.
             return
-        hold = retry_after(answer, SystemClock().now()) if failure is Failure.RATE_LIMITED else None
+        hold = retry_after(answer, self.clock.now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
 
     def _signed(self, key: str, body: bytes) -> dict[str, str]:

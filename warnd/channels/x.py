@@ -47,11 +47,11 @@ from requests_oauthlib import OAuth1
 
 from warnd.channels import thread
 from warnd.channels.base import Budget, Job, Sent
-from warnd.clock import SystemClock
+from warnd.clock import Clock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.model import Delivery
+from warnd.model import Delivery, Target
 from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
@@ -178,8 +178,10 @@ class XSender:
         account_budget: tuple[int, float] | tuple[int, float, int],
         app_budget: tuple[int, float] | tuple[int, float, int],
         outbound: Outbound,
+        clock: Clock,
     ) -> None:
-        self.target = f"account:{account}"
+        self.target = Target.account(account)
+        self.clock = clock
         self.budgets: tuple[Budget, ...] = (
             Budget(f"x:{account}", *account_budget),
             Budget(APP_HOLD, *app_budget),
@@ -228,7 +230,7 @@ class XSender:
                 posted = await self._post_part(text, reply_to)
             except DeliveryError as e:
                 if e.failure in _UNANSWERED:
-                    job.record_unanswered(n)
+                    job.checkpoint.part_unanswered(n)
                 if e.failure is not Failure.DUPLICATE:
                     raise
                 if not maybe_posted:
@@ -242,11 +244,11 @@ class XSender:
                     parts=len(parts),
                     detail="refused as duplicate content after a request whose answer was lost",
                 )
-                job.record_part(None)
+                job.checkpoint.part_sent(None)
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
                 continue
-            job.record_part(posted)
+            job.checkpoint.part_sent(posted)
             first = first or posted
             reply_to = posted
         return Sent(remote_id=first)
@@ -282,7 +284,7 @@ class XSender:
         try:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
         except tweepy.HTTPException as e:
-            raise _classify(e) from None
+            raise _classify(e, self.clock.now()) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
         except requests.RequestException as e:
@@ -304,7 +306,7 @@ class XSender:
         try:
             self.client.get_me(user_auth=True)
         except tweepy.HTTPException as e:
-            raise _classify(e) from None
+            raise _classify(e, self.clock.now()) from None
         except requests.RequestException as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
 
@@ -401,7 +403,7 @@ def judge(status: int, body: bytes | str | None) -> Row:
     return next(r for r in X_ANSWERS if r.matches(status, text))
 
 
-def _classify(e: tweepy.HTTPException) -> DeliveryError:
+def _classify(e: tweepy.HTTPException, now: datetime) -> DeliveryError:
     response = e.response
     status = int(getattr(response, "status_code", 0) or 0)
     row = judge(status, getattr(response, "content", None))
@@ -413,7 +415,6 @@ def _classify(e: tweepy.HTTPException) -> DeliveryError:
         return DeliveryError("X refused duplicate content", failure)
     if row.act is Act.ALONE:
         return ParentGone(message, failure)
-    now = SystemClock().now()
     if row.act is Act.HOLD:
         hold, app_hold = holds(response.headers, now)
         return DeliveryError(message, failure, hold_until=hold, app_hold_until=app_hold)

@@ -132,10 +132,6 @@ INSTRUCTION = {
 }
 
 
-def identifier(warning_id: str) -> str:
-    return f"warnd.{warning_id}"
-
-
 def cap_time(t: datetime) -> str:
     return t.astimezone(WIB).replace(microsecond=0).isoformat()
 
@@ -240,7 +236,7 @@ def render_cap(
         return el
 
     alert = ET.Element("alert", xmlns=NS)
-    sub(alert, "identifier", identifier(warning.id))
+    sub(alert, "identifier", warning.cap_identifier)
     sub(alert, "sender", sender)
     sub(alert, "sent", cap_time(warning.created_at))
     sub(alert, "status", _STATUS.get(warning.status, "Actual"))
@@ -253,7 +249,7 @@ def render_cap(
         sub(alert, "note", "LATIHAN / EXERCISE")
     refs = [w for w in earlier if w.id != warning.id]
     if refs and warning.kind is not WarningKind.NEW:
-        sub(alert, "references", " ".join(f"{sender},{identifier(w.id)},{cap_time(w.created_at)}" for w in refs))
+        sub(alert, "references", " ".join(f"{sender},{w.cap_identifier},{cap_time(w.created_at)}" for w in refs))
     sub(alert, "incidents", str(warning.event_id).replace(" ", "_").replace(",", "_"))
 
     hazard = str(event.get("hazard") or "other")

@@ -23,3 +23,11 @@ class History(Protocol):
         tsunami warning of the same quake, if this account has a warning about it queued or
         sent. An account the tsunami warning did not reach gets its earthquake post."""
         ...
+
+    def issued(self, warning_id: str) -> bool:
+        """Whether a warning of this id is already in the outbox."""
+        ...
+
+    def targeted(self, event_id: str, account: str, target: str) -> bool:
+        """Whether `target` was already given a warning of this account about this event."""
+        ...

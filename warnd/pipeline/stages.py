@@ -79,6 +79,8 @@ class Drop:
     account: str
     reason: Reason
     detail: str
+    # The warning rendered before it was dropped, if it got that far.
+    warning_id: str | None = None
 
 
 def life_safety(match: Match, regions: Sequence[Region]) -> bool:

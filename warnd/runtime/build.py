@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 from warnd.channels.base import Sender
 from warnd.channels.ops import OpsSender, make_ops
 from warnd.channels.registry import make_senders
+from warnd.clock import Clock
 from warnd.config import secrets
 from warnd.config.load import Config, load
 from warnd.config.outbound import Outbound, ProxyConfigError
@@ -80,11 +81,13 @@ def build(
     check_secrets: bool = False,
     mirror: Path | None = None,
     credentials: secrets.Credentials | None = None,
+    clock: Clock | None = None,
 ) -> Bundle:
     """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
     is left without a sender and listed in `missing`: one region's lost token must not keep
     every other region silent. `mirror`: read the files from a saved copy (see load).
-    `credentials`: where credentials are read (default: systemd's folder and the environment)."""
+    `credentials`: where credentials are read (default: systemd's folder and the environment).
+    `clock`: the daemon's, for the senders (default: the system's steady time)."""
     cfg = load(path, mirror=mirror)
     creds = credentials or secrets.Credentials.from_environment()
     problems: list[Problem] = []
@@ -216,7 +219,7 @@ def build(
     senders: dict[str, Sender] = {}
     missing: dict[str, str] = {}
     if with_senders or check_secrets:
-        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir, outbound, creds)
+        built = make_senders(cfg.file, cfg.resolve, cfg.state_dir, outbound, creds, clock)
         if check_secrets:
             problems.extend(at.problem(message, *where) for where, message in built.problems)
         senders = built.senders if with_senders else {}

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from warnd.channels.base import Sender
 from warnd.channels.cap_feed import INDEX, CapFeedSender, atom
+from warnd.store.issued import IssuedWarnings
 from warnd.store.outbox import Outbox
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -35,7 +36,8 @@ def _document(body: bytes, modified: datetime, kind: str) -> Document:
 class CapFeeds:
     def __init__(self, outbox: Outbox, senders: Callable[[], Mapping[str, Sender]]) -> None:
         """`senders`: the running config's; each account's feed sender gives its title and length."""
-        self._outbox = outbox
+        # The feeds are what the outbox published, read on its own connection.
+        self._published = IssuedWarnings(outbox.conn)
         self._senders = senders
         # The index is rebuilt only when its alerts change: partners poll it far more often
         # than alerts are issued.
@@ -55,7 +57,7 @@ class CapFeeds:
             return None
         target, title = feed.target, feed.title
         if name == INDEX:
-            alerts = self._outbox.published(target, feed.entries)
+            alerts = self._published.published(target, feed.entries)
             key = tuple(a.name for a in alerts)
             cached = self._index.get(account)
             if cached is not None and cached[:2] == (key, title):
@@ -64,5 +66,5 @@ class CapFeeds:
             doc = _document(atom(account, title, ((a.name, a.cap.encode()) for a in alerts)), modified, "atom")
             self._index[account] = (key, title, doc)
             return doc
-        alert = self._outbox.published_alert(target, name)
+        alert = self._published.published_alert(target, name)
         return _document(alert.cap.encode(), alert.sent_at, "cap") if alert else None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from warnd.model import Zone
+from warnd.model import Target, Zone
 from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import failing_reason, stale_reason
@@ -270,7 +270,7 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
                     "the backlog is gone",
                 )
             )
-    accounts = [f"account:{name}" for name in bundle.config.file.accounts]
+    accounts = [Target.account(name) for name in bundle.config.file.accounts]
     if accounts and all(a in blocked for a in accounts):
         out.append(
             Condition(

@@ -27,6 +27,7 @@ from warnd.config.schema import XAccount
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
+from warnd.model import Target
 from warnd.obs import get_logger
 from warnd.runtime.build import Bundle
 
@@ -79,12 +80,12 @@ class CredentialChecks:
         cfg = b.config.file
         out: dict[str, Checked] = {}
         for name, account in cfg.accounts.items():
-            sender = b.senders.get(f"account:{name}")
+            sender = b.senders.get(Target.account(name))
             if isinstance(account, XAccount) and isinstance(sender, Probed):
                 what = f"X account {name} (credential {account.credential})"
                 out[sender.target] = Checked(sender, f"{account.credential}@{cfg.x.api_base}", what)
         for name, partner in cfg.partners.items():
-            sender = b.senders.get(f"partner:{name}")
+            sender = b.senders.get(Target.partner(name))
             if partner.probe and isinstance(sender, Probed):
                 # The endpoint by fingerprint: a URL from a credential is a secret, and a new one
                 # (rotated in the environment, then a reload) is checked at once like a new URL.

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
 from warnd.model import GAVE_UP, NO_CHANNEL, Delivery, DeliveryState
 from warnd.obs import get_logger
+from warnd.runtime.checkpoint import OutboxCheckpoint
 from warnd.runtime.membership import Membership
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.outbox import Outbox
@@ -260,12 +260,7 @@ class Dispatcher:
         return 0.0
 
     def _job(self, d: Delivery, reply_to: str | None) -> Job:
-        return Job(
-            d,
-            reply_to,
-            record_part=functools.partial(self.outbox.record_part, d.id),
-            record_unanswered=functools.partial(self.outbox.record_unanswered, d.id),
-        )
+        return Job(d, reply_to, OutboxCheckpoint(self.outbox, d.id))
 
     def _alive(self) -> bool:
         return self.cluster is None or self.cluster.alive()

@@ -16,23 +16,21 @@ from typing import Any
 
 from warnd.clock import Clock
 from warnd.geo import Outlines
-from warnd.model import ChangeKind, Hazard, HazardEvent, ParseResult, Reason, Warning
+from warnd.model import ChangeKind, EventChange, Hazard, HazardEvent, Match, ParseResult, Reason, Target, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.cap_out import render_cap
-from warnd.pipeline.route import account_target, targets
-from warnd.pipeline.stages import Drop, plan
-from warnd.rules.engine import evaluate_many
+from warnd.pipeline.issue import AGED, Desk, Issue, issue
+from warnd.pipeline.stages import Drop
+from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.store.backend import Database
+from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silence, Silences
 from warnd.store.zones import ZoneMisses
 
 log = get_logger("warnd.ingest")
-
-_AGE = (Reason.STALE, Reason.BASELINE)
 
 
 @dataclass
@@ -57,23 +55,29 @@ class _History:
     """The pipeline's view of what was posted and known (outbox and ledger)."""
 
     def __init__(
-        self, outbox: Outbox, ledger: Ledger, silences: Silences, bundle: Callable[[], Bundle], clock: Clock
+        self, issued: IssuedWarnings, ledger: Ledger, silences: Silences, bundle: Callable[[], Bundle], clock: Clock
     ) -> None:
-        self.outbox = outbox
+        self.issued_warnings = issued
         self.ledger = ledger
         self.silences = silences
         self.bundle = bundle
         self.clock = clock
 
     def warnings(self, event_id: str, account: str) -> list[Warning]:
-        return self.outbox.warnings(event_id, account)
+        return self.issued_warnings.warnings(event_id, account)
 
     def last_from_rule(self, rule: str, account: str) -> Warning | None:
-        return self.outbox.last_from_rule(rule, account)
+        return self.issued_warnings.last_from_rule(rule, account)
+
+    def issued(self, warning_id: str) -> bool:
+        return self.issued_warnings.issued(warning_id)
+
+    def targeted(self, event_id: str, account: str, target: str) -> bool:
+        return self.issued_warnings.targeted(event_id, account, target)
 
     def inhibitor(self, event: HazardEvent, account: str) -> str | None:
         tsunami = self.ledger.related(event, Hazard.TSUNAMI)
-        if tsunami is None or not self.outbox.received(tsunami, account, account_target(account)):
+        if tsunami is None or not self.issued_warnings.received(tsunami, account, Target.account(account)):
             return None
         return tsunami
 
@@ -113,26 +117,13 @@ class Ingest:
         self.ledger = Ledger(conn)
         self.outbox = Outbox(conn)
         self.zone_misses = ZoneMisses(conn)
-        self.history = _History(self.outbox, self.ledger, Silences(conn), bundle, clock)
+        self.history = _History(IssuedWarnings(conn), self.ledger, Silences(conn), bundle, clock)
 
     def handle(self, feed: str, result: ParseResult, *, baseline: bool = False) -> IngestReport:
         """`baseline`: the feed's first poll (no memory of it in the store): what is too old in it
         is recorded as its baseline, never posted."""
         report = IngestReport()
-        for r in result.rejected:
-            # An expired alert or a quarry blast is the feed working as meant, not bad data.
-            level = log.info if r.reason in (Reason.EXPIRED, Reason.UNSUPPORTED, Reason.DUPLICATE_ITEM) else log.warning
-            known = {"event_id": r.event_id} if r.event_id else {}
-            level(
-                "item.rejected",
-                feed=r.feed,
-                item=r.item,
-                field=r.field,
-                reason=r.reason.value,
-                detail=r.message,
-                **known,
-            )
-        report.rejected = len(result.rejected)
+        _rejected(result, report)
         b = self.bundle()
         now = self.clock.now()
         spec = next((f.spec for f in b.config.feeds if f.spec.id == feed), None)
@@ -141,135 +132,22 @@ class Ingest:
             baseline=baseline,
             replay=self.replay or b.config.file.replay,
         )
-        debugging = log.is_enabled_for(logging.DEBUG)
+        desk = _desk(b)
         with self.conn.transaction():
             self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
             verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
             for change, (matches, skips) in zip(changes, verdicts, strict=True):
-                ev = change.event
-                report.changes[change.kind.value] += 1
-                elog = log.bind(event_id=ev.id, feed=feed)
-                if change.joined is not None:
-                    # Another agency's report of a quake the event's agency speaks for: kept as an
-                    # alias, never posted; said once, since a whole report posts nothing.
-                    elog.info("event.joined", report=change.joined, speaks=ev.agency)
-                    report.trace.append(
-                        {"event_id": ev.id, "change": change.kind.value, "joined": change.joined, "rules": []}
-                    )
+                step = self._observed(feed, change, matches, skips, report, now)
+                if step is None:
                     continue
-                if change.kind is ChangeKind.UNCHANGED:
-                    elog.debug("event.unchanged", reason="unchanged")
-                    continue
-                elog.info(
-                    "event." + change.kind.value,
-                    hazard=ev.hazard.value,
-                    agency=ev.agency,
-                    time=ev.time.isoformat(),
-                    magnitude=ev.magnitude,
-                    lat=ev.lat,
-                    lon=ev.lon,
-                    revision=ev.revision,
-                )
-                step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
-                report.trace.append(step)
-                # Why each other rule did not fire costs more to write than to decide: written only
-                # for a trace or a debug log.
-                if self.explain or debugging:
-                    for s in skips:
-                        elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
-                        step["rules"].append(
-                            {"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail}
-                        )
-                named = list(dict.fromkeys(p for m in matches for p in m.unmapped_places))
-                if named:
-                    # Never silently: the name goes to the operator, who may add it as an alias.
-                    source = "felt" if ev.felt else "description"
-                    text = ", ".join(f"{f.mmi} {f.place}" for f in ev.felt) if ev.felt else ev.description
-                    elog.warning("place.unmapped", source=source, places=named, text=text)
-                    report.unmapped_places[source] += len(named)
-                for zone in dict.fromkeys(z for m in matches for z in m.unmapped):
-                    # Never silently: the province BMKG named carries the warning, quoting the
-                    # zone, and an operator is asked to map the name (a notice per zone name).
-                    elog.warning(
-                        "zone.unmapped",
-                        zone=zone,
-                        rules=[m.rule for m in matches if zone in m.unmapped],
-                        detail="no regency of that name: the province stands in for it",
-                    )
-                    province, _, district = zone.partition("/")
-                    self.zone_misses.record(province, district, ev.id, feed, now)
-                    report.unmapped_zones.append(zone)
+                elog = log.bind(event_id=change.event.id, feed=feed)
                 aged: Drop | None = None
                 for m in matches:
-                    posts, drops = plan(m, b.accounts, self.history, now, freshness)
-                    aged = aged or next((d for d in drops if d.reason in _AGE), None)
-                    step["rules"].append(
-                        {
-                            "rule": m.rule,
-                            "fired": True,
-                            "regions": [r.code for r in m.regions],
-                            "unmapped_zones": list(m.unmapped),
-                            "posts": [p.account.name for p in posts],
-                            "held": [
-                                {"account": d.account, "reason": d.reason.value, "detail": d.detail}
-                                for d in drops
-                                if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA
-                            ],
-                        }
-                    )
-                    for d in drops:
-                        # An account outside the event's area is routing, not suppression.
-                        if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA:
-                            report.suppressed[d.reason.value] += 1
-                        # An old event is said once, below, not once per account.
-                        quiet = d.reason is Reason.OUTSIDE_ACCOUNT_AREA or d.reason in _AGE
-                        level = elog.debug if quiet else elog.info
-                        level(
-                            "warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail
-                        )
-                    for p in posts:
-                        w = b.renderer.render(
-                            event=ev,
-                            kind=p.kind,
-                            rule=m.rule,
-                            template=m.template,
-                            priority=m.priority,
-                            target=p.account,
-                            regions=p.regions,
-                            first_post=p.first_post,
-                            now=now,
-                            notes=dict(m.region_notes),
-                            parts=m.zone_parts,
-                            last_post=p.last_post,
-                            earlier=p.earlier,
-                            changed=p.changed,
-                        )
-                        if p.last_post is not None and p.last_post.text == w.text:
-                            # An update that says nothing new (PD-3.4 repeating PD-3.3's heights) is
-                            # not posted again; X would refuse the duplicate anyway.
-                            elog.info("warning.suppressed", rule=w.rule, account=w.account, reason="same_text")
-                            report.suppressed["same_text"] += 1
-                            continue
-                        if self._issue(w, ev, p.earlier, b, now):
-                            report.warnings.append(w)
-                            elog.info(
-                                "warning.queued",
-                                warning_id=w.id,
-                                rule=w.rule,
-                                account=w.account,
-                                kind=w.kind.value,
-                                regions=[r.code for r in w.regions],
-                            )
-                        else:
-                            report.suppressed["already_warned"] += 1
-                            elog.info(
-                                "warning.suppressed",
-                                rule=w.rule,
-                                account=w.account,
-                                reason="already_warned",
-                                warning_id=w.id,
-                            )
+                    issued = issue(m, desk, self.history, now, freshness)
+                    step["rules"].append(_fired(m, issued))
+                    self._commit(issued, elog, report, now)
+                    aged = aged or issued.aged
                 if aged is not None:
                     # Recorded in the ledger above, so it is known and never news again.
                     elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
@@ -277,24 +155,141 @@ class Ingest:
                     step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
         return report
 
-    def _issue(self, w: Warning, ev: HazardEvent, earlier: Sequence[Warning], b: Bundle, now: datetime) -> bool:
-        """Commit the warning with every delivery it needs: its account, the account's CAP feed,
-        and the partners subscribed to it."""
-        event = ev.to_json()
-        event["attribution"] = b.attribution(ev.feed)
-        cap_cfg = b.config.file.cap
-        cap = render_cap(
-            w,
-            event,
-            earlier,
-            sender=cap_cfg.sender,
-            sender_name=cap_cfg.sender_name,
-            outlines=b.regions.derived(Outlines),
+    def _observed(
+        self,
+        feed: str,
+        change: EventChange,
+        matches: Sequence[Match],
+        skips: Sequence[Skip],
+        report: IngestReport,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Say what the ledger and the rules made of one event, and note the names they could
+        not place; the event's trace step, or None when there is nothing to issue."""
+        ev = change.event
+        report.changes[change.kind.value] += 1
+        elog = log.bind(event_id=ev.id, feed=feed)
+        if change.joined is not None:
+            # Another agency's report of a quake the event's agency speaks for: kept as an
+            # alias, never posted; said once, since a whole report posts nothing.
+            elog.info("event.joined", report=change.joined, speaks=ev.agency)
+            report.trace.append({"event_id": ev.id, "change": change.kind.value, "joined": change.joined, "rules": []})
+            return None
+        if change.kind is ChangeKind.UNCHANGED:
+            elog.debug("event.unchanged", reason="unchanged")
+            return None
+        elog.info(
+            "event." + change.kind.value,
+            hazard=ev.hazard.value,
+            agency=ev.agency,
+            time=ev.time.isoformat(),
+            magnitude=ev.magnitude,
+            lat=ev.lat,
+            lon=ev.lon,
+            revision=ev.revision,
         )
-        to = targets(
-            w,
-            ev.hazard.value,
-            b.config.file.partners,
-            lambda target: self.outbox.targeted(ev.id, w.account, target),
+        step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
+        report.trace.append(step)
+        # Why each other rule did not fire costs more to write than to decide: written only for a
+        # trace or a debug log.
+        if self.explain or log.is_enabled_for(logging.DEBUG):
+            for s in skips:
+                elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
+                step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})
+        named = list(dict.fromkeys(p for m in matches for p in m.unmapped_places))
+        if named:
+            # Never silently: the name goes to the operator, who may add it as an alias.
+            source = "felt" if ev.felt else "description"
+            text = ", ".join(f"{f.mmi} {f.place}" for f in ev.felt) if ev.felt else ev.description
+            elog.warning("place.unmapped", source=source, places=named, text=text)
+            report.unmapped_places[source] += len(named)
+        for zone in dict.fromkeys(z for m in matches for z in m.unmapped):
+            # Never silently: the province BMKG named carries the warning, quoting the zone, and
+            # an operator is asked to map the name (a notice per zone name).
+            elog.warning(
+                "zone.unmapped",
+                zone=zone,
+                rules=[m.rule for m in matches if zone in m.unmapped],
+                detail="no regency of that name: the province stands in for it",
+            )
+            province, _, district = zone.partition("/")
+            self.zone_misses.record(province, district, ev.id, feed, now)
+            report.unmapped_zones.append(zone)
+        return step
+
+    def _commit(self, issued: Issue, elog: Any, report: IngestReport, now: datetime) -> None:
+        """Commit what the issue step decided, and say why each post not made was not."""
+        for d in issued.held:
+            _suppressed(d, elog, report)
+        for o in issued.outcomes:
+            if isinstance(o, Drop):
+                _suppressed(o, elog, report)
+                continue
+            w = o.warning
+            self.outbox.enqueue(w, o.targets, now, event=o.event, cap=o.cap)
+            report.warnings.append(w)
+            elog.info(
+                "warning.queued",
+                warning_id=w.id,
+                rule=w.rule,
+                account=w.account,
+                kind=w.kind.value,
+                regions=[r.code for r in w.regions],
+            )
+
+
+def _rejected(result: ParseResult, report: IngestReport) -> None:
+    for r in result.rejected:
+        # An expired alert or a quarry blast is the feed working as meant, not bad data.
+        level = log.info if r.reason in (Reason.EXPIRED, Reason.UNSUPPORTED, Reason.DUPLICATE_ITEM) else log.warning
+        known = {"event_id": r.event_id} if r.event_id else {}
+        level(
+            "item.rejected",
+            feed=r.feed,
+            item=r.item,
+            field=r.field,
+            reason=r.reason.value,
+            detail=r.message,
+            **known,
         )
-        return self.outbox.enqueue(w, to, now, event=event, cap=cap)
+    report.rejected = len(result.rejected)
+
+
+def _desk(b: Bundle) -> Desk:
+    cap = b.config.file.cap
+    return Desk(
+        renderer=b.renderer,
+        accounts=b.accounts,
+        partners=b.config.file.partners,
+        cap_sender=cap.sender,
+        cap_sender_name=cap.sender_name,
+        outlines=b.regions.derived(Outlines),
+        attribution=b.attribution,
+    )
+
+
+def _fired(m: Match, issued: Issue) -> dict[str, Any]:
+    """A fired rule as `simulate --explain` shows it: the posts planned and what the plan held."""
+    return {
+        "rule": m.rule,
+        "fired": True,
+        "regions": [r.code for r in m.regions],
+        "unmapped_zones": list(m.unmapped),
+        "posts": [p.account.name for p in issued.posts],
+        "held": [
+            {"account": d.account, "reason": d.reason.value, "detail": d.detail}
+            for d in issued.held
+            if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA
+        ],
+    }
+
+
+def _suppressed(d: Drop, elog: Any, report: IngestReport) -> None:
+    # An account outside the event's area is routing, not suppression.
+    if d.reason is not Reason.OUTSIDE_ACCOUNT_AREA:
+        report.suppressed[d.reason.value] += 1
+    # An old event is said once, by the caller, not once per account.
+    quiet = d.reason is Reason.OUTSIDE_ACCOUNT_AREA or d.reason in AGED
+    level = elog.debug if quiet else elog.info
+    known = {"warning_id": d.warning_id} if d.warning_id else {}
+    level("warning.suppressed", rule=d.rule, account=d.account, reason=d.reason.value, detail=d.detail, **known)

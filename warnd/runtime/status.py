@@ -20,6 +20,7 @@ from warnd.store.backend import Database, DatabaseError
 from warnd.store.cluster import Cluster
 from warnd.store.db import open_store
 from warnd.store.feedstate import FeedState, FeedStates
+from warnd.store.ledger import Ledger
 from warnd.store.notices import Notices
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.silences import Silences
@@ -165,7 +166,7 @@ def snapshot(
             | {"reason": s.reason}
             for s in Silences(conn).active(now)
         ],
-        "events": int(conn.execute("SELECT count(*) FROM events").fetchone()[0]),
+        "events": Ledger(conn).count(),
         "cluster": cluster(conn, lease),
         "last_reload": json.loads(row[0]) if row else None,
     }

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnd.model import OPERATOR, Delivery, DeliveryState, Warning, iso_utc, urgency_rank
+from warnd.model import OPERATOR, Delivery, DeliveryState, Target, TargetKind, Warning, iso_utc, urgency_rank
 from warnd.store.backend import Database, Row, placeholders
+from warnd.store.issued import IssuedWarnings
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -30,16 +31,6 @@ class Anchor:
     delivery_id: int
     state: DeliveryState
     remote_id: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """An alert in an account's CAP feed: its document name (the feed delivery's remote id),
-    its CAP 1.2 text and when it was published."""
-
-    name: str
-    cap: str
-    sent_at: datetime
 
 
 def _ts(value: str | None) -> datetime | None:
@@ -96,50 +87,6 @@ class Outbox:
             )
         return True
 
-    def first_warning(self, event_id: str, account: str) -> Warning | None:
-        """The earliest warning an account has had about an event (the post a correction
-        refers to)."""
-        row = self.conn.execute(
-            "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid LIMIT 1",
-            (event_id, account),
-        ).fetchone()
-        return Warning.from_json(json.loads(row["data"])) if row else None
-
-    def warnings(self, event_id: str, account: str) -> list[Warning]:
-        rows = self.conn.execute(
-            "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid",
-            (event_id, account),
-        ).fetchall()
-        return [Warning.from_json(json.loads(r["data"])) for r in rows]
-
-    def last_from_rule(self, rule: str, account: str) -> Warning | None:
-        row = self.conn.execute(
-            "SELECT data FROM warnings WHERE rule = ? AND account = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (rule, account),
-        ).fetchone()
-        return Warning.from_json(json.loads(row["data"])) if row else None
-
-    def targeted(self, event_id: str, account: str, target: str) -> bool:
-        """Whether `target` was already given a warning of this account about this event (a
-        partner that got the alert gets its update and cancel, whatever its filters say)."""
-        row = self.conn.execute(
-            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped' LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
-        return row is not None
-
-    def received(self, event_id: str, account: str, target: str) -> bool:
-        """Whether an account has a warning about an event queued or sent on `target`: one
-        dead-lettered or dropped by an operator never reached its readers."""
-        row = self.conn.execute(
-            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ?"
-            " AND d.state IN ('pending', 'retry', 'in_flight', 'sent') LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
-        return row is not None
-
     # --- working the lanes ----------------------------------------------------------------
 
     def lanes(self) -> list[str]:
@@ -147,8 +94,8 @@ class Outbox:
         rows = self.conn.execute("SELECT DISTINCT target FROM deliveries WHERE state IN (?,?,?)", _OPEN).fetchall()
         # The public accounts first, then the partners who relay to radio and TV, then the CAP
         # feed files: a lane started first takes the event loop first.
-        rank = {"account": 0, "partner": 1}
-        return sorted((r[0] for r in rows), key=lambda t: (rank.get(t.split(":", 1)[0], 2), t))
+        rank: dict[TargetKind | None, int] = {TargetKind.ACCOUNT: 0, TargetKind.PARTNER: 1}
+        return sorted((r[0] for r in rows), key=lambda t: (rank.get(Target(t).kind, 2), t))
 
     def head(self, target: str) -> Delivery | None:
         """The next delivery of a lane: most urgent first, then oldest."""
@@ -385,57 +332,8 @@ class Outbox:
         return [int(r[0]) for r in self.conn.execute(sql, args).fetchall()]
 
     def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
-        """Warnings issued, newest first, each with where it went and how that ended."""
-        sql = "SELECT id, data FROM warnings WHERE 1 = 1"
-        args: list[Any] = []
-        if event_id:
-            sql += " AND event_id = ?"
-            args.append(event_id)
-        if account:
-            sql += " AND account = ?"
-            args.append(account)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
-        out = []
-        for row in self.conn.execute(sql, args).fetchall():
-            w = json.loads(row["data"])
-            w["deliveries"] = [
-                {
-                    "id": int(d["id"]),
-                    "target": d["target"],
-                    "state": d["state"],
-                    "attempts": int(d["attempts"]),
-                    "reason": d["reason"],
-                    "last_error": d["last_error"],
-                    "remote_id": d["remote_id"],
-                    "sent_at": d["sent_at"],
-                }
-                for d in self.conn.execute(
-                    "SELECT * FROM deliveries WHERE warning_id = ? ORDER BY id", (row["id"],)
-                ).fetchall()
-            ]
-            out.append(w)
-        return out
-
-    # --- the CAP feeds (every node serves them from here) -----------------------------------
-
-    def published(self, target: str, limit: int) -> list[Published]:
-        """The newest alerts a feed target has published, newest first."""
-        rows = self.conn.execute(
-            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id IS NOT NULL"
-            " ORDER BY d.remote_id DESC LIMIT ?",
-            (target, limit),
-        ).fetchall()
-        return [_published(r) for r in rows]
-
-    def published_alert(self, target: str, name: str) -> Published | None:
-        row = self.conn.execute(
-            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id = ?",
-            (target, name),
-        ).fetchone()
-        return _published(row) if row else None
+        """IssuedWarnings.history, where the operator's commands have always found it."""
+        return IssuedWarnings(self.conn).history(event_id, account, limit)
 
     def per_target(self) -> dict[str, TargetQueue]:
         """What waits and what is dead, per target (health, metrics, status)."""
@@ -482,8 +380,3 @@ def _delivery(row: Row) -> Delivery:
         event=json.loads(row["event"] or "{}"),
         cap=row["cap"] or "",
     )
-
-
-def _published(row: Row) -> Published:
-    sent = _ts(row["sent_at"])
-    return Published(row["remote_id"], row["cap"], sent or _EPOCH)

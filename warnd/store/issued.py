@@ -1,0 +1,140 @@
+"""What the outbox holds of the warnings issued, read: an account's warnings about an event, who
+was given them, the operator's history, and the alerts each CAP feed published. The delivery
+queue itself is store.outbox."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from warnd.model import Warning
+from warnd.store.backend import Database, Row
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """An alert in an account's CAP feed: its document name (the feed delivery's remote id),
+    its CAP 1.2 text and when it was published."""
+
+    name: str
+    cap: str
+    sent_at: datetime
+
+
+class IssuedWarnings:
+    def __init__(self, conn: Database) -> None:
+        self.conn = conn
+
+    def issued(self, warning_id: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM warnings WHERE id = ?", (warning_id,)).fetchone()
+        return row is not None
+
+    def first_warning(self, event_id: str, account: str) -> Warning | None:
+        """The earliest warning an account has had about an event (the post a correction
+        refers to)."""
+        row = self.conn.execute(
+            "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid LIMIT 1",
+            (event_id, account),
+        ).fetchone()
+        return Warning.from_json(json.loads(row["data"])) if row else None
+
+    def warnings(self, event_id: str, account: str) -> list[Warning]:
+        rows = self.conn.execute(
+            "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid",
+            (event_id, account),
+        ).fetchall()
+        return [Warning.from_json(json.loads(r["data"])) for r in rows]
+
+    def last_from_rule(self, rule: str, account: str) -> Warning | None:
+        row = self.conn.execute(
+            "SELECT data FROM warnings WHERE rule = ? AND account = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (rule, account),
+        ).fetchone()
+        return Warning.from_json(json.loads(row["data"])) if row else None
+
+    def targeted(self, event_id: str, account: str, target: str) -> bool:
+        """Whether `target` was already given a warning of this account about this event (a
+        partner that got the alert gets its update and cancel, whatever its filters say)."""
+        row = self.conn.execute(
+            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped' LIMIT 1",
+            (event_id, account, target),
+        ).fetchone()
+        return row is not None
+
+    def received(self, event_id: str, account: str, target: str) -> bool:
+        """Whether an account has a warning about an event queued or sent on `target`: one
+        dead-lettered or dropped by an operator never reached its readers."""
+        row = self.conn.execute(
+            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE w.event_id = ? AND w.account = ? AND d.target = ?"
+            " AND d.state IN ('pending', 'retry', 'in_flight', 'sent') LIMIT 1",
+            (event_id, account, target),
+        ).fetchone()
+        return row is not None
+
+    def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
+        """Warnings issued, newest first, each with where it went and how that ended."""
+        sql = "SELECT id, data FROM warnings WHERE 1 = 1"
+        args: list[Any] = []
+        if event_id:
+            sql += " AND event_id = ?"
+            args.append(event_id)
+        if account:
+            sql += " AND account = ?"
+            args.append(account)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        out = []
+        for row in self.conn.execute(sql, args).fetchall():
+            w = json.loads(row["data"])
+            w["deliveries"] = [
+                {
+                    "id": int(d["id"]),
+                    "target": d["target"],
+                    "state": d["state"],
+                    "attempts": int(d["attempts"]),
+                    "reason": d["reason"],
+                    "last_error": d["last_error"],
+                    "remote_id": d["remote_id"],
+                    "sent_at": d["sent_at"],
+                }
+                for d in self.conn.execute(
+                    "SELECT * FROM deliveries WHERE warning_id = ? ORDER BY id", (row["id"],)
+                ).fetchall()
+            ]
+            out.append(w)
+        return out
+
+    # --- the CAP feeds (every node serves them from here) -----------------------------------
+
+    def published(self, target: str, limit: int) -> list[Published]:
+        """The newest alerts a feed target has published, newest first."""
+        rows = self.conn.execute(
+            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id IS NOT NULL"
+            " ORDER BY d.remote_id DESC LIMIT ?",
+            (target, limit),
+        ).fetchall()
+        return [_published(r) for r in rows]
+
+    def published_alert(self, target: str, name: str) -> Published | None:
+        row = self.conn.execute(
+            "SELECT d.remote_id, d.sent_at, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+            " WHERE d.target = ? AND d.state = 'sent' AND d.remote_id = ?",
+            (target, name),
+        ).fetchone()
+        return _published(row) if row else None
+
+
+def _published(row: Row) -> Published:
+    sent = _ts(row["sent_at"])
+    return Published(row["remote_id"], row["cap"], sent or _EPOCH)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
