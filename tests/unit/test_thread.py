@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from warnd.channels.thread import split, weighted
 from warnd.model import Hazard, HazardEvent, MsgType, Priority, Status, Warning, WarningKind
-from warnd.pipeline.render import thread_label
+from warnd.pipeline.wording import thread_label
 
 NOW = datetime(2026, 8, 14, 22, 0, tzinfo=UTC)
 EVENT = HazardEvent(

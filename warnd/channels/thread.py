@@ -7,7 +7,7 @@ text the account has already posted, so no part may repeat a part of another pos
   of regencies would otherwise read the same for two quakes in one place;
 - every part ends with the warning's thread label before its number ("PD-3.3 2/3"): successive
   updates of one tsunami warning share their first line and their regency lists, and the label
-  (pipeline.render.thread_label) is one no other post of the account about the event has.
+  (pipeline.wording.thread_label) is one no other post of the account about the event has.
 """
 
 from __future__ import annotations
