@@ -23,7 +23,8 @@ from tests.conftest import REGIONS
 from warnd.clock import FixedClock
 from warnd.geo import read_points, representative_point
 from warnd.model import Source, Warning
-from warnd.pipeline.cap_out import MAX_POINTS, grade
+from warnd.pipeline.cap_grading import grade
+from warnd.pipeline.cap_out import MAX_POINTS
 from warnd.pollers.registry import FORMATS
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.ingest import Ingest

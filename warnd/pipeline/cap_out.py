@@ -11,9 +11,9 @@ CAP feed.
   reads one language targets exactly as one that reads the other. Only event, headline,
   description and instruction are in the block's language. The block of the account's language
   carries the account's post; the other a short text made from the event.
-- severity/urgency/certainty: the tables below (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
+- severity/urgency/certainty: the tables in cap_grading (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
   the hazard and the warning's level.
-- <expires>: the source's own when it gave one, else `EXPIRES` after the warning.
+- <expires>: the source's own when it gave one, else `cap_grading.EXPIRES` after the warning.
 - <area>: each warned region's outline (`warnd.geo.Outlines`, exterior rings only, simplified to
   fit `MAX_POINTS`), the source's own polygon when it had one, the Kemendagri geocodes, and for a
   point event that names no region the epicentre as a circle of radius 0.
@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET  # building only; nothing is parsed here
 
 from warnd.geo import CAP_DECIMALS, HULL, OUTLINE_TOLERANCES, ZONES, Outlines, zone_name
 from warnd.model import Region, Status, Warning, WarningKind
+from warnd.pipeline.cap_grading import expires, grade, is_over
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 WIB = timezone(timedelta(hours=7))
@@ -55,59 +55,6 @@ EVENT = {
 }
 LANGUAGES = (("id", "id-ID"), ("en", "en-US"))
 _STATUS = {Status.ACTUAL: "Actual", Status.EXERCISE: "Exercise", Status.TEST: "Test"}
-_SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
-_URGENCY = ("Immediate", "Expected", "Future", "Past", "Unknown")
-_CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
-
-
-@dataclass(frozen=True)
-class Grade:
-    severity: str
-    urgency: str
-    certainty: str
-
-
-# severity / urgency / certainty by hazard and level: the one table (docs/partners.md, "CAP feeds").
-#
-# Tsunami, by the InaTEWS zone level of the warned regions (warning.level, the worst of their
-# zones): Awas (forecast height > 3 m, full evacuation) and Siaga (0.5-3 m, evacuate) are acted on
-# at once, so both are Immediate. Awas is Observed as BMKG's own order to evacuate now; Siaga
-# Likely. Waspada (< 0.5 m, stay off beaches and riverbanks) is the InaTEWS model's forecast for
-# a coast the wave may reach later: Moderate, Expected, Likely. Once a tide gauge has measured the
-# wave (the event has observations: PD-3.x) every level is Observed.
-TSUNAMI = {
-    "awas": Grade("Extreme", "Immediate", "Observed"),
-    "siaga": Grade("Severe", "Immediate", "Likely"),
-    "waspada": Grade("Moderate", "Expected", "Likely"),
-}
-# Flood gauges: the Jakarta water-gate scale, Siaga 1 the highest (the gate is overflowing).
-FLOOD = {
-    "siaga1": Grade("Extreme", "Immediate", "Observed"),
-    "siaga2": Grade("Severe", "Immediate", "Observed"),
-    "siaga3": Grade("Moderate", "Expected", "Observed"),
-    "normal": Grade("Minor", "Expected", "Observed"),
-}
-# An earthquake has happened when it is reported: Past and Observed. Severity by the strongest
-# felt intensity BMKG reports when it gives one (what people felt), else by magnitude.
-QUAKE_MMI = ((9, "Extreme"), (7, "Severe"), (5, "Moderate"), (0, "Minor"))  # MMI >= IX, VII-VIII, V-VI, < V
-QUAKE_MAGNITUDE = ((7.0, "Extreme"), (6.0, "Severe"), (5.0, "Moderate"), (-10.0, "Minor"))
-# A cancel or all-clear: the threat is over.
-ENDED = Grade("Minor", "Past", "Observed")
-# Weather and anything else: the source's own values when valid, else these.
-WEATHER = Grade("Moderate", "Expected", "Likely")
-OTHER = Grade("Unknown", "Unknown", "Unknown")
-
-# How long an alert stands when the source gives no expiry of its own: a tsunami warning until
-# BMKG ends it, each update renewing it; the others until the next look.
-EXPIRES = {
-    "earthquake": timedelta(hours=3),
-    "tsunami": timedelta(hours=2),
-    "flood": timedelta(hours=3),
-    "weather": timedelta(hours=3),
-    "other": timedelta(hours=6),
-}
-EXPIRES_ENDED = timedelta(hours=1)
-
 # The polygons of one alert: at most this many points in all, both <info> blocks together (each
 # carries the same area, so half each; about 17 kB of coordinates). Regions are given at the
 # finest tolerance of `OUTLINE_TOLERANCES` at which all of them fit, then as convex hulls, then
@@ -136,60 +83,12 @@ def cap_time(t: datetime) -> str:
     return t.astimezone(WIB).replace(microsecond=0).isoformat()
 
 
-def _pick(value: Any, allowed: Sequence[str], default: str) -> str:
-    v = str(value or "").strip().capitalize()
-    return v if v in allowed else default
-
-
 def _msg_type(kind: WarningKind) -> str:
     if kind is WarningKind.NEW:
         return "Alert"
     if kind is WarningKind.CANCEL:
         return "Cancel"
     return "Update"
-
-
-def _ended(warning: Warning, event: dict[str, Any]) -> bool:
-    return warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR) or bool(event.get("ended"))
-
-
-def grade(warning: Warning, event: dict[str, Any]) -> Grade:
-    """Severity, urgency and certainty of the warning (the table above)."""
-    hazard = str(event.get("hazard") or "other")
-    level = str(warning.level or event.get("level") or "").lower()
-    if _ended(warning, event):
-        return ENDED
-    if hazard == "tsunami":
-        g = TSUNAMI.get(level, TSUNAMI["waspada"])
-        return Grade(g.severity, g.urgency, "Observed") if event.get("observations") else g
-    if hazard == "flood":
-        return FLOOD.get(level, FLOOD["normal"])
-    if hazard == "earthquake":
-        felt = [int(f.get("mmi_max") or 0) for f in event.get("felt") or ()]
-        if felt:
-            severity = next(s for floor, s in QUAKE_MMI if max(felt) >= floor)
-        elif isinstance(event.get("magnitude"), int | float):
-            severity = next(s for floor, s in QUAKE_MAGNITUDE if float(event["magnitude"]) >= floor)
-        else:
-            severity = "Unknown"
-        return Grade(severity, "Past", "Observed")
-    default = WEATHER if hazard == "weather" else OTHER
-    return Grade(
-        _pick(event.get("severity"), _SEVERITY, default.severity),
-        _pick(event.get("urgency"), _URGENCY, default.urgency),
-        _pick(event.get("certainty"), _CERTAINTY, default.certainty),
-    )
-
-
-def expires(warning: Warning, event: dict[str, Any]) -> datetime:
-    """The source's expiry when it gave one still ahead of the warning, else the default."""
-    hazard = str(event.get("hazard") or "other")
-    if event.get("expires"):
-        theirs = datetime.fromisoformat(str(event["expires"]).replace("Z", "+00:00"))
-        if theirs > warning.created_at:
-            return theirs
-    ttl = EXPIRES_ENDED if _ended(warning, event) else EXPIRES.get(hazard, EXPIRES["other"])
-    return warning.created_at + ttl
 
 
 def region_rings(outlines: Outlines, codes: Sequence[str], budget: int) -> list[str]:
@@ -254,7 +153,7 @@ def render_cap(
 
     hazard = str(event.get("hazard") or "other")
     g = grade(warning, event)
-    ended = _ended(warning, event)
+    ended = is_over(warning, event)
     level = str(warning.level or event.get("level") or "").lower()
     # The area is the same in both blocks; its polygons are made once.
     codes = [r.code for r in warning.regions]
@@ -393,7 +292,7 @@ def describe(warning: Warning, event: dict[str, Any], lang: str) -> str:
                 )
             )
         )
-    if _ended(warning, event):
+    if is_over(warning, event):
         lines.append(w["ended"])
     return "\n".join(lines)
 
