@@ -2,16 +2,9 @@
 context: the app's consumer key, the account's access token).
 
 What tweepy does not do, and this module does:
-- the wire: tweepy builds each request with requests (and requests_oauthlib signs it), but the
-  adapter mounted on the client's session sends it with httpx, made by the one outbound policy
-  (warnd/config/outbound.py: the `http:` proxy and CA settings, as for every other request), and
-  hands tweepy a requests.Response of the answer; network failures become the requests
-  exceptions tweepy and this module know (ConnectionError, ConnectTimeout, ReadTimeout);
-- a timeout: tweepy passes none to requests, so a hung connection would block a thread forever;
-  the adapter adds (connect, read) to every request;
-- a configurable API host: tweepy hard-codes https://api.twitter.com; the adapter sends the
-  request to `api_base` instead (X's documented https://api.x.com, or a local fake in drills)
-  and signs it again for the host it really goes to, so the OAuth signature stays valid;
+- the wire, a timeout on every request and a configurable API host (X's documented
+  https://api.x.com, or a local fake in drills): the adapter in `x_wire` sends tweepy's requests
+  with httpx under the one outbound policy;
 - rate limits: wait_on_rate_limit is off (it hot-loops without a reset header and ignores the
   24-hour buckets); a 429 becomes a hold until the latest reset X announced, kept by the
   dispatcher across restarts;
@@ -37,16 +30,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import httpx
 import requests
 import tweepy
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_encoding_from_headers
 from requests_oauthlib import OAuth1
 
 from warnd.channels import thread
 from warnd.channels.base import Budget, Job, Sent
+from warnd.channels.x_wire import TWEEPY_HOST, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
@@ -56,7 +46,6 @@ from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
 
-TWEEPY_HOST = "https://api.twitter.com"
 APP_HOLD = "x-app"
 # Without any reset header X gave no hint: wait a minute rather than hammer it.
 DEFAULT_HOLD = 60.0
@@ -70,92 +59,6 @@ _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="warnd-x")
 # requests_oauthlib logs signed headers (with the access token) at DEBUG.
 for _name in ("requests_oauthlib", "oauthlib", "tweepy", "urllib3"):
     logging.getLogger(_name).setLevel(logging.WARNING)
-
-
-class _Route(BaseAdapter):
-    """Sends tweepy's requests to the configured host, re-signed, with a timeout, over httpx."""
-
-    def __init__(self, base: str, auth: OAuth1, timeout: tuple[float, float], outbound: Outbound) -> None:
-        super().__init__()
-        self.base = base.rstrip("/")
-        self.auth = auth
-        self.default_timeout = timeout
-        # One account posts one part at a time, and its credential check may run beside it.
-        self.http = outbound.client(
-            timeout=_timeout(timeout),
-            limits=httpx.Limits(max_connections=4, max_keepalive_connections=2, keepalive_expiry=60),
-        )
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: bool | str = True,
-        cert: Any = None,
-        proxies: Any = None,
-    ) -> requests.Response:
-        # verify, cert and proxies are requests' own reading of the environment: the outbound
-        # policy the client was made with decides those instead.
-        url = request.url or ""
-        if url.startswith(TWEEPY_HOST) and self.base != TWEEPY_HOST:
-            request.url = self.base + url[len(TWEEPY_HOST) :]
-            request.headers.pop("Authorization", None)
-            request = self.auth(request)
-        body = request.body.encode() if isinstance(request.body, str) else request.body
-        if body is not None and not isinstance(body, bytes):
-            raise requests.RequestException("a streamed request body is not supported", request=request)
-        # requests_oauthlib hands the Authorization header over as bytes (decoding=None).
-        headers = {k: v.decode("latin-1") if isinstance(v, bytes) else v for k, v in request.headers.items()}
-        # What httpx decodes whatever extra codecs happen to be installed for urllib3.
-        headers["Accept-Encoding"] = "gzip, deflate"
-        try:
-            answer = self.http.request(
-                request.method or "GET",
-                request.url or "",
-                headers=headers,
-                content=body,
-                timeout=_timeout(timeout if timeout is not None else self.default_timeout),
-            )
-        except httpx.ConnectTimeout as e:
-            raise requests.ConnectTimeout(str(e), request=request) from None
-        except httpx.TimeoutException as e:
-            raise requests.ReadTimeout(str(e), request=request) from None
-        except httpx.ProxyError as e:
-            raise requests.exceptions.ProxyError(str(e), request=request) from None
-        except httpx.TransportError as e:
-            # Refused, reset, TLS refused, the answer cut off: no answer, as with requests.
-            raise requests.ConnectionError(str(e), request=request) from None
-        except httpx.HTTPError as e:
-            raise requests.RequestException(str(e), request=request) from None
-        return self._response(request, answer)
-
-    def _response(self, request: requests.PreparedRequest, answer: httpx.Response) -> requests.Response:
-        r = requests.Response()
-        r.status_code = answer.status_code
-        # Repeated headers are joined with ", ", as urllib3 does.
-        r.headers = CaseInsensitiveDict(answer.headers.items())
-        r._content = answer.content
-        r._content_consumed = True
-        r.encoding = get_encoding_from_headers(r.headers)
-        r.reason = answer.reason_phrase
-        r.url = request.url or ""
-        r.request = request
-        # What requests' build_response sets (an adapter to send a follow-up on, e.g. digest auth).
-        r.connection = self  # type: ignore[assignment]
-        return r
-
-    def close(self) -> None:
-        self.http.close()
-
-
-def _timeout(value: Any) -> httpx.Timeout:
-    """requests' timeout (seconds, or (connect, read)) as httpx's; writes and the wait for a
-    pooled connection get the read timeout."""
-    if isinstance(value, tuple):
-        connect, read = value
-        return httpx.Timeout(read, connect=connect)
-    return httpx.Timeout(value)
 
 
 class XSender:
@@ -204,7 +107,7 @@ class XSender:
         # Nothing of requests' own environment reading (proxies, CA bundle, netrc) applies: the
         # adapter sends with the outbound policy.
         self.client.session.trust_env = False
-        self.client.session.mount(TWEEPY_HOST + "/", _Route(api_base, auth, (connect_timeout, read_timeout), outbound))
+        self.client.session.mount(TWEEPY_HOST + "/", Route(api_base, auth, (connect_timeout, read_timeout), outbound))
 
     def __repr__(self) -> str:
         return f"XSender({self.target})"
