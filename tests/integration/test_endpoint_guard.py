@@ -22,8 +22,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from warnd.config.secrets import Secret
-from warnd.runtime.http import Endpoint
-from warnd.runtime.http_guard import Limits, Spell
+from warnd.runtime.http import Endpoint, Limits, Spell
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough that a test sees every limit; the head deadline short so a test waits little.
@@ -331,8 +330,7 @@ ACCEPT_SERVER = """
 import asyncio, resource, sys
 from prometheus_client import CollectorRegistry
 from warnd.obs import setup_logging
-from warnd.runtime.http import Endpoint
-from warnd.runtime.http_guard import Limits, Spell
+from warnd.runtime.http import Endpoint, Limits, Spell
 import warnd.runtime.http as h
 
 setup_logging("info", json=True)
