@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from warnd.cli.state import daemon_pid, load_config, state_db, state_dirs
+from warnd.cli.state import load_config, state_db, state_dirs
 from warnd.model import Delivery, iso_utc
+from warnd.runtime.statedir import daemon_pid
 
 
 def outbox(args: argparse.Namespace) -> int:
@@ -131,7 +132,7 @@ def reload(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from warnd.app import RELOAD_VERDICT
+    from warnd.runtime.reload import RELOAD_VERDICT
 
     dirs = state_dirs(args.config)
     pid = args.pid

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
-    from warnd.app import AlreadyRunning, Daemon
+    from warnd.app import Daemon
     from warnd.obs import get_logger, setup_logging
     from warnd.runtime.build import build
+    from warnd.runtime.statedir import AlreadyRunning
 
     json_lines = setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
     refused: ConfigError | None = None

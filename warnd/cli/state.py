@@ -1,6 +1,6 @@
 """What the operator commands read of a configuration and the state it runs on: the config
 (every problem printed), the state database, the state directory (found even when the config no
-longer loads) and the running daemon's pid."""
+longer loads)."""
 
 from __future__ import annotations
 
@@ -85,11 +85,3 @@ def state_dirs(config: Path) -> list[Path]:
     if os.environ.get("STATE_DIRECTORY"):
         candidates.append(Path(os.environ["STATE_DIRECTORY"].split(":")[0]))
     return list(dict.fromkeys(candidates))
-
-
-def daemon_pid(state_dir: Path) -> int | None:
-    """The pid the running daemon wrote under its lock in the state directory, if any."""
-    try:
-        return int((state_dir / "warnd.lock").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
