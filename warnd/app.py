@@ -301,11 +301,11 @@ class Daemon:
         self.bundle = new
         self._read_token()
         self.schedule.feeds(f.spec for f in new.config.feeds)
+        await close_all(old)
         self.reloads.applied(new)
         self.dispatcher.wake()
         self.checks.wake()
         self.last_good.soon(0.0)
-        await close_all(old)
         return True
 
     def _listening(self) -> str | None:
