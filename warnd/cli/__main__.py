@@ -1,4 +1,4 @@
-"""`python -m warnd.cli`, as the tests and older units call it."""
+"""`python -m warnd.cli`: the `warnd` command, as the test suites start the daemon."""
 
 import sys
 
