@@ -7,6 +7,8 @@ import asyncio
 import json
 from datetime import UTC, datetime
 
+import structlog
+
 from warnd.clock import FixedClock
 from warnd.metrics import Metrics
 from warnd.runtime.reload import RELOAD_VERDICT, Reloads
@@ -33,7 +35,9 @@ def test_a_refused_reload_is_recorded_in_the_store_and_the_state_directory(store
     conn = store.open()
     reloads = Reloads(config, tmp_path, Meta(conn), FixedClock(T0), Metrics())
     # Refused before the running set is looked at: the files do not load.
-    assert asyncio.run(reloads.candidate(None)) is None  # type: ignore[arg-type]
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(reloads.candidate(None)) is None  # type: ignore[arg-type]
+    assert [e["event"] for e in logs] == ["reload.rejected"]
     kept = json.loads(Meta(conn).get(LAST_RELOAD) or "null")
     assert kept["ok"] is False and kept["problems"] and kept["generation"] == 1
     assert kept["at"] == T0.isoformat()
