@@ -22,7 +22,8 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from warnd.config.secrets import Secret
-from warnd.runtime.http import Endpoint, Limits, Spell
+from warnd.runtime.http import Endpoint
+from warnd.runtime.listener import Limits, Spell
 
 ROOT = Path(__file__).resolve().parents[2]
 # Small enough that a test sees every limit; the head deadline short so a test waits little.
@@ -330,8 +331,8 @@ ACCEPT_SERVER = """
 import asyncio, resource, sys
 from prometheus_client import CollectorRegistry
 from warnd.obs import setup_logging
-from warnd.runtime.http import Endpoint, Limits, Spell
-import warnd.runtime.http as h
+from warnd.runtime.http import Endpoint
+from warnd.runtime.listener import Limits, Spell
 
 setup_logging("info", json=True)
 

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import SAMPLES
 from warnd.model import Felt, Hazard, HazardEvent, MsgType, Source, Status
 from warnd.pollers import bmkg, inatews
-from warnd.pollers.bmkg import felt_list
+from warnd.pollers.bmkg_base import felt_list
 from warnd.rules.felt import felt_regencies, map_felt
 
 NOW = datetime(2026, 11, 24, tzinfo=UTC)

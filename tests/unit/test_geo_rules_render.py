@@ -179,7 +179,7 @@ def test_predicted_intensity_falls_with_distance_and_grows_with_magnitude():
 def test_fast_region_reader_gives_exactly_what_the_plain_reader_gives():
     import shapely
 
-    from warnd.geo import _read_fast, _read_slow
+    from warnd.geo.layers import _read_fast, _read_slow
 
     path = REGIONS / "regencies.geojson"
     fast, slow = _read_fast(path.read_text()), _read_slow(path, path.read_text())

@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element
 
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
-from warnd.pollers.bmkg import collapse_copies, quake_id
+from warnd.pollers.bmkg_base import collapse_copies, quake_id
 from warnd.pollers.common import ItemError, check_latlon, clean, not_future, quake_depth, quake_magnitude, strict_number
 from warnd.pollers.document import geojson_features, load_json, load_xml, local_name, sniff
 

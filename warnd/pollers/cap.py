@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 from xml.etree.ElementTree import Element
 
 from warnd.errors import FeedError
 from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
-from warnd.pollers.common import ItemError, check_latlon, clean, iso_time, web_link
+from warnd.pollers.cap_areas import area_geometry, centre, param_point
+from warnd.pollers.common import ItemError, clean, iso_time, web_link
 from warnd.pollers.document import load_xml, local_name
 from warnd.pollers.feedxml import entries, is_feed, link, rfc822
 
@@ -35,7 +35,6 @@ _SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 _MSG = {"alert": MsgType.ALERT, "update": MsgType.UPDATE, "cancel": MsgType.CANCEL}
 _STATUS = {"actual": Status.ACTUAL, "exercise": Status.EXERCISE}
 _LANG_ORDER = ("id", "in", "en")
-_CIRCLE_SIDES = 32
 
 
 @dataclass
@@ -235,12 +234,12 @@ def event(alert: Alert, src: Source) -> HazardEvent:
     if latest is not None and latest <= src.now and msg is not MsgType.CANCEL:
         raise ItemError("expires", Reason.EXPIRED, f"expired at {latest.isoformat()}")
     start = _time_opt(first.get("onset"), "onset") or _time_opt(first.get("effective"), "effective") or sent
-    geometry = _geometry(infos)
-    lat, lon = _centre(geometry)
+    geometry = area_geometry([p for i in infos for p in i.polygons], [c for i in infos for c in i.circles])
+    lat, lon = centre(geometry)
     params = {k: v for i in infos for k, v in i.parameters.items()}
     magnitude = _float(params.get("EventPreliminaryMagnitude") or params.get("magnitude"))
     if lat is None:
-        lat, lon = _param_point(params.get("EventLatLon"))
+        lat, lon = param_point(params.get("EventLatLon"))
     severities = [i.fields.get("severity", "Unknown") for i in infos]
     severity = min(severities, key=lambda s: _SEVERITY.index(s) if s in _SEVERITY else len(_SEVERITY))
     places = [d for i in infos for d in i.area_desc]
@@ -332,75 +331,3 @@ def _float(raw: str | None) -> float | None:
     except (ValueError, IndexError):
         return None
     return v if math.isfinite(v) else None
-
-
-def _point(text: str, field: str) -> tuple[float, float]:
-    parts = text.split(",")
-    if len(parts) != 2:
-        raise ItemError(field, Reason.MALFORMED, f"{text!r} is not 'lat,lon'")
-    try:
-        lat, lon = float(parts[0]), float(parts[1])
-    except ValueError:
-        raise ItemError(field, Reason.MALFORMED, f"{text!r} is not 'lat,lon'") from None
-    return check_latlon(lat, lon, field)
-
-
-def _ring(text: str) -> list[list[float]]:
-    ring = []
-    for pair in text.split():
-        lat, lon = _point(pair, "polygon")
-        ring.append([lon, lat])
-    if len(ring) < 4 or ring[0] != ring[-1]:
-        raise ItemError("polygon", Reason.MALFORMED, "a CAP polygon needs 4 or more points, first equal to last")
-    return ring
-
-
-def _circle(text: str) -> list[list[float]]:
-    parts = text.split()
-    if len(parts) != 2:
-        raise ItemError("circle", Reason.MALFORMED, f"{text!r} is not 'lat,lon radius'")
-    lat, lon = _point(parts[0], "circle")
-    try:
-        radius = float(parts[1])
-    except ValueError:
-        raise ItemError("circle", Reason.MALFORMED, f"radius {parts[1]!r} is not a number") from None
-    if not 0 <= radius < 5000:
-        raise ItemError("circle", Reason.OUT_OF_RANGE, f"radius {radius} km outside [0, 5000)")
-    radius = max(radius, 0.1)
-    dlat = radius / 111.32
-    dlon = radius / (111.32 * max(math.cos(math.radians(lat)), 0.01))
-    ring = [
-        [
-            lon + dlon * math.cos(2 * math.pi * k / _CIRCLE_SIDES),
-            lat + dlat * math.sin(2 * math.pi * k / _CIRCLE_SIDES),
-        ]
-        for k in range(_CIRCLE_SIDES)
-    ]
-    return [*ring, ring[0]]
-
-
-def _geometry(infos: list[Info]) -> dict[str, Any] | None:
-    polygons = [[_ring(p)] for i in infos for p in i.polygons] + [[_circle(c)] for i in infos for c in i.circles]
-    if not polygons:
-        return None
-    if len(polygons) == 1:
-        return {"type": "Polygon", "coordinates": polygons[0]}
-    return {"type": "MultiPolygon", "coordinates": polygons}
-
-
-def _centre(geometry: dict[str, Any] | None) -> tuple[float | None, float | None]:
-    if geometry is None:
-        return None, None
-    rings = [geometry["coordinates"][0]] if geometry["type"] == "Polygon" else [p[0] for p in geometry["coordinates"]]
-    xs = [pt[0] for r in rings for pt in r]
-    ys = [pt[1] for r in rings for pt in r]
-    return round((min(ys) + max(ys)) / 2, 4), round((min(xs) + max(xs)) / 2, 4)
-
-
-def _param_point(text: str | None) -> tuple[float | None, float | None]:
-    if not text:
-        return None, None
-    try:
-        return _point(text.split()[0], "EventLatLon")
-    except (ItemError, IndexError):
-        return None, None

@@ -10,8 +10,8 @@ warning stage PD-1 (first), PD-2 (update), PD-3.x (tsunami observed at tide gaug
   a tsunami event's identity is the quake (origin time and epicentre), its state the stage;
 - exercise messages (status TES, "iowave_" ids, "TES " headlines) come through the production
   endpoints and look identical otherwise: they become exercise events with ids of their own;
-- obsarea latitude/longitude are swapped in some messages (PD-3.1, PD-3.2);
-- wzarea entries are duplicated verbatim;
+- obsarea latitude/longitude are swapped in some messages (PD-3.1, PD-3.2), and wzarea entries
+  are duplicated verbatim (both in inatews_areas);
 - the headline repeats the quake ("Gempa Mag:7.7, 15-Agu-26 04:58:24 WIB, Lok:8.41 LS, 121.39 BT
   (...), Kedlmn:15 Km"): a message whose headline disagrees with its own fields is rejected, as
   is one whose point disagrees with its lettered latitude/longitude;
@@ -27,8 +27,8 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from warnd.errors import FeedError
-from warnd.model import Hazard, HazardEvent, MsgType, Observation, ParseResult, Reason, Rejected, Source, Status, Zone
-from warnd.pollers.bmkg import (
+from warnd.model import Hazard, HazardEvent, MsgType, ParseResult, Reason, Rejected, Source, Status
+from warnd.pollers.bmkg_base import (
     COORD_AGREEMENT_DEG,
     TIME_AGREEMENT_S,
     coordinates,
@@ -50,10 +50,10 @@ from warnd.pollers.common import (
     web_link,
 )
 from warnd.pollers.document import load_json, load_xml, local_name, sniff
+from warnd.pollers.inatews_areas import observations, top_level, warning_zones
 
 FORMAT = "bmkg-inatews"
 
-ZONE_LEVELS = ("awas", "siaga", "waspada")  # most severe first
 _STAGE = re.compile(r"\bPD\s*-?\s*(\d(?:\.\d+)?)", re.IGNORECASE)
 _SENT = re.compile(
     r"^(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2}))?\s*(WIB|WITA|WIT|UTC|Z|[+-]\d{2}:?\d{2})?$",
@@ -186,7 +186,7 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
     except ItemError as e:
         e.event_id = e.event_id or event_id
         raise
-    zones = _zones(info.get("wzarea"))
+    zones = warning_zones(info.get("wzarea"))
     stage = f"PD-{stage_m.group(1)}" if stage_m else None
     ended = stage == "PD-4" or "berakhir" in (headline or "").lower()
     sent = _sent(alert, info, eventid)
@@ -204,7 +204,7 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         depth_km=depth,
         tsunami=True if is_tsunami else tsunami_potential(_text(info, "potential")),
         felt=felt_list(_text(info, "felt")),
-        level=None if ended else _top_level(zones),
+        level=None if ended else top_level(zones),
         headline=headline,
         description=clean(_text(info, "description")),
         place=clean(_text(info, "area")),
@@ -212,7 +212,7 @@ def message(alert: dict[str, Any], info: dict[str, Any], status: Status, src: So
         event_name=clean(_text(info, "event")),
         stage=stage,
         zones=zones,
-        observations=_observations(info.get("obsarea"), lat, lon),
+        observations=observations(info.get("obsarea"), lat, lon),
         ended=ended,
         sent=sent,
         aliases=(f"inatews-{eventid}{suffix}",) if eventid else (),
@@ -227,7 +227,7 @@ _H_LOK = re.compile(r"\bLok:\s*([\d.]+\s*L[SU])\s*,\s*([\d.]+\s*B[TB])\b", re.IG
 _H_DEPTH = re.compile(r"\bKedlmn:\s*(\d+(?:\.\d+)?)\s*Km\b", re.IGNORECASE)
 # A headline's magnitude is the magnitude written again with one decimal: half a tenth is the
 # most a rounding of it can differ. The same bounds as the fields for the rest: time
-# (bmkg.TIME_AGREEMENT_S), position (bmkg.COORD_AGREEMENT_DEG), depth half a kilometre (BMKG
+# (bmkg_base.TIME_AGREEMENT_S), position (bmkg_base.COORD_AGREEMENT_DEG), depth half a kilometre (BMKG
 # writes whole kilometres). Every real headline agrees exactly (feeds/samples/bmkg-inatews, the
 # Nagekeo sequence).
 _H_MAG_SLACK = 0.05 + 1e-9
@@ -311,76 +311,6 @@ def _zone(text: str | None) -> Any:
     if t in ZONES:
         return ZONES[t]
     return datetime.strptime(t.replace(":", ""), "%z").tzinfo
-
-
-def _local(date: str | None, time: str | None) -> datetime | None:
-    """'25-04-2023' + '03:09:54 WIB' as UTC; None when unreadable (an ETA is not worth an item)."""
-    if not date or not time:
-        return None
-    try:
-        return event_time({"tanggal": date.strip(), "jam": time.strip()})
-    except ItemError:
-        return None
-
-
-def _zones(raw: object) -> tuple[Zone, ...]:
-    out: list[Zone] = []
-    for z in raw if isinstance(raw, list) else []:
-        if not isinstance(z, dict):
-            continue
-        level = (clean(z.get("level")) or "").lower()
-        province = clean(z.get("province")) or ""
-        district = clean(z.get("district")) or ""
-        if not (province or district):
-            continue
-        zone = Zone(province, district, level, _local(z.get("date"), z.get("time")))
-        if zone not in out:  # BMKG repeats entries verbatim
-            out.append(zone)
-    return tuple(out)
-
-
-def _top_level(zones: tuple[Zone, ...]) -> str | None:
-    for level in ZONE_LEVELS:
-        if any(z.level == level for z in zones):
-            return level
-    return None
-
-
-def _observations(raw: object, quake_lat: float, quake_lon: float) -> tuple[Observation, ...]:
-    out: list[Observation] = []
-    for o in raw if isinstance(raw, list) else []:
-        if not isinstance(o, dict):
-            continue
-        place = clean(o.get("location")) or "?"
-        lat = _float(o.get("loclatitude"))
-        lon = _float(o.get("loclongitude"))
-        if lat is not None and lon is not None and _swapped(lat, lon, quake_lat, quake_lon):
-            lat, lon = lon, lat
-        if lat is not None and lon is not None and (abs(lat) > 90 or abs(lon) > 180):
-            lat = lon = None
-        height = _float(o.get("height"))
-        if height is not None and not 0 <= height < 100:
-            height = None
-        out.append(Observation(place, lat, lon, height, _local(o.get("date"), o.get("time"))))
-    return tuple(out)
-
-
-def _swapped(lat: float, lon: float, qlat: float, qlon: float) -> bool:
-    # A latitude beyond 90 is certainly a longitude; otherwise the swapped pair must be much
-    # nearer the quake for the swap to be believed (tide gauges are within a few hundred km).
-    if abs(lat) > 90:
-        return abs(lon) <= 90
-    direct = abs(lat - qlat) + abs(lon - qlon)
-    swapped = abs(lon - qlat) + abs(lat - qlon)
-    return swapped + 20 < direct
-
-
-def _float(raw: object) -> float | None:
-    try:
-        v = float(str(raw).strip())
-    except ValueError:
-        return None
-    return v if v == v and abs(v) != float("inf") else None
 
 
 def latest_per_event(events: list[HazardEvent]) -> Iterator[HazardEvent]:

@@ -70,6 +70,22 @@ def overall(conditions: list[Condition]) -> str:
     return "degraded" if conditions else "ok"
 
 
+def summary(found: list[Condition], queues: Mapping[str, TargetQueue], feeds: int) -> str:
+    """One line for systemd's STATUS=."""
+    stale = sum(c.kind == "feed_stale" for c in found)
+    waiting = sum(q.waiting for q in queues.values())
+    dead = sum(q.dead for q in queues.values())
+    line = f"{overall(found)}: {feeds - stale}/{feeds} feeds fresh, {waiting} queued"
+    if dead:
+        line += f", {dead} dead"
+    # Named: the first thing an operator needs to know of a failing feed is which one.
+    failing = sorted(c.subject for c in found if c.kind == "feed_failing")
+    if failing:
+        line += f"; feed failing: {', '.join(failing)}"
+    others = sorted({c.kind for c in found} - {"feed_stale", "feed_failing"})
+    return line + (f"; {', '.join(others)}" if others else "")
+
+
 def collect(
     conn: Database, bundle: Bundle, now: datetime, live: Live, queues: Mapping[str, TargetQueue] | None = None
 ) -> list[Condition]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 
@@ -28,3 +29,14 @@ def watchdog_interval() -> float | None:
     if not usec or not usec.isdigit() or (pid and pid != str(os.getpid())):
         return None
     return int(usec) / 2_000_000
+
+
+async def watchdog_pings() -> None:
+    """WATCHDOG=1 from the event loop itself: a loop that hangs stops the pings and systemd
+    restarts the unit."""
+    interval = watchdog_interval()
+    if interval is None:
+        return
+    while True:
+        notify("WATCHDOG=1")
+        await asyncio.sleep(interval)

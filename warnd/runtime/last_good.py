@@ -1,0 +1,75 @@
+"""The last good set: the configuration now running, saved in the state directory once it has
+run a while, so that a start whose files on disk are refused runs this set instead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from warnd.config import snapshot
+from warnd.config.snapshot import Snapshot
+from warnd.errors import ConfigError
+from warnd.obs import get_logger
+from warnd.runtime.build import Bundle, build
+from warnd.store.backend import DatabaseError
+
+log = get_logger("warnd")
+
+# The last good set is saved this long after start, once nothing waits in the outbox (or at
+# most SNAPSHOT_QUIET_MAX later): a crash sooner falls back to the set saved before.
+SNAPSHOT_AFTER_START = 10.0
+SNAPSHOT_QUIET_MAX = 60.0
+
+
+class LastGood:
+    def __init__(self, bundle: Callable[[], Bundle], busy: Callable[[], bool], current: Snapshot | None) -> None:
+        """`busy`: deliveries are waiting (may raise DatabaseError, taken as busy)."""
+        self._bundle = bundle
+        self._busy = busy
+        self.current = current
+        self._saving: asyncio.Task[None] | None = None
+
+    def soon(self, delay: float) -> None:
+        if self._saving is not None:
+            self._saving.cancel()
+        self._saving = asyncio.create_task(self._when_quiet(delay), name="snapshot")
+
+    async def stop(self) -> None:
+        if self._saving is not None:
+            self._saving.cancel()
+            await asyncio.wait({self._saving}, timeout=5.0)
+
+    async def _when_quiet(self, delay: float) -> None:
+        """Saving a new set copies it and loads the copy again (about a second of CPU): the
+        polls and deliveries of a start, which may be catching up after a crash, come first."""
+        await asyncio.sleep(delay)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SNAPSHOT_QUIET_MAX
+        while loop.time() < deadline:
+            try:
+                busy = self._busy()
+            except DatabaseError:
+                busy = True
+            if not busy:
+                break
+            await asyncio.sleep(1.0)
+        await self._save()
+
+    async def _save(self) -> None:
+        """Keep the set now running as the one to start from should the files on disk be
+        refused later. A set read from the snapshot is that snapshot already."""
+        cfg = self._bundle().config
+        if cfg.mirror is not None:
+            return
+        try:
+            snap, new = await asyncio.to_thread(
+                snapshot.save, cfg, lambda path, mirror: build(path, with_senders=False, mirror=mirror)
+            )
+        except (OSError, ConfigError) as e:
+            # The running set is unaffected; the next start falls back to an older snapshot, if any.
+            problems = [str(p) for p in e.problems] if isinstance(e, ConfigError) else [str(e)]
+            log.warning("config.snapshot_failed", problems=problems, detail="the previous snapshot stays")
+            return
+        self.current = snap
+        if new:
+            log.info("config.snapshot_saved", digest=snap.digest, files=snap.files, folder=str(snap.folder))
