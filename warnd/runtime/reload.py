@@ -72,7 +72,7 @@ class Reloads:
         self._busy = True
         notify("RELOADING=1")
         try:
-            new = await asyncio.to_thread(build, self.config_path, with_senders=True)
+            new = await asyncio.to_thread(build, self.config_path, with_senders=True, clock=self.clock)
         except ConfigError as e:
             problems = [str(p) for p in e.problems]
             log.error("reload.rejected", problems=problems, detail="the running configuration stays")
