@@ -55,6 +55,7 @@ from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.sqlite import SQLite
+from warnd.store.worker import StoreWorker
 
 log = get_logger("warnd")
 
@@ -96,6 +97,12 @@ class Daemon:
         self._lock = _lock(state / "warnd.lock")
         store = bundle.config.file.store
         self.conn = db.open_store(store, state)
+        # Every store call of the running daemon goes through this one thread: a held lock or a
+        # slow server never stalls the loop (the endpoint, the watchdog, the other feeds).
+        self.store = StoreWorker(reader=db.open_reader(store, state))
+        # What the endpoint reads (health, status, metrics, the CAP feeds): on the reading
+        # connection, which a held write lock does not block.
+        reads = self.store.reader or self.conn
         self.shared = db.shared(store)
         self.membership = Membership(
             self.conn,
@@ -105,6 +112,7 @@ class Daemon:
             listen=self._listening,
             on_elected=self._elected,
             on_displaced=self._displaced,
+            store=self.store,
         )
         self.metrics = Metrics()
         self.generation = 1
@@ -128,6 +136,7 @@ class Daemon:
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
             cluster=self.membership if self.shared else None,
+            store=self.store,
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
@@ -139,15 +148,16 @@ class Daemon:
             self.dispatcher.wake,
             self.metrics,
             may_poll=self.membership.is_leader,
+            store=self.store,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
         self.last_reload: dict[str, object] | None = None
         self.http_error: str | None = None
-        self.observer = Observer(self.conn, self.clock, lambda: self.bundle, self._live, lambda: self.generation)
+        self.observer = Observer(reads, self.clock, lambda: self.bundle, self._live, lambda: self.generation)
         self.metrics.registry.register(self.observer)
         self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: sorted(self.bundle.ops))
-        self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops)
+        self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops, self.store)
         self.operator_token: Secret | None = None
         self.token_problem: str | None = None
         self._read_token()
@@ -162,10 +172,11 @@ class Daemon:
                 | {"node": self.membership.name, "role": self.membership.role}
             ),
             registry=self.metrics.registry,
-            cap=CapFeeds(Outbox(self.conn), lambda: self.bundle.senders),
+            cap=CapFeeds(Outbox(reads), lambda: self.bundle.senders),
             public=_address(public) if public else None,
             token=lambda: self.operator_token,
             token_missing=lambda: self.token_problem,
+            store=self.store,
         )
         self.scheduler = AsyncIOScheduler(timezone=UTC)
         self._stop = asyncio.Event()
@@ -197,7 +208,7 @@ class Daemon:
 
         await self._serve()
         # Registered and, when no other node leads, leader before the first poll is scheduled.
-        self.membership.register()
+        await self.store.run(self.membership.register)
         await self.membership.beat()
         membership = asyncio.create_task(self.membership.run(), name="membership")
         self._schedule_feeds()
@@ -216,7 +227,7 @@ class Daemon:
             rules=len(self.bundle.ruleset.rules),
             accounts=sorted(self.bundle.accounts),
             partners=sorted(cfg.file.partners),
-            outbox=self.dispatcher.outbox.counts(),
+            outbox=await self.store.run(self.dispatcher.outbox.counts),
             listen=self.endpoint.bound,
             store=self.conn.where,
             node=self.membership.name,
@@ -297,16 +308,9 @@ class Daemon:
 
     async def _health(self) -> None:
         """Staleness, notices and the STATUS= line, every few seconds."""
-        now = self.clock.now()
-        leader = self.membership.is_leader()
         try:
-            # Feed health and notices are the cluster's, kept by the node that polls.
-            if leader:
-                health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
-                self.membership.housekeeping()
-            queues = self.dispatcher.outbox.per_target()
-            found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
-            if leader and self.board.reconcile(found):
+            found, queues, raised = await self.store.run(self._health_round)
+            if raised:
                 self.ops.wake()
         except DatabaseError as e:
             log.error("health.store_failed", error=str(e))
@@ -314,6 +318,18 @@ class Daemon:
             return
         role = f" [{self.membership.name}: {self.membership.role}]" if self.shared else ""
         notify("STATUS=" + self._status_line(found, queues) + role)
+
+    def _health_round(self) -> tuple[list[conditions.Condition], dict[str, TargetQueue], bool]:
+        """On the store's thread: the conditions, the queues, and whether a notice was raised."""
+        now = self.clock.now()
+        leader = self.membership.is_leader()
+        # Feed health and notices are the cluster's, kept by the node that polls.
+        if leader:
+            health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
+            self.membership.housekeeping()
+        queues = self.dispatcher.outbox.per_target()
+        found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
+        return found, queues, bool(leader and self.board.reconcile(found))
 
     def _status_line(self, found: list[conditions.Condition], queues: Mapping[str, TargetQueue]) -> str:
         feeds = self.bundle.config.feeds
@@ -443,7 +459,8 @@ class Daemon:
         deadline = loop.time() + SNAPSHOT_QUIET_MAX
         while loop.time() < deadline:
             try:
-                busy = any(q.waiting for q in self.dispatcher.outbox.per_target().values())
+                queues = await self.store.run(self.dispatcher.outbox.per_target)
+                busy = any(q.waiting for q in queues.values())
             except DatabaseError:
                 busy = True
             if not busy:
@@ -580,12 +597,14 @@ class Daemon:
         await self.fetcher.aclose()
         await _close_all(self.bundle)
         membership.cancel()
-        self.membership.stop()
+        await self.store.run(self.membership.stop)
         counts: dict[str, int] | str
         try:
-            counts = self.dispatcher.outbox.counts()
+            counts = await self.store.run(self.dispatcher.outbox.counts)
         except DatabaseError as e:
             counts = f"unknown: {e}"
+        # What was handed to the store's thread is finished before its connection is closed.
+        self.store.close()
         if isinstance(self.conn, SQLite):
             with contextlib.suppress(Exception):
                 # Fold the write-ahead log into the database file: a clean, self-contained state.

@@ -95,6 +95,18 @@ def connect(path: Path) -> SQLite:
     return SQLite(conn, path)
 
 
+def reader(path: Path) -> SQLite:
+    """A second connection to the daemon's own database, for reads only: in WAL mode it reads
+    while a writer holds the lock (the daemon's store thread, or another process)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+        conn.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as e:
+        raise StoreError(f"the state database {path} cannot be read: {e}") from None
+    conn.row_factory = sqlite3.Row
+    return SQLite(conn, path)
+
+
 def read_only(path: Path) -> SQLite:
     """For `warnd status` beside a running daemon: never writes, never migrates."""
     try:
