@@ -194,6 +194,9 @@ class Dispatcher:
                         )
                         e = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
                     await self.store.run(self._record_sent, sent_ok, sender, target)
+                    if isinstance(job.checkpoint, OutboxCheckpoint):
+                        # The parts that did go out are known before the retry reads them.
+                        await job.checkpoint.flush()
                     await self.store.run(self._failed, bd, e, sender, policy, batch[i + 1 :])
                     return 0.0
                 sent_ok.append((bd, sent, self.clock.now()))
