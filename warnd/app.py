@@ -401,7 +401,7 @@ class Daemon:
             self.metrics.config_valid.set(0)
             if self.config_refused is not None:
                 self.config_refused = self.config_refused | {"problems": problems, "at": self.clock.now().isoformat()}
-            self._record_reload(False, problems)
+            await self._record_reload(False, problems)
             return False
         finally:
             self._reloading = False
@@ -421,7 +421,7 @@ class Daemon:
         if fixed:
             problems = [f"{what} cannot change on reload; restart instead" for what in fixed]
             log.error("reload.rejected", problems=problems)
-            self._record_reload(False, problems)
+            await self._record_reload(False, problems)
             await _close_all(new)
             return False
         old = self.bundle
@@ -440,7 +440,7 @@ class Daemon:
         self.config_refused = None
         self.metrics.config_valid.set(1)
         self.metrics.config_from_snapshot.set(0)
-        self._record_reload(True, [])
+        await self._record_reload(True, [])
         self.dispatcher.wake()
         self.checks.wake()
         self._snapshot_soon(0.0)
@@ -487,7 +487,7 @@ class Daemon:
         if new:
             log.info("config.snapshot_saved", digest=snap.digest, files=snap.files, folder=str(snap.folder))
 
-    def _record_reload(self, ok: bool, problems: list[str]) -> None:
+    async def _record_reload(self, ok: bool, problems: list[str]) -> None:
         """The last reload's outcome, for status, health and metrics."""
         now = self.clock.now()
         self.last_reload = {"at": now.isoformat(), "ok": ok, "problems": problems, "generation": self.generation}
@@ -499,7 +499,8 @@ class Daemon:
                 self.bundle.config.state_dir / RELOAD_VERDICT, json.dumps(self.last_reload | {"seq": self._reload_seq})
             )
         with contextlib.suppress(DatabaseError):
-            self.conn.execute(
+            await self.store.run(
+                self.conn.execute,
                 "INSERT INTO meta (key, value) VALUES ('last_reload', ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (value,),
