@@ -17,9 +17,9 @@ from warnd.store import schema
 from warnd.store.backend import Cursor, Database, DatabaseError
 
 # How long a statement waits for another process's lock (a backup, an operator's sqlite3 shell)
-# before it fails. Well below the unit's WatchdogSec=30: the store is used from the event loop,
-# and a wait this long must not look like a hung daemon. A failed poll is read again and a
-# failed record is retried, so failing is safe; waiting forever is not.
+# before it fails. The store is used from threads of its own (store/worker.py), so the wait no
+# longer stalls the event loop, but every write queued behind it waits too. A failed poll is
+# read again and a failed record is retried, so failing is safe; waiting forever is not.
 BUSY_TIMEOUT = 5.0
 RESTORE = "restore it from a backup, or move it aside to start an empty store (every known event is then new)"
 
