@@ -24,6 +24,7 @@ from warnd.model import Priority, Region, Status, Warning, WarningKind
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
+from warnd.store.worker import StoreWorker
 from warnd.testing.fake_x import FakeX
 
 # Loopback fakes only: no proxy of the environment applies.
@@ -61,11 +62,15 @@ def drain(
         policy = DispatchSettings()
 
         async def go() -> float:
-            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy)
+            # Through the store's thread, as in the daemon.
+            worker = StoreWorker()
+            d = Dispatcher(conn, SystemClock(), lambda: senders, lambda: policy, store=worker)
             start = time.perf_counter()
-            if not await d.drain(timeout=600):
-                raise RuntimeError("the outbox did not drain in 600 s")
+            drained = await d.drain(timeout=600)
             took = time.perf_counter() - start
+            worker.close()
+            if not drained:
+                raise RuntimeError("the outbox did not drain in 600 s")
             for sender in senders.values():
                 await sender.aclose()
             return took

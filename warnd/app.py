@@ -49,8 +49,9 @@ from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.meta import Meta
-from warnd.store.outbox import Outbox
+from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.sqlite import SQLite
+from warnd.store.worker import StoreWorker
 
 log = get_logger("warnd")
 
@@ -78,6 +79,12 @@ class Daemon:
         self._lock = lock(state)
         store = bundle.config.file.store
         self.conn = db.open_store(store, state)
+        # Every store call of the running daemon goes through this one thread: a held lock or a
+        # slow server never stalls the loop (the endpoint, the watchdog, the other feeds).
+        self.store = StoreWorker(reader=db.open_reader(store, state))
+        # What the endpoint reads (health, status, metrics, the CAP feeds): on the reading
+        # connection, which a held write lock does not block.
+        reads = self.store.reader or self.conn
         self.shared = db.shared(store)
         self.membership = Membership(
             self.conn,
@@ -87,10 +94,18 @@ class Daemon:
             listen=self._listening,
             on_elected=self._elected,
             on_displaced=self._displaced,
+            store=self.store,
         )
         self.metrics = Metrics()
         self.reloads = Reloads(
-            config_path, state, Meta(self.conn), self.clock, self.metrics, refused=refused, snapshot=snapshot
+            config_path,
+            state,
+            Meta(self.conn),
+            self.clock,
+            self.metrics,
+            refused=refused,
+            snapshot=snapshot,
+            store=self.store,
         )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
@@ -101,6 +116,7 @@ class Daemon:
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
             cluster=self.membership if self.shared else None,
+            store=self.store,
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
@@ -112,16 +128,15 @@ class Daemon:
             self.dispatcher.wake,
             self.metrics,
             may_poll=self.membership.is_leader,
+            store=self.store,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
         self.http_error: str | None = None
-        self.observer = Observer(
-            self.conn, self.clock, lambda: self.bundle, self._live, lambda: self.reloads.generation
-        )
+        self.observer = Observer(reads, self.clock, lambda: self.bundle, self._live, lambda: self.reloads.generation)
         self.metrics.registry.register(self.observer)
         self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: sorted(self.bundle.ops))
-        self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops)
+        self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops, self.store)
         self.operator_token: Secret | None = None
         self.token_problem: str | None = None
         self._read_token()
@@ -136,15 +151,16 @@ class Daemon:
                 | {"node": self.membership.name, "role": self.membership.role}
             ),
             registry=self.metrics.registry,
-            cap=CapFeeds(Outbox(self.conn), lambda: self.bundle.senders),
+            cap=CapFeeds(Outbox(reads), lambda: self.bundle.senders),
             public=_address(public) if public else None,
             token=lambda: self.operator_token,
             token_missing=lambda: self.token_problem,
+            store=self.store,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
             lambda: self.bundle,
-            lambda: any(q.waiting for q in self.dispatcher.outbox.per_target().values()),
+            lambda: self.store.run(self._waiting),
             snapshot,
         )
         self._stop = asyncio.Event()
@@ -173,7 +189,7 @@ class Daemon:
 
         await self._serve()
         # Registered and, when no other node leads, leader before the first poll is scheduled.
-        self.membership.register()
+        await self.store.run(self.membership.register)
         await self.membership.beat()
         membership = asyncio.create_task(self.membership.run(), name="membership")
         self.schedule.feeds(f.spec for f in self.bundle.config.feeds)
@@ -192,7 +208,7 @@ class Daemon:
             rules=len(self.bundle.ruleset.rules),
             accounts=sorted(self.bundle.accounts),
             partners=sorted(cfg.file.partners),
-            outbox=self.dispatcher.outbox.counts(),
+            outbox=await self.store.run(self.dispatcher.outbox.counts),
             listen=self.endpoint.bound,
             store=self.conn.where,
             node=self.membership.name,
@@ -264,16 +280,9 @@ class Daemon:
 
     async def _health(self) -> None:
         """Staleness, notices and the STATUS= line, every few seconds."""
-        now = self.clock.now()
-        leader = self.membership.is_leader()
         try:
-            # Feed health and notices are the cluster's, kept by the node that polls.
-            if leader:
-                health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
-                self.membership.housekeeping()
-            queues = self.dispatcher.outbox.per_target()
-            found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
-            if leader and self.board.reconcile(found):
+            found, queues, raised = await self.store.run(self._health_round)
+            if raised:
                 self.ops.wake()
         except DatabaseError as e:
             log.error("health.store_failed", error=str(e))
@@ -281,6 +290,22 @@ class Daemon:
             return
         role = f" [{self.membership.name}: {self.membership.role}]" if self.shared else ""
         notify("STATUS=" + conditions.summary(found, queues, len(self.bundle.config.feeds)) + role)
+
+    def _waiting(self) -> bool:
+        """On the store's thread: deliveries are waiting in the outbox."""
+        return any(q.waiting for q in self.dispatcher.outbox.per_target().values())
+
+    def _health_round(self) -> tuple[list[conditions.Condition], dict[str, TargetQueue], bool]:
+        """On the store's thread: the conditions, the queues, and whether a notice was raised."""
+        now = self.clock.now()
+        leader = self.membership.is_leader()
+        # Feed health and notices are the cluster's, kept by the node that polls.
+        if leader:
+            health.check(self.states, (f.spec for f in self.bundle.config.feeds), now, self.started)
+            self.membership.housekeeping()
+        queues = self.dispatcher.outbox.per_target()
+        found = conditions.collect(self.conn, self.bundle, now, self._live(), queues)
+        return found, queues, bool(leader and self.board.reconcile(found))
 
     def _crashed(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
@@ -302,7 +327,7 @@ class Daemon:
         self._read_token()
         self.schedule.feeds(f.spec for f in new.config.feeds)
         await close_all(old)
-        self.reloads.applied(new)
+        await self.reloads.applied(new)
         self.dispatcher.wake()
         self.checks.wake()
         self.last_good.soon(0.0)
@@ -359,12 +384,14 @@ class Daemon:
         await self.fetcher.aclose()
         await close_all(self.bundle)
         membership.cancel()
-        self.membership.stop()
+        await self.store.run(self.membership.stop)
         counts: dict[str, int] | str
         try:
-            counts = self.dispatcher.outbox.counts()
+            counts = await self.store.run(self.dispatcher.outbox.counts)
         except DatabaseError as e:
             counts = f"unknown: {e}"
+        # What was handed to the store's thread is finished before its connection is closed.
+        self.store.close()
         if isinstance(self.conn, SQLite):
             with contextlib.suppress(Exception):
                 # Fold the write-ahead log into the database file: a clean, self-contained state.

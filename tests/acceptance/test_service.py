@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,14 +28,15 @@ pytestmark = pytest.mark.acceptance
 
 
 class Service:
-    def __init__(self, cfg: Path, log: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, cfg: Path, log: Path, env: dict[str, str] | None = None, stderr: int | None = None) -> None:
+        """`stderr`: a descriptor for the daemon's log (by default, `log` itself)."""
         self.cfg = cfg
         self.log = log
         self.state = cfg.parent / "state"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "warnd.cli", "run", "-c", str(cfg)],
             stdout=subprocess.DEVNULL,
-            stderr=log.open("ab"),
+            stderr=log.open("ab") if stderr is None else stderr,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
 
@@ -64,6 +66,55 @@ class Service:
             self.proc.wait(timeout=10)
 
 
+class StallableLog:
+    """The daemon's stderr as a pipe that a thread copies to the log file, as journald reads it.
+    `stall` stops the reading and fills the pipe: the daemon's next log line then blocks the
+    thread that writes it, as when journald stops reading."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        self.read_end, self.write_end = os.pipe()
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self._thread = threading.Thread(target=self._copy, daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        with self.log.open("ab") as out:
+            while True:
+                self.flowing.wait()
+                data = os.read(self.read_end, 65536)
+                if not data:
+                    return
+                out.write(data)
+                out.flush()
+
+    def stall(self) -> None:
+        self.flowing.clear()
+        # A descriptor of its own, non-blocking: the daemon's stays blocking.
+        filler = os.open(f"/proc/self/fd/{self.write_end}", os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            # The first lines may still be read by a copy already waiting; the rest fill the pipe.
+            os.write(filler, b"stalled\n")
+            time.sleep(0.2)
+            while True:
+                try:
+                    os.write(filler, b"x" * 63 + b"\n")  # whole lines: a write this small is atomic
+                except BlockingIOError:
+                    break
+        finally:
+            os.close(filler)
+
+    def resume(self) -> None:
+        self.flowing.set()
+
+    def close(self) -> None:
+        self.flowing.set()
+        os.close(self.write_end)
+        self._thread.join(10)
+        os.close(self.read_end)
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip() or None
@@ -84,7 +135,8 @@ def test_ready_after_load_then_watchdog_pings_from_the_event_loop(tmp_path, feed
     cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, replay=True)
     notify = NotifySocket(tmp_path / "notify.sock")
     env = {"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "1000000"}
-    svc = Service(cfg, tmp_path / "log.jsonl", env)
+    stderr = StallableLog(tmp_path / "log.jsonl")
+    svc = Service(cfg, tmp_path / "log.jsonl", env, stderr=stderr.write_end)
     try:
         ((ready_at, _),) = wait_for(lambda: notify.lines("READY=1"), what="READY=1")
         # READY=1 means loaded, store open and listening: the endpoint answers at once.
@@ -97,15 +149,15 @@ def test_ready_after_load_then_watchdog_pings_from_the_event_loop(tmp_path, feed
         status = wait_for(lambda: notify.lines("STATUS=ok:"), what="a STATUS= line")
         assert "1/1 feeds fresh" in status[-1][1] and "queued" in status[-1][1]
 
-        # Block the event loop the way a real fault would: the state database locked by another
-        # process, so the daemon's next write waits in SQLite's busy handler, on the loop.
-        lock = sqlite3.connect(svc.state / "warnd.db", isolation_level=None, timeout=5)
-        lock.execute("BEGIN EXCLUSIVE")
-        blocked_at = time.monotonic()
+        # Block the event loop the way a real fault would: journald stops reading the daemon's
+        # log, so the next line the loop writes (the reload's verdict) blocks it. (A lock held on
+        # the state database no longer does: the store is used from threads of its own.)
+        stderr.stall()
+        svc.proc.send_signal(signal.SIGHUP)
+        blocked_at = wait_for(lambda: _unanswered(svc), timeout=20, what="the event loop blocked")
         time.sleep(4.0)
-        lock.execute("ROLLBACK")
+        stderr.resume()
         released_at = time.monotonic()
-        lock.close()
         pings = [t for t, _ in notify.lines("WATCHDOG=1")]
         during = [t for t in pings if blocked_at + 1.0 < t < released_at]
         assert not during, f"{len(during)} pings while the loop was blocked: they do not come from the loop"
@@ -121,6 +173,17 @@ def test_ready_after_load_then_watchdog_pings_from_the_event_loop(tmp_path, feed
     finally:
         svc.kill()
         notify.close()
+        stderr.close()
+
+
+def _unanswered(svc: Service) -> float | None:
+    """When the endpoint, served by the event loop, no longer answered within a second."""
+    try:
+        httpx.get(svc.base + "/healthz", timeout=1.0)
+    except httpx.TimeoutException:
+        return time.monotonic()
+    time.sleep(0.1)
+    return None
 
 
 def test_a_config_error_exits_2_with_file_and_line_before_ready(tmp_path):

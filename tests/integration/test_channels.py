@@ -48,10 +48,10 @@ class _Kept:
     parts: list[str | None] = field(default_factory=list)
     unanswered: list[int] = field(default_factory=list)
 
-    def part_sent(self, remote_id: str | None) -> None:
+    async def part_sent(self, remote_id: str | None) -> None:
         self.parts.append(remote_id)
 
-    def part_unanswered(self, part: int) -> None:
+    async def part_unanswered(self, part: int) -> None:
         self.unanswered.append(part)
 
 

@@ -17,12 +17,12 @@ class Checkpoint(Protocol):
     thread), so that a crash mid-delivery resumes after the last part out. Runtime supplies it;
     a channel never writes to the store itself."""
 
-    def part_sent(self, remote_id: str | None) -> None:
+    async def part_sent(self, remote_id: str | None) -> None:
         """A thread part is out, with its remote id (None: X has the part from an earlier
         request whose answer was lost, and does not say its id)."""
         ...
 
-    def part_unanswered(self, part: int) -> None:
+    async def part_unanswered(self, part: int) -> None:
         """Part `part` (1-based) got no answer (a timeout, a lost connection, a 5xx): X may
         have it. With the in-flight attempts a restart finds, the record that lets a later
         duplicate-content refusal of that part count as delivered, and no other."""
@@ -32,10 +32,10 @@ class Checkpoint(Protocol):
 class Unrecorded:
     """A delivery whose progress is kept nowhere (a probe, a one-off send)."""
 
-    def part_sent(self, remote_id: str | None) -> None:
+    async def part_sent(self, remote_id: str | None) -> None:
         pass
 
-    def part_unanswered(self, part: int) -> None:
+    async def part_unanswered(self, part: int) -> None:
         pass
 
 

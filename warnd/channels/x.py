@@ -133,7 +133,7 @@ class XSender:
                 posted = await self._post_part(text, reply_to)
             except DeliveryError as e:
                 if e.failure in _UNANSWERED:
-                    job.checkpoint.part_unanswered(n)
+                    await job.checkpoint.part_unanswered(n)
                 if e.failure is not Failure.DUPLICATE:
                     raise
                 if not maybe_posted:
@@ -147,11 +147,11 @@ class XSender:
                     parts=len(parts),
                     detail="refused as duplicate content after a request whose answer was lost",
                 )
-                job.checkpoint.part_sent(None)
+                await job.checkpoint.part_sent(None)
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
                 continue
-            job.checkpoint.part_sent(posted)
+            await job.checkpoint.part_sent(posted)
             first = first or posted
             reply_to = posted
         return Sent(remote_id=first)

@@ -25,6 +25,7 @@ import contextlib
 import random
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from warnd.channels.base import Job, Sender, Sent
 from warnd.clock import Clock
@@ -38,6 +39,7 @@ from warnd.runtime.membership import Membership
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.outbox import Outbox
 from warnd.store.targets import RateLog, Targets
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.dispatch")
 
@@ -63,9 +65,13 @@ class Dispatcher:
         policy: Callable[[], DispatchSettings],
         metrics: Metrics | None = None,
         cluster: Membership | None = None,
+        store: StoreWorker | None = None,
     ) -> None:
         """`cluster`: this node's membership when several nodes share the store; each lane is
-        then worked by the node holding it, and attempts are claimed in this node's name."""
+        then worked by the node holding it, and attempts are claimed in this node's name.
+        `store`: where the outbox is read and written (by default, in the caller); only the
+        sending itself runs on the event loop."""
+        self.store = store or inline()
         self.cluster = cluster
         self.outbox = Outbox(conn, cluster.name, cluster.lease) if cluster else Outbox(conn)
         self.metrics = metrics or Metrics()
@@ -98,10 +104,10 @@ class Dispatcher:
                 if not recovered:
                     # Alone on its store a node takes back every attempt left in flight; among
                     # several, only its own (the others' come back when their claims run out).
-                    self._outcome_unknown(self.outbox.recover(self.clock.now(), everyone=self.cluster is None))
+                    found = await self.store.run(self.outbox.recover, self.clock.now(), everyone=self.cluster is None)
+                    self._outcome_unknown(found)
                     recovered = True
-                self._sweep()
-                for target in self.outbox.lanes():
+                for target in await self.store.run(self._sweep):
                     if target not in self._lanes:
                         self._start_lane(target)
             except DatabaseError as e:
@@ -128,8 +134,7 @@ class Dispatcher:
         """Tests and the benchmark: run until nothing is left to deliver (or the time is up)."""
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
-            self._sweep()
-            lanes = self.outbox.lanes()
+            lanes = await self.store.run(self._sweep)
             if not lanes and not self._lanes:
                 return True
             for target in lanes:
@@ -168,6 +173,44 @@ class Dispatcher:
 
     async def _step(self, target: str) -> float | None:
         """One delivery of a lane, or how long to wait before the next; None: the lane is idle."""
+        claimed = await self.store.run(self._claim, target)
+        if not isinstance(claimed, _Claimed):
+            return claimed
+        batch, sender, job, reply_to, policy = claimed
+        sent_ok: list[tuple[Delivery, Sent, datetime]] = []
+        try:
+            for i, bd in enumerate(batch):
+                if i and (self._stopping or not self._alive()):
+                    await self.store.run(self.outbox.release, batch[i:])
+                    break
+                job = self._job(bd, reply_to) if i else job
+                try:
+                    sent = await sender.send(job)
+                except Exception as e:
+                    if not isinstance(e, DeliveryError):
+                        # A fault in a channel is a bug, but the warning must not be lost over it.
+                        log.exception(
+                            "delivery.channel_fault", event_id=bd.warning.event_id, target=target, error=repr(e)
+                        )
+                        e = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
+                    await self.store.run(self._record_sent, sent_ok, sender, target)
+                    if isinstance(job.checkpoint, OutboxCheckpoint):
+                        # The parts that did go out are known before the retry reads them.
+                        await job.checkpoint.flush()
+                    await self.store.run(self._failed, bd, e, sender, policy, batch[i + 1 :])
+                    return 0.0
+                sent_ok.append((bd, sent, self.clock.now()))
+        finally:
+            # Also when the lane is cancelled mid-batch (a stop past its budget): what went out
+            # is recorded (the store's thread finishes the unit even so); the rest stays in
+            # flight and is retried at start.
+            if sent_ok:
+                await self.store.run(self._record_sent, sent_ok, sender, target, reply_to)
+        return 0.0
+
+    def _claim(self, target: str) -> _Claimed | float | None:
+        """On the store's thread: the lane's next delivery (with those batched after it)
+        claimed for sending, or how long to wait (None: the lane is idle)."""
         now = self.clock.now()
         if self.cluster is not None and not self.cluster.claim_lane(target):
             return None  # another node works this lane (or this one cannot reach the store)
@@ -231,36 +274,10 @@ class Dispatcher:
             # Another node claimed it first: what this node did claim goes back, in order.
             self.outbox.release([x for x in batch if x.id in claimed])
             return 0.0
-        batch = [x for x in batch if x.id in claimed]
-        sent_ok: list[tuple[Delivery, Sent, datetime]] = []
-        try:
-            for i, bd in enumerate(batch):
-                if i and (self._stopping or not self._alive()):
-                    self.outbox.release(batch[i:])
-                    break
-                job = self._job(bd, reply_to) if i else job
-                try:
-                    sent = await sender.send(job)
-                except Exception as e:
-                    if not isinstance(e, DeliveryError):
-                        # A fault in a channel is a bug, but the warning must not be lost over it.
-                        log.exception(
-                            "delivery.channel_fault", event_id=bd.warning.event_id, target=target, error=repr(e)
-                        )
-                        e = DeliveryError(f"channel fault: {type(e).__name__}", Failure.SERVER_ERROR)
-                    self._record_sent(sent_ok, sender, target)
-                    self._failed(bd, e, sender, policy)
-                    self.outbox.release(batch[i + 1 :])
-                    return 0.0
-                sent_ok.append((bd, sent, self.clock.now()))
-        finally:
-            # Also when the lane is cancelled mid-batch (a stop past its budget): what went out
-            # is recorded; the rest stays in flight and is retried at start.
-            self._record_sent(sent_ok, sender, target, reply_to)
-        return 0.0
+        return _Claimed([x for x in batch if x.id in claimed], sender, job, reply_to, policy)
 
     def _job(self, d: Delivery, reply_to: str | None) -> Job:
-        return Job(d, reply_to, OutboxCheckpoint(self.outbox, d.id))
+        return Job(d, reply_to, OutboxCheckpoint(self.outbox, d.id, self.store))
 
     def _alive(self) -> bool:
         return self.cluster is None or self.cluster.alive()
@@ -312,10 +329,14 @@ class Dispatcher:
 
     # --- outcomes -------------------------------------------------------------------------
 
-    def _failed(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> None:
+    def _failed(
+        self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings, unsent: list[Delivery]
+    ) -> None:
+        """On the store's thread: the failure recorded, and the rest of its batch released."""
         outcome = self._record_failure(d, e, sender, policy)
         if outcome is not None:
             self.metrics.deliveries.labels(sender.channel, d.target, outcome).inc()
+        self.outbox.release(unsent)
 
     def _record_failure(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> str | None:
         """Record the failure; returns its outcome for the metrics (None: counted as sent)."""
@@ -379,9 +400,10 @@ class Dispatcher:
             notice=f"operator action needed: {d.target} did not get this warning",
         )
 
-    def _sweep(self) -> None:
-        """Dead-letter what waited past the give-up time, whatever its lane is doing (held,
-        disabled, no channel), and forget old budget records."""
+    def _sweep(self) -> list[str]:
+        """On the store's thread: dead-letter what waited past the give-up time, whatever its
+        lane is doing (held, disabled, no channel), forget old budget records; the lanes that
+        have work."""
         now = self.clock.now()
         policy = self.policy()
         if self._unrecorded:
@@ -390,10 +412,21 @@ class Dispatcher:
             self._unrecorded = []
         if self.cluster is not None:
             if not self.cluster.alive():
-                return
+                return self.outbox.lanes()
             self._outcome_unknown(self.outbox.recover_expired(now), "the node that claimed it")
             if not self.cluster.is_leader():
-                return  # one node gives up on overdue deliveries and prunes, not each
+                return self.outbox.lanes()  # one node gives up on overdue deliveries and prunes, not each
         for d in self.outbox.overdue(now, policy.give_up_after):
             self._give_up(d, now, policy)
         self.rates.prune(now)
+        return self.outbox.lanes()
+
+
+class _Claimed(NamedTuple):
+    """Deliveries claimed for sending, in order, and what sending them needs."""
+
+    batch: list[Delivery]
+    sender: Sender
+    job: Job
+    reply_to: str | None
+    policy: DispatchSettings

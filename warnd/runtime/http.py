@@ -33,8 +33,10 @@ from warnd.channels.cap_feed import INDEX
 from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds
+from warnd.runtime.conditions import Condition
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
 from warnd.store.backend import DatabaseError
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.http")
 
@@ -42,6 +44,9 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 CAP_TYPE = "application/cap+xml"
 ATOM_TYPE = "application/atom+xml"
 OPERATOR_PATHS = ("/healthz", "/metrics", "/status")
+# How long /healthz waits for the store before it answers from its last reading: a load
+# balancer or a probe must hear back promptly even while another process holds the store's lock.
+HEALTH_WAIT = 1.0
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -94,10 +99,15 @@ class Endpoint:
         token: Callable[[], Secret | None] = lambda: None,
         token_missing: Callable[[], str | None] = lambda: None,
         limits: tuple[Limits, Limits] = (OPERATOR_LIMITS, PUBLIC_LIMITS),
+        store: StoreWorker | None = None,
     ) -> None:
         """`token`: the operator token, or None when none is configured. `token_missing`: why
         a configured token could not be read; operator paths then refuse everyone (closed, not
-        open, when the credential is lost)."""
+        open, when the credential is lost). `store`: where `health`, `status`, the metrics and
+        the CAP feeds read the store (its reading thread; by default, in the caller)."""
+        self._store = store or inline()
+        self._reading: asyncio.Future[dict[str, Any]] | None = None
+        self._last_health: dict[str, Any] | None = None
         self._health = health
         self._status = status
         self._registry = registry
@@ -195,8 +205,33 @@ class Endpoint:
             log.exception("http.error", path=request.path, error=repr(e))
             return _error(500, "internal error; see the warnd log")
 
+    async def _read_health(self) -> dict[str, Any]:
+        """The health as the store has it, or, when the store is slow to answer, the last reading
+        with the store named as busy. Requests arriving meanwhile share the one reading."""
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.ensure_future(self._store.read(self._health))
+        try:
+            doc = await asyncio.wait_for(asyncio.shield(self._reading), HEALTH_WAIT)
+        except TimeoutError:
+            return self._busy()
+        self._last_health = doc
+        return doc
+
+    def _busy(self) -> dict[str, Any]:
+        last = self._last_health or {"status": "degraded", "reasons": []}
+        why = Condition(
+            "store_busy",
+            "store",
+            "degraded",
+            f"the store has not answered within {HEALTH_WAIT:g} s (a lock held by another process, or a slow"
+            " server); the rest is as last read",
+            "the store answers",
+        )
+        status = "failing" if last["status"] == "failing" else "degraded"
+        return last | {"status": status, "reasons": [why.to_json(), *last["reasons"]]}
+
     async def healthz(self, request: web.Request) -> web.Response:
-        doc = self._health()
+        doc = await self._read_health()
         code = 503 if doc["status"] == "failing" else 200
         if not self._authorised(request):
             # A load balancer needs the code and no token; the reasons name feeds and targets.
@@ -206,16 +241,16 @@ class Endpoint:
     async def metrics(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._unauthorised()
-        body = generate_latest(self._registry)
+        body = await self._store.read(generate_latest, self._registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
 
     async def status(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return self._unauthorised()
-        return _json(self._status())
+        return _json(await self._store.read(self._status))
 
     async def cap_index(self, request: web.Request) -> web.Response:
-        return _json({"feeds": {a: f"/cap/{a}/{INDEX}" for a in self._cap.accounts()}})
+        return _json({"feeds": {a: f"/cap/{a}/{INDEX}" for a in await self._store.read(self._cap.accounts)}})
 
     async def cap_file(self, request: web.Request) -> web.StreamResponse:
         account = request.match_info["account"]
@@ -224,7 +259,7 @@ class Endpoint:
         if not _NAME.match(account) or not _NAME.match(name) or not name.endswith((".xml", ".atom")):
             return _error(404, "no such CAP feed document")
         try:
-            doc = self._cap.get(account, name)
+            doc = await self._store.read(self._cap.get, account, name)
         except DatabaseError as e:
             log.warning("http.cap_unavailable", account=account, error=str(e))
             return _error(503, "the CAP feed cannot be read now: the store is out of reach")

@@ -4,7 +4,7 @@ run a while, so that a start whose files on disk are refused runs this set inste
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from warnd.config import snapshot
 from warnd.config.snapshot import Snapshot
@@ -22,7 +22,9 @@ SNAPSHOT_QUIET_MAX = 60.0
 
 
 class LastGood:
-    def __init__(self, bundle: Callable[[], Bundle], busy: Callable[[], bool], current: Snapshot | None) -> None:
+    def __init__(
+        self, bundle: Callable[[], Bundle], busy: Callable[[], Awaitable[bool]], current: Snapshot | None
+    ) -> None:
         """`busy`: deliveries are waiting (may raise DatabaseError, taken as busy)."""
         self._bundle = bundle
         self._busy = busy
@@ -47,7 +49,7 @@ class LastGood:
         deadline = loop.time() + SNAPSHOT_QUIET_MAX
         while loop.time() < deadline:
             try:
-                busy = self._busy()
+                busy = await self._busy()
             except DatabaseError:
                 busy = True
             if not busy:

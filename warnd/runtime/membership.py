@@ -24,6 +24,7 @@ from warnd import __version__
 from warnd.obs import get_logger
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.cluster import Cluster, Node
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.membership")
 
@@ -46,7 +47,10 @@ class Membership:
         listen: Callable[[], str | None],
         on_elected: Callable[[], None] = lambda: None,
         on_displaced: Callable[[str], None] = lambda why: None,
+        store: StoreWorker | None = None,
     ) -> None:
+        """`store`: where the heartbeat is written (by default, in the caller)."""
+        self.store = store or inline()
         self.db = db
         self.cluster = Cluster(db)
         self.name = name
@@ -122,23 +126,18 @@ class Membership:
         sent = time.monotonic()
         if not self.db.available:
             self._demote("lost the database", cut_off=True)
-            if not await asyncio.to_thread(self.db.reconnect):
+            if not await self.store.run(self.db.reconnect):
                 return
             log.info("store.reconnected", node=self.name, where=self.db.where)
             sent = time.monotonic()
         try:
-            if not self.cluster.heartbeat(self.name, self.incarnation, self.role, self.listen()):
+            mine, epoch = await self.store.run(self._record_beat, self.role, self.listen())
+            if not mine:
                 why = f"another process registered as node {self.name!r}; each node needs its own store.node name"
                 self._demote(why)
                 self.error = why
                 self.on_displaced(why)
                 return
-            epoch = None
-            if self.shared:
-                # Alone on SQLite nothing else could take the node's lanes or claims: no renewal
-                # (and no write with its sync) every few seconds.
-                self.cluster.renew(self.name, self.lease)
-                epoch = self.cluster.acquire(self.name, self.lease)
         except DatabaseError as e:
             self._demote(f"the database failed: {e}", cut_off=True)
             if self.error != str(e):  # once per spell, not every heartbeat
@@ -163,6 +162,18 @@ class Membership:
             self.elected_at = time.time()
             log.warning("leader.elected", node=self.name, epoch=epoch)
             self.on_elected()
+
+    def _record_beat(self, role: str, listen: str | None) -> tuple[bool, int | None]:
+        """On the store's thread: whether the node's record is still its own, and the leader
+        epoch it holds (None: it does not lead)."""
+        if not self.cluster.heartbeat(self.name, self.incarnation, role, listen):
+            return False, None
+        if not self.shared:
+            # Alone on SQLite nothing else could take the node's lanes or claims: no renewal
+            # (and no write with its sync) every few seconds.
+            return True, None
+        self.cluster.renew(self.name, self.lease)
+        return True, self.cluster.acquire(self.name, self.lease)
 
     def _demote(self, why: str, *, cut_off: bool = False) -> None:
         """No longer leader; `cut_off`: nor the holder of its lanes and claims (the database

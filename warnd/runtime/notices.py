@@ -21,6 +21,7 @@ from warnd.obs import get_logger
 from warnd.runtime.conditions import Condition
 from warnd.store.backend import Database
 from warnd.store.notices import Notice, Notices
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.notice")
 
@@ -78,7 +79,15 @@ class NoticeBoard:
 class OpsRelay:
     """Delivers queued ops messages; one channel's outage never holds another's."""
 
-    def __init__(self, conn: Database, clock: Clock, senders: Callable[[], Mapping[str, OpsSender]]) -> None:
+    def __init__(
+        self,
+        conn: Database,
+        clock: Clock,
+        senders: Callable[[], Mapping[str, OpsSender]],
+        store: StoreWorker | None = None,
+    ) -> None:
+        """`store`: where the queue of notices is read and written (by default, in the caller)."""
+        self.store = store or inline()
         self.notices = Notices(conn)
         self.clock = clock
         self.senders = senders
@@ -101,14 +110,15 @@ class OpsRelay:
 
     async def round(self) -> None:
         senders = self.senders()
-        for channel in self.notices.channels_waiting():
+        run = self.store.run
+        for channel in await run(self.notices.channels_waiting):
             sender = senders.get(channel)
-            for m in self.notices.waiting(channel):
+            for m in await run(self.notices.waiting, channel):
                 now = self.clock.now()
                 created = datetime.fromisoformat(str(m.body.get("at", "")).replace("Z", "+00:00"))
                 if (now - created).total_seconds() > OPS_GIVE_UP or sender is None:
                     why = "no such ops channel any more" if sender is None else "not delivered within a day"
-                    self.notices.done(m.id, "gave_up", now, why)
+                    await run(self.notices.done, m.id, "gave_up", now, why)
                     log.error("ops.gave_up", channel=channel, notice_id=m.body.get("notice_id"), error=why)
                     continue
                 if m.next_attempt_at and now < datetime.fromisoformat(m.next_attempt_at.replace("Z", "+00:00")):
@@ -117,7 +127,7 @@ class OpsRelay:
                     await sender.send(m.body)
                 except DeliveryError as e:
                     delay = min(OPS_RETRY_MAX, OPS_RETRY_MIN * 2.0**m.attempts)
-                    self.notices.failed(m.id, str(e), now + timedelta(seconds=delay))
+                    await run(self.notices.failed, m.id, str(e), now + timedelta(seconds=delay))
                     log.warning("ops.retry", channel=channel, notice_id=m.body.get("notice_id"), error=str(e))
                     break
-                self.notices.done(m.id, "sent", self.clock.now())
+                await run(self.notices.done, m.id, "sent", self.clock.now())

@@ -31,6 +31,7 @@ from warnd.runtime.ingest import Ingest, IngestReport
 from warnd.runtime.membership import NotLeader
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.poll")
 
@@ -54,8 +55,17 @@ class Poller:
         on_warnings: Callable[[], None],
         metrics: Metrics | None = None,
         may_poll: Callable[[], bool] = lambda: True,
+        store: StoreWorker | None = None,
     ) -> None:
-        """`may_poll`: whether this node polls now (the leader, when several share the store)."""
+        """`may_poll`: whether this node polls now (the leader, when several share the store).
+        `store`: where the feed's state and its documents are written (by default, in the caller)."""
+        self.store = store or inline()
+        # The feed's validators are read on the store's reading connection, when it has one: a
+        # poll never waits behind a write that waits out another process's lock.
+        self.reads = FeedStates(self.store.reader) if self.store.reader is not None else states
+        # A poll that found nothing new records that without waiting: the latest such record
+        # per feed, written in turn, so that a held lock slows the records, not the polls.
+        self._unchanged: dict[str, dict[str, Any]] = {}
         self.may_poll = may_poll
         self.fetcher = fetcher
         self.ingest = ingest
@@ -90,7 +100,7 @@ class Poller:
         spec = loaded.spec
         flog = log.bind(feed=feed_id)
         try:
-            state = self.states.get(feed_id)
+            state = await self.store.read(self.reads.get, feed_id)
         except DatabaseError as e:
             self.store_error = str(e)
             flog.error("store.failed", error=str(e), detail="not polled: the feed's state cannot be read")
@@ -114,20 +124,18 @@ class Poller:
             )
             now = self.clock.now()
             if outcome.not_modified:
-                self.states.ok(
-                    feed_id, now, etag=state.etag, last_modified=state.last_modified, body_hash=None, changed=False
+                self._record_unchanged(
+                    feed_id, flog, now=now, etag=state.etag, last_modified=state.last_modified, body_hash=None
                 )
-                self._stored(flog)
                 flog.debug("feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             digest = hashlib.sha256(outcome.body).hexdigest()
             v = outcome.validators
             if digest == state.body_hash:
-                self.states.ok(
-                    feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=False
+                self._record_unchanged(
+                    feed_id, flog, now=now, etag=v.etag, last_modified=v.last_modified, body_hash=digest
                 )
-                self._stored(flog)
                 flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
@@ -138,18 +146,12 @@ class Poller:
             # feed just added): what it already holds is its baseline, not news. A replay of
             # recorded documents takes every document as current.
             baseline = state.last_ok is None and not b.config.file.replay
-            report = self.ingest.handle(feed_id, result, baseline=baseline)
+            # A record of an unchanged poll not yet handed over would land after this document's
+            # and put back the validators of the one before.
+            self._unchanged.pop(feed_id, None)
+            report = await self.store.run(self.ingest.handle, feed_id, result, baseline=baseline)
             took = time.perf_counter() - started
-            # Validators are stored only after the document's events are committed: a crash in
-            # between makes the next poll fetch and ingest the document again. When a linked
-            # document could not be fetched, the index is read again next time too.
-            self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=True)
-            for url in followed:
-                self.states.follow(feed_id, url, now)
-            if result.links:
-                self.states.keep_links(feed_id, set(result.links))
-            if not complete:
-                self.states.forget_body(feed_id)
+            await self.store.run(self._ingested, feed_id, now, v, digest, result, followed, complete)
             self._count(feed_id, result, report)
             self._stored(flog)
             if baseline:
@@ -190,15 +192,62 @@ class Poller:
             now = self.clock.now()
             error = scrub(e.message, url, from_credential=from_credential)
             try:
-                failures = self.states.failed(feed_id, now, error)
+                failures = await self.store.run(self.states.failed, feed_id, now, error)
                 delay = backoff_delay(spec, failures, self.rnd)
-                self.states.back_off(feed_id, now + timedelta(seconds=delay))
+                await self.store.run(self.states.back_off, feed_id, now + timedelta(seconds=delay))
             except DatabaseError as se:
                 self.store_error = str(se)
                 failures, delay = 0, spec.interval
                 flog.error("store.failed", error=str(se), detail="the feed's failure could not be recorded")
             flog.error("feed.failed", error=error, failures=failures, retry_in_s=round(delay, 1))
             self.metrics.polls.labels(feed_id, "error").inc()
+
+    def _record_unchanged(self, feed_id: str, flog: Any, **state: Any) -> None:
+        if not self.store.threaded:
+            self.states.ok(feed_id, changed=False, **state)
+            self._stored(flog)
+            return
+        pending = feed_id in self._unchanged
+        self._unchanged[feed_id] = state
+        if pending:
+            return  # the writer already running for this feed takes the newer record
+        task = asyncio.ensure_future(self._write_unchanged(feed_id, flog))
+        # Awaited at shutdown with the polls.
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    async def _write_unchanged(self, feed_id: str, flog: Any) -> None:
+        while (state := self._unchanged.get(feed_id)) is not None:
+            try:
+                await self.store.run(self.states.ok, feed_id, changed=False, **state)
+            except DatabaseError as e:
+                self.store_error = str(e)
+                flog.error("store.failed", error=str(e), detail="the poll's outcome could not be recorded")
+            else:
+                self._stored(flog)
+            if self._unchanged.get(feed_id) is state:
+                del self._unchanged[feed_id]
+
+    def _ingested(
+        self,
+        feed_id: str,
+        now: datetime,
+        v: Validators,
+        digest: str,
+        result: ParseResult,
+        followed: list[str],
+        complete: bool,
+    ) -> None:
+        """Validators are stored only after the document's events are committed: a crash in
+        between makes the next poll fetch and ingest the document again. When a linked document
+        could not be fetched, the index is read again next time too."""
+        self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=True)
+        for url in followed:
+            self.states.follow(feed_id, url, now)
+        if result.links:
+            self.states.keep_links(feed_id, set(result.links))
+        if not complete:
+            self.states.forget_body(feed_id)
 
     def _stored(self, flog: Any) -> None:
         """A write went through: the store works again."""
@@ -234,7 +283,7 @@ class Poller:
         the index's URL as fetched (relative links on its host are read with its credentials)."""
         if not index.links:
             return index, [], True
-        done = self.states.followed(spec.id)
+        done = await self.store.read(self.reads.followed, spec.id)
         todo = [u for u in index.links if u not in done]
         complete = len(todo) <= spec.max_links
         events = list(index.events)

@@ -22,6 +22,7 @@ from warnd.runtime.sdnotify import notify
 from warnd.runtime.statedir import write_atomic
 from warnd.store.backend import DatabaseError
 from warnd.store.meta import LAST_RELOAD, Meta
+from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd")
 
@@ -40,12 +41,15 @@ class Reloads:
         *,
         refused: ConfigError | None = None,
         snapshot: Snapshot | None = None,
+        store: StoreWorker | None = None,
     ) -> None:
         """`refused` and `snapshot`: the files on disk were refused at start, and the daemon runs
         this saved last good set instead."""
         self.config_path = config_path
         self.state_dir = state_dir
         self.meta = meta
+        # The verdict's record in the store is written on the store's thread, as every write is.
+        self.store = store or inline()
         self.clock = clock
         self.metrics = metrics
         self.generation = 1
@@ -79,7 +83,7 @@ class Reloads:
             self.metrics.config_valid.set(0)
             if self.refused is not None:
                 self.refused = self.refused | {"problems": problems, "at": self.clock.now().isoformat()}
-            self._record(False, problems)
+            await self._record(False, problems)
             return None
         finally:
             self._busy = False
@@ -99,12 +103,12 @@ class Reloads:
         if fixed:
             problems = [f"{what} cannot change on reload; restart instead" for what in fixed]
             log.error("reload.rejected", problems=problems)
-            self._record(False, problems)
+            await self._record(False, problems)
             await close_all(new)
             return None
         return new
 
-    def applied(self, new: Bundle) -> None:
+    async def applied(self, new: Bundle) -> None:
         """The daemon runs `new` now."""
         self.generation += 1
         log.info(
@@ -117,9 +121,9 @@ class Reloads:
         self.refused = None
         self.metrics.config_valid.set(1)
         self.metrics.config_from_snapshot.set(0)
-        self._record(True, [])
+        await self._record(True, [])
 
-    def _record(self, ok: bool, problems: list[str]) -> None:
+    async def _record(self, ok: bool, problems: list[str]) -> None:
         """The last reload's outcome, for status, health and metrics."""
         now = self.clock.now()
         self.last = {"at": now.isoformat(), "ok": ok, "problems": problems, "generation": self.generation}
@@ -129,7 +133,7 @@ class Reloads:
         with contextlib.suppress(OSError):
             write_atomic(self.state_dir / RELOAD_VERDICT, json.dumps(self.last | {"seq": self._seq}))
         with contextlib.suppress(DatabaseError):
-            self.meta.put(LAST_RELOAD, value)
+            await self.store.run(self.meta.put, LAST_RELOAD, value)
         m = self.metrics
         m.reloads.labels("applied" if ok else "rejected").inc()
         m.reload_ok.set(1 if ok else 0)

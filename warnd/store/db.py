@@ -14,7 +14,7 @@ from warnd.store.backend import Database
 from warnd.store.schema import SCHEMA_VERSION
 from warnd.store.sqlite import BUSY_TIMEOUT, connect
 
-__all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "connect", "node_name", "open_store", "shared"]
+__all__ = ["BUSY_TIMEOUT", "SCHEMA_VERSION", "connect", "node_name", "open_reader", "open_store", "shared"]
 
 
 def shared(settings: StoreSettings) -> bool:
@@ -41,3 +41,10 @@ def open_store(settings: StoreSettings, state_dir: Path, *, read_only: bool = Fa
         app,
         migrate=not read_only,
     )
+
+
+def open_reader(settings: StoreSettings, state_dir: Path) -> Database | None:
+    """A second connection for reads beside the daemon's own, where one helps: SQLite reads
+    through a held write lock on it. With PostgreSQL (None) reads go with the writes: its
+    readers never wait on a writer's lock, and a slow server is as slow for either."""
+    return sqlite.reader(state_dir / "warnd.db") if settings.dsn is None else None

@@ -17,9 +17,9 @@ from warnd.store import schema
 from warnd.store.backend import Cursor, Database, DatabaseError
 
 # How long a statement waits for another process's lock (a backup, an operator's sqlite3 shell)
-# before it fails. Well below the unit's WatchdogSec=30: the store is used from the event loop,
-# and a wait this long must not look like a hung daemon. A failed poll is read again and a
-# failed record is retried, so failing is safe; waiting forever is not.
+# before it fails. The store is used from threads of its own (store/worker.py), so the wait no
+# longer stalls the event loop, but every write queued behind it waits too. A failed poll is
+# read again and a failed record is retried, so failing is safe; waiting forever is not.
 BUSY_TIMEOUT = 5.0
 RESTORE = "restore it from a backup, or move it aside to start an empty store (every known event is then new)"
 
@@ -92,6 +92,18 @@ def connect(path: Path) -> SQLite:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
             raise StoreError(f"the state database {path} is locked by another process: {e}") from None
         raise StoreError(f"the state database {path} cannot be used ({e}): {RESTORE}") from None
+    return SQLite(conn, path)
+
+
+def reader(path: Path) -> SQLite:
+    """A second connection to the daemon's own database, for reads only: in WAL mode it reads
+    while a writer holds the lock (the daemon's store thread, or another process)."""
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+        conn.execute("PRAGMA query_only=ON")
+    except sqlite3.Error as e:
+        raise StoreError(f"the state database {path} cannot be read: {e}") from None
+    conn.row_factory = sqlite3.Row
     return SQLite(conn, path)
 
 
