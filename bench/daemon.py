@@ -104,6 +104,10 @@ def pd1_doc(t: datetime) -> bytes:
     info["date"] = f"{local:%d-%m-%y}"
     info["time"] = f"{local:%H:%M:%S} WIB"
     info["timesent"] = f"{sent:%d/%m/%Y %H:%M:%S}WIB"
+    # The message states its origin time three times; all three move, or warnd rightly refuses
+    # the message as contradicting itself.
+    for k in ("headline", "description"):
+        info[k] = info[k].replace("25-Apr-23 03:00:57 WIB", f"{local:%d-%b-%y %H:%M:%S} WIB")
     for k in ("shakemap", "wzmap", "ttmap", "sshmap"):
         info[k] = info[k].replace("20230425030533", eid)
     return json.dumps(doc).encode()
