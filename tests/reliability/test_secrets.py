@@ -89,14 +89,7 @@ dispatch:
         wait_for(lambda: sink.keys("chat"), timeout=60, what="the ops notice that ntb was refused")
         wait_for(lambda: sink.probes("radio"), timeout=60, what="the partner's probe")
         wait_for(lambda: fake.me_calls(None), timeout=60, what="the check of ntb's token")
-        base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
-        for path in ("/healthz", "/status", "/metrics"):
-            outputs[path] = httpx.get(base + path, timeout=10).text
-        for args in (["status"], ["status", "--format", "json"], ["check", "--secrets"], ["history"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "warnd.cli", *args, "-c", str(cfg)], capture_output=True, text=True, env=env
-            )
-            outputs["warnd " + " ".join(args)] = done.stdout + done.stderr
+        outputs |= _shown(tmp_path, cfg, env, ("/healthz", "/status", "/metrics"))
     finally:
         proc.terminate()
         proc.wait(timeout=40)
@@ -200,14 +193,7 @@ dispatch:
         wait_for(lambda: len(sink.keys("chat")) >= 2, timeout=60, what="both notices at the chat")
         wait_for(lambda: sink.probes("radio"), timeout=60, what="the partner's probe")
         wait_for(lambda: "config.snapshot_saved" in log.read_text(), timeout=60, what="the config snapshot")
-        base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
-        for endpoint in ("/healthz", "/status", "/metrics", "/cap/"):
-            outputs[endpoint] = httpx.get(base + endpoint, timeout=10).text
-        for args in (["status"], ["status", "--format", "json"], ["check", "--secrets"], ["history"]):
-            done = subprocess.run(
-                [sys.executable, "-m", "warnd.cli", *args, "-c", str(cfg)], capture_output=True, text=True, env=env
-            )
-            outputs["warnd " + " ".join(args)] = done.stdout + done.stderr
+        outputs |= _shown(tmp_path, cfg, env, ("/healthz", "/status", "/metrics", "/cap/"))
     finally:
         proc.terminate()
         proc.wait(timeout=40)
@@ -263,3 +249,17 @@ def _notice(folder, kind: str, phase: str) -> bool:
         return False
     notices = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return any(n.get("kind") == kind and n.get("phase") == phase for n in notices)
+
+
+def _shown(tmp_path, cfg, env, paths) -> dict[str, str]:
+    """What the running daemon shows an operator: its endpoint's pages and the CLI's reports."""
+    shown: dict[str, str] = {}
+    base = "http://" + (tmp_path / "state" / "listen").read_text().strip()
+    for path in paths:
+        shown[path] = httpx.get(base + path, timeout=10).text
+    for args in (["status"], ["status", "--format", "json"], ["check", "--secrets"], ["history"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "warnd.cli", *args, "-c", str(cfg)], capture_output=True, text=True, env=env
+        )
+        shown["warnd " + " ".join(args)] = done.stdout + done.stderr
+    return shown
