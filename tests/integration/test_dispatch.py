@@ -20,7 +20,7 @@ from warnd.clock import SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
-from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_rank
+from warnd.model import Hazard, HazardEvent, MsgType, Priority, Region, Status, Warning, WarningKind, urgency_rank
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
@@ -36,6 +36,10 @@ ACCOUNTS = ["aceh", "ntb", "jabar", "bali", "maluku"]
 PARTNERS = {"radio": ACCOUNTS, "tv": ["aceh", "ntb"], "koran": ["jabar", "bali", "maluku"]}
 PRIORITIES = [Priority.NORMAL, Priority.HIGH, Priority.LOW, Priority.LIFE_SAFETY]
 SEVERITIES = [None, "minor", "moderate", "severe", "extreme"]
+
+
+def quake(now: datetime) -> HazardEvent:
+    return HazardEvent("e-1", "bmkg-autogempa", "bmkg-tews", Hazard.EARTHQUAKE, MsgType.ALERT, Status.ACTUAL, now)
 
 
 def warning(i: int, account: str, now: datetime) -> Warning:
@@ -95,7 +99,7 @@ def fill(conn, per_account: int) -> dict[str, list[Warning]]:
             for account in ACCOUNTS:
                 w = warning(i, account, now + timedelta(microseconds=i))
                 targets = [f"account:{account}"] + [f"partner:{p}" for p, subs in PARTNERS.items() if account in subs]
-                assert box.enqueue(w, targets, now, event={"hazard": "earthquake"})
+                assert box.enqueue(w, targets, now, event=quake(now))
                 issued[account].append(w)
     return issued
 
@@ -267,7 +271,7 @@ def test_a_backlog_to_a_partner_goes_in_batches_and_a_failure_mid_batch_keeps_or
     with conn.transaction():
         for i in range(20):
             w = replace(warning(i, "aceh", now), priority=Priority.NORMAL, severity="moderate")
-            assert box.enqueue(w, ["partner:radio"], now, event={"hazard": "earthquake"})
+            assert box.enqueue(w, ["partner:radio"], now, event=quake(now))
             queued.append(w)
     batches: list[int] = []
     begin_many = Outbox.begin_many
