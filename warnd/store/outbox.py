@@ -28,7 +28,7 @@ from warnd.model import (
     urgency_rank,
 )
 from warnd.store.backend import Database, Row, placeholders
-from warnd.store.issued import IssuedWarnings
+from warnd.store.issued import NOT_DROPPED, IssuedWarnings, first_delivery
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -194,12 +194,7 @@ class Outbox:
         return _delivery(row) if row else None
 
     def anchor(self, event_id: str, account: str, target: str) -> Anchor | None:
-        row = self.conn.execute(
-            "SELECT d.id, d.state, d.remote_id, d.parts FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped'"
-            " ORDER BY w.created_at, w.rowid LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
+        row = first_delivery(self.conn, event_id, account, target, NOT_DROPPED)
         if row is None:
             return None
         parts = json.loads(row["parts"] or "[]")
