@@ -4,6 +4,7 @@ for every event a real document gives."""
 
 import gzip
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,3 +51,11 @@ def test_a_stored_event_with_its_credit_reads_as_the_event() -> None:
     (ev, *_) = events(SAMPLES / "bmkg-tews" / "autogempa_2021-10-05_dompu_arraysyams.json")
     stored = ev.to_json() | {"attribution": "Sumber: BMKG"}
     assert HazardEvent.from_json(json.loads(json.dumps(stored))) == ev
+
+
+def test_an_event_stored_before_the_later_fields_existed_reads_with_their_defaults() -> None:
+    (ev, *_) = events(SAMPLES / "bmkg-tews" / "autogempa_2021-10-05_dompu_arraysyams.json")
+    later = ("event_name", "description", "stage", "zones", "observations", "ended", "expires", "value", "unit")
+    old = {k: v for k, v in ev.to_json().items() if k not in (*later, "flags", "instruction", "web")}
+    read = HazardEvent.from_json(old | {"attribution": "Sumber: BMKG"})
+    assert read == replace(ev, event_name=None, description=None, instruction=None, web=None)
