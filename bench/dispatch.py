@@ -20,7 +20,7 @@ from warnd.clock import SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
-from warnd.model import Priority, Region, Status, Warning, WarningKind
+from warnd.model import Hazard, HazardEvent, MsgType, Priority, Region, Status, Warning, WarningKind
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
@@ -29,6 +29,10 @@ from warnd.testing.fake_x import FakeX
 
 # Loopback fakes only: no proxy of the environment applies.
 DIRECT = Outbound(proxy="none")
+
+
+def quake(i: int, now: datetime) -> HazardEvent:
+    return HazardEvent(f"e-{i}", "bench", "bmkg-tews", Hazard.EARTHQUAKE, MsgType.ALERT, Status.ACTUAL, now)
 
 
 def drain(
@@ -57,7 +61,7 @@ def drain(
                         status=Status.ACTUAL,
                         created_at=now,
                     )
-                    box.enqueue(w, targets_for(a), now, event={"hazard": "earthquake"})
+                    box.enqueue(w, targets_for(a), now, event=quake(i, now))
         total = sum(box.counts().values())
         policy = DispatchSettings()
 

@@ -27,7 +27,18 @@ from warnd.clock import FixedClock, SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.model import Delivery, DeliveryState, Priority, Region, Status, Warning, WarningKind
+from warnd.model import (
+    Delivery,
+    DeliveryState,
+    Hazard,
+    HazardEvent,
+    MsgType,
+    Priority,
+    Region,
+    Status,
+    Warning,
+    WarningKind,
+)
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -72,7 +83,7 @@ def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=(),
         created_at=NOW,
         thread_label=label,
     )
-    event = {"hazard": "earthquake"}
+    event = HazardEvent("e-1", "bmkg-autogempa", "bmkg-tews", Hazard.EARTHQUAKE, MsgType.ALERT, Status.ACTUAL, NOW)
     return Delivery(
         1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), unanswered=unanswered, event=event
     )

@@ -14,13 +14,15 @@ from typing import Any
 import structlog
 
 from warnd.channels import x as x_channel
+from warnd.channels.base import Job, Sent
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
-from warnd.model import Priority, Region, Status, Warning, WarningKind, urgency_rank
+from warnd.metrics import Metrics
+from warnd.model import Hazard, HazardEvent, MsgType, Priority, Region, Status, Warning, WarningKind, urgency_rank
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.store.db import connect
 from warnd.store.outbox import Outbox
@@ -36,6 +38,10 @@ ACCOUNTS = ["aceh", "ntb", "jabar", "bali", "maluku"]
 PARTNERS = {"radio": ACCOUNTS, "tv": ["aceh", "ntb"], "koran": ["jabar", "bali", "maluku"]}
 PRIORITIES = [Priority.NORMAL, Priority.HIGH, Priority.LOW, Priority.LIFE_SAFETY]
 SEVERITIES = [None, "minor", "moderate", "severe", "extreme"]
+
+
+def quake(now: datetime) -> HazardEvent:
+    return HazardEvent("e-1", "bmkg-autogempa", "bmkg-tews", Hazard.EARTHQUAKE, MsgType.ALERT, Status.ACTUAL, now)
 
 
 def warning(i: int, account: str, now: datetime) -> Warning:
@@ -95,7 +101,7 @@ def fill(conn, per_account: int) -> dict[str, list[Warning]]:
             for account in ACCOUNTS:
                 w = warning(i, account, now + timedelta(microseconds=i))
                 targets = [f"account:{account}"] + [f"partner:{p}" for p, subs in PARTNERS.items() if account in subs]
-                assert box.enqueue(w, targets, now, event={"hazard": "earthquake"})
+                assert box.enqueue(w, targets, now, event=quake(now))
                 issued[account].append(w)
     return issued
 
@@ -267,7 +273,7 @@ def test_a_backlog_to_a_partner_goes_in_batches_and_a_failure_mid_batch_keeps_or
     with conn.transaction():
         for i in range(20):
             w = replace(warning(i, "aceh", now), priority=Priority.NORMAL, severity="moderate")
-            assert box.enqueue(w, ["partner:radio"], now, event={"hazard": "earthquake"})
+            assert box.enqueue(w, ["partner:radio"], now, event=quake(now))
             queued.append(w)
     batches: list[int] = []
     begin_many = Outbox.begin_many
@@ -390,3 +396,45 @@ def test_x_credits_spent_hold_every_account_of_the_app_and_lose_nothing(tmp_path
         assert Outbox(conn).counts()["dead"] == 0
     finally:
         fake.stop()
+
+
+class Taken:
+    """A channel that takes every delivery at once."""
+
+    channel = "file"
+    replies = False
+    batch = 1
+    hold_keys: tuple[str, ...] = ()
+    budgets: tuple[Any, ...] = ()
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def cost(self, job: Job) -> int:
+        return 1
+
+    async def send(self, job: Job) -> Sent:
+        return Sent(remote_id=None)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_the_time_from_an_event_to_its_first_warning_is_measured_from_the_stored_event(tmp_path):
+    # A new warning about a quake of 90 s ago, an update about it, and a warning stored without
+    # its event: only the first is the event's first warning with a time to measure from.
+    conn = connect(tmp_path / "o.db")
+    box = Outbox(conn)
+    now = datetime.now(UTC)
+    first = warning(1, "aceh", now)
+    with conn.transaction():
+        box.enqueue(first, ["account:aceh"], now, event=quake(now - timedelta(seconds=90)))
+        box.enqueue(replace(warning(2, "aceh", now), kind=WarningKind.UPDATE), ["account:aceh"], now, event=quake(now))
+        box.enqueue(warning(3, "aceh", now), ["account:aceh"], now)
+    metrics = Metrics()
+    sender = Taken("account:aceh")
+    d = Dispatcher(conn, SystemClock(), lambda: {"account:aceh": sender}, DispatchSettings, metrics=metrics)
+    assert asyncio.run(d.drain(timeout=10))
+    count = metrics.registry.get_sample_value("warnd_event_to_post_seconds_count", {"channel": "file"})
+    total = metrics.registry.get_sample_value("warnd_event_to_post_seconds_sum", {"channel": "file"})
+    assert count == 1 and total is not None and 90 <= total < 120

@@ -12,7 +12,7 @@ from tests.conftest import ROOT
 from warnd.channels.base import Budget, Job, Sent
 from warnd.clock import FixedClock
 from warnd.config.schema import DispatchSettings
-from warnd.model import Delivery, urgency_rank
+from warnd.model import Delivery, Hazard, HazardEvent, MsgType, Status, urgency_rank
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.simulate import Document, Run, simulate
 from warnd.store.db import connect
@@ -21,6 +21,7 @@ from warnd.store.targets import RateLog
 
 APRIL = ROOT / "feeds/samples/gauges/jakarta-opendata_tinggi-muka-air_2019-04_commonlabs.csv"
 AT = datetime.fromisoformat("2019-04-26T01:30:00+07:00")
+FLOOD = HazardEvent("gauge-1", "jakarta-csv", "jakarta-csv", Hazard.FLOOD, MsgType.ALERT, Status.ACTUAL, AT)
 
 
 def config(tmp_path, *, silences: str = "", cooldown: str = ""):
@@ -101,7 +102,7 @@ def test_siaga_1_heads_its_lane_though_issued_after_siaga_2(tmp_path, plain):
     box = Outbox(conn)
     with conn.transaction():
         for i, w in enumerate(ws):
-            box.enqueue(w, ["account:gempa-jakarta"], AT + timedelta(seconds=i), event={"hazard": "flood"})
+            box.enqueue(w, ["account:gempa-jakarta"], AT + timedelta(seconds=i), event=FLOOD)
     head = box.head("account:gempa-jakarta")
     assert head is not None and head.warning.id == siaga1.id
     assert urgency_rank(siaga1, "flood") < min(urgency_rank(w, "flood") for w in ws if w is not siaga1)
@@ -138,8 +139,8 @@ def test_only_life_safety_spends_the_budget_reserve(tmp_path, plain):
     conn = connect(tmp_path / "w.db")
     box = Outbox(conn)
     with conn.transaction():
-        box.enqueue(siaga2, ["account:a"], AT, event={"hazard": "flood"})
-        box.enqueue(siaga1, ["account:b"], AT, event={"hazard": "flood"})
+        box.enqueue(siaga2, ["account:a"], AT, event=FLOOD)
+        box.enqueue(siaga1, ["account:b"], AT, event=FLOOD)
     # Both accounts share the app's budget; ordinary posts have used all of it but the reserve.
     budget = Budget("x:app", posts=10, window=900.0, reserve=2)
     RateLog(conn).add(["x:app"], AT - timedelta(minutes=1), 8)

@@ -74,7 +74,7 @@ def test_a_new_quake_is_issued_with_its_text_cap_document_and_every_target():
     assert w.kind is WarningKind.NEW and w.account == "ntt" and "Kabupaten Nagekeo" in w.text
     assert issued.targets == ("account:ntt", "feed:ntt", "partner:newsroom")
     assert f"<identifier>{w.cap_identifier}</identifier>" in issued.cap
-    assert issued.event["id"] == ev.id and issued.event["attribution"] == "Sumber: BMKG"
+    assert issued.event == ev and issued.attribution == "Sumber: BMKG"
 
 
 def test_a_warning_already_in_the_outbox_is_a_drop_already_warned_naming_it():

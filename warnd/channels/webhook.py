@@ -38,7 +38,7 @@ from warnd.clock import Clock, timestamp
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.model import Delivery, Target
+from warnd.model import Delivery, Target, event_json
 
 SIGNATURE_VERSION = "v1"
 
@@ -120,9 +120,9 @@ def json_body(d: Delivery, partner: str) -> bytes:
         "partner": partner,
         "idempotency_key": d.idempotency_key,
         "warning": d.warning.to_json(),
-        "event": d.event,
+        "event": event_json(d.event, d.attribution),
         # The source's credit as its terms ask for it (the feed catalogue's `attribution`).
-        "attribution": d.event.get("attribution"),
+        "attribution": d.attribution,
     }
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 

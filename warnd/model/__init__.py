@@ -13,6 +13,7 @@ from warnd.model.delivery import (
     DeliveryState,
     Target,
     TargetKind,
+    event_json,
 )
 from warnd.model.events import (
     SAME_ID_DEGREES,
@@ -78,6 +79,7 @@ __all__ = [
     "WarningKind",
     "Zone",
     "ZonePart",
+    "event_json",
     "iso_utc",
     "life_safety",
     "urgency_rank",

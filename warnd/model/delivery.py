@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from warnd.model.events import HazardEvent
 from warnd.model.warnings import Warning, life_safety
 
 
@@ -56,6 +57,13 @@ class Target(str):
         return self.partition(":")[2]
 
 
+def event_json(event: HazardEvent | None, attribution: str | None) -> dict[str, Any]:
+    """A warning's event as the outbox stores it and a partner's webhook carries it: its fields
+    and, after them, the source's credit; an empty object for a warning without an event. Rows
+    written by any release read back, and a webhook body is the same bytes after a restart."""
+    return event.to_json() | {"attribution": attribution} if event else {}
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"  # committed, never tried
     IN_FLIGHT = "in_flight"  # an attempt started; after a crash its outcome is unknown
@@ -95,14 +103,17 @@ class Delivery:
     parts: tuple[str | None, ...] = ()
     # The part (1-based) whose request went out with no answer recorded: X may have it.
     unanswered: int | None = None
-    # What the warning is about and its CAP 1.2 rendering, stored with it at enqueue time so a
+    # What the warning is about (None: a row stored without its event), the source's credit as
+    # the feed catalogue gives it, and its CAP 1.2 rendering, stored with it at enqueue time so a
     # delivery needs nothing but the outbox row.
-    event: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    event: HazardEvent | None = field(default=None, hash=False, compare=False)
+    attribution: str | None = field(default=None, hash=False, compare=False)
     cap: str = ""
 
     @property
     def life_safety(self) -> bool:
-        return life_safety(self.event.get("hazard"), self.warning.priority, (self.warning.level,))
+        hazard = self.event.hazard.value if self.event else None
+        return life_safety(hazard, self.warning.priority, (self.warning.level,))
 
     @property
     def idempotency_key(self) -> str:

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from warnd.config.schema import Partner
 from warnd.geo import Outlines
-from warnd.model import HazardEvent, Match, Reason, Target, Warning, WarningKind
+from warnd.model import HazardEvent, Match, Reason, Target, Warning, WarningKind, event_json
 from warnd.pipeline.age import Freshness
 from warnd.pipeline.cap_out import render_cap
 from warnd.pipeline.ports import History
@@ -47,8 +46,10 @@ class Issued:
 
     warning: Warning
     targets: tuple[Target, ...]
-    # The event as the outbox keeps it beside the warning (what partners' webhooks carry).
-    event: dict[str, Any]
+    # What the warning is about and the source's credit (the feed catalogue's `attribution`),
+    # which the outbox keeps beside the warning (what partners' webhooks carry).
+    event: HazardEvent
+    attribution: str | None
     cap: str
 
 
@@ -113,13 +114,17 @@ def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: 
 def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk, history: History) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
     partners subscribed to it."""
-    event = ev.to_json()
-    event["attribution"] = desk.attribution(ev.feed)
+    attribution = desk.attribution(ev.feed)
     cap = render_cap(
-        w, event, earlier, sender=desk.cap_sender, sender_name=desk.cap_sender_name, outlines=desk.outlines
+        w,
+        event_json(ev, attribution),
+        earlier,
+        sender=desk.cap_sender,
+        sender_name=desk.cap_sender_name,
+        outlines=desk.outlines,
     )
     to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
-    return Issued(w, tuple(to), event, cap)
+    return Issued(w, tuple(to), ev, attribution, cap)
 
 
 def targets(

@@ -321,11 +321,9 @@ class Dispatcher:
         m = self.metrics
         m.deliveries.labels(channel, d.target, outcome).inc()
         m.feed_to_post.labels(channel).observe(max(0.0, (done - d.created_at).total_seconds()))
-        origin = d.event.get("time") if d.event else None
-        if d.warning.kind.value == "new" and isinstance(origin, str):
-            with contextlib.suppress(ValueError):
-                lag = (done - datetime.fromisoformat(origin.replace("Z", "+00:00"))).total_seconds()
-                m.event_to_post.labels(channel).observe(max(0.0, lag))
+        origin = d.event.time if d.event else None
+        if d.warning.kind.value == "new" and origin is not None:
+            m.event_to_post.labels(channel).observe(max(0.0, (done - origin).total_seconds()))
 
     # --- outcomes -------------------------------------------------------------------------
 

@@ -226,7 +226,7 @@ class Ingest:
                 _suppressed(o, elog, report)
                 continue
             w = o.warning
-            self.outbox.enqueue(w, o.targets, now, event=o.event, cap=o.cap)
+            self.outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
             report.warnings.append(w)
             elog.info(
                 "warning.queued",

@@ -5,14 +5,35 @@ queue itself is store.outbox."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from warnd.model import Warning
-from warnd.store.backend import Database, Row
+from warnd.model import DeliveryState, Warning
+from warnd.store.backend import Database, Row, placeholders
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A delivery in any state but dropped: an operator's drop takes it back as if never queued.
+NOT_DROPPED = tuple(s.value for s in DeliveryState if s is not DeliveryState.DROPPED)
+_RECEIVED = (
+    DeliveryState.PENDING.value,
+    DeliveryState.RETRY.value,
+    DeliveryState.IN_FLIGHT.value,
+    DeliveryState.SENT.value,
+)
+
+
+def first_delivery(conn: Database, event_id: str, account: str, target: str, states: Sequence[str]) -> Row | None:
+    """The earliest delivery to `target` (id, state, remote_id, parts) of an account's warnings
+    about an event, among those in `states`."""
+    row: Row | None = conn.execute(
+        "SELECT d.id, d.state, d.remote_id, d.parts FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
+        f" WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state IN ({placeholders(len(states))})"
+        " ORDER BY w.created_at, w.rowid LIMIT 1",
+        (event_id, account, target, *states),
+    ).fetchone()
+    return row
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +80,12 @@ class IssuedWarnings:
     def targeted(self, event_id: str, account: str, target: str) -> bool:
         """Whether `target` was already given a warning of this account about this event (a
         partner that got the alert gets its update and cancel, whatever its filters say)."""
-        row = self.conn.execute(
-            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped' LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
-        return row is not None
+        return first_delivery(self.conn, event_id, account, target, NOT_DROPPED) is not None
 
     def received(self, event_id: str, account: str, target: str) -> bool:
         """Whether an account has a warning about an event queued or sent on `target`: one
         dead-lettered or dropped by an operator never reached its readers."""
-        row = self.conn.execute(
-            "SELECT 1 FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ?"
-            " AND d.state IN ('pending', 'retry', 'in_flight', 'sent') LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
-        return row is not None
+        return first_delivery(self.conn, event_id, account, target, _RECEIVED) is not None
 
     def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
         """Warnings issued, newest first, each with where it went and how that ended."""

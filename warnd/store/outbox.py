@@ -15,9 +15,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from warnd.model import OPERATOR, Delivery, DeliveryState, Target, TargetKind, Warning, iso_utc, urgency_rank
+from warnd.model import (
+    OPERATOR,
+    Delivery,
+    DeliveryState,
+    HazardEvent,
+    Target,
+    TargetKind,
+    Warning,
+    event_json,
+    iso_utc,
+    urgency_rank,
+)
 from warnd.store.backend import Database, Row, placeholders
-from warnd.store.issued import IssuedWarnings
+from warnd.store.issued import NOT_DROPPED, IssuedWarnings, first_delivery
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -53,12 +64,13 @@ class Outbox:
         targets: Iterable[str],
         now: datetime,
         *,
-        event: dict[str, Any] | None = None,
+        event: HazardEvent | None = None,
+        attribution: str | None = None,
         cap: str = "",
     ) -> bool:
         """Add a warning and one pending delivery per target; False if it was already there.
-        Call inside the ingest transaction."""
-        event = event or {}
+        Call inside the ingest transaction. `event` is stored with the source's `attribution`
+        beside its fields, as partners' webhooks carry it."""
         cur = self.conn.execute(
             "INSERT INTO warnings (id, event_id, revision, rule, account, kind, priority,"
             " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
@@ -72,13 +84,13 @@ class Outbox:
                 warning.priority.value,
                 iso_utc(now),
                 json.dumps(warning.to_json()),
-                json.dumps(event),
+                json.dumps(event_json(event, attribution)),
                 cap,
             ),
         )
         if cur.rowcount == 0:
             return False
-        rank = urgency_rank(warning, event.get("hazard"))
+        rank = urgency_rank(warning, event.hazard.value if event else None)
         for target in targets:
             self.conn.execute(
                 "INSERT INTO deliveries (warning_id, target, state, priority_rank,"
@@ -182,12 +194,7 @@ class Outbox:
         return _delivery(row) if row else None
 
     def anchor(self, event_id: str, account: str, target: str) -> Anchor | None:
-        row = self.conn.execute(
-            "SELECT d.id, d.state, d.remote_id, d.parts FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE w.event_id = ? AND w.account = ? AND d.target = ? AND d.state != 'dropped'"
-            " ORDER BY w.created_at, w.rowid LIMIT 1",
-            (event_id, account, target),
-        ).fetchone()
+        row = first_delivery(self.conn, event_id, account, target, NOT_DROPPED)
         if row is None:
             return None
         parts = json.loads(row["parts"] or "[]")
@@ -364,6 +371,7 @@ class TargetQueue:
 
 
 def _delivery(row: Row) -> Delivery:
+    event = json.loads(row["event"] or "{}")
     return Delivery(
         id=int(row["id"]),
         warning=Warning.from_json(json.loads(row["data"])),
@@ -377,6 +385,7 @@ def _delivery(row: Row) -> Delivery:
         remote_id=row["remote_id"],
         parts=tuple(json.loads(row["parts"] or "[]")),
         unanswered=row["part_unanswered"],
-        event=json.loads(row["event"] or "{}"),
+        event=HazardEvent.from_json(event) if event else None,
+        attribution=event.get("attribution"),
         cap=row["cap"] or "",
     )

@@ -1,0 +1,81 @@
+"""What a partner receives for a warning, to the byte, and what the outbox stores of its event:
+real events of every kind of feed, queued with their credit and read back from the store as the
+dispatcher reads them. webhook_bodies.json holds the bodies and rows as warnd has always made
+them, so that a partner verifying signatures or deduplicating on the body sees no change, and a
+row written by an older warnd reads the same."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from warnd.channels.webhook import json_body
+from warnd.model import HazardEvent, Priority, Region, Source, Status, Warning, WarningKind
+from warnd.pollers.registry import detect
+from warnd.store.db import connect
+from warnd.store.outbox import Outbox
+
+NOW = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
+# CAP alerts expired at NOW give an event when read at a clock before they expired.
+EARLY = datetime(2013, 1, 1, tzinfo=UTC)
+EXPECTED = json.loads((Path(__file__).parent / "webhook_bodies.json").read_text(encoding="utf-8"))
+
+
+def first_event(i: int, document: str) -> HazardEvent | None:
+    if document == "none":
+        return None
+    data = (ROOT / document).read_bytes()
+    return next(e for now in (NOW, EARLY) for e in detect(data, Source(f"feed-{i}", now, document))[1].events)
+
+
+def warning(i: int) -> Warning:
+    return Warning(
+        id=f"w-{i}",
+        event_id=f"e-{i}",
+        revision="r",
+        rule="gempa",
+        account="aceh",
+        kind=WarningKind.NEW,
+        severity="severe",
+        priority=Priority.NORMAL,
+        regions=(Region("11", "Aceh", "province"),),
+        lang="id",
+        text="Gempa M5.1 Aceh — dirasakan",
+        status=Status.ACTUAL,
+        created_at=NOW,
+    )
+
+
+@pytest.mark.parametrize("i", range(len(EXPECTED)), ids=lambda i: EXPECTED[i]["document"].rsplit("/", 1)[-1])
+def test_a_partner_gets_the_body_it_always_got_and_the_row_is_as_stored_before(tmp_path, i):
+    expected = EXPECTED[i]
+    event = first_event(i, expected["document"])
+    # One credit with a character beyond ASCII, and one event whose feed has none.
+    attribution = None if i == 4 or event is None else f"Sumber: {i}, ü"
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    with conn.transaction():
+        assert box.enqueue(warning(i), [f"partner:p{i}"], NOW, event=event, attribution=attribution)
+    (stored,) = conn.execute("SELECT event FROM warnings").fetchall()
+    assert stored[0] == expected["stored"]
+    d = box.head(f"partner:p{i}")
+    assert d is not None and d.event == event and d.attribution == attribution
+    assert json_body(d, "radio").decode() == expected["body"]
+
+
+def test_a_row_written_before_reads_as_its_event_and_credit(tmp_path):
+    # The row as an older warnd wrote it, read by this one.
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    expected = EXPECTED[0]
+    with conn.transaction():
+        box.enqueue(warning(0), ["partner:p0"], NOW)
+        conn.execute("UPDATE warnings SET event = ?", (expected["stored"],))
+    d = box.head("partner:p0")
+    assert d is not None and d.event == first_event(0, expected["document"])
+    assert d.attribution == "Sumber: 0, ü"
+    assert json_body(d, "radio").decode() == expected["body"]
