@@ -99,7 +99,7 @@ def test_every_regency_has_kecamatan_points(bundle):
 
 
 def test_a_revision_without_material_change_is_not_a_correction(bundle):
-    from warnd.pipeline.stages import material_change
+    from warnd.pipeline.changes import material_change
 
     ev = quake(1.6, 126.0, 5.6, 27)
     same = replace(ev, felt=(), tsunami=None, place="another wording")

@@ -114,7 +114,7 @@ def test_a_revised_quake_with_the_same_zones_is_a_correction():
 
 
 def test_a_message_that_changes_nothing_material_posts_nothing():
-    # M7.7 -> M7.8 is under the 0.2 a quake's correction needs (stages.MAGNITUDE_STEP).
+    # M7.7 -> M7.8 is under the 0.2 a quake's correction needs (changes.MAGNITUDE_STEP).
     result = run(PD2, derived(magnitude=b"7.8"))
     assert [w.kind for w in result.warnings] == [WarningKind.NEW] * 4
     held = [h for s in result.trace[1:] for r in s["rules"] if r["fired"] for h in r["held"]]

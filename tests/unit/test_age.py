@@ -8,7 +8,7 @@ from tests.conftest import ROOT, sample
 from warnd.model import ChangeKind, Hazard, HazardEvent, Match, MsgType, Priority, Reason, Region, Source, WarningKind
 from warnd.model import Warning as Post
 from warnd.pipeline.age import MAX_AGE, Freshness, duration, too_old
-from warnd.pipeline.stages import AccountView, plan
+from warnd.pipeline.issue import AccountView, plan
 from warnd.pollers.registry import FORMATS
 
 LIVE = Freshness()

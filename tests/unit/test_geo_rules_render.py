@@ -7,8 +7,8 @@ from warnd.channels.thread import split, weighted
 from warnd.config.schema import Rule
 from warnd.geo import load_layers, zone_name
 from warnd.model import ChangeKind, EventChange, Priority, Reason, Source, WarningKind
+from warnd.pipeline.issue import AccountView
 from warnd.pipeline.render import Renderer
-from warnd.pipeline.stages import AccountView
 from warnd.pollers import bmkg
 from warnd.rules.compiled import compile_rules
 from warnd.rules.engine import evaluate

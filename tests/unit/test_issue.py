@@ -8,9 +8,8 @@ from tests.conftest import TEMPLATES, sample
 from warnd.config.schema import Partner
 from warnd.model import ChangeKind, HazardEvent, Match, Priority, Reason, Region, Source, Warning, WarningKind
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.issue import Desk, Issued, issue
+from warnd.pipeline.issue import AccountView, Desk, Drop, Issued, issue
 from warnd.pipeline.render import Renderer
-from warnd.pipeline.stages import AccountView, Drop
 from warnd.pollers import bmkg
 
 NOW = datetime(2023, 7, 12, 8, 41, tzinfo=UTC)

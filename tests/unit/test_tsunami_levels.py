@@ -1,10 +1,10 @@
 """Which tsunami zones a later message raised or lowered for an account, against the levels
-the account last posted (pipeline.stages.zone_changes)."""
+the account last posted (pipeline.changes.zone_changes)."""
 
 from datetime import UTC, datetime
 
 from warnd.model import Priority, Region, Status, Warning, WarningKind, ZonePart
-from warnd.pipeline.stages import zone_changes
+from warnd.pipeline.changes import zone_changes
 
 NGADA = Region("53.09", "Kabupaten Ngada", "regency")
 ENDE = Region("53.08", "Kabupaten Ende", "regency")

@@ -8,8 +8,8 @@ import pytest
 
 from tests.conftest import ROOT, SAMPLES, TEMPLATES
 from warnd.model import ChangeKind, EventChange, Priority, Source, WarningKind, Zone, ZonePart
+from warnd.pipeline.issue import AccountView
 from warnd.pipeline.render import Renderer
-from warnd.pipeline.stages import AccountView
 from warnd.pollers import inatews
 from warnd.rules.compiled import compile_rules
 from warnd.rules.engine import evaluate

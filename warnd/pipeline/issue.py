@@ -2,6 +2,22 @@
 commit, each with its text, its CAP document and its targets, and every post not made with
 its reason.
 
+First the plan: one post per account, each naming only the account's own regions, of the kind
+the event's history calls for (pipeline.changes). An event too old to be news (pipeline.age:
+older than its feed's `max_age`, or already there and too old at the feed's first poll) gets no
+post but the close (cancel, all-clear) of one already made. Then each planned post is rendered,
+given its CAP document and routed to its targets.
+
+Noise control, in order: what pipeline.changes holds back (a gauge reading not yet confirmed, a
+level flapping around a threshold, a revision that changed nothing material); a plain
+earthquake post is inhibited per account: only for an account that has a tsunami warning for the
+same quake queued or sent (there the tsunami post speaks for the quake; an account outside the
+warning zones, which may still feel the quake strongly, gets its earthquake post); a rule's
+`cooldown` holds back further NEW posts to an account; an operator silence mutes a rule, an
+account or a region until a time. Life-safety posts (model.life_safety, the one definition) are
+never held back by a silence or a cooldown. Once rendered, a post whose text repeats the
+account's last post, or whose warning is already issued, is dropped.
+
 Pure: what it needs of the store (what was posted, silences, deliveries) comes in through
 `pipeline.ports.History`, read by runtime; what it decides goes back as values for runtime to
 commit.
@@ -13,17 +29,72 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from warnd import model
 from warnd.config.schema import Partner
-from warnd.geo import Outlines
-from warnd.model import HazardEvent, Match, Reason, Target, Warning, WarningKind, event_json
-from warnd.pipeline.age import Freshness
+from warnd.geo import Outlines, covers
+from warnd.model import (
+    ChangeKind,
+    Hazard,
+    HazardEvent,
+    Match,
+    Reason,
+    Region,
+    Target,
+    Warning,
+    WarningKind,
+    ZonePart,
+    event_json,
+)
+from warnd.pipeline.age import CLOSING, Freshness, too_old
 from warnd.pipeline.cap_out import render_cap
+from warnd.pipeline.changes import left_out, post_kind, quake_revision, tsunami_revision
 from warnd.pipeline.ports import History
 from warnd.pipeline.render import Renderer
-from warnd.pipeline.stages import AccountView, Drop, Post, plan
 
 # Drops of an event too old to post: said once per event, not once per account.
 AGED = frozenset({Reason.STALE, Reason.BASELINE})
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    name: str
+    lang: str
+    regions: tuple[str, ...]
+    include_url: bool = False
+    # The names of the account's area, which every text carries (render: area, area_tags);
+    # empty: the whole country.
+    area: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    match: Match
+    account: AccountView
+    kind: WarningKind
+    regions: tuple[Region, ...]
+    # What the account already posted about the event, oldest first.
+    earlier: tuple[Warning, ...] = ()
+    # A tsunami escalation: the zones raised, at their new level; a de-escalation: the zones
+    # lowered, at their new level ("" when no longer warned at all).
+    changed: tuple[ZonePart, ...] = ()
+
+    @property
+    def first_post(self) -> Warning | None:
+        return self.earlier[0] if self.earlier else None
+
+    @property
+    def last_post(self) -> Warning | None:
+        return self.earlier[-1] if self.earlier else None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    rule: str
+    account: str
+    reason: Reason
+    detail: str
+    # The warning rendered before it was dropped, if it got that far.
+    warning_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +145,91 @@ class Issue:
     @property
     def drops(self) -> list[Drop]:
         return [*self.held, *(o for o in self.outcomes if isinstance(o, Drop))]
+
+
+def life_safety(match: Match, regions: Sequence[Region]) -> bool:
+    """model.life_safety for what the post to these regions will say: the event's level and
+    each region's own (a tsunami zone's Awas), as the warning's level is rendered."""
+    notes = dict(match.region_notes)
+    levels = (match.event.level, *(notes.get(r.code) for r in regions))
+    return model.life_safety(match.event.hazard, match.priority, levels)
+
+
+def plan(
+    match: Match,
+    accounts: Mapping[str, AccountView],
+    history: History,
+    now: datetime,
+    freshness: Freshness,
+) -> tuple[list[Post], list[Drop]]:
+    """What each account of the match should post, and each post held back with its reason."""
+    posts: list[Post] = []
+    drops: list[Drop] = []
+    ev = match.event
+    old = too_old(ev, now, freshness)
+    for name in match.accounts:
+        account = accounts[name]
+        regions = tuple(r for r in match.regions if not account.regions or covers(r.code, account.regions))
+        # An account outside the message is looked up only when the message could leave one out.
+        leaves = match.change is ChangeKind.CANCELLED or ev.ended or ev.hazard is Hazard.TSUNAMI
+        past = history.warnings(ev.id, name) if regions or leaves else []
+        changed: tuple[ZonePart, ...] = ()
+        left = None if regions else left_out(match, past)
+        if not regions and left is None:
+            drops.append(
+                Drop(
+                    match.rule,
+                    name,
+                    Reason.OUTSIDE_ACCOUNT_AREA,
+                    f"none of {[r.code for r in match.regions]} in {list(account.regions)}",
+                )
+            )
+            continue
+        verdict: WarningKind | tuple[Reason, str]
+        if left is not None:
+            # An account the message left out: what it is told is decided there.
+            verdict, regions, changed = left
+        else:
+            verdict = post_kind(match, past, now)
+        if isinstance(verdict, tuple):
+            drops.append(Drop(match.rule, name, *verdict))
+            continue
+        if old is not None and verdict not in CLOSING:
+            drops.append(Drop(match.rule, name, *old))
+            continue
+        if left is None and verdict is WarningKind.UPDATE and ev.hazard is Hazard.EARTHQUAKE:
+            verdict, regions = quake_revision(match, past, regions)
+            if isinstance(verdict, tuple):
+                drops.append(Drop(match.rule, name, *verdict))
+                continue
+        elif left is None and verdict is WarningKind.UPDATE and ev.hazard is Hazard.TSUNAMI:
+            verdict, changed = tsunami_revision(match, past, regions)
+            if isinstance(verdict, tuple):
+                drops.append(Drop(match.rule, name, *verdict))
+                continue
+        inhibitor = (
+            history.inhibitor(ev, name) if verdict is WarningKind.NEW and ev.hazard is Hazard.EARTHQUAKE else None
+        )
+        if inhibitor is not None:
+            drops.append(
+                Drop(match.rule, name, Reason.INHIBITED, f"this account has tsunami warning {inhibitor} for this quake")
+            )
+            continue
+        urgent = life_safety(match, regions)
+        if not urgent:
+            muted = history.silenced(match.rule, name, [r.code for r in regions])
+            if muted is not None:
+                drops.append(Drop(match.rule, name, Reason.SILENCED, muted))
+                continue
+        if verdict is WarningKind.NEW and match.cooldown and not urgent:
+            last = history.last_from_rule(match.rule, name)
+            if last is not None and (now - last.created_at).total_seconds() < match.cooldown:
+                drops.append(
+                    Drop(match.rule, name, Reason.COOLDOWN, f"last post {last.id} at {last.created_at.isoformat()}")
+                )
+                continue
+        posts.append(Post(match, account, verdict, regions, tuple(past), changed))
+    return posts, drops
 
 
 def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: Freshness) -> Issue:

@@ -69,7 +69,7 @@ TIME_AGREEMENT_S = 1.0
 # apart. Both are written with two decimals and agree exactly in every real item (feeds/samples
 # TEWS and InaTEWS, 2013-2026); 0.02 deg (about 2 km) absorbs a rounding of a pair written with
 # more decimals, and is far below the 10 km that would make a revised epicentre worth a Ralat
-# (pipeline.stages), so nothing it lets through could change a post.
+# (pipeline.changes), so nothing it lets through could change a post.
 COORD_AGREEMENT_DEG = 0.02
 
 

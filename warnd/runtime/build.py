@@ -29,8 +29,8 @@ from warnd.geo import (
     read_place_aliases,
     read_points,
 )
+from warnd.pipeline.issue import AccountView
 from warnd.pipeline.render import Renderer
-from warnd.pipeline.stages import AccountView
 from warnd.pollers.registry import FORMATS, Parser
 from warnd.rules.compiled import RuleSet, compile_rules
 from warnd.rules.gazetteer import gazetteer

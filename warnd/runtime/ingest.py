@@ -19,8 +19,7 @@ from warnd.geo import Outlines
 from warnd.model import ChangeKind, EventChange, Hazard, HazardEvent, Match, ParseResult, Reason, Target, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.issue import AGED, Desk, Issue, issue
-from warnd.pipeline.stages import Drop
+from warnd.pipeline.issue import AGED, Desk, Drop, Issue, issue
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.store.backend import Database
