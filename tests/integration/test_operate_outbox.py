@@ -189,3 +189,34 @@ class Recorder:
 
     async def aclose(self) -> None:
         return None
+
+
+def test_operator_commands_act_at_the_time_of_the_clock_they_are_given(tmp_path, capsys):
+    from warnd.cli import operate, parser
+    from warnd.clock import FixedClock
+
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
+    at = datetime(2031, 3, 4, 5, 0, tzinfo=UTC)
+
+    def run(argv: list[str], when: datetime) -> int:
+        args = parser.build().parse_args(argv)
+        command = {"silence": operate.silence, "outbox": operate.outbox}[args.command]
+        return command(args, clock=FixedClock(when))
+
+    assert run(["silence", "add", "-c", str(cfg), "--region", "32", "--for", "2h", "--reason", "drill"], at) == 0
+    assert "until 2031-03-04T07:00:00Z" in capsys.readouterr().out
+    assert run(["silence", "list", "-c", str(cfg)], at.replace(hour=6)) == 0
+    assert "region 32" in capsys.readouterr().out
+    # Judged at the clock's time, not the system's: two hours on, the silence has run out.
+    assert run(["silence", "list", "-c", str(cfg)], at.replace(hour=8)) == 0
+    assert capsys.readouterr().out == ""
+
+    conn = connect(tmp_path / "state" / "warnd.db")
+    with conn.transaction():
+        Outbox(conn).enqueue(warning(0), ["partner:radio"], at)
+        Targets(conn).hold("partner:radio", at.replace(hour=7), "rate_limited", "partner radio: HTTP 429")
+    conn.close()
+    assert run(["outbox", "list", "-c", str(cfg)], at.replace(hour=6)) == 0
+    assert "partner:radio: held until 2031-03-04T07:00:00Z" in capsys.readouterr().out
+    assert run(["outbox", "list", "-c", str(cfg)], at.replace(hour=8)) == 0
+    assert "held until" not in capsys.readouterr().out

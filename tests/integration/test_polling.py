@@ -132,6 +132,29 @@ def test_a_feed_that_answers_but_never_changes_goes_stale(tmp_path, feed_server)
     assert health.check(rig.states, rig.specs(), rig.clock.now(), started) == ["f1"]
 
 
+def test_a_304_and_the_same_body_again_are_both_recorded_unchanged(tmp_path, feed_server):
+    doc = sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json")
+    tagged = feed_server.serve("/tagged.json", doc)
+    bare = feed_server.serve("/bare.json", doc, etag=False)
+    feeds = feed_yaml(tagged) + feed_yaml(bare).replace("id: f1", "id: f2")
+    rig = Rig(tmp_path, feeds)
+    rig.poll("f1")
+    rig.poll("f2")
+    first = {f: rig.states.get(f) for f in ("f1", "f2")}
+    assert first["f1"].etag and first["f2"].etag is None
+    rig.clock.advance(10)
+    rig.poll("f1")
+    rig.poll("f2")
+    assert [h.get("If-None-Match") for h in feed_server.hits("/tagged.json")] == [None, first["f1"].etag]
+    for f in ("f1", "f2"):
+        state = rig.states.get(f)
+        # The answer is taken as good (last_ok moves), but not as a change; the validators and
+        # the body's hash stay those of the document read first.
+        assert state.last_ok != first[f].last_ok and state.last_change == first[f].last_change
+        assert (state.etag, state.body_hash) == (first[f].etag, first[f].body_hash)
+    assert rig.ledger.count() == 1
+
+
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>a</title><link>alerts/a.xml</link><guid>a</guid></item>
 <item><title>b</title><link>{b}</link><guid>b</guid></item>

@@ -8,24 +8,26 @@ import contextlib
 import json
 import os
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from warnd.cli.state import load_config, state_db, state_dirs
+from warnd.cli.state import operator_state, state_dirs
 from warnd.model import Delivery, iso_utc
 from warnd.runtime.statedir import daemon_pid
 
+if TYPE_CHECKING:
+    from warnd.clock import Clock
 
-def outbox(args: argparse.Namespace) -> int:
+
+def outbox(args: argparse.Namespace, clock: Clock | None = None) -> int:
     from warnd.store.outbox import Outbox
     from warnd.store.targets import Targets
 
-    cfg = load_config(args.config)
-    if cfg is None:
-        return EXIT_CONFIG
-    now = datetime.now(UTC)
-    with state_db(cfg) as conn:
+    with operator_state(args.config, clock) as st:
+        if st is None:
+            return EXIT_CONFIG
+        cfg, conn, now = st.cfg, st.conn, st.now
         box = Outbox(conn)
         if args.action == "list":
             states = args.state or ["pending", "in_flight", "retry", "dead"]
@@ -92,15 +94,14 @@ def _wake_daemon(state_dir: Path) -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
-def silence(args: argparse.Namespace) -> int:
+def silence(args: argparse.Namespace, clock: Clock | None = None) -> int:
     from warnd.store.silences import Silences
 
-    cfg = load_config(args.config)
-    if cfg is None:
-        return EXIT_CONFIG
-    now = datetime.now(UTC)
-    with state_db(cfg) as conn:
-        store = Silences(conn)
+    with operator_state(args.config, clock) as st:
+        if st is None:
+            return EXIT_CONFIG
+        cfg, now = st.cfg, st.now
+        store = Silences(st.conn)
         if args.action == "add":
             if not (args.rule or args.account or args.region):
                 print("name at least one of --rule, --account, --region", file=sys.stderr)

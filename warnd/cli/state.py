@@ -8,12 +8,15 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from warnd.errors import ConfigError
 
 if TYPE_CHECKING:
+    from warnd.clock import Clock
     from warnd.config.load import Config
     from warnd.store.backend import Database
 
@@ -47,6 +50,31 @@ def state_db(cfg: Config) -> Iterator[Database]:
         conn.close()
         if not db.shared(cfg.file.store):
             _keep_owner(cfg.state_dir / "warnd.db")
+
+
+@dataclass(frozen=True)
+class OperatorState:
+    """What a command that changes the daemon's state works on."""
+
+    cfg: Config
+    conn: Database
+    now: datetime
+
+
+@contextlib.contextmanager
+def operator_state(config: Path, clock: Clock | None = None) -> Iterator[OperatorState | None]:
+    """The loaded config with its state database open, or None after printing every problem of
+    the config. The time the command acts at is read once, here, from `clock` (the system's by
+    default): every row it writes or judges agrees on it, and a test can fix it."""
+    from warnd.clock import SystemClock
+
+    cfg = load_config(config)
+    if cfg is None:
+        yield None
+        return
+    now = (clock or SystemClock()).now()
+    with state_db(cfg) as conn:
+        yield OperatorState(cfg, conn, now)
 
 
 def _keep_owner(path: Path) -> None:

@@ -121,17 +121,15 @@ def _print_status(snap: dict[str, Any]) -> None:
     refused = snap.get("config_refused")
     if refused:
         last = refused["snapshot"]
-        print(
+        _print_problems(
             f"CONFIG ON DISK REFUSED at {refused['at']}: running the last good set {last['digest']}"
-            f" (saved {last['taken_at']}); fix these, then `warnd reload`:"
+            f" (saved {last['taken_at']}); fix these, then `warnd reload`:",
+            refused["problems"],
         )
-        for p in refused["problems"]:
-            print(f"  {p}")
     reload = snap.get("last_reload")
     if reload:
-        print(f"last reload {reload['at']}: {'applied' if reload['ok'] else 'REJECTED, the previous set runs'}")
-        for p in reload["problems"]:
-            print(f"  {p}")
+        verdict = "applied" if reload["ok"] else "REJECTED, the previous set runs"
+        _print_problems(f"last reload {reload['at']}: {verdict}", reload["problems"])
     print("feeds:")
     for f in snap["feeds"]:
         age = f"{f['age_s']:.0f} s ago" if f.get("age_s") is not None else "never"
@@ -161,6 +159,12 @@ def _print_status(snap: dict[str, Any]) -> None:
     for w in snap["recent_warnings"]:
         went = ", ".join(f"{t}={state}" for t, state in w["deliveries"].items())
         print(f"  {w['created_at']} {w['account']} {w['kind']} {w['event_id']}: {w['headline'][:60]}  [{went}]")
+
+
+def _print_problems(heading: str, problems: list[str]) -> None:
+    print(heading)
+    for p in problems:
+        print(f"  {p}")
 
 
 def _print_cluster(c: dict[str, Any], me: str | None) -> None:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TypeVar
 from urllib.parse import urljoin, urlparse
 
-from warnd.model import HazardEvent, Reason, Rejected
+from warnd.model import HazardEvent, ParseResult, Reason, Rejected
 
 T = TypeVar("T")
 
@@ -176,9 +176,9 @@ def optional_latlon(lat_raw: object, lon_raw: object, field: str) -> tuple[float
 
 def collect(
     items: Iterable[T], feed: str, label: Callable[[int, T], str], build: Callable[[T], HazardEvent | None]
-) -> tuple[list[HazardEvent], list[Rejected]]:
-    """Build an event from each item; a bad item becomes a Rejected naming feed, item and field,
-    and a second item with an id already seen is rejected as a duplicate."""
+) -> ParseResult:
+    """A document's result, an event built from each item: a bad item becomes a Rejected naming
+    feed, item and field, and a second item with an id already seen is rejected as a duplicate."""
     events: dict[str, HazardEvent] = {}
     rejected: list[Rejected] = []
     for index, item in enumerate(items):
@@ -193,7 +193,7 @@ def collect(
             rejected.append(Rejected(feed, label(index, item), "id", Reason.DUPLICATE_ITEM, f"{ev.id} appears twice"))
             continue
         events[ev.id] = ev
-    return list(events.values()), rejected
+    return ParseResult(tuple(events.values()), tuple(rejected))
 
 
 def quake_magnitude(mag: float | None, field: str, *, lowest: float = 0.0) -> float:

@@ -23,8 +23,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
     if not records:
         raise FeedError(src.feed, f"no <{RECORD}> record: not a DSDA xmldata document")
     rows = [{local_name(c.tag).upper(): (c.text or "").strip() for c in el} for el in records]
-    events, rejected = collect(rows, src.feed, _label, lambda rec: _event(rec, src))
-    return ParseResult(tuple(events), tuple(rejected))
+    return collect(rows, src.feed, _label, lambda rec: _event(rec, src))
 
 
 def _label(index: int, rec: dict[str, str]) -> str:

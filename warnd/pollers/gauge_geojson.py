@@ -30,8 +30,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
     features = geojson_features(doc, src.feed)
     if features and not any(isinstance(f, dict) and "station" in (f.get("properties") or {}) for f in features):
         raise FeedError(src.feed, "no feature has a 'station' property: not a warnd gauge document")
-    events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))
-    return ParseResult(tuple(events), tuple(rejected))
+    return collect(features, src.feed, _label, lambda f: _event(f, src))
 
 
 def _label(index: int, f: Any) -> str:

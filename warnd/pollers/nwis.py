@@ -26,8 +26,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
     series = value.get("timeSeries") if isinstance(value, dict) else None
     if not isinstance(series, list):
         raise FeedError(src.feed, "no value.timeSeries list: not an NWIS IV response")
-    events, rejected = collect(series, src.feed, _label, lambda ts: _event(ts, src))
-    return ParseResult(tuple(events), tuple(rejected))
+    return collect(series, src.feed, _label, lambda ts: _event(ts, src))
 
 
 def _label(index: int, ts: Any) -> str:

@@ -24,8 +24,7 @@ def parse(data: bytes, src: Source) -> ParseResult:
     result = doc.get("result") if isinstance(doc, dict) else None
     if not isinstance(result, dict):
         raise FeedError(src.feed, "no result object: not a PetaBencana response")
-    events, rejected = collect(_gauges(result, src.feed), src.feed, _label, lambda g: _event(g[0], g[1], src))
-    return ParseResult(tuple(events), tuple(rejected))
+    return collect(_gauges(result, src.feed), src.feed, _label, lambda g: _event(g[0], g[1], src))
 
 
 def _label(index: int, g: tuple[dict[str, Any], Any]) -> str:

@@ -41,8 +41,7 @@ _TITLE_SLACK = 0.05 + 1e-9
 
 def parse(data: bytes, src: Source) -> ParseResult:
     features = geojson_features(load_json(data, src.feed), src.feed)
-    events, rejected = collect(features, src.feed, _label, lambda f: _event(f, src))
-    return ParseResult(tuple(events), tuple(rejected))
+    return collect(features, src.feed, _label, lambda f: _event(f, src))
 
 
 def _label(index: int, f: Any) -> str:

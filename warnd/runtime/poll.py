@@ -123,20 +123,17 @@ class Poller:
                 validators=Validators(state.etag, state.last_modified),
             )
             now = self.clock.now()
-            if outcome.not_modified:
-                self._record_unchanged(
-                    feed_id, flog, now=now, etag=state.etag, last_modified=state.last_modified, body_hash=None
-                )
-                flog.debug("feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1))
-                self.metrics.polls.labels(feed_id, "not_modified").inc()
-                return
-            digest = hashlib.sha256(outcome.body).hexdigest()
+            # Nothing new, a 304 (it carries the validators sent and no body) or the same body
+            # again: recorded as such, never parsed.
             v = outcome.validators
-            if digest == state.body_hash:
+            digest = None if outcome.not_modified else hashlib.sha256(outcome.body).hexdigest()
+            if digest is None or digest == state.body_hash:
                 self._record_unchanged(
                     feed_id, flog, now=now, etag=v.etag, last_modified=v.last_modified, body_hash=digest
                 )
-                flog.debug("feed.same_body", elapsed_ms=round(outcome.elapsed * 1000, 1))
+                flog.debug(
+                    "feed.same_body" if digest else "feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1)
+                )
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             started = time.perf_counter()
