@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from warnd.cap import render_cap
 from warnd.config.schema import Partner
 from warnd.geo import Outlines
 from warnd.model import HazardEvent, Match, Reason, Target, Warning, WarningKind
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.cap_out import render_cap
 from warnd.pipeline.ports import History
 from warnd.pipeline.render import Renderer
 from warnd.pipeline.stages import AccountView, Drop, Post, plan
@@ -116,7 +116,13 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
     event = ev.to_json()
     event["attribution"] = desk.attribution(ev.feed)
     cap = render_cap(
-        w, event, earlier, sender=desk.cap_sender, sender_name=desk.cap_sender_name, outlines=desk.outlines
+        w,
+        ev,
+        earlier,
+        attribution=desk.attribution(ev.feed),
+        sender=desk.cap_sender,
+        sender_name=desk.cap_sender_name,
+        outlines=desk.outlines,
     )
     to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
     return Issued(w, tuple(to), event, cap)
