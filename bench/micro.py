@@ -268,7 +268,7 @@ def ingest_and_endpoint() -> list[Row]:
 
 
 def endpoint(conn: Any, bundle: Any) -> list[Row]:
-    from warnd.channels.cap_feed import CapFeedSender
+    from warnd.cap import FeedInfo
     from warnd.clock import SystemClock
     from warnd.metrics import Metrics
     from warnd.runtime.cap_feeds import CapFeeds
@@ -283,7 +283,7 @@ def endpoint(conn: Any, bundle: Any) -> list[Row]:
     for i, row in enumerate(conn.execute("SELECT id FROM deliveries WHERE target = ? LIMIT 50", (feed,)).fetchall()):
         box.mark_sent(int(row[0]), f"20261124T0000{i:02d}Z-alert{i}.xml", datetime.now(UTC))
     account = feed.removeprefix("feed:")
-    feeds = {feed: CapFeedSender(account, Path("/nonexistent"), entries=50, title="bench")}
+    feeds = {account: FeedInfo(account, "bench", 50)}
     waiting = int(conn.execute("SELECT count(*) FROM deliveries WHERE state = 'pending'").fetchone()[0])
     metrics = Metrics()
     observer = Observer(conn, SystemClock(), lambda: bundle, lambda: Live(datetime.now(UTC)), lambda: 1)

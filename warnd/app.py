@@ -151,7 +151,7 @@ class Daemon:
                 | {"node": self.membership.name, "role": self.membership.role}
             ),
             registry=self.metrics.registry,
-            cap=CapFeeds(Outbox(reads), lambda: self.bundle.senders),
+            cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
             public=_address(public) if public else None,
             token=lambda: self.operator_token,
             token_missing=lambda: self.token_problem,

@@ -20,11 +20,10 @@ from lxml import etree
 from xsdata.formats.dataclass.parsers import XmlParser
 
 from tests.conftest import REGIONS
+from warnd.cap import MAX_POINTS, grade
 from warnd.clock import FixedClock
 from warnd.geo import read_points, representative_point
-from warnd.model import Source, Warning
-from warnd.pipeline.cap_grading import grade
-from warnd.pipeline.cap_out import MAX_POINTS
+from warnd.model import HazardEvent, Source, Warning
 from warnd.pollers.registry import FORMATS
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.ingest import Ingest
@@ -179,8 +178,9 @@ def test_tsunami_alerts_say_tsunami_and_follow_the_grading_table(issued):
     # its level at Awas, and about the same event before any gauge measured the wave.
     pd2 = next(i for i in tsunami if i.event["stage"] == "PD-2" and i.warning.level == "waspada")
     awas = dataclasses.replace(pd2.warning, level="awas")
-    assert dataclasses.astuple(grade(awas, pd2.event)) == ("Extreme", "Immediate", "Observed")
-    assert grade(pd2.warning, pd2.event).certainty != "Observed"
+    event = HazardEvent.from_json(pd2.event)
+    assert dataclasses.astuple(grade(awas, event)) == ("Extreme", "Immediate", "Observed")
+    assert grade(pd2.warning, event).certainty != "Observed"
 
 
 def test_quakes_gauges_and_weather_are_graded(issued):

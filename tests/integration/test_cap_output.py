@@ -16,8 +16,9 @@ from prometheus_client import CollectorRegistry
 
 from tests.conftest import cap_links, sample
 from tests.integration.test_tsunami_sequence import messages
+from warnd.cap import INDEX
 from warnd.channels.base import Job
-from warnd.channels.cap_feed import INDEX, CapFeedSender
+from warnd.channels.cap_feed import CapFeedSender
 from warnd.clock import FixedClock
 from warnd.model import Source
 from warnd.pollers import cap as cap_parser

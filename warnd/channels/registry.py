@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warnd.channels.base import Sender
-from warnd.channels.cap_feed import CapFeedSender
+from warnd.channels.cap_feed import CapFeedSender, declared_feeds
 from warnd.channels.file import FileSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
@@ -66,10 +66,12 @@ def make_senders(
             problem(where, target, str(e))
             return None
 
+    feeds = declared_feeds(cfg)
     for name, account in cfg.accounts.items():
         target = Target.account(name)
+        feed = feeds[name]
         out.senders[Target.feed(name)] = CapFeedSender(
-            name, state_dir / "cap" / name, entries=cfg.cap.feed_entries, title=f"{account.name}: warnd CAP feed"
+            name, state_dir / "cap" / name, entries=feed.entries, title=feed.title, clock=clock
         )
         if isinstance(account, FileAccount):
             out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 # Simplification tolerances in degrees, finest first (0.002 deg is about 220 m). A CAP alert takes
-# the finest one at which all of its regions fit the point budget (warnd.pipeline.cap_out).
+# the finest one at which all of its regions fit the point budget (warnd.cap.alert).
 OUTLINE_TOLERANCES = (0.002, 0.005, 0.01, 0.02, 0.05)
 # Decimal places of a CAP coordinate: 4 is about 11 m, well under the finest tolerance.
 CAP_DECIMALS = 4

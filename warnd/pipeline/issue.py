@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from warnd import model
+from warnd.cap import render_cap
 from warnd.config.schema import Partner
 from warnd.geo import Outlines, covers
 from warnd.model import (
@@ -43,10 +44,8 @@ from warnd.model import (
     Warning,
     WarningKind,
     ZonePart,
-    event_json,
 )
 from warnd.pipeline.age import CLOSING, Freshness, too_old
-from warnd.pipeline.cap_out import render_cap
 from warnd.pipeline.changes import left_out, post_kind, quake_revision, tsunami_revision
 from warnd.pipeline.ports import History
 from warnd.pipeline.render import Renderer
@@ -273,8 +272,9 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
     attribution = desk.attribution(ev.feed)
     cap = render_cap(
         w,
-        event_json(ev, attribution),
+        ev,
         earlier,
+        attribution=attribution,
         sender=desk.cap_sender,
         sender_name=desk.cap_sender_name,
         outlines=desk.outlines,

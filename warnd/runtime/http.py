@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from warnd.channels.cap_feed import INDEX
+from warnd.cap import INDEX
 from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds

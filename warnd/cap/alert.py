@@ -11,9 +11,9 @@ CAP feed.
   reads one language targets exactly as one that reads the other. Only event, headline,
   description and instruction are in the block's language. The block of the account's language
   carries the account's post; the other a short text made from the event.
-- severity/urgency/certainty: the tables in cap_grading (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
+- severity/urgency/certainty: the tables in `grading` (TSUNAMI, FLOOD, QUAKE_*, ENDED, WEATHER), from
   the hazard and the warning's level.
-- <expires>: the source's own when it gave one, else `cap_grading.EXPIRES` after the warning.
+- <expires>: the source's own when it gave one, else `grading.EXPIRES` after the warning.
 - <area>: each warned region's outline (`warnd.geo.Outlines`, exterior rings only, simplified to
   fit `MAX_POINTS`), the source's own polygon when it had one, the Kemendagri geocodes, and for a
   point event that names no region the epicentre as a circle of radius 0.
@@ -27,9 +27,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET  # building only; nothing is parsed here
 
+from warnd.cap.grading import expires, grade, is_over
 from warnd.geo import CAP_DECIMALS, HULL, OUTLINE_TOLERANCES, ZONES, Outlines, zone_name
-from warnd.model import Region, Status, Warning, WarningKind
-from warnd.pipeline.cap_grading import expires, grade, is_over
+from warnd.model import HazardEvent, Region, Status, Warning, WarningKind
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
 WIB = timezone(timedelta(hours=7))
@@ -117,14 +117,16 @@ def region_rings(outlines: Outlines, codes: Sequence[str], budget: int) -> list[
 
 def render_cap(
     warning: Warning,
-    event: dict[str, Any],
+    event: HazardEvent,
     earlier: Sequence[Warning],
     *,
+    attribution: str | None,
     sender: str,
     sender_name: str,
     outlines: Outlines | None = None,
 ) -> str:
-    """`outlines`: the region set's outlines (None: regions are given by geocode only)."""
+    """`attribution`: the feed catalogue's credit line for the event's feed (None: no credit).
+    `outlines`: the region set's outlines (None: regions are given by geocode only)."""
 
     # Plain tags under a default namespace declared on the root: the same document, without the
     # qualified-name bookkeeping that is most of ElementTree's serialising time.
@@ -140,8 +142,8 @@ def render_cap(
     sub(alert, "sent", cap_time(warning.created_at))
     sub(alert, "status", _STATUS.get(warning.status, "Actual"))
     sub(alert, "msgType", _msg_type(warning.kind))
-    credit = str(event.get("attribution") or "").strip()
-    origin = f"warnd rule {warning.rule}; {event.get('feed_format') or 'feed'} {event.get('id') or ''}"
+    credit = (attribution or "").strip()
+    origin = f"warnd rule {warning.rule}; {event.feed_format or 'feed'} {event.id or ''}"
     sub(alert, "source", f"{credit}; {origin}" if credit else origin)
     sub(alert, "scope", "Public")
     if warning.status is Status.EXERCISE:
@@ -151,22 +153,22 @@ def render_cap(
         sub(alert, "references", " ".join(f"{sender},{w.cap_identifier},{cap_time(w.created_at)}" for w in refs))
     sub(alert, "incidents", str(warning.event_id).replace(" ", "_").replace(",", "_"))
 
-    hazard = str(event.get("hazard") or "other")
+    hazard = event.hazard.value
     g = grade(warning, event)
     ended = is_over(warning, event)
-    level = str(warning.level or event.get("level") or "").lower()
+    level = (warning.level or event.level or "").lower()
     # The area is the same in both blocks; its polygons are made once.
     codes = [r.code for r in warning.regions]
     budget = MAX_POINTS // len(LANGUAGES)
     rings = region_rings(outlines, codes, budget) if outlines is not None else []
-    source_rings = _rings(event.get("area"))
+    source_rings = _rings(event.area)
     # One <area>, the same element in both blocks: targeting must not differ by language.
     area = ET.Element("area")
-    names = [r.name for r in warning.regions] or [str(event.get("place") or "Indonesia")]
+    names = [r.name for r in warning.regions] or [event.place or "Indonesia"]
     sub(area, "areaDesc", ", ".join(names))
     for ring in source_rings + rings:
         sub(area, "polygon", ring)
-    lat, lon = event.get("lat"), event.get("lon")
+    lat, lon = event.lat, event.lon
     # The epicentre alone reaches nobody that a polygon consumer targets; it is given only when
     # no region and no polygon say where.
     if isinstance(lat, int | float) and isinstance(lon, int | float) and not source_rings and not rings:
@@ -197,14 +199,15 @@ def render_cap(
         instruction = _instruction(event, level, lang, ended, hazard)
         if instruction:
             sub(info, "instruction", instruction)
-        if event.get("web"):
-            sub(info, "web", str(event["web"]))
-        for name, value in (
-            ("magnitude", event.get("magnitude")),
-            ("depth_km", event.get("depth_km")),
-            ("level", warning.level or event.get("level")),
+        if event.web:
+            sub(info, "web", event.web)
+        parameters: tuple[tuple[str, object], ...] = (
+            ("magnitude", event.magnitude),
+            ("depth_km", event.depth_km),
+            ("level", warning.level or event.level),
             ("attribution", credit or None),
-        ):
+        )
+        for name, value in parameters:
             if value not in (None, ""):
                 p = sub(info, "parameter")
                 sub(p, "valueName", name)
@@ -214,11 +217,11 @@ def render_cap(
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(alert, encoding="unicode")
 
 
-def _event_name(hazard: str, lang: str, event: dict[str, Any]) -> str:
+def _event_name(hazard: str, lang: str, event: HazardEvent) -> str:
     # A weather warning passed on keeps its own, more precise, Indonesian name ("Hujan Lebat dan
     # Petir"); every other source names the cause, not the hazard warned of.
-    if hazard == "weather" and lang == "id" and event.get("event_name"):
-        return str(event["event_name"])
+    if hazard == "weather" and lang == "id" and event.event_name:
+        return event.event_name
     return EVENT[lang].get(hazard, EVENT[lang]["other"])
 
 
@@ -249,46 +252,44 @@ _WORDS = {
 }
 
 
-def _headline(warning: Warning, event: dict[str, Any], lang: str) -> str:
-    hazard = str(event.get("hazard") or "other")
+def _headline(warning: Warning, event: HazardEvent, lang: str) -> str:
+    hazard = event.hazard.value
     name = _event_name(hazard, lang, event)
-    level = (warning.level or event.get("level") or "").upper()
-    where = ", ".join(r.name for r in warning.regions[:4]) or str(event.get("place") or "")
+    level = (warning.level or event.level or "").upper()
+    where = ", ".join(r.name for r in warning.regions[:4]) or (event.place or "")
     head = f"{name} {level}".strip() if hazard in ("tsunami", "flood") else name
-    if isinstance(event.get("magnitude"), int | float):
-        head += f" M{event['magnitude']}"
+    if isinstance(event.magnitude, int | float):
+        head += f" M{event.magnitude}"
     return f"{head}: {where}" if where else head
 
 
-def describe(warning: Warning, event: dict[str, Any], lang: str) -> str:
+def describe(warning: Warning, event: HazardEvent, lang: str) -> str:
     """A short text of the warning in `lang`, made from the event (not a translation of the post):
     hazard, magnitude, depth, place, time, level, regions."""
     w = _WORDS[lang]
-    hazard = str(event.get("hazard") or "other")
+    hazard = event.hazard.value
     facts = [_event_name(hazard, lang, event)]
-    if isinstance(event.get("magnitude"), int | float):
-        facts.append(w["magnitude"].format(m=event["magnitude"]))
-    if isinstance(event.get("depth_km"), int | float):
-        facts.append(w["depth"].format(d=f"{event['depth_km']:g}"))
-    if isinstance(event.get("value"), int | float):
-        facts.append(w["reading"].format(v=f"{event['value']:g}", u=event.get("unit") or ""))
-    if event.get("place"):
-        facts.append(_place(str(event["place"]), lang))
-    if event.get("time"):
-        facts.append(_local(datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")), warning.regions))
-    level = warning.level or event.get("level")
+    if isinstance(event.magnitude, int | float):
+        facts.append(w["magnitude"].format(m=event.magnitude))
+    if isinstance(event.depth_km, int | float):
+        facts.append(w["depth"].format(d=f"{event.depth_km:g}"))
+    if isinstance(event.value, int | float):
+        facts.append(w["reading"].format(v=f"{event.value:g}", u=event.unit or ""))
+    if event.place:
+        facts.append(_place(event.place, lang))
+    facts.append(_local(event.time, warning.regions))
+    level = warning.level or event.level
     if level:
         facts.append(w["level"].format(l=str(level).upper()))
     lines = [", ".join(facts) + "."]
     if warning.regions:
         lines.append(w["regions"].format(r=", ".join(r.name for r in warning.regions)))
-    observed = [o for o in event.get("observations") or () if o.get("place")]
+    observed = [o for o in event.observations if o.place]
     if observed:
         lines.append(
             w["observed"].format(
                 o=", ".join(
-                    f"{o['place']} {o['height_m']:g} m" if isinstance(o.get("height_m"), int | float) else o["place"]
-                    for o in observed
+                    f"{o.place} {o.height_m:g} m" if isinstance(o.height_m, int | float) else o.place for o in observed
                 )
             )
         )
@@ -320,12 +321,12 @@ def _place(place: str, lang: str) -> str:
     return _DIRECTION.sub(lambda m: f"{m[1]} {_COMPASS[''.join(m[2].lower().split())]} of ", place)
 
 
-def _instruction(event: dict[str, Any], level: str, lang: str, ended: bool, hazard: str) -> str | None:
+def _instruction(event: HazardEvent, level: str, lang: str, ended: bool, hazard: str) -> str | None:
     parts = []
     if hazard == "tsunami" and not ended and level in INSTRUCTION:
         parts.append(INSTRUCTION[level][lang])
     # The source's own instruction is in the source's language (Indonesian for every BMKG feed).
-    theirs = str(event.get("instruction") or "").strip()
+    theirs = (event.instruction or "").strip()
     if theirs and lang == "id":
         parts.append(theirs)
     return "\n".join(parts) or None

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from warnd.model import Warning, WarningKind
+from warnd.model import HazardEvent, Warning, WarningKind
 
 _SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 _URGENCY = ("Immediate", "Expected", "Future", "Past", "Unknown")
@@ -70,44 +70,43 @@ def _pick(value: Any, allowed: Sequence[str], default: str) -> str:
     return v if v in allowed else default
 
 
-def is_over(warning: Warning, event: dict[str, Any]) -> bool:
-    return warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR) or bool(event.get("ended"))
+def is_over(warning: Warning, event: HazardEvent) -> bool:
+    return warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR) or bool(event.ended)
 
 
-def grade(warning: Warning, event: dict[str, Any]) -> Grade:
+def grade(warning: Warning, event: HazardEvent) -> Grade:
     """Severity, urgency and certainty of the warning (the table above)."""
-    hazard = str(event.get("hazard") or "other")
-    level = str(warning.level or event.get("level") or "").lower()
+    hazard = event.hazard.value
+    level = (warning.level or event.level or "").lower()
     if is_over(warning, event):
         return ENDED
     if hazard == "tsunami":
         g = TSUNAMI.get(level, TSUNAMI["waspada"])
-        return Grade(g.severity, g.urgency, "Observed") if event.get("observations") else g
+        return Grade(g.severity, g.urgency, "Observed") if event.observations else g
     if hazard == "flood":
         return FLOOD.get(level, FLOOD["normal"])
     if hazard == "earthquake":
-        felt = [int(f.get("mmi_max") or 0) for f in event.get("felt") or ()]
+        felt = [int(f.mmi_max or 0) for f in event.felt]
         if felt:
             severity = next(s for floor, s in QUAKE_MMI if max(felt) >= floor)
-        elif isinstance(event.get("magnitude"), int | float):
-            severity = next(s for floor, s in QUAKE_MAGNITUDE if float(event["magnitude"]) >= floor)
+        elif isinstance(event.magnitude, int | float):
+            severity = next(s for floor, s in QUAKE_MAGNITUDE if float(event.magnitude) >= floor)
         else:
             severity = "Unknown"
         return Grade(severity, "Past", "Observed")
     default = WEATHER if hazard == "weather" else OTHER
     return Grade(
-        _pick(event.get("severity"), _SEVERITY, default.severity),
-        _pick(event.get("urgency"), _URGENCY, default.urgency),
-        _pick(event.get("certainty"), _CERTAINTY, default.certainty),
+        _pick(event.severity, _SEVERITY, default.severity),
+        _pick(event.urgency, _URGENCY, default.urgency),
+        _pick(event.certainty, _CERTAINTY, default.certainty),
     )
 
 
-def expires(warning: Warning, event: dict[str, Any]) -> datetime:
+def expires(warning: Warning, event: HazardEvent) -> datetime:
     """The source's expiry when it gave one still ahead of the warning, else the default."""
-    hazard = str(event.get("hazard") or "other")
-    if event.get("expires"):
-        theirs = datetime.fromisoformat(str(event["expires"]).replace("Z", "+00:00"))
-        if theirs > warning.created_at:
-            return theirs
+    hazard = event.hazard.value
+    theirs = event.expires
+    if theirs is not None and theirs > warning.created_at:
+        return theirs
     ttl = EXPIRES_ENDED if is_over(warning, event) else EXPIRES.get(hazard, EXPIRES["other"])
     return warning.created_at + ttl

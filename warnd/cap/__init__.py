@@ -1,0 +1,27 @@
+"""CAP documents: each warning as a CAP 1.2 alert (`alert`), how grave, urgent and certain it is
+and how long it stands (`grading`), and an account's feed of them, its Atom index and the names
+and served form of its documents (`feed`)."""
+
+from warnd.cap.alert import MAX_POINTS, cap_time, describe, render_cap
+from warnd.cap.feed import INDEX, Document, Feed, FeedInfo, alert_file_name, atom, document, feed_title
+from warnd.cap.grading import EXPIRES, Grade, expires, grade, is_over
+
+__all__ = [
+    "EXPIRES",
+    "INDEX",
+    "MAX_POINTS",
+    "Document",
+    "Feed",
+    "FeedInfo",
+    "Grade",
+    "alert_file_name",
+    "atom",
+    "cap_time",
+    "describe",
+    "document",
+    "expires",
+    "feed_title",
+    "grade",
+    "is_over",
+    "render_cap",
+]
