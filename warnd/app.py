@@ -150,6 +150,7 @@ class Daemon:
             lambda: self.bundle,
             lambda: self.store.run(self._waiting),
             snapshot,
+            self.clock,
         )
         self._stop = asyncio.Event()
 
