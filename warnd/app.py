@@ -1,4 +1,4 @@
-"""The daemon: wiring, signals, sd_notify, the HTTP endpoint and an ordered shutdown.
+"""The daemon: wiring, signals, sd_notify and an ordered shutdown (its HTTP side: runtime.serving).
 
 Start-up builds and checks the whole configuration before it touches anything; a set with any
 problem never starts (exit 2, before READY=1). READY=1 is sent once the store is open, the
@@ -21,8 +21,6 @@ import signal
 from pathlib import Path
 
 from warnd.clock import Clock, SystemClock, steady
-from warnd.config import secrets
-from warnd.config.secrets import Secret
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
 from warnd.metrics import Metrics
@@ -34,7 +32,6 @@ from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
 from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
-from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
 from warnd.runtime.membership import Membership
@@ -44,7 +41,8 @@ from warnd.runtime.poll import Poller
 from warnd.runtime.reload import Reloads, close_all
 from warnd.runtime.schedule import Schedule
 from warnd.runtime.sdnotify import notify, watchdog_pings
-from warnd.runtime.statedir import lock, write_atomic
+from warnd.runtime.serving import Serving
+from warnd.runtime.statedir import lock
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
@@ -91,7 +89,7 @@ class Daemon:
             db.node_name(store),
             store.lease,
             shared=self.shared,
-            listen=self._listening,
+            listen=lambda: self.serving.listening(),
             on_elected=self._elected,
             on_displaced=self._displaced,
             store=self.store,
@@ -132,19 +130,12 @@ class Daemon:
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
-        self.http_error: str | None = None
         self.observer = Observer(reads, self.clock, lambda: self.bundle, self._live, lambda: self.reloads.generation)
         self.metrics.registry.register(self.observer)
         self.board = NoticeBoard(self.conn, self.clock, self.metrics, lambda: sorted(self.bundle.ops))
         self.ops = OpsRelay(self.conn, self.clock, lambda: self.bundle.ops, self.store)
-        self.operator_token: Secret | None = None
-        self.token_problem: str | None = None
-        self._read_token()
-        host, port = _address(bundle.config.file.listen)
-        public = bundle.config.file.public_listen
-        self.endpoint = Endpoint(
-            host,
-            port,
+        self.serving = Serving(
+            lambda: self.bundle,
             health=self.observer.health,
             status=lambda: (
                 self.observer.status(str(self.config_path))
@@ -152,9 +143,6 @@ class Daemon:
             ),
             registry=self.metrics.registry,
             cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
-            public=_address(public) if public else None,
-            token=lambda: self.operator_token,
-            token_missing=lambda: self.token_problem,
             store=self.store,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
@@ -162,6 +150,7 @@ class Daemon:
             lambda: self.bundle,
             lambda: self.store.run(self._waiting),
             snapshot,
+            self.clock,
         )
         self._stop = asyncio.Event()
 
@@ -171,7 +160,7 @@ class Daemon:
         return Live(
             self.started,
             self.reloads.last,
-            self.http_error,
+            self.serving.error,
             store_error,
             offset,
             self.reloads.refused,
@@ -187,7 +176,7 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
-        await self._serve()
+        await self.serving.start()
         # Registered and, when no other node leads, leader before the first poll is scheduled.
         await self.store.run(self.membership.register)
         await self.membership.beat()
@@ -209,7 +198,7 @@ class Daemon:
             accounts=sorted(self.bundle.accounts),
             partners=sorted(cfg.file.partners),
             outbox=await self.store.run(self.dispatcher.outbox.counts),
-            listen=self.endpoint.bound,
+            listen=self.serving.endpoint.bound,
             store=self.conn.where,
             node=self.membership.name,
             role=self.membership.role,
@@ -246,37 +235,6 @@ class Daemon:
         checks.cancel()
         await self.last_good.stop()
         await self._shutdown(dispatch, ops, watchdog, membership)
-
-    def _read_token(self) -> None:
-        """The operator token, read at start and on each reload (a rotated token takes effect
-        then). Named but unreadable: operator paths refuse everyone rather than open up."""
-        name = self.bundle.config.file.operator_token
-        self.operator_token = secrets.read(name) if name else None
-        self.token_problem = secrets.missing(name) if name and self.operator_token is None else None
-        if self.token_problem:
-            log.error("http.token_missing", error=self.token_problem, field="operator_token")
-
-    async def _serve(self) -> None:
-        """Start the listeners. A port taken is a notice, not a stop: warnings matter more."""
-        self.endpoint.watch_accepts()
-        cfg = self.bundle.config
-        errors = []
-        for listener, configured, file in (
-            (self.endpoint.operator, cfg.file.listen, "listen"),
-            (self.endpoint.public, cfg.file.public_listen, "public_listen"),
-        ):
-            if listener is None:
-                continue
-            try:
-                host, port = await listener.start()
-            except OSError as e:
-                errors.append(f"cannot listen on {configured} ({file}): {e.strerror or e}")
-                log.error("http.failed", error=errors[-1], listener=listener.name)
-                continue
-            # For `warnd status` and tests when the port was 0 (any free port).
-            write_atomic(cfg.state_dir / file, f"{host}:{port}\n")
-            log.info("http.listening", address=f"{host}:{port}", listener=listener.name)
-        self.http_error = "; ".join(errors) or None
 
     async def _health(self) -> None:
         """Staleness, notices and the STATUS= line, every few seconds."""
@@ -324,7 +282,7 @@ class Daemon:
             return False
         old = self.bundle
         self.bundle = new
-        self._read_token()
+        self.serving.read_token()
         self.schedule.feeds(f.spec for f in new.config.feeds)
         await close_all(old)
         await self.reloads.applied(new)
@@ -332,10 +290,6 @@ class Daemon:
         self.checks.wake()
         self.last_good.soon(0.0)
         return True
-
-    def _listening(self) -> str | None:
-        bound = self.endpoint.bound
-        return f"{bound[0]}:{bound[1]}" if bound else None
 
     def _elected(self) -> None:
         """Leader now (at start, or taking over from a node that died): every feed is polled at
@@ -380,7 +334,7 @@ class Daemon:
             task.cancel()
         self.schedule.shutdown()
         await asyncio.sleep(0)
-        await self.endpoint.stop()
+        await self.serving.stop()
         await self.fetcher.aclose()
         await close_all(self.bundle)
         membership.cancel()
@@ -397,11 +351,5 @@ class Daemon:
                 # Fold the write-ahead log into the database file: a clean, self-contained state.
                 self.conn.checkpoint()
         self.conn.close()
-        for file in ("listen", "public_listen"):
-            (self.bundle.config.state_dir / file).unlink(missing_ok=True)
+        self.serving.forget_addresses()
         log.info("daemon.stopped", outbox=counts)
-
-
-def _address(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]"), int(port)

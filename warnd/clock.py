@@ -84,6 +84,12 @@ class SystemClock:
         return datetime.fromtimestamp(steady(), UTC)
 
 
+def system_now() -> datetime:
+    """The system's own time, steps included, not warnd's timeline: only for what keeps its
+    time in the system clock and must be told times on it (APScheduler's triggers)."""
+    return datetime.now(UTC)
+
+
 class FixedClock:
     """A clock that moves only when told to."""
 

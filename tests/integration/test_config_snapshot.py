@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ format: bmkg-tews
 url: http://127.0.0.1:9/auto.json
 interval: 60
 """
+# When the sets are saved: the caller's time, not the system's.
+NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
 def _verify(path: Path, mirror: Path) -> object:
@@ -36,14 +39,17 @@ def _config(tmp_path: Path) -> Path:
 def test_the_saved_set_loads_without_the_files_it_was_taken_from(tmp_path):
     cfg = _config(tmp_path)
     first = build(cfg, with_senders=True)
-    snap, new = snapshot.save(first.config, _verify)
+    snap, new = snapshot.save(first.config, _verify, NOW)
     assert new and snap.origin == cfg
+    assert snap.taken_at == "2026-11-30T03:00:00+00:00"
     # The operator's files go away entirely; the copy still loads, writing where the config says.
     shutil.rmtree(tmp_path / "etc" / "rules")
     shutil.rmtree(tmp_path / "feeds")
     with pytest.raises(ConfigError):
         build(cfg, with_senders=False)
-    again = build(cfg, with_senders=True, mirror=snapshot.current(first.config.state_dir, cfg).mirror)
+    current = snapshot.current(first.config.state_dir, cfg)
+    assert current is not None and current.taken_at == "2026-11-30T03:00:00+00:00"
+    again = build(cfg, with_senders=True, mirror=current.mirror)
     assert [r.id for r in again.ruleset.rules] == [r.id for r in first.ruleset.rules]
     assert [f.spec.id for f in again.config.feeds] == ["auto"]
     assert again.config.state_dir == first.config.state_dir
@@ -54,13 +60,13 @@ def test_the_saved_set_loads_without_the_files_it_was_taken_from(tmp_path):
 def test_an_unchanged_set_is_not_copied_again_and_only_the_current_one_is_kept(tmp_path):
     cfg = _config(tmp_path)
     b = build(cfg, with_senders=False)
-    one, new = snapshot.save(b.config, _verify)
+    one, new = snapshot.save(b.config, _verify, NOW)
     assert new
-    same, new = snapshot.save(b.config, _verify)
+    same, new = snapshot.save(b.config, _verify, NOW)
     assert not new and same.digest == one.digest
     rules = tmp_path / "etc" / "rules" / "test.yaml"
     rules.write_text(rules.read_text().replace("within_km: 60", "within_km: 70"))
-    two, new = snapshot.save(build(cfg, with_senders=False).config, _verify)
+    two, new = snapshot.save(build(cfg, with_senders=False).config, _verify, NOW)
     assert new and two.digest != one.digest
     root = b.config.state_dir / snapshot.FOLDER
     assert sorted(p.name for p in root.iterdir()) == sorted(["blobs", "current", two.digest])
@@ -70,13 +76,13 @@ def test_an_unchanged_set_is_not_copied_again_and_only_the_current_one_is_kept(t
 
 def test_a_file_broken_between_the_load_and_the_copy_leaves_the_previous_set(tmp_path):
     cfg = _config(tmp_path)
-    one, _ = snapshot.save(build(cfg, with_senders=False).config, _verify)
+    one, _ = snapshot.save(build(cfg, with_senders=False).config, _verify, NOW)
     rules = tmp_path / "etc" / "rules" / "test.yaml"
     rules.write_text(rules.read_text().replace("within_km: 60", "within_km: 70"))
     loaded = build(cfg, with_senders=False).config
     rules.write_text("rules: [{id: x}]\n")
     with pytest.raises(ConfigError):
-        snapshot.save(loaded, _verify)
+        snapshot.save(loaded, _verify, NOW)
     kept = snapshot.current(loaded.state_dir, cfg)
     assert kept is not None and kept.digest == one.digest
     assert not [p for p in kept.folder.parent.iterdir() if p.name.startswith(".")]
@@ -85,6 +91,6 @@ def test_a_file_broken_between_the_load_and_the_copy_leaves_the_previous_set(tmp
 def test_a_snapshot_of_another_config_is_not_used(tmp_path):
     cfg = _config(tmp_path)
     b = build(cfg, with_senders=False)
-    snapshot.save(b.config, _verify)
+    snapshot.save(b.config, _verify, NOW)
     assert snapshot.current(b.config.state_dir, cfg) is not None
     assert snapshot.current(b.config.state_dir, tmp_path / "other.yaml") is None

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 
 from warnd.cli import parser
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, EXIT_STORE
+from warnd.clock import Clock, SystemClock
 from warnd.errors import StoreError, StoreUnavailable
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
+    """`clock`: what every command takes as now (the system's steady time when not given)."""
     p = parser.build()
     args = p.parse_args(argv)
+    args.clock = clock or SystemClock()
     if not getattr(args, "command", None):
         p.print_help()
         return EXIT_CONFIG

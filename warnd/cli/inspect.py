@@ -9,7 +9,6 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from warnd import __version__
@@ -47,7 +46,7 @@ def history(args: argparse.Namespace) -> int:
 def events(args: argparse.Namespace) -> int:
     from warnd.pollers.registry import FORMATS, detect
 
-    now = args.at or datetime.now(UTC)
+    now = args.at or args.clock.now()
     status = EXIT_OK
     for source in args.sources:
         try:
@@ -158,7 +157,7 @@ def simulate(args: argparse.Namespace) -> int:
             print(f"{source}: {e}", file=sys.stderr)
             return EXIT_FAILURE
         docs.append(Document(source, data, args.feed or Path(source).name, args.feed_format))
-    times = ticks(args.at or datetime.now(UTC), args.every, args.until)
+    times = ticks(args.at or args.clock.now(), args.every, args.until)
     try:
         follow = args.at is None
         run = simulate(args.config, docs, times, follow=follow)

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     refused: ConfigError | None = None
     snap: Snapshot | None = None
     try:
-        bundle = build(args.config, with_senders=True)
+        bundle = build(args.config, with_senders=True, clock=args.clock)
     except ConfigError as e:
         # A broken edit must not keep warnings from going out after a crash or a reboot: start
         # from the last set that ran, and say so everywhere an operator looks.
@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
         if not json_lines:
             print_problems(e, f"starting from the last good set ({snap.digest}, saved {snap.taken_at})")
         try:
-            bundle = build(args.config, with_senders=True, mirror=snap.mirror)
+            bundle = build(args.config, with_senders=True, mirror=snap.mirror, clock=args.clock)
         except ConfigError as again:
             _refused_at_start(again, json_lines, "the last good set does not load either; nothing was started")
             return EXIT_CONFIG
         refused = e
     try:
-        daemon = Daemon(args.config, bundle, refused=refused, snapshot=snap)
+        daemon = Daemon(args.config, bundle, args.clock, refused=refused, snapshot=snap)
     except AlreadyRunning as e:
         get_logger("warnd").error("daemon.refused", error=str(e))
         return EXIT_FAILURE

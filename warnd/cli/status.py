@@ -46,7 +46,7 @@ def show(args: argparse.Namespace) -> int:
             if refused
             else f"warnd is not answering on {address or 'its listen address'}: this is the state it left"
         )
-        snap = from_database(state_dir, feed_ids, store) | {"source": "state database", "note": note}
+        snap = from_database(state_dir, feed_ids, args.clock.now(), store) | {"source": "state database", "note": note}
     if args.format == "json":
         print(json.dumps(snap, ensure_ascii=False))
     else:

@@ -31,7 +31,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from warnd.config.load import Config, mirrored
@@ -108,10 +108,11 @@ def current(state_dir: Path, origin: Path) -> Snapshot | None:
     )
 
 
-def save(cfg: Config, verify: Callable[[Path, Path], object]) -> tuple[Snapshot, bool]:
-    """Make the set `cfg` was loaded from the current snapshot; returns it and whether it was
-    new. `verify(config path, mirror)` loads the copy and raises if it does not load: files
-    edited between the load and this copy are caught there and the previous snapshot stays."""
+def save(cfg: Config, verify: Callable[[Path, Path], object], now: datetime) -> tuple[Snapshot, bool]:
+    """Make the set `cfg` was loaded from the current snapshot, taken at `now`; returns it and
+    whether it was new. `verify(config path, mirror)` loads the copy and raises if it does not
+    load: files edited between the load and this copy are caught there and the previous snapshot
+    stays."""
     if cfg.mirror is not None:
         raise ValueError("a set read from a snapshot is saved already")
     origin = Path(_norm(cfg.path))
@@ -120,7 +121,7 @@ def save(cfg: Config, verify: Callable[[Path, Path], object]) -> tuple[Snapshot,
     hashes = fingerprint(files_of(cfg))
     digest = digest_of(hashes)
     folder = root / digest
-    now = datetime.now(UTC).isoformat(timespec="seconds")
+    taken_at = now.isoformat(timespec="seconds")
     if not (folder / "manifest.json").is_file():
         blobs = root / "blobs"
         blobs.mkdir(parents=True, exist_ok=True)
@@ -144,7 +145,7 @@ def save(cfg: Config, verify: Callable[[Path, Path], object]) -> tuple[Snapshot,
                 except OSError:
                     shutil.copyfile(blob, target)
             verify(origin, tmp / "tree")
-            manifest = {"origin": str(origin), "taken_at": now, "files": hashes}
+            manifest = {"origin": str(origin), "taken_at": taken_at, "files": hashes}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
             tmp.rename(folder)
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+from warnd.clock import Clock
 from warnd.config import snapshot
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
@@ -23,10 +24,15 @@ SNAPSHOT_QUIET_MAX = 60.0
 
 class LastGood:
     def __init__(
-        self, bundle: Callable[[], Bundle], busy: Callable[[], Awaitable[bool]], current: Snapshot | None
+        self,
+        bundle: Callable[[], Bundle],
+        busy: Callable[[], Awaitable[bool]],
+        current: Snapshot | None,
+        clock: Clock,
     ) -> None:
         """`busy`: deliveries are waiting (may raise DatabaseError, taken as busy)."""
         self._bundle = bundle
+        self._clock = clock
         self._busy = busy
         self.current = current
         self._saving: asyncio.Task[None] | None = None
@@ -65,7 +71,10 @@ class LastGood:
             return
         try:
             snap, new = await asyncio.to_thread(
-                snapshot.save, cfg, lambda path, mirror: build(path, with_senders=False, mirror=mirror)
+                snapshot.save,
+                cfg,
+                lambda path, mirror: build(path, with_senders=False, mirror=mirror),
+                self._clock.now(),
             )
         except (OSError, ConfigError) as e:
             # The running set is unaffected; the next start falls back to an older snapshot, if any.

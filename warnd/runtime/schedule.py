@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from warnd.clock import Clock, SystemClock, steady
+from warnd.clock import Clock, SystemClock, steady, system_now
 from warnd.config.schema import FeedSpec
 from warnd.obs import get_logger
 
@@ -30,9 +30,17 @@ def health_every(feeds: Iterable[FeedSpec]) -> float:
 
 
 class Schedule:
-    def __init__(self, poll: Callable[[str], Awaitable[None]], health: Callable[[], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        poll: Callable[[str], Awaitable[None]],
+        health: Callable[[], Awaitable[None]],
+        system_now: Callable[[], datetime] = system_now,
+    ) -> None:
+        """`system_now`: the system clock, steps included, on purpose: APScheduler compares the
+        times it is given with the system's time (see follow_clock), not warnd's timeline."""
         self._poll = poll
         self._health = health
+        self._system_now = system_now
         self.scheduler = AsyncIOScheduler(timezone=UTC)
 
     def feeds(self, feeds: Iterable[FeedSpec]) -> None:
@@ -42,7 +50,7 @@ class Schedule:
         for job in self.scheduler.get_jobs():
             if job.id.startswith(_FEED) and job.id not in wanted:
                 job.remove()
-        now = datetime.now(UTC)
+        now = self._system_now()
         for job_id, spec in wanted.items():
             existing = self.scheduler.get_job(job_id)
             if existing is not None:
@@ -73,7 +81,7 @@ class Schedule:
         )
 
     def poll_all_now(self) -> None:
-        now = datetime.now(UTC)
+        now = self._system_now()
         for job in self.scheduler.get_jobs():
             if job.id.startswith(_FEED):
                 job.modify(next_run_time=now)

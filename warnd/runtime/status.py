@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from warnd.store.cluster import Cluster
 from warnd.store.db import open_store
 from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.ledger import Ledger
+from warnd.store.meta import LAST_RELOAD, Meta
 from warnd.store.notices import Notices
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.silences import Silences
@@ -29,8 +30,11 @@ from warnd.store.targets import Targets
 RECENT = 10
 
 
-def from_database(state_dir: Path, feed_ids: list[str] | None, store: StoreSettings | None = None) -> dict[str, Any]:
-    """`feed_ids` None: every feed the database knows (the config on disk may be broken)."""
+def from_database(
+    state_dir: Path, feed_ids: list[str] | None, now: datetime, store: StoreSettings | None = None
+) -> dict[str, Any]:
+    """`feed_ids` None: every feed the database knows (the config on disk may be broken). `now`:
+    the time ages and holds are judged at."""
     store = store or StoreSettings()
     path = state_dir / "warnd.db"
     if store.dsn is None and not path.exists():
@@ -49,7 +53,7 @@ def from_database(state_dir: Path, feed_ids: list[str] | None, store: StoreSetti
         }
     conn = open_store(store, state_dir, read_only=True)
     try:
-        return snapshot(conn, feed_ids, datetime.now(UTC), lease=store.lease) | {"state_db": conn.where}
+        return snapshot(conn, feed_ids, now, lease=store.lease) | {"state_db": conn.where}
     finally:
         conn.close()
 
@@ -105,7 +109,7 @@ def snapshot(
     box = Outbox(conn)
     if queues is None:
         queues = box.per_target()
-    row = conn.execute("SELECT value FROM meta WHERE key = 'last_reload'").fetchone()
+    last_reload = Meta(conn).get(LAST_RELOAD)
     return {
         "feeds": [_feed(fid, states.get(fid), now) for fid in ids],
         "outbox": box.counts(),
@@ -168,7 +172,7 @@ def snapshot(
         ],
         "events": Ledger(conn).count(),
         "cluster": cluster(conn, lease),
-        "last_reload": json.loads(row[0]) if row else None,
+        "last_reload": json.loads(last_reload) if last_reload is not None else None,
     }
 
 
