@@ -192,16 +192,14 @@ class Recorder:
 
 
 def test_operator_commands_act_at_the_time_of_the_clock_they_are_given(tmp_path, capsys):
-    from warnd.cli import operate, parser
+    from warnd.cli import main
     from warnd.clock import FixedClock
 
     cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
     at = datetime(2031, 3, 4, 5, 0, tzinfo=UTC)
 
     def run(argv: list[str], when: datetime) -> int:
-        args = parser.build().parse_args(argv)
-        command = {"silence": operate.silence, "outbox": operate.outbox}[args.command]
-        return command(args, clock=FixedClock(when))
+        return main(argv, clock=FixedClock(when))
 
     assert run(["silence", "add", "-c", str(cfg), "--region", "32", "--for", "2h", "--reason", "drill"], at) == 0
     assert "until 2031-03-04T07:00:00Z" in capsys.readouterr().out

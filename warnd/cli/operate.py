@@ -9,22 +9,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from warnd.cli.state import operator_state, state_dirs
 from warnd.model import Delivery, iso_utc
 from warnd.runtime.statedir import daemon_pid
 
-if TYPE_CHECKING:
-    from warnd.clock import Clock
 
-
-def outbox(args: argparse.Namespace, clock: Clock | None = None) -> int:
+def outbox(args: argparse.Namespace) -> int:
     from warnd.store.outbox import Outbox
     from warnd.store.targets import Targets
 
-    with operator_state(args.config, clock) as st:
+    with operator_state(args.config, args.clock) as st:
         if st is None:
             return EXIT_CONFIG
         cfg, conn, now = st.cfg, st.conn, st.now
@@ -94,10 +90,10 @@ def _wake_daemon(state_dir: Path) -> None:
             os.kill(pid, signal.SIGUSR1)
 
 
-def silence(args: argparse.Namespace, clock: Clock | None = None) -> int:
+def silence(args: argparse.Namespace) -> int:
     from warnd.store.silences import Silences
 
-    with operator_state(args.config, clock) as st:
+    with operator_state(args.config, args.clock) as st:
         if st is None:
             return EXIT_CONFIG
         cfg, now = st.cfg, st.now

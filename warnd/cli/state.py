@@ -62,17 +62,16 @@ class OperatorState:
 
 
 @contextlib.contextmanager
-def operator_state(config: Path, clock: Clock | None = None) -> Iterator[OperatorState | None]:
+def operator_state(config: Path, clock: Clock) -> Iterator[OperatorState | None]:
     """The loaded config with its state database open, or None after printing every problem of
-    the config. The time the command acts at is read once, here, from `clock` (the system's by
-    default): every row it writes or judges agrees on it, and a test can fix it."""
-    from warnd.clock import SystemClock
+    the config. The time the command acts at is read once, here, from the CLI's `clock`: every
+    row it writes or judges agrees on it, and a test can fix it."""
 
     cfg = load_config(config)
     if cfg is None:
         yield None
         return
-    now = (clock or SystemClock()).now()
+    now = clock.now()
     with state_db(cfg) as conn:
         yield OperatorState(cfg, conn, now)
 
