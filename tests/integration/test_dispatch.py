@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from warnd.channels import x as x_channel
+from warnd.channels import x_answers
 from warnd.channels.base import Job, Sent
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
@@ -358,7 +359,7 @@ def test_a_thread_part_x_refuses_as_a_repeat_is_delivered_only_when_warnd_s_reco
 
 def test_x_credits_spent_hold_every_account_of_the_app_and_lose_nothing(tmp_path, monkeypatch):
     # The real hold is 15 minutes; the test waits a moment instead.
-    monkeypatch.setattr(x_channel, "CREDITS_HOLD", 2.0)
+    monkeypatch.setattr(x_answers, "CREDITS_HOLD", 2.0)
     users = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
     fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users)
     fake.start()

@@ -109,7 +109,7 @@ class Probed(Protocol):
 def classify_status(status: int) -> Failure | None:
     """None for success. The same table for every partner HTTP channel: 429 waits, 5xx and 408
     retry, 401/403 disable the target, other 4xx are final. X, whose answers differ by body (a
-    402 for spent credits, 403s that mean different things), has its own: x.X_ANSWERS."""
+    402 for spent credits, 403s that mean different things), has its own: x_answers.X_ANSWERS."""
     if 200 <= status < 300:
         return None
     if status == 429:

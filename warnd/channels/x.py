@@ -6,8 +6,8 @@ What tweepy does not do, and this module does:
   https://api.x.com, or a local fake in drills): the adapter in `x_wire` sends tweepy's requests
   with httpx under the one outbound policy;
 - rate limits: wait_on_rate_limit is off (it hot-loops without a reset header and ignores the
-  24-hour buckets); a 429 becomes a hold until the latest reset X announced, kept by the
-  dispatcher across restarts;
+  24-hour buckets); a 429 becomes a hold until the latest reset X announced (read by
+  x_answers.holds), kept by the dispatcher across restarts;
 - threads: a text over 280 weighted characters goes out as numbered replies to itself, each part
   recorded as it is posted so a crash mid-thread resumes after the last part;
 - duplicate content: X answers 403 with no error code; the message says "duplicate content".
@@ -15,20 +15,16 @@ What tweepy does not do, and this module does:
   attempt a restart finds in flight) is recorded in the outbox. X refusing that part as a
   duplicate means that request got through: the part counts as posted. A refusal of any other
   part is an error: the delivery is dead-lettered with an operator notice, never counted sent.
-- errors: X is judged by status and body together, in one table (X_ANSWERS below), not by the
-  status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its message.
+- errors: X is judged by status and body together, in one table (x_answers.X_ANSWERS), not by
+  the status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its
+  message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 import requests
 import tweepy
@@ -36,6 +32,7 @@ from requests_oauthlib import OAuth1
 
 from warnd.channels import thread
 from warnd.channels.base import Budget, Job, Sent
+from warnd.channels.x_answers import ParentGone, classify
 from warnd.channels.x_wire import TWEEPY_HOST, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -47,8 +44,6 @@ from warnd.obs import get_logger
 log = get_logger("warnd.x")
 
 APP_HOLD = "x-app"
-# Without any reset header X gave no hint: wait a minute rather than hammer it.
-DEFAULT_HOLD = 60.0
 # Failures after which X may have taken the post: no answer, or one that does not say.
 _UNANSWERED = (Failure.NETWORK, Failure.SERVER_ERROR)
 
@@ -187,7 +182,7 @@ class XSender:
         try:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
         except tweepy.HTTPException as e:
-            raise _classify(e, self.clock.now()) from None
+            raise classify(e, self.clock.now()) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
         except requests.RequestException as e:
@@ -209,162 +204,9 @@ class XSender:
         try:
             self.client.get_me(user_auth=True)
         except tweepy.HTTPException as e:
-            raise _classify(e, self.clock.now()) from None
+            raise classify(e, self.clock.now()) from None
         except requests.RequestException as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
 
     async def aclose(self) -> None:
         self.client.session.close()
-
-
-class Act(StrEnum):
-    """What warnd does with an answer from X."""
-
-    HOLD_APP = "hold_app"  # every account of the app waits; nothing is dead-lettered
-    HOLD = "hold"  # this account waits for the reset X announced
-    ALONE = "alone"  # the post being answered is gone: post without the reply
-    DUPLICATE = "duplicate"  # judged part by part against the outbox (see send)
-    DISABLE = "disable"  # the credential or account is refused: disable with a notice
-    RETRY = "retry"  # the retry rule (backoff, give-up time)
-    DEAD = "dead"  # final: dead-lettered with a notice
-
-
-UNREADABLE = None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # Lower-case text X's JSON body must contain ("" for any body, readable or not), or
-    # UNREADABLE: the body is not JSON (an HTML error page, a cut-off answer).
-    body: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, text: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.body is UNREADABLE:
-            return text is None
-        return text is not None and self.body in text if self.body else True
-
-
-_GONE = "reply to a tweet that is deleted or not visible"
-
-# X's answers and what warnd does, first match wins. The table of X answers in docs/operator/configure.md is this one.
-X_ANSWERS: tuple[Row, ...] = (
-    # The app's pay-per-use credits are spent (problem title "CreditsDepleted"). Every account
-    # posts on the app's credits, so every one waits; matched on the status alone, since the
-    # body is not documented and an unreadable one means the same.
-    Row(402, "", Act.HOLD_APP, "X credits exhausted"),
-    Row(429, "", Act.HOLD, "X rate limit"),
-    Row(401, "", Act.DISABLE, "X refused the credential"),
-    Row(403, _GONE, Act.ALONE, "the post being answered is deleted or not visible"),
-    Row(403, "duplicate content", Act.DUPLICATE, "X refused duplicate content"),
-    Row(403, "suspended", Act.DISABLE, "X account suspended"),
-    Row(403, "not permitted to perform this action", Act.DISABLE, "X does not permit this account to post"),
-    # Not X's own verdict (a proxy's or load balancer's page, an answer cut off): nothing about
-    # the account or the warning is known, so it is tried again.
-    Row(None, UNREADABLE, Act.RETRY, "X answered with an unreadable body"),
-    Row(403, "", Act.DISABLE, "X refused the account"),
-    Row(408, "", Act.RETRY, "X request timeout"),
-    Row(range(500, 600), "", Act.RETRY, "X server error"),
-    Row(range(400, 500), "", Act.DEAD, "X refused the request"),
-    Row(None, "", Act.RETRY, "X answered an unexpected status"),
-)
-
-# How long every account waits when the app's credits are spent and X names no reset: long
-# enough not to pay for refusals, short enough that a top-up is used soon.
-CREDITS_HOLD = 900.0
-
-_FAILURE = {
-    Act.HOLD_APP: Failure.RATE_LIMITED,
-    Act.HOLD: Failure.RATE_LIMITED,
-    Act.ALONE: Failure.BAD_REQUEST,
-    Act.DUPLICATE: Failure.DUPLICATE,
-    Act.DISABLE: Failure.AUTH,
-    Act.RETRY: Failure.SERVER_ERROR,
-    Act.DEAD: Failure.BAD_REQUEST,
-}
-
-
-class ParentGone(DeliveryError):
-    """The post a reply answers is deleted or not visible: the reply can go out on its own."""
-
-
-def judge(status: int, body: bytes | str | None) -> Row:
-    """The row of X_ANSWERS for this answer."""
-    text: str | None
-    try:
-        parsed = json.loads(body or b"")
-        text = json.dumps(parsed).lower() if isinstance(parsed, dict) else None
-    except (ValueError, UnicodeDecodeError):
-        text = None
-    return next(r for r in X_ANSWERS if r.matches(status, text))
-
-
-def _classify(e: tweepy.HTTPException, now: datetime) -> DeliveryError:
-    response = e.response
-    status = int(getattr(response, "status_code", 0) or 0)
-    row = judge(status, getattr(response, "content", None))
-    messages = [str(m) for m in (e.api_messages or [])]
-    detail = "; ".join(messages)[:200] or _body_detail(response)
-    failure = _FAILURE[row.act]
-    message = f"{row.reason} ({status}): {detail}"
-    if row.act is Act.DUPLICATE:
-        return DeliveryError("X refused duplicate content", failure)
-    if row.act is Act.ALONE:
-        return ParentGone(message, failure)
-    if row.act is Act.HOLD:
-        hold, app_hold = holds(response.headers, now)
-        return DeliveryError(message, failure, hold_until=hold, app_hold_until=app_hold)
-    if row.act is Act.HOLD_APP:
-        reset = _epoch(response.headers, "x-rate-limit-reset")
-        until = reset if reset is not None and reset > now else now + timedelta(seconds=CREDITS_HOLD)
-        return DeliveryError(
-            message,
-            failure,
-            app_hold_until=until,
-            notice=f"operator action needed: the X app's credits are spent; every X account waits until"
-            f" {until.isoformat()} and then tries again (top up credits in the X Developer Console)",
-        )
-    return DeliveryError(message, failure)
-
-
-def holds(headers: Any, now: datetime) -> tuple[datetime, datetime | None]:
-    """(hold this account until, hold the whole app until): the latest of the 15-minute and
-    24-hour resets X announced; the app is held only when its own 24-hour budget is spent."""
-
-    def epoch(name: str) -> datetime | None:
-        return _epoch(headers, name)
-
-    def spent(name: str) -> bool:
-        return str(headers.get(name, "")).strip() == "0"
-
-    resets = [r for r in (epoch("x-rate-limit-reset"),) if r]
-    if spent("x-user-limit-24hour-remaining"):
-        resets += [r for r in (epoch("x-user-limit-24hour-reset"),) if r]
-    app = epoch("x-app-limit-24hour-reset") if spent("x-app-limit-24hour-remaining") else None
-    if app:
-        resets.append(app)
-    hold = max(resets) if resets else now + timedelta(seconds=DEFAULT_HOLD)
-    return max(hold, now), app
-
-
-def _epoch(headers: Any, name: str) -> datetime | None:
-    value = headers.get(name)
-    try:
-        return datetime.fromtimestamp(int(value), UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _body_detail(response: Any) -> str:
-    try:
-        body = response.json()
-    except (ValueError, AttributeError):
-        return str(getattr(response, "reason", "") or "")[:200]
-    return json.dumps(body)[:200]
