@@ -20,9 +20,8 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from warnd.channels import x_answers
 from warnd.channels.base import Job
-from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
-from warnd.channels.x import XSender
+from warnd.channels.x import XSender, split, weighted
 from warnd.clock import FixedClock, SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
