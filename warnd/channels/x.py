@@ -124,13 +124,12 @@ class XSender:
         return f"XSender({self.target})"
 
     def cost(self, job: Job) -> int:
-        w = job.delivery.warning
-        return max(1, len(split(w.text, lang=w.lang, label=w.thread_label)) - len(job.delivery.parts))
+        return max(1, len(self._thread(job)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
         d = job.delivery
         w = d.warning
-        parts = split(w.text, lang=w.lang, label=w.thread_label)
+        parts = self._thread(job)
         done = list(d.parts)
         known = [p for p in done if p]
         first: str | None = known[0] if known else None
@@ -166,6 +165,12 @@ class XSender:
             first = first or posted
             reply_to = posted
         return Sent(remote_id=first)
+
+    @staticmethod
+    def _thread(job: Job) -> tuple[str, ...]:
+        """The delivery's thread, split once for the attempt: cost and send read the same parts."""
+        w = job.delivery.warning
+        return job.texts.get(lambda: split(w.text, lang=w.lang, label=w.thread_label))
 
     def _unexplained_duplicate(self, d: Delivery, n: int, of: int) -> DeliveryError:
         """X refused a part warnd never sent as a repeat: counting it delivered would lose it."""
@@ -271,8 +276,8 @@ def _plain(text: str) -> int:
 
 def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
     """The parts of a thread (one part when the text fits), each ending with `label` and its
-    number. Cached: the dispatcher asks for a warning's parts when it budgets the posts and again
-    when it sends them."""
+    number. Cached across attempts: a delivery waiting for its rate budget is costed afresh each
+    time its lane looks at it (within one attempt the parts are split once: Job.texts)."""
     return list(_split(text, limit, lang, " ".join((label or "").split())[:_LABEL_MAX]))
 
 
