@@ -110,7 +110,8 @@ class Sender(Protocol):
     batch: int
 
     def cost(self, job: Job) -> int:
-        """Requests this delivery will make (thread parts not yet posted)."""
+        """Requests this delivery will make (thread parts not yet posted: from job.texts, the
+        same cut send posts)."""
         ...
 
     async def send(self, job: Job) -> Sent:

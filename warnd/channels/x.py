@@ -276,8 +276,9 @@ def _plain(text: str) -> int:
 
 def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
     """The parts of a thread (one part when the text fits), each ending with `label` and its
-    number. Cached across attempts: a delivery waiting for its rate budget is costed afresh each
-    time its lane looks at it (within one attempt the parts are split once: Job.texts)."""
+    number. Cached across attempts: a delivery that waits (for its retry time, a hold, its rate
+    budget) is costed afresh each time its lane looks at it; within one attempt the parts are
+    split once (Job.texts)."""
     return list(_split(text, limit, lang, " ".join((label or "").split())[:_LABEL_MAX]))
 
 
