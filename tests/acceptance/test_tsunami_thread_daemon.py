@@ -20,7 +20,7 @@ from tests.acceptance.conftest import history
 from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, wait_for
 from tests.conftest import ROOT, write_config
 from tests.integration.test_tsunami_sequence import messages
-from warnd.channels.thread import split
+from warnd.channels.x import split
 from warnd.testing.fake_x import FakeX
 
 pytestmark = pytest.mark.acceptance

@@ -18,11 +18,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from warnd.channels import x as x_channel
+from warnd.channels import x_answers
 from warnd.channels.base import Job
-from warnd.channels.thread import split, weighted
 from warnd.channels.webhook import WebhookSender
-from warnd.channels.x import XSender
+from warnd.channels.x import XSender, split, weighted
 from warnd.clock import FixedClock, SystemClock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
@@ -403,7 +402,7 @@ def _expect_failure(failure, retryable=None, hold=False, app_hold=False):
         assert (e.value.hold_until is not None) == hold
         assert (e.value.app_hold_until is not None) == app_hold
         if app_hold:
-            assert e.value.app_hold_until >= before + timedelta(seconds=x_channel.CREDITS_HOLD - 5)
+            assert e.value.app_hold_until >= before + timedelta(seconds=x_answers.CREDITS_HOLD - 5)
             assert e.value.notice and "credits" in e.value.notice
         if retryable is not None:
             assert e.value.retryable == retryable
@@ -438,7 +437,7 @@ SCENARIOS = [
     ("402 credits", 402, "", ["402"], _expect_failure(Failure.RATE_LIMITED, app_hold=True)),
     ("429", 429, "", ["429"], _expect_failure(Failure.RATE_LIMITED, hold=True)),
     ("401", 401, "", ["401"], _expect_failure(Failure.AUTH)),
-    ("403 parent gone", 403, x_channel._GONE, [], _posted_alone),
+    ("403 parent gone", 403, x_answers._GONE, [], _posted_alone),
     ("403 duplicate, unanswered", 403, "duplicate content", [], _duplicate_of_an_unanswered_part),
     ("403 duplicate, never sent", 403, "duplicate content", [], _duplicate_never_sent),
     ("403 suspended", 403, "suspended", ["suspend"], _expect_failure(Failure.AUTH)),
@@ -462,7 +461,7 @@ SCENARIOS = [
 
 
 def test_every_row_of_the_x_table_has_a_scenario():
-    rows = {(r.status, r.body) for r in x_channel.X_ANSWERS}
+    rows = {(r.status, r.body) for r in x_answers.X_ANSWERS}
     assert rows == {(status, body) for _, status, body, _, _ in SCENARIOS}
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from warnd.channels import x as x_channel
+from warnd.channels import x_answers
 from warnd.channels.base import Job, Sent
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
@@ -358,7 +359,7 @@ def test_a_thread_part_x_refuses_as_a_repeat_is_delivered_only_when_warnd_s_reco
 
 def test_x_credits_spent_hold_every_account_of_the_app_and_lose_nothing(tmp_path, monkeypatch):
     # The real hold is 15 minutes; the test waits a moment instead.
-    monkeypatch.setattr(x_channel, "CREDITS_HOLD", 2.0)
+    monkeypatch.setattr(x_answers, "CREDITS_HOLD", 2.0)
     users = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
     fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users)
     fake.start()
@@ -438,3 +439,50 @@ def test_the_time_from_an_event_to_its_first_warning_is_measured_from_the_stored
     count = metrics.registry.get_sample_value("warnd_event_to_post_seconds_count", {"channel": "file"})
     total = metrics.registry.get_sample_value("warnd_event_to_post_seconds_sum", {"channel": "file"})
     assert count == 1 and total is not None and 90 <= total < 120
+
+
+def test_a_thread_is_split_once_per_attempt_for_both_its_budget_and_its_posts(tmp_path, monkeypatch):
+    """The dispatcher costs a delivery against the rate budgets and then sends it: the X channel
+    splits the text into its thread once for both."""
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
+    fake.start()
+    splits: list[str] = []
+    split = x_channel.split
+
+    def counted(text: str, *args: Any, **kwargs: Any) -> list[str]:
+        splits.append(text)
+        return split(text, *args, **kwargs)
+
+    monkeypatch.setattr(x_channel, "split", counted)
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        body = "\n".join(f"WASPADA {i}: Kabupaten Contoh Nomor {i} bagian utara dan pulau-pulaunya" for i in range(12))
+        ws = [
+            replace(warning(i, "aceh", now), text=f"Gempa M7.{i} Flores.\n{body}", thread_label=f"PD-{i}")
+            for i in range(3)
+        ]
+        box = Outbox(conn)
+        with conn.transaction():
+            for w in ws:
+                box.enqueue(w, ["account:aceh"], now)
+
+        def senders() -> dict[str, Any]:
+            return {"account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))}
+
+        async def run() -> bool:
+            return await drain(
+                conn, senders, DispatchSettings(give_up_after=600, retry_min=0.05, retry_max=0.2), timeout=30
+            )
+
+        assert asyncio.run(run())
+        sent = box.listing(["sent"])
+        assert len(sent) == 3
+        assert [d.attempts for d in sent] == [1, 1, 1]
+        # Each delivery was costed and sent on one split (not one for the cost, one for the send).
+        assert sorted(splits) == sorted(w.text for w in ws)
+        threads = [split(w.text, label=w.thread_label) for w in ws]
+        assert all(len(t) > 1 for t in threads)
+        assert len(fake.posts_by("aceh")) == sum(len(t) for t in threads)
+    finally:
+        fake.stop()

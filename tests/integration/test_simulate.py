@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, sample
-from warnd.channels.thread import split, weighted
+from warnd.channels.x import split, weighted
 from warnd.cli import main
 from warnd.model import WarningKind
 from warnd.runtime.simulate import Document, simulate

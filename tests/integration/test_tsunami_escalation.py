@@ -11,7 +11,7 @@ import re
 from datetime import UTC, datetime
 
 from tests.conftest import ROOT
-from warnd.channels.thread import split
+from warnd.channels.x import split
 from warnd.model import WarningKind
 from warnd.runtime.simulate import Document, simulate
 

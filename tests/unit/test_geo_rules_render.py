@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.conftest import REGIONS, TEMPLATES, sample
-from warnd.channels.thread import split, weighted
+from warnd.channels.x import split, weighted
 from warnd.config.schema import Rule
 from warnd.geo import load_layers, zone_name
 from warnd.model import ChangeKind, EventChange, Priority, Reason, Source, WarningKind

@@ -4,7 +4,7 @@ so no part of one post repeats a part of another post of the account."""
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from warnd.channels.thread import split, weighted
+from warnd.channels.x import split, weighted
 from warnd.model import Hazard, HazardEvent, MsgType, Priority, Status, Warning, WarningKind
 from warnd.pipeline.wording import thread_label
 

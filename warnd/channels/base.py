@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -39,12 +39,37 @@ class Unrecorded:
         pass
 
 
+class Texts:
+    """The texts one attempt at a delivery goes out as (X: the parts of a thread), cut once by
+    the channel's own rule and kept for the attempt.
+
+    The dispatcher asks a sender what a delivery costs (`Sender.cost`) before it sends it
+    (`Sender.send`), with the same Job: both read this one cut, so a text is split once per
+    attempt and the budget counts exactly the posts the send makes. What a cut is (X's 280
+    weighted characters, another platform's own limit) stays in the channel: the protocol
+    knows only that a delivery may go out as several texts."""
+
+    __slots__ = ("_texts",)
+
+    def __init__(self) -> None:
+        self._texts: tuple[str, ...] | None = None
+
+    def get(self, cut: Callable[[], Sequence[str]]) -> tuple[str, ...]:
+        """The texts, cut by `cut` on the first ask of this attempt."""
+        if self._texts is None:
+            self._texts = tuple(cut())
+        return self._texts
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
+    """One attempt at one delivery: made by the dispatcher, handed to the sender's cost and send."""
+
     delivery: Delivery
     # The post this one answers on the same account: the first post about the event.
     reply_to: str | None = None
     checkpoint: Checkpoint = field(default_factory=Unrecorded)
+    texts: Texts = field(default_factory=Texts, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +110,8 @@ class Sender(Protocol):
     batch: int
 
     def cost(self, job: Job) -> int:
-        """Requests this delivery will make (thread parts not yet posted)."""
+        """Requests this delivery will make (thread parts not yet posted: from job.texts, the
+        same cut send posts)."""
         ...
 
     async def send(self, job: Job) -> Sent:
@@ -109,7 +135,7 @@ class Probed(Protocol):
 def classify_status(status: int) -> Failure | None:
     """None for success. The same table for every partner HTTP channel: 429 waits, 5xx and 408
     retry, 401/403 disable the target, other 4xx are final. X, whose answers differ by body (a
-    402 for spent credits, 403s that mean different things), has its own: x.X_ANSWERS."""
+    402 for spent credits, 403s that mean different things), has its own: x_answers.X_ANSWERS."""
     if 200 <= status < 300:
         return None
     if status == 429:

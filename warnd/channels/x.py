@@ -1,41 +1,54 @@
-"""Posting to X through tweepy's v2 Client, one client per regional account (OAuth 1.0a user
-context: the app's consumer key, the account's access token).
+"""The X channel: posting to X through tweepy's v2 Client, one client per regional account (OAuth
+1.0a user context: the app's consumer key, the account's access token), and how a warning's text
+becomes an X thread (`split`, `weighted`: X's rule of 280 weighted characters).
 
 What tweepy does not do, and this module does:
 - the wire, a timeout on every request and a configurable API host (X's documented
   https://api.x.com, or a local fake in drills): the adapter in `x_wire` sends tweepy's requests
   with httpx under the one outbound policy;
 - rate limits: wait_on_rate_limit is off (it hot-loops without a reset header and ignores the
-  24-hour buckets); a 429 becomes a hold until the latest reset X announced, kept by the
-  dispatcher across restarts;
+  24-hour buckets); a 429 becomes a hold until the latest reset X announced (read by
+  x_answers.holds), kept by the dispatcher across restarts;
 - threads: a text over 280 weighted characters goes out as numbered replies to itself, each part
-  recorded as it is posted so a crash mid-thread resumes after the last part;
+  recorded as it is posted so a crash mid-thread resumes after the last part (`split`, below);
 - duplicate content: X answers 403 with no error code; the message says "duplicate content".
   A part whose request got no answer (a timeout, a lost connection, a 5xx, or a crash: the
   attempt a restart finds in flight) is recorded in the outbox. X refusing that part as a
   duplicate means that request got through: the part counts as posted. A refusal of any other
   part is an error: the delivery is dead-lettered with an operator notice, never counted sent.
-- errors: X is judged by status and body together, in one table (X_ANSWERS below), not by the
-  status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its message.
+- errors: X is judged by status and body together, in one table (x_answers.X_ANSWERS), not by
+  the status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its
+  message.
+
+How a text becomes a thread (`split`): cuts fall at paragraph breaks first, then line breaks,
+then between words; each part carries its place ("1/3") so a reader who meets a later part knows
+there is more above it. X refuses a text the account has already posted, so no part may repeat a
+part of another post:
+- every later part starts with the warning's first line (shortened): a part that is only a list
+  of regencies would otherwise read the same for two quakes in one place;
+- every part ends with the warning's thread label before its number ("PD-3.3 2/3"): successive
+  updates of one tsunami warning share their first line and their regency lists, and the label
+  (pipeline.wording.thread_label) is one no other post of the account about the event has.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
 import logging
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
 
 import requests
 import tweepy
 from requests_oauthlib import OAuth1
+from twitter_text import parse_tweet
+from twitter_text.config import config as _tt_config
+from twitter_text.extract_urls import extract_urls_with_indices
+from twitter_text.get_character_weight import get_character_weight
 
-from warnd.channels import thread
 from warnd.channels.base import Budget, Job, Sent
+from warnd.channels.x_answers import ParentGone, classify
 from warnd.channels.x_wire import TWEEPY_HOST, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -47,8 +60,6 @@ from warnd.obs import get_logger
 log = get_logger("warnd.x")
 
 APP_HOLD = "x-app"
-# Without any reset header X gave no hint: wait a minute rather than hammer it.
-DEFAULT_HOLD = 60.0
 # Failures after which X may have taken the post: no answer, or one that does not say.
 _UNANSWERED = (Failure.NETWORK, Failure.SERVER_ERROR)
 
@@ -113,13 +124,12 @@ class XSender:
         return f"XSender({self.target})"
 
     def cost(self, job: Job) -> int:
-        w = job.delivery.warning
-        return max(1, len(thread.split(w.text, lang=w.lang, label=w.thread_label)) - len(job.delivery.parts))
+        return max(1, len(self._thread(job)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
         d = job.delivery
         w = d.warning
-        parts = thread.split(w.text, lang=w.lang, label=w.thread_label)
+        parts = self._thread(job)
         done = list(d.parts)
         known = [p for p in done if p]
         first: str | None = known[0] if known else None
@@ -156,6 +166,12 @@ class XSender:
             reply_to = posted
         return Sent(remote_id=first)
 
+    @staticmethod
+    def _thread(job: Job) -> tuple[str, ...]:
+        """The delivery's thread, split once for the attempt: cost and send read the same parts."""
+        w = job.delivery.warning
+        return job.texts.get(lambda: split(w.text, lang=w.lang, label=w.thread_label))
+
     def _unexplained_duplicate(self, d: Delivery, n: int, of: int) -> DeliveryError:
         """X refused a part warnd never sent as a repeat: counting it delivered would lose it."""
         detail = f"X refused part {n}/{of} as duplicate content; warnd has no record of posting it"
@@ -187,7 +203,7 @@ class XSender:
         try:
             response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
         except tweepy.HTTPException as e:
-            raise _classify(e, self.clock.now()) from None
+            raise classify(e, self.clock.now()) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
         except requests.RequestException as e:
@@ -209,7 +225,7 @@ class XSender:
         try:
             self.client.get_me(user_auth=True)
         except tweepy.HTTPException as e:
-            raise _classify(e, self.clock.now()) from None
+            raise classify(e, self.clock.now()) from None
         except requests.RequestException as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
 
@@ -217,154 +233,107 @@ class XSender:
         self.client.session.close()
 
 
-class Act(StrEnum):
-    """What warnd does with an answer from X."""
+# How a text becomes an X thread.
 
-    HOLD_APP = "hold_app"  # every account of the app waits; nothing is dead-lettered
-    HOLD = "hold"  # this account waits for the reset X announced
-    ALONE = "alone"  # the post being answered is gone: post without the reply
-    DUPLICATE = "duplicate"  # judged part by part against the outbox (see send)
-    DISABLE = "disable"  # the credential or account is refused: disable with a notice
-    RETRY = "retry"  # the retry rule (backoff, give-up time)
-    DEAD = "dead"  # final: dead-lettered with a notice
-
-
-UNREADABLE = None
+LIMIT = 280
+# Room for " 10/10": numbering never pushes a part over the limit.
+_MARK_ROOM = 7
+# A label longer than this is cut (it comes from a feed's stage name and the post's place).
+_LABEL_MAX = 40
+_HEADLINE = 90
+_CONTINUED = {"id": "lanjutan", "en": "continued"}
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # Lower-case text X's JSON body must contain ("" for any body, readable or not), or
-    # UNREADABLE: the body is not JSON (an HTML error page, a cut-off answer).
-    body: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, text: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.body is UNREADABLE:
-            return text is None
-        return text is not None and self.body in text if self.body else True
+_OPTIONS = _tt_config["defaults"]
+_SCALE = int(_OPTIONS["scale"])
+_URL_WEIGHT = int(_OPTIONS["transformed_url_length"]) * _SCALE
+# Characters an emoji is made of (pictographs, modifiers, joiners, selectors, keycaps). A text
+# with none of them is weighed without twitter-text's emoji scan, which costs milliseconds.
+_EMOJI_PARTS = frozenset({"So", "Sk", "Cf", "Mn", "Me", "Cs", "Co"})
 
 
-_GONE = "reply to a tweet that is deleted or not visible"
-
-# X's answers and what warnd does, first match wins. The table of X answers in docs/operator/configure.md is this one.
-X_ANSWERS: tuple[Row, ...] = (
-    # The app's pay-per-use credits are spent (problem title "CreditsDepleted"). Every account
-    # posts on the app's credits, so every one waits; matched on the status alone, since the
-    # body is not documented and an unreadable one means the same.
-    Row(402, "", Act.HOLD_APP, "X credits exhausted"),
-    Row(429, "", Act.HOLD, "X rate limit"),
-    Row(401, "", Act.DISABLE, "X refused the credential"),
-    Row(403, _GONE, Act.ALONE, "the post being answered is deleted or not visible"),
-    Row(403, "duplicate content", Act.DUPLICATE, "X refused duplicate content"),
-    Row(403, "suspended", Act.DISABLE, "X account suspended"),
-    Row(403, "not permitted to perform this action", Act.DISABLE, "X does not permit this account to post"),
-    # Not X's own verdict (a proxy's or load balancer's page, an answer cut off): nothing about
-    # the account or the warning is known, so it is tried again.
-    Row(None, UNREADABLE, Act.RETRY, "X answered with an unreadable body"),
-    Row(403, "", Act.DISABLE, "X refused the account"),
-    Row(408, "", Act.RETRY, "X request timeout"),
-    Row(range(500, 600), "", Act.RETRY, "X server error"),
-    Row(range(400, 500), "", Act.DEAD, "X refused the request"),
-    Row(None, "", Act.RETRY, "X answered an unexpected status"),
-)
-
-# How long every account waits when the app's credits are spent and X names no reset: long
-# enough not to pay for refusals, short enough that a top-up is used soon.
-CREDITS_HOLD = 900.0
-
-_FAILURE = {
-    Act.HOLD_APP: Failure.RATE_LIMITED,
-    Act.HOLD: Failure.RATE_LIMITED,
-    Act.ALONE: Failure.BAD_REQUEST,
-    Act.DUPLICATE: Failure.DUPLICATE,
-    Act.DISABLE: Failure.AUTH,
-    Act.RETRY: Failure.SERVER_ERROR,
-    Act.DEAD: Failure.BAD_REQUEST,
-}
+@functools.lru_cache(maxsize=4096)
+def weighted(text: str) -> int:
+    """X's weighted length: what twitter-text's parse_tweet says, faster for warning texts."""
+    norm = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    if any(not c.isascii() and unicodedata.category(c) in _EMOJI_PARTS for c in norm):
+        return int(parse_tweet(text).weightedLength)
+    urls = extract_urls_with_indices(norm) if "." in norm else []
+    total, at = 0, 0
+    for u in urls:
+        start, end = u["indices"]
+        total += _plain(norm[at:start]) + _URL_WEIGHT
+        at = end
+    total += _plain(norm[at:])
+    return total // _SCALE
 
 
-class ParentGone(DeliveryError):
-    """The post a reply answers is deleted or not visible: the reply can go out on its own."""
+def _plain(text: str) -> int:
+    if text.isascii():
+        return len(text) * _SCALE
+    return sum(int(get_character_weight(c, _OPTIONS)) for c in text)
 
 
-def judge(status: int, body: bytes | str | None) -> Row:
-    """The row of X_ANSWERS for this answer."""
-    text: str | None
-    try:
-        parsed = json.loads(body or b"")
-        text = json.dumps(parsed).lower() if isinstance(parsed, dict) else None
-    except (ValueError, UnicodeDecodeError):
-        text = None
-    return next(r for r in X_ANSWERS if r.matches(status, text))
+def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
+    """The parts of a thread (one part when the text fits), each ending with `label` and its
+    number. Cached across attempts: a delivery that waits (for its retry time, a hold, its rate
+    budget) is costed afresh each time its lane looks at it; within one attempt the parts are
+    split once (Job.texts)."""
+    return list(_split(text, limit, lang, " ".join((label or "").split())[:_LABEL_MAX]))
 
 
-def _classify(e: tweepy.HTTPException, now: datetime) -> DeliveryError:
-    response = e.response
-    status = int(getattr(response, "status_code", 0) or 0)
-    row = judge(status, getattr(response, "content", None))
-    messages = [str(m) for m in (e.api_messages or [])]
-    detail = "; ".join(messages)[:200] or _body_detail(response)
-    failure = _FAILURE[row.act]
-    message = f"{row.reason} ({status}): {detail}"
-    if row.act is Act.DUPLICATE:
-        return DeliveryError("X refused duplicate content", failure)
-    if row.act is Act.ALONE:
-        return ParentGone(message, failure)
-    if row.act is Act.HOLD:
-        hold, app_hold = holds(response.headers, now)
-        return DeliveryError(message, failure, hold_until=hold, app_hold_until=app_hold)
-    if row.act is Act.HOLD_APP:
-        reset = _epoch(response.headers, "x-rate-limit-reset")
-        until = reset if reset is not None and reset > now else now + timedelta(seconds=CREDITS_HOLD)
-        return DeliveryError(
-            message,
-            failure,
-            app_hold_until=until,
-            notice=f"operator action needed: the X app's credits are spent; every X account waits until"
-            f" {until.isoformat()} and then tries again (top up credits in the X Developer Console)",
-        )
-    return DeliveryError(message, failure)
+@functools.lru_cache(maxsize=1024)
+def _split(text: str, limit: int, lang: str, label: str) -> tuple[str, ...]:
+    text = unicodedata.normalize("NFC", text).strip()
+    if weighted(text) <= limit:
+        return (text,)
+    prefix = f"{_headline(text.split(chr(10), 1)[0])} ({_CONTINUED.get(lang, _CONTINUED['en'])})\n"
+    mark = f" {label}" if label else ""
+    first_room = limit - _MARK_ROOM - weighted(mark)
+    room = first_room - weighted(prefix)
+    parts: list[str] = []
+    current = ""
+    for sep, piece in _pieces(text, room):
+        fits = first_room if not parts else room
+        candidate = f"{current}{sep}{piece}" if current else piece
+        if current and weighted(candidate) > fits:
+            parts.append(current)
+            current = piece
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    n = len(parts)
+    return tuple(f"{prefix if i > 1 else ''}{p.rstrip()}{mark} {i}/{n}" for i, p in enumerate(parts, 1))
 
 
-def holds(headers: Any, now: datetime) -> tuple[datetime, datetime | None]:
-    """(hold this account until, hold the whole app until): the latest of the 15-minute and
-    24-hour resets X announced; the app is held only when its own 24-hour budget is spent."""
-
-    def epoch(name: str) -> datetime | None:
-        return _epoch(headers, name)
-
-    def spent(name: str) -> bool:
-        return str(headers.get(name, "")).strip() == "0"
-
-    resets = [r for r in (epoch("x-rate-limit-reset"),) if r]
-    if spent("x-user-limit-24hour-remaining"):
-        resets += [r for r in (epoch("x-user-limit-24hour-reset"),) if r]
-    app = epoch("x-app-limit-24hour-reset") if spent("x-app-limit-24hour-remaining") else None
-    if app:
-        resets.append(app)
-    hold = max(resets) if resets else now + timedelta(seconds=DEFAULT_HOLD)
-    return max(hold, now), app
+def _headline(line: str) -> str:
+    if weighted(line) <= _HEADLINE:
+        return line
+    words = line.split(" ")
+    while len(words) > 1 and weighted(" ".join(words) + "…") > _HEADLINE:
+        words.pop()
+    out = " ".join(words)
+    while weighted(out + "…") > _HEADLINE:
+        out = out[:-1]
+    return out + "…"
 
 
-def _epoch(headers: Any, name: str) -> datetime | None:
-    value = headers.get(name)
-    try:
-        return datetime.fromtimestamp(int(value), UTC) if value is not None else None
-    except (TypeError, ValueError, OverflowError, OSError):
-        return None
-
-
-def _body_detail(response: Any) -> str:
-    try:
-        body = response.json()
-    except (ValueError, AttributeError):
-        return str(getattr(response, "reason", "") or "")[:200]
-    return json.dumps(body)[:200]
+def _pieces(text: str, room: int, seps: tuple[str, ...] = ("\n\n", "\n", ", ", " ")) -> list[tuple[str, str]]:
+    """(separator before, piece) with every piece within `room`: split at the coarsest break
+    that makes pieces fit (paragraph, line, list item, word), characters as a last resort."""
+    if weighted(text) <= room:
+        return [("", text)]
+    if not seps:
+        cut = len(text)
+        while cut > 1 and weighted(text[:cut]) > room:
+            cut = cut * 3 // 4
+        return [("", text[:cut]), *_pieces(text[cut:], room, ())]
+    out: list[tuple[str, str]] = []
+    for i, chunk in enumerate(text.split(seps[0])):
+        if not chunk:
+            continue
+        sub = _pieces(chunk, room, seps[1:])
+        out.append((seps[0] if i and out else "", sub[0][1]))
+        out.extend(sub[1:])
+    return out

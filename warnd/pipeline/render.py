@@ -179,7 +179,7 @@ class Renderer:
         notes = notes or {}
         url = getattr(target, "include_url", False)
         # Every region is named, however long the text: someone looks for their own regency in
-        # it. A text over X's 280 weighted characters goes out as a thread (channels.thread).
+        # it. A text over X's 280 weighted characters goes out as a thread (channels.x.split).
         text = squash(
             tpl.render(
                 context(
