@@ -1,0 +1,9 @@
+"""Warnings as map images: `render_map` draws a warning's PNG, `alt_text` says in Indonesian what
+it shows, `projection` is where the renderer puts a longitude and latitude."""
+
+from warnd.maps.alt import alt_text
+from warnd.maps.render import HEIGHT, WIDTH, projection, render_map
+from warnd.maps.style import Scale, Shading, shading
+from warnd.maps.view import Projection
+
+__all__ = ["HEIGHT", "WIDTH", "Projection", "Scale", "Shading", "alt_text", "projection", "render_map", "shading"]
