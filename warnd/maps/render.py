@@ -144,10 +144,10 @@ def _borders(draw: ImageDraw.ImageDraw, base: Basemap, proj: Projection) -> None
     if base.layer("regency") is not None and proj.span_deg <= REGENCY_BORDERS_DEG:
         for outline in _visible(base, "regency", proj):
             for ring in _rings(proj, outline)[0]:
-                draw.line(ring, fill=style.REGENCY_BORDER, width=SS)
+                draw.line(ring, fill=style.REGENCY_BORDER, width=1)
     for outline in _visible(base, _land_level(base), proj):
         for ring in _rings(proj, outline)[0]:
-            draw.line(ring, fill=style.PROVINCE_BORDER, width=SS + 1)
+            draw.line(ring, fill=style.PROVINCE_BORDER, width=SS)
 
 
 def _cap_area(draw: ImageDraw.ImageDraw, event: HazardEvent, proj: Projection) -> None:
@@ -169,7 +169,15 @@ def _header(draw: ImageDraw.ImageDraw, event: HazardEvent, warning: Warning, reg
     box: Box = (0, 0, WIDTH * SS, HEADER * SS)
     draw.rectangle(box, fill=style.PANEL)
     draw.line((0, HEADER * SS, WIDTH * SS, HEADER * SS), fill=style.PROVINCE_BORDER, width=SS)
-    draw.text((18 * SS, 10 * SS), heading(event, warning), font=labels.font(30 * SS), fill=style.TEXT)
+    x: float = 18 * SS
+    if exercise(event, warning):
+        tag = labels.font(24 * SS)
+        w = draw.textlength("LATIHAN", font=tag)
+        draw.rectangle((x, 10 * SS, x + w + 16 * SS, 44 * SS), fill=style.WATERMARK)
+        draw.text((x + 8 * SS, 27 * SS), "LATIHAN", font=tag, fill=style.PANEL, anchor="lm")
+        x += w + 28 * SS
+    first = _fit(draw, heading(event, warning), 30 * SS, WIDTH * SS - x - 18 * SS)
+    draw.text((x, 10 * SS), first, font=labels.font(30 * SS), fill=style.TEXT)
     zone = zone_of(event, warning, regions)
     second = " · ".join(b for b in (event.place, local_time(event.time, zone)) if b)
     draw.text(
