@@ -236,15 +236,22 @@ def test_the_frame_holds_the_warned_regions_and_the_epicentre_not_the_archipelag
 def test_labels_are_placed_most_important_first_and_never_over_one_another():
     from PIL import ImageDraw
 
-    draw = ImageDraw.Draw(Image.new("RGB", (400, 200)))
-    labels = [Label("Kabupaten Besar", 200, 100), Label("Kota Kecil", 205, 102), Label("Jauh", 50, 30)]
-    taken: list = []
-    placed = place(draw, labels, 16, (0, 0, 400, 200), taken, 2)
-    assert [lb.text for lb, _ in placed] == ["Kabupaten Besar", "Jauh"]
+    draw = ImageDraw.Draw(Image.new("RGB", (400, 300)))
+    names = ["Kabupaten Besar", "Kota Dua", "Kota Tiga", "Kota Empat", "Kota Lima", "Kota Enam", "Kota Tujuh"]
+    labels = [Label(name, 200, 150) for name in names] + [Label("Jauh", 50, 30)]
+    placed = place(draw, labels, 16, (0, 0, 400, 300), [], 2)
+    texts = [lb.text for lb, _ in placed]
+    # The first on its point, the next ones just above and below it while there is room, in
+    # their order; the rest left out.
+    assert texts[:3] == names[:3] and texts[-1] == "Jauh"
+    assert 4 <= len(texts) < len(labels)
+    assert placed[0][0].y == 150 and placed[1][0].y != 150 and placed[2][0].y != 150
+    assert [t for t in names if t in texts] == texts[:-1]
     boxes = [b for _, b in placed]
-    assert not overlaps(boxes[0], boxes[1])
-    # A label that would leave the map is left out.
-    assert place(draw, [Label("Tepi", 2, 100)], 16, (0, 0, 400, 200), [], 2) == []
+    assert not any(overlaps(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    # A label that would leave the map is left out; so is one over a panel.
+    assert place(draw, [Label("Tepi", 2, 100)], 16, (0, 0, 400, 300), [], 2) == []
+    assert place(draw, [Label("Panel", 100, 100)], 16, (0, 0, 400, 300), [(0, 0, 400, 300)], 2) == []
 
 
 def test_the_alt_text_says_in_indonesian_what_the_map_shows(regions):

@@ -1,7 +1,8 @@
 """Text on the map: the fonts, and the place names placed without overlap.
 
 Names are placed in order, the most severe level first and, within it, the largest region
-first; a name whose box would touch one already placed, a panel, or leave the map is skipped,
+first, each on its region's inside point or just above or below it; a name whose box would
+touch one already placed, a panel or a marker there, or leave the map, is skipped,
 so that what is written can be read. Every name has a white halo so it reads over any fill."""
 
 from __future__ import annotations
@@ -52,13 +53,18 @@ def place(
     for label in labels:
         left, top, right, bottom = draw.textbbox((0, 0), label.text, font=f)
         w, h = right - left, bottom - top
-        box = (label.x - w / 2 - pad, label.y - h / 2 - pad, label.x + w / 2 + pad, label.y + h / 2 + pad)
-        if box[0] < limits[0] or box[1] < limits[1] or box[2] > limits[2] or box[3] > limits[3]:
-            continue
-        if any(overlaps(box, t) for t in taken):
-            continue
-        taken.append(box)
-        placed.append((label, box))
+        # On its point, else just above or below it (a gauge's marker sits on a small city).
+        step = h + 2 * pad
+        for dy in (0.0, -step, step, -2 * step, 2 * step):
+            y = label.y + dy
+            box = (label.x - w / 2 - pad, y - h / 2 - pad, label.x + w / 2 + pad, y + h / 2 + pad)
+            if box[0] < limits[0] or box[1] < limits[1] or box[2] > limits[2] or box[3] > limits[3]:
+                continue
+            if any(overlaps(box, t) for t in taken):
+                continue
+            taken.append(box)
+            placed.append((Label(label.text, label.x, y), box))
+            break
     return placed
 
 

@@ -21,7 +21,7 @@ from warnd.model import HazardEvent, Warning
 
 # A frame is never narrower than this (degrees of latitude): a town-sized warning still shows
 # the coast and the neighbours that place it.
-MIN_SPAN_DEG = 1.2
+MIN_SPAN_DEG = 0.8
 # Share of the frame's width and height left around what the map must show.
 MARGIN = 0.18
 # Where nothing locates the warning: the archipelago.

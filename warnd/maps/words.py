@@ -4,6 +4,7 @@ names of the regions by level."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from warnd.geo import ZONES, RegionIndex, zone_name
@@ -61,6 +62,9 @@ def heading(event: HazardEvent, warning: Warning) -> str:
         bits[0] = f"{name} ({event.stage})"
     if event.hazard in (Hazard.EARTHQUAKE, Hazard.TSUNAMI):
         bits += [b for b in (magnitude(event), depth(event)) if b]
+    level = warning.level or event.level
+    if event.hazard is Hazard.FLOOD and level:
+        bits.append(re.sub(r"^siaga\s*(\d)$", r"Siaga \1", level, flags=re.IGNORECASE))
     if event.hazard is Hazard.FLOOD and event.value is not None:
         bits.append(f"{event.value:g} {event.unit or ''}".strip())
     if warning.kind is WarningKind.ALL_CLEAR or event.ended:
