@@ -14,8 +14,10 @@ import shapely
 from PIL import Image
 
 from warnd.geo import RegionIndex
-from warnd.maps import HEIGHT, WIDTH, Scale, alt_text, projection, render_map, shading, style
+from warnd.maps import HEIGHT, WIDTH, Scale, alt_text, prepare, projection, render_map, shading, style
+from warnd.maps.basemap import basemap
 from warnd.maps.labels import Label, overlaps, place
+from warnd.maps.png import encode
 from warnd.model import (
     Hazard,
     HazardEvent,
@@ -277,3 +279,20 @@ def test_the_time_is_in_the_zone_the_post_uses(regions):
     assert "Waktu: 15 Agu 2026 04:58:23 WIB." in text
     wit = Region("91.01", "Kabupaten Merauke", "regency")
     assert "Waktu: 15 Agu 2026 06:58:23 WIT." in alt_text(ev, warning([wit]), regions, credit="BMKG")
+
+
+def test_the_png_writer_gives_back_every_pixel():
+    import random
+
+    data = random.Random(1).randbytes(37 * 11 * 3)
+    img = Image.frombytes("RGB", (37, 11), data)
+    back = decode(encode(img))
+    assert back.size == (37, 11) and back.tobytes() == data
+
+
+def test_the_outlines_are_prepared_once_per_region_set(regions):
+    prepare(regions)
+    prepared = regions.derived(basemap)
+    render_map(quake(), warning([region(regions, "52.01")]), regions, credit="BMKG")
+    assert regions.derived(basemap) is prepared
+    assert set(prepared.by_code) == set(BOXES)
