@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 import shapely
 
 from warnd.geo import RegionIndex, haversine_km
@@ -158,24 +159,28 @@ def shading(
     if severity is not None:
         return Shading(Scale.SEVERITY, dict.fromkeys(codes, severity))
     if event.hazard is Hazard.EARTHQUAKE and event.magnitude is not None and event.lat is not None:
-        return Shading(Scale.MMI, {c: _mmi_level(_predicted(event, regions, c)) for c in codes})
+        mmi = _predicted(event, regions, codes)
+        return Shading(Scale.MMI, {c: _mmi_level(mmi.get(c, 0.0)) for c in codes})
     plain = _LEVELS[Scale.PLAIN][0]
     return Shading(Scale.PLAIN, dict.fromkeys(codes, plain))
 
 
-def _predicted(event: HazardEvent, regions: RegionIndex, code: str) -> float:
-    """Predicted MMI at the point of the region nearest the epicentre (the epicentre when it
-    lies inside)."""
+def _predicted(event: HazardEvent, regions: RegionIndex, codes: list[str]) -> dict[str, float]:
+    """Predicted MMI at the point of each region nearest the epicentre (the epicentre when it
+    lies inside), in one pass over the regions' outlines."""
     assert event.magnitude is not None and event.lat is not None and event.lon is not None
-    geom = regions.geometry(code)
-    if geom is None:
-        return 0.0
+    known = [(c, g) for c in codes if (g := regions.geometry(c)) is not None]
+    if not known:
+        return {}
     epicentre = shapely.Point(event.lon, event.lat)
     # The nearest point in degrees: near enough to the nearest on the sphere for a colour.
-    near = shapely.shortest_line(epicentre, geom)
-    (lon, lat) = shapely.get_coordinates(near)[-1]
-    distance = haversine_km(event.lat, event.lon, float(lat), float(lon))
-    return predicted_mmi(event.magnitude, event.depth_km, distance)
+    lines = shapely.shortest_line(epicentre, np.array([g for _, g in known], dtype=object))
+    ends = shapely.get_coordinates(lines).reshape(-1, 2, 2)[:, 1]
+    out: dict[str, float] = {}
+    for (code, _), (lon, lat) in zip(known, ends.tolist(), strict=True):
+        distance = haversine_km(event.lat, event.lon, lat, lon)
+        out[code] = predicted_mmi(event.magnitude, event.depth_km, distance)
+    return out
 
 
 def roman(mmi: int) -> str:
