@@ -194,10 +194,11 @@ def short(name: str) -> str:
     return name
 
 
-def credit(img: Image.Image, draw: ImageDraw.ImageDraw, text: str, taken: list[Box]) -> None:
-    """Bottom right: the source, as its terms ask to be credited."""
+def credit(img: Image.Image, draw: ImageDraw.ImageDraw, text: str, made: str, taken: list[Box]) -> None:
+    """Bottom right: the source, as its terms ask to be credited, and when the warning was
+    made (an update's map is told apart from the first one's)."""
     f = labels.font(15)
-    line = f"Sumber: {text}"
+    line = f"Sumber: {text} · dibuat {made}"
     w = draw.textlength(line, font=f)
     x1, y1 = img.width - 10, img.height - 10
     box: Box = (x1 - w - 16, y1 - 26, x1, y1)

@@ -28,7 +28,7 @@ from warnd.maps.basemap import Basemap, Outline, basemap
 from warnd.maps.labels import Box
 from warnd.maps.style import Shading, shading
 from warnd.maps.view import Projection, frame
-from warnd.maps.words import exercise
+from warnd.maps.words import exercise, local_time, zone_of
 from warnd.model import HazardEvent, Warning
 
 WIDTH, HEIGHT = 1200, 675
@@ -63,7 +63,8 @@ def render_map(
     """The PNG of a warning's map.
 
     `credit`: whom the source asks to be credited ("BMKG"; the feed catalogue's `credit`, as
-    the post's text has it). `notes`: the match's region notes ("MMI 5" by region code), when
+    the post's text has it). The warning's `created_at` (the pipeline's clock) is stamped
+    beside it, in the same zone as the event's time. `notes`: the match's region notes ("MMI 5" by region code), when
     the caller has them; without them a quake's regions are shaded by predicted intensity."""
     shade = shading(event, warning, regions, notes)
     proj = projection(event, warning, regions)
@@ -78,7 +79,8 @@ def render_map(
     draw = ImageDraw.Draw(out)
     taken: list[Box] = [panels.header(draw, event, warning, regions, WIDTH, HEADER)]
     panels.legend(out, draw, event, shade, taken)
-    panels.credit(out, draw, credit, taken)
+    made = local_time(warning.created_at, zone_of(event, warning, regions))
+    panels.credit(out, draw, credit, made, taken)
     at = panels.reserve_marker(draw, event, proj, taken)
     panels.names(draw, base, proj, shade, taken, (4, HEADER + 4, WIDTH - 4, HEIGHT - 4))
     if at is not None:
