@@ -41,6 +41,10 @@ def render(results: dict[str, Any], command: str) -> str:
         f"| machine | {info.get('cpu')}, {info.get('cores')} cores, {info.get('platform')} |",
         f"| Python | {info.get('python')} |",
         f"| sections | {sections} ({took:.0f} s) |",
+        *(
+            f"| later run | {', '.join(x.get('sections', []))}: commit `{x.get('commit')}`, {x.get('when')} |"
+            for x in results.get("later", [])
+        ),
         "",
         "| what | result | goal |",
         "| --- | --- | --- |",

@@ -4,7 +4,9 @@
     .venv/bin/python bench/run.py --only dispatch  # one section (names below)
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
-dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager.
+dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager,
+maps (warning map images). A run of some sections replaces their figures in the JSON and keeps
+the others' (the page names the later run beside the full one).
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
 prometheus-alertmanager) and says so if it is missing.
@@ -18,11 +20,12 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alertmanager, daemon, dispatch, micro, performance_doc  # noqa: E402
+from bench import alertmanager, daemon, dispatch, maps, micro, performance_doc  # noqa: E402
 from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
@@ -37,6 +40,7 @@ SECTIONS = [
     "rest",
     "shipped",
     "alertmanager",
+    "maps",
 ]
 
 
@@ -83,6 +87,8 @@ def main() -> int:
             got = daemon.at_rest()
         elif section == "shipped":
             got = daemon.shipped()
+        elif section == "maps":
+            got = maps.maps()
         else:
             got = alertmanager.side_by_side(*_ours(f2p, hooks))
         rows.extend(got)
@@ -97,14 +103,38 @@ def main() -> int:
     for r in rows:
         mark = "" if r.goal is None else f"{r.goal} {'(met)' if r.met else '(missed)'}"
         print(f"| {r.what} | {r.result} | {mark} |")
-    results = {"machine": info, "seconds": took, "rows": [asdict(r) for r in rows]}
+    results: dict[str, Any] = {"machine": info, "seconds": took, "rows": [asdict(r) for r in rows]}
+    if set(only) != set(SECTIONS) and args.json.exists():
+        results = merge(json.loads(args.json.read_text()), results, only)
     args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nfigures written to {args.json}", file=sys.stderr)
-    # A partial run's figures would pass for the whole benchmark's: only a full run rewrites the page.
-    if set(only) == set(SECTIONS):
-        performance_doc.write(json.loads(json.dumps(results, default=str)), args.doc)
-        print(f"{args.doc} written", file=sys.stderr)
+    performance_doc.write(json.loads(json.dumps(results, default=str)), args.doc)
+    print(f"{args.doc} written", file=sys.stderr)
     return 0
+
+
+def merge(stored: dict[str, Any], new: dict[str, Any], only: list[str]) -> dict[str, Any]:
+    """The stored figures with those of the sections just run in their place (where the stored
+    run had them, else at the end): a run of one section must not leave the others with
+    nothing. The stored run stays the page's run; the later one is named with the sections it
+    measured, so that no figure passes for another run's."""
+    # A section's rows may carry names of their own ("rest" writes "at rest" and "startup").
+    replaced = set(only) | {r["section"] for r in new["rows"]}
+    rows: list[dict[str, Any]] = []
+    placed = False
+    for row in stored.get("rows", []):
+        if row.get("section") in replaced:
+            if not placed:
+                rows += new["rows"]
+                placed = True
+            continue
+        rows.append(row)
+    if not placed:
+        rows += new["rows"]
+    later = [x for x in stored.get("later", []) if not set(x.get("sections", [])) <= set(only)]
+    later.append({**new["machine"], "sections": only})
+    seconds = {**stored.get("seconds", {}), **new["seconds"]}
+    return {"machine": stored.get("machine", new["machine"]), "seconds": seconds, "rows": rows, "later": later}
 
 
 def _ours(f2p: list[Row], hooks: list[Row]) -> tuple[float | None, float | None, float | None]:
