@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.store.test_ledger_outbox import NOW, _warning
-from warnd.runtime.checkpoint import OutboxCheckpoint
+from warnd.runtime.outcomes import OutboxCheckpoint
 from warnd.store.outbox import Outbox
 from warnd.store.sqlite import connect
 from warnd.store.worker import StoreWorker

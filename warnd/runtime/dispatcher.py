@@ -29,9 +29,8 @@ from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
 from warnd.model import NO_CHANNEL, Delivery, DeliveryState
 from warnd.obs import get_logger
-from warnd.runtime.checkpoint import OutboxCheckpoint
 from warnd.runtime.membership import Membership
-from warnd.runtime.outcomes import Outcomes
+from warnd.runtime.outcomes import OutboxCheckpoint, Outcomes
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.outbox import Outbox
 from warnd.store.targets import RateLog, Targets
