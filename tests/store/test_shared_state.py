@@ -15,6 +15,7 @@ from warnd.runtime.conditions import Condition
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.notices import NoticeBoard
 from warnd.store.feedstate import FeedStates
+from warnd.store.issued import IssuedWarnings
 from warnd.store.notices import Notices
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silences
@@ -151,7 +152,7 @@ def test_operator_outbox_commands_on_the_store(store):
     assert (counts["dropped"], counts["pending"], counts["retry"]) == (1, 3, 2)
     q = box.per_target()
     assert (q["partner:radio"].waiting, q["account:jabar"].waiting) == (2, 3)
-    hist = box.history(None, "jabar", 2)
+    hist = IssuedWarnings(box.conn).history(None, "jabar", 2)
     assert [h["id"] for h in hist] == ["w-2", "w-1"]
     assert {d["target"] for d in hist[0]["deliveries"]} == {"account:jabar", "partner:radio"}
     later = now + timedelta(hours=2)

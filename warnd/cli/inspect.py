@@ -19,13 +19,13 @@ from warnd.model import HazardEvent, Source, iso_utc
 
 
 def history(args: argparse.Namespace) -> int:
-    from warnd.store.outbox import Outbox
+    from warnd.store.issued import IssuedWarnings
 
     cfg = load_config(args.config)
     if cfg is None:
         return EXIT_CONFIG
     with state_db(cfg) as conn:
-        rows = Outbox(conn).history(args.event, args.account, args.limit)
+        rows = IssuedWarnings(conn).history(args.event, args.account, args.limit)
     if args.format == "json":
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))

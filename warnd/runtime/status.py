@@ -20,6 +20,7 @@ from warnd.store.backend import Database, DatabaseError
 from warnd.store.cluster import Cluster
 from warnd.store.db import open_store
 from warnd.store.feedstate import FeedState, FeedStates
+from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.meta import LAST_RELOAD, Meta
 from warnd.store.notices import Notices
@@ -163,7 +164,7 @@ def snapshot(
                 "headline": w["text"].split("\n", 1)[0],
                 "deliveries": {d["target"]: d["state"] for d in w["deliveries"]},
             }
-            for w in box.history(None, None, RECENT)
+            for w in IssuedWarnings(conn).history(None, None, RECENT)
         ],
         "silences": [
             {"id": s.id, "rule": s.rule, "account": s.account, "region": s.region, "until": iso_utc(s.until)}

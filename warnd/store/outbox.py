@@ -28,7 +28,7 @@ from warnd.model import (
     urgency_rank,
 )
 from warnd.store.backend import Database, Row, placeholders
-from warnd.store.issued import NOT_DROPPED, IssuedWarnings, first_delivery
+from warnd.store.issued import NOT_DROPPED, first_delivery
 
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
@@ -337,10 +337,6 @@ class Outbox:
             sql += " AND target = ?"
             args.append(target)
         return [int(r[0]) for r in self.conn.execute(sql, args).fetchall()]
-
-    def history(self, event_id: str | None, account: str | None, limit: int) -> list[dict[str, Any]]:
-        """IssuedWarnings.history, where the operator's commands have always found it."""
-        return IssuedWarnings(self.conn).history(event_id, account, limit)
 
     def per_target(self) -> dict[str, TargetQueue]:
         """What waits and what is dead, per target (health, metrics, status)."""
