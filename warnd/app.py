@@ -47,6 +47,7 @@ from warnd.runtime.statedir import lock
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
+from warnd.store.maps import Maps
 from warnd.store.meta import Meta
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.sqlite import SQLite
@@ -156,6 +157,7 @@ class Daemon:
             registry=self.metrics.registry,
             cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
             store=self.store,
+            maps=Maps(reads).get,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(

@@ -270,6 +270,7 @@ def _desk(b: Bundle) -> Desk:
         cap_sender_name=cap.sender_name,
         outlines=b.regions.derived(Outlines),
         attribution=b.attribution,
+        maps_url=b.config.file.maps.public_url if b.config.file.maps.enabled else None,
     )
 
 
