@@ -120,9 +120,9 @@ class MapMaker:
     async def _make(self, d: Drawing, done: asyncio.Event) -> None:
         ids = {"event_id": d.event.id, "warning_id": d.warning.id}
         try:
-            regions, credit = self.regions(), self.renderer().credit(d.event)
             started = time.perf_counter()
             try:
+                regions, credit = self.regions(), self.renderer().credit(d.event)
                 picture = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes)
             except Exception as e:
                 self._failed(ids, "render", e)
