@@ -36,6 +36,8 @@ log = get_logger("warnd.maps")
 # again well after the drawing.
 KEPT = 32
 NO_MAP = (WarningKind.CANCEL, WarningKind.ALL_CLEAR)
+# How long a stop waits for the drawings under way.
+STOP_WAIT = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +216,10 @@ class MapMaker:
         return self._kept.get(wid)
 
     async def stop(self) -> None:
-        """Drawings under way are left to end on their thread; none is waited for."""
+        """Before the store closes: a drawing under way gets a moment to be stored (it takes
+        tens of milliseconds); what is left is drawn again when a sender asks after the restart."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=STOP_WAIT)
         for task in list(self._tasks):
             task.cancel()
         if self._pool is not None:
