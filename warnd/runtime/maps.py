@@ -54,12 +54,17 @@ def wanted(warning: Warning) -> bool:
     return warning.kind not in NO_MAP
 
 
-def _draw(event: HazardEvent, warning: Warning, regions: RegionIndex, credit: str, notes: Mapping[str, str]) -> Picture:
+def _draw(
+    event: HazardEvent, warning: Warning, regions: RegionIndex, credit: str, notes: Mapping[str, str]
+) -> tuple[Picture, float]:
+    """The picture and the seconds its drawing took (on the thread, not waiting for it)."""
     # Imported here, on the drawing thread: Pillow's import stays off the start-up path.
     from warnd.maps import alt_text, render_map
 
+    started = time.perf_counter()
     png = render_map(event, warning, regions, credit=credit, notes=notes or None)
-    return Picture(png, alt_text(event, warning, regions, credit=credit, notes=notes or None))
+    picture = Picture(png, alt_text(event, warning, regions, credit=credit, notes=notes or None))
+    return picture, time.perf_counter() - started
 
 
 def _prepare(regions: RegionIndex) -> None:
@@ -122,14 +127,12 @@ class MapMaker:
     async def _make(self, d: Drawing, done: asyncio.Event) -> None:
         ids = {"event_id": d.event.id, "warning_id": d.warning.id}
         try:
-            started = time.perf_counter()
             try:
                 regions, credit = self.regions(), self.renderer().credit(d.event)
-                picture = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes)
+                picture, took = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes)
             except Exception as e:
                 self._failed(ids, "render", e)
                 return
-            took = time.perf_counter() - started
             self.metrics.map_seconds.observe(took)
             self._keep(d.warning.id, picture)
             try:
@@ -153,7 +156,7 @@ class MapMaker:
             detail="the warning's posts go without a map",
         )
 
-    async def _on_thread(self, fn: Callable[..., Picture], *args: object) -> Picture:
+    async def _on_thread(self, fn: Callable[..., tuple[Picture, float]], *args: object) -> tuple[Picture, float]:
         if self._pool is None:
             return fn(*args)
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
