@@ -34,6 +34,7 @@ from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.ingest import Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
+from warnd.runtime.maps import MapMaker
 from warnd.runtime.membership import Membership
 from warnd.runtime.notices import NoticeBoard, OpsRelay
 from warnd.runtime.observe import Observer
@@ -46,6 +47,7 @@ from warnd.runtime.statedir import lock
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
+from warnd.store.maps import Maps
 from warnd.store.meta import Meta
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.sqlite import SQLite
@@ -105,6 +107,15 @@ class Daemon:
             snapshot=snapshot,
             store=self.store,
         )
+        self.maps = MapMaker(
+            self.conn,
+            self.clock,
+            lambda: self.bundle.config.file.maps,
+            lambda: self.bundle.regions,
+            lambda: self.bundle.renderer,
+            self.metrics,
+            store=self.store,
+        )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
         self.dispatcher = Dispatcher(
@@ -115,6 +126,7 @@ class Daemon:
             self.metrics,
             cluster=self.membership if self.shared else None,
             store=self.store,
+            pictures=self.maps.pictures,
         )
         self.states = FeedStates(self.conn)
         self.poller = Poller(
@@ -127,6 +139,7 @@ class Daemon:
             self.metrics,
             may_poll=self.membership.is_leader,
             store=self.store,
+            on_drawings=self.maps.make,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -144,6 +157,7 @@ class Daemon:
             registry=self.metrics.registry,
             cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
             store=self.store,
+            maps=Maps(reads).get,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -218,6 +232,8 @@ class Daemon:
                 notice="the configuration on disk was refused: running the last good set; fix the files and reload",
             )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
+        # After READY: the outlines take about half a second of CPU, on the maps thread.
+        self.maps.prepare(self.bundle.regions)
         # Kept only once the set has run a while: it is what the next start falls back to.
         self.last_good.soon(SNAPSHOT_AFTER_START)
         # The watchdog counts from READY=1.
@@ -285,6 +301,8 @@ class Daemon:
         self.serving.read_token()
         self.schedule.feeds(f.spec for f in new.config.feeds)
         await close_all(old)
+        if new.regions is not old.regions:
+            self.maps.prepare(new.regions)
         await self.reloads.applied(new)
         self.dispatcher.wake()
         self.checks.wake()
@@ -335,6 +353,7 @@ class Daemon:
         self.schedule.shutdown()
         await asyncio.sleep(0)
         await self.serving.stop()
+        await self.maps.stop()
         await self.fetcher.aclose()
         await close_all(self.bundle)
         membership.cancel()

@@ -18,6 +18,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 LATENCY_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 # The feeds themselves lag the event by minutes (BMKG's automatic solution, a gauge's round).
 EVENT_BUCKETS = (30.0, 60.0, 120.0, 180.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0)
+# A map takes tens of milliseconds; the first after a region load up to a couple of seconds.
+MAP_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class Metrics:
@@ -122,5 +124,18 @@ class Metrics:
             registry=r,
         )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
+        self.maps_made = Counter("warnd_maps_made", "Warning maps drawn and stored.", registry=r)
+        self.maps_failed = Counter(
+            "warnd_maps_failed",
+            "Warning maps not made, by reason (render, store); their posts went without them.",
+            ["reason"],
+            registry=r,
+        )
+        self.map_seconds = Histogram(
+            "warnd_map_render_seconds",
+            "Time to draw one warning's map (off the event loop).",
+            buckets=MAP_BUCKETS,
+            registry=r,
+        )
         self.reload_ok.set(1)
         self.config_valid.set(1)

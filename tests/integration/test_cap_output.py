@@ -153,3 +153,37 @@ def test_every_node_serves_the_same_feed_from_the_store_and_says_when_it_cannot(
     assert not (tmp_path / "other-node").exists()
     assert got["unknown"].status_code == 404
     assert got["down"].status_code == 503 and "store" in got["down"].json()["error"]
+
+
+def test_with_a_public_url_each_info_names_the_map_and_the_alert_is_still_valid(tmp_path, schema):
+    import dataclasses
+
+    from warnd.config.schema import MapsSettings
+
+    plain = build(ROOT / "config" / "warnd.yaml", with_senders=False)
+    maps = MapsSettings(public_url="https://warnd.example.org/")
+    file = plain.config.file.model_copy(update={"maps": maps})
+    bundle = dataclasses.replace(plain, config=dataclasses.replace(plain.config, file=file))
+    conn = db.connect(tmp_path / "w.db")
+    clock = FixedClock(datetime(2026, 8, 15, 0, 0, tzinfo=UTC))
+    ingest = Ingest(conn, clock, lambda: bundle)
+    for doc in messages():
+        clock.set(clock.now() + timedelta(minutes=5))
+        ingest.handle("last30tsunamievent", detect(doc, Source("last30tsunamievent", clock.now()))[1])
+    rows = conn.execute("SELECT id, kind, cap FROM warnings ORDER BY rowid").fetchall()
+    assert {"new", "update"} <= {r["kind"] for r in rows}
+    for r in rows:
+        doc = etree.fromstring(r["cap"].encode())
+        assert schema.validate(doc), (r["id"], schema.error_log.last_error)
+        infos = doc.findall("cap:info", NS)
+        resources = [i.find("cap:resource", NS) for i in infos]
+        if r["kind"] in ("cancel", "all_clear"):
+            assert resources == [None] * len(infos)
+            continue
+        assert [res.findtext("cap:resourceDesc", namespaces=NS) for res in resources] == [
+            "Peta peringatan",
+            "Warning map",
+        ]
+        for res in resources:
+            assert res.findtext("cap:mimeType", namespaces=NS) == "image/png"
+            assert res.findtext("cap:uri", namespaces=NS) == f"https://warnd.example.org/maps/{r['id']}.png"

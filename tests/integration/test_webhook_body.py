@@ -6,6 +6,7 @@ row written by an older warnd reads the same."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,3 +80,29 @@ def test_a_row_written_before_reads_as_its_event_and_credit(tmp_path):
     assert d is not None and d.event == first_event(0, expected["document"])
     assert d.attribution == "Sumber: 0, ü"
     assert json_body(d, "radio").decode() == expected["body"]
+
+
+def test_with_a_public_url_the_body_names_the_warning_map_and_is_otherwise_the_same(tmp_path):
+    expected = EXPECTED[0]
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    with conn.transaction():
+        box.enqueue(warning(0), ["partner:p0"], NOW, event=first_event(0, expected["document"]), attribution="x")
+    d = box.head("partner:p0")
+    assert d is not None
+    plain = json.loads(json_body(d, "radio"))
+    named = json.loads(json_body(d, "radio", "https://warnd.example.org"))
+    assert named.pop("map") == {"url": "https://warnd.example.org/maps/w-0.png"}
+    assert named == plain
+    assert "map" not in plain
+
+
+def test_a_cancel_names_no_map(tmp_path):
+    conn = connect(tmp_path / "w.db")
+    box = Outbox(conn)
+    cancel = dataclasses.replace(warning(1), id="w-c", kind=WarningKind.CANCEL)
+    with conn.transaction():
+        box.enqueue(cancel, ["partner:p1"], NOW)
+    d = box.head("partner:p1")
+    assert d is not None
+    assert "map" not in json.loads(json_body(d, "radio", "https://warnd.example.org"))

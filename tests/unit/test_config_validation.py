@@ -205,3 +205,20 @@ def test_a_budget_reserve_must_leave_posts_for_other_warnings(tmp_path, capsys):
     assert "x.account_budget" in err and "reserve 10 leaves nothing of 10 posts" in err
     fine = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra.replace("reserve: 10", "reserve: 2"))
     assert check(fine, capsys)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://warnd.example.org", "https://user:pw@warnd.example.org", "https://warnd.example.org/?k=1", "warnd"],
+)
+def test_a_maps_public_url_that_cannot_be_published_is_a_load_problem(tmp_path, capsys, url):
+    extra = f"maps:\n  public_url: {url}\n"
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 2
+    assert "maps.public_url" in err
+
+
+def test_a_maps_section_with_a_public_url_is_valid(tmp_path, capsys):
+    extra = "maps:\n  wait: 1.5\n  public_url: https://warnd.example.org/\n"
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 0, err

@@ -2,7 +2,7 @@
 and how long it stands (`grading`), and an account's feed of them, its Atom index and the names
 and served form of its documents (`feed`)."""
 
-from warnd.cap.alert import MAX_POINTS, cap_time, describe, render_cap
+from warnd.cap.alert import MAX_POINTS, cap_time, describe, map_url, render_cap
 from warnd.cap.feed import INDEX, Document, Feed, FeedInfo, alert_file_name, atom, document, feed_title
 from warnd.cap.grading import EXPIRES, Grade, expires, grade, is_over
 
@@ -23,5 +23,6 @@ __all__ = [
     "feed_title",
     "grade",
     "is_over",
+    "map_url",
     "render_cap",
 ]

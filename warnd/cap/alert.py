@@ -115,6 +115,19 @@ def region_rings(outlines: Outlines, codes: Sequence[str], budget: int) -> list[
     return out
 
 
+# The map's <resourceDesc>, by the <info> block's language.
+MAP_DESC = {"id": "Peta peringatan", "en": "Warning map"}
+
+
+def map_url(base: str | None, warning: Warning) -> str | None:
+    """Where a warning's map is published under `base` (config `maps.public_url`, the public
+    listener's address from outside); None without one, and for a cancel or an all-clear, which
+    get no map."""
+    if base is None or warning.kind in (WarningKind.CANCEL, WarningKind.ALL_CLEAR):
+        return None
+    return f"{base}/maps/{warning.id}.png"
+
+
 def render_cap(
     warning: Warning,
     event: HazardEvent,
@@ -124,9 +137,11 @@ def render_cap(
     sender: str,
     sender_name: str,
     outlines: Outlines | None = None,
+    map_url: str | None = None,
 ) -> str:
     """`attribution`: the feed catalogue's credit line for the event's feed (None: no credit).
-    `outlines`: the region set's outlines (None: regions are given by geocode only)."""
+    `outlines`: the region set's outlines (None: regions are given by geocode only). `map_url`:
+    where the warning's map is published, given in a <resource> of each <info> (None: none)."""
 
     # Plain tags under a default namespace declared on the root: the same document, without the
     # qualified-name bookkeeping that is most of ElementTree's serialising time.
@@ -212,7 +227,11 @@ def render_cap(
                 p = sub(info, "parameter")
                 sub(p, "valueName", name)
                 sub(p, "value", str(value))
-
+        if map_url is not None:
+            res = sub(info, "resource")
+            sub(res, "resourceDesc", MAP_DESC[lang])
+            sub(res, "mimeType", "image/png")
+            sub(res, "uri", map_url)
         info.append(area)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(alert, encoding="unicode")
 

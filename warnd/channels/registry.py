@@ -115,6 +115,7 @@ def make_senders(
                 user_agent=cfg.user_agent,
                 outbound=outbound,
                 clock=clock,
+                maps_url=cfg.maps.public_url if cfg.maps.enabled else None,
             )
         except ValueError as e:
             # Treated like a missing credential: named, with where it lives, never shown.

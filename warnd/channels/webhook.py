@@ -33,6 +33,7 @@ from typing import Any
 
 import httpx
 
+from warnd.cap import map_url
 from warnd.channels.base import Budget, Job, Sent, classify_status, retry_after
 from warnd.clock import Clock, timestamp
 from warnd.config.outbound import Outbound
@@ -114,7 +115,8 @@ def probe_body(partner: str, probe_id: str, sent_at: datetime) -> bytes:
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
 
 
-def json_body(d: Delivery, partner: str) -> bytes:
+def json_body(d: Delivery, partner: str, maps_url: str | None = None) -> bytes:
+    """`maps_url`: the public base URL of the maps; the body then names the warning's map."""
     payload: dict[str, Any] = {
         "schema": "warnd.warning/1",
         "partner": partner,
@@ -124,6 +126,9 @@ def json_body(d: Delivery, partner: str) -> bytes:
         # The source's credit as its terms ask for it (the feed catalogue's `attribution`).
         "attribution": d.attribution,
     }
+    url = map_url(maps_url, d.warning)
+    if url is not None:
+        payload["map"] = {"url": url}
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -145,8 +150,10 @@ class WebhookSender:
         user_agent: str,
         outbound: Outbound,
         clock: Clock,
+        maps_url: str | None = None,
     ) -> None:
         self.target = Target.partner(partner)
+        self.maps_url = maps_url
         self.clock = clock
         self.partner = partner
         self.url = url
@@ -179,7 +186,7 @@ class WebhookSender:
     def body(self, d: Delivery) -> tuple[bytes, str]:
         if self.fmt == "cap" and d.cap:
             return d.cap.encode(), "application/cap+xml; charset=utf-8"
-        return json_body(d, self.partner), "application/json; charset=utf-8"
+        return json_body(d, self.partner, self.maps_url), "application/json; charset=utf-8"
 
     async def send(self, job: Job) -> Sent:
         d = job.delivery

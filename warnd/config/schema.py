@@ -7,6 +7,7 @@ import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -330,6 +331,34 @@ class CapSettings(Strict):
     feed_entries: int = Field(default=50, ge=1, le=1000)
 
 
+class MapsSettings(Strict):
+    """Each warning's map (warnd.maps): made beside the text post, attached to X posts, served on
+    the listeners at /maps/<warning id>.png."""
+
+    enabled: bool = True
+    wait: float = Field(default=2.0, ge=0, le=30)
+    """How long a post that is not life-safety waits for its map (seconds); a life-safety post
+    waits at most 0.2 s. A map not ready in time follows the post as a reply."""
+    public_url: str | None = None
+    """The base URL under which the public listener is reachable from outside, e.g.
+    https://warnd.example.org: partners' webhook bodies and CAP alerts then name each map's URL.
+    Unset: no URL is published (maps are still made, attached and served)."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            raise ValueError("must be an http(s) URL with a host, e.g. https://warnd.example.org")
+        if u.username is not None or u.password is not None:
+            raise ValueError("must not hold credentials: it is published in every alert")
+        if u.query or u.fragment:
+            raise ValueError("must have no query or fragment: map paths are added to it")
+        return v.rstrip("/")
+
+
 class SilenceSpec(Strict):
     """A planned mute (maintenance, a drill day). Life-safety posts are never muted."""
 
@@ -453,6 +482,7 @@ class ConfigFile(Strict):
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
+    maps: MapsSettings = Field(default_factory=MapsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 

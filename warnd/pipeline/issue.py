@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from warnd import model
-from warnd.cap import render_cap
+from warnd.cap import map_url, render_cap
 from warnd.config.schema import Partner
 from warnd.geo import Outlines, covers
 from warnd.model import (
@@ -108,6 +108,8 @@ class Desk:
     outlines: Outlines | None
     # The feed catalogue's full credit of a feed, by feed id.
     attribution: Callable[[str], str | None]
+    # Where the maps are published (config `maps.public_url`); None: CAP names no map.
+    maps_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +280,7 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
         sender=desk.cap_sender,
         sender_name=desk.cap_sender_name,
         outlines=desk.outlines,
+        map_url=map_url(desk.maps_url, w),
     )
     to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
     return Issued(w, tuple(to), ev, attribution, cap)

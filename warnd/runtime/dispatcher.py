@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import NamedTuple
 
-from warnd.channels.base import Job, Sender, Sent
+from warnd.channels.base import Job, Pictures, Sender, Sent
 from warnd.clock import Clock
 from warnd.config.schema import DispatchSettings
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
-from warnd.model import NO_CHANNEL, Delivery, DeliveryState
+from warnd.model import NO_CHANNEL, Delivery, DeliveryState, Target, TargetKind
 from warnd.obs import get_logger
 from warnd.runtime.membership import Membership
 from warnd.runtime.outcomes import OutboxCheckpoint, Outcomes
@@ -54,11 +54,13 @@ class Dispatcher:
         metrics: Metrics | None = None,
         cluster: Membership | None = None,
         store: StoreWorker | None = None,
+        pictures: Callable[[Delivery], Pictures | None] = lambda d: None,
     ) -> None:
         """`cluster`: this node's membership when several nodes share the store; each lane is
         then worked by the node holding it, and attempts are claimed in this node's name.
         `store`: where the outbox is read and written (by default, in the caller); only the
-        sending itself runs on the event loop."""
+        sending itself runs on the event loop. `pictures`: a delivery's map (runtime.maps)."""
+        self.pictures = pictures
         self.store = store or inline()
         self.cluster = cluster
         self.outbox = Outbox(conn, cluster.name, cluster.lease) if cluster else Outbox(conn)
@@ -265,7 +267,9 @@ class Dispatcher:
         return _Claimed([x for x in batch if x.id in claimed], sender, job, reply_to, policy)
 
     def _job(self, d: Delivery, reply_to: str | None) -> Job:
-        return Job(d, reply_to, OutboxCheckpoint(self.outbox, d.id, self.store))
+        # Only the accounts' posts show a map.
+        picture = self.pictures(d) if Target(d.target).kind is TargetKind.ACCOUNT else None
+        return Job(d, reply_to, OutboxCheckpoint(self.outbox, d.id, self.store), picture=picture)
 
     def _alive(self) -> bool:
         return self.cluster is None or self.cluster.alive()

@@ -7,6 +7,7 @@ The operator listener (`listen`, loopback by default; a bearer token when `opera
 The public listener (`public_listen`, none unless set), and the operator listener too:
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
+  /maps/<warning id>.png   each warning's map (runtime.maps), from the store: every node serves it
 The public listener answers 404 to every operator path: what it serves is meant to be published.
 
 It answers from the event loop on purpose: a loop that is stuck answers nothing, as a stuck
@@ -19,6 +20,7 @@ credentials.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import json
 import re
@@ -36,6 +38,7 @@ from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
 from warnd.store.backend import DatabaseError
+from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.http")
@@ -43,6 +46,9 @@ log = get_logger("warnd.http")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 CAP_TYPE = "application/cap+xml"
 ATOM_TYPE = "application/atom+xml"
+PNG_TYPE = "image/png"
+# A map is written once and never changes: caches may keep it.
+MAP_CACHE = "public, max-age=86400"
 OPERATOR_PATHS = ("/healthz", "/metrics", "/status")
 # How long /healthz waits for the store before it answers from its last reading: a load
 # balancer or a probe must hear back promptly even while another process holds the store's lock.
@@ -100,11 +106,14 @@ class Endpoint:
         token_missing: Callable[[], str | None] = lambda: None,
         limits: tuple[Limits, Limits] = (OPERATOR_LIMITS, PUBLIC_LIMITS),
         store: StoreWorker | None = None,
+        maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
     ) -> None:
         """`token`: the operator token, or None when none is configured. `token_missing`: why
         a configured token could not be read; operator paths then refuse everyone (closed, not
         open, when the credential is lost). `store`: where `health`, `status`, the metrics and
-        the CAP feeds read the store (its reading thread; by default, in the caller)."""
+        the CAP feeds read the store (its reading thread; by default, in the caller). `maps`: a
+        warning's stored map, read there too."""
+        self._maps = maps
         self._store = store or inline()
         self._reading: asyncio.Future[dict[str, Any]] | None = None
         self._last_health: dict[str, Any] | None = None
@@ -131,6 +140,7 @@ class Endpoint:
         app.router.add_get("/cap", self.cap_index)
         app.router.add_get("/cap/", self.cap_index)
         app.router.add_get("/cap/{account}/{name}", self.cap_file)
+        app.router.add_get("/maps/{name}", self.map_file)
         return app
 
     def app(self) -> web.Application:
@@ -273,4 +283,26 @@ class Endpoint:
             response = web.Response(body=doc.body, headers=headers)
         response.etag = doc.etag
         response.last_modified = doc.modified
+        return response
+
+    async def map_file(self, request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        warning_id = name.removesuffix(".png")
+        if not name.endswith(".png") or not _NAME.match(warning_id):
+            return _error(404, "no such map")
+        try:
+            found = await self._store.read(self._maps, warning_id)
+        except DatabaseError as e:
+            log.warning("http.map_unavailable", warning_id=warning_id, error=str(e))
+            return _error(503, "the map cannot be read now: the store is out of reach")
+        if found is None:
+            return _error(404, "no such map")
+        etag = hashlib.sha256(found.png).hexdigest()[:32]
+        modified = datetime.fromisoformat(found.created_at.replace("Z", "+00:00"))
+        if _unchanged(request, etag, modified):
+            response = web.Response(status=304, headers={"Cache-Control": MAP_CACHE})
+        else:
+            response = web.Response(body=found.png, headers={"Content-Type": PNG_TYPE, "Cache-Control": MAP_CACHE})
+        response.etag = etag
+        response.last_modified = modified
         return response

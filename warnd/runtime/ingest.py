@@ -22,6 +22,7 @@ from warnd.pipeline.age import Freshness
 from warnd.pipeline.issue import AGED, Desk, Drop, Issue, issue
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
+from warnd.runtime.maps import Drawing
 from warnd.store.backend import Database
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
@@ -36,6 +37,8 @@ log = get_logger("warnd.ingest")
 class IngestReport:
     changes: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in ChangeKind})
     warnings: list[Warning] = field(default_factory=list)
+    # The committed warnings with what their maps are drawn from (runtime.maps), in order.
+    drawings: list[Drawing] = field(default_factory=list)
     rejected: int = 0
     # Why warnings a rule matched were not issued (silenced, throttled, already warned, ...).
     suppressed: Counter[str] = field(default_factory=Counter)
@@ -145,7 +148,7 @@ class Ingest:
                 for m in matches:
                     issued = issue(m, desk, self.history, now, freshness)
                     step["rules"].append(_fired(m, issued))
-                    self._commit(issued, elog, report, now)
+                    self._commit(issued, elog, report, now, m.region_notes)
                     aged = aged or issued.aged
                 if aged is not None:
                     # Recorded in the ledger above, so it is known and never news again.
@@ -216,7 +219,9 @@ class Ingest:
             report.unmapped_zones.append(zone)
         return step
 
-    def _commit(self, issued: Issue, elog: Any, report: IngestReport, now: datetime) -> None:
+    def _commit(
+        self, issued: Issue, elog: Any, report: IngestReport, now: datetime, notes: tuple[tuple[str, str], ...]
+    ) -> None:
         """Commit what the issue step decided, and say why each post not made was not."""
         for d in issued.held:
             _suppressed(d, elog, report)
@@ -227,6 +232,7 @@ class Ingest:
             w = o.warning
             self.outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
             report.warnings.append(w)
+            report.drawings.append(Drawing(w, o.event, dict(notes)))
             elog.info(
                 "warning.queued",
                 warning_id=w.id,
@@ -264,6 +270,7 @@ def _desk(b: Bundle) -> Desk:
         cap_sender_name=cap.sender_name,
         outlines=b.regions.derived(Outlines),
         attribution=b.attribution,
+        maps_url=b.config.file.maps.public_url if b.config.file.maps.enabled else None,
     )
 
 

@@ -28,6 +28,7 @@ from warnd.pollers.registry import Parser
 from warnd.redact import public_url, redact_url, scrub
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Ingest, IngestReport
+from warnd.runtime.maps import Drawing
 from warnd.runtime.membership import NotLeader
 from warnd.store.backend import DatabaseError
 from warnd.store.feedstate import FeedStates
@@ -56,9 +57,12 @@ class Poller:
         metrics: Metrics | None = None,
         may_poll: Callable[[], bool] = lambda: True,
         store: StoreWorker | None = None,
+        on_drawings: Callable[[list[Drawing]], None] = lambda drawings: None,
     ) -> None:
         """`may_poll`: whether this node polls now (the leader, when several share the store).
-        `store`: where the feed's state and its documents are written (by default, in the caller)."""
+        `store`: where the feed's state and its documents are written (by default, in the caller).
+        `on_drawings`: the committed warnings whose maps are to be drawn (runtime.maps)."""
+        self.on_drawings = on_drawings
         self.store = store or inline()
         # The feed's validators are read on the store's reading connection, when it has one: a
         # poll never waits behind a write that waits out another process's lock.
@@ -171,6 +175,9 @@ class Poller:
                 ingest_ms=round(took * 1000, 1),
             )
             if report.warnings:
+                # The maps are started first, so a sender asking for one finds it under way;
+                # the dispatcher does not wait for them.
+                self.on_drawings(report.drawings)
                 self.on_warnings()
         except NotLeader as e:
             # Another node took over while this one fetched: it polls from here on.

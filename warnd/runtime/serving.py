@@ -16,6 +16,7 @@ from warnd.runtime.build import Bundle
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.http import Endpoint
 from warnd.runtime.statedir import write_atomic
+from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker
 
 log = get_logger("warnd")
@@ -34,6 +35,7 @@ class Serving:
         registry: CollectorRegistry,
         cap: CapFeeds,
         store: StoreWorker,
+        maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
     ) -> None:
         self.bundle = bundle
         self.operator_token: Secret | None = None
@@ -54,6 +56,7 @@ class Serving:
             token=lambda: self.operator_token,
             token_missing=lambda: self.token_problem,
             store=store,
+            maps=maps,
         )
 
     def read_token(self) -> None:

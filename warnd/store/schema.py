@@ -245,15 +245,28 @@ _V8 = """
 ALTER TABLE feed_state ADD COLUMN failing_since TEXT;
 """
 
+# Each warning's map (warnd.maps), made after its warning is committed: every node serves it
+# from here, and a sender that finds it here need not draw it again.
+_V9 = """
+CREATE TABLE maps (
+    warning_id  TEXT PRIMARY KEY,
+    png         {blob} NOT NULL,
+    alt         TEXT NOT NULL,      -- what a screen reader says (Indonesian)
+    created_at  TEXT NOT NULL
+);
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
+BLOB = {SQLITE: "BLOB", POSTGRES: "BYTEA"}
 
 MIGRATIONS: dict[int, dict[str, str]] = {
     5: {d: _V5.format(real=REAL[d]) for d in (SQLITE, POSTGRES)},
     6: dict.fromkeys((SQLITE, POSTGRES), _V6),
     7: dict.fromkeys((SQLITE, POSTGRES), _V7),
     8: dict.fromkeys((SQLITE, POSTGRES), _V8),
+    9: {d: _V9.format(blob=BLOB[d]) for d in (SQLITE, POSTGRES)},
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
