@@ -62,6 +62,21 @@ class Texts:
 
 
 @dataclass(frozen=True, slots=True)
+class Picture:
+    """A warning's map image: PNG bytes and the alt text a screen reader says."""
+
+    png: bytes
+    alt: str
+
+
+class Pictures(Protocol):
+    """Where a sender gets the warning's map: waits at most `seconds` for it (0: only if it is
+    ready now); None when there is none (maps off, rendering failed, or not ready in time)."""
+
+    async def wait(self, seconds: float) -> Picture | None: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Job:
     """One attempt at one delivery: made by the dispatcher, handed to the sender's cost and send."""
 
@@ -70,6 +85,8 @@ class Job:
     reply_to: str | None = None
     checkpoint: Checkpoint = field(default_factory=Unrecorded)
     texts: Texts = field(default_factory=Texts, compare=False, repr=False)
+    # The warning's map, for a channel that shows images; None: no map for this delivery.
+    picture: Pictures | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

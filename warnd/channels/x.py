@@ -19,6 +19,12 @@ What tweepy does not do, and this module does:
 - errors: X is judged by status and body together, in one table (x_answers.X_ANSWERS), not by
   the status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its
   message.
+- the warning's map (x_media): the first part of a thread carries it when it is ready within
+  the wait (0.2 s for a life-safety post, `picture_wait` otherwise) and its upload succeeds; a
+  map that is late, fails or is refused is left off and the text goes as it is. A map ready
+  only after the text has gone is not posted later: the account's next warning must not queue
+  behind a map, and a follow-up image reply would need its own place in the outbox record. A
+  thread resumed after a crash (a part already recorded) never uploads or attaches again.
 
 How a text becomes a thread (`split`): cuts fall at paragraph breaks first, then line breaks,
 then between words; each part carries its place ("1/3") so a reader who meets a later part knows
@@ -49,6 +55,7 @@ from twitter_text.get_character_weight import get_character_weight
 
 from warnd.channels.base import Budget, Job, Sent
 from warnd.channels.x_answers import ParentGone, classify
+from warnd.channels.x_media import Media
 from warnd.channels.x_wire import TWEEPY_HOST, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -93,7 +100,9 @@ class XSender:
         app_budget: tuple[int, float] | tuple[int, float, int],
         outbound: Outbound,
         clock: Clock,
+        picture_wait: float = 2.0,
     ) -> None:
+        """`picture_wait`: how long a post that is not life-safety waits for its map (maps.wait)."""
         self.target = Target.account(account)
         self.clock = clock
         self.budgets: tuple[Budget, ...] = (
@@ -119,6 +128,7 @@ class XSender:
         # adapter sends with the outbound policy.
         self.client.session.trust_env = False
         self.client.session.mount(TWEEPY_HOST + "/", Route(api_base, auth, (connect_timeout, read_timeout), outbound))
+        self.media = Media(account, self.client.session, auth, clock, _POOL, picture_wait)
 
     def __repr__(self) -> str:
         return f"XSender({self.target})"
@@ -134,13 +144,15 @@ class XSender:
         known = [p for p in done if p]
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
+        # Only before the first part: a resumed thread's first part is out, with or without it.
+        media_id = await self.media.media_id(job) if not done else None
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
             # Only a request of ours for this very part that never got its answer (recorded
             # below, or an attempt a restart found in flight) can have put the text on X: then,
             # and only then, X refusing it as a duplicate means it is there.
             maybe_posted = d.unanswered == n
             try:
-                posted = await self._post_part(text, reply_to)
+                posted = await self._post_part(text, reply_to, media_id, job)
             except DeliveryError as e:
                 if e.failure in _UNANSWERED:
                     await job.checkpoint.part_unanswered(n)
@@ -162,6 +174,7 @@ class XSender:
                     return Sent(remote_id=None, duplicate=True)
                 continue
             await job.checkpoint.part_sent(posted)
+            media_id = None
             first = first or posted
             reply_to = posted
         return Sent(remote_id=first)
@@ -187,21 +200,29 @@ class XSender:
         )
         return DeliveryError(detail, Failure.BAD_REQUEST)
 
-    async def _post_part(self, text: str, reply_to: str | None) -> str:
+    async def _post_part(self, text: str, reply_to: str | None, media_id: str | None, job: Job) -> str:
         """The new post's id; DeliveryError (DUPLICATE when X already has this text)."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(_POOL, self._create, text, reply_to)
+            return await loop.run_in_executor(_POOL, self._create, text, reply_to, media_id)
         except ParentGone:
             if not reply_to:
                 raise
-        # The post being answered was deleted or is not visible: post on its own rather than
-        # lose the warning.
-        return await loop.run_in_executor(_POOL, self._create, text, None)
+            # The post being answered was deleted or is not visible: post on its own rather
+            # than lose the warning.
+            return await self._post_part(text, None, media_id, job)
+        except DeliveryError as e:
+            if media_id is None or e.failure is not Failure.BAD_REQUEST:
+                raise
+            # X refused the post with the map attached: the text goes without it.
+            self.media.failed(job, "attach_refused", str(e))
+            return await self._post_part(text, reply_to, None, job)
 
-    def _create(self, text: str, reply_to: str | None) -> str:
+    def _create(self, text: str, reply_to: str | None, media_id: str | None = None) -> str:
         try:
-            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
+            response = self.client.create_tweet(
+                text=text, in_reply_to_tweet_id=reply_to, media_ids=[media_id] if media_id else None
+            )
         except tweepy.HTTPException as e:
             raise classify(e, self.clock.now()) from None
         except (requests.ConnectionError, requests.Timeout) as e:
