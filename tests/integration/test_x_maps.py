@@ -14,7 +14,7 @@ from PIL import Image
 from tests.integration.test_channels import APP, USERS, _Kept, delivery, x_sender
 from warnd.channels.base import Job, Picture
 from warnd.channels.x import split
-from warnd.channels.x_media import MediaFailed
+from warnd.channels.x_media import LATE_WAIT, MediaFailed
 from warnd.errors import DeliveryError
 from warnd.metrics import Metrics
 from warnd.model import Priority
@@ -99,18 +99,55 @@ def test_a_thread_carries_the_map_on_its_first_part_only(fake_x):
     assert len(fake_x.uploads_by("aceh")) == 1
 
 
-def test_a_life_safety_post_waits_at_most_a_fifth_of_a_second_for_a_late_map(fake_x):
-    d = delivery()
+def life_safety(text: str = "Gempa M5.1 Aceh", **kw):
+    d = delivery(text, **kw)
     d = replace(d, warning=replace(d.warning, priority=Priority.LIFE_SAFETY))
     assert d.life_safety
+    return d
+
+
+def test_a_life_safety_post_waits_a_fifth_of_a_second_and_its_late_map_follows_as_a_reply(fake_x):
     source = Source(Picture(png(), "Peta"), late=1.0)
+    kept = _Kept()
     start = time.time()
-    run(x_sender(fake_x), Job(d, picture=source))
-    [post] = fake_x.posts_by("aceh")
-    assert post.at - start < 1.0
-    assert source.asked == [0.2]
-    # A map ready only after the text has gone is not posted (docs/maps.md).
-    assert post.media_ids == () and fake_x.uploads_by("aceh") == []
+    sent = run(x_sender(fake_x), Job(life_safety(label="PD-1"), checkpoint=kept, picture=source))
+    text, reply = fake_x.posts_by("aceh")
+    assert text.at - start < 1.0
+    assert text.media_ids == () and sent.remote_id == text.id
+    assert source.asked == [0.2, LATE_WAIT]
+    assert reply.reply_to == text.id and reply.at - start >= 1.0
+    assert reply.text == "Peta: Gempa M5.1 Aceh PD-1"
+    [upload] = fake_x.uploads_by("aceh")
+    assert reply.media_ids == (upload.media_id,)
+    # Recorded like a part: a restart knows it went.
+    assert kept.parts == [text.id, reply.id]
+
+
+def test_a_map_that_never_comes_leaves_the_text_alone(fake_x):
+    source = Source(None)
+    before = failures("aceh", "late")
+    kept = _Kept()
+    run(x_sender(fake_x), Job(life_safety(), checkpoint=kept, picture=source))
+    [text] = fake_x.posts_by("aceh")
+    assert source.asked == [0.2, LATE_WAIT]
+    assert kept.parts == [text.id] and fake_x.uploads_by("aceh") == []
+    assert failures("aceh", "late") == before + 1
+
+
+@pytest.mark.parametrize("recorded", ["text", "text and map"])
+def test_a_restart_never_posts_the_late_map_twice(fake_x, recorded):
+    source = Source(Picture(png(), "Peta"), late=0.4)
+    kept = _Kept()
+    run(x_sender(fake_x), Job(life_safety(label="PD-1"), checkpoint=kept, picture=source))
+    assert len(fake_x.posts_by("aceh")) == 2
+    # The restart finds the delivery in flight with the text recorded (it stopped before the
+    # map's reply, or after it).
+    parts = kept.parts[:1] if recorded == "text" else kept.parts
+    resumed = life_safety(label="PD-1", parts=parts, unanswered=len(parts) + 1)
+    sent = run(x_sender(fake_x), Job(resumed, checkpoint=_Kept(), picture=Source(Picture(png(), "Peta"))))
+    assert sent.remote_id == kept.parts[0]
+    assert len(fake_x.posts_by("aceh")) == 2 and len(fake_x.attempts_by("aceh")) == 2
+    assert len(fake_x.uploads_by("aceh")) == 1
 
 
 def test_a_routine_post_waits_its_configured_time_for_the_map(fake_x):
@@ -167,10 +204,10 @@ def test_a_refused_attachment_posts_the_text_without_it(fake_x):
     asyncio.run(ntb.aclose())
     sender = x_sender(fake_x)
 
-    async def someone_elses(job: Job) -> str:
-        return foreign
+    async def someone_elses(job: Job) -> tuple[str, bool]:
+        return foreign, False
 
-    sender.media.media_id = someone_elses  # type: ignore[method-assign]
+    sender.media.first = someone_elses  # type: ignore[method-assign]
     sent = run(sender, Job(delivery(), picture=Source(Picture(png(), "Peta"))))
     attempts = fake_x.attempts_by("aceh")
     assert [(a.status, a.media_ids) for a in attempts] == [(400, (foreign,)), (201, ())]

@@ -21,10 +21,11 @@ What tweepy does not do, and this module does:
   message.
 - the warning's map (x_media): the first part of a thread carries it when it is ready within
   the wait (0.2 s for a life-safety post, `picture_wait` otherwise) and its upload succeeds; a
-  map that is late, fails or is refused is left off and the text goes as it is. A map ready
-  only after the text has gone is not posted later: the account's next warning must not queue
-  behind a map, and a follow-up image reply would need its own place in the outbox record. A
-  thread resumed after a crash (a part already recorded) never uploads or attaches again.
+  map that fails or is refused is left off and the text goes as it is. A map not ready in time
+  goes, once it is (at most x_media.LATE_WAIT later), as a reply to the thread's last part
+  ("Peta: <first line> <label>": no earlier post's text), recorded like a part. Only the attempt
+  that posted the first part does either: a thread resumed after a crash (a part already
+  recorded) never uploads, attaches or replies with the map again.
 
 How a text becomes a thread (`split`): cuts fall at paragraph breaks first, then line breaks,
 then between words; each part carries its place ("1/3") so a reader who meets a later part knows
@@ -145,7 +146,7 @@ class XSender:
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
         # Only before the first part: a resumed thread's first part is out, with or without it.
-        media_id = await self.media.media_id(job) if not done else None
+        media_id, later = await self.media.first(job) if not done else (None, False)
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
             # Only a request of ours for this very part that never got its answer (recorded
             # below, or an attempt a restart found in flight) can have put the text on X: then,
@@ -170,6 +171,8 @@ class XSender:
                     detail="refused as duplicate content after a request whose answer was lost",
                 )
                 await job.checkpoint.part_sent(None)
+                # An earlier request put the first part on X, perhaps with its map.
+                later = False
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
                 continue
@@ -177,7 +180,26 @@ class XSender:
             media_id = None
             first = first or posted
             reply_to = posted
+        if later and reply_to:
+            await self._late_map(job, reply_to)
         return Sent(remote_id=first)
+
+    async def _late_map(self, job: Job, reply_to: str) -> None:
+        """The map that was not ready for the first part, as a reply to the last one once it is.
+        Only the attempt that posted the first part does this, and the reply is recorded like a
+        part: a resumed delivery (a part recorded) never posts it, so it goes at most once."""
+        media_id = await self.media.later(job)
+        if media_id is None:
+            return
+        w = job.delivery.warning
+        label = " ".join((w.thread_label or "").split())[:_LABEL_MAX]
+        text = f"Peta: {_headline(w.text.strip().split(chr(10), 1)[0])}{' ' + label if label else ''}"
+        try:
+            posted = await asyncio.get_running_loop().run_in_executor(_POOL, self._create, text, reply_to, media_id)
+        except DeliveryError as e:
+            self.media.failed(job, "reply_refused", str(e))
+            return
+        await job.checkpoint.part_sent(posted)
 
     @staticmethod
     def _thread(job: Job) -> tuple[str, ...]:

@@ -38,6 +38,11 @@ LIFE_SAFETY_WAIT = 0.2
 # latency is worth the image, a slow X is not worth a late warning (the upload goes on in its
 # thread and is simply not used).
 LIFE_SAFETY_UPLOAD = 1.0
+# How much longer, once the text is out, the map of a post that went without it is waited for
+# before it goes as a reply. A map takes tens of milliseconds, the first after a region load about
+# half a second (docs/performance.md): one later than this is stuck, and the account's next
+# warning waits behind this delivery meanwhile.
+LATE_WAIT = 5.0
 # X's simple upload takes images up to 5 MB; alt text up to 1000 characters.
 MAX_IMAGE = 5 * 1024 * 1024
 MAX_ALT = 1000
@@ -73,36 +78,53 @@ class Media:
         # A 429 on uploads: no upload before this (posts go on without their maps).
         self.hold_until: datetime | None = None
 
-    async def media_id(self, job: Job) -> str | None:
-        """The uploaded map's media id for the first post of `job`; None when it goes without one
-        (no map, a late one, or an upload that failed: logged and counted)."""
+    async def first(self, job: Job) -> tuple[str | None, bool]:
+        """(the uploaded map's media id for the first post of `job`, or None when it goes without
+        one; whether the map was not there in time, and so worth a reply once it is: `later`)."""
         if job.picture is None:
-            return None
+            return None, False
         life_safety = job.delivery.life_safety
-        budget = LIFE_SAFETY_WAIT if life_safety else self.wait
+        picture, missing = await self._picture(job, LIFE_SAFETY_WAIT if life_safety else self.wait)
+        if picture is None:
+            return None, missing
+        return await self._upload(job, picture, LIFE_SAFETY_UPLOAD if life_safety else None), False
+
+    async def later(self, job: Job) -> str | None:
+        """The media id of a map that was not there for the first post, once it is (at most
+        LATE_WAIT more); None when it does not come or its upload fails (logged and counted)."""
+        picture, _ = await self._picture(job, LATE_WAIT)
+        if picture is None:
+            self.failed(job, "late", f"no map {LATE_WAIT} s after the text")
+            return None
+        return await self._upload(job, picture, None)
+
+    async def _picture(self, job: Job, seconds: float) -> tuple[Picture | None, bool]:
+        """(the map, or None; True when the source had none to give yet, False when it failed)."""
+        assert job.picture is not None
         try:
-            # The source promises to wait at most `budget`; the bound here keeps a post from
+            # The source promises to wait at most `seconds`; the bound here keeps a post from
             # waiting on one that does not keep its word.
-            picture = await asyncio.wait_for(job.picture.wait(budget), budget + 0.05)
+            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds + 0.05)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source is never allowed to fail the post
             self.failed(job, "source_failed", f"{type(e).__name__}: {e}")
-            return None
+            return None, False
         if picture is None:
-            # Late or none: the post goes now, without the map (a map that comes later is not
-            # posted: see XSender).
-            log.info("x.media_skipped", event_id=job.delivery.warning.event_id, warning_id=job.delivery.warning.id)
-            return None
+            w = job.delivery.warning
+            log.info("x.media_not_ready", event_id=w.event_id, warning_id=w.id, waited=seconds)
+        return picture, picture is None
+
+    async def _upload(self, job: Job, picture: Picture, bound: float | None) -> str | None:
         now = self.clock.now()
         if self.hold_until is not None and now < self.hold_until:
             self.failed(job, "upload_rate_limited", f"uploads held until {self.hold_until.isoformat()}")
             return None
         upload = asyncio.get_running_loop().run_in_executor(self.executor, self.upload, picture)
         try:
-            return await asyncio.wait_for(upload, LIFE_SAFETY_UPLOAD if life_safety else None)
+            return await asyncio.wait_for(upload, bound)
         except TimeoutError:
-            self.failed(job, "upload_slow", f"the upload took over {LIFE_SAFETY_UPLOAD} s")
+            self.failed(job, "upload_slow", f"the upload took over {bound} s")
         except MediaFailed as e:
             self.failed(job, e.reason, str(e))
         return None
