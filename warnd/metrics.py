@@ -150,7 +150,7 @@ class _MediaFailures(Collector):
             "warnd_x_media_failed",
             "Map images left off an X post (the post went without it), by account and reason"
             " (source_failed, late, too_large, upload_refused, upload_rate_limited, upload_unreachable, upload_slow,"
-            " attach_refused, reply_refused).",
+            " upload_failed, attach_refused, reply_refused).",
             labels=["account", "reason"],
         )
         with _media_lock:

@@ -123,6 +123,27 @@ def test_a_life_safety_post_waits_a_fifth_of_a_second_and_its_late_map_follows_a
     assert kept.parts == [text.id, reply.id]
 
 
+def test_a_life_safety_post_does_not_wait_for_a_slow_upload_the_reply_carries_it(fake_x):
+    fake_x.script_media("slow:0.6")
+    source = Source(Picture(png(), "Peta"))
+    start = time.time()
+    run(x_sender(fake_x), Job(life_safety(label="PD-2"), picture=source))
+    text, reply = fake_x.posts_by("aceh")
+    assert text.at - start < 0.5 and text.media_ids == ()
+    [upload] = fake_x.uploads_by("aceh")
+    assert reply.reply_to == text.id and reply.media_ids == (upload.media_id,)
+    assert source.asked == [0.2]
+
+
+def test_a_failed_text_drops_the_late_map(fake_x):
+    fake_x.script("500")
+    source = Source(Picture(png(), "Peta"), late=0.3)
+    with pytest.raises(DeliveryError):
+        run(x_sender(fake_x), Job(life_safety(), picture=source))
+    time.sleep(0.5)
+    assert fake_x.posts_by("aceh") == [] and fake_x.uploads_by("aceh") == []
+
+
 def test_a_map_that_never_comes_leaves_the_text_alone(fake_x):
     source = Source(None)
     before = failures("aceh", "late")
@@ -204,8 +225,8 @@ def test_a_refused_attachment_posts_the_text_without_it(fake_x):
     asyncio.run(ntb.aclose())
     sender = x_sender(fake_x)
 
-    async def someone_elses(job: Job) -> tuple[str, bool]:
-        return foreign, False
+    async def someone_elses(job: Job) -> tuple[str, None]:
+        return foreign, None
 
     sender.media.first = someone_elses  # type: ignore[method-assign]
     sent = run(sender, Job(delivery(), picture=Source(Picture(png(), "Peta"))))

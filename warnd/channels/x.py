@@ -20,12 +20,12 @@ What tweepy does not do, and this module does:
   the status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its
   message.
 - the warning's map (x_media): the first part of a thread carries it when it is ready within
-  the wait (0.2 s for a life-safety post, `picture_wait` otherwise) and its upload succeeds; a
-  map that fails or is refused is left off and the text goes as it is. A map not ready in time
-  goes, once it is (at most x_media.LATE_WAIT later), as a reply to the thread's last part
-  ("Peta: <first line> <label>": no earlier post's text), recorded like a part. Only the attempt
-  that posted the first part does either: a thread resumed after a crash (a part already
-  recorded) never uploads, attaches or replies with the map again.
+  the wait (0.2 s for a life-safety post, its upload included; `picture_wait` otherwise) and
+  its upload succeeds; a map that fails or is refused is left off and the text goes as it is.
+  A map (or upload) not ready in time goes, once it is (at most x_media.LATE_WAIT later), as a
+  reply to the thread's last part ("Peta: <first line> <label>": no earlier post's text),
+  recorded like a part. Only the attempt that posted the first part does either: a thread
+  resumed after a crash (a part already recorded) never uploads, attaches or replies again.
 
 How a text becomes a thread (`split`): cuts fall at paragraph breaks first, then line breaks,
 then between words; each part carries its place ("1/3") so a reader who meets a later part knows
@@ -66,6 +66,8 @@ from warnd.model import Delivery, Target
 from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
+# What gets the media id of a map that was not ready for the first part (x_media.Media.first).
+Later = asyncio.Task[str | None]
 
 APP_HOLD = "x-app"
 # Failures after which X may have taken the post: no answer, or one that does not say.
@@ -138,15 +140,24 @@ class XSender:
         return max(1, len(self._thread(job)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
+        parts = self._thread(job)
+        done = list(job.delivery.parts)
+        # Only before the first part: a resumed thread's first part is out, with or without it.
+        media_id, later = await self.media.first(job) if not done else (None, None)
+        try:
+            return await self._thread_out(job, parts, done, media_id, later)
+        finally:
+            if later is not None:
+                later.cancel()
+
+    async def _thread_out(
+        self, job: Job, parts: tuple[str, ...], done: list[str | None], media_id: str | None, later: Later | None
+    ) -> Sent:
         d = job.delivery
         w = d.warning
-        parts = self._thread(job)
-        done = list(d.parts)
         known = [p for p in done if p]
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
-        # Only before the first part: a resumed thread's first part is out, with or without it.
-        media_id, later = await self.media.first(job) if not done else (None, False)
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
             # Only a request of ours for this very part that never got its answer (recorded
             # below, or an attempt a restart found in flight) can have put the text on X: then,
@@ -172,7 +183,7 @@ class XSender:
                 )
                 await job.checkpoint.part_sent(None)
                 # An earlier request put the first part on X, perhaps with its map.
-                later = False
+                later = None
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
                 continue
@@ -180,15 +191,19 @@ class XSender:
             media_id = None
             first = first or posted
             reply_to = posted
-        if later and reply_to:
-            await self._late_map(job, reply_to)
+        if later is not None and reply_to:
+            await self._late_map(job, reply_to, later)
         return Sent(remote_id=first)
 
-    async def _late_map(self, job: Job, reply_to: str) -> None:
+    async def _late_map(self, job: Job, reply_to: str, later: Later) -> None:
         """The map that was not ready for the first part, as a reply to the last one once it is.
         Only the attempt that posted the first part does this, and the reply is recorded like a
         part: a resumed delivery (a part recorded) never posts it, so it goes at most once."""
-        media_id = await self.media.later(job)
+        try:
+            media_id = await later
+        except Exception as e:  # the image never fails the delivery whose text is out
+            self.media.failed(job, "upload_failed", f"{type(e).__name__}: {e}")
+            return
         if media_id is None:
             return
         w = job.delivery.warning

@@ -32,14 +32,11 @@ from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
 
-# How long a life-safety post waits for its map (the shared design: never more than 200 ms).
+# How long a life-safety post waits for its map and its upload together (the shared design:
+# never more than 200 ms).
 LIFE_SAFETY_WAIT = 0.2
-# How long a life-safety post waits for its map's upload to X once the map is there: a little
-# latency is worth the image, a slow X is not worth a late warning (the upload goes on in its
-# thread and is simply not used).
-LIFE_SAFETY_UPLOAD = 1.0
-# How much longer, once the text is out, the map of a post that went without it is waited for
-# before it goes as a reply. A map takes tens of milliseconds, the first after a region load about
+# How much longer, once the text is out, the map (or its upload) of a post that went without it
+# is waited for before it goes as a reply. A map takes tens of milliseconds, the first after a region load about
 # half a second (docs/performance.md): one later than this is stuck, and the account's next
 # warning waits behind this delivery meanwhile.
 LATE_WAIT = 5.0
@@ -78,25 +75,45 @@ class Media:
         # A 429 on uploads: no upload before this (posts go on without their maps).
         self.hold_until: datetime | None = None
 
-    async def first(self, job: Job) -> tuple[str | None, bool]:
+    async def first(self, job: Job) -> tuple[str | None, asyncio.Task[str | None] | None]:
         """(the uploaded map's media id for the first post of `job`, or None when it goes without
-        one; whether the map was not there in time, and so worth a reply once it is: `later`)."""
+        one; when the map or its upload was not ready in time, the task that gets its media id
+        once it is, for a reply after the text: `later`)."""
         if job.picture is None:
-            return None, False
+            return None, None
         life_safety = job.delivery.life_safety
-        picture, missing = await self._picture(job, LIFE_SAFETY_WAIT if life_safety else self.wait)
+        budget = LIFE_SAFETY_WAIT if life_safety else self.wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        picture, missing = await self._picture(job, budget)
         if picture is None:
-            return None, missing
-        return await self._upload(job, picture, LIFE_SAFETY_UPLOAD if life_safety else None), False
+            return None, (asyncio.ensure_future(self._later(job, None)) if missing else None)
+        upload = self._start(job, picture)
+        if upload is None:
+            return None, None
+        # A life-safety post does not wait for X to take the image either: the budget covers
+        # both, and an upload still going on when it is spent is used for the reply.
+        done, _ = await asyncio.wait({upload}, timeout=max(0.0, deadline - loop.time()) if life_safety else None)
+        if not done:
+            return None, asyncio.ensure_future(self._later(job, upload))
+        return self._result(job, upload), None
 
-    async def later(self, job: Job) -> str | None:
-        """The media id of a map that was not there for the first post, once it is (at most
-        LATE_WAIT more); None when it does not come or its upload fails (logged and counted)."""
-        picture, _ = await self._picture(job, LATE_WAIT)
-        if picture is None:
-            self.failed(job, "late", f"no map {LATE_WAIT} s after the text")
+    async def _later(self, job: Job, upload: asyncio.Future[str] | None) -> str | None:
+        """The media id of a map that was not there, or not uploaded, for the first post, once it
+        is (at most LATE_WAIT more); None when it does not come or fails (logged and counted)."""
+        if upload is None:
+            picture, _ = await self._picture(job, LATE_WAIT)
+            if picture is None:
+                self.failed(job, "late", f"no map {LATE_WAIT} s after the text")
+                return None
+            upload = self._start(job, picture)
+            if upload is None:
+                return None
+        done, _ = await asyncio.wait({upload}, timeout=LATE_WAIT)
+        if not done:
+            self.failed(job, "upload_slow", f"the upload took over {LATE_WAIT} s more")
             return None
-        return await self._upload(job, picture, None)
+        return self._result(job, upload)
 
     async def _picture(self, job: Job, seconds: float) -> tuple[Picture | None, bool]:
         """(the map, or None; True when the source had none to give yet, False when it failed)."""
@@ -115,18 +132,20 @@ class Media:
             log.info("x.media_not_ready", event_id=w.event_id, warning_id=w.id, waited=seconds)
         return picture, picture is None
 
-    async def _upload(self, job: Job, picture: Picture, bound: float | None) -> str | None:
-        now = self.clock.now()
-        if self.hold_until is not None and now < self.hold_until:
+    def _start(self, job: Job, picture: Picture) -> asyncio.Future[str] | None:
+        """The upload, started in the sender's pool; None while uploads are held."""
+        if self.hold_until is not None and self.clock.now() < self.hold_until:
             self.failed(job, "upload_rate_limited", f"uploads held until {self.hold_until.isoformat()}")
             return None
-        upload = asyncio.get_running_loop().run_in_executor(self.executor, self.upload, picture)
+        return asyncio.get_running_loop().run_in_executor(self.executor, self.upload, picture)
+
+    def _result(self, job: Job, upload: asyncio.Future[str]) -> str | None:
         try:
-            return await asyncio.wait_for(upload, bound)
-        except TimeoutError:
-            self.failed(job, "upload_slow", f"the upload took over {bound} s")
+            return upload.result()
         except MediaFailed as e:
             self.failed(job, e.reason, str(e))
+        except Exception as e:  # whatever else goes wrong with the image, the post goes
+            self.failed(job, "upload_failed", f"{type(e).__name__}: {e}")
         return None
 
     def upload(self, picture: Picture) -> str:
