@@ -272,3 +272,26 @@ def test_the_fake_refuses_what_x_refuses(fake_x):
     finally:
         asyncio.run(sender.aclose())
     assert [u.status for u in fake_x.uploads_by("aceh")] == [400, 400]
+
+
+def test_past_the_upload_limit_the_posts_go_on_without_maps():
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=USERS, media_limit=(2, 60.0))
+    fake.start()
+    try:
+        sender = x_sender(fake)
+
+        async def go():
+            try:
+                for i in range(4):
+                    job = Job(delivery(f"Gempa M5.{i} Aceh", wid=f"w-{i}"), picture=Source(Picture(png(), "Peta")))
+                    await sender.send(job)
+            finally:
+                await sender.aclose()
+
+        asyncio.run(go())
+        assert [len(p.media_ids) for p in fake.posts_by("aceh")] == [1, 1, 0, 0]
+        # The third upload met X's limit; the fourth was not tried before the reset.
+        assert [u.status for u in fake.uploads_by("aceh")] == [200, 200, 429]
+        assert fake.state.limit_hits == 1
+    finally:
+        fake.stop()

@@ -143,6 +143,7 @@ class FakeX(LocalServer):
         consumer_secret: str,
         users: dict[str, tuple[str, str]] | None,
         user_limit: tuple[int, float] = (100, 900.0),
+        media_limit: tuple[int, float] = (500, 900.0),
         user_day_limit: tuple[int, float] = (2400, 86400.0),
         app_limit: tuple[int, float] = (10_000, 86400.0),
         latency: float = 0.0,
@@ -157,6 +158,7 @@ class FakeX(LocalServer):
         # Seconds each post takes, like a real API far away.
         self.latency = latency
         self.user_limit = user_limit
+        self.media_limit = media_limit
         self.user_day_limit = user_day_limit
         self.users: dict[str, _User] = {}
         for token, (secret, name) in (users or {}).items():
@@ -172,6 +174,7 @@ class FakeX(LocalServer):
 
     def _add_user(self, token: str, secret: str, name: str) -> _User:
         user = _User(name, secret, _Window(*self.user_limit), _Window(*self.user_day_limit))
+        user.media = _Window(*self.media_limit)
         self.users[token] = user
         return user
 
