@@ -9,7 +9,12 @@ configuration, never by the data.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 # The *_created series double the output and say only when the daemon started.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -137,5 +142,34 @@ class Metrics:
             buckets=MAP_BUCKETS,
             registry=r,
         )
+        r.register(_MediaFailures())
         self.reload_ok.set(1)
         self.config_valid.set(1)
+
+
+# Map images that did not go out with their X post, by account and reason. Counted where the X
+# sender is, which is handed no Metrics of its own: process-wide, read by every daemon's registry.
+_media_failed: dict[tuple[str, str], int] = {}
+_media_lock = threading.Lock()
+
+
+def count_media_failure(account: str, reason: str) -> None:
+    """One map image that did not go out with its X post (the post went without it)."""
+    with _media_lock:
+        _media_failed[(account, reason)] = _media_failed.get((account, reason), 0) + 1
+
+
+class _MediaFailures(Collector):
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "warnd_x_media_failed",
+            "Map images left off an X post (the post went without it), by account and reason"
+            " (source_failed, late, too_large, upload_refused, upload_rate_limited, upload_unreachable, upload_slow,"
+            " upload_failed, attach_refused, reply_refused).",
+            labels=["account", "reason"],
+        )
+        with _media_lock:
+            counts = sorted(_media_failed.items())
+        for (account, reason), n in counts:
+            family.add_metric([account, reason], n)
+        yield family

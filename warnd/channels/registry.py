@@ -99,6 +99,8 @@ def make_senders(
             app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
             outbound=outbound,
             clock=clock,
+            # maps.wait: how long a post that is not life-safety waits for its map.
+            picture_wait=float(getattr(getattr(cfg, "maps", None), "wait", 2.0)),
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), Target.partner(name))

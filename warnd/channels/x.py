@@ -19,6 +19,13 @@ What tweepy does not do, and this module does:
 - errors: X is judged by status and body together, in one table (x_answers.X_ANSWERS), not by
   the status alone: a 402 (the app's credits spent) holds every account, a 403 differs by its
   message.
+- the warning's map (x_media): the first part of a thread carries it when it is ready within
+  the wait (0.2 s for a life-safety post, its upload included; `picture_wait` otherwise) and
+  its upload succeeds; a map that fails or is refused is left off and the text goes as it is.
+  A map (or upload) not ready in time goes, once it is (at most x_media.LATE_WAIT later), as a
+  reply to the thread's last part ("Peta: <first line> <label>": no earlier post's text),
+  recorded like a part. Only the attempt that posted the first part does either: a thread
+  resumed after a crash (a part already recorded) never uploads, attaches or replies again.
 
 How a text becomes a thread (`split`): cuts fall at paragraph breaks first, then line breaks,
 then between words; each part carries its place ("1/3") so a reader who meets a later part knows
@@ -49,6 +56,7 @@ from twitter_text.get_character_weight import get_character_weight
 
 from warnd.channels.base import Budget, Job, Sent
 from warnd.channels.x_answers import ParentGone, classify
+from warnd.channels.x_media import Media
 from warnd.channels.x_wire import TWEEPY_HOST, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -58,6 +66,8 @@ from warnd.model import Delivery, Target
 from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
+# What gets the media id of a map that was not ready for the first part (x_media.Media.first).
+Later = asyncio.Task[str | None]
 
 APP_HOLD = "x-app"
 # Failures after which X may have taken the post: no answer, or one that does not say.
@@ -93,7 +103,9 @@ class XSender:
         app_budget: tuple[int, float] | tuple[int, float, int],
         outbound: Outbound,
         clock: Clock,
+        picture_wait: float = 2.0,
     ) -> None:
+        """`picture_wait`: how long a post that is not life-safety waits for its map (maps.wait)."""
         self.target = Target.account(account)
         self.clock = clock
         self.budgets: tuple[Budget, ...] = (
@@ -119,6 +131,7 @@ class XSender:
         # adapter sends with the outbound policy.
         self.client.session.trust_env = False
         self.client.session.mount(TWEEPY_HOST + "/", Route(api_base, auth, (connect_timeout, read_timeout), outbound))
+        self.media = Media(account, self.client.session, auth, clock, _POOL, picture_wait)
 
     def __repr__(self) -> str:
         return f"XSender({self.target})"
@@ -127,10 +140,21 @@ class XSender:
         return max(1, len(self._thread(job)) - len(job.delivery.parts))
 
     async def send(self, job: Job) -> Sent:
+        parts = self._thread(job)
+        done = list(job.delivery.parts)
+        # Only before the first part: a resumed thread's first part is out, with or without it.
+        media_id, later = await self.media.first(job) if not done else (None, None)
+        try:
+            return await self._thread_out(job, parts, done, media_id, later)
+        finally:
+            if later is not None:
+                later.cancel()
+
+    async def _thread_out(
+        self, job: Job, parts: tuple[str, ...], done: list[str | None], media_id: str | None, later: Later | None
+    ) -> Sent:
         d = job.delivery
         w = d.warning
-        parts = self._thread(job)
-        done = list(d.parts)
         known = [p for p in done if p]
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
@@ -140,7 +164,7 @@ class XSender:
             # and only then, X refusing it as a duplicate means it is there.
             maybe_posted = d.unanswered == n
             try:
-                posted = await self._post_part(text, reply_to)
+                posted = await self._post_part(text, reply_to, media_id, job)
             except DeliveryError as e:
                 if e.failure in _UNANSWERED:
                     await job.checkpoint.part_unanswered(n)
@@ -158,13 +182,39 @@ class XSender:
                     detail="refused as duplicate content after a request whose answer was lost",
                 )
                 await job.checkpoint.part_sent(None)
+                # An earlier request put the first part on X, perhaps with its map.
+                later = None
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
                 continue
             await job.checkpoint.part_sent(posted)
+            media_id = None
             first = first or posted
             reply_to = posted
+        if later is not None and reply_to:
+            await self._late_map(job, reply_to, later)
         return Sent(remote_id=first)
+
+    async def _late_map(self, job: Job, reply_to: str, later: Later) -> None:
+        """The map that was not ready for the first part, as a reply to the last one once it is.
+        Only the attempt that posted the first part does this, and the reply is recorded like a
+        part: a resumed delivery (a part recorded) never posts it, so it goes at most once."""
+        try:
+            media_id = await later
+        except Exception as e:  # the image never fails the delivery whose text is out
+            self.media.failed(job, "upload_failed", f"{type(e).__name__}: {e}")
+            return
+        if media_id is None:
+            return
+        w = job.delivery.warning
+        label = " ".join((w.thread_label or "").split())[:_LABEL_MAX]
+        text = f"Peta: {_headline(w.text.strip().split(chr(10), 1)[0])}{' ' + label if label else ''}"
+        try:
+            posted = await asyncio.get_running_loop().run_in_executor(_POOL, self._create, text, reply_to, media_id)
+        except DeliveryError as e:
+            self.media.failed(job, "reply_refused", str(e))
+            return
+        await job.checkpoint.part_sent(posted)
 
     @staticmethod
     def _thread(job: Job) -> tuple[str, ...]:
@@ -187,21 +237,29 @@ class XSender:
         )
         return DeliveryError(detail, Failure.BAD_REQUEST)
 
-    async def _post_part(self, text: str, reply_to: str | None) -> str:
+    async def _post_part(self, text: str, reply_to: str | None, media_id: str | None, job: Job) -> str:
         """The new post's id; DeliveryError (DUPLICATE when X already has this text)."""
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(_POOL, self._create, text, reply_to)
+            return await loop.run_in_executor(_POOL, self._create, text, reply_to, media_id)
         except ParentGone:
             if not reply_to:
                 raise
-        # The post being answered was deleted or is not visible: post on its own rather than
-        # lose the warning.
-        return await loop.run_in_executor(_POOL, self._create, text, None)
+            # The post being answered was deleted or is not visible: post on its own rather
+            # than lose the warning.
+            return await self._post_part(text, None, media_id, job)
+        except DeliveryError as e:
+            if media_id is None or e.failure is not Failure.BAD_REQUEST:
+                raise
+            # X refused the post with the map attached: the text goes without it.
+            self.media.failed(job, "attach_refused", str(e))
+            return await self._post_part(text, reply_to, None, job)
 
-    def _create(self, text: str, reply_to: str | None) -> str:
+    def _create(self, text: str, reply_to: str | None, media_id: str | None = None) -> str:
         try:
-            response = self.client.create_tweet(text=text, in_reply_to_tweet_id=reply_to)
+            response = self.client.create_tweet(
+                text=text, in_reply_to_tweet_id=reply_to, media_ids=[media_id] if media_id else None
+            )
         except tweepy.HTTPException as e:
             raise classify(e, self.clock.now()) from None
         except (requests.ConnectionError, requests.Timeout) as e:

@@ -1,10 +1,13 @@
-"""The fake X on the wire: its routes (POST /2/tweets, GET /2/users/me), X's problem bodies, and
-the scripted faults a request meets (see fake_x for the list)."""
+"""The fake X on the wire: its routes (POST /2/tweets, GET /2/users/me, POST /2/media/upload and
+/2/media/metadata), X's problem bodies, and the scripted faults a request meets (see fake_x for
+the list)."""
 
 from __future__ import annotations
 
 import json
 import time
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import TYPE_CHECKING, Any
 
 from warnd.testing._server import QuietHandler
@@ -29,6 +32,33 @@ CREDITS_DEPLETED = {
 }
 PARENT_GONE = "You attempted to reply to a Tweet that is deleted or not visible to you."
 NOT_PERMITTED = "You are not permitted to perform this action."
+# X's simple upload takes images up to 5 MB: JPEG, PNG, GIF, WEBP.
+MAX_IMAGE = 5 * 1024 * 1024
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"RIFF")
+
+
+def invalid(detail: str) -> dict[str, Any]:
+    """X's problem body for a request it refuses as invalid (400)."""
+    return {
+        "errors": [{"message": detail}],
+        "title": "Invalid Request",
+        "detail": "One or more parameters to your request was invalid.",
+        "type": "https://api.twitter.com/2/problems/invalid-request",
+    }
+
+
+def multipart(content_type: str, raw: bytes) -> dict[str, tuple[bytes, str]]:
+    """The fields of a multipart/form-data body: name -> (bytes, content type)."""
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + raw)
+    fields: dict[str, tuple[bytes, str]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if name:
+            fields[str(name)] = (payload if isinstance(payload, bytes) else b"", part.get_content_type())
+    return fields
 
 
 class XHandler(QuietHandler):
@@ -79,6 +109,9 @@ class XHandler(QuietHandler):
 
     def do_POST(self) -> None:
         raw = self.body()
+        if self.path.split("?")[0] in ("/2/media/upload", "/2/media/metadata"):
+            self._media(raw)
+            return
         if self.path.split("?")[0] != "/2/tweets":
             self._send(404, {"title": "Not Found", "status": 404})
             return
@@ -110,6 +143,40 @@ class XHandler(QuietHandler):
             self.close_connection = True
             self.connection.close()
             return
+        self._send(status, answer, headers)
+
+    def _media(self, raw: bytes) -> None:
+        fake = self.fake
+        user, why = fake.authenticate(self.headers.get("Authorization", ""), self.headers.get("Host", ""), self.path)
+        if user is None:
+            self._send(401, {"title": "Unauthorized", "type": "about:blank", "status": 401, "detail": why})
+            return
+        if self.path.split("?")[0] == "/2/media/metadata":
+            try:
+                parsed = json.loads(raw or b"{}")
+            except ValueError:
+                parsed = None
+            status, answer = fake.describe(user, parsed if isinstance(parsed, dict) else {})
+            self._send(status, answer)
+            return
+        fields = multipart(self.headers.get("Content-Type", ""), raw)
+        media, ctype = fields.get("media", (b"", ""))
+        category = fields.get("media_category", (b"", ""))[0].decode("utf-8", "replace")
+        fault = fake.take_fault(user.name, media=True)
+        if fault and fault.startswith("slow:"):
+            time.sleep(float(fault.split(":", 1)[1]))
+        elif fault:
+            status = 429 if fault == "429" else 503 if fault == "503-html" else int(fault.split(":", 1)[1])
+            fake.refused_upload(user.name, media, category, ctype, status)
+            if fault == "429":
+                reset = str(int(time.time()) + 2)
+                self._send(429, RATE_LIMITED, {"x-rate-limit-remaining": "0", "x-rate-limit-reset": reset})
+            elif fault == "503-html":
+                self._send(503, "<html><body>Over capacity</body></html>")
+            else:
+                self._send(status, {"title": "Error", "type": "about:blank", "status": status, "detail": "Scripted"})
+            return
+        status, answer, headers = fake.upload(user, media, category, ctype)
         self._send(status, answer, headers)
 
     def _fault(self, fault: str, user: _User, body: dict[str, Any]) -> bool:
