@@ -84,6 +84,13 @@ maps:
             )
             alert = client.get(f"http://{public}/cap/jabar/{index[0]}")
 
+        # The same map reached X with the post: uploaded once by the account and carried by one
+        # of its posts (the first part, or a reply when it was late).
+        (upload,) = wait_for(lambda: [u for u in fake.uploads_by("jabar") if u.media_id], what="the map on X")
+        assert upload.media == got.content
+        carried = [p for p in fake.posts_by("jabar") if upload.media_id in p.media_ids]
+        assert len(carried) == 1
+
         doc = etree.fromstring(alert.content)
         resources = doc.findall(f"{NS}info/{NS}resource")
         assert [r.findtext(f"{NS}resourceDesc") for r in resources] == ["Peta peringatan", "Warning map"]
