@@ -295,3 +295,24 @@ def test_past_the_upload_limit_the_posts_go_on_without_maps():
         assert fake.state.limit_hits == 1
     finally:
         fake.stop()
+
+
+def test_a_late_map_never_holds_its_delivery_or_the_next(fake_x):
+    """The delivery is done when its text is out: a map a second late follows on its own, so the
+    account's next warning is never held behind it."""
+    source = Source(Picture(png(), "Peta"), late=1.0)
+    kept = _Kept()
+    sender = x_sender(fake_x)
+
+    async def go() -> tuple[float, float]:
+        start = time.monotonic()
+        await sender.send(Job(life_safety(label="PD-1"), checkpoint=kept, picture=source))
+        returned = time.monotonic() - start
+        await sender.aclose()
+        return returned, time.monotonic() - start
+
+    returned, closed = asyncio.run(go())
+    assert returned < 0.9 <= closed
+    text, reply = fake_x.posts_by("aceh")
+    assert reply.reply_to == text.id and len(reply.media_ids) == 1
+    assert kept.parts == [text.id, reply.id]

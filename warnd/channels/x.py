@@ -24,6 +24,7 @@ What tweepy does not do, and this module does:
   its upload succeeds; a map that fails or is refused is left off and the text goes as it is.
   A map (or upload) not ready in time goes, once it is (at most x_media.LATE_WAIT later), as a
   reply to the thread's last part ("Peta: <first line> <label>": no earlier post's text),
+  posted after the delivery is done (the account's next warning never waits for a map) and
   recorded like a part. Only the attempt that posted the first part does either: a thread
   resumed after a crash (a part already recorded) never uploads, attaches or replies again.
 
@@ -146,9 +147,11 @@ class XSender:
         media_id, later = await self.media.first(job) if not done else (None, None)
         try:
             return await self._thread_out(job, parts, done, media_id, later)
-        finally:
+        except BaseException:
+            # The text did not go out whole: no map follows it.
             if later is not None:
                 later.cancel()
+            raise
 
     async def _thread_out(
         self, job: Job, parts: tuple[str, ...], done: list[str | None], media_id: str | None, later: Later | None
@@ -183,6 +186,8 @@ class XSender:
                 )
                 await job.checkpoint.part_sent(None)
                 # An earlier request put the first part on X, perhaps with its map.
+                if later is not None:
+                    later.cancel()
                 later = None
                 if len(parts) == 1:
                     return Sent(remote_id=None, duplicate=True)
@@ -192,29 +197,12 @@ class XSender:
             first = first or posted
             reply_to = posted
         if later is not None and reply_to:
-            await self._late_map(job, reply_to, later)
+            label = " ".join((w.thread_label or "").split())[:_LABEL_MAX]
+            text = f"Peta: {_headline(w.text.strip().split(chr(10), 1)[0])}{' ' + label if label else ''}"
+            self.media.follow(job, later, functools.partial(self._create, text, reply_to))
+        elif later is not None:
+            later.cancel()
         return Sent(remote_id=first)
-
-    async def _late_map(self, job: Job, reply_to: str, later: Later) -> None:
-        """The map that was not ready for the first part, as a reply to the last one once it is.
-        Only the attempt that posted the first part does this, and the reply is recorded like a
-        part: a resumed delivery (a part recorded) never posts it, so it goes at most once."""
-        try:
-            media_id = await later
-        except Exception as e:  # the image never fails the delivery whose text is out
-            self.media.failed(job, "upload_failed", f"{type(e).__name__}: {e}")
-            return
-        if media_id is None:
-            return
-        w = job.delivery.warning
-        label = " ".join((w.thread_label or "").split())[:_LABEL_MAX]
-        text = f"Peta: {_headline(w.text.strip().split(chr(10), 1)[0])}{' ' + label if label else ''}"
-        try:
-            posted = await asyncio.get_running_loop().run_in_executor(_POOL, self._create, text, reply_to, media_id)
-        except DeliveryError as e:
-            self.media.failed(job, "reply_refused", str(e))
-            return
-        await job.checkpoint.part_sent(posted)
 
     @staticmethod
     def _thread(job: Job) -> tuple[str, ...]:
@@ -288,6 +276,7 @@ class XSender:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
 
     async def aclose(self) -> None:
+        await self.media.aclose()
         self.client.session.close()
 
 

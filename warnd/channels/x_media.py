@@ -17,6 +17,7 @@ uploads of the account until the reset X announced, never its posts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
 
@@ -27,6 +28,7 @@ from warnd.channels.base import Job, Picture
 from warnd.channels.x_answers import Act, holds, judge
 from warnd.channels.x_wire import TWEEPY_HOST
 from warnd.clock import Clock
+from warnd.errors import DeliveryError
 from warnd.metrics import count_media_failure
 from warnd.obs import get_logger
 
@@ -37,9 +39,11 @@ log = get_logger("warnd.x")
 LIFE_SAFETY_WAIT = 0.2
 # How much longer, once the text is out, the map (or its upload) of a post that went without it
 # is waited for before it goes as a reply. A map takes tens of milliseconds, the first after a region load about
-# half a second (docs/performance.md): one later than this is stuck, and the account's next
-# warning waits behind this delivery meanwhile.
+# half a second (docs/performance.md): one later than this is stuck. The wait runs after the
+# delivery is done, so the account's next warning does not wait behind it.
 LATE_WAIT = 5.0
+# What a late map's reply post is given at close, beyond the map's own wait.
+_LATE_POST = 10.0
 # X's simple upload takes images up to 5 MB; alt text up to 1000 characters.
 MAX_IMAGE = 5 * 1024 * 1024
 MAX_ALT = 1000
@@ -74,6 +78,42 @@ class Media:
         self.wait = wait
         # A 429 on uploads: no upload before this (posts go on without their maps).
         self.hold_until: datetime | None = None
+        # Late maps' replies, posted after their delivery is done so that the account's next
+        # warning never waits for a map.
+        self._late: set[asyncio.Task[None]] = set()
+
+    def follow(self, job: Job, later: asyncio.Task[str | None], post: Callable[[str], str]) -> None:
+        """The map that was not ready for the first part, posted once it is with `post(media_id)`
+        (a reply to the thread's last part). It runs after the delivery is done (the text is what
+        the delivery is), so the account's next warning never waits for it. Only the attempt that
+        posted the first part calls this, and the reply is recorded like a part: a resumed
+        delivery (a part recorded) never posts it, and a crash before it is posted loses the
+        map's reply, never a text: at most once."""
+        task = asyncio.get_running_loop().create_task(self._follow(job, later, post))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _follow(self, job: Job, later: asyncio.Task[str | None], post: Callable[[str], str]) -> None:
+        try:
+            media_id = await later
+        except Exception as e:  # the image never fails the delivery whose text is out
+            self.failed(job, "upload_failed", f"{type(e).__name__}: {e}")
+            return
+        if media_id is None:
+            return
+        try:
+            posted = await asyncio.get_running_loop().run_in_executor(self.executor, post, media_id)
+        except DeliveryError as e:
+            self.failed(job, "reply_refused", str(e))
+            return
+        await job.checkpoint.part_sent(posted)
+
+    async def aclose(self) -> None:
+        """A late map's reply still waiting is given its wait and one post, then dropped."""
+        if self._late:
+            _, pending = await asyncio.wait(set(self._late), timeout=LATE_WAIT + _LATE_POST)
+            for task in pending:
+                task.cancel()
 
     async def first(self, job: Job) -> tuple[str | None, asyncio.Task[str | None] | None]:
         """(the uploaded map's media id for the first post of `job`, or None when it goes without
