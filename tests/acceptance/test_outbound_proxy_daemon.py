@@ -101,6 +101,12 @@ http:
         (_host(sink.base), "/ops"): len([r for r in sink.state.requests if r.partner == "ops"]),
     }
     assert all(at_origin.values()), at_origin
+    # The warnings' maps go to X too (an upload and its alt text), each request counted alike.
+    media = {
+        (_host(fake.base), "/2/media/upload"): sum(len(fake.uploads_by(who)) for who in ("jabar", "ntb")),
+        (_host(fake.base), "/2/media/metadata"): len(fake.state.alt_texts),
+    }
+    at_origin |= {where: n for where, n in media.items() if n}
     counts = proxy.counts()
     if mode == "environment":
         # Every request each fake saw came through the proxy, and the proxy forwarded nothing else.
