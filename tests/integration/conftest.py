@@ -9,6 +9,12 @@ from typing import Any
 import pytest
 import structlog
 
+from warnd.testing.fake_x import FakeX
+
+# The X app and the two accounts the channel tests post as.
+APP = ("app-key", "app-secret")
+USERS = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
+
 
 @pytest.fixture
 def logs() -> Iterator[list[dict[str, Any]]]:
@@ -20,3 +26,12 @@ def logs() -> Iterator[list[dict[str, Any]]]:
             yield captured
     finally:
         structlog.configure(**saved)
+
+
+@pytest.fixture
+def fake_x() -> Iterator[FakeX]:
+    """The fake X API on loopback, knowing APP and USERS."""
+    x = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=USERS)
+    x.start()
+    yield x
+    x.stop()

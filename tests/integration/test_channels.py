@@ -18,6 +18,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.integration.conftest import APP
 from warnd.channels import x_answers
 from warnd.channels.base import Job
 from warnd.channels.webhook import WebhookSender
@@ -38,7 +39,6 @@ from warnd.model import (
     Warning,
     WarningKind,
 )
-from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
 # Loopback fakes only: no proxy of the environment applies.
@@ -47,8 +47,6 @@ DIRECT = Outbound(proxy="none")
 PARTNERS_DOC = Path(__file__).resolve().parents[2] / "docs" / "partners.md"
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-APP = ("app-key", "app-secret")
-USERS = {"tok-aceh": ("sec-aceh", "aceh"), "tok-ntb": ("sec-ntb", "ntb")}
 
 
 @dataclass
@@ -86,14 +84,6 @@ def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=(),
     return Delivery(
         1, w, target, DeliveryState.PENDING, 0, NOW, NOW, parts=tuple(parts), unanswered=unanswered, event=event
     )
-
-
-@pytest.fixture
-def fake_x():
-    x = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=USERS)
-    x.start()
-    yield x
-    x.stop()
 
 
 def x_sender(fake, token="tok-aceh", secret="sec-aceh", read_timeout=5.0):

@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from tests.integration.test_channels import APP, USERS, _Kept, delivery, x_sender
+from tests.integration.conftest import APP, USERS
+from tests.integration.test_channels import _Kept, delivery, x_sender
 from warnd.channels.base import Job, Picture
 from warnd.channels.x import split
 from warnd.channels.x_media import LATE_WAIT, MediaFailed
@@ -50,14 +51,6 @@ class Source:
 class Broken:
     async def wait(self, seconds: float) -> Picture | None:
         raise RuntimeError("renderer crashed")
-
-
-@pytest.fixture
-def fake_x():
-    x = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=USERS)
-    x.start()
-    yield x
-    x.stop()
 
 
 def failures(account: str, reason: str) -> float:
