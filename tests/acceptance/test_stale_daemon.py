@@ -54,7 +54,12 @@ def test_a_new_store_records_the_list_posts_nothing_then_posts_only_what_is_new(
         # 2. A quake BMKG adds to the list: the real Bantul M6.4 as if it struck a minute ago.
         fresh = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
         feed_server.serve("/gempaterkini.json", tews_list(tews_retimed(BANTUL, fresh), *ITEMS[:-1]))
-        got = wait_for(lambda: posts(tmp_path), what="the new quake's posts")
+        # Each account's sender writes its own post: wait for both before judging them, not for the
+        # first one to land.
+        got = wait_for(
+            lambda: (g := posts(tmp_path)) and {"diy", "jateng"} <= {p["account"] for p in g} and g,
+            what="the new quake's posts at both accounts",
+        )
         new_id = "bmkg-eq-" + fresh.strftime("%Y%m%dT%H%M%SZ")
         assert {p["event_id"] for p in got} == {new_id}
         assert {"diy", "jateng"} <= {p["account"] for p in got}
