@@ -7,6 +7,9 @@
     │   │                    size cap, deadline, unparseable document). Never stops the daemon;
     │   │                    updates that feed's health and never touches the ledger.
     │   └── FetchError       the fetch itself failed (before any parsing)
+    ├── OperatorError        what an operator asked for (a console action, a bulletin) cannot be
+    │                        done as asked: the message says which field and why; an HTTP
+    │                        answer's status (400, 404 for what no longer exists, 409).
     ├── DeliveryError        a channel could not deliver a warning; carries the Failure it was
     │                        classified as (rate limited, server error, network: retried; auth:
     │                        the target is disabled; bad request: dead-lettered) and, for rate
@@ -63,6 +66,13 @@ class ConfigError(WarndError):
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.path))
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class OperatorError(WarndError):
+    def __init__(self, message: str, status: int = 400) -> None:
+        self.message = message
+        self.status = status
+        super().__init__(message)
 
 
 class FeedError(WarndError):
