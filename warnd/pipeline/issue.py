@@ -269,9 +269,28 @@ def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: 
 
 
 def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk, history: History) -> Issued:
+    return issued(
+        w,
+        ev,
+        earlier,
+        desk,
+        desk.attribution(ev.feed),
+        lambda target: history.targeted(ev.id, w.account, target),
+    )
+
+
+def issued(
+    w: Warning,
+    ev: HazardEvent,
+    earlier: Sequence[Warning],
+    desk: Desk,
+    attribution: str | None,
+    already: Callable[[Target], bool],
+) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
-    partners subscribed to it."""
-    attribution = desk.attribution(ev.feed)
+    partners subscribed to it (`already`: whether a target got an earlier warning of the
+    account about the event), with its CAP document crediting `attribution`. The last part of
+    issuing an automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
     cap = render_cap(
         w,
         ev,
@@ -282,7 +301,7 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
         outlines=desk.outlines,
         map_url=map_url(desk.maps_url, w),
     )
-    to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
+    to = targets(w, ev.hazard.value, desk.partners, already)
     return Issued(w, tuple(to), ev, attribution, cap)
 
 
