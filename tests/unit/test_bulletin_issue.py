@@ -198,3 +198,22 @@ def test_an_unapproved_bulletin_issues_nothing():
     with pytest.raises(ValueError, match="not approved"):
         _issue(_bulletin(state=BulletinState.PENDING, approver=None, approved_at=None))
     assert event_of(_bulletin(), NOW).agency == "bulletin"
+
+
+def test_an_exercise_bulletins_map_carries_the_watermark_through_the_map_code(index):
+    from tests.unit.test_maps import decode, watermark_pixels
+    from warnd.maps import render_map
+
+    known = {c: index.by_code[c] for c in ("53.10", "53")}
+    drill, real = (
+        issue_bulletin(
+            _bulletin(status=status, accounts=("ntt",), regions=("53.10",)),
+            _desk(),
+            known,
+            lambda account: [],
+            lambda account, target: False,
+        )[0]
+        for status in (Status.EXERCISE, Status.ACTUAL)
+    )
+    assert watermark_pixels(decode(render_map(drill.event, drill.warning, index, credit="BMKG"))) > 2000
+    assert watermark_pixels(decode(render_map(real.event, real.warning, index, credit="BMKG"))) == 0
