@@ -53,14 +53,16 @@ _WORDS = {
 }
 
 
+def covering(code: str, views: Mapping[str, AccountView]) -> list[str]:
+    """The accounts whose area covers a region (an account with no home regions covers all)."""
+    return [name for name, view in views.items() if not view.regions or covers(code, view.regions)]
+
+
 def recipients(accounts: Sequence[str], regions: Sequence[str], views: Mapping[str, AccountView]) -> list[str]:
     """The accounts a bulletin is for: those it names, and those whose area covers a region it
     names (an account with no home regions covers them all), in the configuration's order."""
-    return [
-        name
-        for name, view in views.items()
-        if name in accounts or any(not view.regions or covers(code, view.regions) for code in regions)
-    ]
+    covered = {name for code in regions for name in covering(code, views)}
+    return [name for name in views if name in accounts or name in covered]
 
 
 def account_regions(b: Bulletin, view: AccountView, known: Mapping[str, Region]) -> tuple[Region, ...]:

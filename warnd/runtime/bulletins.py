@@ -22,7 +22,7 @@ from warnd.errors import OperatorError
 from warnd.model import Bulletin, BulletinKind, BulletinState, Hazard, Priority, Status
 from warnd.model.bulletins import HEADLINE_MAX, TEXT_MAX
 from warnd.obs import get_logger
-from warnd.pipeline.bulletin import issue_bulletin, recipients
+from warnd.pipeline.bulletin import covering, issue_bulletin
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import commit, issue_desk
 from warnd.runtime.maps import Drawing
@@ -113,13 +113,13 @@ class BulletinDesk:
                 raise OperatorError(f"regions: unknown region code {code!r}")
         if accounts:
             for code in regions:
-                if not recipients(accounts, [code], {a: views[a] for a in accounts}):
+                if not covering(code, {a: views[a] for a in accounts}):
                     raise OperatorError(
                         f"regions: {code} is outside the area of every account named ({', '.join(accounts)})"
                     )
         elif regions:
             for code in regions:
-                if not recipients([], [code], views):
+                if not covering(code, views):
                     raise OperatorError(f"regions: no account covers {code}")
         hazard = _choice(body, "hazard", [h.value for h in Hazard])
         status = _choice(body, "status", STATUSES)
