@@ -156,8 +156,14 @@ def test_the_event_targets_and_cap_credit_who_wrote_and_who_approved():
     assert doc.findtext(f"{NS}identifier") == o.warning.cap_identifier
     params = {p.findtext(f"{NS}valueName"): p.findtext(f"{NS}value") for p in doc.findall(f"{NS}info/{NS}parameter")}
     assert params["attribution"] == o.attribution
-    (info_id, _) = doc.findall(f"{NS}info")
+    (info_id, info_en) = doc.findall(f"{NS}info")
     assert info_id.findtext(f"{NS}description") == o.warning.text
+    # The English block carries the bulletin's English text, as the English accounts post it.
+    assert info_en.findtext(f"{NS}description").startswith("Flooding 1 m deep in Mbay.")
+    assert info_en.findtext(f"{NS}headline").startswith("Flooding 1 m deep in Mbay.")
+    # Without one, the short text made from the event.
+    (o,) = issue_bulletin(_bulletin(text_en=None), _desk(), KNOWN, lambda a: [], lambda a, t: False)[:1]
+    assert etree.fromstring(o.cap.encode()).findall(f"{NS}info")[1].findtext(f"{NS}description").startswith("Flood")
 
 
 def test_a_correction_updates_and_a_cancel_closes_the_posts_of_the_series():

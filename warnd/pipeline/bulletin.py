@@ -167,5 +167,12 @@ def issue_bulletin(
             agency=event.agency,
             thread_label=thread_label(event, past, lang),
         )
-        out.append(issued(w, event, past, desk, attribution, functools.partial(already, name)))
+        # The CAP alert's block of the other language carries the bulletin's own words in it,
+        # when it was written in both.
+        other: dict[str, str] = {}
+        for x in ("id", "en"):
+            said, wrote = text(b, x, regions, view)
+            if wrote == x != lang:
+                other[x] = said
+        out.append(issued(w, event, past, desk, attribution, functools.partial(already, name), other))
     return out
