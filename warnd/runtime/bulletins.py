@@ -75,6 +75,11 @@ class BulletinDesk:
             "bulletin/cancel": self._guarded("cancel", self.cancel),
         }
 
+    def two_person(self) -> bool:
+        """Whether a bulletin needs another operator's approval (config `bulletins.two_person`,
+        read at each call, so a reload applies)."""
+        return self.bundle().config.file.bulletins.two_person
+
     def listing(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest bulletins first, each as JSON with, once approved, `warnings`: each
         account's warning id."""
@@ -153,7 +158,7 @@ class BulletinDesk:
             accounts=list(accounts),
             regions=list(regions),
         )
-        then = "another operator must approve it" if self._two() else "approve it to send it"
+        then = "another operator must approve it" if self.two_person() else "approve it to send it"
         return _answer(f"bulletin {bulletin.id} written; {then}", bulletin)
 
     def approve(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -164,7 +169,7 @@ class BulletinDesk:
         desk = issue_desk(b)
         drawings: list[Drawing] = []
         with self.conn.transaction():
-            approved = self.store.approve(bid, user, now, two_person=self._two())
+            approved = self.store.approve(bid, user, now, two_person=self.two_person())
             if approved.kind is not BulletinKind.NEW:
                 self._open_series(approved, besides=approved.id)
             out = issue_bulletin(
@@ -270,8 +275,6 @@ class BulletinDesk:
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _two(self) -> bool:
-        return self.bundle().config.file.bulletins.two_person
 
     def _get(self, bid: str) -> Bulletin:
         b = self.store.get(bid)
