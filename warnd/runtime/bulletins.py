@@ -275,7 +275,6 @@ class BulletinDesk:
 
     # --- helpers -------------------------------------------------------------------------------
 
-
     def _get(self, bid: str) -> Bulletin:
         b = self.store.get(bid)
         if b is None:
