@@ -22,7 +22,7 @@ CAP feed.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from xml.etree import ElementTree as ET  # building only; nothing is parsed here
@@ -138,10 +138,14 @@ def render_cap(
     sender_name: str,
     outlines: Outlines | None = None,
     map_url: str | None = None,
+    texts: Mapping[str, str] | None = None,
 ) -> str:
     """`attribution`: the feed catalogue's credit line for the event's feed (None: no credit).
     `outlines`: the region set's outlines (None: regions are given by geocode only). `map_url`:
-    where the warning's map is published, given in a <resource> of each <info> (None: none)."""
+    where the warning's map is published, given in a <resource> of each <info> (None: none).
+    `texts`: the warning's own words in other languages, by language ("en"), for the blocks
+    of those languages (an operator's bulletin written in both); a language without one gets
+    the short text made from the event."""
 
     # Plain tags under a default namespace declared on the root: the same document, without the
     # qualified-name bookkeeping that is most of ElementTree's serialising time.
@@ -208,8 +212,10 @@ def render_cap(
         sub(info, "expires", cap_time(expires(warning, event)))
         sub(info, "senderName", sender_name)
         own = warning.lang == lang
-        description = warning.text if own else describe(warning, event, lang)
-        sub(info, "headline", (warning.text.split("\n", 1)[0] if own else _headline(warning, event, lang))[:160])
+        words = warning.text if own else (texts or {}).get(lang)
+        description = words if words is not None else describe(warning, event, lang)
+        headline = words.split("\n", 1)[0] if words is not None else _headline(warning, event, lang)
+        sub(info, "headline", headline[:160])
         sub(info, "description", description)
         instruction = _instruction(event, level, lang, ended, hazard)
         if instruction:

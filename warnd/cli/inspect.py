@@ -19,6 +19,7 @@ from warnd.model import HazardEvent, Source, iso_utc
 
 
 def history(args: argparse.Namespace) -> int:
+    from warnd.store.bulletins import RULE, Bulletins
     from warnd.store.issued import IssuedWarnings
 
     cfg = load_config(args.config)
@@ -26,12 +27,21 @@ def history(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     with state_db(cfg) as conn:
         rows = IssuedWarnings(conn).history(args.event, args.account, args.limit)
+        # A bulletin's warning is of the revision its bulletin's id names: who wrote it and who
+        # approved it go with it.
+        bulletins = Bulletins(conn).by_ids(sorted({r["revision"] for r in rows if r["rule"] == RULE}))
+    for r in rows:
+        b = bulletins.get(r["revision"]) if r["rule"] == RULE else None
+        r["bulletin"] = {"id": b.id, "author": b.author, "approver": b.approver} if b is not None else None
     if args.format == "json":
         for r in rows:
             print(json.dumps(r, ensure_ascii=False))
         return EXIT_OK
     for r in rows:
         print(f"{r['created_at']}  {r['id']}  {r['kind']:<9} {r['account']}  event {r['event_id']}  rule {r['rule']}")
+        if r["bulletin"] is not None:
+            b = r["bulletin"]
+            print(f"    operator bulletin {b['id']}: written by {b['author']}, approved by {b['approver']}")
         for d in r["deliveries"]:
             tail = d["remote_id"] or ""
             if d["state"] != "sent" and d["last_error"]:

@@ -55,7 +55,7 @@ def outbox(args: argparse.Namespace) -> int:
                     print(f"{args.target}: hold or disable lifted")
             n = box.retry_now(sorted(set(ids)), now)
             print(f"{n} deliveries queued to go now")
-            _wake_daemon(cfg.state_dir)
+            wake_daemon(cfg.state_dir)
             return EXIT_OK
         n = box.drop(args.ids, args.reason, now)
         print(f"{n} deliveries dropped")
@@ -80,7 +80,7 @@ def _delivery_json(d: Delivery) -> dict[str, object]:
     }
 
 
-def _wake_daemon(state_dir: Path) -> None:
+def wake_daemon(state_dir: Path) -> None:
     """SIGUSR1: the running daemon looks at the outbox now rather than at its next round."""
     import signal
 

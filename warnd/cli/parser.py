@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
-from warnd.cli import configure, inspect, operate, serve, status
+from warnd.cli import bulletin, configure, inspect, operate, serve, status
 from warnd.model import DeliveryState
 
 DEFAULT_CONFIG = "config/demo.yaml"
@@ -118,6 +118,8 @@ def build() -> argparse.ArgumentParser:
     config_arg(exp)
     exp.add_argument("id")
     silence.set_defaults(func=operate.silence)
+
+    bulletin.add_parser(sub, config_arg)
 
     reload = sub.add_parser(
         "reload",

@@ -359,6 +359,15 @@ class MapsSettings(Strict):
         return v.rstrip("/")
 
 
+class BulletinsSettings(Strict):
+    """Operators' bulletins (`warnd bulletin`, the console): written by one operator, approved by
+    another, then sent as every warning is."""
+
+    two_person: bool = True
+    """A bulletin needs the approval of an operator other than its author. false: the author's
+    own approval is enough (a deployment with one operator on duty)."""
+
+
 class SilenceSpec(Strict):
     """A planned mute (maintenance, a drill day). Life-safety posts are never muted."""
 
@@ -483,6 +492,7 @@ class ConfigFile(Strict):
     credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
     maps: MapsSettings = Field(default_factory=MapsSettings)
+    bulletins: BulletinsSettings = Field(default_factory=BulletinsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
 

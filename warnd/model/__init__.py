@@ -5,6 +5,11 @@ Times are timezone-aware UTC datetimes; coordinates are WGS84 degrees. The packa
 re-exported here, so callers import from `warnd.model`.
 """
 
+from warnd.model.bulletins import (
+    Bulletin,
+    BulletinKind,
+    BulletinState,
+)
 from warnd.model.delivery import (
     GAVE_UP,
     NO_CHANNEL,
@@ -56,6 +61,9 @@ __all__ = [
     "SAME_ID_DEGREES",
     "SAME_QUAKE_DEGREES",
     "SAME_QUAKE_SECONDS",
+    "Bulletin",
+    "BulletinKind",
+    "BulletinState",
     "ChangeKind",
     "Delivery",
     "DeliveryState",

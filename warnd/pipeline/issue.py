@@ -269,9 +269,30 @@ def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: 
 
 
 def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk, history: History) -> Issued:
+    return issued(
+        w,
+        ev,
+        earlier,
+        desk,
+        desk.attribution(ev.feed),
+        lambda target: history.targeted(ev.id, w.account, target),
+    )
+
+
+def issued(
+    w: Warning,
+    ev: HazardEvent,
+    earlier: Sequence[Warning],
+    desk: Desk,
+    attribution: str | None,
+    already: Callable[[Target], bool],
+    texts: Mapping[str, str] | None = None,
+) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
-    partners subscribed to it."""
-    attribution = desk.attribution(ev.feed)
+    partners subscribed to it (`already`: whether a target got an earlier warning of the
+    account about the event), with its CAP document crediting `attribution` (`texts`: the
+    warning's words in its other languages, for the CAP blocks of those). The last part of
+    issuing an automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
     cap = render_cap(
         w,
         ev,
@@ -281,8 +302,9 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
         sender_name=desk.cap_sender_name,
         outlines=desk.outlines,
         map_url=map_url(desk.maps_url, w),
+        texts=texts,
     )
-    to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
+    to = targets(w, ev.hazard.value, desk.partners, already)
     return Issued(w, tuple(to), ev, attribution, cap)
 
 

@@ -220,6 +220,11 @@ def _title(text: str) -> str:
     return re.sub(r"[A-Za-z]+", lambda m: m.group(0).capitalize(), text)
 
 
+# What begins an exercise's text, by its language: the words every shipped template writes when
+# `exercise` is set, and an operator's exercise bulletin carries (pipeline.bulletin).
+EXERCISE_MARK = {"id": "LATIHAN - ", "en": "EXERCISE - "}
+
+
 # The area of an account with no home regions: it posts about all of them.
 COUNTRY = "Indonesia"
 

@@ -19,7 +19,7 @@ from warnd.geo import Outlines
 from warnd.model import ChangeKind, EventChange, Hazard, HazardEvent, Match, ParseResult, Reason, Target, Warning
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.issue import AGED, Desk, Drop, Issue, issue
+from warnd.pipeline.issue import AGED, Desk, Drop, Issue, Issued, issue
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.runtime.maps import Drawing
@@ -134,7 +134,7 @@ class Ingest:
             baseline=baseline,
             replay=self.replay or b.config.file.replay,
         )
-        desk = _desk(b)
+        desk = issue_desk(b)
         with self.conn.transaction():
             self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
@@ -229,18 +229,25 @@ class Ingest:
             if isinstance(o, Drop):
                 _suppressed(o, elog, report)
                 continue
-            w = o.warning
-            self.outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
-            report.warnings.append(w)
-            report.drawings.append(Drawing(w, o.event, dict(notes)))
-            elog.info(
-                "warning.queued",
-                warning_id=w.id,
-                rule=w.rule,
-                account=w.account,
-                kind=w.kind.value,
-                regions=[r.code for r in w.regions],
-            )
+            report.drawings.append(commit(self.outbox, o, now, elog, notes))
+            report.warnings.append(o.warning)
+
+
+def commit(outbox: Outbox, o: Issued, now: datetime, elog: Any, notes: tuple[tuple[str, str], ...] = ()) -> Drawing:
+    """One issued warning into the outbox with a pending delivery per target, inside the
+    caller's transaction: how every warning enters the outbox, automatic or an operator's
+    bulletin (runtime.bulletins). What its map is drawn from comes back."""
+    w = o.warning
+    outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
+    elog.info(
+        "warning.queued",
+        warning_id=w.id,
+        rule=w.rule,
+        account=w.account,
+        kind=w.kind.value,
+        regions=[r.code for r in w.regions],
+    )
+    return Drawing(w, o.event, dict(notes))
 
 
 def _rejected(result: ParseResult, report: IngestReport) -> None:
@@ -260,7 +267,8 @@ def _rejected(result: ParseResult, report: IngestReport) -> None:
     report.rejected = len(result.rejected)
 
 
-def _desk(b: Bundle) -> Desk:
+def issue_desk(b: Bundle) -> Desk:
+    """What issuing needs of the running configuration (automatic warnings and bulletins)."""
     cap = b.config.file.cap
     return Desk(
         renderer=b.renderer,

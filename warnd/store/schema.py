@@ -256,6 +256,24 @@ CREATE TABLE maps (
 );
 """
 
+# Operators' bulletins (model.bulletins): written, then approved or rejected by another
+# operator. `data` is the bulletin as JSON; state and series are columns so that an approval is
+# one conditional update and a series is found by index.
+_V10 = """
+CREATE TABLE bulletins (
+    id          TEXT PRIMARY KEY,
+    series      TEXT NOT NULL,      -- the first bulletin's id
+    kind        TEXT NOT NULL,      -- new | correction | cancel
+    state       TEXT NOT NULL,      -- pending | approved | rejected | withdrawn
+    author      TEXT NOT NULL,
+    approver    TEXT,
+    created_at  TEXT NOT NULL,
+    seq         BIGINT NOT NULL,    -- the order written in, whatever the clock said
+    data        TEXT NOT NULL
+);
+CREATE INDEX bulletins_series ON bulletins (series, seq);
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -267,6 +285,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     7: dict.fromkeys((SQLITE, POSTGRES), _V7),
     8: dict.fromkeys((SQLITE, POSTGRES), _V8),
     9: {d: _V9.format(blob=BLOB[d]) for d in (SQLITE, POSTGRES)},
+    10: dict.fromkeys((SQLITE, POSTGRES), _V10),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

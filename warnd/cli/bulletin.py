@@ -1,0 +1,194 @@
+"""`warnd bulletin`: an operator's bulletin from the command line, through the same desk the
+console uses (runtime.bulletins.BulletinDesk): write, approve, reject, correct, cancel, list,
+show. An approval wakes the running daemon, as `warnd outbox retry` does, so its posts go now."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from warnd.cli.operate import wake_daemon
+from warnd.cli.state import operator_state, print_problems
+from warnd.errors import ConfigError, OperatorError
+
+
+def add_parser(sub: Any, config_arg: Any) -> None:
+    """`warnd bulletin ...` in the command's parser."""
+    bulletin = sub.add_parser(
+        "bulletin", help="an operator's bulletin: write it, have another operator approve it, correct or cancel it"
+    )
+    bsub = bulletin.add_subparsers(dest="action", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        config_arg(sp)
+        sp.add_argument("--by", default=None, metavar="NAME", help="the operator acting (default: the login name)")
+        sp.add_argument("--format", choices=["table", "json"], default="table")
+
+    def texts(sp: argparse.ArgumentParser) -> None:
+        tid = sp.add_mutually_exclusive_group(required=True)
+        tid.add_argument("--text-id", help="the Indonesian text")
+        tid.add_argument("--text-id-file", type=Path, metavar="FILE", help="the Indonesian text, from a file")
+        ten = sp.add_mutually_exclusive_group()
+        ten.add_argument("--text-en", help="the English text (English accounts get the Indonesian without it)")
+        ten.add_argument("--text-en-file", type=Path, metavar="FILE", help="the English text, from a file")
+
+    write = bsub.add_parser("write", help="write a bulletin (it waits for approval)")
+    common(write)
+    write.add_argument("--account", action="append", default=[], help="an account it is for (repeat for more)")
+    write.add_argument(
+        "--region", action="append", default=[], help="a region code it is for: the accounts covering it post it"
+    )
+    write.add_argument("--hazard", required=True, help="earthquake, tsunami, flood, weather or other")
+    write.add_argument("--level", help='a level of the hazard\'s scale: "awas", "siaga", "waspada", "siaga1" ...')
+    write.add_argument("--status", required=True, choices=["actual", "exercise"])
+    write.add_argument("--headline", required=True)
+    texts(write)
+
+    approve = bsub.add_parser("approve", help="approve a bulletin: its posts are queued at once")
+    common(approve)
+    approve.add_argument("id")
+
+    reject = bsub.add_parser("reject", help="reject a bulletin (nothing is sent)")
+    common(reject)
+    reject.add_argument("id")
+    reject.add_argument("--why", required=True)
+
+    correct = bsub.add_parser("correct", help="write a correction of a sent bulletin (it too waits for approval)")
+    common(correct)
+    correct.add_argument("id", help="any bulletin of the series")
+    correct.add_argument("--headline")
+    correct.add_argument("--level", help='the level now ("" for none); default: unchanged')
+    texts(correct)
+
+    cancel = bsub.add_parser("cancel", help="write a cancel of a sent bulletin (it too waits for approval)")
+    common(cancel)
+    cancel.add_argument("id", help="any bulletin of the series")
+    cancel.add_argument("--why", required=True, help="what the cancel posts say")
+
+    lst = bsub.add_parser("list", help="bulletins, newest first")
+    common(lst)
+    lst.add_argument("--limit", type=int, default=20)
+
+    show = bsub.add_parser("show", help="one bulletin, with the warnings it issued")
+    common(show)
+    show.add_argument("id")
+    bulletin.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from warnd.obs import setup_logging
+    from warnd.runtime.build import build
+    from warnd.runtime.bulletins import BulletinDesk
+
+    # Who wrote, approved or was refused what is logged, on standard error, as the daemon logs.
+    setup_logging(os.environ.get("WARND_LOG_LEVEL", "info"), json=None)
+
+    with operator_state(args.config, args.clock) as st:
+        if st is None:
+            return EXIT_CONFIG
+
+        @functools.cache
+        def bundle() -> Any:
+            return build(args.config, with_senders=False, clock=args.clock)
+
+        desk = BulletinDesk(st.conn, bundle, args.clock)
+        try:
+            if args.action == "list":
+                _listing(desk.listing(args.limit), args.format)
+                return EXIT_OK
+            if args.action == "show":
+                _show(desk.show(args.id), args.format)
+                return EXIT_OK
+            body = _body(args)
+            answer = desk.actions()[f"bulletin/{args.action}"](args.by or getpass.getuser(), body)
+        except ConfigError as e:
+            print_problems(e, "nothing was done")
+            return EXIT_CONFIG
+        except OperatorError as e:
+            print(e.message, file=sys.stderr)
+            return EXIT_CONFIG if e.status == 400 else EXIT_FAILURE
+        except OSError as e:
+            print(f"{e.filename}: {e.strerror}", file=sys.stderr)
+            return EXIT_CONFIG
+        if args.format == "json":
+            print(json.dumps(answer, ensure_ascii=False))
+        else:
+            print(answer["message"])
+        if args.action == "approve":
+            wake_daemon(st.cfg.state_dir)
+    return EXIT_OK
+
+
+def _body(args: argparse.Namespace) -> dict[str, Any]:
+    """The action's body, as the console would send it."""
+    if args.action == "write":
+        return {
+            "accounts": args.account,
+            "regions": args.region,
+            "hazard": args.hazard,
+            "level": args.level,
+            "status": args.status,
+            "headline": args.headline,
+            "text_id": _read(args.text_id, args.text_id_file),
+            "text_en": _read(args.text_en, args.text_en_file),
+        }
+    if args.action == "correct":
+        body: dict[str, Any] = {
+            "id": args.id,
+            "text_id": _read(args.text_id, args.text_id_file),
+            "text_en": _read(args.text_en, args.text_en_file),
+            "headline": args.headline,
+        }
+        if args.level is not None:
+            body["level"] = args.level
+        return body
+    if args.action in ("reject", "cancel"):
+        return {"id": args.id, "why": args.why}
+    return {"id": args.id}
+
+
+def _read(text: str | None, path: Path | None) -> str | None:
+    return path.read_text(encoding="utf-8") if path is not None else text
+
+
+def _listing(rows: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    for r in rows:
+        print(_line(r))
+    if not rows:
+        print("no bulletins yet")
+
+
+def _line(r: dict[str, Any]) -> str:
+    who = f"by {r['author']}"
+    if r["approver"]:
+        who += f", approved by {r['approver']}"
+    if r["rejected_by"]:
+        who += f", rejected by {r['rejected_by']}: {r['rejected_why']}"
+    series = "" if r["series"] == r["id"] else f" of {r['series']}"
+    what = f"{r['hazard']}{' ' + r['level'] if r['level'] else ''} {r['status']}"
+    return f"{r['created_at']}  {r['id']}  {r['state']:<9} {r['kind']}{series}  {what}  {who}  {r['headline']}"
+
+
+def _show(r: dict[str, Any], fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(r, ensure_ascii=False))
+        return
+    print(_line(r))
+    where = ", ".join([*r["accounts"], *r["regions"]])
+    print(f"  for: {where}")
+    print("  id: " + r["text_id"].replace("\n", "\n      "))
+    if r["text_en"]:
+        print("  en: " + r["text_en"].replace("\n", "\n      "))
+    for account, wid in r["warnings"].items():
+        print(f"  warning {wid} to {account} (`warnd history --event {r['series']}`)")
