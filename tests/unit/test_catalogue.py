@@ -122,7 +122,7 @@ def test_only_the_demo_replays_recorded_documents_as_current():
 
 
 def test_the_demo_water_gate_rule_is_the_production_rule_but_for_its_wait():
-    """The demo plays hourly gate readings every two seconds; only the hysteresis is cut to fit."""
+    """The demo plays hourly gate readings every three seconds; only the hysteresis is cut to fit."""
     rules = {r.rule.id: r.rule for r in load(ROOT / "config" / "demo.yaml").rules}
     production = {r.rule.id: r.rule for r in load(ROOT / "config" / "warnd.yaml").rules}
     assert rules.keys() == production.keys()
