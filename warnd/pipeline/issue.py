@@ -32,7 +32,7 @@ from datetime import datetime
 from warnd import model
 from warnd.cap import map_url, render_cap
 from warnd.config.schema import Partner
-from warnd.geo import Outlines, covers
+from warnd.geo import Outlines, RegionIndex, covers
 from warnd.model import (
     ChangeKind,
     Hazard,
@@ -110,6 +110,8 @@ class Desk:
     attribution: Callable[[str], str | None]
     # Where the maps are published (config `maps.public_url`); None: CAP names no map.
     maps_url: str | None = None
+    # The regions the maps are drawn on, for the map's alt text; None: no alt text.
+    regions: RegionIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,11 @@ class Issued:
     event: HazardEvent
     attribution: str | None
     cap: str
+    # What a screen reader says for the warning's published map (warnd.maps.alt), made here,
+    # where the match's regions and notes are known, and kept with the warning: partners'
+    # webhooks, its CAP <resourceDesc> and the X post's image all say these words. None: no
+    # map is published for it.
+    map_alt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,14 +271,29 @@ def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: 
                 Drop(w.rule, w.account, Reason.ALREADY_WARNED, "this warning is already issued", warning_id=w.id)
             )
             continue
-        outcomes.append(_issued(w, match.event, p.earlier, desk, history))
+        outcomes.append(_issued(w, match.event, p.earlier, desk, history, match.region_notes))
     return Issue(tuple(posts), tuple(held), tuple(outcomes))
 
 
-def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk, history: History) -> Issued:
+def _issued(
+    w: Warning,
+    ev: HazardEvent,
+    earlier: Sequence[Warning],
+    desk: Desk,
+    history: History,
+    notes: Sequence[tuple[str, str]] = (),
+) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
     partners subscribed to it."""
     attribution = desk.attribution(ev.feed)
+    url = map_url(desk.maps_url, w)
+    alt = None
+    if url is not None and desk.regions is not None:
+        # Imported only when maps are published: warnd.maps brings Pillow, kept off the
+        # start-up path of a daemon that draws no map.
+        from warnd.maps import alt_text
+
+        alt = alt_text(ev, w, desk.regions, credit=desk.renderer.credit(ev), notes=dict(notes) or None)
     cap = render_cap(
         w,
         ev,
@@ -280,10 +302,11 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
         sender=desk.cap_sender,
         sender_name=desk.cap_sender_name,
         outlines=desk.outlines,
-        map_url=map_url(desk.maps_url, w),
+        map_url=url,
+        map_alt=alt,
     )
     to = targets(w, ev.hazard.value, desk.partners, lambda target: history.targeted(ev.id, w.account, target))
-    return Issued(w, tuple(to), ev, attribution, cap)
+    return Issued(w, tuple(to), ev, attribution, cap, alt)
 
 
 def targets(

@@ -230,9 +230,11 @@ class Ingest:
                 _suppressed(o, elog, report)
                 continue
             w = o.warning
-            self.outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
+            self.outbox.enqueue(
+                w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap, map_alt=o.map_alt
+            )
             report.warnings.append(w)
-            report.drawings.append(Drawing(w, o.event, dict(notes)))
+            report.drawings.append(Drawing(w, o.event, dict(notes), o.map_alt))
             elog.info(
                 "warning.queued",
                 warning_id=w.id,
@@ -271,6 +273,7 @@ def _desk(b: Bundle) -> Desk:
         outlines=b.regions.derived(Outlines),
         attribution=b.attribution,
         maps_url=b.config.file.maps.public_url if b.config.file.maps.enabled else None,
+        regions=b.regions,
     )
 
 
