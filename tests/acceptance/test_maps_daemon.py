@@ -64,7 +64,10 @@ maps:
         (receipt,) = wait_for(lambda: sink.receipts("radio"), what="the partner's webhook")
         body = json.loads(receipt.body)
         warning_id = body["warning"]["id"]
-        assert body["map"] == {"url": f"{PUBLIC_URL}/maps/{warning_id}.png"}
+        # The map's alt text was made when the warning was issued, and travels with it.
+        alt = body["map"]["alt"]
+        assert body["map"] == {"url": f"{PUBLIC_URL}/maps/{warning_id}.png", "alt": alt}
+        assert alt.startswith("Peta Gempa bumi, M 2.8") and "Sumber: " in alt
 
         with httpx.Client(trust_env=False, timeout=10) as client:
             path = f"/maps/{warning_id}.png"
@@ -90,10 +93,12 @@ maps:
         assert upload.media == got.content
         carried = [p for p in fake.posts_by("jabar") if upload.media_id in p.media_ids]
         assert len(carried) == 1
+        # The same words for a screen reader on X, in the partner's body and in the CAP alert.
+        assert fake.state.alt_texts[upload.media_id] == alt
 
         doc = etree.fromstring(alert.content)
         resources = doc.findall(f"{NS}info/{NS}resource")
-        assert [r.findtext(f"{NS}resourceDesc") for r in resources] == ["Peta peringatan", "Warning map"]
+        assert [r.findtext(f"{NS}resourceDesc") for r in resources] == [alt, "Warning map"]
         assert {r.findtext(f"{NS}uri") for r in resources} == {f"{PUBLIC_URL}/maps/{warning_id}.png"}
         assert d.stop() == 0
     finally:

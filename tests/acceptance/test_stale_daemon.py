@@ -103,34 +103,109 @@ def test_a_new_store_records_the_list_posts_nothing_then_posts_only_what_is_new(
         conn.close()
 
 
+# What the demo posts, as the README describes it: 49 quake warnings, the Nagekeo tsunami
+# warning to the four provinces whose coast it reached, and the Jakarta water gates.
+DEMO_POSTS = 84
+TSUNAMI = "bmkg-tsunami-20260814T215823Z"
+MANGGARAI = "gauge-dsda-122"
+
+
+def _run_demo(demo, log, *args):
+    return subprocess.Popen(
+        [sys.executable, "-m", "warnd.cli", "run", "-c", str(demo), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 def test_the_demo_replays_its_recorded_documents_as_current(tmp_path):
     # The demo as shipped, in a folder of its own (its state goes beside its config folder).
     (tmp_path / "config").mkdir()
     (tmp_path / "feeds").mkdir()
-    for part in ("regions", "rules", "templates"):
+    for part in ("regions", "rules", "demo-rules", "templates"):
         (tmp_path / "config" / part).symlink_to(ROOT / "config" / part)
     (tmp_path / "feeds" / "demo").symlink_to(ROOT / "feeds" / "demo")
     demo = tmp_path / "config" / "demo.yaml"
     demo.write_text((ROOT / "config" / "demo.yaml").read_text())
     log = tmp_path / "daemon.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "warnd.cli", "run", "-c", str(demo)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("ab"),
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _run_demo(demo, log)
     out = tmp_path / "state" / "demo"
     try:
-        # Every warning the README promises, from documents of 2021 to 2025.
-        wait_for(lambda: len(posts(out)) >= 49, timeout=60, what="the demo's 49 warnings")
+        # Every warning the README promises, from documents of 2021 to 2026.
+        wait_for(lambda: len(posts(out)) >= DEMO_POSTS, timeout=90, what=f"the demo's {DEMO_POSTS} warnings")
         proc.terminate()
         assert proc.wait(timeout=30) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
     got = posts(out)
-    assert len(got) == 49
-    assert {p["event_id"][:12] for p in got} == {"bmkg-eq-2021", "bmkg-eq-2025"}
+    assert len(got) == DEMO_POSTS
+    assert {p["event_id"][:12] for p in got} == {"bmkg-eq-2021", "bmkg-eq-2025", "bmkg-tsunami", "gauge-dsda-1"}
+    assert sum(p["event_id"].startswith("bmkg-eq-") for p in got) == 49
     lines = log_lines(log)
     assert [x["event"] for x in lines if x["event"] == "daemon.replay"] == ["daemon.replay"]
     assert not [x for x in lines if x["event"] in ("feed.baseline", "event.too_old")]
+
+    # The tsunami warning, message by message (PD-3.4 adds nothing for any account): the warning,
+    # its escalation where PD-2 raised zones, the observed heights and the end, to each province
+    # whose coast is in the zones, naming only its own regencies.
+    tsunami: dict[str, list[dict]] = {}
+    for p in got:
+        if p["event_id"] == TSUNAMI:
+            tsunami.setdefault(p["account"], []).append(p)
+    later = ["update"] * 3 + ["all_clear"]
+    assert {a: [p["kind"] for p in ps] for a, ps in tsunami.items()} == {
+        "gempa-nusa-tenggara-timur": ["new", "escalate", *later],
+        "gempa-nusa-tenggara-barat": ["new", *later],
+        "gempa-sulawesi-selatan": ["new", *later],
+        "gempa-sulawesi-tenggara": ["new", *later],
+    }
+    prefix = {"gempa-nusa-tenggara-timur": "53", "gempa-nusa-tenggara-barat": "52"}
+    prefix |= {"gempa-sulawesi-selatan": "73", "gempa-sulawesi-tenggara": "74"}
+    for account, ps in tsunami.items():
+        assert all(r["code"].startswith(prefix[account]) for p in ps for r in p["regions"]), account
+        assert all(p["priority"] == "life_safety" and p["zone_parts"] for p in ps), account
+    ntt = tsunami["gempa-nusa-tenggara-timur"]
+    assert [p["thread_label"] for p in ntt] == ["PD-1", "PD-2", "PD-3.1", "PD-3.2", "PD-3.3", "PD-4"]
+    assert "WASPADA: Kabupaten Ngada bagian utara." in ntt[0]["text"]
+    assert ntt[1]["text"].startswith("NAIK KE SIAGA: peringatan dini tsunami untuk Kabupaten Manggarai bagian utara")
+    assert all("TSUNAMI TERDETEKSI" in p["text"] for p in ntt[2:5])
+    assert ntt[-1]["text"].startswith("PERINGATAN DINI TSUNAMI BERAKHIR")
+
+    # P.A. Manggarai up through Siaga 3, 2 and 1 and back to normal, to the Jakarta account only.
+    gate = [p for p in got if p["event_id"] == MANGGARAI]
+    assert {p["account"] for p in gate} == {"gempa-jakarta"}
+    assert [(p["kind"], p["level"]) for p in gate] == [
+        ("new", "siaga3"),
+        ("escalate", "siaga2"),
+        ("escalate", "siaga1"),
+        ("deescalate", "siaga2"),
+        ("deescalate", "siaga3"),
+        ("all_clear", "normal"),
+    ]
+    assert all(p["regions"][0]["name"].startswith("Kota Administrasi Jakarta") for p in gate)
+    assert "P.A. Manggarai 2 953 cm, kini SIAGA 1" in gate[2]["text"]
+    assert "kembali NORMAL: 726 cm" in gate[-1]["text"]
+    # The real snapshot's other gates above normal, each posted once, by the account of its area.
+    others = [p for p in got if p["event_id"].startswith("gauge-") and p["event_id"] != MANGGARAI]
+    assert len(others) == len({p["event_id"] for p in others}) == 8
+    assert all(p["kind"] == "new" and p["level"] in ("siaga3", "siaga2") for p in others)
+
+    # A second run posts nothing: every feed, the sequences too, is where the first run left it.
+    proc = _run_demo(demo, log, "--log-level", "debug")
+    try:
+        wait_for(
+            lambda: (
+                {"demo-inatews", "demo-dsda"}
+                <= {x.get("feed") for x in log_lines(log)[len(lines) :] if x["event"] == "feed.not_modified"}
+            ),
+            timeout=60,
+            what="both sequences polled again",
+        )
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert len(posts(out)) == DEMO_POSTS

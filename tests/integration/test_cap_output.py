@@ -180,10 +180,12 @@ def test_with_a_public_url_each_info_names_the_map_and_the_alert_is_still_valid(
         if r["kind"] in ("cancel", "all_clear"):
             assert resources == [None] * len(infos)
             continue
-        assert [res.findtext("cap:resourceDesc", namespaces=NS) for res in resources] == [
-            "Peta peringatan",
-            "Warning map",
-        ]
+        # The Indonesian block describes the map as a screen reader says it (warnd.maps.alt),
+        # naming the warning's regencies; the English block keeps "Warning map".
+        alt, english = (res.findtext("cap:resourceDesc", namespaces=NS) for res in resources)
+        assert alt.startswith("Peta Peringatan dini tsunami") and english == "Warning map", alt
+        names = infos[0].findtext("cap:area/cap:areaDesc", namespaces=NS).split(", ")
+        assert all(name in alt for name in names), (alt, names)
         for res in resources:
             assert res.findtext("cap:mimeType", namespaces=NS) == "image/png"
             assert res.findtext("cap:uri", namespaces=NS) == f"https://warnd.example.org/maps/{r['id']}.png"

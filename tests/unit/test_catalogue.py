@@ -119,3 +119,24 @@ def test_a_max_age_that_is_no_duration_is_refused_where_it_is_written(tmp_path):
 def test_only_the_demo_replays_recorded_documents_as_current():
     assert load(ROOT / "config" / "demo.yaml").file.replay is True
     assert load(ROOT / "config" / "warnd.yaml").file.replay is False
+
+
+def test_the_demo_water_gate_rule_is_the_production_rule_but_for_its_wait():
+    """The demo plays hourly gate readings every three seconds; only the hysteresis is cut to fit."""
+    rules = {r.rule.id: r.rule for r in load(ROOT / "config" / "demo.yaml").rules}
+    production = {r.rule.id: r.rule for r in load(ROOT / "config" / "warnd.yaml").rules}
+    assert rules.keys() == production.keys()
+    for rule_id, rule in rules.items():
+        if rule_id == "pintu-air-jakarta":
+            assert rule.then.all_clear_after == 1.0 and production[rule_id].then.all_clear_after == 3600.0
+            rule = rule.model_copy(update={"then": rule.then.model_copy(update={"all_clear_after": 3600.0})})
+        assert rule == production[rule_id], rule_id
+
+
+def test_the_demo_plays_its_sequences_from_local_folders():
+    feeds = {f.spec.id: f.spec for f in load(ROOT / "config" / "demo.yaml").feeds}
+    sequences = {i for i, spec in feeds.items() if spec.sequence}
+    assert sequences == {"demo-inatews", "demo-dsda"}
+    for i in sequences:
+        assert (ROOT / "config" / str(feeds[i].url)).is_dir(), i
+    assert not [f for f in load(ROOT / "config" / "warnd.yaml").feeds if f.spec.sequence]

@@ -21,7 +21,7 @@ def rules_file(tmp_path):
 
 
 def test_shipped_configs_are_valid(capsys):
-    for name, feeds in (("demo.yaml", 3), ("warnd.yaml", 7)):
+    for name, feeds in (("demo.yaml", 5), ("warnd.yaml", 7)):
         code, out, err = check(ROOT / "config" / name, capsys)
         assert code == 0, err
         assert f"OK: {feeds} feeds" in out and "38 accounts" in out

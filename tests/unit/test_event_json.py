@@ -18,8 +18,10 @@ NOW = datetime(2026, 11, 29, tzinfo=UTC)
 # CAP alerts expired by NOW give no event; read at a clock before any of them expired they do.
 EARLY = datetime(2013, 1, 1, tzinfo=UTC)
 REAL = sorted(
-    [p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix not in (".md", ".xsd")]
-    + [p for p in (ROOT / "feeds" / "demo").rglob("*") if p.is_file()]
+    p
+    for folder in (SAMPLES, ROOT / "feeds" / "demo")
+    for p in folder.rglob("*")
+    if p.is_file() and p.suffix not in (".md", ".xsd")
 )
 
 

@@ -98,3 +98,19 @@ def test_an_update_saying_what_the_last_post_said_is_a_drop_same_text():
     assert out.issued == []
     assert [(d.account, d.reason) for d in out.drops] == [("ntt", Reason.SAME_TEXT)]
     assert isinstance(out.outcomes[0], Drop)
+
+
+def test_a_published_map_gets_its_alt_text_at_issue_in_the_cap_document_too(index):
+    ev = _quake()
+    notes = (("53.10", "MMI 3.1"),)
+    match = replace(_match(ev), region_notes=notes)
+    desk = replace(_desk(), maps_url="https://warnd.example.org", regions=index)
+    (issued,) = issue(match, desk, _History(), NOW, Freshness()).issued
+    alt = issued.map_alt
+    # What a screen reader says: the quake, the regency shaded by the rule's predicted intensity.
+    assert alt is not None and alt.startswith(f"Peta Gempa bumi, M {ev.magnitude}") and "Kabupaten Nagekeo" in alt
+    assert f"<resourceDesc>{alt}</resourceDesc>" in issued.cap
+    assert "<resourceDesc>Warning map</resourceDesc>" in issued.cap
+    # No published maps: no alt text, and the CAP document names no map.
+    (plain,) = issue(match, replace(desk, maps_url=None), _History(), NOW, Freshness()).issued
+    assert plain.map_alt is None and "<resource>" not in plain.cap

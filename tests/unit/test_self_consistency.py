@@ -18,8 +18,10 @@ from warnd.pollers.registry import detect
 
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 REAL = sorted(
-    [p for p in SAMPLES.rglob("*") if p.is_file() and p.suffix not in (".md", ".xsd")]
-    + [p for p in (ROOT / "feeds" / "demo").rglob("*") if p.is_file()]
+    p
+    for folder in (SAMPLES, ROOT / "feeds" / "demo")
+    for p in folder.rglob("*")
+    if p.is_file() and p.suffix not in (".md", ".xsd")
 )
 # What a real document is still rejected for, the feeds working as meant: BMKG's copies of one
 # quake in one list, CAP alerts expired by the test's clock, NWIS series that are not gage height.

@@ -115,7 +115,8 @@ def region_rings(outlines: Outlines, codes: Sequence[str], budget: int) -> list[
     return out
 
 
-# The map's <resourceDesc>, by the <info> block's language.
+# The map's <resourceDesc>, by the <info> block's language, when no alt text is given (the alt
+# text is Indonesian: the English block keeps its own words).
 MAP_DESC = {"id": "Peta peringatan", "en": "Warning map"}
 
 
@@ -139,13 +140,15 @@ def render_cap(
     outlines: Outlines | None = None,
     map_url: str | None = None,
     texts: Mapping[str, str] | None = None,
+    map_alt: str | None = None,
 ) -> str:
     """`attribution`: the feed catalogue's credit line for the event's feed (None: no credit).
     `outlines`: the region set's outlines (None: regions are given by geocode only). `map_url`:
     where the warning's map is published, given in a <resource> of each <info> (None: none).
     `texts`: the warning's own words in other languages, by language ("en"), for the blocks
     of those languages (an operator's bulletin written in both); a language without one gets
-    the short text made from the event."""
+    the short text made from the event. `map_alt`: the map's Indonesian alt text, the
+    Indonesian block's <resourceDesc>."""
 
     # Plain tags under a default namespace declared on the root: the same document, without the
     # qualified-name bookkeeping that is most of ElementTree's serialising time.
@@ -235,7 +238,7 @@ def render_cap(
                 sub(p, "value", str(value))
         if map_url is not None:
             res = sub(info, "resource")
-            sub(res, "resourceDesc", MAP_DESC[lang])
+            sub(res, "resourceDesc", map_alt if map_alt and lang == "id" else MAP_DESC[lang])
             sub(res, "mimeType", "image/png")
             sub(res, "uri", map_url)
         info.append(area)

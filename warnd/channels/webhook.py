@@ -116,7 +116,8 @@ def probe_body(partner: str, probe_id: str, sent_at: datetime) -> bytes:
 
 
 def json_body(d: Delivery, partner: str, maps_url: str | None = None) -> bytes:
-    """`maps_url`: the public base URL of the maps; the body then names the warning's map."""
+    """`maps_url`: the public base URL of the maps; the body then names the warning's map, with
+    its alt text when the warning was issued with one."""
     payload: dict[str, Any] = {
         "schema": "warnd.warning/1",
         "partner": partner,
@@ -128,7 +129,7 @@ def json_body(d: Delivery, partner: str, maps_url: str | None = None) -> bytes:
     }
     url = map_url(maps_url, d.warning)
     if url is not None:
-        payload["map"] = {"url": url}
+        payload["map"] = {"url": url} | ({"alt": d.map_alt} if d.map_alt else {})
     return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -132,6 +132,10 @@ class FeedSpec(Strict):
     """The same credit as a post can carry it ("BMKG", "PetaBencana.id (CC BY 4.0)"): a post
     has 280 characters. Unset: the agency's name (BMKG, USGS, GDACS)."""
     description: str | None = None
+    sequence: bool = False
+    """Recorded documents played in order: `url` names a local folder, and each poll reads the
+    next file after the one read last, in name order, staying on the last file once there. For
+    the demo and drills; refused for anything but a local folder, so a live feed never has it."""
 
     @property
     def fail_limit(self) -> float:
@@ -145,7 +149,17 @@ class FeedSpec(Strict):
     @model_validator(mode="after")
     def _one_url(self) -> FeedSpec:
         _exactly_one_url(self.url, self.url_credential)
+        if self.sequence and (self.url is None or not is_local(self.url)):
+            raise ValueError(
+                "sequence: plays recorded documents from a local folder; url must be a path or a file:// URL"
+                f" (got {'url_credential' if self.url is None else repr(redact_url(self.url))})"
+            )
         return self
+
+
+def is_local(url: str) -> bool:
+    """A feed URL that names a file or folder on this machine (a path, or file://)."""
+    return "://" not in url or url.startswith("file://")
 
 
 FAIL_AFTER_INTERVALS = 3
@@ -174,6 +188,7 @@ class FeedEntry(Strict):
     attribution: str | None = None
     credit: str | None = Field(default=None, min_length=1, max_length=40)
     description: str | None = None
+    sequence: bool | None = None
 
 
 # --- regions --------------------------------------------------------------------------------

@@ -109,6 +109,8 @@ class Delivery:
     event: HazardEvent | None = field(default=None, hash=False, compare=False)
     attribution: str | None = field(default=None, hash=False, compare=False)
     cap: str = ""
+    # The alt text of the warning's published map (pipeline.issue), stored beside its event.
+    map_alt: str | None = field(default=None, hash=False, compare=False)
 
     @property
     def life_safety(self) -> bool:

@@ -32,7 +32,7 @@ from datetime import datetime
 from warnd import model
 from warnd.cap import map_url, render_cap
 from warnd.config.schema import Partner
-from warnd.geo import Outlines, covers
+from warnd.geo import Outlines, RegionIndex, covers
 from warnd.model import (
     ChangeKind,
     Hazard,
@@ -110,6 +110,8 @@ class Desk:
     attribution: Callable[[str], str | None]
     # Where the maps are published (config `maps.public_url`); None: CAP names no map.
     maps_url: str | None = None
+    # The regions the maps are drawn on, for the map's alt text; None: no alt text.
+    regions: RegionIndex | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,11 @@ class Issued:
     event: HazardEvent
     attribution: str | None
     cap: str
+    # What a screen reader says for the warning's published map (warnd.maps.alt), made here,
+    # where the match's regions and notes are known, and kept with the warning: partners'
+    # webhooks, its CAP <resourceDesc> and the X post's image all say these words. None: no
+    # map is published for it.
+    map_alt: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +271,18 @@ def issue(match: Match, desk: Desk, history: History, now: datetime, freshness: 
                 Drop(w.rule, w.account, Reason.ALREADY_WARNED, "this warning is already issued", warning_id=w.id)
             )
             continue
-        outcomes.append(_issued(w, match.event, p.earlier, desk, history))
+        outcomes.append(_issued(w, match.event, p.earlier, desk, history, match.region_notes))
     return Issue(tuple(posts), tuple(held), tuple(outcomes))
 
 
-def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk, history: History) -> Issued:
+def _issued(
+    w: Warning,
+    ev: HazardEvent,
+    earlier: Sequence[Warning],
+    desk: Desk,
+    history: History,
+    notes: Sequence[tuple[str, str]] = (),
+) -> Issued:
     return issued(
         w,
         ev,
@@ -276,6 +290,7 @@ def _issued(w: Warning, ev: HazardEvent, earlier: Sequence[Warning], desk: Desk,
         desk,
         desk.attribution(ev.feed),
         lambda target: history.targeted(ev.id, w.account, target),
+        notes=notes,
     )
 
 
@@ -287,12 +302,22 @@ def issued(
     attribution: str | None,
     already: Callable[[Target], bool],
     texts: Mapping[str, str] | None = None,
+    notes: Sequence[tuple[str, str]] = (),
 ) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
     partners subscribed to it (`already`: whether a target got an earlier warning of the
     account about the event), with its CAP document crediting `attribution` (`texts`: the
-    warning's words in its other languages, for the CAP blocks of those). The last part of
-    issuing an automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
+    warning's words in its other languages, for the CAP blocks of those) and, when maps are
+    published, the map's alt text (`notes`: what the match says of each region). The last part
+    of issuing an automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
+    url = map_url(desk.maps_url, w)
+    alt = None
+    if url is not None and desk.regions is not None:
+        # Imported only when maps are published: warnd.maps brings Pillow, kept off the
+        # start-up path of a daemon that draws no map.
+        from warnd.maps import alt_text
+
+        alt = alt_text(ev, w, desk.regions, credit=desk.renderer.credit(ev), notes=dict(notes) or None)
     cap = render_cap(
         w,
         ev,
@@ -301,11 +326,12 @@ def issued(
         sender=desk.cap_sender,
         sender_name=desk.cap_sender_name,
         outlines=desk.outlines,
-        map_url=map_url(desk.maps_url, w),
+        map_url=url,
         texts=texts,
+        map_alt=alt,
     )
     to = targets(w, ev.hazard.value, desk.partners, already)
-    return Issued(w, tuple(to), ev, attribution, cap)
+    return Issued(w, tuple(to), ev, attribution, cap, alt)
 
 
 def targets(

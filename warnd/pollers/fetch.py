@@ -4,6 +4,11 @@ Bounded in every direction: one total deadline per fetch (httpx's read timeout i
 read, so a server dripping a byte a second would otherwise hold a poll forever), a size cap on
 the decoded body (decompressed here with max_length, so a gzip bomb never allocates more than
 the cap), and a limited number of redirects. A 304 is a success that costs nothing.
+
+A sequence (a feed with `sequence: true`, a local folder only) plays recorded documents in name
+order, one per poll. Where it stands is kept in the ETag the poll stores once the document's
+events are committed, so a restart goes on from there, a crash reads the same step again, and
+after the last file the feed stays on it (unchanged: a 304).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from urllib.parse import unquote, urlparse
 import httpx
 
 from warnd.config.outbound import Outbound
+from warnd.config.schema import is_local
 from warnd.errors import FeedError, FetchError
 from warnd.pollers.document import GZIP_MAGIC, gunzip_capped
 from warnd.redact import redact_url
@@ -38,10 +44,8 @@ class FetchOutcome:
     validators: Validators
     status: int
     elapsed: float
-
-
-def is_local(url: str) -> bool:
-    return "://" not in url or url.startswith("file://")
+    document: str | None = None
+    """The file a sequence read (its name in the folder)."""
 
 
 def local_path(url: str, base: Path) -> Path:
@@ -75,23 +79,55 @@ class Fetcher:
         await self.client.aclose()
 
     async def fetch(
-        self, feed: str, url: str, *, timeout: float, max_bytes: int, validators: Validators
+        self,
+        feed: str,
+        url: str,
+        *,
+        timeout: float,
+        max_bytes: int,
+        validators: Validators,
+        sequence: bool = False,
     ) -> FetchOutcome:
         started = time.monotonic()
+        if sequence and not is_local(url):
+            raise FetchError(feed, "a sequence is read from a local folder only")
         try:
             async with asyncio.timeout(timeout):
+                if sequence:
+                    return await asyncio.to_thread(self._read_step, feed, url, max_bytes, validators, started)
                 if is_local(url):
-                    return await asyncio.to_thread(self._read_file, feed, url, max_bytes, validators, started)
+                    path = local_path(url, self.base)
+                    return await asyncio.to_thread(self._read_file, feed, path, max_bytes, validators, started)
                 return await self._get(feed, url, max_bytes, validators, started, timeout)
         except TimeoutError:
             raise FetchError(feed, f"no complete answer within {timeout:g} s") from None
 
-    def _read_file(self, feed: str, url: str, max_bytes: int, validators: Validators, started: float) -> FetchOutcome:
-        path = local_path(url, self.base)
+    def _read_step(self, feed: str, url: str, max_bytes: int, validators: Validators, started: float) -> FetchOutcome:
+        """The next document of a sequence folder after the one named in the stored ETag (the
+        first when there is none; the last again once there)."""
+        folder = local_path(url, self.base)
+        try:
+            names = sorted(p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        except OSError as e:
+            raise FetchError(feed, f"cannot list the sequence folder {folder}: {e.strerror or e}") from None
+        if not names:
+            raise FetchError(feed, f"the sequence folder {folder} holds no document")
+        last = sequence_step(validators.etag)
+        # The first name after the last one read: a file removed meanwhile does not send the
+        # sequence back to its start.
+        name = next((n for n in names if last is None or n > last), names[-1])
+        return self._read_file(feed, folder / name, max_bytes, validators, started, step=name)
+
+    def _read_file(
+        self, feed: str, path: Path, max_bytes: int, validators: Validators, started: float, step: str | None = None
+    ) -> FetchOutcome:
         try:
             stat = path.stat()
-            # A file's mtime and size stand in for an ETag: drills edit files in place.
+            # A file's mtime and size stand in for an ETag: drills edit files in place. A
+            # sequence's ETag also names its step.
             tag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+            if step is not None:
+                tag = f'"{SEQUENCE_TAG}{step}/{tag[1:]}'
             if validators.etag == tag:
                 return FetchOutcome(True, b"", validators, 304, time.monotonic() - started)
             with path.open("rb") as f:
@@ -105,7 +141,7 @@ class Fetcher:
                 body = gunzip_capped(body, feed, max_bytes)
             except FeedError as e:
                 raise FetchError(feed, e.message) from None
-        return FetchOutcome(False, body, Validators(etag=tag), 200, time.monotonic() - started)
+        return FetchOutcome(False, body, Validators(etag=tag), 200, time.monotonic() - started, step)
 
     async def _get(
         self, feed: str, url: str, max_bytes: int, validators: Validators, started: float, timeout: float
@@ -137,6 +173,17 @@ class Fetcher:
             raise FetchError(feed, f"more than {MAX_REDIRECTS} redirects from {_host(url)}") from None
         except httpx.HTTPError as e:
             raise FetchError(feed, f"{type(e).__name__} talking to {_host(url)}: {e}") from None
+
+
+SEQUENCE_TAG = "step:"
+
+
+def sequence_step(etag: str | None) -> str | None:
+    """The file name a sequence's ETag carries (None: not a sequence's, or none yet)."""
+    if etag is None or not etag.startswith(f'"{SEQUENCE_TAG}'):
+        return None
+    name, sep, _ = etag[len(SEQUENCE_TAG) + 1 :].rpartition("/")
+    return name if sep else None
 
 
 async def _read_capped(feed: str, r: httpx.Response, max_bytes: int) -> bytes:

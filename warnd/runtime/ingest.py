@@ -238,7 +238,7 @@ def commit(outbox: Outbox, o: Issued, now: datetime, elog: Any, notes: tuple[tup
     caller's transaction: how every warning enters the outbox, automatic or an operator's
     bulletin (runtime.bulletins). What its map is drawn from comes back."""
     w = o.warning
-    outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap)
+    outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap, map_alt=o.map_alt)
     elog.info(
         "warning.queued",
         warning_id=w.id,
@@ -247,7 +247,7 @@ def commit(outbox: Outbox, o: Issued, now: datetime, elog: Any, notes: tuple[tup
         kind=w.kind.value,
         regions=[r.code for r in w.regions],
     )
-    return Drawing(w, o.event, dict(notes))
+    return Drawing(w, o.event, dict(notes), o.map_alt)
 
 
 def _rejected(result: ParseResult, report: IngestReport) -> None:
@@ -279,6 +279,7 @@ def issue_desk(b: Bundle) -> Desk:
         outlines=b.regions.derived(Outlines),
         attribution=b.attribution,
         maps_url=b.config.file.maps.public_url if b.config.file.maps.enabled else None,
+        regions=b.regions,
     )
 
 

@@ -43,11 +43,13 @@ STOP_WAIT = 2.0
 @dataclass(frozen=True, slots=True)
 class Drawing:
     """A committed warning to draw, with the match's region notes when they are known (at
-    ingest; not after a restart)."""
+    ingest; not after a restart), and the alt text it was issued with, if any: the image then
+    says the words partners and the CAP feed were given, after a restart too."""
 
     warning: Warning
     event: HazardEvent
     notes: Mapping[str, str] = field(default_factory=dict)
+    alt: str | None = None
 
 
 def wanted(warning: Warning) -> bool:
@@ -55,7 +57,12 @@ def wanted(warning: Warning) -> bool:
 
 
 def _draw(
-    event: HazardEvent, warning: Warning, regions: RegionIndex, credit: str, notes: Mapping[str, str]
+    event: HazardEvent,
+    warning: Warning,
+    regions: RegionIndex,
+    credit: str,
+    notes: Mapping[str, str],
+    alt: str | None = None,
 ) -> tuple[Picture, float]:
     """The picture and the seconds its drawing took (on the thread, not waiting for it)."""
     # Imported here, on the drawing thread: Pillow's import stays off the start-up path.
@@ -63,7 +70,7 @@ def _draw(
 
     started = time.perf_counter()
     png = render_map(event, warning, regions, credit=credit, notes=notes or None)
-    picture = Picture(png, alt_text(event, warning, regions, credit=credit, notes=notes or None))
+    picture = Picture(png, alt or alt_text(event, warning, regions, credit=credit, notes=notes or None))
     return picture, time.perf_counter() - started
 
 
@@ -129,7 +136,7 @@ class MapMaker:
         try:
             try:
                 regions, credit = self.regions(), self.renderer().credit(d.event)
-                picture, took = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes)
+                picture, took = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes, d.alt)
             except Exception as e:
                 self._failed(ids, "render", e)
                 return
@@ -186,7 +193,7 @@ class MapMaker:
         Called on the store's thread: it only builds the handle."""
         if d.event is None or not wanted(d.warning) or not self.settings().enabled:
             return None
-        return _Pictures(self, Drawing(d.warning, d.event))
+        return _Pictures(self, Drawing(d.warning, d.event, alt=d.map_alt))
 
     async def picture(self, d: Drawing, seconds: float) -> Picture | None:
         """The stored map, the one being drawn when it is ready within `seconds`, or, for a

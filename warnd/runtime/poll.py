@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import urljoin
 
 from warnd.clock import WIB, Clock
-from warnd.config.schema import FeedSpec
+from warnd.config.schema import FeedSpec, is_local
 from warnd.errors import FeedError
 from warnd.metrics import Metrics
 from warnd.model import ParseResult, Reason, Source
 from warnd.obs import get_logger
-from warnd.pollers.fetch import Fetcher, Validators, is_local, local_path
+from warnd.pollers.fetch import Fetcher, Validators, local_path
 from warnd.pollers.registry import Parser
 from warnd.redact import public_url, redact_url, scrub
 from warnd.runtime.build import Bundle
@@ -125,6 +125,7 @@ class Poller:
                 timeout=spec.timeout,
                 max_bytes=spec.max_bytes,
                 validators=Validators(state.etag, state.last_modified),
+                sequence=spec.sequence,
             )
             now = self.clock.now()
             # Nothing new, a 304 (it carries the validators sent and no body) or the same body
@@ -141,8 +142,10 @@ class Poller:
                 self.metrics.polls.labels(feed_id, "not_modified").inc()
                 return
             started = time.perf_counter()
-            result = _parse(parser, spec, outcome.body, Source(feed_id, now, public_url(url)))
-            result, followed, complete = await self._follow(spec, parser, result, url)
+            # A sequence's document is the file read, for its parser and its relative links.
+            read = url if outcome.document is None else str(local_path(url, self.fetcher.base) / outcome.document)
+            result = _parse(parser, spec, outcome.body, Source(feed_id, now, public_url(read)))
+            result, followed, complete = await self._follow(spec, parser, result, read)
             # A feed never polled successfully has no memory here (a first start, a lost state, a
             # feed just added): what it already holds is its baseline, not news. A replay of
             # recorded documents takes every document as current.
@@ -170,6 +173,7 @@ class Poller:
                 rejected=report.rejected,
                 warnings=len(report.warnings),
                 links=len(followed),
+                **({"document": outcome.document} if outcome.document else {}),
                 **report.changes,
                 elapsed_ms=round(outcome.elapsed * 1000, 1),
                 ingest_ms=round(took * 1000, 1),

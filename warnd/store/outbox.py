@@ -67,10 +67,15 @@ class Outbox:
         event: HazardEvent | None = None,
         attribution: str | None = None,
         cap: str = "",
+        map_alt: str | None = None,
     ) -> bool:
         """Add a warning and one pending delivery per target; False if it was already there.
         Call inside the ingest transaction. `event` is stored with the source's `attribution`
-        beside its fields, as partners' webhooks carry it."""
+        beside its fields, as partners' webhooks carry it, and with the alt text of the
+        warning's published map when it has one (a row without is as it always was)."""
+        stored = event_json(event, attribution)
+        if stored and map_alt:
+            stored["map_alt"] = map_alt
         cur = self.conn.execute(
             "INSERT INTO warnings (id, event_id, revision, rule, account, kind, priority,"
             " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
@@ -84,7 +89,7 @@ class Outbox:
                 warning.priority.value,
                 iso_utc(now),
                 json.dumps(warning.to_json()),
-                json.dumps(event_json(event, attribution)),
+                json.dumps(stored),
                 cap,
             ),
         )
@@ -384,4 +389,5 @@ def _delivery(row: Row) -> Delivery:
         event=HazardEvent.from_json(event) if event else None,
         attribution=event.get("attribution"),
         cap=row["cap"] or "",
+        map_alt=event.get("map_alt"),
     )
