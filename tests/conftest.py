@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from warnd.geo import RegionIndex, load_layers, read_place_aliases, read_points
 from warnd.store.backend import Database
@@ -24,6 +26,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "feeds" / "samples"
 REGIONS = ROOT / "config" / "regions"
 TEMPLATES = ROOT / "config" / "templates"
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_found() -> Iterator[None]:
+    """A command run in-process sets up the process's logging (`warnd.obs.setup_logging`): put
+    it back, so that no test's outcome depends on which test ran before it."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

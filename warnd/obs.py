@@ -62,11 +62,12 @@ class _Named(structlog.WriteLogger):
 
 
 class _Factory:
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
+    """Writes to the standard error of the moment a line is written, not of the moment logging
+    was set up: a command run in-process (a test, a tool) may have set it up while standard error
+    was a stream that is closed since."""
 
     def __call__(self, *args: Any) -> _Named:
-        return _Named(self.file, str(args[0]) if args else "warnd")
+        return _Named(sys.stderr, str(args[0]) if args else "warnd")
 
 
 def _logger_name(logger: Any, method: str, event: Any) -> Any:
@@ -98,7 +99,7 @@ def setup_logging(level: str = "info", *, json: bool | None = None) -> bool:
         processors=[*shared, structlog.processors.format_exc_info, renderer] if json else [*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         # One write per line: a line never interleaves with a library's written from a thread.
-        logger_factory=_Factory(sys.stderr),
+        logger_factory=_Factory(),
         cache_logger_on_first_use=False,
     )
     # Libraries (APScheduler, httpx) log through the standard library: route them through the
