@@ -19,6 +19,7 @@ import faulthandler
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from warnd.clock import Clock, SystemClock, steady
 from warnd.config.snapshot import Snapshot
@@ -30,9 +31,12 @@ from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
+from warnd.runtime.console import Console
+from warnd.runtime.console_actions import ConsoleActions
+from warnd.runtime.console_state import ConsoleState
 from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
-from warnd.runtime.ingest import Ingest
+from warnd.runtime.ingest import Decisions, Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
 from warnd.runtime.maps import MapMaker
 from warnd.runtime.membership import Membership
@@ -45,7 +49,7 @@ from warnd.runtime.sdnotify import notify, watchdog_pings
 from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
 from warnd.store import db
-from warnd.store.backend import DatabaseError
+from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.maps import Maps
 from warnd.store.meta import Meta
@@ -117,7 +121,16 @@ class Daemon:
             store=self.store,
         )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
-        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
+        # The last changes this node ingested, rule by rule, for the operator console.
+        self.decisions = Decisions()
+        self.ingest = Ingest(
+            self.conn,
+            self.clock,
+            lambda: self.bundle,
+            explain=False,
+            fence=self.membership.fence,
+            decisions=self.decisions,
+        )
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
@@ -150,14 +163,12 @@ class Daemon:
         self.serving = Serving(
             lambda: self.bundle,
             health=self.observer.health,
-            status=lambda: (
-                self.observer.status(str(self.config_path))
-                | {"node": self.membership.name, "role": self.membership.role}
-            ),
+            status=self._status,
             registry=self.metrics.registry,
             cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
             store=self.store,
             maps=Maps(reads).get,
+            console=lambda serving: self._console(serving, reads),
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -167,6 +178,43 @@ class Daemon:
             self.clock,
         )
         self._stop = asyncio.Event()
+
+    def _status(self) -> dict[str, Any]:
+        """What /status serves, and the console's state document carries."""
+        return self.observer.status(str(self.config_path)) | {
+            "node": self.membership.name,
+            "role": self.membership.role,
+        }
+
+    def _console(self, serving: Serving, reads: Database) -> Console:
+        """The operator console: its state document (the /status function and more), and its
+        actions, name -> handler."""
+        builtin = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
+        actions = builtin.on_store()
+        # ---- the console's actions, assembled here: other desks add theirs to this mapping ----
+        # (the bulletin desk: `actions |= desk.actions()`, and its listing as `bulletins=` below)
+        state = ConsoleState(
+            reads,
+            self.clock,
+            lambda: self.bundle,
+            self._status,
+            self.decisions,
+            node=lambda: self.membership.name,
+            bulletins=list,
+        )
+        return Console(
+            settings=lambda: self.bundle.config.file.console,
+            store=self.store,
+            reader=reads,
+            writer=self.conn,
+            clock=self.clock,
+            state=state,
+            regions=lambda: self.bundle.regions,
+            actions=actions,
+            simulate=builtin.simulate,
+            wake=self.dispatcher.wake,
+            token=lambda: serving.operator_token,
+        )
 
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
@@ -190,6 +238,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
+        if self.serving.endpoint.console is not None:
+            await self.serving.endpoint.console.start()
         await self.serving.start()
         # Registered and, when no other node leads, leader before the first poll is scheduled.
         await self.store.run(self.membership.register)
