@@ -25,7 +25,7 @@ import hmac
 import json
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,8 @@ from warnd.geo.regions import RegionIndex
 from warnd.obs import get_logger
 from warnd.runtime import console_auth as auth
 from warnd.runtime.console_actions import Handler, formats
-from warnd.runtime.console_state import ConsoleState, basemap, fingerprint
+from warnd.runtime.console_state import ConsoleState, basemap
+from warnd.runtime.console_stream import MAX_STREAMS, Hub
 from warnd.store.backend import Database
 from warnd.store.operators import Operators
 from warnd.store.worker import StoreWorker
@@ -50,11 +51,6 @@ log = get_logger("warnd.console")
 PREFIX = "/console"
 STATIC = Path(__file__).resolve().parents[1] / "console"
 MAX_BODY = 1_000_000
-MAX_STREAMS = 8
-# How often the one reader looks for a change while a stream is open, and how often a quiet
-# stream says it is alive (and looks again that its login still holds).
-POLL = 0.5
-KEEPALIVE = 15.0
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -86,64 +82,6 @@ class Who:
     user: str
     csrf: str | None
     via: str  # session | proxy | token
-
-
-class Hub:
-    """One reader of the state for every open stream, none while no stream is open: each
-    subscriber gets the latest document at once, then each one that differs."""
-
-    def __init__(self, read: Callable[[], Awaitable[dict[str, Any]]], every: float = POLL) -> None:
-        self.read = read
-        self.every = every
-        self.subscribers: set[asyncio.Queue[bytes | None]] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._last: bytes | None = None
-
-    def subscribe(self) -> asyncio.Queue[bytes | None]:
-        q: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=2)
-        self.subscribers.add(q)
-        if self._last is not None:
-            q.put_nowait(self._last)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="console-stream")
-        return q
-
-    def unsubscribe(self, q: asyncio.Queue[bytes | None]) -> None:
-        self.subscribers.discard(q)
-
-    async def _run(self) -> None:
-        seen: str | None = None
-        try:
-            while self.subscribers:
-                try:
-                    doc = await self.read()
-                except Exception as e:
-                    # The store out of reach: the streams stay open and the next round tries again.
-                    log.warning("console.state_failed", error=repr(e))
-                    doc = None
-                if doc is not None and (mark := fingerprint(doc)) != seen:
-                    seen = mark
-                    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-                    self._last = b"event: state\ndata: " + body.encode() + b"\n\n"
-                    for q in list(self.subscribers):
-                        _offer(q, self._last)
-                await asyncio.sleep(self.every)
-        finally:
-            self._last = None
-
-    async def close(self) -> None:
-        for q in list(self.subscribers):
-            _offer(q, None)
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-
-def _offer(q: asyncio.Queue[bytes | None], item: bytes | None) -> None:
-    # Only the newest document matters: a slow reader skips what it had no time for.
-    while q.full():
-        q.get_nowait()
-    q.put_nowait(item)
 
 
 class Console:
@@ -183,7 +121,6 @@ class Console:
         self.throttle = auth.Throttle()
         self.proxy_csrf = auth.ProxyCsrf()
         self.hub = Hub(lambda: self.store.read(self.state.document))
-        self.streams = 0
         self.demo: dict[str, str] | None = None
 
     # --- wiring ---------------------------------------------------------------------------
@@ -407,39 +344,13 @@ class Console:
         who = await self._reader(request)
         if isinstance(who, web.Response):
             return who
-        if self.streams >= MAX_STREAMS:
+
+        async def still_allowed() -> bool:
+            return await self.who(request, token_ok=True) is not None
+
+        response = await self.hub.serve(request, still_allowed)
+        if response is None:
             return _error(503, f"{MAX_STREAMS} streams are open already: close one (each tab holds one)")
-        self.streams += 1
-        q = self.hub.subscribe()
-        try:
-            response = web.StreamResponse(
-                headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-            )
-            await response.prepare(request)
-            quiet = 0.0
-            while True:
-                transport = request.transport
-                if transport is None or transport.is_closing():
-                    break
-                try:
-                    message = await asyncio.wait_for(q.get(), 1.0)
-                except TimeoutError:
-                    quiet += 1.0
-                    if quiet >= KEEPALIVE:
-                        quiet = 0.0
-                        if await self.who(request, token_ok=True) is None:
-                            break  # logged out or expired meanwhile
-                        await response.write(b": keepalive\n\n")
-                    continue
-                if message is None:
-                    break
-                quiet = 0.0
-                await response.write(message)
-        except (ConnectionResetError, ConnectionError):
-            pass
-        finally:
-            self.hub.unsubscribe(q)
-            self.streams -= 1
         return response
 
     # --- acting -----------------------------------------------------------------------------
