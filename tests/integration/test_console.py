@@ -238,7 +238,8 @@ def test_the_state_holds_a_committed_warning_with_its_deliveries(rig: Rig) -> No
     assert event["hazard"] == "earthquake" and event["magnitude"] is not None
     (warning,) = [w for w in doc["warnings"] if w["account"] == "jabar"]
     assert warning["event_id"] == event["id"] and warning["life_safety"] is False
-    assert warning["regions"] and all("note" in r for r in warning["regions"])
+    # Coloured as its PNG map colours them: a quake's regions by predicted intensity.
+    assert warning["regions"] and all(r["note"].startswith("MMI ") for r in warning["regions"])
     targets = {d["target"]: d for d in warning["deliveries"]}
     assert targets["account:jabar"]["state"] == "pending" and targets["account:jabar"]["url"] is None
     assert doc["decisions"][0]["event_id"] == event["id"] and doc["decisions"][0]["rules"][0]["fired"]

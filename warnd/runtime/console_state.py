@@ -20,7 +20,8 @@ import shapely
 
 from warnd.clock import Clock
 from warnd.geo.regions import RegionIndex
-from warnd.model import Priority, iso_utc, life_safety
+from warnd.maps.style import Scale, shading
+from warnd.model import HazardEvent, Priority, Warning, iso_utc, life_safety
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Decisions
 from warnd.store.backend import Database
@@ -76,6 +77,10 @@ class ConsoleState:
         self.decisions = decisions
         self.node = node
         self.bulletins = bulletins
+        # Each warning's region notes, by warning id: a warning never changes once issued, and
+        # predicting a quake's intensity per region is worth doing once (per region set).
+        self._notes: dict[str, dict[str, str]] = {}
+        self._notes_of: RegionIndex | None = None
 
     def document(self) -> dict[str, Any]:
         b = self.bundle()
@@ -106,7 +111,13 @@ class ConsoleState:
             for wid in [bulletin.get("warning_id"), *(bulletin.get("warning_ids") or [])]:
                 if isinstance(wid, str):
                     by_warning[wid] = {k: bulletin.get(k) for k in ("id", "author", "approver")}
-        return [_warning(w, w["id"] in drawn, x_accounts, by_warning.get(w["id"])) for w in rows]
+        if self._notes_of is not b.regions or len(self._notes) > 4 * WARNINGS:
+            self._notes = {}
+            self._notes_of = b.regions
+        for w in rows:
+            if w["id"] not in self._notes:
+                self._notes[w["id"]] = region_notes(w, b.regions)
+        return [_warning(w, self._notes[w["id"]], w["id"] in drawn, x_accounts, by_warning.get(w["id"])) for w in rows]
 
     def _accounts(self, b: Bundle) -> list[dict[str, Any]]:
         now = self.clock.now()
@@ -148,10 +159,25 @@ def _event(e: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _warning(w: dict[str, Any], drawn: bool, x_accounts: set[str], bulletin: dict[str, Any] | None) -> dict[str, Any]:
-    zone_level: dict[str, str] = {}
-    for part in w.get("zone_parts") or []:
-        zone_level.setdefault(part["code"], part["level"])
+def region_notes(w: dict[str, Any], regions: RegionIndex) -> dict[str, str]:
+    """What each region of a warning is coloured by, as its PNG map colours it (maps.style):
+    the tsunami zone level ("awas"), or a quake's predicted intensity ("MMI 5"); none else."""
+    if not w.get("event"):
+        return {}
+    try:
+        shade = shading(HazardEvent.from_json(w["event"]), Warning.from_json(w), regions)
+    except (KeyError, ValueError, TypeError):
+        return {}  # a warning stored before its event was: no note, the page uses its level
+    if shade.scale is Scale.MMI:
+        return {code: f"MMI {lv.key}" for code, lv in shade.levels.items()}
+    if shade.scale is Scale.TSUNAMI:
+        return {code: lv.key for code, lv in shade.levels.items()}
+    return {}
+
+
+def _warning(
+    w: dict[str, Any], notes: dict[str, str], drawn: bool, x_accounts: set[str], bulletin: dict[str, Any] | None
+) -> dict[str, Any]:
     return {
         "id": w["id"],
         "event_id": w["event_id"],
@@ -164,7 +190,7 @@ def _warning(w: dict[str, Any], drawn: bool, x_accounts: set[str], bulletin: dic
         "created_at": w["created_at"],
         "text": w["text"],
         "life_safety": life_safety(w.get("hazard"), Priority(w["priority"]), (w.get("level"),)),
-        "regions": [r | {"note": zone_level.get(r["code"])} for r in w["regions"]],
+        "regions": [r | {"note": notes.get(r["code"])} for r in w["regions"]],
         "map": f"/maps/{w['id']}.png" if drawn else None,
         "bulletin": bulletin,
         "deliveries": [

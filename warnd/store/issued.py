@@ -123,7 +123,7 @@ class IssuedWarnings:
     def recent(self, limit: int) -> list[dict[str, Any]]:
         """The newest warnings with every delivery of each (the operator console), in two
         statements whatever the limit; each warning's JSON with `hazard` (from the event it is
-        about) and `deliveries`."""
+        about), `event` (that event's JSON as stored with it) and `deliveries`."""
         rows = self.conn.execute(
             "SELECT id, data, event FROM warnings ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
         ).fetchall()
@@ -152,7 +152,8 @@ class IssuedWarnings:
         out = []
         for row in rows:
             w = json.loads(row["data"])
-            w["hazard"] = json.loads(row["event"] or "{}").get("hazard")
+            w["event"] = json.loads(row["event"] or "{}")
+            w["hazard"] = w["event"].get("hazard")
             w["deliveries"] = deliveries[row["id"]]
             out.append(w)
         return out
