@@ -422,3 +422,12 @@ def test_the_page_and_its_files_are_served_without_a_login(rig: Rig, tmp_path: P
         assert c.get("/console/static/../secret.txt").status_code == 404
         assert c.get("/console/static/%2e%2e/secret.txt").status_code == 404
         assert c.get("/console/static/vendor/missing.js").status_code == 404
+
+
+def test_behind_a_trusted_proxy_failures_are_counted_per_forwarded_address(rig: Rig) -> None:
+    a, b = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
+    with rig.client() as c:
+        for _ in range(5):
+            assert c.post("/console/login", json={"user": "nobody", "password": "x"}, headers=a).status_code == 401
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=a).status_code == 429
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=b).status_code == 200

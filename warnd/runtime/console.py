@@ -203,6 +203,15 @@ class Console:
         who = await self.who(request, token_ok=True)
         return who if who is not None else _error(401, "log in first")
 
+    def _client(self, request: web.Request) -> str:
+        """The client's address: behind a trusted proxy, the one the proxy adds last to
+        X-Forwarded-For (else every user would share the proxy's, and its slowing)."""
+        peer = request.remote or "?"
+        forwarded = request.headers.get("X-Forwarded-For", "")
+        if forwarded and auth.trusted(peer, self.settings()):
+            return forwarded.rsplit(",", 1)[-1].strip()[:64] or peer
+        return peer
+
     def _secure(self, request: web.Request) -> bool:
         if request.secure:
             return True
@@ -260,7 +269,7 @@ class Console:
             return _error(400, "user: must be a non-empty string")
         if not isinstance(password, str) or not password:
             return _error(400, "password: must be a non-empty string")
-        peer = request.remote or "?"
+        peer = self._client(request)
         keys = (f"user:{user}", f"addr:{peer}")
         now = asyncio.get_running_loop().time()
         wait = self.throttle.blocked(keys, now)
