@@ -72,7 +72,9 @@
     for (const [k, v] of Object.entries(props || {})) {
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") node.className = v;
-      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k === "dataset") {
+        for (const [dk, dv] of Object.entries(v)) if (dv !== null && dv !== undefined) node.dataset[dk] = dv;
+      }
       else if (k === "on") for (const [ev, fn] of Object.entries(v)) node.addEventListener(ev, fn);
       else if (k === "href" || k === "src") node.setAttribute(k, safeUrl(v));
       else if (k in node) node[k] = v;
@@ -318,6 +320,10 @@
     map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: false }).setView([-2.5, 118], 5);
     warnedLayer = L.layerGroup().addTo(map);
     simLayer = L.layerGroup().addTo(map);
+    // Whether the view is still moving (a tool or a test waits for it to settle).
+    const box = $("#map");
+    map.on("movestart zoomstart", () => { box.dataset.moving = "1"; });
+    map.on("moveend", () => { delete box.dataset.moving; });
     loadBasemap();
   }
 
@@ -338,7 +344,7 @@
           const province = p.level ? p.level === "province" : !String(p.code).includes(".");
           return {
             color: province ? COLOURS.provinceBorder : COLOURS.regencyBorder,
-            weight: province ? 1.2 : 0.4,
+            weight: province ? 1.2 : 0.7,
             fillColor: COLOURS.land,
             fillOpacity: province ? 1 : 0,
           };
@@ -346,14 +352,19 @@
       }).addTo(map);
       layer.bringToBack();
       basemap = { layer, byCode, byName };
+      $("#map").dataset.basemap = String(byCode.size);
       if (fc.features && fc.features.length) map.fitBounds(layer.getBounds());
       drawnKey = "";
       if (state) {
         renderMap(state);
         if (newestEvent) focusEvent(newestEvent);
       }
+      // A simulation answered before the outlines arrived is drawn now.
+      if (simRegions.length) drawSimulated(simRegions);
     } catch (e) {
-      flash(`basemap: ${e.message}`, true);
+      // Without outlines no warned region can be drawn: keep asking.
+      flash(`basemap: ${e.message} (trying again)`, true);
+      setTimeout(loadBasemap, 5000);
     }
   }
 
@@ -528,7 +539,7 @@
         if (f) bounds.extend(L.geoJSON(f).getBounds());
       }
     }
-    if (bounds.isValid()) map.fitBounds(bounds.pad(0.4), { maxZoom: 9 });
+    if (bounds.isValid()) map.fitBounds(bounds.pad(0.6), { maxZoom: 8 });
   }
 
   function renderLegend(used) {
@@ -570,7 +581,7 @@
     for (const r of simRegions) {
       const lv = regionLevel(r, null);
       const shape = regionShape(r.code, {
-        color: COLOURS.simulated, weight: 2.5, dashArray: "5 5", fillColor: lv.colour, fillOpacity: 0.45,
+        color: COLOURS.simulated, weight: 3, dashArray: "6 5", fillColor: lv.colour, fillOpacity: 0.5,
       }, `simulated-region level-${lv.key}`);
       if (!shape) continue;
       shape.bindPopup(() => el("div", {}, el("strong", {}, `Simulated: ${r.name || r.code}`), el("div", {}, lv.label), r.note ? el("div", {}, r.note) : null));
@@ -580,7 +591,7 @@
     drawnKey = "";
     if (state) renderMap(state);
     const b = L.featureGroup(simLayer.getLayers());
-    if (simRegions.length && b.getBounds().isValid()) map.fitBounds(b.getBounds().pad(0.3), { maxZoom: 9 });
+    if (simRegions.length && b.getBounds().isValid()) map.fitBounds(b.getBounds().pad(0.6), { maxZoom: 8 });
   }
 
   // --- timeline -----------------------------------------------------------------------------
@@ -644,7 +655,7 @@
   }
 
   function warningEntry(w) {
-    const box = el("div", { class: `warning${w.life_safety ? " life-safety" : ""}`, dataset: { warning: w.id, account: w.account } },
+    const box = el("div", { class: `warning${w.life_safety ? " life-safety" : ""}`, dataset: { warning: w.id, account: w.account, bulletin: w.bulletin ? w.bulletin.id : undefined } },
       el("div", { class: "warning-head" },
         el("strong", {}, w.account), ` · ${[w.kind, w.level, `rule ${w.rule}`, when(w.created_at)].filter(Boolean).join(" · ")}`,
         w.life_safety ? el("span", { class: "badge life" }, "life safety") : null,
@@ -657,7 +668,7 @@
       el("table", { class: "deliveries" }, (w.deliveries || []).map((d) => deliveryRow(d, w))));
     if (w.regions && w.regions.length) {
       box.append(el("div", { class: "muted small" }, "Regions: ",
-        w.regions.map((r) => `${r.name || r.code}${r.note ? ` (${r.note})` : r.level ? ` (${r.level})` : ""}`).join(", ")));
+        w.regions.map((r) => `${r.name || r.code}${r.note ? ` (${r.note})` : ""}`).join(", ")));
     }
     return box;
   }
@@ -779,7 +790,9 @@
     fillTable("#silences", silences.map((s) => el("tr", { dataset: { silence: s.id } },
       el("td", {}, String(s.id)), el("td", {}, s.rule || ""), el("td", {}, s.account || ""), el("td", {}, s.region || ""),
       el("td", {}, when(s.until)), el("td", {}, s.reason || ""),
-      el("td", {}, typeof s.id === "number" ? el("button", { type: "button", on: { click: () => act("silence/expire", { id: s.id }, `Expire silence ${s.id} now?`) } }, "expire")
+      // Silences from the store have numeric ids ("4"); those planned in the configuration
+      // ("config#0") end only by editing it.
+      el("td", {}, /^\d+$/.test(String(s.id)) ? el("button", { type: "button", on: { click: () => act("silence/expire", { id: Number(s.id) }, `Expire silence ${s.id} now?`) } }, "expire")
         : el("span", { class: "muted small" }, "in the configuration")))));
   }
 

@@ -1,0 +1,360 @@
+"""The operator console in a real headless Chromium (Debian's), against the daemon as a subprocess
+polling recorded feeds and posting to the fake X.
+
+Two operators are made with `warnd operator add`. One logs in; a new recorded quake is published
+on the feed server and the open page shows its warned regions on the map and its warning in the
+timeline without a reload, then its X delivery as sent with a link to the post; the region's
+colour on the page is the legend's, and the same colour is in the warning's PNG map. Then a
+bulletin written by one operator is approved by the other, in a second browser context.
+
+Screenshots go to a folder the test prints (and to $WARND_SCREENSHOTS when set)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.acceptance.test_daemon_end_to_end import DOMPU, SUMEDANG, fast_feed
+from tests.conftest import REGIONS, write_config
+from warnd.maps import style
+from warnd.testing.daemon import DaemonProcess, wait_for
+from warnd.testing.fake_x import FakeX
+from warnd.testing.feed_server import FeedServer
+
+pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(300)]
+
+CHROMIUM = Path("/usr/bin/chromium")
+SUMEDANG_ID = "bmkg-eq-20240110T131726Z"
+# Generous: the first page load builds the basemap of every regency (simplified once per
+# configuration), and CI's machine is shared. Waiting is not what these tests measure.
+WAIT_MS = 90_000
+USERS = {"alice": "alice-correct-horse", "bob": "bob-battery-staple"}
+# Selected by predicted shaking, as the shipped quake rules are, so that each warned region has
+# an intensity: the page and the PNG colour it on the MMI scale.
+RULES = """rules:
+  - id: gempa-dirasakan
+    match:
+      hazard: earthquake
+      magnitude: ">= 2.5"
+    where:
+      intensity: ">= 2.5"
+      level: regency
+    then:
+      accounts: ["*"]
+"""
+
+
+def _need_browser() -> None:
+    """Skip (or, where CI demands the browser, fail) without Chromium or Playwright."""
+    why = None
+    if not CHROMIUM.exists():
+        why = f"Debian's chromium is not installed ({CHROMIUM}): apt-get install chromium"
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError:
+            why = "playwright is not installed (pip install -e '.[test]')"
+    if why is None:
+        return
+    if os.environ.get("WARND_REQUIRE_CHROMIUM"):
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+@dataclass
+class Console:
+    folder: Path
+    cfg: Path
+    base: str
+    fake: FakeX
+    feeds: FeedServer
+    daemon: DaemonProcess
+    browser: Any
+    shots: Path
+    # Uncaught errors of every page opened (a script error is a failure even when nothing shows).
+    problems: list[str]
+
+    def page(self, user: str) -> Any:
+        """A new browser context (its own cookies: another operator) logged in as `user`."""
+        context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        page = context.new_page()
+        page.on("pageerror", lambda e: self.problems.append(f"{user}: {e}"))
+        # Every confirmation is accepted; a prompt gets a reason.
+        page.on("dialog", lambda d: d.accept(f"checked by {user}") if d.type == "prompt" else d.accept())
+        page.goto(f"{self.base}/console/")
+        page.wait_for_selector("#login-form", state="visible", timeout=WAIT_MS)
+        page.fill("#login-user", user)
+        page.fill("#login-password", USERS[user])
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#console", state="visible", timeout=WAIT_MS)
+        assert page.text_content("#user") == user
+        page.wait_for_selector('#stream[data-up="1"]', timeout=WAIT_MS)
+        return page
+
+    def shot(self, page: Any, name: str, what: str | None = None) -> Path:
+        """A screenshot of the page (or of the element `what`) once the map's outlines are drawn
+        and its view has stopped moving."""
+        page.wait_for_selector("#map[data-basemap]:not([data-moving])", state="attached", timeout=WAIT_MS)
+        page.evaluate("new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        path = self.shots / f"{name}.png"
+        (page.locator(what) if what else page).screenshot(path=str(path))
+        if os.environ.get("WARND_SCREENSHOTS"):
+            out = Path(os.environ["WARND_SCREENSHOTS"])
+            out.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, out / path.name)
+        return path
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    folder = tmp_path_factory.mktemp("console")
+    shots = folder / "screenshots"
+    shots.mkdir()
+    print(f"\nscreenshots: {shots}")
+    fake = FakeX(
+        consumer_key="app-key",
+        consumer_secret="app-secret",
+        users={"tok-jabar": ("sec-jabar", "jabar"), "tok-ntb": ("sec-ntb", "ntb")},
+    )
+    feeds = FeedServer()
+    fake.start()
+    feeds.start()
+    # An older quake in NTB is the feed's first document; the Sumedang one is published later,
+    # while the page is open.
+    url = feeds.serve("/auto.json", DOMPU)
+    accounts = (
+        '\n  jabar: {channel: x, name: "Jawa Barat", regions: ["32"], credential: x-jabar}'
+        '\n  ntb: {channel: x, name: "NTB", regions: ["52"], credential: x-ntb}\n'
+    )
+    extra = f"district_points: {REGIONS}/district-points.csv\nx:\n  api_base: {fake.base}\n"
+    cfg = write_config(folder, feeds=fast_feed(url), rules=RULES, accounts=accounts, extra=extra, replay=True)
+    env = {
+        "WARND_SECRET_X_APP_CONSUMER_KEY": "app-key",
+        "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
+        "WARND_SECRET_X_JABAR_ACCESS_TOKEN": "tok-jabar",
+        "WARND_SECRET_X_JABAR_ACCESS_TOKEN_SECRET": "sec-jabar",
+        "WARND_SECRET_X_NTB_ACCESS_TOKEN": "tok-ntb",
+        "WARND_SECRET_X_NTB_ACCESS_TOKEN_SECRET": "sec-ntb",
+    }
+    daemon = DaemonProcess(cfg, env)
+    try:
+        daemon.ready()
+        listen = folder / "state" / "listen"
+        address = wait_for(lambda: listen.exists() and listen.read_text().strip(), 30, "the operator address")
+        for user, password in USERS.items():
+            subprocess.run(
+                [sys.executable, "-m", "warnd.cli", "operator", "add", user, "-c", str(cfg), "--password-stdin"],
+                input=password + "\n",
+                text=True,
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM))
+            try:
+                yield Console(folder, cfg, f"http://{address}", fake, feeds, daemon, browser, shots, [])
+            finally:
+                browser.close()
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+        feeds.stop()
+        fake.stop()
+
+
+def _rgb(css: str) -> tuple[int, int, int]:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return (r, g, b)
+
+
+def _state(page: Any, base: str) -> dict[str, Any]:
+    """The state document, read with the page's own session."""
+    got = page.context.request.get(f"{base}/console/api/state")
+    assert got.status == 200, got.text()
+    doc: dict[str, Any] = got.json()
+    return doc
+
+
+def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console: Console) -> None:
+    page = console.page("alice")
+    # The first document's quake (Dompu, NTB) is there before anything changes.
+    page.wait_for_selector("#timeline li.event[data-event]", timeout=WAIT_MS)
+    assert page.query_selector(f'#timeline li.event[data-event="{SUMEDANG_ID}"]') is None
+    # A mark on this very document: had anything reloaded the page, it would be gone.
+    page.evaluate("window.__sameDocument = 'kept'")
+
+    console.feeds.serve("/auto.json", SUMEDANG)
+
+    entry = f'#timeline li.event[data-event="{SUMEDANG_ID}"]'
+    warning = page.wait_for_selector(f'{entry} .warning[data-account="jabar"]', timeout=WAIT_MS)
+    page.wait_for_selector('#map path.warned-region[data-code="32.11"]', state="attached", timeout=WAIT_MS)
+    assert page.evaluate("window.__sameDocument") == "kept"
+    assert "Gempa M2.8" in warning.text_content()
+    warning_id = warning.get_attribute("data-warning")
+
+    # The X delivery goes from queued to sent, with a link to the post X made.
+    link = page.wait_for_selector(
+        f'{entry} .warning[data-warning="{warning_id}"] tr.delivery[data-target="account:jabar"][data-state="sent"]'
+        " a.post-link",
+        timeout=WAIT_MS,
+    )
+    posted = {p.id for p in console.fake.posts_by("jabar")}
+    href = link.get_attribute("href")
+    assert href.startswith("https://x.com/i/web/status/")
+    assert href.rsplit("/", 1)[1] in posted
+
+    # Every region the warning named is coloured on the map, with the legend's colour for its
+    # level, from the palette the PNG maps use.
+    doc = _state(page, console.base)
+    (w,) = [x for x in doc["warnings"] if x["id"] == warning_id]
+    palette = {lv.colour for scale in style.Scale for lv in style._LEVELS[scale]}
+    colours: dict[str, tuple[int, int, int]] = {}
+    for region in w["regions"]:
+        path = page.wait_for_selector(
+            f'#map path.warned-region[data-code="{region["code"]}"]', state="attached", timeout=WAIT_MS
+        )
+        fill = path.get_attribute("fill")
+        legend = page.query_selector(f'#legend .legend-row[data-level="{path.get_attribute("data-level")}"]')
+        assert legend is not None, f"no legend entry for {region}"
+        assert _rgb(legend.get_attribute("data-colour")) == _rgb(fill)
+        assert _rgb(fill) in palette
+        colours[region["code"]] = _rgb(fill)
+    # A quake's regions are shaded by predicted intensity, as on the PNG.
+    assert all(r["note"] and r["note"].startswith("MMI") for r in w["regions"]), w["regions"]
+
+    page.wait_for_selector(f'{entry} .warning[data-warning="{warning_id}"] a.thumb img', timeout=WAIT_MS)
+    console.shot(page, "console-live")
+    console.shot(page, "console-map", "#map-area")
+
+    # The warning's PNG: a small picture of the right size whose warned regions are drawn in the
+    # colours the page's legend shows.
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        got = wait_for(
+            lambda: (r := client.get(f"{console.base}/maps/{warning_id}.png")).status_code == 200 and r,
+            60,
+            "the warning's map",
+        )
+    assert len(got.content) <= 1_000_000
+    image = Image.open(io.BytesIO(got.content)).convert("RGB")
+    width, height = image.size
+    assert abs(width - 1200) <= 50 and abs(height - 675) <= 50, image.size
+    counts = {colour: n for n, colour in image.getcolors(maxcolors=width * height) or []}
+    for code, colour in colours.items():
+        assert counts.get(colour, 0) >= 20, f"{code}'s colour {colour} is not on the PNG map"
+    assert not console.problems
+
+
+def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
+    page = console.page("alice")
+    before = _state(page, console.base)["warnings"]
+    posted = len(console.fake.posts_by("jabar"))
+
+    # A pasted document: what each account would post, its regions drawn apart on the map.
+    page.wait_for_selector('#sim-format option[value="bmkg-tews"]', state="attached", timeout=WAIT_MS)
+    page.select_option("#sim-format", "bmkg-tews")
+    page.fill("#sim-document", SUMEDANG.decode())
+    page.click("#simulate-form button[type=submit]")
+    post = page.wait_for_selector('#sim-result .warning.simulated[data-account="jabar"]', timeout=WAIT_MS)
+    assert "Gempa M2.8" in post.text_content()
+    page.wait_for_selector('#map path.simulated-region[data-code="32.11"]', state="attached", timeout=WAIT_MS)
+    page.wait_for_selector("#legend .mark-simulated", timeout=WAIT_MS)
+    console.shot(page, "console-simulated", "#map-area")
+    # Nothing was stored or sent.
+    assert _state(page, console.base)["warnings"] == before
+    assert len(console.fake.posts_by("jabar")) == posted
+
+    # A document that does not parse: the parser's error is on the page.
+    page.fill("#sim-document", "{not json")
+    page.click("#simulate-form button[type=submit]")
+    error = page.wait_for_selector("#sim-result .error", timeout=WAIT_MS)
+    assert "document" in error.text_content()
+
+    # A silence added from the page shows in the panel, and expires from it.
+    form = "#silence-form"
+    page.fill(f"{form} input[name=account]", "ntb")
+    page.fill(f"{form} input[name=minutes]", "30")
+    page.fill(f"{form} input[name=reason]", "sensor maintenance")
+    page.click(f"{form} button[type=submit]")
+    row = page.wait_for_selector('#silences tr[data-silence]:has-text("sensor maintenance")', timeout=WAIT_MS)
+    silence = row.get_attribute("data-silence")
+    row.query_selector("button").click()
+    page.wait_for_selector(f'#silences tr[data-silence="{silence}"]', state="detached", timeout=WAIT_MS)
+    # An unknown account is refused, and the server's reason is shown.
+    page.fill(f"{form} input[name=account]", "atlantis")
+    page.fill(f"{form} input[name=reason]", "typo")
+    page.click(f"{form} button[type=submit]")
+    page.wait_for_selector("#flash.error:has-text('atlantis')", timeout=WAIT_MS)
+    assert not console.problems
+
+
+def _bulletin_actions_missing(page: Any, base: str) -> bool:
+    """An empty body is refused by a bulletin/write that exists (400, naming a field); a console
+    without the bulletins' actions answers 404."""
+    csrf = page.evaluate("fetch('/console/api/me').then(r => r.json()).then(m => m.csrf)")
+    got = page.context.request.post(
+        f"{base}/console/api/action/bulletin/write", data={}, headers={"X-CSRF-Token": csrf}
+    )
+    return got.status == 404
+
+
+def test_a_bulletin_written_by_one_operator_is_approved_by_another(console: Console) -> None:
+    alice = console.page("alice")
+    if _bulletin_actions_missing(alice, console.base):
+        why = "the console has no bulletin/write action (the bulletins are not wired in)"
+        if os.environ.get("WARND_REQUIRE_BULLETINS"):
+            pytest.fail(why)
+        pytest.skip(why)
+
+    form = "#bulletin-form"
+    alice.select_option(f"{form} select[name=hazard]", "flood")
+    alice.fill(f"{form} input[name=level]", "siaga2")
+    alice.select_option(f"{form} select[name=status]", "exercise")
+    alice.fill(f"{form} input[name=accounts]", "jabar")
+    alice.fill(f"{form} input[name=headline]", "Latihan banjir Citarum")
+    alice.fill(f"{form} textarea[name=text_id]", "LATIHAN: Siaga 2 banjir Citarum, warga bantaran sungai bersiap.")
+    alice.fill(f"{form} textarea[name=text_en]", "EXERCISE: Citarum flood alert 2, riverside residents get ready.")
+    alice.click("#bulletin-submit")
+    row = alice.wait_for_selector('#bulletins tr[data-state="pending"]', timeout=WAIT_MS)
+    bulletin_id = row.get_attribute("data-bulletin")
+    assert "alice" in row.query_selector("td.author").text_content()
+    assert any(b["id"] == bulletin_id and b["author"] == "alice" for b in _state(alice, console.base)["bulletins"])
+    if alice.evaluate("fetch('/console/api/me').then(r => r.json()).then(m => m.two_person)"):
+        # The author cannot approve their own bulletin.
+        assert row.query_selector("button.approve").is_disabled()
+
+    bob = console.page("bob")
+    approve = bob.wait_for_selector(
+        f'#bulletins tr[data-bulletin="{bulletin_id}"][data-state="pending"] button.approve', timeout=WAIT_MS
+    )
+    assert approve.is_enabled()
+    approve.click()
+    approved = f'#bulletins tr[data-bulletin="{bulletin_id}"][data-state="approved"]'
+    done = bob.wait_for_selector(approved, timeout=WAIT_MS)
+    assert "bob" in done.query_selector("td.approver").text_content()
+    assert "alice" in done.query_selector("td.author").text_content()
+    # Alice's page sees the approval live, and the bulletin's post reaches X.
+    alice.wait_for_selector(approved, timeout=WAIT_MS)
+    bob.wait_for_selector(
+        f'.warning[data-bulletin="{bulletin_id}"][data-account="jabar"]'
+        ' tr.delivery[data-target="account:jabar"][data-state="sent"] a.post-link',
+        timeout=WAIT_MS,
+    )
+    assert any("Citarum" in p.text for p in console.fake.posts_by("jabar"))
+    console.shot(bob, "console-bulletins", "#bulletins-panel")
+    assert not console.problems
