@@ -289,9 +289,12 @@ def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
     form = "#silence-form"
     page.fill(f"{form} input[name=account]", "ntb")
     page.fill(f"{form} input[name=minutes]", "30")
-    page.fill(f"{form} input[name=reason]", "sensor maintenance")
+    # An operator's words are shown as written, never run as markup.
+    page.fill(f"{form} input[name=reason]", 'sensor <img src=x onerror="window.__ran = 1"> maintenance')
     page.click(f"{form} button[type=submit]")
-    row = page.wait_for_selector('#silences tr[data-silence]:has-text("sensor maintenance")', timeout=WAIT_MS)
+    row = page.wait_for_selector('#silences tr[data-silence]:has-text("maintenance")', timeout=WAIT_MS)
+    assert '<img src=x onerror="window.__ran = 1">' in row.text_content()
+    assert row.query_selector("img") is None and page.evaluate("window.__ran") is None
     silence = row.get_attribute("data-silence")
     row.query_selector("button").click()
     page.wait_for_selector(f'#silences tr[data-silence="{silence}"]', state="detached", timeout=WAIT_MS)

@@ -66,11 +66,12 @@
 
   const $ = (sel) => document.querySelector(sel);
 
-  /** An element with properties (never innerHTML) and children (strings become text nodes). */
+  /** An element with properties (never markup) and children (strings become text nodes). */
   function el(tag, props, ...children) {
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(props || {})) {
       if (v === null || v === undefined || v === false) continue;
+      if (/html/i.test(k)) throw new Error(`el: ${k} is not allowed: text goes in as text`);
       if (k === "class") node.className = v;
       else if (k === "dataset") {
         for (const [dk, dv] of Object.entries(v)) if (dv !== null && dv !== undefined) node.dataset[dk] = dv;
