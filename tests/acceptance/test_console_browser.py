@@ -15,6 +15,7 @@ import io
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -80,6 +81,7 @@ class Console:
     base: str
     fake: FakeX
     feeds: FeedServer
+    env: dict[str, str]
     daemon: DaemonProcess
     browser: Any
     shots: Path
@@ -143,6 +145,11 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     )
     extra = f"district_points: {REGIONS}/district-points.csv\nx:\n  api_base: {fake.base}\n"
     cfg = write_config(folder, feeds=fast_feed(url), rules=RULES, accounts=accounts, extra=extra, replay=True)
+    # A fixed operator port, so that the open page finds the daemon again after a restart.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg.write_text(cfg.read_text().replace("listen: 127.0.0.1:0", f"listen: 127.0.0.1:{port}", 1))
     env = {
         "WARND_SECRET_X_APP_CONSUMER_KEY": "app-key",
         "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
@@ -152,10 +159,9 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         "WARND_SECRET_X_NTB_ACCESS_TOKEN_SECRET": "sec-ntb",
     }
     daemon = DaemonProcess(cfg, env)
+    c = Console(folder, cfg, f"http://127.0.0.1:{port}", fake, feeds, env, daemon, None, shots, [])
     try:
         daemon.ready()
-        listen = folder / "state" / "listen"
-        address = wait_for(lambda: listen.exists() and listen.read_text().strip(), 30, "the operator address")
         for user, password in USERS.items():
             subprocess.run(
                 [sys.executable, "-m", "warnd.cli", "operator", "add", user, "-c", str(cfg), "--password-stdin"],
@@ -166,14 +172,14 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
                 timeout=60,
             )
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM))
+            c.browser = p.chromium.launch(executable_path=str(CHROMIUM))
             try:
-                yield Console(folder, cfg, f"http://{address}", fake, feeds, daemon, browser, shots, [])
+                yield c
             finally:
-                browser.close()
-        assert daemon.stop() == 0
+                c.browser.close()
+        assert c.daemon.stop() == 0
     finally:
-        daemon.kill()
+        c.daemon.kill()
         feeds.stop()
         fake.stop()
 
@@ -360,4 +366,21 @@ def test_a_bulletin_written_by_one_operator_is_approved_by_another(console: Cons
     )
     assert any("Citarum" in p.text for p in console.fake.posts_by("jabar"))
     console.shot(bob, "console-bulletins", "#bulletins-panel")
+    assert not console.problems
+
+
+def test_the_page_shows_the_stream_down_and_comes_back_after_a_restart(console: Console) -> None:
+    page = console.page("bob")
+    page.evaluate("window.__sameDocument = 'kept'")
+    assert console.daemon.stop() == 0
+    down = page.wait_for_selector('#stream[data-up="0"]', timeout=WAIT_MS)
+    assert "down" in down.text_content()
+
+    console.daemon = DaemonProcess(console.cfg, console.env)
+    console.daemon.ready()
+    # The page reconnects by itself, and the session outlived the restart (sessions are in the
+    # store): no login asked, the same document.
+    page.wait_for_selector('#stream[data-up="1"]', timeout=WAIT_MS)
+    assert page.is_hidden("#login") and page.text_content("#user") == "bob"
+    assert page.evaluate("window.__sameDocument") == "kept"
     assert not console.problems

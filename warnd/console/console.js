@@ -319,6 +319,9 @@
     if (map) return;
     // No tile layer: the basemap is the daemon's own region outlines, so it works offline.
     map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: false }).setView([-2.5, 118], 5);
+    // The outlines lie in a pane of their own under every warning's shape (Leaflet's overlay
+    // pane is at z-index 400).
+    map.createPane("basemap").style.zIndex = 350;
     warnedLayer = L.layerGroup().addTo(map);
     simLayer = L.layerGroup().addTo(map);
     // Whether the view is still moving (a tool or a test waits for it to settle).
@@ -339,6 +342,7 @@
         byName.set(placeKey(p.name), f);
       }
       const layer = L.geoJSON(fc, {
+        pane: "basemap",
         interactive: false,
         style: (f) => {
           const p = f.properties;
@@ -351,10 +355,11 @@
           };
         },
       }).addTo(map);
-      layer.bringToBack();
       basemap = { layer, byCode, byName };
       $("#map").dataset.basemap = String(byCode.size);
-      if (fc.features && fc.features.length) map.fitBounds(layer.getBounds());
+      // Views are set without animation: Leaflet ignores a new view asked for while a zoom
+      // animation runs, and a new event's view must not be lost to the one before it.
+      if (fc.features && fc.features.length) map.fitBounds(layer.getBounds(), { animate: false });
       drawnKey = "";
       if (state) {
         renderMap(state);
@@ -540,7 +545,7 @@
         if (f) bounds.extend(L.geoJSON(f).getBounds());
       }
     }
-    if (bounds.isValid()) map.fitBounds(bounds.pad(0.6), { maxZoom: 8 });
+    if (bounds.isValid()) map.fitBounds(bounds.pad(0.6), { maxZoom: 8, animate: false });
   }
 
   function renderLegend(used) {
@@ -592,7 +597,7 @@
     drawnKey = "";
     if (state) renderMap(state);
     const b = L.featureGroup(simLayer.getLayers());
-    if (simRegions.length && b.getBounds().isValid()) map.fitBounds(b.getBounds().pad(0.6), { maxZoom: 8 });
+    if (simRegions.length && b.getBounds().isValid()) map.fitBounds(b.getBounds().pad(0.6), { maxZoom: 8, animate: false });
   }
 
   // --- timeline -----------------------------------------------------------------------------
