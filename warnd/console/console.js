@@ -871,6 +871,8 @@
   // --- bulletins ----------------------------------------------------------------------------
 
   const split = (s) => s.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  // Optional fields left empty are left out, not sent as empty text.
+  const given = (body) => Object.fromEntries(Object.entries(body).filter(([, v]) => v !== "" && !(Array.isArray(v) && !v.length)));
 
   function resetBulletinForm() {
     const f = $("#bulletin-form");
@@ -888,13 +890,13 @@
     const f = ev.target;
     let got;
     if (f.correct_id.value) {
-      const body = { id: f.correct_id.value, text_id: f.text_id.value, text_en: f.text_en.value, headline: f.headline.value, level: f.level.value || null };
+      const body = given({ id: f.correct_id.value, text_id: f.text_id.value, text_en: f.text_en.value, headline: f.headline.value, level: f.level.value });
       got = await act("bulletin/correct", body, `Write a correction of ${body.id}? It goes out once approved.`);
     } else {
-      const body = {
-        accounts: split(f.accounts.value), regions: split(f.regions.value), hazard: f.hazard.value, level: f.level.value || null,
+      const body = given({
+        accounts: split(f.accounts.value), regions: split(f.regions.value), hazard: f.hazard.value, level: f.level.value,
         status: f.status.value, headline: f.headline.value, text_id: f.text_id.value, text_en: f.text_en.value,
-      };
+      });
       const where = [...body.accounts, ...body.regions].join(", ") || "(nobody named)";
       got = await act("bulletin/write", body, `Write this ${body.status} ${body.hazard} bulletin for ${where}? It goes out once approved.`);
     }
