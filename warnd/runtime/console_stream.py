@@ -55,13 +55,18 @@ class Hub:
 
     async def _run(self) -> None:
         seen: str | None = None
+        failing = False
         try:
             while self.subscribers:
                 try:
                     doc = await self.read()
+                    failing = False
                 except Exception as e:
-                    # The store out of reach: the streams stay open and the next round tries again.
-                    log.warning("console.state_failed", error=repr(e))
+                    # The store out of reach: the streams stay open and the next round tries
+                    # again; said once per spell, not twice a second.
+                    if not failing:
+                        log.warning("console.state_failed", error=repr(e))
+                    failing = True
                     doc = None
                 if doc is not None and (mark := fingerprint(doc)) != seen:
                     seen = mark
