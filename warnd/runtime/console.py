@@ -42,7 +42,7 @@ from warnd.runtime import console_auth as auth
 from warnd.runtime.console_actions import Handler, formats
 from warnd.runtime.console_state import ConsoleState, basemap
 from warnd.runtime.console_stream import MAX_STREAMS, Hub
-from warnd.store.backend import Database
+from warnd.store.backend import Database, DatabaseError
 from warnd.store.operators import Operators
 from warnd.store.worker import StoreWorker
 
@@ -386,6 +386,11 @@ class Console:
         except OperatorError as e:
             log.info("console.action_refused", action=name, user=who.user, error=e.message, **_ids(body))
             return _error(e.status, e.message)
+        except DatabaseError as e:
+            log.error("console.action_failed", action=name, user=who.user, error=str(e), **_ids(body))
+            return _error(
+                503, "the store could not be reached: the action may not have been done; look at the state, then retry"
+            )
         log.info("console.action", action=name, user=who.user, **_ids(body))
         if name != "simulate":
             self.wake()
