@@ -208,18 +208,20 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     console.feeds.serve("/auto.json", SUMEDANG)
 
     entry = f'#timeline li.event[data-event="{SUMEDANG_ID}"]'
-    warning = page.wait_for_selector(f'{entry} .warning[data-account="jabar"]', timeout=WAIT_MS)
+    # Locators, not element handles: the page draws a part again whenever its data changes.
+    warning = page.locator(f'{entry} .warning[data-account="jabar"]')
+    warning.wait_for(timeout=WAIT_MS)
     page.wait_for_selector('#map path.warned-region[data-code="32.11"]', state="attached", timeout=WAIT_MS)
     assert page.evaluate("window.__sameDocument") == "kept"
     assert "Gempa M2.8" in warning.text_content()
     warning_id = warning.get_attribute("data-warning")
 
     # The X delivery goes from queued to sent, with a link to the post X made.
-    link = page.wait_for_selector(
+    link = page.locator(
         f'{entry} .warning[data-warning="{warning_id}"] tr.delivery[data-target="account:jabar"][data-state="sent"]'
-        " a.post-link",
-        timeout=WAIT_MS,
+        " a.post-link"
     )
+    link.wait_for(timeout=WAIT_MS)
     posted = {p.id for p in console.fake.posts_by("jabar")}
     href = link.get_attribute("href")
     assert href.startswith("https://x.com/i/web/status/")
@@ -232,12 +234,11 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     palette = {lv.colour for scale in style.Scale for lv in style._LEVELS[scale]}
     colours: dict[str, tuple[int, int, int]] = {}
     for region in w["regions"]:
-        path = page.wait_for_selector(
-            f'#map path.warned-region[data-code="{region["code"]}"]', state="attached", timeout=WAIT_MS
-        )
+        path = page.locator(f'#map path.warned-region[data-code="{region["code"]}"]')
+        path.wait_for(state="attached", timeout=WAIT_MS)
         fill = path.get_attribute("fill")
-        legend = page.query_selector(f'#legend .legend-row[data-level="{path.get_attribute("data-level")}"]')
-        assert legend is not None, f"no legend entry for {region}"
+        legend = page.locator(f'#legend .legend-row[data-level="{path.get_attribute("data-level")}"]')
+        assert legend.count() == 1, f"no legend entry for {region}"
         assert _rgb(legend.get_attribute("data-colour")) == _rgb(fill)
         assert _rgb(fill) in palette
         colours[region["code"]] = _rgb(fill)
@@ -276,7 +277,8 @@ def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
     page.select_option("#sim-format", "bmkg-tews")
     page.fill("#sim-document", SUMEDANG.decode())
     page.click("#simulate-form button[type=submit]")
-    post = page.wait_for_selector('#sim-result .warning.simulated[data-account="jabar"]', timeout=WAIT_MS)
+    post = page.locator('#sim-result .warning.simulated[data-account="jabar"]')
+    post.wait_for(timeout=WAIT_MS)
     assert "Gempa M2.8" in post.text_content()
     page.wait_for_selector('#map path.simulated-region[data-code="32.11"]', state="attached", timeout=WAIT_MS)
     page.wait_for_selector("#legend .mark-simulated", timeout=WAIT_MS)
@@ -288,7 +290,8 @@ def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
     # A document that does not parse: the parser's error is on the page.
     page.fill("#sim-document", "{not json")
     page.click("#simulate-form button[type=submit]")
-    error = page.wait_for_selector("#sim-result .error", timeout=WAIT_MS)
+    error = page.locator("#sim-result .error")
+    error.wait_for(timeout=WAIT_MS)
     assert "document" in error.text_content()
 
     # A silence added from the page shows in the panel, and expires from it.
@@ -298,11 +301,12 @@ def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
     # An operator's words are shown as written, never run as markup.
     page.fill(f"{form} input[name=reason]", 'sensor <img src=x onerror="window.__ran = 1"> maintenance')
     page.click(f"{form} button[type=submit]")
-    row = page.wait_for_selector('#silences tr[data-silence]:has-text("maintenance")', timeout=WAIT_MS)
+    row = page.locator('#silences tr[data-silence]:has-text("maintenance")')
+    row.wait_for(timeout=WAIT_MS)
     assert '<img src=x onerror="window.__ran = 1">' in row.text_content()
-    assert row.query_selector("img") is None and page.evaluate("window.__ran") is None
+    assert row.locator("img").count() == 0 and page.evaluate("window.__ran") is None
     silence = row.get_attribute("data-silence")
-    row.query_selector("button").click()
+    page.locator(f'#silences tr[data-silence="{silence}"] button').click()
     page.wait_for_selector(f'#silences tr[data-silence="{silence}"]', state="detached", timeout=WAIT_MS)
     # An unknown account is refused, and the server's reason is shown.
     page.fill(f"{form} input[name=account]", "atlantis")
@@ -339,32 +343,39 @@ def test_a_bulletin_written_by_one_operator_is_approved_by_another(console: Cons
     alice.fill(f"{form} textarea[name=text_id]", "LATIHAN: Siaga 2 banjir Citarum, warga bantaran sungai bersiap.")
     alice.fill(f"{form} textarea[name=text_en]", "EXERCISE: Citarum flood alert 2, riverside residents get ready.")
     alice.click("#bulletin-submit")
-    row = alice.wait_for_selector('#bulletins tr[data-state="pending"]', timeout=WAIT_MS)
-    bulletin_id = row.get_attribute("data-bulletin")
-    assert "alice" in row.query_selector("td.author").text_content()
+    pending = alice.locator('#bulletins tr[data-state="pending"]')
+    pending.wait_for(timeout=WAIT_MS)
+    bulletin_id = pending.get_attribute("data-bulletin")
+    row = alice.locator(f'#bulletins tr[data-bulletin="{bulletin_id}"]')
+    assert "alice" in row.locator("td.author").text_content()
     assert any(b["id"] == bulletin_id and b["author"] == "alice" for b in _state(alice, console.base)["bulletins"])
     if alice.evaluate("fetch('/console/api/me').then(r => r.json()).then(m => m.two_person)"):
         # The author cannot approve their own bulletin.
-        assert row.query_selector("button.approve").is_disabled()
+        assert row.locator("button.approve").is_disabled()
 
     bob = console.page("bob")
-    approve = bob.wait_for_selector(
-        f'#bulletins tr[data-bulletin="{bulletin_id}"][data-state="pending"] button.approve', timeout=WAIT_MS
-    )
+    approve = bob.locator(f'#bulletins tr[data-bulletin="{bulletin_id}"][data-state="pending"] button.approve')
+    approve.wait_for(timeout=WAIT_MS)
     assert approve.is_enabled()
     approve.click()
     approved = f'#bulletins tr[data-bulletin="{bulletin_id}"][data-state="approved"]'
-    done = bob.wait_for_selector(approved, timeout=WAIT_MS)
-    assert "bob" in done.query_selector("td.approver").text_content()
-    assert "alice" in done.query_selector("td.author").text_content()
+    done = bob.locator(approved)
+    done.wait_for(timeout=WAIT_MS)
+    assert "bob" in done.locator("td.approver").text_content()
+    assert "alice" in done.locator("td.author").text_content()
     # Alice's page sees the approval live, and the bulletin's post reaches X.
     alice.wait_for_selector(approved, timeout=WAIT_MS)
+    # A bulletin's warnings are about the event of its series (the first bulletin's id).
     bob.wait_for_selector(
-        f'.warning[data-bulletin="{bulletin_id}"][data-account="jabar"]'
+        f'#timeline li.event[data-event="{bulletin_id}"] .warning[data-account="jabar"]'
         ' tr.delivery[data-target="account:jabar"][data-state="sent"] a.post-link',
         timeout=WAIT_MS,
     )
     assert any("Citarum" in p.text for p in console.fake.posts_by("jabar"))
+    # Who wrote and who approved it is shown with the warning too.
+    badge = bob.locator(f'#timeline .warning[data-bulletin="{bulletin_id}"][data-account="jabar"] .badge.bulletin')
+    badge.wait_for(timeout=WAIT_MS)
+    assert "alice" in badge.text_content() and "bob" in badge.text_content()
     console.shot(bob, "console-bulletins", "#bulletins-panel")
     assert not console.problems
 
@@ -373,8 +384,8 @@ def test_the_page_shows_the_stream_down_and_comes_back_after_a_restart(console: 
     page = console.page("bob")
     page.evaluate("window.__sameDocument = 'kept'")
     assert console.daemon.stop() == 0
-    down = page.wait_for_selector('#stream[data-up="0"]', timeout=WAIT_MS)
-    assert "down" in down.text_content()
+    page.wait_for_selector('#stream[data-up="0"]', timeout=WAIT_MS)
+    assert "down" in page.text_content("#stream")
 
     console.daemon = DaemonProcess(console.cfg, console.env)
     console.daemon.ready()

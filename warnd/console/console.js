@@ -61,6 +61,7 @@
   let stream = null;
   let retryTimer = null;
   const openDetails = new Set();
+  const drawn = new Map(); // renderer -> the input it last drew
 
   // --- small helpers ------------------------------------------------------------------------
 
@@ -234,6 +235,8 @@
   });
 
   function showConsole() {
+    drawn.clear();
+    drawnKey = "";
     $("#login").hidden = true;
     $("#console").hidden = false;
     $("#user").textContent = session.user;
@@ -300,10 +303,27 @@
   function render(doc) {
     state = doc;
     $("#node").textContent = doc.node ? `node ${doc.node}` : "";
-    const steps = [renderMap, renderTimeline, renderHealth, renderFeeds, renderAccounts, renderPartners,
-      renderCluster, renderReload, renderNotices, renderSilences, renderBulletins];
-    for (const step of steps) {
+    const st = doc.status || {};
+    // Each part is drawn again only when what it shows changed: the state changes at every feed
+    // poll, and a button rebuilt under the operator's pointer would lose their click.
+    const steps = [
+      [renderMap, () => null],
+      [renderTimeline, () => [doc.events, doc.warnings, doc.decisions]],
+      [renderHealth, () => [st.health, st.generation, st.events, st.error, Math.round((st.uptime_s || 0) / 60)]],
+      [renderFeeds, () => st.feeds],
+      [renderAccounts, () => doc.accounts],
+      [renderPartners, () => doc.partners],
+      [renderCluster, () => st.cluster],
+      [renderReload, () => [st.last_reload, st.config_refused]],
+      [renderNotices, () => st.notices],
+      [renderSilences, () => st.silences],
+      [renderBulletins, () => [doc.bulletins, session.user, session.twoPerson]],
+    ];
+    for (const [step, input] of steps) {
       try {
+        const key = JSON.stringify(input());
+        if (key !== "null" && drawn.get(step) === key) continue;
+        drawn.set(step, key);
         step(doc);
       } catch (e) {
         // One panel's trouble must not blank the others (a warning must stay visible).
@@ -666,7 +686,7 @@
         el("strong", {}, w.account), ` · ${[w.kind, w.level, `rule ${w.rule}`, when(w.created_at)].filter(Boolean).join(" · ")}`,
         w.life_safety ? el("span", { class: "badge life" }, "life safety") : null,
         w.status && w.status !== "actual" ? el("span", { class: "badge exercise" }, w.status) : null,
-        w.bulletin ? el("span", { class: "badge" }, `bulletin ${w.bulletin.id} by ${w.bulletin.author}, approved by ${w.bulletin.approver || "—"}`) : null),
+        w.bulletin ? el("span", { class: "badge bulletin" }, `bulletin ${w.bulletin.id} by ${w.bulletin.author}, approved by ${w.bulletin.approver || "—"}`) : null),
       el("div", { class: "warning-body" },
         w.map ? el("a", { href: w.map, target: "_blank", rel: "noopener", class: "thumb" },
           el("img", { src: w.map, alt: `map of warning ${w.id}`, loading: "lazy", on: { error: (e) => { e.target.parentNode.classList.add("missing"); } } })) : null,
@@ -897,7 +917,7 @@
         accounts: split(f.accounts.value), regions: split(f.regions.value), hazard: f.hazard.value, level: f.level.value,
         status: f.status.value, headline: f.headline.value, text_id: f.text_id.value, text_en: f.text_en.value,
       });
-      const where = [...body.accounts, ...body.regions].join(", ") || "(nobody named)";
+      const where = [...(body.accounts || []), ...(body.regions || [])].join(", ") || "(nobody named)";
       got = await act("bulletin/write", body, `Write this ${body.status} ${body.hazard} bulletin for ${where}? It goes out once approved.`);
     }
     if (got) resetBulletinForm();
