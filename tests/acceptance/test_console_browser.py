@@ -38,6 +38,9 @@ pytestmark = [pytest.mark.acceptance, pytest.mark.timeout(300)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 SUMEDANG_ID = "bmkg-eq-20240110T131726Z"
+DOMPU_ID = "bmkg-eq-20211005T110027Z"
+# BMKG revising the Dompu quake in place: a correction for the NTB account.
+DOMPU_REVISED = DOMPU.replace(b'"Magnitude": "4.5"', b'"Magnitude": "4.7"')
 # Generous: the first page load builds the basemap of every regency (simplified once per
 # configuration), and CI's machine is shared. Waiting is not what these tests measure.
 WAIT_MS = 90_000
@@ -394,4 +397,34 @@ def test_the_page_shows_the_stream_down_and_comes_back_after_a_restart(console: 
     page.wait_for_selector('#stream[data-up="1"]', timeout=WAIT_MS)
     assert page.is_hidden("#login") and page.text_content("#user") == "bob"
     assert page.evaluate("window.__sameDocument") == "kept"
+    assert not console.problems
+
+
+def test_an_account_x_refuses_is_shown_disabled_and_enabled_again_from_the_page(console: Console) -> None:
+    assert DOMPU_REVISED != DOMPU
+    page = console.page("alice")
+    page.wait_for_selector(f'#timeline li.event[data-event="{DOMPU_ID}"] .warning[data-account="ntb"]', timeout=WAIT_MS)
+    console.fake.revoke("ntb")
+    console.feeds.serve("/auto.json", DOMPU_REVISED)
+
+    # X refuses the account's token: the account is disabled, and its correction waits, with
+    # X's refusal shown.
+    account = page.locator('#accounts tr[data-target="account:ntb"]')
+    enable = account.locator("button")
+    enable.wait_for(timeout=WAIT_MS)
+    assert "disabled" in account.text_content()
+    update = f'#timeline li.event[data-event="{DOMPU_ID}"] .warning[data-account="ntb"][data-kind="update"]'
+    waiting = page.locator(f'{update} tr.delivery[data-target="account:ntb"][data-state="retry"]')
+    waiting.wait_for(timeout=WAIT_MS)
+    assert "401" in waiting.text_content() or "auth" in waiting.text_content().lower()
+    console.shot(page, "console-disabled")
+
+    # The token is fixed; the operator enables the account from the page, and the correction goes.
+    console.fake.reinstate("ntb")
+    enable.click()
+    page.wait_for_selector("#flash.ok", timeout=WAIT_MS)
+    enable.wait_for(state="detached", timeout=WAIT_MS)
+    sent = page.locator(f'{update} tr.delivery[data-target="account:ntb"][data-state="sent"] a.post-link')
+    sent.wait_for(timeout=WAIT_MS)
+    assert sent.get_attribute("href").rsplit("/", 1)[1] in {p.id for p in console.fake.posts_by("ntb")}
     assert not console.problems

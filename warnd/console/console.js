@@ -681,7 +681,7 @@
   }
 
   function warningEntry(w) {
-    const box = el("div", { class: `warning${w.life_safety ? " life-safety" : ""}`, dataset: { warning: w.id, account: w.account, bulletin: w.bulletin ? w.bulletin.id : undefined } },
+    const box = el("div", { class: `warning${w.life_safety ? " life-safety" : ""}`, dataset: { warning: w.id, account: w.account, kind: w.kind, bulletin: w.bulletin ? w.bulletin.id : undefined } },
       el("div", { class: "warning-head" },
         el("strong", {}, w.account), ` · ${[w.kind, w.level, `rule ${w.rule}`, when(w.created_at)].filter(Boolean).join(" · ")}`,
         w.life_safety ? el("span", { class: "badge life" }, "life safety") : null,
