@@ -57,7 +57,8 @@
   let simLayer = null;
   let simRegions = [];
   let drawnKey = "";
-  let newestEvent = null;
+  let newestEvent = null; // the event the view last went to
+  let newestNews = null; // the newest warning's id (or event's, before any warning)
   let stream = null;
   let retryTimer = null;
   const openDetails = new Set();
@@ -476,10 +477,14 @@
     }
     for (const ev of doc.events) drawEvent(ev, regions, used);
     renderLegend(used);
-    const newest = doc.events.length ? doc.events[0].id : null;
-    if (newest && newest !== newestEvent) {
-      if (newestEvent !== null || !basemap) focusEvent(newest);
-      newestEvent = newest;
+    // The view follows the newest news: the event of the newest warning (a correction of an
+    // older quake too), else the newest event.
+    const latest = doc.warnings.length ? doc.warnings[0] : null;
+    const news = latest ? latest.id : doc.events.length ? doc.events[0].id : null;
+    if (news && news !== newestNews) {
+      newestNews = news;
+      newestEvent = latest ? latest.event_id : doc.events[0].id;
+      focusEvent(newestEvent);
     }
     $("#map").dataset.warnedRegions = [...regions.keys()].join(" ");
   }
