@@ -11,6 +11,7 @@ Screenshots go to a folder the test prints (and to $WARND_SCREENSHOTS when set).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -27,8 +28,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.acceptance.test_daemon_end_to_end import DOMPU, SUMEDANG, fast_feed
-from tests.conftest import REGIONS, write_config
+from tests.acceptance.test_daemon_end_to_end import DOMPU, SUMEDANG
+from tests.conftest import REGIONS, ROOT, write_config
 from warnd.maps import style
 from warnd.testing.daemon import DaemonProcess, wait_for
 from warnd.testing.fake_x import FakeX
@@ -122,45 +123,42 @@ class Console:
         return path
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+@contextlib.contextmanager
+def running_console(
+    folder: Path, feed: str, first: bytes, feed_format: str, rules: str, accounts: dict[str, str]
+) -> Iterator[Console]:
+    """The daemon polling `first` on the feed server with the fake X for `accounts` (name ->
+    province code), the two operators made, and a headless Chromium to open its console."""
     _need_browser()
     from playwright.sync_api import sync_playwright
 
-    folder = tmp_path_factory.mktemp("console")
     shots = folder / "screenshots"
     shots.mkdir()
     print(f"\nscreenshots: {shots}")
     fake = FakeX(
         consumer_key="app-key",
         consumer_secret="app-secret",
-        users={"tok-jabar": ("sec-jabar", "jabar"), "tok-ntb": ("sec-ntb", "ntb")},
+        users={f"tok-{a}": (f"sec-{a}", a) for a in accounts},
     )
     feeds = FeedServer()
     fake.start()
     feeds.start()
-    # An older quake in NTB is the feed's first document; the Sumedang one is published later,
-    # while the page is open.
-    url = feeds.serve("/auto.json", DOMPU)
-    accounts = (
-        '\n  jabar: {channel: x, name: "Jawa Barat", regions: ["32"], credential: x-jabar}'
-        '\n  ntb: {channel: x, name: "NTB", regions: ["52"], credential: x-ntb}\n'
+    url = feeds.serve(feed, first)
+    listed = "".join(
+        f'\n  {a}: {{channel: x, name: "{a}", regions: ["{code}"], credential: x-{a}}}' for a, code in accounts.items()
     )
     extra = f"district_points: {REGIONS}/district-points.csv\nx:\n  api_base: {fake.base}\n"
-    cfg = write_config(folder, feeds=fast_feed(url), rules=RULES, accounts=accounts, extra=extra, replay=True)
+    polled = f"  - id: {feed_format}\n    format: {feed_format}\n    url: {url}\n    interval: 0.2\n"
+    cfg = write_config(folder, feeds=polled, rules=rules, accounts=listed + "\n", extra=extra, replay=True)
     # A fixed operator port, so that the open page finds the daemon again after a restart.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cfg.write_text(cfg.read_text().replace("listen: 127.0.0.1:0", f"listen: 127.0.0.1:{port}", 1))
-    env = {
-        "WARND_SECRET_X_APP_CONSUMER_KEY": "app-key",
-        "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
-        "WARND_SECRET_X_JABAR_ACCESS_TOKEN": "tok-jabar",
-        "WARND_SECRET_X_JABAR_ACCESS_TOKEN_SECRET": "sec-jabar",
-        "WARND_SECRET_X_NTB_ACCESS_TOKEN": "tok-ntb",
-        "WARND_SECRET_X_NTB_ACCESS_TOKEN_SECRET": "sec-ntb",
-    }
+    env = {"WARND_SECRET_X_APP_CONSUMER_KEY": "app-key", "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret"}
+    for a in accounts:
+        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
+        env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
     daemon = DaemonProcess(cfg, env)
     c = Console(folder, cfg, f"http://127.0.0.1:{port}", fake, feeds, env, daemon, None, shots, [])
     try:
@@ -187,6 +185,15 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         fake.stop()
 
 
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    # An older quake in NTB is the feed's first document; the Sumedang one is published later,
+    # while the page is open.
+    folder = tmp_path_factory.mktemp("console")
+    with running_console(folder, "/auto.json", DOMPU, "bmkg-tews", RULES, {"jabar": "32", "ntb": "52"}) as c:
+        yield c
+
+
 def _rgb(css: str) -> tuple[int, int, int]:
     r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
     return (r, g, b)
@@ -198,6 +205,41 @@ def _state(page: Any, base: str) -> dict[str, Any]:
     assert got.status == 200, got.text()
     doc: dict[str, Any] = got.json()
     return doc
+
+
+def _region_colours(page: Any, warning: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+    """Every region the warning named is coloured on the map with the legend's colour for its
+    level, from the palette the PNG maps use; each region's colour."""
+    palette = {lv.colour for scale in style.Scale for lv in style._LEVELS[scale]}
+    colours: dict[str, tuple[int, int, int]] = {}
+    for region in warning["regions"]:
+        path = page.locator(f'#map path.warned-region[data-code="{region["code"]}"]')
+        path.wait_for(state="attached", timeout=WAIT_MS)
+        fill = path.get_attribute("fill")
+        legend = page.locator(f'#legend .legend-row[data-level="{path.get_attribute("data-level")}"]')
+        assert legend.count() == 1, f"no legend entry for {region}"
+        assert _rgb(legend.get_attribute("data-colour")) == _rgb(fill)
+        assert _rgb(fill) in palette
+        colours[region["code"]] = _rgb(fill)
+    return colours
+
+
+def _png_has(base: str, warning_id: str, colours: dict[str, tuple[int, int, int]]) -> None:
+    """The warning's PNG: a small picture of the right size whose warned regions are drawn in the
+    colours the page's legend shows."""
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        got = wait_for(
+            lambda: (r := client.get(f"{base}/maps/{warning_id}.png")).status_code == 200 and r,
+            60,
+            "the warning's map",
+        )
+    assert len(got.content) <= 1_000_000
+    image = Image.open(io.BytesIO(got.content)).convert("RGB")
+    width, height = image.size
+    assert abs(width - 1200) <= 50 and abs(height - 675) <= 50, image.size
+    counts = {colour: n for n, colour in image.getcolors(maxcolors=width * height) or []}
+    for code, colour in colours.items():
+        assert counts.get(colour, 0) >= 20, f"{code}'s colour {colour} is not on the PNG map"
 
 
 def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console: Console) -> None:
@@ -230,21 +272,9 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     assert href.startswith("https://x.com/i/web/status/")
     assert href.rsplit("/", 1)[1] in posted
 
-    # Every region the warning named is coloured on the map, with the legend's colour for its
-    # level, from the palette the PNG maps use.
     doc = _state(page, console.base)
     (w,) = [x for x in doc["warnings"] if x["id"] == warning_id]
-    palette = {lv.colour for scale in style.Scale for lv in style._LEVELS[scale]}
-    colours: dict[str, tuple[int, int, int]] = {}
-    for region in w["regions"]:
-        path = page.locator(f'#map path.warned-region[data-code="{region["code"]}"]')
-        path.wait_for(state="attached", timeout=WAIT_MS)
-        fill = path.get_attribute("fill")
-        legend = page.locator(f'#legend .legend-row[data-level="{path.get_attribute("data-level")}"]')
-        assert legend.count() == 1, f"no legend entry for {region}"
-        assert _rgb(legend.get_attribute("data-colour")) == _rgb(fill)
-        assert _rgb(fill) in palette
-        colours[region["code"]] = _rgb(fill)
+    colours = _region_colours(page, w)
     # A quake's regions are shaded by predicted intensity, as on the PNG.
     assert all(r["note"] and r["note"].startswith("MMI") for r in w["regions"]), w["regions"]
 
@@ -252,21 +282,7 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     console.shot(page, "console-live")
     console.shot(page, "console-map", "#map-area")
 
-    # The warning's PNG: a small picture of the right size whose warned regions are drawn in the
-    # colours the page's legend shows.
-    with httpx.Client(trust_env=False, timeout=10) as client:
-        got = wait_for(
-            lambda: (r := client.get(f"{console.base}/maps/{warning_id}.png")).status_code == 200 and r,
-            60,
-            "the warning's map",
-        )
-    assert len(got.content) <= 1_000_000
-    image = Image.open(io.BytesIO(got.content)).convert("RGB")
-    width, height = image.size
-    assert abs(width - 1200) <= 50 and abs(height - 675) <= 50, image.size
-    counts = {colour: n for n, colour in image.getcolors(maxcolors=width * height) or []}
-    for code, colour in colours.items():
-        assert counts.get(colour, 0) >= 20, f"{code}'s colour {colour} is not on the PNG map"
+    _png_has(console.base, warning_id, colours)
     assert not console.problems
 
 
@@ -428,3 +444,28 @@ def test_an_account_x_refuses_is_shown_disabled_and_enabled_again_from_the_page(
     sent.wait_for(timeout=WAIT_MS)
     assert sent.get_attribute("href").rsplit("/", 1)[1] in {p.id for p in console.fake.posts_by("ntb")}
     assert not console.problems
+
+
+TSUNAMI_EVENT = "bmkg-tsunami-20260814T215823Z"
+
+
+def test_a_tsunami_warning_colours_its_zones_by_level_as_its_png_does(tmp_path: Path) -> None:
+    """The Nagekeo warning (the demo's first InaTEWS message): each warned regency in its zone's
+    level (Awas, Siaga, Waspada), in the legend's colours, which are the PNG's."""
+    first = sorted((ROOT / "feeds" / "demo" / "nagekeo").iterdir())[0].read_bytes()
+    rules = (ROOT / "config" / "rules" / "tsunami.yaml").read_text()
+    with running_console(tmp_path, "/datagempa.xml", first, "bmkg-inatews", rules, {"ntt": "53"}) as console:
+        page = console.page("alice")
+        warning = page.locator(f'#timeline li.event[data-event="{TSUNAMI_EVENT}"] .warning[data-account="ntt"]')
+        warning.wait_for(timeout=WAIT_MS)
+        warning_id = warning.first.get_attribute("data-warning")
+        (w,) = [x for x in _state(page, console.base)["warnings"] if x["id"] == warning_id]
+        assert {r["note"] for r in w["regions"]} <= {"awas", "siaga", "waspada"}
+        assert all(r["note"] for r in w["regions"]), w["regions"]
+        colours = _region_colours(page, w)
+        levels = {lv.key: lv.colour for lv in style._LEVELS[style.Scale.TSUNAMI]}
+        assert all(colours[r["code"]] == levels[r["note"]] for r in w["regions"])
+        assert "life-safety" in (warning.first.get_attribute("class") or "")
+        console.shot(page, "console-tsunami")
+        _png_has(console.base, warning_id, colours)
+        assert not console.problems
