@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,10 +91,12 @@ class Console:
     shots: Path
     # Uncaught errors of every page opened (a script error is a failure even when nothing shows).
     problems: list[str]
+    contexts: list[Any] = field(default_factory=list)
 
     def page(self, user: str) -> Any:
         """A new browser context (its own cookies: another operator) logged in as `user`."""
         context = self.browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda e: self.problems.append(f"{user}: {e}"))
         # Every confirmation is accepted; a prompt gets a reason.
@@ -125,13 +127,10 @@ class Console:
 
 @contextlib.contextmanager
 def running_console(
-    folder: Path, feed: str, first: bytes, feed_format: str, rules: str, accounts: dict[str, str]
+    browser: Any, folder: Path, feed: str, first: bytes, feed_format: str, rules: str, accounts: dict[str, str]
 ) -> Iterator[Console]:
     """The daemon polling `first` on the feed server with the fake X for `accounts` (name ->
-    province code), the two operators made, and a headless Chromium to open its console."""
-    _need_browser()
-    from playwright.sync_api import sync_playwright
-
+    province code), the two operators made, and the browser to open its console."""
     shots = folder / "screenshots"
     shots.mkdir()
     print(f"\nscreenshots: {shots}")
@@ -160,7 +159,7 @@ def running_console(
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
     daemon = DaemonProcess(cfg, env)
-    c = Console(folder, cfg, f"http://127.0.0.1:{port}", fake, feeds, env, daemon, None, shots, [])
+    c = Console(folder, cfg, f"http://127.0.0.1:{port}", fake, feeds, env, daemon, browser, shots, [])
     try:
         daemon.ready()
         for user, password in USERS.items():
@@ -172,25 +171,38 @@ def running_console(
                 capture_output=True,
                 timeout=60,
             )
-        with sync_playwright() as p:
-            c.browser = p.chromium.launch(executable_path=str(CHROMIUM))
-            try:
-                yield c
-            finally:
-                c.browser.close()
+        yield c
         assert c.daemon.stop() == 0
     finally:
+        for context in c.contexts:
+            context.close()
         c.daemon.kill()
         feeds.stop()
         fake.stop()
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (one for the module: Playwright's
+    synchronous API runs one at a time)."""
+    _need_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="module")
+def console(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     # An older quake in NTB is the feed's first document; the Sumedang one is published later,
     # while the page is open.
     folder = tmp_path_factory.mktemp("console")
-    with running_console(folder, "/auto.json", DOMPU, "bmkg-tews", RULES, {"jabar": "32", "ntb": "52"}) as c:
+    accounts = {"jabar": "32", "ntb": "52"}
+    with running_console(browser, folder, "/auto.json", DOMPU, "bmkg-tews", RULES, accounts) as c:
         yield c
 
 
@@ -449,12 +461,12 @@ def test_an_account_x_refuses_is_shown_disabled_and_enabled_again_from_the_page(
 TSUNAMI_EVENT = "bmkg-tsunami-20260814T215823Z"
 
 
-def test_a_tsunami_warning_colours_its_zones_by_level_as_its_png_does(tmp_path: Path) -> None:
+def test_a_tsunami_warning_colours_its_zones_by_level_as_its_png_does(browser: Any, tmp_path: Path) -> None:
     """The Nagekeo warning (the demo's first InaTEWS message): each warned regency in its zone's
     level (Awas, Siaga, Waspada), in the legend's colours, which are the PNG's."""
     first = sorted((ROOT / "feeds" / "demo" / "nagekeo").iterdir())[0].read_bytes()
     rules = (ROOT / "config" / "rules" / "tsunami.yaml").read_text()
-    with running_console(tmp_path, "/datagempa.xml", first, "bmkg-inatews", rules, {"ntt": "53"}) as console:
+    with running_console(browser, tmp_path, "/datagempa.xml", first, "bmkg-inatews", rules, {"ntt": "53"}) as console:
         page = console.page("alice")
         warning = page.locator(f'#timeline li.event[data-event="{TSUNAMI_EVENT}"] .warning[data-account="ntt"]')
         warning.wait_for(timeout=WAIT_MS)
