@@ -19,6 +19,7 @@ import faulthandler
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 from warnd.clock import Clock, SystemClock, steady
 from warnd.config.snapshot import Snapshot
@@ -28,13 +29,17 @@ from warnd.obs import get_logger
 from warnd.pollers.fetch import Fetcher
 from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle
+from warnd.runtime.bulletins import BulletinDesk
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Live
+from warnd.runtime.console import Console
+from warnd.runtime.console_actions import ConsoleActions
+from warnd.runtime.console_state import ConsoleState
 from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
-from warnd.runtime.ingest import Ingest
+from warnd.runtime.ingest import Decisions, Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
-from warnd.runtime.maps import MapMaker
+from warnd.runtime.maps import Drawing, MapMaker
 from warnd.runtime.membership import Membership
 from warnd.runtime.notices import NoticeBoard, OpsRelay
 from warnd.runtime.observe import Observer
@@ -45,7 +50,7 @@ from warnd.runtime.sdnotify import notify, watchdog_pings
 from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
 from warnd.store import db
-from warnd.store.backend import DatabaseError
+from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
 from warnd.store.maps import Maps
 from warnd.store.meta import Meta
@@ -117,7 +122,16 @@ class Daemon:
             store=self.store,
         )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
-        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, fence=self.membership.fence)
+        # The last changes this node ingested, rule by rule, for the operator console.
+        self.decisions = Decisions()
+        self.ingest = Ingest(
+            self.conn,
+            self.clock,
+            lambda: self.bundle,
+            explain=False,
+            fence=self.membership.fence,
+            decisions=self.decisions,
+        )
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
@@ -150,14 +164,12 @@ class Daemon:
         self.serving = Serving(
             lambda: self.bundle,
             health=self.observer.health,
-            status=lambda: (
-                self.observer.status(str(self.config_path))
-                | {"node": self.membership.name, "role": self.membership.role}
-            ),
+            status=self._status,
             registry=self.metrics.registry,
             cap=CapFeeds.of_config(Outbox(reads), lambda: self.bundle.config.file, self.clock),
             store=self.store,
             maps=Maps(reads).get,
+            console=lambda serving: self._console(serving, reads),
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -167,6 +179,52 @@ class Daemon:
             self.clock,
         )
         self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _status(self) -> dict[str, Any]:
+        """What /status serves, and the console's state document carries."""
+        return self.observer.status(str(self.config_path)) | {
+            "node": self.membership.name,
+            "role": self.membership.role,
+        }
+
+    def _console(self, serving: Serving, reads: Database) -> Console:
+        """The operator console: its state document (the /status function and more), and its
+        actions, name -> handler."""
+        builtin = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
+        # The actions run on the store's writing thread; an approved bulletin's maps are drawn
+        # from the loop, as an ingested warning's are.
+        desk = BulletinDesk(self.conn, lambda: self.bundle, self.clock, on_drawings=self._draw_soon)
+        actions = builtin.on_store() | desk.actions()
+        state = ConsoleState(
+            reads,
+            self.clock,
+            lambda: self.bundle,
+            self._status,
+            self.decisions,
+            node=lambda: self.membership.name,
+            # The listing read on the reading connection, like the rest of the state.
+            bulletins=BulletinDesk(reads, lambda: self.bundle, self.clock).listing,
+        )
+        return Console(
+            settings=lambda: self.bundle.config.file.console,
+            store=self.store,
+            reader=reads,
+            writer=self.conn,
+            clock=self.clock,
+            state=state,
+            regions=lambda: self.bundle.regions,
+            actions=actions,
+            simulate=builtin.simulate,
+            wake=self.dispatcher.wake,
+            token=lambda: serving.operator_token,
+            two_person=desk.two_person,
+        )
+
+    def _draw_soon(self, drawings: list[Drawing]) -> None:
+        """From another thread: the maps of warnings just committed, drawn from the loop."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.maps.make, drawings)
 
     def _live(self) -> Live:
         offset = steady.offset if isinstance(self.clock, SystemClock) else 0.0
@@ -182,7 +240,7 @@ class Daemon:
         )
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -190,6 +248,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
+        if self.serving.endpoint.console is not None:
+            await self.serving.endpoint.console.start()
         await self.serving.start()
         # Registered and, when no other node leads, leader before the first poll is scheduled.
         await self.store.run(self.membership.register)

@@ -46,14 +46,18 @@ def outbox(args: argparse.Namespace) -> int:
                     print("nothing waiting")
             return EXIT_OK
         if args.action == "retry":
+            from warnd.runtime.operations import retry_many, retry_target
+
             ids = list(args.ids)
             if args.dead:
                 ids += box.ids(["dead"])
+            n = 0
             if args.target:
-                ids += box.ids(["pending", "retry", "dead"], args.target)
-                if Targets(conn).enable(args.target):
+                done = retry_target(conn, args.target, now)
+                n += done.queued
+                if done.lifted:
                     print(f"{args.target}: hold or disable lifted")
-            n = box.retry_now(sorted(set(ids)), now)
+            n += retry_many(conn, ids, now)
             print(f"{n} deliveries queued to go now")
             wake_daemon(cfg.state_dir)
             return EXIT_OK
@@ -91,6 +95,8 @@ def wake_daemon(state_dir: Path) -> None:
 
 
 def silence(args: argparse.Namespace) -> int:
+    from warnd.errors import OperatorError
+    from warnd.runtime.operations import add_silence, expire_silence
     from warnd.store.silences import Silences
 
     with operator_state(args.config, args.clock) as st:
@@ -102,21 +108,29 @@ def silence(args: argparse.Namespace) -> int:
             if not (args.rule or args.account or args.region):
                 print("name at least one of --rule, --account, --region", file=sys.stderr)
                 return EXIT_CONFIG
-            known = {"rule": {r.rule.id for r in cfg.rules}, "account": set(cfg.file.accounts)}
-            for kind, value in (("rule", args.rule), ("account", args.account)):
-                if value is not None and value not in known[kind]:
-                    print(f"unknown {kind} {value!r} (known: {', '.join(sorted(known[kind]))})", file=sys.stderr)
-                    return EXIT_CONFIG
             until = args.until or now + args.duration
-            sid = store.add(
-                rule=args.rule, account=args.account, region=args.region, until=until, reason=args.reason, now=now
-            )
+            try:
+                sid = add_silence(
+                    cfg,
+                    st.conn,
+                    rule=args.rule,
+                    account=args.account,
+                    region=args.region,
+                    until=until,
+                    reason=args.reason,
+                    now=now,
+                )
+            except OperatorError as e:
+                print(e.message, file=sys.stderr)
+                return EXIT_CONFIG
             print(f"silence {sid} until {iso_utc(until)} (life-safety posts are never muted)")
         elif args.action == "list":
             for s in store.active(now):
                 print(s.describe())
         else:
-            if not store.expire(args.id, now):
+            try:
+                expire_silence(st.conn, args.id, now)
+            except OperatorError:
                 print(f"no active silence {args.id}", file=sys.stderr)
                 return EXIT_FAILURE
             print(f"silence {args.id} expired")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
-from warnd.cli import bulletin, configure, inspect, operate, serve, status
+from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status
 from warnd.model import DeliveryState
 
 DEFAULT_CONFIG = "config/demo.yaml"
@@ -134,6 +134,24 @@ def build() -> argparse.ArgumentParser:
         "--wait", type=float, default=60.0, metavar="SECONDS", help="how long to wait for the verdict; 0: do not wait"
     )
     reload.set_defaults(func=operate.reload)
+
+    op = sub.add_parser("operator", help="the named operators who log in to the console (users mode)")
+    opsub = op.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("add", "add an operator (the password is asked twice, never echoed)"),
+        ("passwd", "set an operator's password (their sessions end)"),
+        ("remove", "remove an operator (their sessions end)"),
+        ("list", "the operators"),
+    ):
+        one = opsub.add_parser(action, help=text)
+        config_arg(one)
+        if action != "list":
+            one.add_argument("name", metavar="NAME")
+        if action in ("add", "passwd"):
+            one.add_argument(
+                "--password-stdin", action="store_true", help="read the password from the first line of stdin"
+            )
+    op.set_defaults(func=operators.operator)
 
     schema = sub.add_parser("schema", help="JSON Schema of the config and rule files, for editors")
     schema.add_argument("which", choices=["config", "rules"], nargs="?", default="rules")

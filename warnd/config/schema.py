@@ -451,6 +451,36 @@ class HttpSettings(Strict):
     as shipped with the certifi package, for hosts without a usable store."""
 
 
+class ConsoleSettings(Strict):
+    """The operator console: a web page on the operator listener under /console/ (never on the
+    public listener), with its API (docs/operator/console.md)."""
+
+    enabled: bool = True
+    """false: /console/ answers 404."""
+    auth: Literal["users", "proxy"] = "users"
+    """users: named operators in the state database (`warnd operator add`), logged in with a
+    password; proxy: a reverse proxy in front authenticates and names the user in proxy_header."""
+    proxy_header: str = Field(default="X-Remote-User", pattern=r"^[A-Za-z0-9-]{1,64}$")
+    """auth: proxy: the request header naming the user the proxy authenticated."""
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Addresses (or networks, 10.0.0.0/8) whose proxy_header and X-Forwarded-Proto are believed."""
+    session_hours: float = Field(default=12.0, gt=0, le=720)
+    """How long a login lasts."""
+    demo_login: bool = False
+    """The demo only: a user "demo" with a random password, printed at start and offered by the
+    page. Refused unless `listen` is a loopback address."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, v: list[str]) -> list[str]:
+        for k, item in enumerate(v):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"item {k}: {item!r} is not an IP address or network") from None
+        return v
+
+
 def is_loopback(host: str) -> bool:
     """True for an address only this machine can reach; a host name other than localhost is not
     taken on trust (it may resolve anywhere)."""
@@ -510,6 +540,7 @@ class ConfigFile(Strict):
     bulletins: BulletinsSettings = Field(default_factory=BulletinsSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("listen", "public_listen")
     @classmethod
@@ -530,6 +561,11 @@ class ConfigFile(Strict):
                 f"listen: {self.listen!r} is reachable beyond this machine and operator_token is not set:"
                 " /status and /metrics would be open to anyone who can reach it; name a credential in"
                 " operator_token, or listen on 127.0.0.1 and publish the CAP feeds on public_listen"
+            )
+        if self.console.demo_login and not is_loopback(self.listen.rpartition(":")[0]):
+            raise ValueError(
+                f"console.demo_login: true offers a known login to anyone who can reach {self.listen!r};"
+                " it is for the demo on a loopback listen address only"
             )
         if self.public_listen == self.listen and not self.listen.endswith(":0"):
             raise ValueError("public_listen: must differ from listen (one listener cannot be both)")

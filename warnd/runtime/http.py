@@ -4,6 +4,8 @@ The operator listener (`listen`, loopback by default; a bearer token when `opera
   /healthz                 ok | degraded (200) or failing (503); the reasons only with the token
   /metrics                 Prometheus text format
   /status                  what `warnd status` shows, as JSON
+  /console/                the operator console (runtime.console), with rules of its own: POST
+                           and a JSON body of at most 1 MB there, and nowhere else
 The public listener (`public_listen`, none unless set), and the operator listener too:
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
@@ -36,6 +38,7 @@ from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
+from warnd.runtime.console import MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
@@ -107,12 +110,14 @@ class Endpoint:
         limits: tuple[Limits, Limits] = (OPERATOR_LIMITS, PUBLIC_LIMITS),
         store: StoreWorker | None = None,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
+        console: Console | None = None,
     ) -> None:
-        """`token`: the operator token, or None when none is configured. `token_missing`: why
-        a configured token could not be read; operator paths then refuse everyone (closed, not
-        open, when the credential is lost). `store`: where `health`, `status`, the metrics and
-        the CAP feeds read the store (its reading thread; by default, in the caller). `maps`: a
-        warning's stored map, read there too."""
+        """`console`: the operator console, served on the operator listener only. `token`: the
+        operator token, or None when none is configured. `token_missing`: why a configured token
+        could not be read; operator paths then refuse everyone (closed, not open, when the
+        credential is lost). `store`: where `health`, `status`, the metrics and the CAP feeds
+        read the store (its reading thread; by default, in the caller). `maps`: a warning's
+        stored map, read there too."""
         self._maps = maps
         self._store = store or inline()
         self._reading: asyncio.Future[dict[str, Any]] | None = None
@@ -123,7 +128,9 @@ class Endpoint:
         self._cap = cap
         self._token = token
         self._token_missing = token_missing
-        self.operator = Listener("operator", host, port, self.app(), limits[0])
+        self.console = console
+        self._operator_app = self.app()
+        self.operator = Listener("operator", host, port, self._operator_app, limits[0])
         self.public = Listener("public", public[0], public[1], self.public_app(), limits[1]) if public else None
         self._accept_errors: AcceptErrors | None = None
 
@@ -134,8 +141,9 @@ class Endpoint:
     def listeners(self) -> list[Listener]:
         return [self.operator] + ([self.public] if self.public is not None else [])
 
-    def _base(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors, self._guard], client_max_size=1024)
+    def _base(self, client_max_size: int = 1024) -> web.Application:
+        # Only the console's POSTs read a body (the guard refuses one everywhere else).
+        app = web.Application(middlewares=[self._errors, self._guard], client_max_size=client_max_size)
         app.on_response_prepare.append(_plain_server)
         app.router.add_get("/cap", self.cap_index)
         app.router.add_get("/cap/", self.cap_index)
@@ -144,10 +152,12 @@ class Endpoint:
         return app
 
     def app(self) -> web.Application:
-        app = self._base()
+        app = self._base(MAX_BODY if self.console is not None else 1024)
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/metrics", self.metrics)
         app.router.add_get("/status", self.status)
+        if self.console is not None:
+            self.console.routes(app)
         return app
 
     def public_app(self) -> web.Application:
@@ -163,6 +173,8 @@ class Endpoint:
             self._accept_errors = AcceptErrors(asyncio.get_running_loop())
 
     async def stop(self) -> None:
+        if self.console is not None:
+            await self.console.close()
         for listener in self.listeners():
             await listener.stop()
         if self._accept_errors is not None:
@@ -178,6 +190,12 @@ class Endpoint:
                 site_guard = listener.site.open[transport]
         if site_guard is not None:
             site_guard.head_arrived()
+        if is_console(request.path):
+            # The console has rules of its own, and exists on the operator listener only.
+            if self.console is None or request.app is not self._operator_app:
+                return _closing(_error(404, "not found"))
+            refused = self.console.admits(request)
+            return refused if refused is not None else await handler(request)
         if request.method not in ("GET", "HEAD"):
             return _closing(_error(405, "only GET and HEAD are served here"), allow="GET, HEAD")
         if request.body_exists:

@@ -8,7 +8,8 @@ back and the next poll brings it again.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+import threading
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +17,18 @@ from typing import Any
 
 from warnd.clock import Clock
 from warnd.geo import Outlines
-from warnd.model import ChangeKind, EventChange, Hazard, HazardEvent, Match, ParseResult, Reason, Target, Warning
+from warnd.model import (
+    ChangeKind,
+    EventChange,
+    Hazard,
+    HazardEvent,
+    Match,
+    ParseResult,
+    Reason,
+    Target,
+    Warning,
+    iso_utc,
+)
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
 from warnd.pipeline.issue import AGED, Desk, Drop, Issue, Issued, issue
@@ -51,6 +63,26 @@ class IngestReport:
     unmapped_zones: list[str] = field(default_factory=list)
     # Events a rule matched that were too old to post, by reason (stale, baseline): recorded only.
     too_old: Counter[str] = field(default_factory=Counter)
+
+
+class Decisions:
+    """The last changes this node ingested, each with what every rule of its hazard made of it
+    (the operator console's decisions): in memory, kept from the ingest thread, read from the
+    endpoint's."""
+
+    def __init__(self, size: int = 50) -> None:
+        self._items: deque[dict[str, Any]] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, feed: str, trace: Sequence[dict[str, Any]], at: datetime) -> None:
+        with self._lock:
+            for step in trace:
+                self._items.append({"event_id": step["event_id"], "at": iso_utc(at), "feed": feed} | step)
+
+    def latest(self) -> list[dict[str, Any]]:
+        """Newest first."""
+        with self._lock:
+            return list(reversed(self._items))
 
 
 class _History:
@@ -104,16 +136,19 @@ class Ingest:
         explain: bool = True,
         fence: Callable[[], None] = lambda: None,
         replay: bool = False,
+        decisions: Decisions | None = None,
     ) -> None:
-        """`explain`: report (and log at debug) every rule that did not fire, those of other
-        hazards too; `simulate --explain` wants that, the daemon only its hazard's rules.
-        `fence`: run first inside each document's transaction; it raises to refuse the commit
-        (a node that no longer leads). `replay`: every document is current whatever the config
-        says (simulate, following the documents' own times)."""
+        """`decisions`: where each committed document's trace is kept (with the rules that did
+        not fire for the event's hazard). `explain`: report (and log at debug) every rule that
+        did not fire, those of other hazards too; `simulate --explain` wants that, the daemon
+        only its hazard's rules. `fence`: run first inside each document's transaction; it
+        raises to refuse the commit (a node that no longer leads). `replay`: every document is
+        current whatever the config says (simulate, following the documents' own times)."""
         self.replay = replay
         self.conn = conn
         self.fence = fence
         self.explain = explain
+        self.decisions = decisions
         self.clock = clock
         self.bundle = bundle
         self.ledger = Ledger(conn)
@@ -155,6 +190,8 @@ class Ingest:
                     elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
                     report.too_old[aged.reason.value] += 1
                     step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
+        if self.decisions is not None and report.trace:
+            self.decisions.add(feed, report.trace, now)
         return report
 
     def _observed(
@@ -194,7 +231,7 @@ class Ingest:
         report.trace.append(step)
         # Why each other rule did not fire costs more to write than to decide: written only for a
         # trace or a debug log.
-        if self.explain or log.is_enabled_for(logging.DEBUG):
+        if self.explain or self.decisions is not None or log.is_enabled_for(logging.DEBUG):
             for s in skips:
                 elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
                 step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})

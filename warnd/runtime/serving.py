@@ -14,6 +14,7 @@ from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.build import Bundle
 from warnd.runtime.cap_feeds import CapFeeds
+from warnd.runtime.console import Console
 from warnd.runtime.http import Endpoint
 from warnd.runtime.statedir import write_atomic
 from warnd.store.maps import StoredMap
@@ -36,7 +37,9 @@ class Serving:
         cap: CapFeeds,
         store: StoreWorker,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
+        console: Callable[[Serving], Console] | None = None,
     ) -> None:
+        """`console`: makes the operator console (given this, for the operator token)."""
         self.bundle = bundle
         self.operator_token: Secret | None = None
         self.token_problem: str | None = None
@@ -57,6 +60,7 @@ class Serving:
             token_missing=lambda: self.token_problem,
             store=store,
             maps=maps,
+            console=console(self) if console is not None else None,
         )
 
     def read_token(self) -> None:

@@ -22,9 +22,10 @@ from typing import Any
 from warnd.clock import FixedClock
 from warnd.model import ParseResult, Source, Warning
 from warnd.pollers.registry import FORMATS, detect
-from warnd.runtime.build import build
+from warnd.runtime.build import Bundle, build
 from warnd.runtime.ingest import Ingest
 from warnd.store import db
+from warnd.store.issued import IssuedWarnings
 
 
 @dataclass
@@ -32,6 +33,10 @@ class Run:
     warnings: list[Warning] = field(default_factory=list)
     trace: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
+    # Each warning's targets (by warning id), as the outbox was given them.
+    targets: dict[str, list[str]] = field(default_factory=dict)
+    # The hazard each warning is about (by warning id).
+    hazards: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,15 @@ def ticks(at: datetime, every: timedelta | None, until: datetime | None) -> list
 def simulate(config: Path, documents: Sequence[Document], times: Sequence[datetime], *, follow: bool = False) -> Run:
     """`follow`: with a single time, move the clock to each document's own newest time, as if
     the daemon had polled it as it was issued (recorded warning sequences)."""
-    bundle = build(config, with_senders=False)
+    return run_bundle(build(config, with_senders=False), documents, times, follow=follow)
+
+
+def run_bundle(
+    bundle: Bundle, documents: Sequence[Document], times: Sequence[datetime], *, follow: bool = False
+) -> Run:
+    """`simulate` with a set already built: the running daemon's (the operator console), whose
+    rules, regions and templates are then exactly what the documents meet. Nothing is sent:
+    the set's senders are never called and its store is not touched."""
     conn = db.connect(Path(":memory:"))
     clock = FixedClock(times[0])
     ingest = Ingest(conn, clock, lambda: bundle, replay=follow)
@@ -81,6 +94,9 @@ def simulate(config: Path, documents: Sequence[Document], times: Sequence[dateti
             run.warnings += report.warnings
             for step in report.trace:
                 run.trace.append({"at": now.isoformat(), "document": doc.name, **step})
+    for w in IssuedWarnings(conn).recent(max(1, len(run.warnings))):
+        run.targets[w["id"]] = [d["target"] for d in w["deliveries"]]
+        run.hazards[w["id"]] = w["hazard"]
     conn.close()
     return run
 

@@ -120,6 +120,44 @@ class IssuedWarnings:
             out.append(w)
         return out
 
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The newest warnings with every delivery of each (the operator console), in two
+        statements whatever the limit; each warning's JSON with `hazard` (from the event it is
+        about), `event` (that event's JSON as stored with it) and `deliveries`."""
+        rows = self.conn.execute(
+            "SELECT id, data, event FROM warnings ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+        ).fetchall()
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        deliveries: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        for d in self.conn.execute(
+            "SELECT id, warning_id, target, state, attempts, reason, last_error, remote_id, next_attempt_at, sent_at"
+            f" FROM deliveries WHERE warning_id IN ({placeholders(len(ids))}) ORDER BY id",
+            ids,
+        ).fetchall():
+            deliveries[d["warning_id"]].append(
+                {
+                    "id": int(d["id"]),
+                    "target": d["target"],
+                    "state": d["state"],
+                    "attempts": int(d["attempts"]),
+                    "reason": d["reason"],
+                    "last_error": d["last_error"],
+                    "remote_id": d["remote_id"],
+                    "next_attempt_at": d["next_attempt_at"],
+                    "sent_at": d["sent_at"],
+                }
+            )
+        out = []
+        for row in rows:
+            w = json.loads(row["data"])
+            w["event"] = json.loads(row["event"] or "{}")
+            w["hazard"] = w["event"].get("hazard")
+            w["deliveries"] = deliveries[row["id"]]
+            out.append(w)
+        return out
+
     # --- the CAP feeds (every node serves them from here) -----------------------------------
 
     def published(self, target: str, limit: int) -> list[Published]:

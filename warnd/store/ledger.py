@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from warnd.model import (
     SAME_ID_DEGREES,
@@ -305,6 +306,12 @@ class Ledger:
             "INSERT INTO event_revisions (event_id, revision, seen_at) VALUES (?,?,?) ON CONFLICT DO NOTHING",
             (event_id, revision, stamp),
         )
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The most recent events by their own time, newest first, as their JSON."""
+        rows = self.conn.execute("SELECT data FROM events ORDER BY time DESC, id DESC LIMIT ?", (limit,)).fetchall()
+        out: list[dict[str, Any]] = [json.loads(r["data"]) for r in rows]
+        return out
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from warnd.model import iso_utc
-from warnd.store.backend import Database
+from warnd.store.backend import Database, placeholders
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +45,12 @@ class Maps:
 
     def has(self, warning_id: str) -> bool:
         return self.conn.execute("SELECT 1 FROM maps WHERE warning_id = ?", (warning_id,)).fetchone() is not None
+
+    def having(self, warning_ids: list[str]) -> set[str]:
+        """Which of these warnings have a map stored."""
+        if not warning_ids:
+            return set()
+        rows = self.conn.execute(
+            f"SELECT warning_id FROM maps WHERE warning_id IN ({placeholders(len(warning_ids))})", warning_ids
+        ).fetchall()
+        return {r[0] for r in rows}

@@ -274,6 +274,26 @@ CREATE TABLE bulletins (
 CREATE INDEX bulletins_series ON bulletins (series, seq);
 """
 
+# The operator console (runtime.console): named operators with their argon2id password hashes,
+# and their sessions, kept here so that every node of a cluster knows them and a restart keeps
+# them. A session is found by the sha256 of its token: the token itself is never stored.
+_V11 = """
+CREATE TABLE operators (
+    name        TEXT PRIMARY KEY,
+    hash        TEXT NOT NULL,      -- argon2id, PHC string format
+    created_at  TEXT NOT NULL,
+    disabled    INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE console_sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    operator    TEXT NOT NULL,
+    csrf        TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE INDEX console_sessions_operator ON console_sessions (operator);
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -286,6 +306,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     8: dict.fromkeys((SQLITE, POSTGRES), _V8),
     9: {d: _V9.format(blob=BLOB[d]) for d in (SQLITE, POSTGRES)},
     10: dict.fromkeys((SQLITE, POSTGRES), _V10),
+    11: dict.fromkeys((SQLITE, POSTGRES), _V11),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

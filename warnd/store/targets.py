@@ -97,5 +97,11 @@ class RateLog:
         ).fetchone()
         return datetime.fromtimestamp(float(row[0]) + window, UTC)
 
+    def used(self, bucket: str, window: float, now: datetime) -> int:
+        """Requests made in `bucket` within the last `window` seconds."""
+        since = now.timestamp() - window
+        row = self.conn.execute("SELECT count(*) FROM rate_log WHERE bucket = ? AND at > ?", (bucket, since)).fetchone()
+        return int(row[0])
+
     def prune(self, now: datetime) -> None:
         self.conn.execute("DELETE FROM rate_log WHERE at < ?", ((now - self.KEEP).timestamp(),))

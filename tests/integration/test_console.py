@@ -1,0 +1,433 @@
+"""The operator console's server on a real loopback listener with a real store: logging in (and
+being slowed after failures), what needs a login and a CSRF token, the state document with a
+committed warning and its deliveries, the stream pushing a new state after a commit, every
+action with its refusals, the public listener knowing nothing of it, and the proxy mode
+believing its header only from a trusted address."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from tests.conftest import RULES_ANY_QUAKE, sample, write_config
+from warnd.clock import SystemClock
+from warnd.config.schema import ConsoleSettings, StoreSettings
+from warnd.config.secrets import Secret
+from warnd.model import Source
+from warnd.pollers.registry import FORMATS
+from warnd.runtime import status as status_doc
+from warnd.runtime.build import build
+from warnd.runtime.console import MAX_STREAMS, Console
+from warnd.runtime.console_actions import ConsoleActions
+from warnd.runtime.console_auth import hash_password
+from warnd.runtime.console_state import ConsoleState
+from warnd.runtime.http import Endpoint
+from warnd.runtime.ingest import Decisions, Ingest
+from warnd.store import db
+from warnd.store.operators import Operators
+from warnd.store.outbox import Outbox
+from warnd.store.targets import Targets
+from warnd.store.worker import StoreWorker
+
+SUMEDANG = sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json")
+DOMPU = sample("bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json")
+PASSWORD = "a long passphrase"
+TOKEN = "op-token-31c"
+LIFE_SAFETY_RULES = RULES_ANY_QUAKE.replace('accounts: ["*"]', 'accounts: ["*"]\n      priority: life_safety')
+FEED = "  - {id: autogempa, format: bmkg-tews, url: 'http://127.0.0.1:9/auto.json'}\n"
+
+
+class _Cap:
+    def accounts(self) -> list[str]:
+        return []
+
+    def get(self, account: str, name: str) -> None:
+        return None
+
+
+class Rig:
+    """The console in an Endpoint with both listeners, on its own loop in a thread, over a
+    real SQLite store, with the shipped regions and a small config of two file accounts."""
+
+    def __init__(self, folder: Path, rules: str = RULES_ANY_QUAKE) -> None:
+        cfg = write_config(folder, feeds=FEED, rules=rules, replay=True)
+        self.bundle = build(cfg, with_senders=True)
+        state = self.bundle.config.state_dir
+        self.conn = db.open_store(StoreSettings(), state)
+        reader = db.open_reader(StoreSettings(), state)
+        assert reader is not None
+        self.reader = reader
+        self.store = StoreWorker(reader=reader)
+        self.clock = SystemClock()
+        self.decisions = Decisions()
+        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, decisions=self.decisions)
+        self.settings = ConsoleSettings()
+        self.woken = 0
+        actions = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
+        state_doc = ConsoleState(
+            reader,
+            self.clock,
+            lambda: self.bundle,
+            lambda: status_doc.snapshot(reader, None, self.clock.now()),
+            self.decisions,
+            node=lambda: "local",
+        )
+        self.console = Console(
+            settings=lambda: self.settings,
+            store=self.store,
+            reader=reader,
+            writer=self.conn,
+            clock=self.clock,
+            state=state_doc,
+            regions=lambda: self.bundle.regions,
+            actions=actions.on_store(),
+            simulate=actions.simulate,
+            wake=self._wake,
+            token=lambda: Secret(TOKEN),
+        )
+        self.endpoint = Endpoint(
+            "127.0.0.1",
+            0,
+            health=dict,
+            status=dict,
+            registry=CollectorRegistry(),
+            cap=_Cap(),  # type: ignore[arg-type]
+            public=("127.0.0.1", 0),
+            store=self.store,
+            console=self.console,
+        )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def _wake(self) -> None:
+        self.woken += 1
+
+    def call(self, coro: Any) -> Any:
+        fut: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return fut.result(60)
+
+    async def _start(self) -> None:
+        for listener in self.endpoint.listeners():
+            await listener.start()
+
+    def __enter__(self) -> Rig:
+        self.thread.start()
+        self.call(self._start())
+        Operators(self.conn).add("siti", hash_password(PASSWORD), self.clock.now())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.call(self.endpoint.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.store.close()
+        self.conn.close()
+
+    def url(self, which: str = "operator") -> str:
+        listener = self.endpoint.operator if which == "operator" else self.endpoint.public
+        assert listener is not None and listener.bound is not None
+        host, port = listener.bound
+        return f"http://{host}:{port}"
+
+    def commit(self, document: bytes) -> None:
+        """A quake document through the ingest, on the store's thread, as the daemon takes it."""
+        result = FORMATS["bmkg-tews"](document, Source("autogempa", self.clock.now()))
+
+        async def go() -> None:
+            await self.store.run(self.ingest.handle, "autogempa", result)
+
+        self.call(go())
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url(), trust_env=False, timeout=20)
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Iterator[Rig]:
+    with Rig(tmp_path) as r:
+        yield r
+
+
+def login(client: httpx.Client) -> str:
+    r = client.post("/console/login", json={"user": "siti", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    assert "httponly" in r.headers["set-cookie"].lower() and "samesite=strict" in r.headers["set-cookie"].lower()
+    csrf: str = r.json()["csrf"]
+    return csrf
+
+
+def act(client: httpx.Client, csrf: str, name: str, body: dict[str, Any]) -> httpx.Response:
+    return client.post(f"/console/api/action/{name}", json=body, headers={"X-CSRF-Token": csrf})
+
+
+def test_login_a_wrong_password_and_the_slowing_of_repeated_failures(rig: Rig, logs) -> None:
+    with rig.client() as c:
+        assert c.get("/console/api/me").json() == {
+            "user": None,
+            "csrf": None,
+            "auth": "users",
+            "two_person": False,
+            "demo_login": None,
+        }
+        csrf = login(c)
+        me = c.get("/console/api/me").json()
+        assert me["user"] == "siti" and me["csrf"] == csrf
+        assert c.post("/console/logout").status_code == 200
+        assert c.get("/console/api/state").status_code == 401
+    with rig.client() as c:
+        nobody = c.post("/console/login", json={"user": "nobody", "password": "wrong"})
+        assert nobody.status_code == 401 and nobody.json() == {"error": "unknown user or wrong password"}
+        for _ in range(4):
+            r = c.post("/console/login", json={"user": "siti", "password": "wrong"})
+            assert r.status_code == 401 and r.json() == {"error": "unknown user or wrong password"}
+        # Five failures from this address in the window: even the right password waits.
+        slowed = c.post("/console/login", json={"user": "siti", "password": PASSWORD})
+        assert slowed.status_code == 429 and int(slowed.headers["Retry-After"]) > 0
+    failed = [e for e in logs if e["event"] == "console.login_failed"]
+    assert failed and all(e["user"] in ("siti", "nobody") for e in failed)
+    assert not any("wrong" in json.dumps(e, default=str) or PASSWORD in json.dumps(e, default=str) for e in logs)
+
+
+def test_what_needs_a_login_and_what_needs_the_csrf_token(rig: Rig) -> None:
+    with rig.client() as c:
+        assert c.get("/console/api/state").json() == {"error": "log in first"}
+        assert c.get("/console/api/state").status_code == 401
+        # The operator token reads, as on /status, but acts on nothing.
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        assert c.get("/console/api/state", headers=bearer).status_code == 200
+        assert c.post("/console/api/action/silence/expire", json={"id": 1}, headers=bearer).status_code == 401
+        csrf = login(c)
+        assert c.post("/console/api/action/silence/expire", json={"id": 1}).status_code == 403
+        wrong = act(c, csrf + "x", "silence/expire", {"id": 1})
+        assert wrong.status_code == 403
+        assert act(c, csrf, "silence/expire", {"id": 1}).status_code == 404
+        assert act(c, csrf, "no/such", {}).status_code == 404
+        # The console's own rules for bodies: JSON, at most 1 MB; and still none on a GET.
+        big = c.post(
+            "/console/api/action/simulate",
+            content=b"{" + b" " * 1_100_000 + b"}",
+            headers={"X-CSRF-Token": csrf, "Content-Type": "application/json"},
+        )
+        assert big.status_code == 413
+    with rig.client() as c:
+        csrf = login(c)
+        bad = c.post("/console/api/action/silence/expire", content=b"[1]", headers={"X-CSRF-Token": csrf})
+        assert bad.status_code == 400 and "JSON object" in bad.json()["error"]
+        # Every path the console does not own keeps the endpoint's rules.
+        assert c.post("/status", json={}).status_code in (405, 413)
+
+
+def test_the_state_holds_a_committed_warning_with_its_deliveries(rig: Rig) -> None:
+    rig.commit(SUMEDANG)
+    with rig.client() as c:
+        login(c)
+        doc = c.get("/console/api/state").json()
+    assert doc["node"] == "local" and "feeds" in doc["status"]
+    (event,) = doc["events"]
+    assert event["hazard"] == "earthquake" and event["magnitude"] is not None
+    (warning,) = [w for w in doc["warnings"] if w["account"] == "jabar"]
+    assert warning["event_id"] == event["id"] and warning["life_safety"] is False
+    # Coloured as its PNG map colours them: a quake's regions by predicted intensity.
+    assert warning["regions"] and all(r["note"].startswith("MMI ") for r in warning["regions"])
+    targets = {d["target"]: d for d in warning["deliveries"]}
+    assert targets["account:jabar"]["state"] == "pending" and targets["account:jabar"]["url"] is None
+    assert doc["decisions"][0]["event_id"] == event["id"] and doc["decisions"][0]["rules"][0]["fired"]
+    accounts = {a["name"]: a for a in doc["accounts"]}
+    assert {t["target"] for t in accounts["jabar"]["targets"]} >= {"account:jabar"}
+    assert doc["bulletins"] == [] and doc["partners"] == []
+
+
+def test_the_stream_sends_a_new_state_after_a_warning_is_committed(rig: Rig) -> None:
+    with rig.client() as c:
+        login(c)
+        with c.stream("GET", "/console/api/stream") as s:
+            assert s.headers["content-type"].startswith("text/event-stream")
+            lines = s.iter_lines()
+            first = _next_state(lines)
+            assert first["warnings"] == []
+            rig.commit(SUMEDANG)
+            while True:
+                doc = _next_state(lines)
+                if doc["warnings"]:
+                    break
+            assert {w["account"] for w in doc["warnings"]} == {"jabar"}
+
+
+def _next_state(lines: Iterator[str]) -> dict[str, Any]:
+    event = None
+    for line in lines:
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: ") and event == "state":
+            doc: dict[str, Any] = json.loads(line[6:])
+            return doc
+    raise AssertionError("the stream ended")
+
+
+def test_streams_are_bounded(rig: Rig) -> None:
+    with rig.client() as c:
+        login(c)
+        with contextlib.ExitStack() as streams:
+            for _ in range(MAX_STREAMS):
+                s = streams.enter_context(c.stream("GET", "/console/api/stream"))
+                _next_state(s.iter_lines())
+            over = c.get("/console/api/stream")
+            assert over.status_code == 503
+            # The listener still answers everything else.
+            assert c.get("/console/api/me").status_code == 200
+
+
+def test_delivery_actions_and_their_refusals(tmp_path: Path) -> None:
+    with Rig(tmp_path, LIFE_SAFETY_RULES) as rig, rig.client() as c:
+        rig.commit(SUMEDANG)
+        csrf = login(c)
+        box = Outbox(rig.conn)
+        (d,) = box.listing(["pending"], "account:jabar", 10)
+        assert act(c, csrf, "delivery/retry", {"id": 999_999}).status_code == 404
+        assert act(c, csrf, "delivery/retry", {"id": "one"}).json()["error"] == "id: must be an integer"
+        ok = act(c, csrf, "delivery/retry", {"id": d.id})
+        assert ok.status_code == 200 and ok.json()["ok"] is True
+        assert rig.woken == 1
+        # A life-safety warning's delivery is not dropped while it may still go out.
+        refused = act(c, csrf, "delivery/drop", {"id": d.id, "reason": "test"})
+        assert refused.status_code == 409 and "life-safety" in refused.json()["error"]
+        assert act(c, csrf, "delivery/drop", {"id": d.id}).json()["error"] == "reason: is required"
+        box.mark_dead(d.id, "gave_up", "test", rig.clock.now(), attempted=False)
+        dropped = act(c, csrf, "delivery/drop", {"id": d.id, "reason": "sent by hand"})
+        assert dropped.status_code == 200
+        assert box.get(d.id) is not None and box.get(d.id).state.value == "dropped"  # type: ignore[union-attr]
+        assert act(c, csrf, "delivery/retry", {"id": d.id}).status_code == 409
+        assert act(c, csrf, "delivery/drop", {"id": 999_999, "reason": "x"}).status_code == 404
+
+
+def test_silences_and_account_enable(rig: Rig) -> None:
+    with rig.client() as c:
+        csrf = login(c)
+        unknown = act(c, csrf, "silence/add", {"rule": "nope", "minutes": 30, "reason": "drill"})
+        assert unknown.status_code == 400 and unknown.json()["error"].startswith("rule: unknown rule 'nope'")
+        assert act(c, csrf, "silence/add", {"minutes": 30, "reason": "drill"}).status_code == 400
+        assert (
+            act(c, csrf, "silence/add", {"account": "jabar", "reason": "drill"}).json()["error"].startswith("minutes:")
+        )
+        added = act(c, csrf, "silence/add", {"account": "jabar", "minutes": 30, "reason": "drill"})
+        assert added.status_code == 200
+        sid = int(added.json()["id"])
+        silences = c.get("/console/api/state").json()["status"]["silences"]
+        assert [s["account"] for s in silences] == ["jabar"] and "siti" in silences[0]["reason"]
+        assert act(c, csrf, "silence/expire", {"id": sid}).status_code == 200
+        assert act(c, csrf, "silence/expire", {"id": sid}).status_code == 404
+
+        Targets(rig.conn).hold("account:jabar", rig.clock.now() + timedelta(hours=1), "rate_limited", "test")
+        held = {a["name"]: a for a in c.get("/console/api/state").json()["accounts"]}["jabar"]["targets"]
+        assert next(t for t in held if t["target"] == "account:jabar")["held_until"] is not None
+        assert act(c, csrf, "account/enable", {"target": "account:nobody"}).status_code == 404
+        lifted = act(c, csrf, "account/enable", {"target": "account:jabar"})
+        assert lifted.status_code == 200 and "lifted" in lifted.json()["message"]
+        assert Targets(rig.conn).get("account:jabar").hold_until is None
+
+
+def test_simulate_uses_the_running_rules_and_stores_nothing(rig: Rig) -> None:
+    with rig.client() as c:
+        csrf = login(c)
+        formats = {f["name"] for f in c.get("/console/api/formats").json()["formats"]}
+        assert "bmkg-tews" in formats
+        r = act(c, csrf, "simulate", {"document": SUMEDANG.decode(), "format": "bmkg-tews", "name": "sumedang"})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert [p["account"] for p in out["posts"]] == ["jabar"]
+        assert "account:jabar" in out["posts"][0]["targets"] and out["map"]
+        assert out["explain"] and out["explain"][0]["rules"]
+        bad = act(c, csrf, "simulate", {"document": "{not json", "format": "bmkg-tews"})
+        assert bad.status_code == 400 and bad.json()["error"].startswith("document:")
+        assert act(c, csrf, "simulate", {"document": "x", "format": "nope"}).json()["error"].startswith("format:")
+        assert c.get("/console/api/state").json()["warnings"] == []
+    assert rig.woken == 0
+
+
+def test_the_basemap_is_the_configured_provinces_and_regencies(rig: Rig) -> None:
+    with rig.client() as c:
+        login(c)
+        r = c.get("/console/api/basemap")
+        assert r.status_code == 200 and r.headers.get("content-encoding") == "gzip"
+        features = r.json()["features"]
+    levels = {f["properties"]["level"] for f in features}
+    assert levels == {"province", "regency"}
+    assert any(f["properties"]["code"] == "32" for f in features)
+
+
+def test_the_public_listener_knows_nothing_of_the_console(rig: Rig) -> None:
+    with httpx.Client(base_url=rig.url("public"), trust_env=False, timeout=20) as c:
+        assert c.get("/console/").status_code == 404
+        assert c.get("/console/api/me").status_code == 404
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}).status_code == 404
+
+
+def test_disabled_the_console_answers_404(rig: Rig) -> None:
+    rig.settings = ConsoleSettings(enabled=False)
+    with rig.client() as c:
+        assert c.get("/console/api/me").status_code == 404
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}).status_code == 404
+
+
+def test_proxy_mode_believes_the_header_only_from_a_trusted_address(rig: Rig) -> None:
+    header = {"X-Remote-User": "budi"}
+    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["10.0.0.0/8"])
+    with rig.client() as c:
+        assert c.get("/console/api/me", headers=header).json()["user"] is None
+        assert c.get("/console/api/state", headers=header).status_code == 401
+    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["127.0.0.1"])
+    with rig.client() as c:
+        me = c.get("/console/api/me", headers=header).json()
+        assert me["user"] == "budi" and me["auth"] == "proxy" and me["csrf"]
+        assert c.get("/console/api/state", headers=header).status_code == 200
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}).status_code == 404
+        ok = c.post(
+            "/console/api/action/silence/add",
+            json={"account": "ntb", "minutes": 5, "reason": "drill"},
+            headers=header | {"X-CSRF-Token": me["csrf"]},
+        )
+        assert ok.status_code == 200
+        # Another user's token is not this user's.
+        other = c.post(
+            "/console/api/action/silence/expire",
+            json={"id": int(ok.json()["id"])},
+            headers={"X-Remote-User": "eve", "X-CSRF-Token": me["csrf"]},
+        )
+        assert other.status_code == 403
+
+
+def test_the_page_and_its_files_are_served_without_a_login(rig: Rig, tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / "vendor").mkdir(parents=True)
+    (static / "index.html").write_text("<title>warnd</title>")
+    (static / "vendor" / "a.js").write_text("1")
+    (tmp_path / "secret.txt").write_text("no")
+    rig.console.static = static
+    with rig.client() as c:
+        page = c.get("/console/")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        js = c.get("/console/static/vendor/a.js")
+        assert js.headers["content-type"].startswith("text/javascript") and js.headers["cache-control"] == "no-cache"
+        assert c.get("/console/static/../secret.txt").status_code == 404
+        assert c.get("/console/static/%2e%2e/secret.txt").status_code == 404
+        assert c.get("/console/static/vendor/missing.js").status_code == 404
+
+
+def test_behind_a_trusted_proxy_failures_are_counted_per_forwarded_address(rig: Rig) -> None:
+    a, b = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
+    with rig.client() as c:
+        for _ in range(5):
+            assert c.post("/console/login", json={"user": "nobody", "password": "x"}, headers=a).status_code == 401
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=a).status_code == 429
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=b).status_code == 200

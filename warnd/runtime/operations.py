@@ -1,0 +1,104 @@
+"""What an operator changes in the state: a delivery sent again now, a target's hold lifted, a
+silence added or ended. One place for `warnd outbox`, `warnd silence` and the operator console,
+so each asks the same questions and leaves the same rows. OperatorError names what is wrong.
+
+Each call runs on the caller's connection (the CLI's, or the daemon's store thread) and commits
+as it goes; a running daemon is then woken (SIGUSR1, or the dispatcher's wake) to act at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from warnd.config.load import Config
+from warnd.errors import OperatorError
+from warnd.model import DeliveryState, life_safety
+from warnd.store.backend import Database
+from warnd.store.outbox import Outbox
+from warnd.store.silences import Silences
+from warnd.store.targets import Targets
+
+# What an operator may send again: a waiting delivery sooner, a dead one once more.
+RETRYABLE = ("pending", "retry", "dead")
+
+
+@dataclass(frozen=True)
+class TargetRetry:
+    lifted: bool
+    """A hold or a disable was lifted."""
+    queued: int
+    """Deliveries to the target queued to go now."""
+
+
+def retry_target(conn: Database, target: str, now: datetime) -> TargetRetry:
+    """`warnd outbox retry --target`: lift the target's hold or disable, and send what waits for
+    it (the dead too) now."""
+    box = Outbox(conn)
+    ids = box.ids(list(RETRYABLE), target)
+    lifted = Targets(conn).enable(target)
+    return TargetRetry(lifted, box.retry_now(ids, now))
+
+
+def retry_delivery(conn: Database, delivery_id: int, now: datetime) -> None:
+    """One delivery, waiting or dead, goes now. OperatorError 404 when there is none of that id,
+    409 when it is not waiting or dead (sent, dropped, or being tried this moment)."""
+    d = Outbox(conn).get(delivery_id)
+    if d is None:
+        raise OperatorError(f"id: no delivery {delivery_id}", status=404)
+    if d.state.value not in RETRYABLE:
+        raise OperatorError(
+            f"id: delivery {delivery_id} is {d.state.value}; only a waiting or dead one is retried", 409
+        )
+    Outbox(conn).retry_now([delivery_id], now)
+
+
+def drop_delivery(conn: Database, delivery_id: int, reason: str, now: datetime) -> None:
+    """Give up on one delivery. A life-safety warning's delivery is dropped only once it is dead:
+    while it may still go out, no one takes it back by a click (409)."""
+    d = Outbox(conn).get(delivery_id)
+    if d is None:
+        raise OperatorError(f"id: no delivery {delivery_id}", status=404)
+    hazard = d.event.hazard.value if d.event is not None else None
+    if life_safety(hazard, d.warning.priority, (d.warning.level,)) and d.state is not DeliveryState.DEAD:
+        raise OperatorError(
+            f"id: delivery {delivery_id} carries a life-safety warning and is {d.state.value}: it is dropped only"
+            " once dead",
+            409,
+        )
+    if d.state.value not in RETRYABLE:
+        raise OperatorError(
+            f"id: delivery {delivery_id} is {d.state.value}; only a waiting or dead one is dropped", 409
+        )
+    Outbox(conn).drop([delivery_id], reason, now)
+
+
+def add_silence(
+    cfg: Config,
+    conn: Database,
+    *,
+    rule: str | None,
+    account: str | None,
+    region: str | None,
+    until: datetime,
+    reason: str,
+    now: datetime,
+) -> str:
+    """A silence in the store (life-safety posts are never muted by one); its id."""
+    if not (rule or account or region):
+        raise OperatorError("name at least one of rule, account, region")
+    known = {"rule": {r.rule.id for r in cfg.rules}, "account": set(cfg.file.accounts)}
+    for kind, value in (("rule", rule), ("account", account)):
+        if value is not None and value not in known[kind]:
+            raise OperatorError(f"{kind}: unknown {kind} {value!r} (known: {', '.join(sorted(known[kind]))})")
+    return Silences(conn).add(rule=rule, account=account, region=region, until=until, reason=reason, now=now)
+
+
+def expire_silence(conn: Database, silence_id: str, now: datetime) -> None:
+    if not Silences(conn).expire(silence_id, now):
+        raise OperatorError(f"id: no active silence {silence_id}", status=404)
+
+
+def retry_many(conn: Database, ids: Sequence[int], now: datetime) -> int:
+    return Outbox(conn).retry_now(sorted(set(ids)), now)
