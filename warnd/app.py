@@ -248,9 +248,12 @@ class Daemon:
         loop.add_signal_handler(signal.SIGUSR1, self.dispatcher.wake)
         faulthandler.enable()
 
-        if self.serving.endpoint.console is not None:
-            await self.serving.endpoint.console.start()
+        console = self.serving.endpoint.console
+        if console is not None:
+            await console.start()
         await self.serving.start()
+        if console is not None and (where := self.serving.listening()) is not None:
+            console.announce(where)
         # Registered and, when no other node leads, leader before the first poll is scheduled.
         await self.store.run(self.membership.register)
         await self.membership.beat()

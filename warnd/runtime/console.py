@@ -170,7 +170,22 @@ class Console:
         hashed = await asyncio.to_thread(auth.hash_password, password)
         await self.store.run(self._demo_user, hashed)
         self.demo = {"user": "demo", "password": password}
-        print(f"warnd console: demo login: user demo, password {password}", file=sys.stderr, flush=True)
+
+    def announce(self, where: str) -> None:
+        """Once the operator listener is bound: where the console is, in the log; and, in the
+        demo, for the person at the terminal, with the demo's login (on standard error, never in
+        the log)."""
+        if not self.settings().enabled:
+            return
+        host, _, port = where.rpartition(":")
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}/console/"
+        log.info("console.listening", url=url, auth=self.settings().auth)
+        if self.demo is not None:
+            print(
+                f"warnd console: {url} (demo login: user {self.demo['user']}, password {self.demo['password']})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _demo_user(self, hashed: str) -> None:
         ops = Operators(self.writer)
