@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -222,40 +223,42 @@ class BulletinDesk:
     def correct(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         _known(body, _CORRECT)
         bid = _text(body, "id", 100)
-        now = self.clock.now()
-        with self.conn.transaction():
-            base = self._open_series(self._get(bid))
-            bulletin = Bulletin(
-                id=new_id(now),
-                series=base.series,
-                kind=BulletinKind.CORRECTION,
-                state=BulletinState.PENDING,
-                author=user,
-                hazard=base.hazard,
-                level=_level(body, base.level),
-                status=base.status,
-                accounts=base.accounts,
-                regions=base.regions,
-                headline=_text(body, "headline", HEADLINE_MAX) if body.get("headline") is not None else base.headline,
-                text_id=_text(body, "text_id", TEXT_MAX),
-                text_en=_optional(body, "text_en", TEXT_MAX),
-                created_at=now,
-            )
-            self.store.write(bulletin)
-        log.info("bulletin.written", event_id=bulletin.id, series=bulletin.series, kind="correction", author=user)
+        bulletin = self._follow_up(
+            bid,
+            user,
+            BulletinKind.CORRECTION,
+            lambda base: {
+                "level": _level(body, base.level),
+                "headline": _text(body, "headline", HEADLINE_MAX)
+                if body.get("headline") is not None
+                else base.headline,
+                "text_id": _text(body, "text_id", TEXT_MAX),
+                "text_en": _optional(body, "text_en", TEXT_MAX),
+            },
+        )
         return _answer(f"correction {bulletin.id} of {bulletin.series} written; it too needs approval", bulletin)
 
     def cancel(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         _known(body, {"id", "why"})
         bid = _text(body, "id", 100)
         why = _text(body, "why", WHY_MAX)
+        bulletin = self._follow_up(
+            bid, user, BulletinKind.CANCEL, lambda base: {"text_id": why, "text_en": None, "why": why}
+        )
+        return _answer(f"cancel {bulletin.id} of {bulletin.series} written; it too needs approval", bulletin)
+
+    def _follow_up(
+        self, bid: str, user: str, kind: BulletinKind, changes: Callable[[Bulletin], dict[str, Any]]
+    ) -> Bulletin:
+        """A pending correction or cancel of the series `bid` belongs to: the accounts, regions,
+        hazard and status of what the series last sent, with `changes` (given that) applied."""
         now = self.clock.now()
         with self.conn.transaction():
             base = self._open_series(self._get(bid))
             bulletin = Bulletin(
                 id=new_id(now),
                 series=base.series,
-                kind=BulletinKind.CANCEL,
+                kind=kind,
                 state=BulletinState.PENDING,
                 author=user,
                 hazard=base.hazard,
@@ -264,14 +267,14 @@ class BulletinDesk:
                 accounts=base.accounts,
                 regions=base.regions,
                 headline=base.headline,
-                text_id=why,
-                text_en=None,
+                text_id=base.text_id,
+                text_en=base.text_en,
                 created_at=now,
-                why=why,
             )
+            bulletin = replace(bulletin, **changes(base))
             self.store.write(bulletin)
-        log.info("bulletin.written", event_id=bulletin.id, series=bulletin.series, kind="cancel", author=user)
-        return _answer(f"cancel {bulletin.id} of {bulletin.series} written; it too needs approval", bulletin)
+        log.info("bulletin.written", event_id=bulletin.id, series=bulletin.series, kind=kind.value, author=user)
+        return bulletin
 
     # --- helpers -------------------------------------------------------------------------------
 

@@ -103,18 +103,9 @@ class IssuedWarnings:
         for row in self.conn.execute(sql, args).fetchall():
             w = json.loads(row["data"])
             w["deliveries"] = [
-                {
-                    "id": int(d["id"]),
-                    "target": d["target"],
-                    "state": d["state"],
-                    "attempts": int(d["attempts"]),
-                    "reason": d["reason"],
-                    "last_error": d["last_error"],
-                    "remote_id": d["remote_id"],
-                    "sent_at": d["sent_at"],
-                }
+                _delivery(d)
                 for d in self.conn.execute(
-                    "SELECT * FROM deliveries WHERE warning_id = ? ORDER BY id", (row["id"],)
+                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE warning_id = ? ORDER BY id", (row["id"],)
                 ).fetchall()
             ]
             out.append(w)
@@ -132,23 +123,11 @@ class IssuedWarnings:
         ids = [r["id"] for r in rows]
         deliveries: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
         for d in self.conn.execute(
-            "SELECT id, warning_id, target, state, attempts, reason, last_error, remote_id, next_attempt_at, sent_at"
+            f"SELECT warning_id, {_DELIVERY_COLUMNS}"
             f" FROM deliveries WHERE warning_id IN ({placeholders(len(ids))}) ORDER BY id",
             ids,
         ).fetchall():
-            deliveries[d["warning_id"]].append(
-                {
-                    "id": int(d["id"]),
-                    "target": d["target"],
-                    "state": d["state"],
-                    "attempts": int(d["attempts"]),
-                    "reason": d["reason"],
-                    "last_error": d["last_error"],
-                    "remote_id": d["remote_id"],
-                    "next_attempt_at": d["next_attempt_at"],
-                    "sent_at": d["sent_at"],
-                }
-            )
+            deliveries[d["warning_id"]].append(_delivery(d))
         out = []
         for row in rows:
             w = json.loads(row["data"])
@@ -186,3 +165,21 @@ def _published(row: Row) -> Published:
 
 def _ts(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+
+_DELIVERY_COLUMNS = "id, target, state, attempts, reason, last_error, remote_id, next_attempt_at, sent_at"
+
+
+def _delivery(d: Any) -> dict[str, Any]:
+    """One delivery as the history and the console show it."""
+    return {
+        "id": int(d["id"]),
+        "target": d["target"],
+        "state": d["state"],
+        "attempts": int(d["attempts"]),
+        "reason": d["reason"],
+        "last_error": d["last_error"],
+        "remote_id": d["remote_id"],
+        "next_attempt_at": d["next_attempt_at"],
+        "sent_at": d["sent_at"],
+    }
