@@ -16,6 +16,10 @@ POST there the session's CSRF token in X-CSRF-Token. POST bodies are JSON, at mo
 other path of the listener still takes no body and no method but GET and HEAD (runtime.http).
 At most MAX_STREAMS streams are open at once, so that streams never take the connections
 (32) the operator listener keeps for /healthz, /metrics and operators' commands.
+
+Every /console path answers only a Host header it knows (console.hosts; by default the listen
+address and loopback names with the listener's port): 421 otherwise, against DNS rebinding. Every
+response carries CONSOLE_HEADERS (a Content-Security-Policy, X-Frame-Options: DENY).
 """
 
 from __future__ import annotations

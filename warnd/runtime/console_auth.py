@@ -1,6 +1,6 @@
 """Who is asking, for the operator console: passwords (argon2id), sessions kept in the store,
-the CSRF token each session carries, the proxy mode's header from a trusted address, and the
-slowing of repeated failed logins.
+the CSRF token each session carries, the proxy mode's header from a trusted address that also
+sends the proxy's secret, and the slowing of repeated failed logins.
 
 A session token is 256 random bits, handed to the browser once in an HttpOnly, SameSite=Strict
 cookie; the store keeps only its sha256. Every POST also carries the session's CSRF token in a
