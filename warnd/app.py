@@ -219,6 +219,9 @@ class Daemon:
             wake=self.dispatcher.wake,
             token=lambda: serving.operator_token,
             two_person=desk.two_person,
+            proxy_secret=lambda: serving.proxy_secret,
+            proxy_secret_missing=lambda: serving.proxy_secret_problem,
+            listen=lambda: self.bundle.config.file.listen,
         )
 
     def _draw_soon(self, drawings: list[Drawing]) -> None:

@@ -13,6 +13,7 @@ shows warnings and worse and `journalctl -o cat` shows the JSON alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -138,3 +139,9 @@ def _crashed(kind: type[BaseException], value: BaseException, tb: TracebackType 
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def bound(**fields: Any) -> contextlib.AbstractContextManager[object]:
+    """Every line logged in this context (this thread, or this task) carries `fields`; a thread
+    started by asyncio.to_thread takes a copy, so what is bound there never leaks back."""
+    return structlog.contextvars.bound_contextvars(**fields)

@@ -99,9 +99,16 @@ class Console:
         self.contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda e: self.problems.append(f"{user}: {e}"))
+        # Whatever the Content-Security-Policy refuses (a script, a style, an image) is a failure:
+        # Chromium says so on the console.
+        page.on(
+            "console",
+            lambda m: self.problems.append(f"{user}: {m.text}") if "Content Security Policy" in m.text else None,
+        )
         # Every confirmation is accepted; a prompt gets a reason.
         page.on("dialog", lambda d: d.accept(f"checked by {user}") if d.type == "prompt" else d.accept())
-        page.goto(f"{self.base}/console/")
+        opened = page.goto(f"{self.base}/console/")
+        assert opened is not None and "frame-ancestors 'none'" in opened.headers["content-security-policy"]
         page.wait_for_selector("#login-form", state="visible", timeout=WAIT_MS)
         page.fill("#login-user", user)
         page.fill("#login-password", USERS[user])
@@ -290,7 +297,14 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     # A quake's regions are shaded by predicted intensity, as on the PNG.
     assert all(r["note"] and r["note"].startswith("MMI") for r in w["regions"]), w["regions"]
 
-    page.wait_for_selector(f'{entry} .warning[data-warning="{warning_id}"] a.thumb img', timeout=WAIT_MS)
+    thumb = f'{entry} .warning[data-warning="{warning_id}"] a.thumb img'
+    page.wait_for_selector(thumb, timeout=WAIT_MS)
+    # The map image loaded under the page's Content-Security-Policy, and a region's popup opens.
+    page.wait_for_function(f"document.querySelector('{thumb}').naturalWidth > 0", timeout=WAIT_MS)
+    page.locator('#map path.warned-region[data-code="32.11"]').first.dispatch_event("click")
+    page.wait_for_selector("#map .leaflet-popup-content", timeout=WAIT_MS)
+    assert page.locator("#map .leaflet-popup-content").first.text_content()
+    page.keyboard.press("Escape")
     console.shot(page, "console-live")
     console.shot(page, "console-map", "#map-area")
 

@@ -161,3 +161,28 @@ def test_the_config_refuses_an_unknown_key_of_bulletins(tmp_path: Path):
 
     with pytest.raises(ConfigError, match=r"bulletins\.two_persons"):
         Desk(tmp_path, extra="bulletins:\n  two_persons: false\n")
+
+
+def test_an_approval_that_rolls_back_logs_no_warning_queued(desk: Desk, logs, monkeypatch):
+    """`warning.queued` is what log-based alerting counts: it is said after the commit only."""
+    written = desk.act("write", "ani", {**WRITE, "regions": ["53.16", "52.01"]})["bulletin"]
+    real = Outbox.enqueue
+    calls = 0
+
+    def second_fails(self: Outbox, *args: Any, **kwargs: Any) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the store went away mid-approval")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Outbox, "enqueue", second_fails)
+    with pytest.raises(RuntimeError):
+        desk.act("approve", "budi", {"id": written["id"]})
+    monkeypatch.undo()
+    assert calls == 2 and desk.queued() == []
+    assert not [e for e in logs if e["event"] == "warning.queued"]
+    answer = desk.act("approve", "budi", {"id": written["id"]})
+    queued = [e for e in logs if e["event"] == "warning.queued"]
+    assert sorted(e["warning_id"] for e in queued) == sorted(answer["bulletin"]["warnings"].values())
+    assert all(e["event_id"] == answer["bulletin"]["series"] for e in queued)

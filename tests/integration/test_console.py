@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -18,20 +20,23 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 from prometheus_client import CollectorRegistry
 
 from tests.conftest import RULES_ANY_QUAKE, sample, write_config
 from warnd.clock import SystemClock
 from warnd.config.schema import ConsoleSettings, StoreSettings
 from warnd.config.secrets import Secret
-from warnd.model import Source
+from warnd.model import DeliveryState, Source
 from warnd.pollers.registry import FORMATS
+from warnd.runtime import operations
 from warnd.runtime import status as status_doc
 from warnd.runtime.build import build
 from warnd.runtime.console import MAX_STREAMS, Console
 from warnd.runtime.console_actions import ConsoleActions
 from warnd.runtime.console_auth import hash_password
 from warnd.runtime.console_state import ConsoleState
+from warnd.runtime.console_stream import RECHECK
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Decisions, Ingest
 from warnd.store import db
@@ -44,6 +49,8 @@ SUMEDANG = sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json")
 DOMPU = sample("bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json")
 PASSWORD = "a long passphrase"
 TOKEN = "op-token-31c"
+PROXY_SECRET = "proxy-secret-7f2"
+PROXIED = {"X-Warnd-Proxy-Secret": PROXY_SECRET}
 LIFE_SAFETY_RULES = RULES_ANY_QUAKE.replace('accounts: ["*"]', 'accounts: ["*"]\n      priority: life_safety')
 FEED = "  - {id: autogempa, format: bmkg-tews, url: 'http://127.0.0.1:9/auto.json'}\n"
 
@@ -73,6 +80,8 @@ class Rig:
         self.decisions = Decisions()
         self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, decisions=self.decisions)
         self.settings = ConsoleSettings()
+        self.proxy_secret: Secret | None = Secret(PROXY_SECRET)
+        self.proxy_secret_missing: str | None = None
         self.woken = 0
         actions = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
         state_doc = ConsoleState(
@@ -95,6 +104,8 @@ class Rig:
             simulate=actions.simulate,
             wake=self._wake,
             token=lambda: Secret(TOKEN),
+            proxy_secret=lambda: self.proxy_secret,
+            proxy_secret_missing=lambda: self.proxy_secret_missing,
         )
         self.endpoint = Endpoint(
             "127.0.0.1",
@@ -381,12 +392,12 @@ def test_disabled_the_console_answers_404(rig: Rig) -> None:
 
 
 def test_proxy_mode_believes_the_header_only_from_a_trusted_address(rig: Rig) -> None:
-    header = {"X-Remote-User": "budi"}
-    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["10.0.0.0/8"])
+    header = {"X-Remote-User": "budi"} | PROXIED
+    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["10.0.0.0/8"], proxy_secret="console-proxy")
     with rig.client() as c:
         assert c.get("/console/api/me", headers=header).json()["user"] is None
         assert c.get("/console/api/state", headers=header).status_code == 401
-    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["127.0.0.1"])
+    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["127.0.0.1"], proxy_secret="console-proxy")
     with rig.client() as c:
         me = c.get("/console/api/me", headers=header).json()
         assert me["user"] == "budi" and me["auth"] == "proxy" and me["csrf"]
@@ -402,7 +413,7 @@ def test_proxy_mode_believes_the_header_only_from_a_trusted_address(rig: Rig) ->
         other = c.post(
             "/console/api/action/silence/expire",
             json={"id": int(ok.json()["id"])},
-            headers={"X-Remote-User": "eve", "X-CSRF-Token": me["csrf"]},
+            headers={"X-Remote-User": "eve", "X-CSRF-Token": me["csrf"]} | PROXIED,
         )
         assert other.status_code == 403
 
@@ -426,8 +437,185 @@ def test_the_page_and_its_files_are_served_without_a_login(rig: Rig, tmp_path: P
 
 def test_behind_a_trusted_proxy_failures_are_counted_per_forwarded_address(rig: Rig) -> None:
     a, b = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "203.0.113.6"}
+    rig.settings = ConsoleSettings(trusted_proxies=["127.0.0.1"])
     with rig.client() as c:
         for _ in range(5):
             assert c.post("/console/login", json={"user": "nobody", "password": "x"}, headers=a).status_code == 401
         assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=a).status_code == 429
         assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=b).status_code == 200
+
+
+# --- what a review found -----------------------------------------------------------------------
+
+
+def test_in_proxy_mode_the_user_header_counts_only_with_the_proxys_secret(rig: Rig) -> None:
+    """Anyone on the proxy's host reaches 127.0.0.1 too: the address alone proves nothing."""
+    rig.settings = ConsoleSettings(auth="proxy", trusted_proxies=["127.0.0.1"], proxy_secret="console-proxy")
+    ani = {"X-Remote-User": "ani"}
+    with rig.client() as c:
+        for sent in ({}, {"X-Warnd-Proxy-Secret": "guess"}, {"X-Warnd-Proxy-Secret": ""}):
+            assert c.get("/console/api/me", headers=ani | sent).json()["user"] is None
+            assert c.get("/console/api/state", headers=ani | sent).status_code == 401
+            assert c.post("/console/api/action/silence/expire", json={"id": 1}, headers=ani | sent).status_code == 401
+        assert c.get("/console/api/me", headers=ani | PROXIED).json()["user"] == "ani"
+        # The secret named but unreadable: closed to everyone, and saying why.
+        rig.proxy_secret, rig.proxy_secret_missing = None, "credential 'console-proxy' is missing"
+        closed = c.get("/console/api/me", headers=ani | PROXIED)
+        assert closed.status_code == 503 and "console.proxy_secret" in closed.json()["error"]
+        assert c.get("/console/api/state", headers=ani | PROXIED).status_code == 503
+    # In users mode too, X-Forwarded-For is believed only with the secret when one is set.
+    rig.settings = ConsoleSettings(trusted_proxies=["127.0.0.1"], proxy_secret="console-proxy")
+    rig.proxy_secret, rig.proxy_secret_missing = Secret(PROXY_SECRET), None
+    with rig.client() as c:
+        for k in range(5):
+            spoofed = {"X-Forwarded-For": f"198.51.100.{k}"}
+            assert c.post("/console/login", json={"user": "siti", "password": "x"}, headers=spoofed).status_code == 401
+        assert c.post("/console/login", json={"user": "siti", "password": "x"}).status_code == 429
+
+
+def test_a_host_the_console_does_not_answer_to_gets_421(rig: Rig) -> None:
+    port = rig.url().rsplit(":", 1)[1]
+    with rig.client() as c:
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}"):
+            assert c.get("/console/api/me", headers={"Host": host}).status_code == 200
+        for host in (f"rebound.example:{port}", "127.0.0.1", f"127.0.0.1:{int(port) + 1}", ""):
+            for path in ("/console/", "/console/api/me", "/console/static/console.js"):
+                r = c.get(path, headers={"Host": host})
+                assert r.status_code == 421, (host, path)
+                assert "console.hosts" in r.json()["error"]
+            assert (
+                c.post(
+                    "/console/login", json={"user": "siti", "password": PASSWORD}, headers={"Host": host}
+                ).status_code
+                == 421
+            )
+        # Other paths of the listener are not the console's to guard.
+        assert c.get("/status", headers={"Host": "rebound.example"}).status_code == 200
+    rig.settings = ConsoleSettings(hosts=["warnd-console.example.org"])
+    with rig.client() as c:
+        assert c.get("/console/api/me", headers={"Host": "warnd-console.example.org"}).status_code == 200
+        assert c.get("/console/api/me").status_code == 421
+
+
+def test_a_login_with_a_name_no_operator_can_have_is_400_and_takes_no_memory(rig: Rig) -> None:
+    with rig.client() as c:
+        for name in ("x" * 65, "a b", "token", "ani/../budi"):
+            r = c.post("/console/login", json={"user": name, "password": "x"})
+            assert r.status_code == 400 and r.json()["error"].startswith("user: not an operator's name")
+    assert len(rig.console.throttle._seen) == 0
+
+
+def test_parallel_wrong_passwords_are_counted_before_they_are_checked(rig: Rig) -> None:
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(base_url=rig.url(), trust_env=False, timeout=60) as c:
+            answers = await asyncio.gather(
+                *(c.post("/console/login", json={"user": "siti", "password": f"wrong {k}"}) for k in range(25))
+            )
+        return [a.status_code for a in answers]
+
+    codes = asyncio.run(burst())
+    assert codes.count(401) == 5 and codes.count(429) == 20
+
+
+def test_failures_from_other_addresses_never_lock_out_an_operator(rig: Rig) -> None:
+    """Operator names are public: failures for a name from one address must not keep its owner,
+    at another, from logging in."""
+    rig.settings = ConsoleSettings(trusted_proxies=["127.0.0.1"])
+    attacker, own = {"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "192.0.2.7"}
+    with rig.client() as c:
+        for _ in range(5):
+            r = c.post("/console/login", json={"user": "siti", "password": "guess"}, headers=attacker)
+            assert r.status_code == 401
+        assert c.post("/console/login", json={"user": "siti", "password": "guess"}, headers=attacker).status_code == 429
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=own).status_code == 200
+        # An IPv6 client is counted by its /64: a fresh address there is not a fresh start.
+        for k in range(5):
+            six = {"X-Forwarded-For": f"2001:db8:1:2::{k + 1}"}
+            assert c.post("/console/login", json={"user": "siti", "password": "g"}, headers=six).status_code == 401
+        six = {"X-Forwarded-For": "2001:db8:1:2::99"}
+        assert c.post("/console/login", json={"user": "siti", "password": PASSWORD}, headers=six).status_code == 429
+
+
+def test_the_stream_ends_soon_after_logout_even_while_the_state_keeps_changing(rig: Rig) -> None:
+    count = 0
+
+    async def changing() -> dict[str, Any]:
+        nonlocal count
+        count += 1
+        return {"changes": count}
+
+    rig.console.hub.read = changing
+    rig.console.hub.every = 0.05
+    with rig.client() as c:
+        login(c)
+        cookie = c.cookies.get("warnd_console")
+        with c.stream("GET", "/console/api/stream") as s:
+            lines = s.iter_lines()
+            assert _next_state(lines)["changes"] >= 1
+            with rig.client() as other:
+                other.cookies.set("warnd_console", cookie or "", path="/console")
+                assert other.post("/console/logout").status_code == 200
+            # Updates keep coming every 0.05 s; the login is looked at every RECHECK s all the
+            # same, and the stream ends (bounded here at many times that, not timed).
+            seen = 0
+            with contextlib.suppress(AssertionError):
+                while seen < int(8 * RECHECK / 0.05):
+                    _next_state(lines)
+                    seen += 1
+            assert seen < int(8 * RECHECK / 0.05)
+        assert c.get("/console/api/state").status_code == 401
+
+
+def test_every_console_response_refuses_framing(rig: Rig) -> None:
+    with rig.client() as c:
+        for r in (c.get("/console/"), c.get("/console/api/me"), c.get("/console/api/state"), c.get("/console/nope")):
+            assert r.headers["x-frame-options"] == "DENY"
+            csp = r.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+
+
+def test_a_life_safety_delivery_retried_meanwhile_is_not_dropped(tmp_path: Path, monkeypatch) -> None:
+    """The check and the UPDATE are one statement: a look that saw it dead while another node
+    or the CLI sent it again cannot drop it."""
+    with Rig(tmp_path, LIFE_SAFETY_RULES) as rig, rig.client() as c:
+        rig.commit(SUMEDANG)
+        csrf = login(c)
+        box = Outbox(rig.conn)
+        (d,) = box.listing(["pending"], "account:jabar", 10)
+        real_get = operations.Outbox.get
+
+        def seen_dead(self: Outbox, delivery_id: int) -> Any:
+            found = real_get(self, delivery_id)
+            return dataclasses.replace(found, state=DeliveryState.DEAD) if found is not None else None
+
+        # What the look saw a moment ago: dead. What the row is now: pending again.
+        monkeypatch.setattr(operations.Outbox, "get", seen_dead)
+        refused = act(c, csrf, "delivery/drop", {"id": d.id, "reason": "gave up"})
+        monkeypatch.undo()
+        assert refused.status_code == 409 and "life-safety" in refused.json()["error"]
+        assert box.get(d.id).state is DeliveryState.PENDING  # type: ignore[union-attr]
+
+
+def test_a_console_simulation_marks_every_line_it_logs(rig: Rig) -> None:
+    capture = structlog.testing.LogCapture()
+    saved = structlog.get_config()
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+    )
+    try:
+        with rig.client() as c:
+            csrf = login(c)
+            r = act(c, csrf, "simulate", {"document": SUMEDANG.decode(), "format": "bmkg-tews", "name": "sim"})
+            assert r.status_code == 200 and r.json()["posts"]
+            # The daemon's own lines, after it, carry no mark.
+            rig.commit(DOMPU)
+    finally:
+        structlog.configure(**saved)
+    simulated = [e for e in capture.entries if e.get("simulated") is True]
+    events = {e["event"] for e in simulated}
+    assert "warning.simulated" in events and "warning.queued" not in events
+    assert all(e["feed"] == "sim" for e in simulated if "feed" in e)
+    real = [e for e in capture.entries if e["event"] == "warning.queued"]
+    assert real and not any("simulated" in e for e in real)
+    assert not any(e["event"] == "console.action" and "simulated" in e for e in capture.entries)

@@ -178,3 +178,23 @@ def test_received_counts_queued_and_sent_but_not_dead_or_dropped(store):
     assert not IssuedWarnings(conn).received("e1", "b", "account:b")
     # A partner's copy is not the account's post.
     assert not IssuedWarnings(conn).received("e1", "a", "partner:q")
+
+
+def test_a_drop_of_the_dead_only_leaves_a_waiting_delivery_alone(store):
+    """What a life-safety warning's drop asks: the UPDATE alone decides, so a delivery sent
+    again meanwhile (another node, the CLI) is not dropped by a look that saw it dead."""
+    conn = store.open()
+    box = Outbox(conn)
+    with conn.transaction():
+        box.enqueue(_warning(priority=Priority.LIFE_SAFETY), ["account:a", "account:b"], NOW)
+    a, b = box.head("account:a"), box.head("account:b")
+    box.mark_dead(b.id, "permanent_failure", "403", NOW, attempted=True)
+    assert box.drop([a.id], "operator", NOW, dead_only=True) == 0
+    assert box.get(a.id).state.value == "pending"
+    box.mark_retry(a.id, "server_error", "boom", NOW + timedelta(minutes=1), NOW)
+    assert box.drop([a.id], "operator", NOW, dead_only=True) == 0
+    assert box.get(a.id).state.value == "retry"
+    assert box.drop([b.id], "operator", NOW, dead_only=True) == 1
+    assert box.get(b.id).state.value == "dropped"
+    # Without it, a waiting one is dropped as before.
+    assert box.drop([a.id], "operator", NOW) == 1

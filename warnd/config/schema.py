@@ -462,8 +462,19 @@ class ConsoleSettings(Strict):
     password; proxy: a reverse proxy in front authenticates and names the user in proxy_header."""
     proxy_header: str = Field(default="X-Remote-User", pattern=r"^[A-Za-z0-9-]{1,64}$")
     """auth: proxy: the request header naming the user the proxy authenticated."""
-    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
-    """Addresses (or networks, 10.0.0.0/8) whose proxy_header and X-Forwarded-Proto are believed."""
+    proxy_secret: str | None = None
+    """Name of the credential holding the secret a trusted proxy sends in X-Warnd-Proxy-Secret on
+    every request (never the secret itself: secrets never come from YAML). Required with
+    auth: proxy: without it, anyone on the proxy's host could name any user. With auth: users,
+    when set, X-Forwarded-For and X-Forwarded-Proto are believed only with it."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses (or networks, 10.0.0.0/8) whose proxy_header, X-Forwarded-For and
+    X-Forwarded-Proto are believed (with proxy_secret). No default: required with auth: proxy."""
+    hosts: list[str] | None = None
+    """The Host header values the console answers (name or name:port, as the browser sends it);
+    any other gets 421, which defeats DNS rebinding. Unset: the listen address, localhost,
+    127.0.0.1 and [::1], each with the listener's port. Behind a proxy that passes its public
+    Host, add that name."""
     session_hours: float = Field(default=12.0, gt=0, le=720)
     """How long a login lasts."""
     demo_login: bool = False
@@ -479,6 +490,35 @@ class ConsoleSettings(Strict):
             except ValueError:
                 raise ValueError(f"item {k}: {item!r} is not an IP address or network") from None
         return v
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        for k, item in enumerate(v):
+            if not _HOST.match(item):
+                raise ValueError(
+                    f"item {k}: {item!r} is not a Host header value (a name or address, optionally :port;"
+                    " no scheme, no path)"
+                )
+        return [item.lower() for item in v]
+
+    @model_validator(mode="after")
+    def _proxy_guarded(self) -> ConsoleSettings:
+        if self.auth == "proxy" and not self.proxy_secret:
+            raise ValueError(
+                "auth: proxy needs proxy_secret, the name of a credential holding a secret the proxy sends in"
+                " X-Warnd-Proxy-Secret: without it anyone who can reach the listener (any user or container"
+                " on the proxy's host) could name any operator"
+            )
+        if self.auth == "proxy" and not self.trusted_proxies:
+            raise ValueError("auth: proxy needs trusted_proxies: the proxy's address (127.0.0.1 for one on this host)")
+        return self
+
+
+# A Host header value: a DNS name, an IPv4 address or a bracketed IPv6 one, and an optional port.
+_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$")
 
 
 def is_loopback(host: str) -> bool:

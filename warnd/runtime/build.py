@@ -230,6 +230,9 @@ def build(
         token = cfg.file.operator_token
         if token and creds.read(token) is None:
             problems.append(at.problem(secrets.missing(token), "operator_token"))
+        proxy_secret = cfg.file.console.proxy_secret
+        if proxy_secret and creds.read(proxy_secret) is None:
+            problems.append(at.problem(secrets.missing(proxy_secret), "console", "proxy_secret"))
 
     if problems or regions is None:
         raise ConfigError(problems)

@@ -25,7 +25,7 @@ from warnd.model.bulletins import HEADLINE_MAX, TEXT_MAX
 from warnd.obs import get_logger
 from warnd.pipeline.bulletin import covering, issue_bulletin
 from warnd.runtime.build import Bundle
-from warnd.runtime.ingest import commit, issue_desk
+from warnd.runtime.ingest import commit, issue_desk, queued
 from warnd.runtime.maps import Drawing
 from warnd.store.backend import Database
 from warnd.store.bulletins import Bulletins
@@ -186,8 +186,11 @@ class BulletinDesk:
                 )
                 raise OperatorError(f"id: no configured account {what}: nothing to send", status=409)
             elog = log.bind(event_id=approved.series, bulletin_id=approved.id)
-            drawings = [commit(self.outbox, o, now, elog) for o in out]
+            drawings = [commit(self.outbox, o, now, elog, announce=False) for o in out]
             withdrawn = self.store.withdraw_pending(approved.series) if approved.kind is BulletinKind.CANCEL else []
+        # Only now, committed: a rolled-back approval never reads as warnings queued.
+        for o in out:
+            queued(o, elog)
         warnings = {o.warning.account: o.warning.id for o in out}
         log.info(
             "bulletin.approved",

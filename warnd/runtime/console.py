@@ -16,6 +16,10 @@ POST there the session's CSRF token in X-CSRF-Token. POST bodies are JSON, at mo
 other path of the listener still takes no body and no method but GET and HEAD (runtime.http).
 At most MAX_STREAMS streams are open at once, so that streams never take the connections
 (32) the operator listener keeps for /healthz, /metrics and operators' commands.
+
+Every /console path answers only a Host header it knows (console.hosts; by default the listen
+address and loopback names with the listener's port): 421 otherwise, against DNS rebinding. Every
+response carries CONSOLE_HEADERS (a Content-Security-Policy, X-Frame-Options: DENY).
 """
 
 from __future__ import annotations
@@ -62,9 +66,37 @@ TYPES = {
     "": "text/plain; charset=utf-8",  # LICENSE, VERSION
 }
 
+# On every response under /console (runtime.http). Leaflet and the page draw with the style
+# property and SVG, never with inline <style> or style="" markup; the map images and Leaflet's
+# own icons come from this listener (and data: URIs); the stream and the API are same-origin.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+CONSOLE_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
 
 def is_console(path: str) -> bool:
     return path == PREFIX or path.startswith(PREFIX + "/")
+
+
+def _closing(response: web.Response) -> web.Response:
+    response.force_close()
+    return response
 
 
 def _json(doc: Any, status: int = 200) -> web.Response:
@@ -101,10 +133,16 @@ class Console:
         token: Callable[[], Secret | None] = lambda: None,
         static: Path = STATIC,
         two_person: Callable[[], bool] = lambda: False,
+        proxy_secret: Callable[[], Secret | None] = lambda: None,
+        proxy_secret_missing: Callable[[], str | None] = lambda: None,
+        listen: Callable[[], str] = lambda: "127.0.0.1:0",
     ) -> None:
         """`reader`: the connection `store.read` runs on; `writer`: the one `store.run` runs on.
         `actions`: name -> handler, run on the store's writing thread; `simulate` runs on a
-        thread of its own. `wake`: what SIGUSR1 does (the dispatcher looks at the outbox)."""
+        thread of its own. `wake`: what SIGUSR1 does (the dispatcher looks at the outbox).
+        `proxy_secret`: the value of console.proxy_secret's credential (None: not set, or not
+        readable, which `proxy_secret_missing` then says and which closes proxy mode). `listen`:
+        the configured operator listener, whose host the Host header may name."""
         self.settings = settings
         self.store = store
         self.reader = reader
@@ -118,6 +156,9 @@ class Console:
         self.token = token
         self.static = static
         self.two_person = two_person
+        self.proxy_secret = proxy_secret
+        self.proxy_secret_missing = proxy_secret_missing
+        self.listen = listen
         self.throttle = auth.Throttle()
         self.proxy_csrf = auth.ProxyCsrf()
         self.hub = Hub(lambda: self.store.read(self.state.document))
@@ -141,8 +182,18 @@ class Console:
     def admits(self, request: web.Request) -> web.Response | None:
         """The console's rules before any handler: what runtime.http's guard does for its paths
         (methods, bodies), with POST and a bounded body allowed. None: let it through."""
-        if not self.settings().enabled:
+        settings = self.settings()
+        if not settings.enabled:
             return _error(404, "the console is not enabled (console.enabled)")
+        host = request.headers.get("Host", "").strip().lower()
+        if host not in self.hosts(request):
+            # DNS rebinding: a page of another site, its name pointed at this machine, would
+            # otherwise read and act on the console from a browser here.
+            return _closing(
+                _error(421, f"Host {host[:100]!r} is not one this console answers to (console.hosts)"),
+            )
+        if settings.auth == "proxy" and (missing := self.proxy_secret_missing()) is not None:
+            return _error(503, f"console.proxy_secret cannot be read ({missing}); the console is closed until it can")
         if request.method == "POST":
             if request.content_length is not None and request.content_length > MAX_BODY:
                 response = _error(413, f"the body is over {MAX_BODY} bytes")
@@ -159,6 +210,22 @@ class Console:
             response.force_close()
             return response
         return None
+
+    def hosts(self, request: web.Request) -> set[str]:
+        """The Host values this request may carry: console.hosts, or by default the listen
+        address, localhost, 127.0.0.1 and [::1] with the port the request came in on."""
+        configured = self.settings().hosts
+        if configured is not None:
+            return set(configured)
+        sockname = request.transport.get_extra_info("sockname") if request.transport is not None else None
+        listen_host, _, listen_port = self.listen().rpartition(":")
+        port = str(sockname[1]) if isinstance(sockname, tuple) and len(sockname) >= 2 else listen_port
+        names = {listen_host.strip("[]").lower(), "localhost", "127.0.0.1", "::1"}
+        allowed = {f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in names if h}
+        if port == "80":
+            # A browser leaves the default port out.
+            allowed |= {f"[{h}]" if ":" in h else h for h in names if h}
+        return allowed
 
     async def start(self) -> None:
         """The demo's login, when the config asks for it (loopback only: the schema refuses it
@@ -202,7 +269,7 @@ class Console:
         settings = self.settings()
         if settings.auth == "proxy":
             name = request.headers.get(settings.proxy_header, "").strip()
-            if name and auth.valid_name(name) is None and auth.trusted(request.remote, settings):
+            if name and auth.valid_name(name) is None and self._trusted(request):
                 return Who(name, self.proxy_csrf.token(name), "proxy")
         else:
             cookie = request.cookies.get(auth.COOKIE)
@@ -218,12 +285,18 @@ class Console:
         who = await self.who(request, token_ok=True)
         return who if who is not None else _error(401, "log in first")
 
+    def _trusted(self, request: web.Request) -> bool:
+        """From a trusted proxy: its address and, when console.proxy_secret is set, its secret."""
+        return auth.trusted(
+            request.remote, self.settings(), self.proxy_secret(), request.headers.get(auth.PROXY_PROOF_HEADER)
+        )
+
     def _client(self, request: web.Request) -> str:
         """The client's address: behind a trusted proxy, the one the proxy adds last to
         X-Forwarded-For (else every user would share the proxy's, and its slowing)."""
         peer = request.remote or "?"
         forwarded = request.headers.get("X-Forwarded-For", "")
-        if forwarded and auth.trusted(peer, self.settings()):
+        if forwarded and self._trusted(request):
             return forwarded.rsplit(",", 1)[-1].strip()[:64] or peer
         return peer
 
@@ -231,7 +304,7 @@ class Console:
         if request.secure:
             return True
         proto = request.headers.get("X-Forwarded-Proto", "").lower()
-        return proto == "https" and auth.trusted(request.remote, self.settings())
+        return proto == "https" and self._trusted(request)
 
     # --- the page ---------------------------------------------------------------------------
 
@@ -282,25 +355,32 @@ class Console:
         user, password = body.get("user"), body.get("password")
         if not isinstance(user, str) or not user:
             return _error(400, "user: must be a non-empty string")
+        # Before the slowing is touched: no made-up name of any length takes memory there.
+        if (why := auth.valid_name(user)) is not None:
+            return _error(400, f"user: not an operator's name ({why})")
         if not isinstance(password, str) or not password:
             return _error(400, "password: must be a non-empty string")
         peer = self._client(request)
-        keys = (f"user:{user}", f"addr:{peer}")
+        address = auth.address_key(peer)
+        keys = (f"{user}@{address}", f"@{address}")
         now = asyncio.get_running_loop().time()
-        wait = self.throttle.blocked(keys, now)
+        # Counted now, before the first await: parallel attempts cannot all pass the check.
+        wait = self.throttle.reserve(keys, now)
         if wait is not None:
-            log.warning("console.login_throttled", user=user[:80], address=peer)
+            log.warning("console.login_throttled", user=user, address=peer)
             response = _error(429, f"too many failed logins: try again in {int(wait) + 1} s")
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
-        known = await self.store.read(Operators(self.reader).get, user) if auth.valid_name(user) is None else None
+        known = await self.store.read(Operators(self.reader).get, user)
         stored = known.hash if known is not None and not known.disabled else None
         good = await asyncio.to_thread(auth.verify, stored, password)
         if not good:
-            self.throttle.failed(keys, now)
-            log.warning("console.login_failed", user=user[:80], address=peer)
+            log.warning("console.login_failed", user=user, address=peer)
             return _error(401, "unknown user or wrong password")
-        self.throttle.succeeded(keys[0])
+        # The person at this address knows the password: their own earlier slips are forgiven;
+        # the address's count keeps what others there tried.
+        self.throttle.release(keys, now)
+        self.throttle.forget(keys[0])
         session = await self.store.run(auth.open_session, self.writer, user, self.clock.now(), settings.session_hours)
         log.info("console.login", user=user, address=peer)
         response = _json({"user": user, "csrf": session.csrf})

@@ -1,6 +1,6 @@
 """Who is asking, for the operator console: passwords (argon2id), sessions kept in the store,
-the CSRF token each session carries, the proxy mode's header from a trusted address, and the
-slowing of repeated failed logins.
+the CSRF token each session carries, the proxy mode's header from a trusted address that also
+sends the proxy's secret, and the slowing of repeated failed logins.
 
 A session token is 256 random bits, handed to the browser once in an HttpOnly, SameSite=Strict
 cookie; the store keeps only its sha256. Every POST also carries the session's CSRF token in a
@@ -9,12 +9,13 @@ header, which a page of another site can neither read nor send.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import secrets
-from collections import deque
-from collections.abc import Callable, Iterable
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +36,10 @@ WINDOW = 300.0
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@")
 MAX_NAME = 64
 MAX_PASSWORD = 1024
+# The slowing's memory: at most this many keys (a few hundred bytes each).
+MAX_KEYS = 4096
+# The header a trusted proxy proves itself with (console.proxy_secret).
+PROXY_PROOF_HEADER = "X-Warnd-Proxy-Secret"
 
 # argon2-cffi's defaults are RFC 9106's second recommended set for argon2id (64 MiB, 3 passes).
 _hasher = PasswordHasher()
@@ -96,13 +101,21 @@ def find_session(conn: Database, token: str, now: datetime) -> Session | None:
 
 
 class Throttle:
-    """Failed logins per key (a user name, an address), in memory: a restart forgets them, as
-    it may (argon2 keeps each guess costly anyway)."""
+    """Login attempts per key, in memory: a restart forgets them, as it may (argon2 keeps each
+    guess costly anyway).
 
-    def __init__(self, failures: int = FAILURES, window: float = WINDOW) -> None:
+    An attempt is counted when it starts (`reserve`), before the password is checked, so that
+    parallel attempts cannot all pass the check; a good password gives its reservation back. The
+    keys are (user, address) and the address alone, never the user alone: operator names are
+    public (every bulletin's CAP <source> names one), and a key on the name would let anyone
+    keep an operator locked out. At most `cap` keys are kept, the least recently touched going
+    first, so that a flood of made-up names or addresses holds a bounded amount of memory."""
+
+    def __init__(self, failures: int = FAILURES, window: float = WINDOW, cap: int = MAX_KEYS) -> None:
         self.failures = failures
         self.window = window
-        self._seen: dict[str, deque[float]] = {}
+        self.cap = cap
+        self._seen: OrderedDict[str, deque[float]] = OrderedDict()
 
     def _recent(self, key: str, now: float) -> deque[float]:
         q = self._seen.get(key)
@@ -119,25 +132,60 @@ class Throttle:
         waits = [q[0] + self.window - now for k in keys if len(q := self._recent(k, now)) >= self.failures]
         return max(waits) if waits else None
 
-    def failed(self, keys: Iterable[str], now: float) -> None:
+    def reserve(self, keys: Sequence[str], now: float) -> float | None:
+        """Counts an attempt on every key and returns None, or, when a key is blocked already,
+        counts nothing and returns the seconds to wait. Synchronous: no other attempt runs
+        between the check and the count."""
+        wait = self.blocked(keys, now)
+        if wait is not None:
+            return wait
         for k in keys:
-            q = self._seen.setdefault(k, deque())
+            q = self._seen.get(k)
+            if q is None:
+                q = self._seen[k] = deque(maxlen=self.failures)
             q.append(now)
-            while len(q) > self.failures:
-                q.popleft()
-        # Bounded: a flood of made-up user names must not grow this without end.
-        if len(self._seen) > 10_000:
-            for k in [k for k in self._seen if not self._recent(k, now)]:
-                self._seen.pop(k, None)
+            self._seen.move_to_end(k)
+        while len(self._seen) > self.cap:
+            self._seen.popitem(last=False)
+        return None
 
-    def succeeded(self, user_key: str) -> None:
-        self._seen.pop(user_key, None)
+    def release(self, keys: Sequence[str], now: float) -> None:
+        """A good password: its attempt is not held against the keys."""
+        for k in keys:
+            q = self._seen.get(k)
+            if q is not None:
+                with contextlib.suppress(ValueError):
+                    q.remove(now)
+                if not q:
+                    del self._seen[k]
+
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
 
 
-def trusted(peer: str | None, settings: ConsoleSettings) -> bool:
-    """Whether the request's peer is one of the configured proxies."""
+def address_key(address: str) -> str:
+    """What the slowing counts an address as: an IPv6 address by its /64, which one client
+    usually holds whole (else each of its addresses would get attempts of its own)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return address[:64]
+    if ip.version == 6 and getattr(ip, "ipv4_mapped", None) is None:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(getattr(ip, "ipv4_mapped", None) or ip)
+
+
+def trusted(peer: str | None, settings: ConsoleSettings, secret: Secret | None, given: str | None) -> bool:
+    """Whether the request comes from one of the configured proxies: from one of their addresses
+    and, when console.proxy_secret is set, with its secret (`given`, the request's
+    X-Warnd-Proxy-Secret). A secret named but unreadable (`secret` None) trusts no one."""
     if not peer:
         return False
+    if settings.proxy_secret:
+        if secret is None or given is None:
+            return False
+        if not hmac.compare_digest(given.encode(), secret.reveal().encode()):
+            return False
     try:
         ip = ipaddress.ip_address(peer.split("%", 1)[0])
     except ValueError:

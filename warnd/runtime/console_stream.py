@@ -23,8 +23,10 @@ log = get_logger("warnd.console")
 
 MAX_STREAMS = 8
 POLL = 0.5
-# How often a quiet stream says it is alive, and looks again that its login still holds.
+# How often a quiet stream says it is alive.
 KEEPALIVE = 15.0
+# How often every stream looks again that its login still holds (logged out, removed, expired).
+RECHECK = 5.0
 # How soon a stream notices its client has gone (its slot is free again).
 CHECK = 1.0
 
@@ -90,9 +92,10 @@ class Hub:
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         )
+        loop = asyncio.get_running_loop()
         try:
             await response.prepare(request)
-            quiet = 0.0
+            last_write = last_check = loop.time()
             while True:
                 transport = request.transport
                 if transport is None or transport.is_closing():
@@ -100,17 +103,22 @@ class Hub:
                 try:
                     message = await asyncio.wait_for(q.get(), CHECK)
                 except TimeoutError:
-                    quiet += CHECK
-                    if quiet >= KEEPALIVE:
-                        quiet = 0.0
-                        if not await still_allowed():
-                            break  # logged out, or the session expired, meanwhile
-                        await response.write(b": keepalive\n\n")
-                    continue
+                    message = b""
                 if message is None:
                     break
-                quiet = 0.0
-                await response.write(message)
+                now = loop.time()
+                # On its own clock, whether or not updates arrive: a stream whose state changes at
+                # every poll still ends soon after its operator logs out or is removed.
+                if now - last_check >= RECHECK:
+                    last_check = now
+                    if not await still_allowed():
+                        break
+                if message:
+                    await response.write(message)
+                    last_write = now
+                elif now - last_write >= KEEPALIVE:
+                    await response.write(b": keepalive\n\n")
+                    last_write = now
         except ConnectionError:
             pass  # the client went mid-write
         finally:

@@ -38,7 +38,7 @@ from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
-from warnd.runtime.console import MAX_BODY, Console, is_console
+from warnd.runtime.console import CONSOLE_HEADERS, MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
@@ -89,6 +89,9 @@ def _closing(response: web.Response, **headers: str) -> web.Response:
 async def _plain_server(request: web.Request, response: web.StreamResponse) -> None:
     # No library versions for a scanner to match against.
     response.headers["Server"] = "warnd"
+    if is_console(request.path):
+        # The console is never framed (clickjacking) and loads nothing but its own files.
+        response.headers.update(CONSOLE_HEADERS)
 
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -137,14 +137,18 @@ class Ingest:
         fence: Callable[[], None] = lambda: None,
         replay: bool = False,
         decisions: Decisions | None = None,
+        simulated: bool = False,
     ) -> None:
         """`decisions`: where each committed document's trace is kept (with the rules that did
         not fire for the event's hazard). `explain`: report (and log at debug) every rule that
         did not fire, those of other hazards too; `simulate --explain` wants that, the daemon
         only its hazard's rules. `fence`: run first inside each document's transaction; it
         raises to refuse the commit (a node that no longer leads). `replay`: every document is
-        current whatever the config says (simulate, following the documents' own times)."""
+        current whatever the config says (simulate, following the documents' own times).
+        `simulated`: a simulation's outbox, never sent: its warnings are logged as
+        `warning.simulated`, not `warning.queued`."""
         self.replay = replay
+        self.simulated = simulated
         self.conn = conn
         self.fence = fence
         self.explain = explain
@@ -266,25 +270,43 @@ class Ingest:
             if isinstance(o, Drop):
                 _suppressed(o, elog, report)
                 continue
-            report.drawings.append(commit(self.outbox, o, now, elog, notes))
+            report.drawings.append(commit(self.outbox, o, now, elog, notes, simulated=self.simulated))
             report.warnings.append(o.warning)
 
 
-def commit(outbox: Outbox, o: Issued, now: datetime, elog: Any, notes: tuple[tuple[str, str], ...] = ()) -> Drawing:
+def commit(
+    outbox: Outbox,
+    o: Issued,
+    now: datetime,
+    elog: Any,
+    notes: tuple[tuple[str, str], ...] = (),
+    *,
+    announce: bool = True,
+    simulated: bool = False,
+) -> Drawing:
     """One issued warning into the outbox with a pending delivery per target, inside the
     caller's transaction: how every warning enters the outbox, automatic or an operator's
-    bulletin (runtime.bulletins). What its map is drawn from comes back."""
+    bulletin (runtime.bulletins). What its map is drawn from comes back. `announce`: log
+    `warning.queued` now; a caller that may still roll back logs it after its commit (`queued`)."""
     w = o.warning
     outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap, map_alt=o.map_alt)
+    if announce:
+        queued(o, elog, simulated=simulated)
+    return Drawing(w, o.event, dict(notes), o.map_alt)
+
+
+def queued(o: Issued, elog: Any, *, simulated: bool = False) -> None:
+    """The line that says a warning is in the outbox (log-based alerting counts it); in a
+    simulation, which sends nothing, `warning.simulated`."""
+    w = o.warning
     elog.info(
-        "warning.queued",
+        "warning.simulated" if simulated else "warning.queued",
         warning_id=w.id,
         rule=w.rule,
         account=w.account,
         kind=w.kind.value,
         regions=[r.code for r in w.regions],
     )
-    return Drawing(w, o.event, dict(notes), o.map_alt)
 
 
 def _rejected(result: ParseResult, report: IngestReport) -> None:

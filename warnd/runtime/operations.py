@@ -61,17 +61,28 @@ def drop_delivery(conn: Database, delivery_id: int, reason: str, now: datetime) 
     if d is None:
         raise OperatorError(f"id: no delivery {delivery_id}", status=404)
     hazard = d.event.hazard.value if d.event is not None else None
-    if life_safety(hazard, d.warning.priority, (d.warning.level,)) and d.state is not DeliveryState.DEAD:
-        raise OperatorError(
-            f"id: delivery {delivery_id} carries a life-safety warning and is {d.state.value}: it is dropped only"
-            " once dead",
-            409,
-        )
+    vital = life_safety(hazard, d.warning.priority, (d.warning.level,))
+    if vital and d.state is not DeliveryState.DEAD:
+        raise OperatorError(_vital(delivery_id, d.state.value), 409)
     if d.state.value not in RETRYABLE:
         raise OperatorError(
             f"id: delivery {delivery_id} is {d.state.value}; only a waiting or dead one is dropped", 409
         )
-    Outbox(conn).drop([delivery_id], reason, now)
+    # The state may have changed since the look above (a retry from another node or the CLI):
+    # the UPDATE itself holds the rule, and nothing it did not change is called dropped.
+    if not Outbox(conn).drop([delivery_id], reason, now, dead_only=vital):
+        now_state = Outbox(conn).get(delivery_id)
+        state = now_state.state.value if now_state is not None else "gone"
+        raise OperatorError(
+            _vital(delivery_id, state)
+            if vital
+            else f"id: delivery {delivery_id} is {state}; only a waiting or dead one is dropped",
+            409,
+        )
+
+
+def _vital(delivery_id: int, state: str) -> str:
+    return f"id: delivery {delivery_id} carries a life-safety warning and is {state}: it is dropped only once dead"
 
 
 def add_silence(

@@ -43,6 +43,9 @@ class Serving:
         self.bundle = bundle
         self.operator_token: Secret | None = None
         self.token_problem: str | None = None
+        # console.proxy_secret's value, and why it cannot be read (proxy mode then admits no one).
+        self.proxy_secret: Secret | None = None
+        self.proxy_secret_problem: str | None = None
         # Why a listener could not start (None: every one listens), for /healthz.
         self.error: str | None = None
         self.read_token()
@@ -64,13 +67,19 @@ class Serving:
         )
 
     def read_token(self) -> None:
-        """The operator token, read at start and on each reload (a rotated token takes effect
-        then). Named but unreadable: operator paths refuse everyone rather than open up."""
+        """The operator token and the console's proxy secret, read at start and on each reload
+        (a rotated one takes effect then). Named but unreadable: operator paths (the console in
+        proxy mode) refuse everyone rather than open up."""
         name = self.bundle().config.file.operator_token
         self.operator_token = secrets.read(name) if name else None
         self.token_problem = secrets.missing(name) if name and self.operator_token is None else None
         if self.token_problem:
             log.error("http.token_missing", error=self.token_problem, field="operator_token")
+        proxy = self.bundle().config.file.console.proxy_secret
+        self.proxy_secret = secrets.read(proxy) if proxy else None
+        self.proxy_secret_problem = secrets.missing(proxy) if proxy and self.proxy_secret is None else None
+        if self.proxy_secret_problem:
+            log.error("console.proxy_secret_missing", error=self.proxy_secret_problem, field="console.proxy_secret")
 
     async def start(self) -> None:
         """Start the listeners. A port taken is a notice, not a stop: warnings matter more."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from warnd.clock import FixedClock
 from warnd.model import ParseResult, Source, Warning
+from warnd.obs import bound
 from warnd.pollers.registry import FORMATS, detect
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.ingest import Ingest
@@ -69,10 +70,18 @@ def run_bundle(
 ) -> Run:
     """`simulate` with a set already built: the running daemon's (the operator console), whose
     rules, regions and templates are then exactly what the documents meet. Nothing is sent:
-    the set's senders are never called and its store is not touched."""
+    the set's senders are never called and its store is not touched.
+
+    Every line logged meanwhile, on this thread, carries `simulated=true`: in the daemon's log
+    (the console's simulate) it must never pass for an event or a warning of its own."""
+    with bound(simulated=True):
+        return _run(bundle, documents, times, follow)
+
+
+def _run(bundle: Bundle, documents: Sequence[Document], times: Sequence[datetime], follow: bool) -> Run:
     conn = db.connect(Path(":memory:"))
     clock = FixedClock(times[0])
-    ingest = Ingest(conn, clock, lambda: bundle, replay=follow)
+    ingest = Ingest(conn, clock, lambda: bundle, replay=follow, simulated=True)
     run = Run()
     last: dict[str, str] = {}
     for now in times:

@@ -325,12 +325,16 @@ class Outbox:
         )
         return cur.rowcount
 
-    def drop(self, ids: Sequence[int], why: str, now: datetime) -> int:
+    def drop(self, ids: Sequence[int], why: str, now: datetime, *, dead_only: bool = False) -> int:
+        """Gives up on the deliveries that wait or are dead; how many. `dead_only`: only the dead
+        (a life-safety warning's), decided by this one statement, so that a retry by another
+        node or the CLI between the caller's look and this UPDATE cannot drop a live one."""
         if not ids:
             return 0
+        states = "('dead')" if dead_only else "('pending', 'retry', 'dead')"
         cur = self.conn.execute(
             "UPDATE deliveries SET state = 'dropped', reason = ?, last_error = ?, updated_at = ?"
-            f" WHERE id IN ({placeholders(len(ids))}) AND state IN ('pending', 'retry', 'dead')",
+            f" WHERE id IN ({placeholders(len(ids))}) AND state IN {states}",
             (OPERATOR, why, iso_utc(now), *ids),
         )
         return cur.rowcount
