@@ -186,7 +186,7 @@ class BulletinDesk:
                 )
                 raise OperatorError(f"id: no configured account {what}: nothing to send", status=409)
             elog = log.bind(event_id=approved.series, bulletin_id=approved.id)
-            drawings = [commit(self.outbox, o, now, elog, announce=False) for o in out]
+            drawings = [commit(self.outbox, o, now) for o in out]
             withdrawn = self.store.withdraw_pending(approved.series) if approved.kind is BulletinKind.CANCEL else []
         # Only now, committed: a rolled-back approval never reads as warnings queued.
         for o in out:

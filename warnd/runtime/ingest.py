@@ -174,6 +174,8 @@ class Ingest:
             replay=self.replay or b.config.file.replay,
         )
         desk = issue_desk(b)
+        # Said once the transaction commits: a document rolled back queued nothing.
+        committed: list[tuple[Issued, Any]] = []
         with self.conn.transaction():
             self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
@@ -187,13 +189,15 @@ class Ingest:
                 for m in matches:
                     issued = issue(m, desk, self.history, now, freshness)
                     step["rules"].append(_fired(m, issued))
-                    self._commit(issued, elog, report, now, m.region_notes)
+                    committed += self._commit(issued, elog, report, now, m.region_notes)
                     aged = aged or issued.aged
                 if aged is not None:
                     # Recorded in the ledger above, so it is known and never news again.
                     elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
                     report.too_old[aged.reason.value] += 1
                     step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
+        for o, elog in committed:
+            queued(o, elog, simulated=self.simulated)
         if self.decisions is not None and report.trace:
             self.decisions.add(feed, report.trace, now)
         return report
@@ -262,36 +266,29 @@ class Ingest:
 
     def _commit(
         self, issued: Issue, elog: Any, report: IngestReport, now: datetime, notes: tuple[tuple[str, str], ...]
-    ) -> None:
-        """Commit what the issue step decided, and say why each post not made was not."""
+    ) -> list[tuple[Issued, Any]]:
+        """Commit what the issue step decided, and say why each post not made was not; what was
+        queued comes back, to be said once the transaction commits."""
         for d in issued.held:
             _suppressed(d, elog, report)
+        out = []
         for o in issued.outcomes:
             if isinstance(o, Drop):
                 _suppressed(o, elog, report)
                 continue
-            report.drawings.append(commit(self.outbox, o, now, elog, notes, simulated=self.simulated))
+            report.drawings.append(commit(self.outbox, o, now, notes))
             report.warnings.append(o.warning)
+            out.append((o, elog))
+        return out
 
 
-def commit(
-    outbox: Outbox,
-    o: Issued,
-    now: datetime,
-    elog: Any,
-    notes: tuple[tuple[str, str], ...] = (),
-    *,
-    announce: bool = True,
-    simulated: bool = False,
-) -> Drawing:
+def commit(outbox: Outbox, o: Issued, now: datetime, notes: tuple[tuple[str, str], ...] = ()) -> Drawing:
     """One issued warning into the outbox with a pending delivery per target, inside the
     caller's transaction: how every warning enters the outbox, automatic or an operator's
-    bulletin (runtime.bulletins). What its map is drawn from comes back. `announce`: log
-    `warning.queued` now; a caller that may still roll back logs it after its commit (`queued`)."""
+    bulletin (runtime.bulletins). What its map is drawn from comes back. The caller says so
+    (`queued`) once its transaction has committed."""
     w = o.warning
     outbox.enqueue(w, o.targets, now, event=o.event, attribution=o.attribution, cap=o.cap, map_alt=o.map_alt)
-    if announce:
-        queued(o, elog, simulated=simulated)
     return Drawing(w, o.event, dict(notes), o.map_alt)
 
 
