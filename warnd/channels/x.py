@@ -55,6 +55,7 @@ from twitter_text.config import config as _tt_config
 from twitter_text.extract_urls import extract_urls_with_indices
 from twitter_text.get_character_weight import get_character_weight
 
+from warnd.channels import threads
 from warnd.channels.base import Budget, Job, Sent
 from warnd.channels.x_answers import ParentGone, classify
 from warnd.channels.x_media import Media
@@ -197,8 +198,10 @@ class XSender:
             first = first or posted
             reply_to = posted
         if later is not None and reply_to:
-            label = " ".join((w.thread_label or "").split())[:_LABEL_MAX]
-            text = f"Peta: {_headline(w.text.strip().split(chr(10), 1)[0])}{' ' + label if label else ''}"
+            label = threads.thread_label(w.thread_label)
+            text = (
+                f"Peta: {threads.headline(w.text.strip().split(chr(10), 1)[0], weighted)}{' ' + label if label else ''}"
+            )
             self.media.follow(job, later, functools.partial(self._create, text, reply_to))
         elif later is not None:
             later.cancel()
@@ -283,12 +286,6 @@ class XSender:
 # How a text becomes an X thread.
 
 LIMIT = 280
-# Room for " 10/10": numbering never pushes a part over the limit.
-_MARK_ROOM = 7
-# A label longer than this is cut (it comes from a feed's stage name and the post's place).
-_LABEL_MAX = 40
-_HEADLINE = 90
-_CONTINUED = {"id": "lanjutan", "en": "continued"}
 
 
 _OPTIONS = _tt_config["defaults"]
@@ -322,65 +319,6 @@ def _plain(text: str) -> int:
 
 
 def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
-    """The parts of a thread (one part when the text fits), each ending with `label` and its
-    number. Cached across attempts: a delivery that waits (for its retry time, a hold, its rate
-    budget) is costed afresh each time its lane looks at it; within one attempt the parts are
-    split once (Job.texts)."""
-    return list(_split(text, limit, lang, " ".join((label or "").split())[:_LABEL_MAX]))
-
-
-@functools.lru_cache(maxsize=1024)
-def _split(text: str, limit: int, lang: str, label: str) -> tuple[str, ...]:
-    text = unicodedata.normalize("NFC", text).strip()
-    if weighted(text) <= limit:
-        return (text,)
-    prefix = f"{_headline(text.split(chr(10), 1)[0])} ({_CONTINUED.get(lang, _CONTINUED['en'])})\n"
-    mark = f" {label}" if label else ""
-    first_room = limit - _MARK_ROOM - weighted(mark)
-    room = first_room - weighted(prefix)
-    parts: list[str] = []
-    current = ""
-    for sep, piece in _pieces(text, room):
-        fits = first_room if not parts else room
-        candidate = f"{current}{sep}{piece}" if current else piece
-        if current and weighted(candidate) > fits:
-            parts.append(current)
-            current = piece
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    n = len(parts)
-    return tuple(f"{prefix if i > 1 else ''}{p.rstrip()}{mark} {i}/{n}" for i, p in enumerate(parts, 1))
-
-
-def _headline(line: str) -> str:
-    if weighted(line) <= _HEADLINE:
-        return line
-    words = line.split(" ")
-    while len(words) > 1 and weighted(" ".join(words) + "…") > _HEADLINE:
-        words.pop()
-    out = " ".join(words)
-    while weighted(out + "…") > _HEADLINE:
-        out = out[:-1]
-    return out + "…"
-
-
-def _pieces(text: str, room: int, seps: tuple[str, ...] = ("\n\n", "\n", ", ", " ")) -> list[tuple[str, str]]:
-    """(separator before, piece) with every piece within `room`: split at the coarsest break
-    that makes pieces fit (paragraph, line, list item, word), characters as a last resort."""
-    if weighted(text) <= room:
-        return [("", text)]
-    if not seps:
-        cut = len(text)
-        while cut > 1 and weighted(text[:cut]) > room:
-            cut = cut * 3 // 4
-        return [("", text[:cut]), *_pieces(text[cut:], room, ())]
-    out: list[tuple[str, str]] = []
-    for i, chunk in enumerate(text.split(seps[0])):
-        if not chunk:
-            continue
-        sub = _pieces(chunk, room, seps[1:])
-        out.append((seps[0] if i and out else "", sub[0][1]))
-        out.extend(sub[1:])
-    return out
+    """The parts of an X thread (one part when the text fits), each ending with `label` and its
+    number, weighed as X weighs them (channels.threads)."""
+    return threads.split(text, limit, lang, label, length=weighted)
