@@ -550,7 +550,9 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
     each account's backlog drained most urgent first, memory flat, health degraded then ok."""
     out = Outcome("outages", f"X down {spell:g} s, partner flapping, feed: " + ", ".join(f for f, _ in FEED_FAULTS))
     started = time.monotonic()
-    dispatch = "  retry_min: 0.2\n  retry_max: 2\n  backlog_alarm: 2\n"
+    # Retries as in production (2 s doubling to 10 min): the backlog must start draining within
+    # probe_every of X's return, not at the end of a lane's backoff.
+    dispatch = "  backlog_alarm: 2\n"
     with scenario(
         folder,
         events=events,
@@ -606,8 +608,8 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
             with Progress(s) as progress:
                 s.sink.down.clear()
                 s.x.down = None
-                back = time.time()
-                drained = drain(s, back, "the backlog to drain")
+                returned = time.time()
+                drained = drain(s, returned, "the backlog to drain")
 
             def fresh_and_ok() -> dict[str, Any] | None:
                 # The feed counts as stale 3 s after its document last changed (stale_after), and a
@@ -622,6 +624,7 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
         finally:
             _settle(out, s, d)
         failed = [ln for ln in d.log_lines() if ln.get("event") == "feed.failed"]
+        back = [ln for ln in d.log_lines() if ln.get("event") == "channel.back" and ln.get("platform") == "x-app"]
         reasons = [str(ln.get("error", "")) for ln in failed]
         out.notes.append(f"{during[0]} delivered during the outage (the flapping partner)")
         out.notes.append("health seen: " + ", ".join(sorted(seen)) + f"; {ok['status']} at the end")
@@ -630,6 +633,10 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
         out.drained = drained
         out.notes.append(drained.note("X and the partners came back"))
         out.notes.append(f"{max(tried.values(), default=0)} requests at most per account while X was down")
+        if back:
+            out.notes.append(
+                f"X answered again after {back[-1]['down_s']} s down: {back[-1]['lanes_released']} lanes released"
+            )
         order = drain_order(s)
     out.seconds = time.monotonic() - started
     out.extra = {
@@ -640,7 +647,8 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
         "x_during": x_during,
         "drain": drained,
         "tried_while_down": dict(tried),
-        "timeline": progress.timeline(back),
+        "timeline": progress.timeline(returned),
+        "back": back,
     }
     return out
 
