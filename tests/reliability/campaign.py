@@ -371,7 +371,7 @@ def progressing(s: Scenario, done: Callable[[], bool], what: str, margin: float 
                 f"no delivery for {quiet:.0f}s (allowed {allowed:.0f}s by the budgets) waiting for {what}:"
                 f" {delivered}/{s.expected()} delivered"
             )
-        time.sleep(0.5)
+        time.sleep(0.2)
     return stall
 
 

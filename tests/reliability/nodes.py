@@ -185,6 +185,9 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
         out.crashes += _unexpected_exits(victim)
         victim.kill()
         killed = time.time()
+        # A new document after the kill (the burst may have been published whole before it, on
+        # a loaded machine): the new leader's first poll has something to record.
+        c.s.replay.republish()
         wait_for(lambda: (c.leader() or (first[0],))[0] != first[0], 3 * BOUND, "another leader")
         takeover = time.time() - killed
         after = c.leader()
