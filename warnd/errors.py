@@ -95,8 +95,13 @@ class DeliveryError(WarndError):
         hold_until: datetime | None = None,
         app_hold_until: datetime | None = None,
         notice: str | None = None,
+        spent: bool = True,
     ) -> None:
         self.failure = failure
+        # False when the platform cannot have counted the request against its limits: no
+        # connection was made, or it answered with a server error. A posting budget gets that
+        # request back (runtime.outcomes); a request that may have been taken keeps its count.
+        self.spent = spent
         # For the operator, once, when the hold it starts is new (not for every delivery it stops).
         self.notice = notice
         self.hold_until = hold_until

@@ -63,14 +63,15 @@ def warning(i: int, account: str, now: datetime) -> Warning:
     )
 
 
-def x_sender(fake: FakeX, account: str, budget: tuple[int, float], app_budget: tuple[int, float]) -> XSender:
+def x_sender(fake: FakeX | str, account: str, budget: tuple[int, float], app_budget: tuple[int, float]) -> XSender:
+    """An account's sender to the fake X (or to the API base `fake` names)."""
     return XSender(
         account,
         consumer_key=Secret(APP[0]),
         consumer_secret=Secret(APP[1]),
         access_token=Secret(f"tok-{account}"),
         access_token_secret=Secret(f"sec-{account}"),
-        api_base=fake.base,
+        api_base=fake if isinstance(fake, str) else fake.base,
         connect_timeout=1.0,
         read_timeout=2.0,
         account_budget=budget,
@@ -484,5 +485,152 @@ def test_a_thread_is_split_once_per_attempt_for_both_its_budget_and_its_posts(tm
         threads = [split(w.text, label=w.thread_label) for w in ws]
         assert all(len(t) > 1 for t in threads)
         assert len(fake.posts_by("aceh")) == sum(len(t) for t in threads)
+    finally:
+        fake.stop()
+
+
+def requests_of(fake: FakeX, status: int) -> int:
+    return sum(1 for _, s, _ in list(fake.state.requests) if s == status)
+
+
+def budget_used(conn: Any, bucket: str) -> int:
+    return int(conn.execute("SELECT count(*) FROM rate_log WHERE bucket = ?", (bucket,)).fetchone()[0])
+
+
+async def through_outage(conn: Any, fake: FakeX, made: dict[str, Any], policy: DispatchSettings, failures: int) -> bool:
+    """A dispatcher draining the outbox while X answers 503, until X has refused `failures`
+    requests; then X is back and the drain goes on."""
+    d = Dispatcher(conn, SystemClock(), lambda: made, lambda: policy)
+    task = asyncio.create_task(d.drain(timeout=60))
+    while requests_of(fake, 503) < failures and not task.done():
+        await asyncio.sleep(0.01)
+    fake.down = None
+    done = await task
+    for s in made.values():
+        await s.aclose()
+    return done
+
+
+def test_requests_x_never_processed_give_their_post_back_to_the_budget(tmp_path):
+    """An outage's retries (503s) must not spend the posts its backlog needs: with a budget of
+    exactly the backlog, 30 refused attempts would leave the backlog waiting out the window
+    (15 minutes). A request X may have taken (its answer lost) keeps its count."""
+    users = {f"tok-{a}": (f"sec-{a}", a) for a in ("aceh", "ntb")}
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users)
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        box = Outbox(conn)
+        with conn.transaction():
+            for i in range(6):
+                box.enqueue(warning(i, "aceh", now), ["account:aceh"], now)
+            for i in range(3):
+                box.enqueue(warning(i, "ntb", now), ["account:ntb"], now)
+        fake.down = "503-html"
+        # ntb's first request once X is back posts, and its answer is lost.
+        fake.script("drop-after", user="ntb")
+        made = {
+            "account:aceh": x_sender(fake, "aceh", (6, 900.0), (1000, 86400.0)),
+            "account:ntb": x_sender(fake, "ntb", (4, 900.0), (1000, 86400.0)),
+        }
+        policy = DispatchSettings(give_up_after=600, retry_min=0.01, retry_max=0.05, probe_every=0.05)
+
+        with structlog.testing.capture_logs() as logs:
+            assert asyncio.run(through_outage(conn, fake, made, policy, failures=30)), box.counts()
+        assert len(fake.posts_by("aceh")) == 6 and len(fake.posts_by("ntb")) == 3
+        # What the budgets hold is what reached X: aceh's posts; ntb's posts and the request
+        # whose answer was lost (X had taken it: the re-send was refused as a duplicate).
+        assert budget_used(conn, "x:aceh") == 6
+        assert budget_used(conn, "x:ntb") == 4 and fake.state.duplicates == 1
+        assert budget_used(conn, "x-app") == 10
+        assert any(e["event"] == "budget.given_back" and e["target"] == "account:aceh" for e in logs)
+    finally:
+        fake.stop()
+
+
+def test_a_request_that_never_connected_spends_nothing(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    conn = connect(tmp_path / "w.db")
+    now = datetime.now(UTC)
+    with conn.transaction():
+        for i in range(3):
+            Outbox(conn).enqueue(warning(i, "aceh", now), ["account:aceh"], now)
+
+    def senders() -> dict[str, Any]:
+        # Nothing listens there: every connection is refused.
+        return {"account:aceh": x_sender(f"http://127.0.0.1:{dead_port}", "aceh", (90, 900.0), (9000, 86400.0))}
+
+    async def run() -> bool:
+        return await drain(conn, senders, DispatchSettings(give_up_after=1.5, retry_min=0.05, retry_max=0.2), 30)
+
+    assert asyncio.run(run())
+    dead = Outbox(conn).listing(["dead"])
+    assert len(dead) == 3 and any("unreachable" in (d.last_error or "") for d in dead)
+    assert budget_used(conn, "x:aceh") == budget_used(conn, "x-app") == 0
+
+
+def test_a_backlog_goes_as_soon_as_x_answers_again_not_at_the_end_of_its_backoff(tmp_path):
+    """After an hour's backoff per lane (retry_min = retry_max = 1 h), X coming back is noticed
+    by a probe (one waiting delivery tried every probe_every, for all the accounts together) and
+    every account's backlog goes at once, most urgent first."""
+    accounts = ["aceh", "ntb", "jabar"]
+    users = {f"tok-{a}": (f"sec-{a}", a) for a in accounts}
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users=users)
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        box = Outbox(conn)
+        issued: dict[str, list[Warning]] = {a: [] for a in accounts}
+        with conn.transaction():
+            for i in range(8):
+                for a in accounts:
+                    w = warning(i, a, now + timedelta(microseconds=i))
+                    box.enqueue(w, [f"account:{a}"], now, event=quake(now))
+                    issued[a].append(w)
+        fake.down = "503-html"
+        made = {f"account:{a}": x_sender(fake, a, (90, 900.0), (9000, 86400.0)) for a in accounts}
+        policy = DispatchSettings(give_up_after=7200, retry_min=3600, retry_max=3600, probe_every=0.2)
+
+        with structlog.testing.capture_logs() as logs:
+            # Each lane's head failed once (then waits an hour), and a few probes failed too.
+            assert asyncio.run(through_outage(conn, fake, made, policy, failures=len(accounts) + 3)), box.counts()
+        for a, ws in issued.items():
+            posted = [p.text for p in fake.posts_by(a)]
+            assert posted == [w.text for w in sorted(ws, key=lambda w: (urgency_rank(w, "earthquake"), w.id))], a
+        down = [e for e in logs if e["event"] == "channel.down"]
+        back = [e for e in logs if e["event"] == "channel.back"]
+        assert len(down) == len(back) == 1 and down[0]["platform"] == back[0]["platform"] == "x-app"
+        # The probe that got through posted its own lane's head; the other lanes were released.
+        assert back[0]["lanes_released"] >= len(accounts) - 1
+    finally:
+        fake.stop()
+
+
+def test_a_lane_found_in_a_long_backoff_after_a_restart_probes_at_once(tmp_path):
+    """A node that starts (or takes a lane over) with the lane's head waiting out an hour's
+    backoff after a server error does not wait the hour if X answers."""
+    fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
+    fake.start()
+    try:
+        conn = connect(tmp_path / "w.db")
+        now = datetime.now(UTC)
+        box = Outbox(conn)
+        with conn.transaction():
+            for i in range(3):
+                box.enqueue(warning(i, "aceh", now), ["account:aceh"], now)
+        head = box.head("account:aceh")
+        assert head is not None
+        box.mark_retry(head.id, "server_error", "X server error (503)", now + timedelta(hours=1), now)
+
+        def senders() -> dict[str, Any]:
+            return {"account:aceh": x_sender(fake, "aceh", (90, 900.0), (9000, 86400.0))}
+
+        policy = DispatchSettings(give_up_after=7200, retry_min=3600, retry_max=3600)
+        assert asyncio.run(drain(conn, senders, policy, timeout=30)), box.counts()
+        assert len(fake.posts_by("aceh")) == 3
     finally:
         fake.stop()

@@ -118,9 +118,15 @@ def page(info: dict[str, str | int | None], table: list[str], command: str, size
         "",
         *table,
         "",
-        "\"took\" is the campaign's wall time, start-up included. The fuzz row counts tests, not",
-        "deliveries; its crashes column is 1 if any test failed. The flood row counts both of its runs",
-        "(quiet and flooded). A campaign that could not finish is a row with a crash and its error.",
+        "\"took\" is the campaign's wall time, start-up included. \"drain after recovery\" is measured at",
+        "the receivers: seconds from the platforms' return (outages), the leader's kill (several nodes)",
+        "or the connection's cut to the last delivery, and the deliveries per second from the first",
+        "delivery after it to the last. A campaign waits for its backlog as long as deliveries keep",
+        "landing, and fails when none lands for longer than the next slot of warnd's posting budgets",
+        "(80 ordinary posts per account per 15 minutes) allows, plus 60 s: a backlog larger than a",
+        "budget drains at the budget's pace. The fuzz row counts tests, not deliveries; its crashes",
+        "column is 1 if any test failed. The flood row counts both of its runs (quiet and flooded). A",
+        "campaign that could not finish is a row with a crash and its error.",
         "",
     ])  # fmt: skip
 

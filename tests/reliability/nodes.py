@@ -19,7 +19,7 @@ import httpx
 from psycopg import sql
 
 from tests.conftest import cap_links
-from tests.reliability.campaign import Outcome, Scenario, _unexpected_exits, scenario
+from tests.reliability.campaign import Outcome, Progress, Scenario, _unexpected_exits, drain, progressing, scenario
 from warnd.store import postgres as pg_store
 from warnd.testing import postgres as pg
 from warnd.testing.daemon import DaemonProcess, wait_for
@@ -175,10 +175,10 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
     bound."""
     out = Outcome(f"kill -9 the leader of {n} nodes", f"{events} quakes, lease {LEASE:g} s")
     started = time.monotonic()
-    with cluster(folder, n, events=events) as c:
+    with cluster(folder, n, events=events) as c, Progress(c.s) as progress:
         first = c.start_all()
         c.s.replay.start()
-        wait_for(lambda: len(c.s.x.state.posts) >= events // 3, 60, "a third of the burst posted")
+        progressing(c.s, lambda: len(c.s.x.state.posts) >= events // 3, "a third of the burst posted")
         seen_before = status(c.configs[0])
         table_before = status(c.configs[0], "table")
         victim = c.nodes[first[0]]
@@ -193,7 +193,7 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
         takeover = time.time() - killed
         after = c.leader()
         assert after is not None
-        wait_for(c.s.complete, 120, "every post and webhook")
+        drained = drain(c.s, killed, "every post and webhook")
         time.sleep(1.0)  # anything that would repeat arrives before the count
         # Polling resumed: the new leader's first poll that recorded a document after the kill.
         polled = [t for t, _ in _events(c.nodes[after[0]], "feed.polled") if t > killed]
@@ -221,6 +221,8 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
             "cap_published_by": feeds_by,
             "repeats": sum(c.s.sink.state.repeats.values()),
             "x_refused": c.s.x.state.duplicates,
+            "drain": drained,
+            "timeline": progress.timeline(killed),
         }
         out.notes.append(
             f"{after[0]} took over {takeover:.1f} s after the kill (bound {BOUND:g} s), epoch {first[1]} -> {after[1]}"
@@ -230,6 +232,8 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
             f"re-sends: {out.extra['x_refused']} refused by X as duplicate content,"
             f" {out.extra['repeats']} webhook repeats"
         )
+        out.drained = drained
+        out.notes.append(drained.note("the kill"))
     out.seconds = time.monotonic() - started
     return out
 
@@ -245,7 +249,7 @@ def cut_off(folder: Path, events: int = 90, spell: float = 15.0) -> Outcome:
         cut_name = first[0]
         role = c.roles[int(cut_name.removeprefix("node"))]
         c.s.replay.start()
-        wait_for(lambda: len(c.s.x.state.posts) >= events // 4, 60, "a quarter of the burst posted")
+        progressing(c.s, lambda: len(c.s.x.state.posts) >= events // 4, "a quarter of the burst posted")
         terminated = pg.cut_off(f"warnd:{cut_name}", lock_out=role)
         cut_at = time.time()
         wait_for(lambda: (c.leader() or (cut_name,))[0] != cut_name, 3 * BOUND, "another leader")
@@ -258,7 +262,7 @@ def cut_off(folder: Path, events: int = 90, spell: float = 15.0) -> Outcome:
         cut = c.nodes[cut_name]
         wait_for(lambda: bool([t for t, _ in _events(cut, "store.reconnected") if t > cut_at]), 30, "reconnected")
         reconnected = min(t for t, _ in _events(cut, "store.reconnected") if t > cut_at)
-        wait_for(c.s.complete, 120, "every post and webhook")
+        drained = drain(c.s, cut_at, "every post and webhook")
         time.sleep(1.0)
         lost_lead = [t for t, _ in _events(cut, "leader.lost") if t >= cut_at]
         # What the cut node did while it could not reach the database: a poll recorded, a
@@ -291,5 +295,7 @@ def cut_off(folder: Path, events: int = 90, spell: float = 15.0) -> Outcome:
             f" {len(acted)} polls or posts by the cut node while cut; reconnected"
             f" {out.extra['reconnected_after_let_in_s']:.1f} s after being let in"
         )
+        out.drained = drained
+        out.notes.append(drained.note("the cut"))
     out.seconds = time.monotonic() - started
     return out

@@ -118,6 +118,45 @@ def test_posting_budgets_count_every_connection(store):
     assert RateLog(b).wait_until("x:user:jabar", 1, 60.0, 1, now) is None
 
 
+def test_a_budget_gets_back_the_requests_an_attempt_never_made(store):
+    a, b = store.open(), store.open()
+    now = datetime.now(UTC)
+    log = RateLog(a)
+    log.add(["x:jabar", "x-app"], now - timedelta(seconds=5), 1)
+    log.add(["x:jabar", "x-app"], now, 3)  # a thread of 3 counted before it went out
+    log.give_back(["x:jabar", "x-app"], now, 2)  # its first part went out, then X stopped answering
+    for bucket in ("x:jabar", "x-app"):
+        # 2 used of 3: one more fits now, two more only when the oldest ages out.
+        assert RateLog(b).wait_until(bucket, 3, 60.0, 1, now) is None
+        assert RateLog(b).wait_until(bucket, 3, 60.0, 2, now) is not None
+    # More back than were counted at that time leaves none, and the earlier request alone.
+    log.give_back(["x:jabar"], now, 5)
+    assert RateLog(b).wait_until("x:jabar", 2, 60.0, 1, now) is None
+    assert RateLog(b).wait_until("x:jabar", 1, 60.0, 1, now) is not None
+    log.give_back(["x:elsewhere"], now, 1)  # nothing counted there: nothing happens
+
+
+def test_deliveries_that_failed_in_an_outage_are_released_when_their_platform_answers(store):
+    conn = store.open()
+    box = Outbox(conn)
+    now = datetime.now(UTC)
+    with conn.transaction():
+        for i in range(4):
+            box.enqueue(warning(i), ["account:jabar", "partner:radio"], now)
+    rows = {(d.target, d.warning.id): d.id for d in box.listing(["pending"])}
+    later = now + timedelta(minutes=10)
+    before = now - timedelta(seconds=30)
+    box.mark_retry(rows["account:jabar", "w-0"], "server_error", "503", later, before)  # before the outage
+    box.mark_retry(rows["account:jabar", "w-1"], "server_error", "503", later, now)
+    box.mark_retry(rows["account:jabar", "w-2"], "rate_limited", "429", later, now)  # X's hold stands
+    box.mark_retry(rows["partner:radio", "w-3"], "network", "refused", later, now)  # another platform
+    moved = box.retry_early(["account:jabar"], ["server_error", "network"], now, now)
+    assert moved == ["account:jabar"]
+    due = {d.warning.id: d.next_attempt_at for d in Outbox(store.open()).listing(["retry"])}
+    assert due == {"w-0": later, "w-1": now, "w-2": later, "w-3": later}
+    assert box.retry_early([], ["server_error"], now, now) == []
+
+
 def test_feed_state_validators_failures_and_links(store):
     a, b = store.open(), store.open()
     FeedStates(a).ok("auto", T0, etag='"e1"', last_modified=None, body_hash="h1", changed=True)

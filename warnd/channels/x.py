@@ -59,7 +59,7 @@ from warnd.channels import threads
 from warnd.channels.base import Budget, Job, Sent
 from warnd.channels.x_answers import ParentGone, classify
 from warnd.channels.x_media import Media
-from warnd.channels.x_wire import TWEEPY_HOST, Route
+from warnd.channels.x_wire import TWEEPY_HOST, NotConnected, Route
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
@@ -253,6 +253,9 @@ class XSender:
             )
         except tweepy.HTTPException as e:
             raise classify(e, self.clock.now()) from None
+        except (NotConnected, requests.ConnectTimeout, requests.exceptions.ProxyError) as e:
+            # The request never reached X: it cannot have posted, nor counted against a limit.
+            raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK, spent=False) from None
         except (requests.ConnectionError, requests.Timeout) as e:
             raise DeliveryError(f"X API unreachable: {type(e).__name__}", Failure.NETWORK) from None
         except requests.RequestException as e:

@@ -138,7 +138,11 @@ def classify(e: tweepy.HTTPException, now: datetime) -> DeliveryError:
             notice=f"operator action needed: the X app's credits are spent; every X account waits until"
             f" {until.isoformat()} and then tries again (top up credits in the X Developer Console)",
         )
-    return DeliveryError(message, failure)
+    # A server error is X not processing the post (its edge or a backend down): the request is
+    # not counted against the posting budget. X may still have taken it (runtime.outcomes keeps
+    # that possibility for duplicate detection); should it have counted, X's own 429 and its
+    # announced reset stop the account, as for any limit X enforces.
+    return DeliveryError(message, failure, spent=not 500 <= status < 600)
 
 
 def holds(headers: Any, now: datetime) -> tuple[datetime, datetime | None]:

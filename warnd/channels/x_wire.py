@@ -7,7 +7,9 @@ API host with httpx under the `http:` proxy and CA policy, and hands tweepy a re
   stays valid;
 - a timeout on every request: tweepy passes none, and a hung connection would block a thread;
 - network failures become the requests exceptions tweepy and the X sender know (ConnectionError,
-  ConnectTimeout, ReadTimeout, ProxyError).
+  ConnectTimeout, ReadTimeout, ProxyError), a connection that was never made told apart
+  (NotConnected, ConnectTimeout) from one lost with the request sent: only the first cannot
+  have posted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ from requests_oauthlib import OAuth1
 from warnd.config.outbound import Outbound
 
 TWEEPY_HOST = "https://api.twitter.com"
+
+
+class NotConnected(requests.ConnectionError):
+    """No connection to the API host was made (refused, unreachable, DNS): nothing was sent."""
 
 
 class Route(BaseAdapter):
@@ -77,6 +83,8 @@ class Route(BaseAdapter):
             raise requests.ReadTimeout(str(e), request=request) from None
         except httpx.ProxyError as e:
             raise requests.exceptions.ProxyError(str(e), request=request) from None
+        except httpx.ConnectError as e:
+            raise NotConnected(str(e), request=request) from None
         except httpx.TransportError as e:
             # Refused, reset, TLS refused, the answer cut off: no answer, as with requests.
             raise requests.ConnectionError(str(e), request=request) from None

@@ -307,6 +307,9 @@ class DispatchSettings(Strict):
     """A warning not delivered this long after it was issued is dead-lettered with a notice."""
     retry_min: Duration = 2.0
     retry_max: Duration = 600.0
+    probe_every: Duration = 5.0
+    """While a platform is down (server errors, no connection), one waiting delivery of its lanes
+    is tried this often whatever its backoff; the first that goes through releases the rest."""
     backlog_alarm: Duration = 600.0
     """A target with a warning waiting longer than this raises a notice (held, failing or disabled)."""
 

@@ -12,6 +12,13 @@ a reply, the post it answers. The
 attempt is marked in flight and committed before the request goes out; the result is committed
 after (runtime.outcomes). A crash in between leaves an unknown outcome, retried on restart (X's
 duplicate refusal and the partners' idempotency key make the repeat harmless).
+
+A platform that stops answering (server errors, no connection) sends each lane's head into
+backoff, up to retry_max. While it is down, one head of its lanes is tried past its backoff every
+`probe_every` seconds; the first answer from it releases every lane of the platform at once, so a
+backlog starts draining within seconds of the platform's return, not at the end of a backoff.
+Lanes that share a hold share a platform (every X account posts through the one X API); any other
+lane (a partner, a CAP feed) is a platform of its own.
 """
 
 from __future__ import annotations
@@ -19,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from warnd.channels.base import Job, Pictures, Sender, Sent
@@ -30,7 +38,7 @@ from warnd.metrics import Metrics
 from warnd.model import NO_CHANNEL, Delivery, DeliveryState, Target, TargetKind
 from warnd.obs import get_logger
 from warnd.runtime.membership import Membership
-from warnd.runtime.outcomes import OutboxCheckpoint, Outcomes
+from warnd.runtime.outcomes import OutboxCheckpoint, Outcomes, Spent
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.outbox import Outbox
 from warnd.store.targets import RateLog, Targets
@@ -42,6 +50,23 @@ log = get_logger("warnd.dispatch")
 SWEEP_EVERY = 2.0
 # A reply waits for the post it answers; checked this often.
 REPLY_WAIT = 0.5
+# Failures that say the platform is not answering, rather than refusing this delivery.
+OUTAGE = (Failure.SERVER_ERROR, Failure.NETWORK)
+_OUTAGE_REASONS = tuple(f.value for f in OUTAGE)
+
+
+def platform(sender: Sender) -> str:
+    """What the lane posts through: lanes that share a hold share it (every X account posts
+    through the one X API); any other lane is a platform of its own."""
+    return sender.hold_keys[0] if sender.hold_keys else str(sender.target)
+
+
+@dataclass
+class _Outage:
+    """A platform not answering, as this node sees it."""
+
+    since: datetime  # the first failure after its last answer
+    probe_at: datetime  # when one head may next be tried past its backoff
 
 
 class Dispatcher:
@@ -70,7 +95,9 @@ class Dispatcher:
         self.clock = clock
         self.senders = senders
         self.policy = policy
-        self.outcomes = Outcomes(self.outbox, self.targets, clock, senders, self.metrics)
+        self.outcomes = Outcomes(self.outbox, self.targets, clock, senders, self.metrics, self.rates)
+        # Platforms down, by platform(); read and written on the store's thread only.
+        self._outages: dict[str, _Outage] = {}
         self._wake = asyncio.Event()
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._lane_wake: dict[str, asyncio.Event] = {}
@@ -166,7 +193,7 @@ class Dispatcher:
         claimed = await self.store.run(self._claim, target)
         if not isinstance(claimed, _Claimed):
             return claimed
-        batch, sender, job, reply_to, policy = claimed
+        batch, sender, job, reply_to, policy, spent = claimed
         sent_ok: list[tuple[Delivery, Sent, datetime]] = []
         try:
             for i, bd in enumerate(batch):
@@ -187,7 +214,9 @@ class Dispatcher:
                     if isinstance(job.checkpoint, OutboxCheckpoint):
                         # The parts that did go out are known before the retry reads them.
                         await job.checkpoint.flush()
-                    await self.store.run(self.outcomes.failed, bd, e, sender, policy, batch[i + 1 :])
+                    if spent is not None and isinstance(job.checkpoint, OutboxCheckpoint):
+                        spent = replace(spent, parts_out=job.checkpoint.parts_out)
+                    await self.store.run(self._failed, bd, e, sender, policy, batch[i + 1 :], spent)
                     return 0.0
                 sent_ok.append((bd, sent, self.clock.now()))
         finally:
@@ -196,7 +225,61 @@ class Dispatcher:
             # flight and is retried at start.
             if sent_ok:
                 await self.store.run(self.outcomes.sent, sent_ok, sender, target, reply_to)
+        await self._answered(sender)
         return 0.0
+
+    def _failed(
+        self,
+        d: Delivery,
+        e: DeliveryError,
+        sender: Sender,
+        policy: DispatchSettings,
+        unsent: list[Delivery],
+        spent: Spent | None,
+    ) -> None:
+        """On the store's thread: the failure recorded; a platform not answering is marked down
+        from this moment (before the delivery's own record, which the release compares with)."""
+        now = self.clock.now()
+        self.outcomes.failed(d, e, sender, policy, unsent, spent)
+        key = platform(sender)
+        if e.failure in OUTAGE and key not in self._outages:
+            self._outages[key] = _Outage(now, now + timedelta(seconds=policy.probe_every))
+            log.warning(
+                "channel.down",
+                event_id=d.warning.event_id,
+                target=d.target,
+                platform=key,
+                reason=e.failure.value,
+                detail=f"its lanes retry one head every {policy.probe_every:g}s past their backoff until it answers",
+            )
+
+    async def _answered(self, sender: Sender) -> None:
+        """A delivery went out: if its platform was down, every lane of it goes again now."""
+        key = platform(sender)
+        if key not in self._outages:
+            return
+        lanes = [t for t, s in self.senders().items() if platform(s) == key]
+        moved = await self.store.run(self._recovered, key, lanes)
+        for target in moved:
+            if (e := self._lane_wake.get(target)) is not None:
+                e.set()
+        self._wake.set()
+
+    def _recovered(self, key: str, lanes: list[str]) -> list[str]:
+        """On the store's thread: the platform answers again; the lanes whose heads failed while
+        it was down go at once, each most urgent first."""
+        outage = self._outages.pop(key, None)
+        if outage is None:
+            return []
+        now = self.clock.now()
+        moved = self.outbox.retry_early(lanes, _OUTAGE_REASONS, outage.since, now)
+        log.info(
+            "channel.back",
+            platform=key,
+            down_s=round((now - outage.since).total_seconds(), 1),
+            lanes_released=len(moved),
+        )
+        return moved
 
     def _claim(self, target: str) -> _Claimed | float | None:
         """On the store's thread: the lane's next delivery (with those batched after it)
@@ -242,17 +325,37 @@ class Dispatcher:
                     reply_to = anchor.remote_id
         job = self._job(d, reply_to)
 
-        waits = [d.next_attempt_at, state.hold_until]
+        waits = [state.hold_until]
         waits += [self.targets.get(k).hold_until for k in sender.hold_keys]
         cost = sender.cost(job)
         urgent = d.life_safety
         waits += [self.rates.wait_until(b.bucket, b.limit(urgent), b.window, cost, now) for b in sender.budgets]
-        latest = max((w for w in waits if w is not None), default=now)
+        held = max((w for w in waits if w is not None), default=now)
+        backoff = d.next_attempt_at
+        outage: _Outage | None = None
+        if d.reason in _OUTAGE_REASONS and backoff > now:
+            key = platform(sender)
+            outage = self._outages.get(key)
+            if outage is None:
+                # Down before this node saw it (a restart, a lane taken over from another node):
+                # probed now rather than at the end of a backoff of up to retry_max.
+                outage = self._outages[key] = _Outage(now - timedelta(seconds=policy.retry_max), now)
+        if outage is not None and held <= now:
+            # Its platform is down: one head of its lanes probes it every probe_every, whatever
+            # its own backoff says; the first answer releases the others (_recovered).
+            if now >= outage.probe_at:
+                outage.probe_at = now + timedelta(seconds=policy.probe_every)
+                backoff = now
+            else:
+                backoff = min(backoff, outage.probe_at)
+        latest = max(held, backoff)
         if latest > now:
             return max(0.01, (latest - now).total_seconds())
 
+        spent: Spent | None = None
         if sender.budgets:
             self.rates.add([b.bucket for b in sender.budgets], now, cost)
+            spent = Spent(now, cost, 0)
         batch = [d]
         size = getattr(sender, "batch", 1)
         if size > 1 and reply_to is None and not sender.budgets:
@@ -264,7 +367,7 @@ class Dispatcher:
             # Another node claimed it first: what this node did claim goes back, in order.
             self.outbox.release([x for x in batch if x.id in claimed])
             return 0.0
-        return _Claimed([x for x in batch if x.id in claimed], sender, job, reply_to, policy)
+        return _Claimed([x for x in batch if x.id in claimed], sender, job, reply_to, policy, spent)
 
     def _job(self, d: Delivery, reply_to: str | None) -> Job:
         # Only the accounts' posts show a map.
@@ -301,3 +404,5 @@ class _Claimed(NamedTuple):
     job: Job
     reply_to: str | None
     policy: DispatchSettings
+    # What the claim counted against the sender's budgets (None: it has none).
+    spent: Spent | None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from warnd.channels.base import Sender, Sent
@@ -29,10 +30,20 @@ from warnd.model import GAVE_UP, Delivery
 from warnd.obs import get_logger
 from warnd.store.backend import DatabaseError
 from warnd.store.outbox import Outbox
-from warnd.store.targets import Targets
+from warnd.store.targets import RateLog, Targets
 from warnd.store.worker import StoreWorker
 
 log = get_logger("warnd.dispatch")
+
+
+@dataclass(frozen=True, slots=True)
+class Spent:
+    """What an attempt counted against its budgets before it went out: `cost` requests at `at`,
+    of which `parts_out` went out (thread parts posted, or found on the platform)."""
+
+    at: datetime
+    cost: int
+    parts_out: int
 
 
 def backoff(attempts: int, policy: DispatchSettings) -> float:
@@ -48,8 +59,11 @@ class OutboxCheckpoint:
         self.delivery_id = delivery_id
         self.store = store
         self._unwritten: list[Callable[[], None]] = []
+        # Parts this attempt put on the platform (or found there): what it spent of a budget.
+        self.parts_out = 0
 
     async def part_sent(self, remote_id: str | None) -> None:
+        self.parts_out += 1
         await self._record(functools.partial(self.outbox.record_part, self.delivery_id, remote_id))
 
     async def part_unanswered(self, part: int) -> None:
@@ -88,9 +102,11 @@ class Outcomes:
         clock: Clock,
         senders: Callable[[], Mapping[str, Sender]],
         metrics: Metrics,
+        rates: RateLog,
     ) -> None:
         self.outbox = outbox
         self.targets = targets
+        self.rates = rates
         self.clock = clock
         self.senders = senders
         self.metrics = metrics
@@ -149,13 +165,41 @@ class Outcomes:
             m.event_to_post.labels(channel).observe(max(0.0, (done - origin).total_seconds()))
 
     def failed(
-        self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings, unsent: list[Delivery]
+        self,
+        d: Delivery,
+        e: DeliveryError,
+        sender: Sender,
+        policy: DispatchSettings,
+        unsent: list[Delivery],
+        spent: Spent | None = None,
     ) -> None:
-        """On the store's thread: the failure recorded, and the rest of its batch released."""
+        """On the store's thread: the failure recorded, what the attempt did not spend given back
+        to its budgets, and the rest of its batch released."""
+        if spent is not None:
+            self._give_back(d, e, sender, spent)
         outcome = self._record_failure(d, e, sender, policy)
         if outcome is not None:
             self.metrics.deliveries.labels(sender.channel, d.target, outcome).inc()
         self.outbox.release(unsent)
+
+    def _give_back(self, d: Delivery, e: DeliveryError, sender: Sender, spent: Spent) -> None:
+        """The budgets counted every part of the attempt before it went out (a crash mid-way
+        must not under-count). A failed attempt keeps the parts it put out and the request that
+        failed when the platform may have counted it (a timeout or a connection lost after
+        sending); the parts never sent, and a request X never processed (no connection, a 5xx),
+        are given back, so an outage's retries do not use up the posts its backlog needs."""
+        kept = spent.parts_out + (1 if e.spent else 0)
+        back = spent.cost - kept
+        if back <= 0 or not sender.budgets:
+            return
+        self.rates.give_back([b.bucket for b in sender.budgets], spent.at, back)
+        log.debug(
+            "budget.given_back",
+            event_id=d.warning.event_id,
+            target=d.target,
+            requests=back,
+            reason=e.failure.value,
+        )
 
     def _record_failure(self, d: Delivery, e: DeliveryError, sender: Sender, policy: DispatchSettings) -> str | None:
         """Record the failure; returns its outcome for the metrics (None: counted as sent)."""

@@ -313,6 +313,26 @@ class Outbox:
         args.append(limit)
         return [_delivery(r) for r in self.conn.execute(sql, args).fetchall()]
 
+    def retry_early(self, targets: Sequence[str], reasons: Sequence[str], since: datetime, now: datetime) -> list[str]:
+        """Deliveries of these lanes waiting out a backoff after a failure for one of `reasons`
+        at or after `since`, due now instead: their platform answers again. The lanes moved."""
+        if not targets or not reasons:
+            return []
+        rows = self.conn.execute(
+            "SELECT id, target, updated_at FROM deliveries WHERE state = 'retry'"
+            f" AND target IN ({placeholders(len(targets))}) AND reason IN ({placeholders(len(reasons))})",
+            (*targets, *reasons),
+        ).fetchall()
+        # Compared as times: stored ISO strings drop a zero fraction and would sort wrong.
+        due = [(int(r[0]), str(r[1])) for r in rows if (at := _ts(r[2])) is not None and at >= since]
+        if not due:
+            return []
+        self.conn.execute(
+            f"UPDATE deliveries SET next_attempt_at = ? WHERE state = 'retry' AND id IN ({placeholders(len(due))})",
+            (iso_utc(now), *(i for i, _ in due)),
+        )
+        return sorted({t for _, t in due})
+
     def retry_now(self, ids: Sequence[int], now: datetime) -> int:
         """Put dead (or waiting) deliveries back at the head of their lanes. Sent ones are left
         alone: re-sending those is a new warning, not a retry."""

@@ -75,6 +75,20 @@ class RateLog:
             "INSERT INTO rate_log (bucket, at) VALUES (?, ?)", [(b, at.timestamp()) for b in buckets for _ in range(n)]
         )
 
+    def give_back(self, buckets: list[str], at: datetime, n: int) -> None:
+        """Forget `n` of the requests added at `at` in each bucket (requests counted before an
+        attempt that never made them). Rows are told apart only by bucket and time, so those at
+        `at` are written again, fewer by `n`."""
+        stamp = at.timestamp()
+        for bucket in buckets:
+            row = self.conn.execute("SELECT count(*) FROM rate_log WHERE bucket = ? AND at = ?", (bucket, stamp))
+            had = int(row.fetchone()[0])
+            if had == 0:
+                continue
+            self.conn.execute("DELETE FROM rate_log WHERE bucket = ? AND at = ?", (bucket, stamp))
+            if had > n:
+                self.conn.executemany("INSERT INTO rate_log (bucket, at) VALUES (?, ?)", [(bucket, stamp)] * (had - n))
+
     def wait_until(self, bucket: str, limit: int, window: float, cost: int, now: datetime) -> datetime | None:
         """When `cost` more requests fit into the budget (None: now). A sliding window: the
         answer is when enough of the requests in it have aged out."""
