@@ -317,8 +317,9 @@ class MastodonSender:
             media_id = str(_json(raw)["id"])
         except (KeyError, TypeError):
             raise DeliveryError("Mastodon answered the upload without a media id", Failure.SERVER_ERROR) from None
-        # 202: the instance is still processing it and refuses to attach it until it is done.
-        while status == 202:
+        # 202 (and 206 on the polls): the instance is still processing it and refuses to
+        # attach it until it is done; the caller's wait bounds this.
+        while status in (202, 206):
             await asyncio.sleep(_POLL)
             status, raw, headers = await self._request("GET", f"/api/v1/media/{media_id}")
             if status not in (200, 206):
