@@ -223,9 +223,7 @@ class _Handler(QuietHandler):
             return self._status(account, form, now)
         if method == "POST" and path in ("/api/v2/media", "/api/v1/media"):
             with fake.lock:
-                _, left = self._window(
-                    fake.state.media_windows, account, now, fake.media_limit, fake.media_window
-                )
+                _, left = self._window(fake.state.media_windows, account, now, fake.media_limit, fake.media_window)
             if left < 0:
                 return 429, TOO_MANY
             upload = form.get("file")
