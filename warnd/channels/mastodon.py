@@ -346,7 +346,11 @@ class MastodonSender:
         status, body, headers = await self._request("GET", "/api/v1/accounts/verify_credentials")
         if status != 200:
             raise classify(status, body, headers, self.clock.now())
-        await self.limits()
+        try:
+            await self.limits()
+        except DeliveryError as e:
+            # The token is good; the limit is read again before the first status.
+            log.warning("mastodon.instance_unread", account=self.account, detail=str(e))
 
     async def aclose(self) -> None:
         if self._http is not None:
