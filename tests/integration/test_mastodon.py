@@ -297,10 +297,34 @@ def test_a_map_still_processing_is_waited_for_within_the_wait(fake):
     assert status.media_ids and len(fake.attempts_at(f"/api/v1/media/{status.media_ids[0]}", "GET")) == 3
 
 
-def test_a_late_or_refused_map_never_holds_back_a_life_safety_text(fake):
-    life = delivery(priority=Priority.LIFE_SAFETY)
-    send(sender(fake), Job(life, picture=Ready(Picture(PNG, "Peta"), delay=1.0)))
+def test_a_late_map_never_holds_back_a_life_safety_text_and_follows_it_as_a_reply(fake):
+    life = delivery(LONG, label="PD-1", priority=Priority.LIFE_SAFETY)
+    kept = Kept()
+    s = sender(fake)
+
+    async def go():
+        try:
+            sent = await s.send(Job(life, checkpoint=kept, picture=Ready(Picture(PNG, "Peta gempa"), delay=1.0)))
+            # The delivery is done, its text out, before the map is there.
+            assert not any(x.media_ids for x in fake.statuses_by("aceh"))
+            return sent
+        finally:
+            await s.aclose()  # gives the late map its wait and its post
+
+    sent = run(go())
+    statuses = fake.statuses_by("aceh")
+    *text, map_reply = statuses
+    assert all(not x.media_ids for x in text) and sent.remote_id == text[0].id
+    assert len(map_reply.media_ids) == 1 and map_reply.reply_to == text[-1].id
+    assert map_reply.text.startswith("Peta: Gempa M6.2 Aceh") and map_reply.text.endswith("PD-1")
+    assert kept.parts == [x.id for x in statuses]
+    assert fake.state.media[map_reply.media_ids[0]].description == "Peta gempa"
+
+
+def test_a_refused_map_is_left_off_and_the_text_goes(fake):
     fake.fail("/api/v2/media", 429, {"error": "Too many requests"})
+    send(sender(fake), Job(delivery(), picture=Ready(Picture(PNG, "Peta"))))
+    fake.fail("/api/v2/media", 500, b"<html>oops</html>", content_type="text/html")
     send(sender(fake), Job(delivery(wid="w-2"), picture=Ready(Picture(PNG, "Peta"))))
     statuses = fake.statuses_by("aceh")
     assert len(statuses) == 2 and all(not x.media_ids for x in statuses)

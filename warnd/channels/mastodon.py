@@ -22,8 +22,11 @@ makes are smaller than the adapter it would need.
   (404) makes the post go on its own.
 - The map: uploaded (POST /api/v2/media with its Indonesian alt text as `description`) and
   attached to the first part when it is ready within the wait (0.2 s for a life-safety post,
-  upload included; `picture_wait` otherwise). A map that is late, refused, still processing
-  (202) past the wait, or over the media budget is left off and the text goes as it is.
+  upload included; `picture_wait` otherwise). A map (or upload, or the instance's processing
+  of it) not ready in time goes, once it is (at most LATE_WAIT later), as a reply to the
+  thread's last part ("Peta: <first line> <label>"), posted after the delivery is done and
+  recorded like a part, with an Idempotency-Key of its own. A map refused or over the media
+  budget is left off and the text goes as it is.
 - Answers: mastodon_answers.MASTODON_ANSWERS, by status and body.
 """
 
@@ -50,6 +53,8 @@ from warnd.model import Target
 from warnd.obs import get_logger
 
 log = get_logger("warnd.mastodon")
+# What gets the media id of a map that was not ready for the first part.
+Later = asyncio.Task[str | None]
 
 # Mastodon's defaults, when the instance does not say.
 DEFAULT_LIMIT = 500
@@ -60,6 +65,9 @@ ACCOUNT_BUDGET = (240, 300.0, 40)
 # 30 media uploads per 30 minutes per account: warnd uploads at most 25 in any 30 minutes.
 MEDIA_BUDGET = (25, 1800.0)
 LIFE_SAFETY_WAIT = 0.2
+# How much longer, once the text is out, a map that missed it is waited for before it goes as a
+# reply (as for X: channels.x_media.LATE_WAIT).
+LATE_WAIT = 5.0
 # Mastodon's default description_limit is 1500 characters, image_size_limit 16 MB.
 MAX_ALT = 1500
 MAX_IMAGE = 16 * 1024 * 1024
@@ -131,6 +139,7 @@ class MastodonSender:
         self._limits: tuple[int, int] | None = None
         self._uploads: collections.deque[float] = collections.deque()
         self._media_hold: float = 0.0
+        self._late: set[asyncio.Task[None]] = set()
 
     def __repr__(self) -> str:
         return f"MastodonSender({self.target} @ {self.instance})"
@@ -188,32 +197,42 @@ class MastodonSender:
         first: str | None = known[0] if known else None
         reply_to = known[-1] if known else job.reply_to
         # Only before the first part: a resumed thread's first part is out, with or without it.
-        media_id = await self._map(job) if not done else None
-        for n, text in enumerate(parts[len(done) :], len(done) + 1):
-            key = f"{d.idempotency_key}-{n}"
-            try:
-                posted = await self._post_part(job, text, reply_to, media_id, key)
-            except OverLimit:
-                # The instance's limit is smaller than it said: read it again for the retry.
-                self._limits = None
-                raise
-            except DeliveryError as e:
-                if e.failure in (Failure.NETWORK, Failure.SERVER_ERROR):
-                    await job.checkpoint.part_unanswered(n)
-                raise
-            await job.checkpoint.part_sent(posted)
-            log.info(
-                "mastodon.part_posted",
-                event_id=w.event_id,
-                warning_id=w.id,
-                target=d.target,
-                part=n,
-                parts=len(parts),
-                status_id=posted,
-            )
-            media_id = None
-            first = first or posted
-            reply_to = posted
+        media_id, later = await self._map(job) if not done else (None, None)
+        try:
+            for n, text in enumerate(parts[len(done) :], len(done) + 1):
+                key = f"{d.idempotency_key}-{n}"
+                try:
+                    posted = await self._post_part(job, text, reply_to, media_id, key)
+                except OverLimit:
+                    # The instance's limit is smaller than it said: read it again for the retry.
+                    self._limits = None
+                    raise
+                except DeliveryError as e:
+                    if e.failure in (Failure.NETWORK, Failure.SERVER_ERROR):
+                        await job.checkpoint.part_unanswered(n)
+                    raise
+                await job.checkpoint.part_sent(posted)
+                log.info(
+                    "mastodon.part_posted",
+                    event_id=w.event_id,
+                    warning_id=w.id,
+                    target=d.target,
+                    part=n,
+                    parts=len(parts),
+                    status_id=posted,
+                )
+                media_id = None
+                first = first or posted
+                reply_to = posted
+        except BaseException:
+            # The text did not go out whole: no map follows it.
+            if later is not None:
+                later.cancel()
+            raise
+        if later is not None and reply_to:
+            self._follow(job, later, reply_to)
+        elif later is not None:
+            later.cancel()
         return Sent(remote_id=first)
 
     async def _post_part(self, job: Job, text: str, reply_to: str | None, media_id: str | None, key: str) -> str:
@@ -265,31 +284,87 @@ class MastodonSender:
 
     # --- the map -------------------------------------------------------------------------
 
-    async def _map(self, job: Job) -> str | None:
-        """The media id of the warning's map, uploaded and ready within the wait; None: the
-        first part goes without it."""
+    async def _map(self, job: Job) -> tuple[str | None, Later | None]:
+        """(the media id of the warning's map, uploaded and ready within the wait, or None: the
+        first part goes without it; when the map or its upload was not ready in time, the task
+        that gets its media id once it is, for a reply after the text: `later`)."""
         if job.picture is None:
-            return None
+            return None, None
         wait = LIFE_SAFETY_WAIT if job.delivery.life_safety else self.picture_wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
+        picture, missing = await self._picture(job, wait)
+        if picture is None:
+            return None, (loop.create_task(self._later(job, None)) if missing else None)
+        upload = loop.create_task(self._upload_logged(job, picture))
+        finished, _ = await asyncio.wait({upload}, timeout=max(0.0, deadline - loop.time()))
+        if not finished:
+            # The upload goes on; its media id is used for the reply after the text.
+            return None, loop.create_task(self._later(job, upload))
+        return upload.result(), None
+
+    async def _picture(self, job: Job, seconds: float) -> tuple[Picture | None, bool]:
+        """(the map, or None; True when the source had none to give yet, False when it failed)."""
+        assert job.picture is not None
         try:
-            picture = await asyncio.wait_for(job.picture.wait(wait), wait + 0.05)
+            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds + 0.05)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source never fails the post
             self._media_failed(job, "source_failed", f"{type(e).__name__}: {e}")
+            return None, False
+        return picture, picture is None
+
+    async def _later(self, job: Job, upload: asyncio.Task[str | None] | None) -> str | None:
+        """The media id of a map that was not there, or not uploaded, for the first part, once
+        it is (at most LATE_WAIT more); None when it does not come or fails (logged, counted)."""
+        if upload is None:
+            picture, _ = await self._picture(job, LATE_WAIT)
+            if picture is None:
+                self._media_failed(job, "late", f"no map {LATE_WAIT} s after the text")
+                return None
+            upload = asyncio.get_running_loop().create_task(self._upload_logged(job, picture))
+        finished, _ = await asyncio.wait({upload}, timeout=LATE_WAIT)
+        if not finished:
+            upload.cancel()
+            self._media_failed(job, "upload_slow", f"the upload took over {LATE_WAIT} s more")
             return None
-        if picture is None:
-            self._media_failed(job, "late", f"no map within {wait} s: the text goes without it")
-            return None
+        return upload.result()
+
+    def _follow(self, job: Job, later: Later, reply_to: str) -> None:
+        """The map that was not ready for the first part, posted once it is as a reply to the
+        thread's last part, after the delivery is done (the account's next warning never waits
+        for a map), and recorded like a part. Only the attempt that posted the first part calls
+        this; its own Idempotency-Key keeps a repeat of its request from posting it twice."""
+        task = asyncio.get_running_loop().create_task(self._follow_up(job, later, reply_to))
+        self._late.add(task)
+        task.add_done_callback(self._late.discard)
+
+    async def _follow_up(self, job: Job, later: Later, reply_to: str) -> None:
+        media_id = await later
+        if media_id is None:
+            return
+        d = job.delivery
+        w = d.warning
+        label = threads.thread_label(w.thread_label)
+        limit, url_length = self._limits or (DEFAULT_LIMIT, URL_LENGTH)
+        headline = threads.headline(w.text.strip().split("\n", 1)[0], _measure(url_length))
+        text = f"Peta: {headline}{' ' + label if label else ''}"[:limit]
         try:
-            async with asyncio.timeout(max(0.0, deadline - loop.time())):
-                return await self._upload(job, picture)
-        except TimeoutError:
-            self._media_failed(job, "upload_slow", f"the map was not uploaded within {wait} s")
+            posted = await self._post_part(job, text, reply_to, media_id, f"{d.idempotency_key}-map")
+        except DeliveryError as e:
+            self._media_failed(job, "reply_refused", str(e))
+            return
+        await job.checkpoint.part_sent(posted)
+        log.info("mastodon.map_posted", event_id=w.event_id, warning_id=w.id, target=d.target, status_id=posted)
+
+    async def _upload_logged(self, job: Job, picture: Picture) -> str | None:
+        try:
+            return await self._upload(job, picture)
         except DeliveryError as e:
             self._media_failed(job, "upload_refused", str(e))
+        except Exception as e:  # whatever else goes wrong with the image, the post goes
+            self._media_failed(job, "upload_failed", f"{type(e).__name__}: {e}")
         return None
 
     async def _upload(self, job: Job, picture: Picture) -> str | None:
@@ -353,6 +428,11 @@ class MastodonSender:
             log.warning("mastodon.instance_unread", account=self.account, detail=str(e))
 
     async def aclose(self) -> None:
+        """A late map's reply still waiting is given its wait and one post, then dropped."""
+        if self._late:
+            _, pending = await asyncio.wait(set(self._late), timeout=LATE_WAIT + self.timeout)
+            for task in pending:
+                task.cancel()
         if self._http is not None:
             await self._http.aclose()
 
