@@ -15,12 +15,13 @@ from pathlib import Path
 from warnd.channels.base import Sender
 from warnd.channels.cap_feed import CapFeedSender, declared_feeds
 from warnd.channels.file import FileSender
+from warnd.channels.mastodon import MastodonSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
-from warnd.config.schema import ConfigFile, FileAccount, XAccount
+from warnd.config.schema import ConfigFile, FileAccount, MastodonAccount, XAccount
 from warnd.model import Target
 
 
@@ -75,6 +76,21 @@ def make_senders(
         )
         if isinstance(account, FileAccount):
             out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)
+            continue
+        if isinstance(account, MastodonAccount):
+            token = secret(account.credential, ("accounts", name, "credential"), target)
+            if token is not None:
+                out.senders[target] = MastodonSender(
+                    name,
+                    instance=account.instance,
+                    token=token,
+                    lang=account.lang,
+                    outbound=outbound,
+                    clock=clock,
+                    user_agent=cfg.user_agent,
+                    timeout=account.timeout,
+                    picture_wait=account.picture_wait,
+                )
             continue
         assert isinstance(account, XAccount)
         app_name = cfg.x.app_credential

@@ -224,7 +224,30 @@ class XAccount(_Account):
     include_url: bool = False
 
 
-Account = Annotated[FileAccount | XAccount, Field(discriminator="channel")]
+class MastodonAccount(_Account):
+    """One account on a Mastodon instance (channels.mastodon); statuses in the account's `lang`."""
+
+    channel: Literal["mastodon"]
+    instance: str
+    """The instance's base URL, https (http only to a loopback address, for drills), no secret in it."""
+    credential: Name
+    """Name of the credential holding the account's access token (scopes write:statuses, write:media)."""
+    timeout: Duration = 10.0
+    picture_wait: Duration = 2.0
+    """How long a status that is not life-safety waits for its map (life safety: 0.2 s)."""
+
+    @field_validator("instance")
+    @classmethod
+    def _https(cls, v: str) -> str:
+        u = urlsplit(v)
+        if not u.hostname or u.path.strip("/") or u.query or u.fragment:
+            raise ValueError(f"{redact_url(v)!r} must be an instance's base URL, e.g. https://mastodon.example")
+        if u.scheme != "https" and not (u.scheme == "http" and is_loopback(u.hostname)):
+            raise ValueError(f"{redact_url(v)!r} must be https (http only to a loopback address)")
+        return _no_secret(v.rstrip("/"))
+
+
+Account = Annotated[FileAccount | XAccount | MastodonAccount, Field(discriminator="channel")]
 
 
 class Partner(Strict):

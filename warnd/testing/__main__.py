@@ -1,5 +1,6 @@
-"""Drills without X or a partner: `python -m warnd.testing x --port 8791` and
-`python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET`."""
+"""Drills without X or a partner: `python -m warnd.testing x --port 8791`,
+`python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET` and
+`python -m warnd.testing mastodon --port 8793`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import argparse
 import signal
 import threading
 
+from warnd.testing.fake_mastodon import FakeMastodon
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -21,9 +23,14 @@ def main() -> int:
     sink.add_argument("--port", type=int, default=8792)
     sink.add_argument("--partner", action="append", default=[], metavar="NAME=SECRET")
     sink.add_argument("--open", action="append", default=[], metavar="NAME", help="a receiver taking unsigned POSTs")
-    for cmd in (x, sink):
+    masto = sub.add_parser("mastodon", help="a fake Mastodon instance (any bearer token names its account)")
+    masto.add_argument("--port", type=int, default=8793)
+    masto.add_argument("--max-characters", type=int, default=500)
+    for cmd in (x, sink, masto):
         cmd.add_argument("--quiet", action="store_true", help="print nothing after the address")
     args = p.parse_args()
+    if args.what == "mastodon":
+        return _mastodon(args.port, args.max_characters, args.quiet)
     server: FakeX | WebhookSink
     if args.what == "x":
         server = FakeX(consumer_key=args.consumer_key, consumer_secret="", users=None, port=args.port)
@@ -51,6 +58,23 @@ def main() -> int:
             for r in got[seen:]:
                 print(f"[{r.partner}] {r.key} {r.content_type} {len(r.body)} bytes")
             seen = len(got)
+    server.stop()
+    return 0
+
+
+def _mastodon(port: int, max_characters: int, quiet: bool) -> int:
+    server = FakeMastodon(port=port, max_characters=max_characters)
+    print(f"fake Mastodon on {server.base}: set the account's instance to it; statuses are printed here", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server.start()
+    seen = 0
+    while not stop.wait(0.5):
+        statuses = server.state.statuses
+        for s in statuses[seen:] if not quiet else ():
+            print(f"[{s.account}] {s.id}{' reply to ' + s.reply_to if s.reply_to else ''}\n{s.text}\n", flush=True)
+        seen = len(statuses)
     server.stop()
     return 0
 
