@@ -15,12 +15,13 @@ from pathlib import Path
 from warnd.channels.base import Sender
 from warnd.channels.cap_feed import CapFeedSender, declared_feeds
 from warnd.channels.file import FileSender
+from warnd.channels.telegram import TelegramSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
-from warnd.config.schema import ConfigFile, FileAccount, XAccount
+from warnd.config.schema import ConfigFile, FileAccount, TelegramAccount, XAccount
 from warnd.model import Target
 
 
@@ -75,6 +76,24 @@ def make_senders(
         )
         if isinstance(account, FileAccount):
             out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)
+            continue
+        if isinstance(account, TelegramAccount):
+            token = secret(account.credential, ("accounts", name, "credential"), target)
+            if token is not None:
+                chat, bot = account.chat_budget, account.bot_budget
+                out.senders[target] = TelegramSender(
+                    name,
+                    token=token,
+                    chat_id=account.chat_id,
+                    bot=account.credential,
+                    api_base=account.api_base,
+                    timeout=account.timeout,
+                    chat_budget=(chat.posts, chat.window, chat.reserve),
+                    bot_budget=(bot.posts, bot.window, bot.reserve),
+                    outbound=outbound,
+                    clock=clock,
+                    picture_wait=float(getattr(getattr(cfg, "maps", None), "wait", 2.0)),
+                )
             continue
         assert isinstance(account, XAccount)
         app_name = cfg.x.app_credential

@@ -224,7 +224,25 @@ class XAccount(_Account):
     include_url: bool = False
 
 
-Account = Annotated[FileAccount | XAccount, Field(discriminator="channel")]
+class TelegramAccount(_Account):
+    """A Telegram channel or group a bot posts to (Bot API sendMessage / sendPhoto)."""
+
+    channel: Literal["telegram"]
+    credential: Name
+    """Name of the credential holding the bot token (environment or systemd, never YAML)."""
+    chat_id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] = Field(
+        pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?[0-9]+)$"
+    )
+    """The channel's @username or the chat's numeric id (-100... for channels and supergroups)."""
+    api_base: str = "https://api.telegram.org"
+    timeout: Duration = 10.0
+    # Below Telegram's limits (about 20 messages a minute in one group or channel, 30 a second
+    # per bot overall) so a burst never meets 429; the reserve is for life safety.
+    chat_budget: Budget = Field(default_factory=lambda: Budget(posts=18, window=60.0, reserve=4))
+    bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
+
+
+Account = Annotated[FileAccount | XAccount | TelegramAccount, Field(discriminator="channel")]
 
 
 class Partner(Strict):
