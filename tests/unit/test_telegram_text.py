@@ -121,7 +121,9 @@ def test_a_refused_bot_is_disabled_with_a_notice_that_says_what_to_fix():
 
 
 def test_reply_gone_and_unparsed_html_have_their_own_errors():
-    assert isinstance(classify(answer(400, err(400, "Bad Request: message to be replied not found")), NOW, "@c"), ReplyGone)
+    assert isinstance(
+        classify(answer(400, err(400, "Bad Request: message to be replied not found")), NOW, "@c"), ReplyGone
+    )
     assert isinstance(classify(answer(400, err(400, "Bad Request: can't parse entities: x")), NOW, "@c"), NotParsed)
 
 
