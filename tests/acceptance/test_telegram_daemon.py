@@ -61,6 +61,8 @@ def test_a_recorded_quake_reaches_telegram_once_and_its_update_replies(tmp_path,
             # Counted at the receiver: every text request was taken, and none was sent twice.
             taken = [a for a in fake.attempts_in(CHAT) if a.message_id is not None]
             assert len(taken) == len(fake.attempts_in(CHAT)) == len(messages)
+            # Each warning's map went once: as the caption of its message, or as a reply after it.
+            assert len([m for m in messages if m.photo]) == 2
             texts_sent = [a.text for a in taken]
             assert len(texts_sent) == len(set(texts_sent))
             assert TOKEN not in (tmp_path / "daemon.log").read_text()
