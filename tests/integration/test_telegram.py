@@ -9,12 +9,15 @@ from dataclasses import replace
 
 import pytest
 
+from tests.conftest import RULES_ANY_QUAKE, write_config
 from tests.integration.test_channels import DIRECT, _Kept, delivery
 from warnd.channels.base import Job, Picture
+from warnd.channels.registry import make_senders
 from warnd.channels.telegram import TelegramSender, split
 from warnd.clock import SystemClock
-from warnd.config.secrets import Secret
-from warnd.errors import DeliveryError, Failure
+from warnd.config.load import load
+from warnd.config.secrets import Credentials, Secret
+from warnd.errors import ConfigError, DeliveryError, Failure
 from warnd.testing.fake_telegram import FakeTelegram
 
 TOKEN = "123456:AAE-secret-token-value"
@@ -240,3 +243,29 @@ def test_the_token_is_never_in_an_error_or_a_log_line(fake, capsys, caplog):
     out = capsys.readouterr()
     assert TOKEN not in out.out + out.err + caplog.text
     assert TOKEN.split(":")[1] not in repr(sender(fake))
+
+
+def _config(tmp_path, chat_id: str = '"@gempa_aceh"'):
+    accounts = f"\n  aceh: {{channel: telegram, name: Aceh, credential: tg-aceh, chat_id: {chat_id}, regions: [11]}}\n"
+    feeds = "  - id: autogempa\n    format: bmkg-tews\n    url: http://127.0.0.1:9/a.json\n"
+    return load(write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, accounts=accounts))
+
+
+def test_the_account_is_built_from_config_with_the_token_from_the_credential_store(tmp_path):
+    cfg = _config(tmp_path)
+    built = make_senders(cfg.file, lambda p: tmp_path / p, tmp_path, DIRECT, Credentials(None, {}))
+    assert "account:aceh" not in built.senders
+    assert "WARND_SECRET_TG_ACEH" in built.missing["account:aceh"]
+    built = make_senders(
+        cfg.file, lambda p: tmp_path / p, tmp_path, DIRECT, Credentials(None, {"WARND_SECRET_TG_ACEH": TOKEN})
+    )
+    s = built.senders["account:aceh"]
+    assert isinstance(s, TelegramSender) and s.chat_id == "@gempa_aceh" and s.channel == "telegram"
+    assert [b.bucket for b in s.budgets] == ["telegram:aceh", "telegram-bot:tg-aceh"]
+    assert TOKEN not in repr(s)
+
+
+def test_a_chat_id_that_is_neither_a_name_nor_a_number_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        _config(tmp_path, chat_id='"gempa aceh"')
+    assert "chat_id" in str(e.value)

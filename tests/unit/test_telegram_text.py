@@ -118,6 +118,8 @@ def test_a_refused_bot_is_disabled_with_a_notice_that_says_what_to_fix():
     moved = answer(400, err(400, "Bad Request: group chat was upgraded to a supergroup chat", migrate_to_chat_id=-1009))
     e = classify(moved, NOW, "-42")
     assert e.notice is not None and "-1009" in e.notice
+    # The runtime's target.disabled notice quotes the error itself: the fix is in it too.
+    assert "set chat_id to -1009" in str(e)
 
 
 def test_reply_gone_and_unparsed_html_have_their_own_errors():

@@ -154,8 +154,9 @@ def classify(answer: Answer, now: datetime, chat: str) -> DeliveryError:
             if migrate is not None
             else "check the bot token, that the bot is still an administrator of the chat, and chat_id"
         )
+        # The runtime's target.disabled notice quotes the message: the fix goes in it.
         return DeliveryError(
-            message,
+            f"{message}; {fix}",
             failure,
             notice=f"operator action needed: Telegram chat {chat}: {row.reason}; {fix}, then enable the account",
         )
