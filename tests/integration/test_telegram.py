@@ -246,7 +246,8 @@ def test_the_token_is_never_in_an_error_or_a_log_line(fake, capsys, caplog):
 
 
 def _config(tmp_path, chat_id: str = '"@gempa_aceh"'):
-    accounts = f"\n  aceh: {{channel: telegram, name: Aceh, credential: tg-aceh, chat_id: {chat_id}, regions: [11]}}\n"
+    account = f'channel: telegram, name: Aceh, credential: tg-aceh, chat_id: {chat_id}, regions: ["11"]'
+    accounts = f"\n  aceh: {{{account}}}\n"
     feeds = "  - id: autogempa\n    format: bmkg-tews\n    url: http://127.0.0.1:9/a.json\n"
     return load(write_config(tmp_path, feeds=feeds, rules=RULES_ANY_QUAKE, accounts=accounts))
 
