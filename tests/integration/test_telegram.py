@@ -262,7 +262,7 @@ def test_the_account_is_built_from_config_with_the_token_from_the_credential_sto
     )
     s = built.senders["account:aceh"]
     assert isinstance(s, TelegramSender) and s.chat_id == "@gempa_aceh" and s.channel == "telegram"
-    assert [b.bucket for b in s.budgets] == ["telegram:aceh", "telegram-bot:tg-aceh"]
+    assert [b.bucket for b in s.budgets] == ["telegram:aceh", "telegram-bot:tg-aceh", "telegram-pace:aceh"]
     assert TOKEN not in repr(s)
 
 

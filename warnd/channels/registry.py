@@ -90,6 +90,7 @@ def make_senders(
                     timeout=account.timeout,
                     chat_budget=(chat.posts, chat.window, chat.reserve),
                     bot_budget=(bot.posts, bot.window, bot.reserve),
+                    chat_pace=(account.chat_pace.posts, account.chat_pace.window, account.chat_pace.reserve),
                     outbound=outbound,
                     clock=clock,
                     picture_wait=float(getattr(getattr(cfg, "maps", None), "wait", 2.0)),

@@ -101,6 +101,7 @@ class TelegramSender:
         chat_budget: tuple[int, float, int],
         bot_budget: tuple[int, float, int],
         outbound: Outbound,
+        chat_pace: tuple[int, float, int] = (1, 1.0, 0),
         clock: Clock,
         picture_wait: float = 2.0,
     ) -> None:
@@ -114,6 +115,7 @@ class TelegramSender:
         self.budgets: tuple[Budget, ...] = (
             Budget(f"telegram:{account}", *chat_budget),
             Budget(f"telegram-bot:{bot}", *bot_budget),
+            Budget(f"telegram-pace:{account}", *chat_pace),
         )
         self._token = token
         self._api_base = api_base.rstrip("/")

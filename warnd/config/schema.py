@@ -239,6 +239,9 @@ class TelegramAccount(_Account):
     # Below Telegram's limits (about 20 messages a minute in one group or channel, 30 a second
     # per bot overall) so a burst never meets 429; the reserve is for life safety.
     chat_budget: Budget = Field(default_factory=lambda: Budget(posts=18, window=60.0, reserve=4))
+    chat_pace: Budget = Field(default_factory=lambda: Budget(posts=1, window=1.0))
+    """Telegram asks for no more than one message a second in one chat: two warnings in a row
+    go a second apart (the parts of one thread go back to back)."""
     bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
 
 
