@@ -185,6 +185,14 @@ def test_a_lost_answer_is_resent_once_and_the_repeat_is_visible_and_logged(fake,
     assert "telegram.possible_repeat" in capsys.readouterr().out
 
 
+def test_a_request_that_never_reached_telegram_is_not_taken_for_a_possible_repeat(fake):
+    fake.stop()
+    kept = _Kept()
+    with pytest.raises(DeliveryError) as e:
+        send(sender(fake), Job(delivery(), checkpoint=kept))
+    assert e.value.failure is Failure.NETWORK and not e.value.spent and kept.unanswered == []
+
+
 def test_a_5xx_is_retried_and_then_delivered(fake):
     fake.script("500")
     with pytest.raises(DeliveryError) as e:

@@ -175,7 +175,8 @@ class TelegramSender:
                 else:
                     posted = await self._message(text, reply_to)
             except DeliveryError as e:
-                if e.failure in _UNANSWERED:
+                # A request that never reached Telegram (no connection) cannot have posted.
+                if e.failure in _UNANSWERED and (e.spent or e.failure is Failure.SERVER_ERROR):
                     await job.checkpoint.part_unanswered(n)
                 raise
             await job.checkpoint.part_sent(posted)
