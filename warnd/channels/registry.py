@@ -16,12 +16,13 @@ from warnd.channels.base import Sender
 from warnd.channels.cap_feed import CapFeedSender, declared_feeds
 from warnd.channels.file import FileSender
 from warnd.channels.mastodon import MastodonSender
+from warnd.channels.telegram import TelegramSender
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender
 from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
-from warnd.config.schema import ConfigFile, FileAccount, MastodonAccount, XAccount
+from warnd.config.schema import ConfigFile, FileAccount, MastodonAccount, TelegramAccount, XAccount
 from warnd.model import Target
 
 
@@ -92,6 +93,25 @@ def make_senders(
                     picture_wait=account.picture_wait,
                 )
             continue
+        if isinstance(account, TelegramAccount):
+            token = secret(account.credential, ("accounts", name, "credential"), target)
+            if token is not None:
+                chat, bot = account.chat_budget, account.bot_budget
+                out.senders[target] = TelegramSender(
+                    name,
+                    token=token,
+                    chat_id=account.chat_id,
+                    bot=account.credential,
+                    api_base=account.api_base,
+                    timeout=account.timeout,
+                    chat_budget=(chat.posts, chat.window, chat.reserve),
+                    bot_budget=(bot.posts, bot.window, bot.reserve),
+                    chat_pace=(account.chat_pace.posts, account.chat_pace.window, account.chat_pace.reserve),
+                    outbound=outbound,
+                    clock=clock,
+                    picture_wait=cfg.maps.wait,
+                )
+            continue
         assert isinstance(account, XAccount)
         app_name = cfg.x.app_credential
         app = (
@@ -116,7 +136,7 @@ def make_senders(
             outbound=outbound,
             clock=clock,
             # maps.wait: how long a post that is not life-safety waits for its map.
-            picture_wait=float(getattr(getattr(cfg, "maps", None), "wait", 2.0)),
+            picture_wait=cfg.maps.wait,
         )
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), Target.partner(name))

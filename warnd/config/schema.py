@@ -247,7 +247,40 @@ class MastodonAccount(_Account):
         return _no_secret(v.rstrip("/"))
 
 
-Account = Annotated[FileAccount | XAccount | MastodonAccount, Field(discriminator="channel")]
+class TelegramAccount(_Account):
+    """A Telegram channel or group a bot posts to (Bot API sendMessage / sendPhoto)."""
+
+    channel: Literal["telegram"]
+    credential: Name
+    """Name of the credential holding the bot token (environment or systemd, never YAML)."""
+    chat_id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] = Field(
+        pattern=r"^(@[A-Za-z][A-Za-z0-9_]{3,}|-?[0-9]+)$"
+    )
+    """The channel's @username or the chat's numeric id (-100... for channels and supergroups)."""
+    api_base: str = "https://api.telegram.org"
+    """The Bot API's base URL: https (http only to a loopback address, for drills): the bot
+    token travels in every request's path."""
+    timeout: Duration = 10.0
+    # Below Telegram's limits (about 20 messages a minute in one group or channel, 30 a second
+    # per bot overall) so a burst never meets 429; the reserve is for life safety.
+    chat_budget: Budget = Field(default_factory=lambda: Budget(posts=18, window=60.0, reserve=4))
+    chat_pace: Budget = Field(default_factory=lambda: Budget(posts=1, window=1.0))
+    """Telegram asks for no more than one message a second in one chat: two warnings in a row
+    go a second apart (the parts of one thread go back to back)."""
+    bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
+
+    @field_validator("api_base")
+    @classmethod
+    def _https_api(cls, v: str) -> str:
+        u = urlsplit(v)
+        if not u.hostname or u.query or u.fragment:
+            raise ValueError(f"{redact_url(v)!r} must be the Bot API's base URL, e.g. https://api.telegram.org")
+        if u.scheme != "https" and not (u.scheme == "http" and is_loopback(u.hostname)):
+            raise ValueError(f"{redact_url(v)!r} must be https (http only to a loopback address)")
+        return v.rstrip("/")
+
+
+Account = Annotated[FileAccount | XAccount | MastodonAccount | TelegramAccount, Field(discriminator="channel")]
 
 
 class Partner(Strict):

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from warnd.channels.base import Probed
-from warnd.config.schema import MastodonAccount, XAccount
+from warnd.config.schema import MastodonAccount, TelegramAccount, XAccount
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
@@ -87,6 +87,9 @@ class CredentialChecks:
             if isinstance(account, MastodonAccount) and isinstance(sender, Probed):
                 what = f"Mastodon account {name} (credential {account.credential})"
                 out[sender.target] = Checked(sender, f"{account.credential}@{account.instance}", what)
+            if isinstance(account, TelegramAccount) and isinstance(sender, Probed):
+                what = f"Telegram chat {account.chat_id} of {name} (credential {account.credential})"
+                out[sender.target] = Checked(sender, f"{account.credential}@{account.api_base}", what)
         for name, partner in cfg.partners.items():
             sender = b.senders.get(Target.partner(name))
             if partner.probe and isinstance(sender, Probed):

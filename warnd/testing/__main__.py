@@ -1,6 +1,7 @@
 """Drills without X or a partner: `python -m warnd.testing x --port 8791`,
 `python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET` and
-`python -m warnd.testing mastodon --port 8793`."""
+`python -m warnd.testing mastodon --port 8793` and
+`python -m warnd.testing telegram --port 8794 --bot TOKEN=warnd_bot --chat @gempa_ntt`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import signal
 import threading
 
 from warnd.testing.fake_mastodon import FakeMastodon
+from warnd.testing.fake_telegram import FakeTelegram
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -26,13 +28,21 @@ def main() -> int:
     masto = sub.add_parser("mastodon", help="a fake Mastodon instance (any bearer token names its account)")
     masto.add_argument("--port", type=int, default=8793)
     masto.add_argument("--max-characters", type=int, default=500)
-    for cmd in (x, sink, masto):
+    tg = sub.add_parser("telegram", help="a fake Telegram Bot API (sendMessage, sendPhoto, getMe)")
+    tg.add_argument("--port", type=int, default=8794)
+    tg.add_argument("--bot", default="drill-token=warnd_drill_bot", metavar="TOKEN=USERNAME")
+    tg.add_argument("--chat", action="append", default=[], metavar="CHAT", help="a chat the bot posts in (@name or id)")
+    for cmd in (x, sink, masto, tg):
         cmd.add_argument("--quiet", action="store_true", help="print nothing after the address")
     args = p.parse_args()
     if args.what == "mastodon":
         return _mastodon(args.port, args.max_characters, args.quiet)
-    server: FakeX | WebhookSink
-    if args.what == "x":
+    server: FakeX | WebhookSink | FakeTelegram
+    if args.what == "telegram":
+        token, bot = args.bot.split("=", 1)
+        server = FakeTelegram({token: bot}, {bot: args.chat or ["@warnd_drill"]}, port=args.port)
+        print(f"fake Telegram Bot API on {server.base}: set the account's api_base to it", flush=True)
+    elif args.what == "x":
         server = FakeX(consumer_key=args.consumer_key, consumer_secret="", users=None, port=args.port)
         print(f"fake X API on {server.base}: set x.api_base to it; posts are printed here", flush=True)
     else:
@@ -48,7 +58,13 @@ def main() -> int:
     while not stop.wait(0.5):
         if args.quiet:
             continue
-        if isinstance(server, FakeX):
+        if isinstance(server, FakeTelegram):
+            messages = server.state.messages
+            for m in messages[seen:]:
+                reply = f" reply to {m.reply_to}" if m.reply_to else ""
+                print(f"[{m.chat}] {m.message_id}{reply}{' (photo)' if m.photo else ''}\n{m.text}\n")
+            seen = len(messages)
+        elif isinstance(server, FakeX):
             posts = server.state.posts
             for post in posts[seen:]:
                 print(f"[{post.user}] {post.id}{' reply to ' + post.reply_to if post.reply_to else ''}\n{post.text}\n")
