@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from warnd.channels.base import Probed
-from warnd.config.schema import XAccount
+from warnd.config.schema import BlueskyAccount, XAccount
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
@@ -84,6 +84,9 @@ class CredentialChecks:
             if isinstance(account, XAccount) and isinstance(sender, Probed):
                 what = f"X account {name} (credential {account.credential})"
                 out[sender.target] = Checked(sender, f"{account.credential}@{cfg.x.api_base}", what)
+            elif isinstance(account, BlueskyAccount) and isinstance(sender, Probed):
+                what = f"Bluesky account {name} (credential {account.credential})"
+                out[sender.target] = Checked(sender, f"{account.credential}@{account.pds}", what)
         for name, partner in cfg.partners.items():
             sender = b.senders.get(Target.partner(name))
             if partner.probe and isinstance(sender, Probed):
