@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from tests.conftest import write_config
 from warnd.channels.base import Job, Picture, Sent
 from warnd.channels.bluesky import BlueskySender, parse_remote_id
 from warnd.channels.bluesky_text import graphemes
+from warnd.channels.registry import make_senders
 from warnd.clock import FixedClock
+from warnd.config.load import load
 from warnd.config.outbound import Outbound
-from warnd.config.secrets import Secret
+from warnd.config.secrets import Credentials, Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import (
     Delivery,
@@ -149,6 +152,42 @@ def test_a_long_text_is_a_thread_of_replies_and_a_crash_mid_thread_never_reposts
     # Part 1 was asked for once: the crash's resume did not post it again.
     texts = [a.text for a in pds.attempts_by(HANDLE)]
     assert texts.count(root.text) == 1
+
+
+def test_a_part_taken_just_before_a_kill_is_read_back_on_resume_not_posted_twice(pds):
+    # kill -9 after the PDS stored part 2 and before the outbox recorded it: the restart knows
+    # part 1 only. Part 2's create under the same record key is refused, read back, and counted.
+    s = sender(pds)
+    d = delivery(LONG, label="PD-1")
+    kept = Kept()
+
+    async def scenario() -> None:
+        pds.script("ok", "lost")
+        e = await attempt(s, Job(d, checkpoint=kept))
+        assert isinstance(e, DeliveryError) and len(kept.parts) == 1
+        await s.send(Job(replace(d, parts=tuple(kept.parts), unanswered=2), checkpoint=kept))
+
+    run(scenario())
+    posts = pds.posts_by(HANDLE)
+    assert [f"{p.uri} {p.cid}" for p in posts] == [r.split()[0] + " " + r.split()[1] for r in kept.parts if r]
+    assert len({p.text for p in posts}) == len(posts) == len(kept.parts)
+    # The repeat is visible at the PDS: part 2 was asked for twice, and stored once.
+    assert [a.text for a in pds.attempts_by(HANDLE)].count(posts[1].text) == 2
+
+
+def test_the_registry_builds_a_bluesky_sender_from_config_and_names_a_missing_password(pds, tmp_path):
+
+    feeds = "  - id: gempa\n    format: bmkg-tews\n    url: http://127.0.0.1:9/gempa.json\n"
+    accounts = f'\n  ntb: {{channel: bluesky, name: NTB, handle: {HANDLE}, credential: bsky-ntb, pds: "{pds.base}"}}'
+    cfg = load(write_config(tmp_path, feeds=feeds, rules="rules: []\n", accounts=accounts)).file
+    found = make_senders(cfg, lambda p: tmp_path / p, tmp_path, DIRECT, Credentials(None, {}))
+    assert "account:ntb" not in found.senders
+    assert "bsky-ntb.app_password" in found.missing["account:ntb"]
+    env = {"WARND_SECRET_BSKY_NTB_APP_PASSWORD": PASSWORD}
+    built = make_senders(cfg, lambda p: tmp_path / p, tmp_path, DIRECT, Credentials(None, env))
+    s = built.senders["account:ntb"]
+    assert isinstance(s, BlueskySender) and s.pds == pds.base
+    run(s.probe())
 
 
 def test_a_correction_replies_to_the_first_post_about_the_event(pds):

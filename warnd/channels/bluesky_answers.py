@@ -100,7 +100,9 @@ def judge(status: int, body: bytes | None) -> Row:
 
 _FAILURE = {
     Act.HOLD: Failure.RATE_LIMITED,
-    Act.REFRESH: Failure.AUTH,
+    # Still refused as expired after a fresh session: the PDS's own trouble (a clock, a
+    # rotation), not the app password, which createSession judges: retried, never disabled.
+    Act.REFRESH: Failure.SERVER_ERROR,
     Act.DISABLE: Failure.AUTH,
     Act.LOOKUP: Failure.SERVER_ERROR,
     Act.RETRY: Failure.SERVER_ERROR,
