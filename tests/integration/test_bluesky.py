@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -348,3 +349,38 @@ def test_the_probe_checks_the_app_password_with_an_authenticated_read(pds):
     except DeliveryError as err:
         e = err
     assert e is not None and e.failure is Failure.AUTH
+
+
+def test_the_credential_checks_find_a_revoked_app_password_at_start(pds, tmp_path, monkeypatch):
+    from warnd.metrics import Metrics
+    from warnd.runtime.build import build
+    from warnd.runtime.credchecks import CredentialChecks
+
+    monkeypatch.setenv("WARND_SECRET_BSKY_NTB_APP_PASSWORD", PASSWORD)
+    feeds = "  - id: gempa\n    format: bmkg-tews\n    url: http://127.0.0.1:9/gempa.json\n"
+    accounts = f'\n  ntb: {{channel: bluesky, name: NTB, handle: {HANDLE}, credential: bsky-ntb, pds: "{pds.base}"}}'
+    extra = "credential_checks: {every: 1h, failed_every: 1s, jitter: 0}\n"
+    bundle = build(
+        write_config(tmp_path, feeds=feeds, rules="rules: []\n", accounts=accounts, extra=extra), with_senders=True
+    )
+
+    async def changed() -> None:
+        return None
+
+    async def scenario() -> tuple[dict[str, str], dict[str, str]]:
+        loop = asyncio.get_running_loop()
+        checks = CredentialChecks(lambda: bundle, Metrics(), lambda: True, changed)
+        await checks.check_due(loop.time())
+        working = dict(checks.failing)
+        pds.revoke(HANDLE)
+        # The session's tokens are refused, then its refresh, then a new session.
+        await checks.check_due(loop.time() + 3600 + 5)
+        refused = dict(checks.failing)
+        for sender in bundle.senders.values():
+            await sender.aclose()
+        return working, refused
+
+    working, refused = run(scenario())
+    assert working == {} and pds.state.get_session == 2 and pds.state.sessions == 1
+    assert "Bluesky account ntb (credential bsky-ntb)" in refused["account:ntb"]
+    assert PASSWORD not in json.dumps(refused)
