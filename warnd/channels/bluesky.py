@@ -237,6 +237,9 @@ class BlueskySender:
         root: Ref | None = answered[1] if answered else (known[0][0] if known else None)
         parent: Ref | None = known[-1][0] if known else (answered[0] if answered else None)
         first: str | None = done[0] if done else None
+        # The session first: a map's upload is cut off at its wait, and a session request cut
+        # off with it would be made again for the next post (Bluesky allows 30 in 5 minutes).
+        await self._session_now()
         embed = await self._embed(job) if not done else None
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
             reply = {"root": root.json(), "parent": parent.json()} if root and parent else None
