@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from warnd.channels.base import Sender
+from warnd.channels.bluesky import BlueskySender
 from warnd.channels.cap_feed import CapFeedSender, declared_feeds
 from warnd.channels.file import FileSender
 from warnd.channels.mastodon import MastodonSender
@@ -22,7 +23,7 @@ from warnd.channels.x import XSender
 from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
-from warnd.config.schema import ConfigFile, FileAccount, MastodonAccount, TelegramAccount, XAccount
+from warnd.config.schema import BlueskyAccount, ConfigFile, FileAccount, MastodonAccount, TelegramAccount, XAccount
 from warnd.model import Target
 
 
@@ -107,6 +108,23 @@ def make_senders(
                     chat_budget=(chat.posts, chat.window, chat.reserve),
                     bot_budget=(bot.posts, bot.window, bot.reserve),
                     chat_pace=(account.chat_pace.posts, account.chat_pace.window, account.chat_pace.reserve),
+                    outbound=outbound,
+                    clock=clock,
+                    picture_wait=cfg.maps.wait,
+                )
+            continue
+        if isinstance(account, BlueskyAccount):
+            password = secret(f"{account.credential}.app_password", ("accounts", name, "credential"), target)
+            if password is not None:
+                out.senders[target] = BlueskySender(
+                    name,
+                    handle=account.handle,
+                    app_password=password,
+                    pds=account.pds,
+                    timeout=account.timeout,
+                    hour_budget=(account.hour_budget.posts, account.hour_budget.window, account.hour_budget.reserve),
+                    day_budget=(account.day_budget.posts, account.day_budget.window, account.day_budget.reserve),
+                    user_agent=cfg.user_agent,
                     outbound=outbound,
                     clock=clock,
                     picture_wait=cfg.maps.wait,

@@ -280,7 +280,26 @@ class TelegramAccount(_Account):
         return v.rstrip("/")
 
 
-Account = Annotated[FileAccount | XAccount | MastodonAccount | TelegramAccount, Field(discriminator="channel")]
+class BlueskyAccount(_Account):
+    """A Bluesky account, posted to through its PDS (AT Protocol XRPC)."""
+
+    channel: Literal["bluesky"]
+    handle: str = Field(min_length=3, pattern=r"^(did:[a-z]+:\S+|[A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
+    """The account's handle (bmkg-ntt.bsky.social) or DID: createSession's identifier."""
+    credential: Name
+    """Name of the credential holding the account's app password (<credential>.app_password)."""
+    pds: HttpUrl = "https://bsky.social"
+    """The account's PDS (or the entryway that finds it)."""
+    timeout: Duration = 10.0
+    # Below Bluesky's documented 5,000 points an hour and 35,000 a day per account (a post is
+    # 3 points: 1,666 and 11,666 posts), the last of each kept for life safety.
+    hour_budget: Budget = Field(default_factory=lambda: Budget(posts=1500, window=3600.0, reserve=150))
+    day_budget: Budget = Field(default_factory=lambda: Budget(posts=10500, window=86400.0, reserve=1000))
+
+
+Account = Annotated[
+    FileAccount | XAccount | MastodonAccount | TelegramAccount | BlueskyAccount, Field(discriminator="channel")
+]
 
 
 class Partner(Strict):

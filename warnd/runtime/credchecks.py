@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from warnd.channels.base import Probed
-from warnd.config.schema import MastodonAccount, TelegramAccount, XAccount
+from warnd.config.schema import BlueskyAccount, MastodonAccount, TelegramAccount, XAccount
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
@@ -90,6 +90,9 @@ class CredentialChecks:
             if isinstance(account, TelegramAccount) and isinstance(sender, Probed):
                 what = f"Telegram chat {account.chat_id} of {name} (credential {account.credential})"
                 out[sender.target] = Checked(sender, f"{account.credential}@{account.api_base}", what)
+            if isinstance(account, BlueskyAccount) and isinstance(sender, Probed):
+                what = f"Bluesky account {name} (credential {account.credential})"
+                out[sender.target] = Checked(sender, f"{account.credential}@{account.pds}", what)
         for name, partner in cfg.partners.items():
             sender = b.senders.get(Target.partner(name))
             if partner.probe and isinstance(sender, Probed):

@@ -1,7 +1,8 @@
 """Drills without X or a partner: `python -m warnd.testing x --port 8791`,
-`python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET` and
-`python -m warnd.testing mastodon --port 8793` and
-`python -m warnd.testing telegram --port 8794 --bot TOKEN=warnd_bot --chat @gempa_ntt`."""
+`python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET`,
+`python -m warnd.testing mastodon --port 8793`,
+`python -m warnd.testing telegram --port 8794 --bot TOKEN=warnd_bot --chat @gempa_ntt` and
+`python -m warnd.testing bluesky --port 8795 --account bmkg-ntb.bsky.social=APP-PASSWORD`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import argparse
 import signal
 import threading
 
+from warnd.testing.fake_bluesky import FakeBluesky
 from warnd.testing.fake_mastodon import FakeMastodon
 from warnd.testing.fake_telegram import FakeTelegram
 from warnd.testing.fake_x import FakeX
@@ -32,16 +34,22 @@ def main() -> int:
     tg.add_argument("--port", type=int, default=8794)
     tg.add_argument("--bot", default="drill-token=warnd_drill_bot", metavar="TOKEN=USERNAME")
     tg.add_argument("--chat", action="append", default=[], metavar="CHAT", help="a chat the bot posts in (@name or id)")
-    for cmd in (x, sink, masto, tg):
+    bsky = sub.add_parser("bluesky", help="a fake Bluesky PDS (XRPC) taking the given handles' app passwords")
+    bsky.add_argument("--port", type=int, default=8795)
+    bsky.add_argument("--account", action="append", default=[], metavar="HANDLE=APP-PASSWORD")
+    for cmd in (x, sink, masto, tg, bsky):
         cmd.add_argument("--quiet", action="store_true", help="print nothing after the address")
     args = p.parse_args()
     if args.what == "mastodon":
         return _mastodon(args.port, args.max_characters, args.quiet)
-    server: FakeX | WebhookSink | FakeTelegram
+    server: FakeX | WebhookSink | FakeTelegram | FakeBluesky
     if args.what == "telegram":
         token, bot = args.bot.split("=", 1)
         server = FakeTelegram({token: bot}, {bot: args.chat or ["@warnd_drill"]}, port=args.port)
         print(f"fake Telegram Bot API on {server.base}: set the account's api_base to it", flush=True)
+    elif args.what == "bluesky":
+        server = FakeBluesky(dict(item.split("=", 1) for item in args.account), port=args.port)
+        print(f"fake Bluesky PDS on {server.base}: set the account's pds to it; posts are printed here", flush=True)
     elif args.what == "x":
         server = FakeX(consumer_key=args.consumer_key, consumer_secret="", users=None, port=args.port)
         print(f"fake X API on {server.base}: set x.api_base to it; posts are printed here", flush=True)
@@ -64,6 +72,13 @@ def main() -> int:
                 reply = f" reply to {m.reply_to}" if m.reply_to else ""
                 print(f"[{m.chat}] {m.message_id}{reply}{' (photo)' if m.photo else ''}\n{m.text}\n")
             seen = len(messages)
+        elif isinstance(server, FakeBluesky):
+            records = server.state.posts
+            for record in records[seen:]:
+                answers = f" reply to {record.reply_parent}" if record.reply_parent else ""
+                print(f"[{record.did}] {record.uri}{answers}")
+                print(f"{record.text}\n", flush=True)
+            seen = len(records)
         elif isinstance(server, FakeX):
             posts = server.state.posts
             for post in posts[seen:]:
