@@ -126,7 +126,7 @@ def test_answer_table(status, body, act):
 
 
 def test_every_row_is_reachable_and_the_table_ends_with_a_catch_all():
-    assert BSKY_ANSWERS[-1].status is None and BSKY_ANSWERS[-1].error == ""
+    assert BSKY_ANSWERS[-1].status is None and BSKY_ANSWERS[-1].body == ""
 
 
 def test_a_429_holds_until_the_pds_reset_else_retry_after_else_a_minute():

@@ -9,11 +9,11 @@ page from a proxy, an answer cut off) is no verdict of the PDS and is tried agai
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from warnd.channels.answers import UNREADABLE, Row, first
 from warnd.channels.base import retry_after
 from warnd.errors import DeliveryError, Failure
 
@@ -32,52 +32,34 @@ class Act(StrEnum):
     DEAD = "dead"  # final: dead-lettered with a notice
 
 
-UNREADABLE = None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # The XRPC error name ("" for any readable body), or UNREADABLE: the body is not an XRPC
-    # error (not JSON, or JSON without an "error" name).
-    error: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, error: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.error is UNREADABLE:
-            return error is None
-        return error is not None and (self.error == error if self.error else True)
-
-
 # The PDS's answers and what warnd does, first match wins. The table in
 # docs/operator/configure.md (Bluesky) is this one.
-BSKY_ANSWERS: tuple[Row, ...] = (
-    Row(429, "", Act.HOLD, "Bluesky rate limit"),
-    Row(429, UNREADABLE, Act.HOLD, "Bluesky rate limit"),
+def _named(status: int | range | None, error: str | None, act: Act, reason: str) -> Row[Act]:
+    """A row matched on the XRPC error's name, whole."""
+    return Row(status, error, act, reason, exact=True)
+
+
+BSKY_ANSWERS: tuple[Row[Act], ...] = (
+    _named(429, "", Act.HOLD, "Bluesky rate limit"),
+    _named(429, UNREADABLE, Act.HOLD, "Bluesky rate limit"),
     # The access JWT lives minutes; the PDS says so with ExpiredToken (400 on the reference PDS,
     # 401 on others). An InvalidToken may be a token the PDS rotated away: a new session decides.
-    Row(None, "ExpiredToken", Act.REFRESH, "Bluesky access token expired"),
-    Row(None, "InvalidToken", Act.REFRESH, "Bluesky token not accepted"),
-    Row(None, "AccountTakedown", Act.DISABLE, "Bluesky account taken down"),
-    Row(None, "AccountDeactivated", Act.DISABLE, "Bluesky account deactivated"),
-    Row(None, "AuthFactorTokenRequired", Act.DISABLE, "Bluesky asks for a second factor: use an app password"),
-    Row(401, "", Act.DISABLE, "Bluesky refused the app password"),
-    Row(403, "", Act.DISABLE, "Bluesky refused the account"),
+    _named(None, "ExpiredToken", Act.REFRESH, "Bluesky access token expired"),
+    _named(None, "InvalidToken", Act.REFRESH, "Bluesky token not accepted"),
+    _named(None, "AccountTakedown", Act.DISABLE, "Bluesky account taken down"),
+    _named(None, "AccountDeactivated", Act.DISABLE, "Bluesky account deactivated"),
+    _named(None, "AuthFactorTokenRequired", Act.DISABLE, "Bluesky asks for a second factor: use an app password"),
+    _named(401, "", Act.DISABLE, "Bluesky refused the app password"),
+    _named(403, "", Act.DISABLE, "Bluesky refused the account"),
     # Not the PDS's verdict: nothing about the account or the post is known.
-    Row(None, UNREADABLE, Act.RETRY, "Bluesky answered with an unreadable body"),
+    _named(None, UNREADABLE, Act.RETRY, "Bluesky answered with an unreadable body"),
     # A create of an rkey that exists answers 500 on today's PDS; a newer one names it. The
     # record is read back: the same text is this post, delivered earlier.
-    Row(None, "RecordAlreadyExists", Act.LOOKUP, "Bluesky has a record with this key"),
-    Row(408, "", Act.RETRY, "Bluesky request timeout"),
-    Row(range(500, 600), "", Act.LOOKUP, "Bluesky server error"),
-    Row(range(400, 500), "", Act.DEAD, "Bluesky refused the request"),
-    Row(None, "", Act.RETRY, "Bluesky answered an unexpected status"),
+    _named(None, "RecordAlreadyExists", Act.LOOKUP, "Bluesky has a record with this key"),
+    _named(408, "", Act.RETRY, "Bluesky request timeout"),
+    _named(range(500, 600), "", Act.LOOKUP, "Bluesky server error"),
+    _named(range(400, 500), "", Act.DEAD, "Bluesky refused the request"),
+    _named(None, "", Act.RETRY, "Bluesky answered an unexpected status"),
 )
 
 
@@ -92,10 +74,10 @@ def error_name(body: bytes | None) -> tuple[str | None, str]:
     return parsed["error"], str(parsed.get("message") or "")[:200]
 
 
-def judge(status: int, body: bytes | None) -> Row:
+def judge(status: int, body: bytes | None) -> Row[Act]:
     """The row of BSKY_ANSWERS for this answer."""
     name, _ = error_name(body)
-    return next(r for r in BSKY_ANSWERS if r.matches(status, name))
+    return first(BSKY_ANSWERS, status, name)
 
 
 _FAILURE = {

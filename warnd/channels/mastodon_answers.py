@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from warnd.channels.answers import UNREADABLE, Row, first
 from warnd.errors import DeliveryError, Failure
 
 # Without a reset header the instance gave no hint: wait a minute rather than hammer it.
@@ -36,32 +36,9 @@ class Act(StrEnum):
     DEAD = "dead"  # final: dead-lettered with a notice
 
 
-UNREADABLE = None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # Lower-case text the JSON body must contain ("" for any body, readable or not), or
-    # UNREADABLE: the body is not a JSON object.
-    body: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, text: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.body is UNREADABLE:
-            return text is None
-        return text is not None and self.body in text if self.body else True
-
-
 # The answers and what warnd does, first match wins. The table in docs/operator/configure.md
 # (Mastodon) is this one.
-MASTODON_ANSWERS: tuple[Row, ...] = (
+MASTODON_ANSWERS: tuple[Row[Act], ...] = (
     Row(429, "", Act.HOLD, "Mastodon rate limit"),
     Row(401, "", Act.DISABLE, "Mastodon refused the access token"),
     # Not the instance's verdict: a proxy's page or an answer cut off.
@@ -105,10 +82,10 @@ def readable(body: bytes | str | None) -> str | None:
     return json.dumps(parsed, ensure_ascii=False).lower() if isinstance(parsed, dict) else None
 
 
-def judge(status: int, body: bytes | str | None) -> Row:
+def judge(status: int, body: bytes | str | None) -> Row[Act]:
     """The row of MASTODON_ANSWERS for this answer."""
     text = readable(body)
-    return next(r for r in MASTODON_ANSWERS if r.matches(status, text))
+    return first(MASTODON_ANSWERS, status, text)
 
 
 def classify(status: int, body: bytes, headers: Mapping[str, str], now: datetime) -> DeliveryError:

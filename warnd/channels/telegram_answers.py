@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from warnd.channels.answers import UNREADABLE, Row, first
 from warnd.errors import DeliveryError, Failure
 
 # A 429 without retry_after gave no hint: wait this long rather than hammer the chat.
@@ -34,32 +35,9 @@ class Act(StrEnum):
     DEAD = "dead"  # final: dead-lettered with a notice
 
 
-UNREADABLE = None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # Lower-case text the description must contain ("" for any readable answer), or UNREADABLE:
-    # the body is not the Bot API's JSON (an HTML error page, a cut-off answer).
-    body: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, description: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.body is UNREADABLE:
-            return description is None
-        return description is not None and self.body in description
-
-
 # Telegram's answers and what warnd does, first match wins. The table in
 # docs/operator/configure.md#telegram is this one.
-TELEGRAM_ANSWERS: tuple[Row, ...] = (
+TELEGRAM_ANSWERS: tuple[Row[Act], ...] = (
     Row(None, UNREADABLE, Act.RETRY, "Telegram answered with an unreadable body"),
     Row(429, "", Act.HOLD, "Telegram rate limit"),
     Row(401, "", Act.DISABLE, "Telegram refused the bot token"),
@@ -129,9 +107,9 @@ class NotParsed(DeliveryError):
     """Telegram could not parse the HTML of the text: the text can go as plain text."""
 
 
-def judge(answer: Answer) -> Row:
+def judge(answer: Answer) -> Row[Act]:
     """The row of TELEGRAM_ANSWERS for this answer (not a success)."""
-    return next(r for r in TELEGRAM_ANSWERS if r.matches(answer.status, answer.description))
+    return first(TELEGRAM_ANSWERS, answer.status, answer.description)
 
 
 def classify(answer: Answer, now: datetime, chat: str) -> DeliveryError:

@@ -10,13 +10,13 @@ DeliveryError that `classify` makes of them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import tweepy
 
+from warnd.channels.answers import UNREADABLE, Row, first
 from warnd.errors import DeliveryError, Failure
 
 # Without any reset header X gave no hint: wait a minute rather than hammer it.
@@ -35,33 +35,10 @@ class Act(StrEnum):
     DEAD = "dead"  # final: dead-lettered with a notice
 
 
-UNREADABLE = None
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    # One status, a range of them, or None for any.
-    status: int | range | None
-    # Lower-case text X's JSON body must contain ("" for any body, readable or not), or
-    # UNREADABLE: the body is not JSON (an HTML error page, a cut-off answer).
-    body: str | None
-    act: Act
-    reason: str
-
-    def matches(self, status: int, text: str | None) -> bool:
-        if isinstance(self.status, int) and status != self.status:
-            return False
-        if isinstance(self.status, range) and status not in self.status:
-            return False
-        if self.body is UNREADABLE:
-            return text is None
-        return text is not None and self.body in text if self.body else True
-
-
 _GONE = "reply to a tweet that is deleted or not visible"
 
 # X's answers and what warnd does, first match wins. The table of X answers in docs/operator/configure.md is this one.
-X_ANSWERS: tuple[Row, ...] = (
+X_ANSWERS: tuple[Row[Act], ...] = (
     # The app's pay-per-use credits are spent (problem title "CreditsDepleted"). Every account
     # posts on the app's credits, so every one waits; matched on the status alone, since the
     # body is not documented and an unreadable one means the same.
@@ -101,7 +78,7 @@ class ParentGone(DeliveryError):
     """The post a reply answers is deleted or not visible: the reply can go out on its own."""
 
 
-def judge(status: int, body: bytes | str | None) -> Row:
+def judge(status: int, body: bytes | str | None) -> Row[Act]:
     """The row of X_ANSWERS for this answer."""
     text: str | None
     try:
@@ -109,7 +86,7 @@ def judge(status: int, body: bytes | str | None) -> Row:
         text = json.dumps(parsed).lower() if isinstance(parsed, dict) else None
     except (ValueError, UnicodeDecodeError):
         text = None
-    return next(r for r in X_ANSWERS if r.matches(status, text))
+    return first(X_ANSWERS, status, text)
 
 
 def classify(e: tweepy.HTTPException, now: datetime) -> DeliveryError:
