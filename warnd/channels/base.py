@@ -9,7 +9,9 @@ from email.utils import parsedate_to_datetime
 from typing import Protocol, runtime_checkable
 
 from warnd.errors import Failure
+from warnd.metrics import count_media_failure
 from warnd.model import Delivery, Target
+from warnd.obs import get_logger
 
 
 class Checkpoint(Protocol):
@@ -180,3 +182,16 @@ def retry_after(headers: Mapping[str, str], now: datetime) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return when if when.tzinfo else None
+
+
+_maps_log = get_logger("warnd.channels")
+
+
+def map_failed(channel: str, account: str, d: Delivery, reason: str, detail: str) -> None:
+    """A warning's map that did not go out with its post (the post went without it): logged as
+    `<channel>.media_failed` with the event, and counted by account and reason."""
+    w = d.warning
+    _maps_log.warning(
+        f"{channel}.media_failed", event_id=w.event_id, warning_id=w.id, target=d.target, reason=reason, detail=detail
+    )
+    count_media_failure(account, reason)

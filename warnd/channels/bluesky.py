@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from warnd.channels.base import Budget, Job, Picture, Sent
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
 from warnd.channels.bluesky_answers import Act, classify, judge
 from warnd.channels.bluesky_text import MAX_BYTES, facets, rkey, split
 from warnd.clock import Clock
@@ -373,10 +373,7 @@ class BlueskySender:
         return blob
 
     def _media_failed(self, d: Delivery, reason: str, detail: str) -> None:
-        w = d.warning
-        log.warning(
-            "bluesky.media_failed", event_id=w.event_id, warning_id=w.id, target=d.target, reason=reason, detail=detail
-        )
+        map_failed("bluesky", self.account, d, reason, detail)
 
     # --- the credential check -------------------------------------------------------------
 

@@ -42,13 +42,12 @@ from typing import Any
 import httpx
 
 from warnd.channels import threads
-from warnd.channels.base import Budget, Job, Picture, Sent
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
 from warnd.channels.mastodon_answers import OverLimit, ParentGone, classify, hold
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.metrics import count_media_failure
 from warnd.model import Target
 from warnd.obs import get_logger
 
@@ -402,16 +401,7 @@ class MastodonSender:
         return media_id
 
     def _media_failed(self, job: Job, reason: str, detail: str) -> None:
-        w = job.delivery.warning
-        log.warning(
-            "mastodon.media_failed",
-            event_id=w.event_id,
-            warning_id=w.id,
-            target=job.delivery.target,
-            reason=reason,
-            detail=detail,
-        )
-        count_media_failure(self.account, reason)
+        map_failed("mastodon", self.account, job.delivery, reason, detail)
 
     # --- the probe -----------------------------------------------------------------------
 

@@ -43,13 +43,12 @@ from typing import Any
 import httpx
 
 from warnd.channels import threads
-from warnd.channels.base import Budget, Job, Picture, Sent
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
 from warnd.channels.telegram_answers import Answer, NotParsed, ReplyGone, classify
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
-from warnd.metrics import count_media_failure
 from warnd.model import Target
 from warnd.obs import get_logger
 
@@ -284,16 +283,7 @@ class TelegramSender:
             self._media_failed(job, "photo_refused", str(e))
 
     def _media_failed(self, job: Job, reason: str, detail: str) -> None:
-        w = job.delivery.warning
-        log.warning(
-            "telegram.media_failed",
-            event_id=w.event_id,
-            warning_id=w.id,
-            target=job.delivery.target,
-            reason=reason,
-            detail=detail,
-        )
-        count_media_failure(self.account, reason)
+        map_failed("telegram", self.account, job.delivery, reason, detail)
 
     async def probe(self) -> None:
         """getMe with the bot's token: None when Telegram knows it; DeliveryError otherwise."""

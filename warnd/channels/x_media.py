@@ -24,12 +24,11 @@ from datetime import datetime
 import requests
 from requests_oauthlib import OAuth1
 
-from warnd.channels.base import Job, Picture
+from warnd.channels.base import Job, Picture, map_failed
 from warnd.channels.x_answers import Act, holds, judge
 from warnd.channels.x_wire import TWEEPY_HOST
 from warnd.clock import Clock
 from warnd.errors import DeliveryError
-from warnd.metrics import count_media_failure
 from warnd.obs import get_logger
 
 log = get_logger("warnd.x")
@@ -224,13 +223,4 @@ class Media:
         raise MediaFailed(_REASONS.get(row.act, "upload_refused"), f"{row.reason} ({answer.status_code}): {detail}")
 
     def failed(self, job: Job, reason: str, detail: str) -> None:
-        w = job.delivery.warning
-        log.warning(
-            "x.media_failed",
-            event_id=w.event_id,
-            warning_id=w.id,
-            target=job.delivery.target,
-            reason=reason,
-            detail=detail,
-        )
-        count_media_failure(self.account, reason)
+        map_failed("x", self.account, job.delivery, reason, detail)
