@@ -8,7 +8,7 @@ import io
 import itertools
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,13 +16,13 @@ import pytest
 from PIL import Image
 
 from tests.conftest import write_config
+from tests.integration.channel_kit import DIRECT, Kept, Ready
 from warnd.channels.base import Job, Picture, Sent
 from warnd.channels.bluesky import BlueskySender, parse_remote_id
 from warnd.channels.bluesky_text import graphemes
 from warnd.channels.registry import make_senders
 from warnd.clock import FixedClock
 from warnd.config.load import load
-from warnd.config.outbound import Outbound
 from warnd.config.secrets import Credentials, Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import (
@@ -39,22 +39,9 @@ from warnd.model import (
 )
 from warnd.testing.fake_bluesky import FakeBluesky
 
-DIRECT = Outbound(proxy="none")
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
 HANDLE = "bmkg-ntb.bsky.social"
 PASSWORD = "abcd-efgh-ijkl-mnop"
-
-
-@dataclass
-class Kept:
-    parts: list[str | None] = field(default_factory=list)
-    unanswered: list[int] = field(default_factory=list)
-
-    async def part_sent(self, remote_id: str | None) -> None:
-        self.parts.append(remote_id)
-
-    async def part_unanswered(self, part: int) -> None:
-        self.unanswered.append(part)
 
 
 @pytest.fixture
@@ -306,14 +293,6 @@ def test_the_pds_unreachable_is_a_network_failure():
     )
     e = run(attempt(s, Job(delivery())))
     assert isinstance(e, DeliveryError) and e.failure is Failure.NETWORK
-
-
-@dataclass
-class Ready:
-    picture: Picture | None
-
-    async def wait(self, seconds: float) -> Picture | None:
-        return self.picture
 
 
 def png(size: tuple[int, int] = (1200, 675), noise: bool = False) -> bytes:

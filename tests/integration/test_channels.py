@@ -9,7 +9,7 @@ import json
 import re
 import socket
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,13 +18,13 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from tests.integration.channel_kit import DIRECT, Kept
 from tests.integration.conftest import APP
 from warnd.channels import x_answers
 from warnd.channels.base import Job
 from warnd.channels.webhook import WebhookSender
 from warnd.channels.x import XSender, split, weighted
 from warnd.clock import FixedClock, SystemClock
-from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import (
@@ -41,26 +41,10 @@ from warnd.model import (
 )
 from warnd.testing.webhook_sink import WebhookSink
 
-# Loopback fakes only: no proxy of the environment applies.
-DIRECT = Outbound(proxy="none")
 # What a newsroom is handed: its verification code is run here as written.
 PARTNERS_DOC = Path(__file__).resolve().parents[2] / "docs" / "partners.md"
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
-
-
-@dataclass
-class _Kept:
-    """A checkpoint keeping what the channel recorded in lists the test reads."""
-
-    parts: list[str | None] = field(default_factory=list)
-    unanswered: list[int] = field(default_factory=list)
-
-    async def part_sent(self, remote_id: str | None) -> None:
-        self.parts.append(remote_id)
-
-    async def part_unanswered(self, part: int) -> None:
-        self.unanswered.append(part)
 
 
 def delivery(text="Gempa M5.1 Aceh", target="account:aceh", wid="w-1", parts=(), unanswered=None, label=None):
@@ -140,7 +124,7 @@ def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
     s = x_sender(fake_x)
     recorded: list[str] = []
     # The first two parts went out before a crash: the resumed delivery posts only the rest.
-    head = send(s, Job(delivery(text), checkpoint=_Kept(parts=recorded)))
+    head = send(s, Job(delivery(text), checkpoint=Kept(parts=recorded)))
     posts = fake_x.posts_by("aceh")
     assert len(posts) == len(parts) and recorded == [p.id for p in posts]
     assert head.remote_id == posts[0].id
@@ -149,7 +133,7 @@ def test_long_text_becomes_a_numbered_thread_resumable_after_a_crash(fake_x):
     fake_x.state.posts.clear()
     fake_x.state.posts.extend(posts[:2])
     again: list[str] = []
-    send(s, Job(delivery(text, parts=recorded[:2]), checkpoint=_Kept(parts=again)))
+    send(s, Job(delivery(text, parts=recorded[:2]), checkpoint=Kept(parts=again)))
     resumed = fake_x.posts_by("aceh")
     assert len(resumed) == len(parts) and len(again) == len(parts) - 2
     assert resumed[2].reply_to == recorded[1]
@@ -185,7 +169,7 @@ def test_an_unknown_outcome_resent_counts_as_delivered(fake_x):
     asked: list[int] = []
     fake_x.script("drop-after")
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery(), checkpoint=_Kept(unanswered=asked)))
+        send(s, Job(delivery(), checkpoint=Kept(unanswered=asked)))
     assert e.value.failure is Failure.NETWORK
     assert len(fake_x.posts_by("aceh")) == 1  # it did get through
     # Its request got no answer: recorded as such.
@@ -201,7 +185,7 @@ def test_a_duplicate_refusal_of_a_post_never_sent_is_an_error_not_a_delivery(fak
     # Another warning whose text X already has from this account: nothing of warnd's record
     # says it was posted, so the refusal is no delivery.
     with pytest.raises(DeliveryError) as e:
-        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), checkpoint=_Kept(unanswered=asked)))
+        send(s, Job(delivery("Gempa M5.1 Aceh", wid="w-2"), checkpoint=Kept(unanswered=asked)))
     assert e.value.failure is Failure.BAD_REQUEST and not e.value.retryable
     assert "part 1/1" in str(e.value)
     assert asked == []
@@ -220,14 +204,14 @@ def test_a_thread_part_refused_as_a_repeat_is_an_error_unless_its_request_went_u
     asked: list[int] = []
     fake_x.script("slow:0", "drop-after")
     with pytest.raises(DeliveryError):
-        send(s, Job(delivery(text, label="PD-3.3"), checkpoint=_Kept(recorded, asked)))
+        send(s, Job(delivery(text, label="PD-3.3"), checkpoint=Kept(recorded, asked)))
     assert len(recorded) == 1 and asked == [2]
     resumed: list[str | None] = []
     send(
         s,
         Job(
             delivery(text, parts=recorded, unanswered=asked[-1], label="PD-3.3"),
-            checkpoint=_Kept(parts=resumed),
+            checkpoint=Kept(parts=resumed),
         ),
     )
     # Part 2 counted as posted (its id unknown), the rest posted once each.

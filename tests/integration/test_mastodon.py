@@ -5,15 +5,14 @@ process dies mid-thread."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
 
+from tests.integration.channel_kit import DIRECT, Kept, Ready
 from warnd.channels.base import Job, Picture
 from warnd.channels.mastodon import MastodonSender, split
 from warnd.clock import SystemClock
-from warnd.config.outbound import Outbound
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.model import (
@@ -30,36 +29,10 @@ from warnd.model import (
 )
 from warnd.testing.fake_mastodon import FakeMastodon
 
-DIRECT = Outbound(proxy="none")
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 TOKEN = "tok-aceh"
 LONG = "Gempa M6.2 Aceh\n" + "\n".join(f"Kabupaten Contoh Nomor {i}: dirasakan III MMI" for i in range(40))
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-
-
-@dataclass
-class Kept:
-    parts: list[str | None] = field(default_factory=list)
-    unanswered: list[int] = field(default_factory=list)
-
-    async def part_sent(self, remote_id: str | None) -> None:
-        self.parts.append(remote_id)
-
-    async def part_unanswered(self, part: int) -> None:
-        self.unanswered.append(part)
-
-
-@dataclass
-class Ready:
-    picture: Picture | None
-    delay: float = 0.0
-
-    async def wait(self, seconds: float) -> Picture | None:
-        if self.delay > seconds:
-            await asyncio.sleep(seconds)
-            return None
-        await asyncio.sleep(self.delay)
-        return self.picture
 
 
 def delivery(text="Gempa M5.1 Aceh", wid="w-1", parts=(), label=None, priority=Priority.NORMAL):

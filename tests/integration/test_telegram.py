@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
-from tests.integration.test_channels import DIRECT, _Kept, delivery
+from tests.integration.channel_kit import DIRECT, Kept, Ready
+from tests.integration.test_channels import delivery
 from warnd.channels.base import Job, Picture
 from warnd.channels.registry import make_senders
 from warnd.channels.telegram import TelegramSender, split
@@ -59,22 +60,9 @@ def send(s: TelegramSender, job: Job):
     return asyncio.run(_send(s, job))
 
 
-class Ready:
-    def __init__(self, picture: Picture | None, delay: float = 0.0) -> None:
-        self.picture = picture
-        self.delay = delay
-
-    async def wait(self, seconds: float) -> Picture | None:
-        if self.delay > seconds:
-            await asyncio.sleep(seconds)
-            return None
-        await asyncio.sleep(self.delay)
-        return self.picture
-
-
 def test_a_warning_goes_as_one_html_message_and_its_text_arrives_as_written(fake):
     text = "Gempa M5.1 Aceh, kedalaman <10 km & dirasakan III MMI"
-    kept = _Kept()
+    kept = Kept()
     sent = send(sender(fake), Job(delivery(text), checkpoint=kept))
     (m,) = fake.messages_in(CHAT)
     assert m.text == text and m.reply_to is None
@@ -104,7 +92,7 @@ def test_a_long_text_is_a_thread_of_replies_resumed_after_a_crash_without_repost
     text = long_text()
     parts = split(text, label="PD-1")
     assert len(parts) >= 3
-    kept = _Kept()
+    kept = Kept()
     head = send(sender(fake), Job(delivery(text, label="PD-1"), checkpoint=kept))
     messages = fake.messages_in(CHAT)
     assert [m.text for m in messages] == parts
@@ -116,7 +104,7 @@ def test_a_long_text_is_a_thread_of_replies_resumed_after_a_crash_without_repost
     fake.state.attempts.clear()
     recorded = kept.parts[:2]
     fake.state.messages.extend(messages[:2])
-    again = _Kept()
+    again = Kept()
     resumed = send(sender(fake), Job(delivery(text, label="PD-1", parts=recorded), checkpoint=again))
     assert resumed.remote_id == recorded[0]
     attempts = fake.attempts_in(CHAT)
@@ -155,7 +143,7 @@ def test_the_fake_enforces_the_per_chat_limit(fake):
 )
 def test_refusals_are_classified(fake, setup, failure):
     setup(fake)
-    kept = _Kept()
+    kept = Kept()
     with pytest.raises(DeliveryError) as e:
         send(sender(fake), Job(delivery(), checkpoint=kept))
     assert e.value.failure is failure
@@ -175,11 +163,11 @@ def test_a_chat_the_bot_is_not_in_disables_the_target(fake):
 def test_a_lost_answer_is_resent_once_and_the_repeat_is_visible_and_logged(fake, capsys):
     # Telegram took the message, the answer was cut off: warnd cannot know, and sends again.
     fake.script("cut-json")
-    kept = _Kept()
+    kept = Kept()
     with pytest.raises(DeliveryError) as e:
         send(sender(fake), Job(delivery(), checkpoint=kept))
     assert e.value.failure is Failure.SERVER_ERROR and kept.unanswered == [1]
-    again = send(sender(fake), Job(delivery(unanswered=1), checkpoint=_Kept()))
+    again = send(sender(fake), Job(delivery(unanswered=1), checkpoint=Kept()))
     assert again.remote_id is not None
     assert len(fake.messages_in(CHAT)) == 2  # the documented repeat: one per lost answer
     assert "telegram.possible_repeat" in capsys.readouterr().out
@@ -187,7 +175,7 @@ def test_a_lost_answer_is_resent_once_and_the_repeat_is_visible_and_logged(fake,
 
 def test_a_request_that_never_reached_telegram_is_not_taken_for_a_possible_repeat(fake):
     fake.stop()
-    kept = _Kept()
+    kept = Kept()
     with pytest.raises(DeliveryError) as e:
         send(sender(fake), Job(delivery(), checkpoint=kept))
     assert e.value.failure is Failure.NETWORK and not e.value.spent and kept.unanswered == []

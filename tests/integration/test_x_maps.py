@@ -11,8 +11,9 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
+from tests.integration.channel_kit import Kept
 from tests.integration.conftest import APP, USERS
-from tests.integration.test_channels import _Kept, delivery, x_sender
+from tests.integration.test_channels import delivery, x_sender
 from warnd.channels.base import Job, Picture
 from warnd.channels.x import split
 from warnd.channels.x_media import LATE_WAIT, MediaFailed
@@ -101,7 +102,7 @@ def life_safety(text: str = "Gempa M5.1 Aceh", **kw):
 
 def test_a_life_safety_post_waits_a_fifth_of_a_second_and_its_late_map_follows_as_a_reply(fake_x):
     source = Source(Picture(png(), "Peta"), late=1.0)
-    kept = _Kept()
+    kept = Kept()
     start = time.time()
     sent = run(x_sender(fake_x), Job(life_safety(label="PD-1"), checkpoint=kept, picture=source))
     text, reply = fake_x.posts_by("aceh")
@@ -140,7 +141,7 @@ def test_a_failed_text_drops_the_late_map(fake_x):
 def test_a_map_that_never_comes_leaves_the_text_alone(fake_x):
     source = Source(None)
     before = failures("aceh", "late")
-    kept = _Kept()
+    kept = Kept()
     run(x_sender(fake_x), Job(life_safety(), checkpoint=kept, picture=source))
     [text] = fake_x.posts_by("aceh")
     assert source.asked == [0.2, LATE_WAIT]
@@ -151,14 +152,14 @@ def test_a_map_that_never_comes_leaves_the_text_alone(fake_x):
 @pytest.mark.parametrize("recorded", ["text", "text and map"])
 def test_a_restart_never_posts_the_late_map_twice(fake_x, recorded):
     source = Source(Picture(png(), "Peta"), late=0.4)
-    kept = _Kept()
+    kept = Kept()
     run(x_sender(fake_x), Job(life_safety(label="PD-1"), checkpoint=kept, picture=source))
     assert len(fake_x.posts_by("aceh")) == 2
     # The restart finds the delivery in flight with the text recorded (it stopped before the
     # map's reply, or after it).
     parts = kept.parts[:1] if recorded == "text" else kept.parts
     resumed = life_safety(label="PD-1", parts=parts, unanswered=len(parts) + 1)
-    sent = run(x_sender(fake_x), Job(resumed, checkpoint=_Kept(), picture=Source(Picture(png(), "Peta"))))
+    sent = run(x_sender(fake_x), Job(resumed, checkpoint=Kept(), picture=Source(Picture(png(), "Peta"))))
     assert sent.remote_id == kept.parts[0]
     assert len(fake_x.posts_by("aceh")) == 2 and len(fake_x.attempts_by("aceh")) == 2
     assert len(fake_x.uploads_by("aceh")) == 1
@@ -231,7 +232,7 @@ def test_a_refused_attachment_posts_the_text_without_it(fake_x):
 
 def test_a_resumed_thread_neither_uploads_again_nor_repeats_a_part(fake_x):
     parts = split(LONG)
-    kept = _Kept()
+    kept = Kept()
     # The first attempt: part 1 with its map, then X fails on part 2.
     fake_x.script("pass", "500")
     with pytest.raises(DeliveryError):
@@ -294,7 +295,7 @@ def test_a_late_map_never_holds_its_delivery_or_the_next(fake_x):
     """The delivery is done when its text is out: a map a second late follows on its own, so the
     account's next warning is never held behind it."""
     source = Source(Picture(png(), "Peta"), late=1.0)
-    kept = _Kept()
+    kept = Kept()
     sender = x_sender(fake_x)
 
     async def go() -> tuple[float, float]:
