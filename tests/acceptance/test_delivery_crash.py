@@ -166,7 +166,9 @@ def _check(history: list[dict], at_kill: int, fake: FakeX, sink: WebhookSink, lo
         # of a post X took; nothing else is refused.
         taken = {p.text for p in posts}
         refused = [x for x in fake.attempts_by(a) if x.post_id is None and x.status != 0]
-        assert all(x.duplicate and x.text in taken for x in refused), a
+        # Named in full when it fails: the status, X's detail and what the attempt carried.
+        odd = [(x.status, x.detail, (x.text or "")[:60], x.reply_to, x.media_ids) for x in refused]
+        assert all(x.duplicate and x.text in taken for x in refused), (a, odd)
         heads = {p.id for p in posts if p.reply_to is None}
         sent_ids = {dl["remote_id"] for w in history for dl in w["deliveries"] if dl["target"] == f"account:{a}"}
         assert per_target[f"account:{a}"] == 20
