@@ -24,7 +24,13 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        raw = self.rfile.read(length) if length else b""
+        if len(raw) < length:
+            # The client died mid-request (kill -9): a real server never acts on half a body, so
+            # neither does a fake; acting on it would record an attempt the client never made.
+            self.close_connection = True
+            raise ConnectionAbortedError(f"body cut short: {len(raw)} of {length} bytes")
+        return raw
 
     def reply(self, status: int, raw: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
