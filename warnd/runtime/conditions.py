@@ -286,14 +286,14 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
                     "the backlog is gone",
                 )
             )
-    accounts = [Target.account(name) for name in bundle.config.file.accounts]
+    accounts = [Target.account(name, channel) for name, view in bundle.accounts.items() for channel in view.channels]
     if accounts and all(a in blocked for a in accounts):
         out.append(
             Condition(
                 "no_account_can_post",
                 "accounts",
                 "failing",
-                f"none of the {len(accounts)} accounts can post (disabled or without credentials)",
+                f"none of the {len(accounts)} account channels can post (disabled or without credentials)",
                 "an account can post again",
             )
         )

@@ -111,7 +111,13 @@ class _History:
 
     def inhibitor(self, event: HazardEvent, account: str) -> str | None:
         tsunami = self.ledger.related(event, Hazard.TSUNAMI)
-        if tsunami is None or not self.issued_warnings.received(tsunami, account, Target.account(account)):
+        if tsunami is None:
+            return None
+        view = self.bundle().accounts.get(account)
+        # Inhibited only where the tsunami warning reached every channel of the account: the
+        # readers of a channel it never reached get the quake instead of nothing.
+        channels = view.channels if view is not None else (None,)
+        if not all(self.issued_warnings.received(tsunami, account, Target.account(account, c)) for c in channels):
             return None
         return tsunami
 
