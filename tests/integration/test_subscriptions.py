@@ -217,7 +217,9 @@ def test_bad_requests_get_clear_errors_naming_the_field_and_leave_nothing(tmp_pa
                 out.append(await post(ask("e", sink.url("e"), min_level="severe")))
                 out.append(await post(ask("f", sink.url("f"), colour="red")))
                 out.append(await post(ask("liar", sink.url("liar"))))
-                r = await http.post(public + "/subscriptions", content=b"name=x", headers={"Content-Type": "text/plain"})
+                r = await http.post(
+                    public + "/subscriptions", content=b"name=x", headers={"Content-Type": "text/plain"}
+                )
                 out.append((r.status_code, r.json()))
                 r = await http.post(
                     public + "/subscriptions", content=b"{not json", headers={"Content-Type": "application/json"}
