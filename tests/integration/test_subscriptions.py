@@ -406,3 +406,71 @@ def test_a_minimum_level_lets_through_it_and_above_on_both_scales():
     assert levels_from("awas") == ["awas", "siaga1"]
     assert levels_from("siaga") == ["awas", "siaga", "siaga1", "siaga2"]
     assert set(levels_from("siaga4") or []) == {"siaga4", "waspada", "siaga3", "siaga", "siaga2", "awas", "siaga1"}
+
+
+def _warning(i: int, now: datetime) -> Any:
+    from warnd.model import Priority, Region, Warning, WarningKind
+
+    return Warning(
+        id=f"w-{i}",
+        event_id=f"e-{i}",
+        revision="r",
+        rule="gempa",
+        account="jabar",
+        kind=WarningKind.NEW,
+        severity=None,
+        priority=Priority.NORMAL,
+        regions=(Region("32", "Jawa Barat", "province"),),
+        lang="id",
+        text=f"Peringatan {i}",
+        status=Status.ACTUAL,
+        created_at=now,
+    )
+
+
+def test_an_approval_on_one_node_reaches_another_and_the_leader_pauses_a_failing_subscriber(store, tmp_path):
+    """Two nodes on one store (SQLite and PostgreSQL): node b delivers to what node a's operator
+    approved; the dead deliveries of it, counted from the store, pause it on the leader."""
+    bundle = config(tmp_path)
+    a, b = store.open(), store.open()
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    s = Subscription(
+        "sub1", "radio", "r@example.org", "https://radio.example/h", ("jabar",), None, None, "json", PENDING,
+        "2026-11-30T11:00:00Z", "203.0.113.9",
+    )  # fmt: skip
+    assert Subscriptions(a).add(s, "the-secret")
+    node_b = Subscribers(b, SystemClock(), lambda: bundle)
+
+    async def refresh() -> None:
+        await node_b.refresh()
+        await node_b.aclose()
+
+    asyncio.run(refresh())
+    assert node_b.partners == {}
+    approve_subscription(a, "sub1", "op", t0)
+    asyncio.run(refresh())
+    assert list(node_b.partners) == ["sub-radio"] and node_b.targets() == {"partner:sub-radio"}
+    assert node_b.partners["sub-radio"].accounts == ["jabar"]
+
+    box = Outbox(a)
+    with a.transaction():
+        for i in range(3):
+            box.enqueue(_warning(i, t0), ["partner:sub-radio"], t0 + timedelta(seconds=i))
+    ids = box.ids(["pending"], "partner:sub-radio")
+    box.mark_sent(ids[0], None, t0 + timedelta(seconds=10))
+    box.mark_retry(ids[1], "server_error", "HTTP 500", t0, t0 + timedelta(seconds=20))
+    subs = Subscriptions(b)
+    f = subs.failing("partner:sub-radio", "2026-01-01T00:00:00Z")
+    assert f.dead_in_a_row == 0 and f.failing_since is not None
+    box.mark_dead(ids[1], "gave_up", "HTTP 500", t0 + timedelta(seconds=30), attempted=True)
+    box.mark_dead(ids[2], "gave_up", "HTTP 500", t0 + timedelta(seconds=40), attempted=True)
+    f = subs.failing("partner:sub-radio", "2026-01-01T00:00:00Z")
+    assert f.dead_in_a_row == 2 and f.failing_since is None
+    # Counted since the last approval: what failed before a resume does not pause it again.
+    assert subs.failing("partner:sub-radio", "2999-01-01T00:00:00Z").dead_in_a_row == 0
+
+    # pause_after_dead is 1 in this config: the leader pauses, then nobody delivers to it.
+    assert node_b.pause_failing() == ["sub1"]
+    asyncio.run(refresh())
+    assert node_b.partners == {}
+    assert Subscriptions(a).get("sub1").state == PAUSED  # type: ignore[union-attr]
