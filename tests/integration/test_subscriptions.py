@@ -213,6 +213,7 @@ def test_bad_requests_get_clear_errors_naming_the_field_and_leave_nothing(tmp_pa
                 out.append(await post(ask("a", sink.url("a")) | {"accounts": ["jabar", "atlantis"]}))
                 out.append(await post(ask("b", "http://radio.example/hook")))
                 out.append(await post(ask("c", "https://user:pw@radio.example/hook")))
+                out.append(await post(ask("c", "https://10.1.2.3/hook")))
                 out.append(await post({"name": "d", "url": sink.url("d")}))
                 out.append(await post(ask("e", sink.url("e"), min_level="severe")))
                 out.append(await post(ask("f", sink.url("f"), colour="red")))
@@ -243,6 +244,8 @@ def test_bad_requests_get_clear_errors_naming_the_field_and_leave_nothing(tmp_pa
         got = asyncio.run(scenario())
     finally:
         sink.stop()
+    inside = got.pop(3)
+    assert inside[0] == 400 and "private" in inside[1]["error"] and inside[1]["errors"][0]["field"] == "url"
     codes = [c for c, _ in got]
     assert codes == [400, 400, 400, 400, 400, 400, 400, 415, 400, 413, 405, 201, 409, 405], got
     errors = [doc.get("error", "") for _, doc in got]

@@ -130,9 +130,9 @@ def approve_subscription(conn: Database, sub_id: str, by: str, now: datetime) ->
 
 
 def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> int:
-    """The subscription ends and its secret is forgotten; what still waited for it is dropped
-    (the partner is no longer one). How many deliveries were dropped. OperatorError 404 when
-    unknown, 409 when already revoked."""
+    """The subscription ends and its secret is forgotten; what still waited for it, and what
+    was dead-lettered, is dropped (the partner is no longer one). How many deliveries were
+    dropped. OperatorError 404 when unknown, 409 when already revoked."""
     subs = Subscriptions(conn)
     s = subs.get(sub_id)
     if s is None:
@@ -141,4 +141,4 @@ def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> 
         if not subs.revoke(sub_id, by, now):
             raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
         box = Outbox(conn)
-        return box.drop(box.ids(["pending", "retry"], s.target), f"subscription {sub_id} revoked", now)
+        return box.drop(box.ids(["pending", "retry", "dead"], s.target), f"subscription {sub_id} revoked", now)

@@ -21,6 +21,7 @@ Nothing is delivered until an operator approves the request.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import secrets
 import time
@@ -64,6 +65,8 @@ def _url(v: str) -> str:
         raise ValueError("must be an https URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("must be https (http only to this machine's loopback)")
+    if _inside(parts.hostname):
+        raise ValueError("must not be a private, link-local or reserved address")
     if parts.username is not None or parts.password is not None:
         raise ValueError("must not carry a user or password")
     what = carried_secret(v)
@@ -72,6 +75,17 @@ def _url(v: str) -> str:
     if parts.fragment:
         raise ValueError("must not have a #fragment")
     return v
+
+
+def _inside(host: str) -> bool:
+    """An address literal of a private network (other than loopback, which only the machine
+    itself reaches and tests use): the challenge must not be a way to probe the agency's own
+    network from outside. A name that resolves there is not caught here (see docs/partners.md)."""
+    try:
+        ip = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return not ip.is_loopback and (ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast)
 
 
 class SubscriptionRequest(BaseModel):
