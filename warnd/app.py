@@ -49,6 +49,8 @@ from warnd.runtime.schedule import Schedule
 from warnd.runtime.sdnotify import notify, watchdog_pings
 from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
+from warnd.runtime.subscribe import SubscribeDesk
+from warnd.runtime.subscribers import Subscribers
 from warnd.store import db
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
@@ -112,6 +114,15 @@ class Daemon:
             snapshot=snapshot,
             store=self.store,
         )
+        # Partners who subscribed themselves and were approved: read from the store on every node.
+        self.subscribers = Subscribers(
+            self.conn,
+            self.clock,
+            lambda: self.bundle,
+            is_leader=self.membership.is_leader,
+            store=self.store,
+            on_change=lambda: self.dispatcher.wake(),
+        )
         self.maps = MapMaker(
             self.conn,
             self.clock,
@@ -131,11 +142,12 @@ class Daemon:
             explain=False,
             fence=self.membership.fence,
             decisions=self.decisions,
+            subscribed=lambda: self.subscribers.partners,
         )
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
-            lambda: self.bundle.senders,
+            lambda: self.subscribers.senders(self.bundle.senders),
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
             cluster=self.membership if self.shared else None,
@@ -170,6 +182,7 @@ class Daemon:
             store=self.store,
             maps=Maps(reads).get,
             console=lambda serving: self._console(serving, reads),
+            subscribe=SubscribeDesk(self.conn, self.clock, lambda: self.bundle, store=self.store).handle,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -194,7 +207,13 @@ class Daemon:
         builtin = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
         # The actions run on the store's writing thread; an approved bulletin's maps are drawn
         # from the loop, as an ingested warning's are.
-        desk = BulletinDesk(self.conn, lambda: self.bundle, self.clock, on_drawings=self._draw_soon)
+        desk = BulletinDesk(
+            self.conn,
+            lambda: self.bundle,
+            self.clock,
+            on_drawings=self._draw_soon,
+            subscribed=lambda: self.subscribers.partners,
+        )
         actions = builtin.on_store() | desk.actions()
         state = ConsoleState(
             reads,
@@ -264,6 +283,9 @@ class Daemon:
         self.schedule.feeds(f.spec for f in self.bundle.config.feeds)
         self.schedule.health(f.spec for f in self.bundle.config.feeds)
         self.schedule.start()
+        # The subscribers known before the first delivery is claimed.
+        await self.subscribers.refresh()
+        subscribers = asyncio.create_task(self.subscribers.run(), name="subscribers")
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
         checks = asyncio.create_task(self.checks.run(), name="credential-checks")
@@ -313,6 +335,8 @@ class Daemon:
 
         await self._stop.wait()
         clock_watch.cancel()
+        self.subscribers.stop()
+        subscribers.cancel()
         self.checks.stop()
         checks.cancel()
         await self.last_good.stop()
@@ -422,6 +446,7 @@ class Daemon:
         await self.maps.stop()
         await self.fetcher.aclose()
         await close_all(self.bundle)
+        await self.subscribers.aclose()
         membership.cancel()
         await self.store.run(self.membership.stop)
         counts: dict[str, int] | str

@@ -494,6 +494,27 @@ class DispatchSettings(Strict):
     """A target with a warning waiting longer than this raises a notice (held, failing or disabled)."""
 
 
+class SubscriptionSettings(Strict):
+    """Partners subscribing themselves (`POST /subscriptions`, docs/partners.md): off unless
+    enabled. Each request is verified by a challenge to the partner's URL and waits for an
+    operator's approval (`warnd subscription approve`)."""
+
+    enabled: bool = False
+    challenge_timeout: Duration = 5.0
+    """How long the partner's URL has to echo the challenge."""
+    requests_per_minute: int = Field(default=6, gt=0)
+    """Subscription requests taken per client address per minute; more get 429."""
+    max_pending: int = Field(default=50, gt=0)
+    """Requests waiting for an operator at most; more get 503 until some are decided."""
+    pause_after_dead: int = Field(default=3, gt=0)
+    """An active subscription is paused (with an operator notice) after this many dead
+    deliveries in a row..."""
+    pause_after: Duration = 3600.0
+    """...or when a warning to it has been failing for this long."""
+    timeout: Duration = 10.0
+    """Each delivery's timeout, as a partner's `timeout`."""
+
+
 class OpsFile(Strict):
     """Operator notices appended to a file as JSON lines."""
 
@@ -757,6 +778,7 @@ class ConfigFile(Strict):
     """Where operator notices go besides the log (feed stale, dead letter, account disabled, ...)."""
     x: XSettings = Field(default_factory=XSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
     credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
     maps: MapsSettings = Field(default_factory=MapsSettings)

@@ -21,6 +21,8 @@ from warnd.runtime.health import failing_reason, stale_reason
 from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
+from warnd.store.subscriptions import PAUSED, Subscriptions
+from warnd.store.subscriptions import PREFIX as SUBSCRIBER_PREFIX
 from warnd.store.targets import Targets
 from warnd.store.zones import ZoneMisses
 
@@ -93,6 +95,7 @@ def collect(
     out += _feeds(FeedStates(conn), bundle, now, live)
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
     out += _zones(conn, bundle, now)
+    out += _subscriptions(conn)
     r = live.last_reload
     if r is not None and not r.get("ok", True):
         problems = list(r.get("problems") or [])
@@ -222,6 +225,23 @@ def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> lis
     return out
 
 
+def _subscriptions(conn: Database) -> list[Condition]:
+    out = []
+    for s in Subscriptions(conn).listing((PAUSED,)):
+        out.append(
+            Condition(
+                "subscription_paused",
+                s.target,
+                "degraded",
+                f"subscription {s.id} ({s.partner}, {s.contact}) paused at {s.paused_at}: {s.paused_reason};"
+                f" nothing is sent to it: `warnd subscription resume {s.id}` once its endpoint works,"
+                f" or `warnd subscription revoke {s.id}`",
+                "the subscription was resumed or revoked",
+            )
+        )
+    return out
+
+
 def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str, TargetQueue]) -> list[Condition]:
     out: list[Condition] = []
     policy = bundle.config.file.dispatch
@@ -264,7 +284,10 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         if not q.waiting:
             continue
-        if target not in bundle.senders and target not in bundle.missing:
+        # A subscriber's lane has its sender from the store (runtime.subscribers); a paused one
+        # is said by its own condition.
+        subscriber = target.startswith("partner:" + SUBSCRIBER_PREFIX)
+        if target not in bundle.senders and target not in bundle.missing and not subscriber:
             out.append(
                 Condition(
                     "no_channel",

@@ -29,6 +29,7 @@ from warnd.store.backend import Database
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.maps import Maps
+from warnd.store.subscriptions import Subscriptions
 from warnd.store.targets import RateLog, Targets
 
 EVENTS = 50
@@ -100,6 +101,12 @@ class ConsoleState:
             "partners": [
                 {"name": name, "accounts": list(p.accounts), "queue": status.get("queues", {}).get(f"partner:{name}")}
                 for name, p in sorted(b.config.file.partners.items())
+            ],
+            # Partners who subscribed themselves (runtime.subscribe): pending, active and paused,
+            # without their secrets.
+            "subscriptions": [
+                s.to_json() | {"queue": status.get("queues", {}).get(s.target)}
+                for s in Subscriptions(self.conn).listing()
             ],
         }
 

@@ -10,6 +10,8 @@ The public listener (`public_listen`, none unless set), and the operator listene
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
   /maps/<warning id>.png   each warning's map (runtime.maps), from the store: every node serves it
+  /subscriptions           POST only, a JSON body of at most 8 KiB: a partner subscribes
+                           (runtime.subscribe; 404 unless `subscriptions.enabled`)
 The public listener answers 404 to every operator path: what it serves is meant to be published.
 
 It answers from the event loop on purpose: a loop that is stuck answers nothing, as a stuck
@@ -40,6 +42,7 @@ from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
 from warnd.runtime.console import CONSOLE_HEADERS, MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
+from warnd.runtime.subscribe import PATH as SUBSCRIBE_PATH
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker, inline
@@ -114,8 +117,10 @@ class Endpoint:
         store: StoreWorker | None = None,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Console | None = None,
+        subscribe: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
     ) -> None:
-        """`console`: the operator console, served on the operator listener only. `token`: the
+        """`subscribe`: answers POST /subscriptions (runtime.subscribe), on both listeners; None:
+        that path is 404. `console`: the operator console, served on the operator listener only. `token`: the
         operator token, or None when none is configured. `token_missing`: why a configured token
         could not be read; operator paths then refuse everyone (closed, not open, when the
         credential is lost). `store`: where `health`, `status`, the metrics and the CAP feeds
@@ -132,6 +137,7 @@ class Endpoint:
         self._token = token
         self._token_missing = token_missing
         self.console = console
+        self._subscribe = subscribe
         self._operator_app = self.app()
         self.operator = Listener("operator", host, port, self._operator_app, limits[0])
         self.public = Listener("public", public[0], public[1], self.public_app(), limits[1]) if public else None
@@ -152,6 +158,7 @@ class Endpoint:
         app.router.add_get("/cap/", self.cap_index)
         app.router.add_get("/cap/{account}/{name}", self.cap_file)
         app.router.add_get("/maps/{name}", self.map_file)
+        app.router.add_route("*", SUBSCRIBE_PATH, self.subscription)
         return app
 
     def app(self) -> web.Application:
@@ -199,6 +206,9 @@ class Endpoint:
                 return _closing(_error(404, "not found"))
             refused = self.console.admits(request)
             return refused if refused is not None else await handler(request)
+        if request.path == SUBSCRIBE_PATH and self._subscribe is not None:
+            # The one other path that reads a body: its handler caps and checks it.
+            return await handler(request)
         if request.method not in ("GET", "HEAD"):
             return _closing(_error(405, "only GET and HEAD are served here"), allow="GET, HEAD")
         if request.body_exists:
@@ -305,6 +315,11 @@ class Endpoint:
         response.etag = doc.etag
         response.last_modified = doc.modified
         return response
+
+    async def subscription(self, request: web.Request) -> web.StreamResponse:
+        if self._subscribe is None:
+            return _error(404, "not found")
+        return await self._subscribe(request)
 
     async def map_file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
