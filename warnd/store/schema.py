@@ -298,7 +298,7 @@ CREATE INDEX console_sessions_operator ON console_sessions (operator);
 # a challenge, approved or revoked by an operator, paused when their deliveries keep failing.
 # `secret` signs every push to the partner, so it is kept as given (an HMAC needs the key itself);
 # it is wiped when the subscription is revoked. At most one subscription of a name is not revoked.
-_V13 = """
+_V12 = """
 CREATE TABLE subscriptions (
     id            TEXT PRIMARY KEY,
     name          TEXT NOT NULL,      -- as asked; its outbox target is partner:sub-<name>
@@ -334,8 +334,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     9: {d: _V9.format(blob=BLOB[d]) for d in (SQLITE, POSTGRES)},
     10: dict.fromkeys((SQLITE, POSTGRES), _V10),
     11: dict.fromkeys((SQLITE, POSTGRES), _V11),
-    # 12 is another change's; `migrate` applies whatever numbers are present, in order.
-    13: dict.fromkeys((SQLITE, POSTGRES), _V13),
+    12: dict.fromkeys((SQLITE, POSTGRES), _V12),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
