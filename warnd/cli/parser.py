@@ -74,6 +74,12 @@ def build() -> argparse.ArgumentParser:
     config_arg(odrop)
     odrop.add_argument("ids", nargs="+", type=int)
     odrop.add_argument("--reason", required=True)
+    omove = osub.add_parser(
+        "move", help="after an account went from channel: to channels:, give its old target's deliveries to a channel"
+    )
+    config_arg(omove)
+    omove.add_argument("source", metavar="FROM", help="the old target, e.g. account:gempa-ntt")
+    omove.add_argument("to", metavar="TO", help="the channel's target, e.g. account:gempa-ntt/x")
     outbox.set_defaults(func=operate.outbox)
 
     stat = sub.add_parser(

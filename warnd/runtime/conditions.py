@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from warnd.model import Target, Zone
+from warnd.model import Target, TargetKind, Zone
 from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import failing_reason, stale_reason
@@ -293,8 +293,9 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
                     "no_channel",
                     target,
                     "degraded",
-                    f"{q.waiting} delivery(ies) wait for a target the configuration no longer has:"
-                    " restore it or `warnd outbox drop`",
+                    f"{q.waiting} delivery(ies) wait for a target the configuration no longer has: "
+                    + _renamed(Target(target), bundle)
+                    + "restore it or `warnd outbox drop`",
                     "nothing waits for it any more",
                 )
             )
@@ -321,3 +322,13 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         )
     return out
+
+
+def _renamed(target: Target, bundle: Bundle) -> str:
+    """The way out when an account's one channel became one of several (account:NAME is now
+    account:NAME/<channel>): the move that keeps its deliveries and their thread."""
+    view = bundle.accounts.get(target.owner)
+    if target.kind is not TargetKind.ACCOUNT or target.channel or view is None or None in view.channels:
+        return ""
+    to = " | ".join(str(Target.account(target.owner, c)) for c in view.channels)
+    return f"`warnd outbox move {target} <{to}>` (the channel it posted on), or "
