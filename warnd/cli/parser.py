@@ -94,6 +94,9 @@ def build() -> argparse.ArgumentParser:
     sim.add_argument("sources", nargs="+", metavar="FILE", help="feed documents, taken in this order")
     sim.add_argument("--format", choices=["table", "json"], default="table")
     sim.add_argument("--explain", action="store_true", help="say why each rule fired or did not")
+    sim.add_argument(
+        "--parts", action="store_true", help="each channel's parts of every warning: its thread, or its one message"
+    )
     sim.add_argument("--against", type=Path, metavar="OTHER_CONFIG", help="show what OTHER_CONFIG posts differently")
     sim.add_argument("--feed", help="feed id the documents come from (for rules with match.feeds)")
     sim.add_argument("--feed-format", help="skip detection and read as this format")
