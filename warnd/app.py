@@ -18,9 +18,11 @@ import contextlib
 import faulthandler
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from warnd.channels.base import Sender
 from warnd.clock import Clock, SystemClock, steady
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
@@ -49,6 +51,8 @@ from warnd.runtime.schedule import Schedule
 from warnd.runtime.sdnotify import notify, watchdog_pings
 from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
+from warnd.runtime.websub_hub import Hub
+from warnd.runtime.websub_pushes import WebSubPushes
 from warnd.store import db
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
@@ -132,10 +136,33 @@ class Daemon:
             fence=self.membership.fence,
             decisions=self.decisions,
         )
+        # The WebSub hub (POST /websub) and its subscriptions' pushes, which go through the outbox
+        # like every delivery.
+        self.hub = Hub(
+            self.conn,
+            self.store,
+            self.clock,
+            settings=lambda: self.bundle.config.file.websub,
+            base=lambda: self.bundle.config.file.websub_base,
+            accounts=lambda: self.bundle.config.file.accounts,
+            outbound=lambda: self.bundle.outbound,
+            user_agent=lambda: self.bundle.config.file.user_agent,
+            metrics=self.metrics,
+            on_change=lambda: self.websub.wake(),
+        )
+        self.websub = WebSubPushes(
+            self.conn,
+            self.store,
+            self.clock,
+            lambda: self.bundle.config.file,
+            self.hub.http,
+            leader=self.membership.is_leader,
+        )
+        self._merged: tuple[object, object, dict[str, Sender]] | None = None
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
-            lambda: self.bundle.senders,
+            self._senders,
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
             cluster=self.membership if self.shared else None,
@@ -170,6 +197,7 @@ class Daemon:
             store=self.store,
             maps=Maps(reads).get,
             console=lambda serving: self._console(serving, reads),
+            hub=self.hub,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -180,6 +208,15 @@ class Daemon:
         )
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _senders(self) -> Mapping[str, Sender]:
+        """The configuration's senders and the WebSub subscriptions' (merged again only when
+        either changed)."""
+        config, subs = self.bundle.senders, self.websub.senders()
+        merged = self._merged
+        if merged is None or merged[0] is not config or merged[1] is not subs:
+            merged = self._merged = (config, subs, {**config, **subs})
+        return merged[2]
 
     def _status(self) -> dict[str, Any]:
         """What /status serves, and the console's state document carries."""
@@ -267,6 +304,8 @@ class Daemon:
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
         checks = asyncio.create_task(self.checks.run(), name="credential-checks")
+        await self.websub.round()
+        websub = asyncio.create_task(self.websub.run(), name="websub")
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -315,6 +354,8 @@ class Daemon:
         clock_watch.cancel()
         self.checks.stop()
         checks.cancel()
+        self.websub.stop()
+        websub.cancel()
         await self.last_good.stop()
         await self._shutdown(dispatch, ops, watchdog, membership)
 

@@ -10,6 +10,8 @@ The public listener (`public_listen`, none unless set), and the operator listene
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
   /maps/<warning id>.png   each warning's map (runtime.maps), from the store: every node serves it
+  /websub                  the WebSub hub of the CAP feeds (runtime.websub_hub): POST, a form of
+                           at most 8 KiB, the only path besides the console's that takes a body
 The public listener answers 404 to every operator path: what it serves is meant to be published.
 
 It answers from the event loop on purpose: a loop that is stuck answers nothing, as a stuck
@@ -33,13 +35,14 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from warnd.cap import INDEX
+from warnd.cap import HUB_PATH, INDEX
 from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
 from warnd.runtime.console import CONSOLE_HEADERS, MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
+from warnd.runtime.websub_hub import Hub
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker, inline
@@ -114,8 +117,10 @@ class Endpoint:
         store: StoreWorker | None = None,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Console | None = None,
+        hub: Hub | None = None,
     ) -> None:
-        """`console`: the operator console, served on the operator listener only. `token`: the
+        """`hub`: the WebSub hub at /websub on both listeners (None: 404 there). `console`: the
+        operator console, served on the operator listener only. `token`: the
         operator token, or None when none is configured. `token_missing`: why a configured token
         could not be read; operator paths then refuse everyone (closed, not open, when the
         credential is lost). `store`: where `health`, `status`, the metrics and the CAP feeds
@@ -132,6 +137,7 @@ class Endpoint:
         self._token = token
         self._token_missing = token_missing
         self.console = console
+        self.hub = hub
         self._operator_app = self.app()
         self.operator = Listener("operator", host, port, self._operator_app, limits[0])
         self.public = Listener("public", public[0], public[1], self.public_app(), limits[1]) if public else None
@@ -152,6 +158,7 @@ class Endpoint:
         app.router.add_get("/cap/", self.cap_index)
         app.router.add_get("/cap/{account}/{name}", self.cap_file)
         app.router.add_get("/maps/{name}", self.map_file)
+        app.router.add_route("*", HUB_PATH, self.websub)
         return app
 
     def app(self) -> web.Application:
@@ -199,6 +206,9 @@ class Endpoint:
                 return _closing(_error(404, "not found"))
             refused = self.console.admits(request)
             return refused if refused is not None else await handler(request)
+        if request.path == HUB_PATH:
+            # The hub has rules of its own: POST, a form, its own size cap and rate limit.
+            return await handler(request)
         if request.method not in ("GET", "HEAD"):
             return _closing(_error(405, "only GET and HEAD are served here"), allow="GET, HEAD")
         if request.body_exists:
@@ -304,6 +314,15 @@ class Endpoint:
             response = web.Response(body=doc.body, headers=headers)
         response.etag = doc.etag
         response.last_modified = doc.modified
+        return response
+
+    async def websub(self, request: web.Request) -> web.StreamResponse:
+        if self.hub is None:
+            return _closing(_error(404, "not found"))
+        response = await self.hub.handle(request)
+        if request.method != "POST" or response.status >= 400:
+            # A body the hub did not read (or refused) is never read: the connection closes.
+            response.force_close()
         return response
 
     async def map_file(self, request: web.Request) -> web.StreamResponse:
