@@ -173,3 +173,28 @@ class WebSubPushes:
                 notice=f"operator action needed: WebSub subscription {sub.id} is paused ({why}); its pushes"
                 f" wait: `warnd websub resume {sub.id}` once the subscriber answers, or `warnd websub remove {sub.id}`",
             )
+
+
+def resume(conn: Database, sub_id: str, now: datetime) -> bool:
+    """An operator's `warnd websub resume`: the paused subscription is pushed to again (its
+    waiting pushes first); the pushes before now no longer count towards a pause. False: no
+    paused subscription of that id."""
+    with conn.transaction():
+        if not Subscriptions(conn).resume(sub_id, now):
+            return False
+        Targets(conn).enable(Target.websub(sub_id))
+    log.info("websub.resumed", subscription=sub_id)
+    return True
+
+
+def remove(conn: Database, sub_id: str, now: datetime) -> int | None:
+    """An operator's `warnd websub remove`: the subscription ends and its waiting pushes are
+    dropped (how many); None: no subscription of that id is held."""
+    with conn.transaction():
+        subs = Subscriptions(conn)
+        if not subs.remove(sub_id):
+            return None
+        dropped = subs.drop_queued(sub_id, "removed by an operator", now)
+        Targets(conn).enable(Target.websub(sub_id))
+    log.info("websub.removed", subscription=sub_id, pushes_dropped=dropped)
+    return dropped
