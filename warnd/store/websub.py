@@ -166,7 +166,7 @@ class Subscriptions:
         since = iso_utc(sub.counted_from)
         rows = self.conn.execute(
             "SELECT state FROM deliveries WHERE target = ? AND state IN ('sent', 'dead')"
-            " AND COALESCE(updated_at, created_at) >= ?"
+            " AND COALESCE(updated_at, created_at) > ?"
             " ORDER BY COALESCE(updated_at, sent_at, created_at) DESC, id DESC LIMIT ?",
             (target, since, window),
         ).fetchall()
