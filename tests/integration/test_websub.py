@@ -325,9 +325,17 @@ async def test_an_expired_subscription_gets_nothing_more(store, tmp_path):
         assert h.subscriber.verified("radio")[0]["hub.lease_seconds"] == "60"
         await h.warn(1)
         assert len(h.subscriber.pushes_to("radio")) == 1
+        [s] = h.subs().listing()
+        every = ["pending", "in_flight", "retry", "sent", "dead", "dropped"]
+        # A push issued within the lease but not yet made when it ends is dropped, not made.
+        Ingest(h.node_b, h.clock, lambda: h.bundle, explain=False).handle("gempa", ParseResult(events=(quake(2),)))
         h.clock.advance(60)
-        await h.warn(2)
+        await h.pushes.round()
+        assert [d.state.value for d in Outbox(h.node_b).listing(every, Target.websub(s.id), 10)] == ["dropped", "sent"]
+        # Past its lease, a warning is not even queued for it.
+        await h.warn(3)
         assert len(h.subscriber.pushes_to("radio")) == 1
+        assert len(Outbox(h.node_b).listing(every, Target.websub(s.id), 10)) == 2
         [s] = h.subs().listing([SubscriptionState.EXPIRED])
         assert s.expires_at == T0 + timedelta(seconds=60)
 
