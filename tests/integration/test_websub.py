@@ -451,3 +451,41 @@ def test_operators_list_resume_and_remove_subscriptions_and_never_see_a_secret(t
     out = capsys.readouterr().out
     assert "b2" in out and "a1" not in out
     assert one.secret == SECRET
+
+
+@run
+async def test_a_form_sent_in_pieces_is_read_whole_and_one_dripped_too_slowly_is_cut_off(tmp_path, monkeypatch):
+    from warnd.runtime import websub_hub
+
+    monkeypatch.setattr(websub_hub, "BODY_TIMEOUT", 1.0)
+    store = Store("sqlite", tmp_path, None)
+    async with hubbed(store, tmp_path) as h:
+        host, port = h.endpoint.bound or ("", 0)
+        form = httpx.QueryParams(
+            {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": h.subscriber.callback("radio")}
+        )
+        body = str(form).encode()
+
+        async def send(pieces: list[bytes], pause: float, length: int) -> bytes:
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(
+                f"POST /websub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {length}\r\n\r\n".encode()
+            )
+            for piece in pieces:
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(pause)
+            answer = await asyncio.wait_for(reader.read(4096), 10)
+            writer.close()
+            return answer
+
+        half = len(body) // 2
+        answer = await send([body[:half], body[half:]], 0.2, len(body))
+        assert answer.startswith(b"HTTP/1.1 202"), answer
+        await h.hub.idle(10)
+        assert len(h.subscriber.verified("radio")) == 1
+        started = asyncio.get_running_loop().time()
+        answer = await send([body[:10]], 0.0, len(body))
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert asyncio.get_running_loop().time() - started < 5

@@ -7,7 +7,7 @@ channels.websub), and only a verified subscription, or unsubscription, reaches t
 that stops between the 202 and the verification forgets the request: the subscriber saw no
 verification and asks again, as the spec expects of it.
 
-Bounds: the body (MAX_BODY), the requests of one client address per minute (a table of at most
+Bounds: the body (MAX_BODY, within BODY_TIMEOUT), the requests of one client address per minute (a table of at most
 MAX_CLIENTS addresses, the least recently seen forgotten first), and the verifications in flight
 (MAX_VERIFYING; more get 503 with Retry-After). hub.secret is kept only in the store: never in a
 log line, an answer, a metric or an error.
@@ -49,6 +49,9 @@ MAX_URL = 2000
 MAX_SECRET = 200
 MAX_CLIENTS = 4096
 MAX_VERIFYING = 64
+# Seconds a client has to send its whole form once its head arrived: a body dripped byte by
+# byte must not hold a connection.
+BODY_TIMEOUT = 5.0
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -167,6 +170,17 @@ class ClientRate:
         return len(self._buckets)
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The body up to MAX_BODY + 1 bytes (one more says it is too large), however it is split."""
+    body = b""
+    while len(body) <= MAX_BODY:
+        part = await request.content.read(MAX_BODY + 1 - len(body))
+        if not part:
+            break
+        body += part
+    return body
+
+
 def _text(status: int, message: str, **headers: str) -> web.Response:
     return web.Response(status=status, text=message + "\n", headers={"Cache-Control": "no-store", **headers})
 
@@ -239,7 +253,11 @@ class Hub:
             return _text(413, f"the request is larger than {MAX_BODY} bytes")
         if request.content_type != FORM:
             return self._refuse(client, f"Content-Type: must be {FORM}")
-        body = await request.content.read(MAX_BODY + 1)
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT):
+                body = await _read_body(request)
+        except TimeoutError:
+            return _text(408, f"the request body did not arrive within {BODY_TIMEOUT:g} s")
         if len(body) > MAX_BODY:
             return _text(413, f"the request is larger than {MAX_BODY} bytes")
         try:
