@@ -151,7 +151,8 @@ class Endpoint:
         return [self.operator] + ([self.public] if self.public is not None else [])
 
     def _base(self, client_max_size: int = 1024) -> web.Application:
-        # Only the console's POSTs read a body (the guard refuses one everywhere else).
+        # Only the console's POSTs and the WebSub hub's read a body (the guard refuses one
+        # everywhere else).
         app = web.Application(middlewares=[self._errors, self._guard], client_max_size=client_max_size)
         app.on_response_prepare.append(_plain_server)
         app.router.add_get("/cap", self.cap_index)

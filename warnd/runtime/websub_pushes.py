@@ -154,7 +154,10 @@ class WebSubPushes:
             )
 
     def _pause(self, cfg: ConfigFile, now: datetime) -> None:
+        failing = self.subs.failing()
         for sub in self.subs.listing([SubscriptionState.ACTIVE]):
+            if sub.id not in failing:
+                continue
             record = self.subs.pushes(sub, cfg.websub.dead_after)
             why = pause_reason(sub, record.dead_in_row, record.failing_since, cfg, now)
             if why is None:

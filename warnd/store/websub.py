@@ -158,6 +158,15 @@ class Subscriptions:
         )
         return cur.rowcount > 0
 
+    def failing(self) -> set[str]:
+        """The ids of the subscriptions with a push that failed (dead, or waiting for a retry):
+        the only ones worth a closer look for a pause."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT target FROM deliveries WHERE target LIKE 'websub:%'"
+            " AND (state = 'dead' OR (state = 'retry' AND attempts > 0))"
+        ).fetchall()
+        return {Target(r[0]).name for r in rows}
+
     def pushes(self, sub: Subscription, window: int) -> PushRecord:
         """How the subscription's pushes went since they count (Subscription.counted_from): of
         its latest `window` finished pushes (sent or dead, newest first), how many in a row
