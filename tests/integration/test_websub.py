@@ -103,7 +103,7 @@ class Hubbed:
         await self.hub.idle(10)
         return r
 
-    async def warn(self, n: int) -> None:
+    async def warn(self, n: int, *, settle: bool = True) -> None:
         """Quake n ingested on node B a second later, and everything delivered."""
         self.clock.advance(1)
         ingest = Ingest(self.node_b, self.clock, lambda: self.bundle, explain=False)
@@ -113,7 +113,8 @@ class Hubbed:
         dispatcher = Dispatcher(
             self.node_b, self.clock, self.senders, lambda: self.bundle.config.file.dispatch, Metrics()
         )
-        assert await dispatcher.drain(15)
+        # `settle=False`: a push is left waiting for its retry (the clock does not move here).
+        assert await dispatcher.drain(15 if settle else 1) or not settle
 
     def senders(self) -> dict[str, Any]:
         return {**self.bundle.senders, **self.pushes.senders()}
@@ -396,6 +397,31 @@ async def test_a_subscriber_whose_pushes_keep_failing_is_paused_with_a_notice_an
         assert len(h.subscriber.pushes_to("radio")) == 3 and h.subscriber.pushes_to("radio")[-1].signature == "ok"
     assert any(line["event"] == "websub.paused" for line in logs)
     assert SECRET not in repr(logs)
+
+
+@run
+async def test_a_subscriber_failing_for_hours_is_paused_and_not_retried_forever(store, tmp_path):
+    async with hubbed(store, tmp_path) as h:
+        await h.ask("radio")
+        [s] = h.subs().listing()
+        h.subscriber.down["radio"] = 503
+        await h.warn(1, settle=False)
+        [d] = Outbox(h.node_b).listing(["retry"], Target.websub(s.id), 10)
+        assert d.attempts == 1 and "HTTP 503" in (d.last_error or "")
+        h.clock.advance(50 * 60)
+        await h.pushes.round()
+        assert h.subs().get(s.id).state is SubscriptionState.ACTIVE
+        h.clock.advance(10 * 60)
+        await h.pushes.round()
+        paused = h.subs().get(s.id)
+        assert paused.state is SubscriptionState.PAUSED
+        assert paused.paused_reason == "a push has been failing for 1.0 h (websub.failing_for 1 h)"
+        # Its lane stops: the push waits, untried, however late it is.
+        tried = len(h.subscriber.pushes_to("radio"))
+        h.clock.advance(600)
+        dispatcher = Dispatcher(h.node_b, h.clock, h.senders, lambda: h.bundle.config.file.dispatch, Metrics())
+        await dispatcher.drain(1)
+        assert len(h.subscriber.pushes_to("radio")) == tried
 
 
 @run

@@ -479,9 +479,10 @@ class WebSubSettings(Strict):
     """How long an intent verification or a push may take."""
     dead_after: int = Field(default=3, ge=1, le=1000)
     """A subscription whose last this-many pushes all ended dead is paused, with a notice."""
-    failing_for: Duration = 6 * 3600.0
+    failing_for: Duration = 3600.0
     """A subscription with a push still failing this long after it was issued is paused, with a
-    notice (its pushes are not retried forever)."""
+    notice (its pushes are not retried forever). Below dispatch.give_up_after, which would
+    otherwise end the push dead first."""
     requests_per_minute: int = Field(default=20, ge=1, le=10000)
     """Subscription requests taken from one client address per minute; more get 429."""
     max_subscriptions: int = Field(default=1000, ge=1, le=100000)
