@@ -70,3 +70,37 @@ def test_a_subscription_survives_a_restart_and_a_quake_is_pushed_once_signed(tmp
         subscriber.stop()
     log = (tmp_path / "daemon.log").read_text()
     assert "websub.subscribed" in log and SECRET not in log
+
+
+def test_a_push_cut_off_by_kill_9_is_sent_again_with_the_same_key_and_processed_once(tmp_path: Path, feed_server):
+    subscriber = WebSubSubscriber({"radio": SECRET})
+    subscriber.start()
+    url = feed_server.serve("/autogempa.json", DOMPU)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n"
+    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
+    d = DaemonProcess(cfg)
+    try:
+        d.ready()
+        topic = f"{base}/cap/jabar/index.atom"
+        assert subscribe(f"{base}/websub", topic, subscriber.callback("radio"), secret=SECRET)[0] == 202
+        wait_for(lambda: subscriber.verified("radio"), 30, "the hub's verification")
+        # The subscriber takes its time to answer: the daemon dies with the push in flight.
+        subscriber.slow["radio"] = 5.0
+        feed_server.serve("/autogempa.json", SUMEDANG)
+        (first,) = wait_for(lambda: subscriber.pushes_to("radio"), 60, "the push of the Sumedang quake")
+        d.kill()
+        subscriber.slow.clear()
+        d = DaemonProcess(cfg)
+        d.ready()
+        pushes = wait_for(lambda: subscriber.pushes_to("radio")[1:] and subscriber.pushes_to("radio"), 60, "the repeat")
+        assert [p.key for p in pushes] == [first.key, first.key] and pushes[1].body == first.body
+        assert all(p.signature == "ok" for p in pushes)
+        # The subscriber recognised the repeat by its Idempotency-Key: processed once.
+        assert len(subscriber.state.processed) == 1 and subscriber.state.repeats[first.key] == 1
+        time.sleep(1.0)
+        assert len(subscriber.pushes_to("radio")) == 2
+    finally:
+        d.stop()
+        subscriber.stop()

@@ -11,7 +11,7 @@ Each callback is a path, `/<name>`, with an optional secret (`secrets[name]`):
   X-Hub-Signature verifies (`Push.signature`: "ok", "missing", "bad"). A push whose signature
   does not verify is answered 2xx as the spec asks and is not processed; each Idempotency-Key is
   processed once (a repeat is counted in `state.repeats`). `down[name] = status` answers every
-  push with that status instead.
+  push with that status instead; `slow[name] = seconds` answers each push that much later.
 
 `subscribe(...)` sends a subscription request to a hub, as a subscriber would (with curl).
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -75,6 +76,7 @@ class WebSubSubscriber(LocalServer):
         self.wrong_echo = set(wrong_echo or ())
         self.refuse = set(refuse or ())
         self.down: dict[str, int] = {}
+        self.slow: dict[str, float] = {}
         self.state = SubscriberState()
         self.lock = threading.Lock()
         self._seen: set[str] = set()
@@ -135,6 +137,9 @@ class _Handler(QuietHandler):
         secret = owner.secrets.get(name)
         signature = check_signature(secret, headers.get("X-Hub-Signature"), body) if secret else "unsigned"
         owner.record_push(Push(name, headers, body, signature))
+        delay = owner.slow.get(name)
+        if delay:
+            time.sleep(delay)
         status = owner.down.get(name)
         if status is not None:
             self.reply(status, b"down", "text/plain")
