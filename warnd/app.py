@@ -323,6 +323,12 @@ class Daemon:
             role=self.membership.role,
             replay=cfg.file.replay,
         )
+        if cfg.file.websub.enabled and cfg.file.websub_base is None:
+            log.info(
+                "websub.off",
+                detail="no WebSub hub: set websub.public_url (or maps.public_url) to the base URL the listeners are"
+                " reached at, or websub.enabled: false",
+            )
         if cfg.file.replay:
             # Right for recorded documents, wrong for live feeds: said where an operator looks.
             log.warning(
