@@ -338,7 +338,7 @@ async def test_an_expired_subscription_gets_nothing_more(store, tmp_path):
         assert len(h.subscriber.pushes_to("radio")) == 1
         assert len(Outbox(h.node_b).listing(every, Target.websub(s.id), 10)) == 2
         [s] = h.subs().listing([SubscriptionState.EXPIRED])
-        assert s.expires_at == T0 + timedelta(seconds=60)
+        assert s.expires_at == T0 + timedelta(seconds=60) and s.secret is None
 
 
 @run
