@@ -128,7 +128,8 @@ class Subscriptions:
         out = []
         for r in rows:
             cur = self.conn.execute(
-                "UPDATE websub_subscriptions SET state = 'expired', secret = NULL WHERE id = ? AND state = 'active'", (r["id"],)
+                "UPDATE websub_subscriptions SET state = 'expired', secret = NULL WHERE id = ? AND state = 'active'",
+                (r["id"],),
             )
             if cur.rowcount:
                 out.append(_subscription(r))
