@@ -51,6 +51,8 @@ from warnd.runtime.schedule import Schedule
 from warnd.runtime.sdnotify import notify, watchdog_pings
 from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
+from warnd.runtime.subscribe import SubscribeDesk
+from warnd.runtime.subscribers import Subscribers
 from warnd.runtime.websub_hub import Hub
 from warnd.runtime.websub_pushes import WebSubPushes
 from warnd.store import db
@@ -116,6 +118,15 @@ class Daemon:
             snapshot=snapshot,
             store=self.store,
         )
+        # Partners who subscribed themselves and were approved: read from the store on every node.
+        self.subscribers = Subscribers(
+            self.conn,
+            self.clock,
+            lambda: self.bundle,
+            is_leader=self.membership.is_leader,
+            store=self.store,
+            on_change=lambda: self.dispatcher.wake(),
+        )
         self.maps = MapMaker(
             self.conn,
             self.clock,
@@ -135,6 +146,7 @@ class Daemon:
             explain=False,
             fence=self.membership.fence,
             decisions=self.decisions,
+            subscribed=lambda: self.subscribers.partners,
         )
         # The WebSub hub (POST /websub) and its subscriptions' pushes, which go through the outbox
         # like every delivery.
@@ -197,6 +209,7 @@ class Daemon:
             store=self.store,
             maps=Maps(reads).get,
             console=lambda serving: self._console(serving, reads),
+            subscribe=SubscribeDesk(self.conn, self.clock, lambda: self.bundle, store=self.store).handle,
             hub=self.hub,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
@@ -210,9 +223,9 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _senders(self) -> Mapping[str, Sender]:
-        """The configuration's senders and the WebSub subscriptions' (merged again only when
-        either changed)."""
-        config, subs = self.bundle.senders, self.websub.senders()
+        """The configuration's senders, the subscribed partners' and the WebSub subscriptions'
+        (merged again only when one changed)."""
+        config, subs = self.subscribers.senders(self.bundle.senders), self.websub.senders()
         merged = self._merged
         if merged is None or merged[0] is not config or merged[1] is not subs:
             merged = self._merged = (config, subs, {**config, **subs})
@@ -231,7 +244,13 @@ class Daemon:
         builtin = ConsoleActions(self.conn, self.clock, lambda: self.bundle)
         # The actions run on the store's writing thread; an approved bulletin's maps are drawn
         # from the loop, as an ingested warning's are.
-        desk = BulletinDesk(self.conn, lambda: self.bundle, self.clock, on_drawings=self._draw_soon)
+        desk = BulletinDesk(
+            self.conn,
+            lambda: self.bundle,
+            self.clock,
+            on_drawings=self._draw_soon,
+            subscribed=lambda: self.subscribers.partners,
+        )
         actions = builtin.on_store() | desk.actions()
         state = ConsoleState(
             reads,
@@ -301,6 +320,9 @@ class Daemon:
         self.schedule.feeds(f.spec for f in self.bundle.config.feeds)
         self.schedule.health(f.spec for f in self.bundle.config.feeds)
         self.schedule.start()
+        # The subscribers known before the first delivery is claimed.
+        await self.subscribers.refresh()
+        subscribers = asyncio.create_task(self.subscribers.run(), name="subscribers")
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
         checks = asyncio.create_task(self.checks.run(), name="credential-checks")
@@ -358,6 +380,8 @@ class Daemon:
 
         await self._stop.wait()
         clock_watch.cancel()
+        self.subscribers.stop()
+        subscribers.cancel()
         self.checks.stop()
         checks.cancel()
         self.websub.stop()
@@ -469,6 +493,7 @@ class Daemon:
         await self.maps.stop()
         await self.fetcher.aclose()
         await close_all(self.bundle)
+        await self.subscribers.aclose()
         membership.cancel()
         await self.store.run(self.membership.stop)
         counts: dict[str, int] | str

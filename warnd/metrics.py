@@ -154,29 +154,42 @@ class Metrics:
         self.config_valid.set(1)
 
 
-# Map images that did not go out with their X post, by account and reason. Counted where the X
-# sender is, which is handed no Metrics of its own: process-wide, read by every daemon's registry.
-_media_failed: dict[tuple[str, str], int] = {}
+# Map images that did not go out with their post, by channel, account and reason. Counted where
+# the senders are, which are handed no Metrics of their own: process-wide, read by every
+# daemon's registry.
+_media_failed: dict[tuple[str, str, str], int] = {}
 _media_lock = threading.Lock()
+_MEDIA_REASONS = (
+    ", the reason as the channel's `<channel>.media_failed` log line names it (source_failed, late,"
+    " too_large, upload_refused, photo_refused, upload_rate_limited, attach_refused, reply_refused, ...)."
+)
 
 
-def count_media_failure(account: str, reason: str) -> None:
-    """One map image that did not go out with its X post (the post went without it)."""
+def count_media_failure(channel: str, account: str, reason: str) -> None:
+    """One map image that did not go out with its post (the post went without it)."""
     with _media_lock:
-        _media_failed[(account, reason)] = _media_failed.get((account, reason), 0) + 1
+        key = (channel, account, reason)
+        _media_failed[key] = _media_failed.get(key, 0) + 1
 
 
 class _MediaFailures(Collector):
     def collect(self) -> Iterator[Metric]:
-        family = CounterMetricFamily(
+        every = CounterMetricFamily(
+            "warnd_media_failed",
+            "Map images left off a post (the post went without it), by channel and account" + _MEDIA_REASONS,
+            labels=["channel", "account", "reason"],
+        )
+        # The name X's maps were first counted under, kept for the dashboards that read it.
+        x_only = CounterMetricFamily(
             "warnd_x_media_failed",
-            "Map images left off an X post (the post went without it), by account and reason"
-            " (source_failed, late, too_large, upload_refused, upload_rate_limited, upload_unreachable, upload_slow,"
-            " upload_failed, attach_refused, reply_refused).",
+            'Map images left off an X post (warnd_media_failed{channel="x"}), by account' + _MEDIA_REASONS,
             labels=["account", "reason"],
         )
         with _media_lock:
             counts = sorted(_media_failed.items())
-        for (account, reason), n in counts:
-            family.add_metric([account, reason], n)
-        yield family
+        for (channel, account, reason), n in counts:
+            every.add_metric([channel, account, reason], n)
+            if channel == "x":
+                x_only.add_metric([account, reason], n)
+        yield every
+        yield x_only

@@ -619,3 +619,31 @@ def test_a_console_simulation_marks_every_line_it_logs(rig: Rig) -> None:
     real = [e for e in capture.entries if e["event"] == "warning.queued"]
     assert real and not any("simulated" in e for e in real)
     assert not any(e["event"] == "console.action" and "simulated" in e for e in capture.entries)
+
+
+def test_subscriptions_are_listed_without_their_secret_and_approved_or_revoked_after_login(rig: Rig) -> None:
+    from warnd.store.subscriptions import Subscription, Subscriptions
+
+    subs = Subscriptions(rig.conn)
+    for sid, name in (("s1", "radio"), ("s2", "tv")):
+        sub = Subscription(sid, name, "redaksi@example.org", "https://radio.example/hook", ("jabar",), None, "siaga",
+                           "json", "pending", "2026-11-30T11:00:00Z", "203.0.113.9")  # fmt: skip
+        assert subs.add(sub, f"secret-of-{name}-kept-out")
+    with rig.client() as c:
+        # Without the CSRF token nothing is decided.
+        assert c.post("/console/api/action/subscription/approve", json={"id": "s1"}).status_code in (401, 403)
+        csrf = login(c)
+        assert act(c, "wrong", "subscription/approve", {"id": "s1"}).status_code == 403
+        raw = c.get("/console/api/state").text
+        listed = {s["id"]: s for s in c.get("/console/api/state").json()["subscriptions"]}
+        assert set(listed) == {"s1", "s2"} and listed["s1"]["partner"] == "sub-radio"
+        assert "kept-out" not in raw
+        assert act(c, csrf, "subscription/approve", {}).json()["error"] == "id: is required"
+        assert act(c, csrf, "subscription/approve", {"id": "nope"}).status_code == 404
+        ok = act(c, csrf, "subscription/approve", {"id": "s1"})
+        assert ok.status_code == 200 and "active" in ok.json()["message"]
+        assert act(c, csrf, "subscription/approve", {"id": "s1"}).status_code == 409
+        assert act(c, csrf, "subscription/revoke", {"id": "s2"}).status_code == 200
+        after = {s["id"]: s for s in c.get("/console/api/state").json()["subscriptions"]}
+    assert set(after) == {"s1"} and after["s1"]["state"] == "active" and after["s1"]["decided_by"] == "console:siti"
+    assert subs.get("s2").state == "revoked"  # type: ignore[union-attr]

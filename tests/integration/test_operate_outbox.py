@@ -4,6 +4,7 @@ rate-limit hold that outlives a restart."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
@@ -87,6 +88,31 @@ def test_outbox_list_retry_drop_and_history(tmp_path, capsys):
     (w,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     states = {d["target"]: (d["state"], d["last_error"]) for d in w["deliveries"]}
     assert states == {"account:jabar": ("pending", None), "partner:radio": ("dropped", "sent by hand")}
+
+
+def test_the_command_line_drops_a_life_safety_delivery_only_once_dead_as_the_console_does(tmp_path, capsys):
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE)
+    conn = connect(tmp_path / "state" / "warnd.db")
+    box = Outbox(conn)
+    now = datetime.now(UTC)
+    vital = replace(warning(7, level="awas"), priority=Priority.LIFE_SAFETY)
+    with conn.transaction():
+        box.enqueue(vital, ["account:jabar", "partner:radio"], now)
+        box.enqueue(warning(8), ["account:jabar"], now)
+    waiting = box.head("account:jabar")
+    dead = box.head("partner:radio")
+    box.mark_dead(dead.id, "bad_request", "partner radio: HTTP 410", now, attempted=True)
+    ordinary = next(d for d in box.listing(["pending"], limit=10) if d.warning.id == "w-8")
+    conn.close()
+
+    code = main(["outbox", "drop", "-c", str(cfg), str(waiting.id), str(dead.id), str(ordinary.id), "--reason", "x"])
+    out = capsys.readouterr()
+    assert code != 0 and "2 deliveries dropped" in out.out
+    assert f"delivery {waiting.id} carries a life-safety warning and is pending" in out.err
+    conn = connect(tmp_path / "state" / "warnd.db")
+    states = {d.id: d.state.value for d in Outbox(conn).listing(["pending", "dead", "dropped"], limit=10)}
+    conn.close()
+    assert states == {waiting.id: "pending", dead.id: "dropped", ordinary.id: "dropped"}
 
 
 def test_credentials_come_from_the_credentials_directory_or_the_environment(tmp_path, monkeypatch):

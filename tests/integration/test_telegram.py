@@ -19,6 +19,7 @@ from warnd.clock import SystemClock
 from warnd.config.load import load
 from warnd.config.secrets import Credentials, Secret
 from warnd.errors import ConfigError, DeliveryError, Failure
+from warnd.metrics import Metrics
 from warnd.testing.fake_telegram import FakeTelegram
 
 TOKEN = "123456:AAE-secret-token-value"
@@ -210,9 +211,27 @@ def test_a_late_map_follows_the_text_as_a_reply_with_its_description(fake):
 
 def test_a_map_telegram_refuses_never_holds_back_the_text(fake):
     job = Job(delivery("Gempa M5.1 Aceh"), picture=Ready(Picture(b"not a png", "Peta")))
-    sent = send(sender(fake), job)
+    s = sender(fake)
+    before = media_failed("telegram", s.account), media_failed("x", s.account, "warnd_x_media_failed")
+    sent = send(s, job)
     (m,) = fake.messages_in(CHAT)
     assert m.photo is None and m.text == "Gempa M5.1 Aceh" and sent.remote_id == str(m.message_id)
+    # The map left off is counted under Telegram's channel, and not under X's older metric.
+    assert media_failed("telegram", s.account) == {**before[0], "photo_refused": before[0].get("photo_refused", 0) + 1}
+    assert media_failed("x", s.account, "warnd_x_media_failed") == before[1]
+
+
+def media_failed(channel: str, account: str, name: str = "warnd_media_failed") -> dict[str, float]:
+    """The account's maps left off, by reason, as the metrics endpoint shows them."""
+    return {
+        sample.labels["reason"]: sample.value
+        for family in Metrics().registry.collect()
+        if family.name == name
+        for sample in family.samples
+        if sample.name == name + "_total"
+        and sample.labels["account"] == account
+        and sample.labels.get("channel", "x") == channel
+    }
 
 
 def test_the_probe_is_getme_and_a_revoked_token_fails_it(fake):

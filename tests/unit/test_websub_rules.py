@@ -102,13 +102,13 @@ def warning(account: str) -> Warning:
 
 def test_a_warning_goes_to_the_subscriptions_of_its_own_accounts_feed_only():
     subs = {"jabar": ("b2", "a1"), "ntb": ("c3",)}
-    assert targets(warning("jabar"), "earthquake", {}, lambda t: False, subs) == [
+    assert targets(warning("jabar"), "earthquake", {}, lambda t: False, websub=subs) == [
         "account:jabar",
         "feed:jabar",
         "websub:a1",
         "websub:b2",
     ]
-    assert targets(warning("bali"), "earthquake", {}, lambda t: False, subs) == ["account:bali", "feed:bali"]
+    assert targets(warning("bali"), "earthquake", {}, lambda t: False, websub=subs) == ["account:bali", "feed:bali"]
 
 
 def test_a_feed_with_a_hub_names_it_and_its_canonical_url_and_links_alerts_absolutely():

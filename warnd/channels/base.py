@@ -189,9 +189,9 @@ _maps_log = get_logger("warnd.channels")
 
 def map_failed(channel: str, account: str, d: Delivery, reason: str, detail: str) -> None:
     """A warning's map that did not go out with its post (the post went without it): logged as
-    `<channel>.media_failed` with the event, and counted by account and reason."""
+    `<channel>.media_failed` with the event, and counted by channel, account and reason."""
     w = d.warning
     _maps_log.warning(
         f"{channel}.media_failed", event_id=w.event_id, warning_id=w.id, target=d.target, reason=reason, detail=detail
     )
-    count_media_failure(account, reason)
+    count_media_failure(channel, account, reason)

@@ -23,7 +23,16 @@ from warnd.channels.x import XSender
 from warnd.clock import Clock, SystemClock
 from warnd.config import secrets
 from warnd.config.outbound import Outbound
-from warnd.config.schema import BlueskyAccount, ConfigFile, FileAccount, MastodonAccount, TelegramAccount, XAccount
+from warnd.config.schema import (
+    BlueskyAccount,
+    ConfigFile,
+    FileAccount,
+    MastodonAccount,
+    SingleAccount,
+    TelegramAccount,
+    XAccount,
+    outlets,
+)
 from warnd.model import Target
 
 
@@ -70,92 +79,19 @@ def make_senders(
             return None
 
     feeds = declared_feeds(cfg)
-    for name, account in cfg.accounts.items():
-        target = Target.account(name)
+    for name, declared in cfg.accounts.items():
         feed = feeds[name]
         out.senders[Target.feed(name)] = CapFeedSender(
             name, state_dir / "cap" / name, entries=feed.entries, title=feed.title, clock=clock
         )
-        if isinstance(account, FileAccount):
-            out.senders[target] = FileSender(name, resolve(account.path), echo=account.echo)
-            continue
-        if isinstance(account, MastodonAccount):
-            token = secret(account.credential, ("accounts", name, "credential"), target)
-            if token is not None:
-                out.senders[target] = MastodonSender(
-                    name,
-                    instance=account.instance,
-                    token=token,
-                    lang=account.lang,
-                    outbound=outbound,
-                    clock=clock,
-                    user_agent=cfg.user_agent,
-                    timeout=account.timeout,
-                    picture_wait=account.picture_wait,
-                )
-            continue
-        if isinstance(account, TelegramAccount):
-            token = secret(account.credential, ("accounts", name, "credential"), target)
-            if token is not None:
-                chat, bot = account.chat_budget, account.bot_budget
-                out.senders[target] = TelegramSender(
-                    name,
-                    token=token,
-                    chat_id=account.chat_id,
-                    bot=account.credential,
-                    api_base=account.api_base,
-                    timeout=account.timeout,
-                    chat_budget=(chat.posts, chat.window, chat.reserve),
-                    bot_budget=(bot.posts, bot.window, bot.reserve),
-                    chat_pace=(account.chat_pace.posts, account.chat_pace.window, account.chat_pace.reserve),
-                    outbound=outbound,
-                    clock=clock,
-                    picture_wait=cfg.maps.wait,
-                )
-            continue
-        if isinstance(account, BlueskyAccount):
-            password = secret(f"{account.credential}.app_password", ("accounts", name, "credential"), target)
-            if password is not None:
-                out.senders[target] = BlueskySender(
-                    name,
-                    handle=account.handle,
-                    app_password=password,
-                    pds=account.pds,
-                    timeout=account.timeout,
-                    hour_budget=(account.hour_budget.posts, account.hour_budget.window, account.hour_budget.reserve),
-                    day_budget=(account.day_budget.posts, account.day_budget.window, account.day_budget.reserve),
-                    user_agent=cfg.user_agent,
-                    outbound=outbound,
-                    clock=clock,
-                    picture_wait=cfg.maps.wait,
-                )
-            continue
-        assert isinstance(account, XAccount)
-        app_name = cfg.x.app_credential
-        app = (
-            secret(f"{app_name}.consumer_key", ("x", "app_credential"), target),
-            secret(f"{app_name}.consumer_secret", ("x", "app_credential"), target),
-        )
-        token = secret(f"{account.credential}.access_token", ("accounts", name, "credential"), target)
-        token_secret = secret(f"{account.credential}.access_token_secret", ("accounts", name, "credential"), target)
-        if app[0] is None or app[1] is None or token is None or token_secret is None:
-            continue
-        out.senders[target] = XSender(
-            name,
-            consumer_key=app[0],
-            consumer_secret=app[1],
-            access_token=token,
-            access_token_secret=token_secret,
-            api_base=cfg.x.api_base,
-            connect_timeout=cfg.x.connect_timeout,
-            read_timeout=cfg.x.read_timeout,
-            account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window, cfg.x.account_budget.reserve),
-            app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
-            outbound=outbound,
-            clock=clock,
-            # maps.wait: how long a post that is not life-safety waits for its map.
-            picture_wait=cfg.maps.wait,
-        )
+        for channel, account in outlets(name, declared):
+            target = Target.account(name, channel)
+            at: tuple[str | int, ...] = ("accounts", name, "channels", channel) if channel else ("accounts", name)
+            made = _account_sender(cfg, name, account, at, target, secret, resolve, outbound, clock)
+            if made is not None:
+                # One channel of several is a target of its own (its lane, holds, dead letters).
+                made.target = target
+                out.senders[target] = made
     for name, partner in cfg.partners.items():
         key = secret(partner.secret, ("partners", name, "secret"), Target.partner(name))
         endpoint = url(partner.url, partner.url_credential, ("partners", name, "url_credential"), Target.partner(name))
@@ -179,3 +115,102 @@ def make_senders(
             out.problems.append((("partners", name, "secret"), message))
             out.missing[Target.partner(name)] = message
     return out
+
+
+SecretOf = Callable[[str, tuple[str | int, ...], str], secrets.Secret | None]
+
+
+def _account_sender(
+    cfg: ConfigFile,
+    name: str,
+    account: SingleAccount,
+    at: tuple[str | int, ...],
+    target: str,
+    secret: SecretOf,
+    resolve: Callable[[str], Path],
+    outbound: Outbound,
+    clock: Clock,
+) -> Sender | None:
+    """The sender of one channel of account `name` (None: a credential is missing, recorded by
+    `secret` under `at`, the account's place in the config)."""
+    if isinstance(account, FileAccount):
+        return FileSender(name, resolve(account.path), echo=account.echo)
+    if isinstance(account, MastodonAccount):
+        token = secret(account.credential, (*at, "credential"), target)
+        if token is not None:
+            return MastodonSender(
+                name,
+                instance=account.instance,
+                token=token,
+                lang=account.lang,
+                outbound=outbound,
+                clock=clock,
+                user_agent=cfg.user_agent,
+                timeout=account.timeout,
+                picture_wait=account.picture_wait,
+            )
+        return None
+
+    if isinstance(account, TelegramAccount):
+        token = secret(account.credential, (*at, "credential"), target)
+        if token is not None:
+            chat, bot = account.chat_budget, account.bot_budget
+            return TelegramSender(
+                name,
+                token=token,
+                chat_id=account.chat_id,
+                bot=account.credential,
+                api_base=account.api_base,
+                timeout=account.timeout,
+                chat_budget=(chat.posts, chat.window, chat.reserve),
+                bot_budget=(bot.posts, bot.window, bot.reserve),
+                chat_pace=(account.chat_pace.posts, account.chat_pace.window, account.chat_pace.reserve),
+                outbound=outbound,
+                clock=clock,
+                picture_wait=cfg.maps.wait,
+            )
+        return None
+
+    if isinstance(account, BlueskyAccount):
+        password = secret(f"{account.credential}.app_password", (*at, "credential"), target)
+        if password is not None:
+            return BlueskySender(
+                name,
+                handle=account.handle,
+                app_password=password,
+                pds=account.pds,
+                timeout=account.timeout,
+                hour_budget=(account.hour_budget.posts, account.hour_budget.window, account.hour_budget.reserve),
+                day_budget=(account.day_budget.posts, account.day_budget.window, account.day_budget.reserve),
+                user_agent=cfg.user_agent,
+                outbound=outbound,
+                clock=clock,
+                picture_wait=cfg.maps.wait,
+            )
+        return None
+    assert isinstance(account, XAccount)
+    app_name = cfg.x.app_credential
+    app = (
+        secret(f"{app_name}.consumer_key", ("x", "app_credential"), target),
+        secret(f"{app_name}.consumer_secret", ("x", "app_credential"), target),
+    )
+    token = secret(f"{account.credential}.access_token", (*at, "credential"), target)
+    token_secret = secret(f"{account.credential}.access_token_secret", (*at, "credential"), target)
+    if app[0] is None or app[1] is None or token is None or token_secret is None:
+        return None
+    return XSender(
+        name,
+        consumer_key=app[0],
+        consumer_secret=app[1],
+        access_token=token,
+        access_token_secret=token_secret,
+        api_base=cfg.x.api_base,
+        connect_timeout=cfg.x.connect_timeout,
+        read_timeout=cfg.x.read_timeout,
+        account_budget=(cfg.x.account_budget.posts, cfg.x.account_budget.window, cfg.x.account_budget.reserve),
+        app_budget=(cfg.x.app_budget.posts, cfg.x.app_budget.window, cfg.x.app_budget.reserve),
+        outbound=outbound,
+        clock=clock,
+        # maps.wait: how long a post that is not life-safety waits for its map.
+        picture_wait=cfg.maps.wait,
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from warnd.cli.state import operator_state, state_dirs
+from warnd.errors import OperatorError
 from warnd.model import Delivery, iso_utc
 from warnd.runtime.statedir import daemon_pid
 
@@ -61,9 +62,20 @@ def outbox(args: argparse.Namespace) -> int:
             print(f"{n} deliveries queued to go now")
             wake_daemon(cfg.state_dir)
             return EXIT_OK
-        n = box.drop(args.ids, args.reason, now)
+        from warnd.runtime.operations import drop_delivery
+
+        # One rule with the console's: a life-safety warning's delivery is dropped only once
+        # dead; while it may still go out, a cancel or a correction is what takes it back.
+        n = 0
+        for delivery_id in args.ids:
+            try:
+                drop_delivery(conn, delivery_id, args.reason, now)
+            except OperatorError as e:
+                print(e.message, file=sys.stderr)
+                continue
+            n += 1
         print(f"{n} deliveries dropped")
-        return EXIT_OK if n else EXIT_FAILURE
+        return EXIT_OK if n == len(args.ids) else EXIT_FAILURE
 
 
 def _delivery_json(d: Delivery) -> dict[str, object]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
-from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, websub
+from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, subscription, websub
 from warnd.model import DeliveryState
 
 DEFAULT_CONFIG = "config/demo.yaml"
@@ -153,6 +153,22 @@ def build() -> argparse.ArgumentParser:
                 "--password-stdin", action="store_true", help="read the password from the first line of stdin"
             )
     op.set_defaults(func=operators.operator)
+
+    subs = sub.add_parser("subscription", help="partners who subscribed over HTTP: list, approve, resume, revoke")
+    ssub = subs.add_subparsers(dest="action", required=True)
+    slist = ssub.add_parser("list", help="subscriptions (default: pending, active and paused)")
+    config_arg(slist)
+    slist.add_argument("--state", action="append", choices=["pending", "active", "paused", "revoked"])
+    slist.add_argument("--format", choices=["table", "json"], default="table")
+    for action, text in (
+        ("approve", "deliver to a pending subscription (or a paused one again)"),
+        ("resume", "deliver to a paused subscription again"),
+        ("revoke", "end a subscription: nothing more is sent, what waits for it is dropped"),
+    ):
+        one = ssub.add_parser(action, help=text)
+        config_arg(one)
+        one.add_argument("id", metavar="ID")
+    subs.set_defaults(func=subscription.subscription)
 
     schema = sub.add_parser("schema", help="JSON Schema of the config and rule files, for editors")
     schema.add_argument("which", choices=["config", "rules"], nargs="?", default="rules")

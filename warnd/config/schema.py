@@ -9,7 +9,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from warnd.model import Hazard, Priority, Status
 from warnd.redact import carried_secret, redact_url
@@ -209,25 +219,22 @@ class _Account(Strict):
     """Home regions: the account posts only about these (codes, prefixes match children)."""
 
 
-class FileAccount(_Account):
-    channel: Literal["file"]
+class FileChannel(Strict):
     path: str
     echo: bool = False
     """Also print each warning on standard output (the demo does)."""
 
 
-class XAccount(_Account):
-    channel: Literal["x"]
+class XChannel(Strict):
     credential: Name
     """Name of the credential holding this account's tokens (environment or systemd)."""
     handle: str | None = None
     include_url: bool = False
 
 
-class MastodonAccount(_Account):
+class MastodonChannel(Strict):
     """One account on a Mastodon instance (channels.mastodon); statuses in the account's `lang`."""
 
-    channel: Literal["mastodon"]
     instance: str
     """The instance's base URL, https (http only to a loopback address, for drills), no secret in it."""
     credential: Name
@@ -247,10 +254,9 @@ class MastodonAccount(_Account):
         return _no_secret(v.rstrip("/"))
 
 
-class TelegramAccount(_Account):
+class TelegramChannel(Strict):
     """A Telegram channel or group a bot posts to (Bot API sendMessage / sendPhoto)."""
 
-    channel: Literal["telegram"]
     credential: Name
     """Name of the credential holding the bot token (environment or systemd, never YAML)."""
     chat_id: Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)] = Field(
@@ -280,10 +286,9 @@ class TelegramAccount(_Account):
         return v.rstrip("/")
 
 
-class BlueskyAccount(_Account):
+class BlueskyChannel(Strict):
     """A Bluesky account, posted to through its PDS (AT Protocol XRPC)."""
 
-    channel: Literal["bluesky"]
     handle: str = Field(min_length=3, pattern=r"^(did:[a-z]+:\S+|[A-Za-z0-9.-]+\.[A-Za-z]{2,})$")
     """The account's handle (bmkg-ntt.bsky.social) or DID: createSession's identifier."""
     credential: Name
@@ -297,9 +302,109 @@ class BlueskyAccount(_Account):
     day_budget: Budget = Field(default_factory=lambda: Budget(posts=10500, window=86400.0, reserve=1000))
 
 
+class FileAccount(_Account, FileChannel):
+    channel: Literal["file"]
+
+
+class XAccount(_Account, XChannel):
+    channel: Literal["x"]
+
+
+class MastodonAccount(_Account, MastodonChannel):
+    channel: Literal["mastodon"]
+
+
+class TelegramAccount(_Account, TelegramChannel):
+    channel: Literal["telegram"]
+
+
+class BlueskyAccount(_Account, BlueskyChannel):
+    channel: Literal["bluesky"]
+
+
+SingleAccount = FileAccount | XAccount | MastodonAccount | TelegramAccount | BlueskyAccount
+_SINGLE: dict[str, type[SingleAccount]] = {
+    "file": FileAccount,
+    "x": XAccount,
+    "mastodon": MastodonAccount,
+    "telegram": TelegramAccount,
+    "bluesky": BlueskyAccount,
+}
+
+
+class ChannelSet(Strict):
+    """The channels one account publishes on, each at most once."""
+
+    x: XChannel | None = None
+    telegram: TelegramChannel | None = None
+    mastodon: MastodonChannel | None = None
+    bluesky: BlueskyChannel | None = None
+    file: FileChannel | None = None
+
+
+class MultiAccount(_Account):
+    """An account that publishes on several channels at once (X, Telegram, Mastodon, Bluesky,
+    a file). Each channel is a target of its own, `account:<name>/<channel>`, with its own lane,
+    holds, budgets and dead letters: one platform's outage never delays another's. The text is
+    the account's, in its language and for its regions; each channel fits it to its own limits."""
+
+    channels: ChannelSet
+
+    @property
+    def channel(self) -> str:
+        return "+".join(self.channel_names())
+
+    def channel_names(self) -> list[str]:
+        return [k for k in ChannelSet.model_fields if getattr(self.channels, k) is not None]
+
+    @model_validator(mode="after")
+    def _some(self) -> MultiAccount:
+        if not self.channel_names():
+            raise ValueError("channels: name at least one of " + ", ".join(ChannelSet.model_fields))
+        return self
+
+
+def _account_kind(v: Any) -> str | None:
+    if isinstance(v, dict):
+        if "channels" in v and "channel" not in v:
+            return "multi"
+        kind = v.get("channel")
+        return kind if isinstance(kind, str) else None
+    return "multi" if isinstance(v, MultiAccount) else getattr(v, "channel", None)
+
+
 Account = Annotated[
-    FileAccount | XAccount | MastodonAccount | TelegramAccount | BlueskyAccount, Field(discriminator="channel")
+    Annotated[FileAccount, Tag("file")]
+    | Annotated[XAccount, Tag("x")]
+    | Annotated[MastodonAccount, Tag("mastodon")]
+    | Annotated[TelegramAccount, Tag("telegram")]
+    | Annotated[BlueskyAccount, Tag("bluesky")]
+    | Annotated[MultiAccount, Tag("multi")],
+    Discriminator(
+        _account_kind,
+        custom_error_type="account_channel",
+        custom_error_message=(
+            "an account names its channel (channel: x, telegram, mastodon, bluesky or file)"
+            " or, to publish on several, its channels (channels: {x: {...}, telegram: {...}})"
+        ),
+    ),
 ]
+
+
+def outlets(name: str, account: SingleAccount | MultiAccount) -> list[tuple[str | None, SingleAccount]]:
+    """Where an account publishes: (None, itself) for a one-channel account, and (channel, that
+    channel's settings as a one-channel account of the same name, language and regions) for
+    each channel of a several-channel account, in a fixed order."""
+    if not isinstance(account, MultiAccount):
+        return [(None, account)]
+    out: list[tuple[str | None, SingleAccount]] = []
+    for kind in account.channel_names():
+        settings = getattr(account.channels, kind)
+        fields: dict[str, Any] = {k: getattr(settings, k) for k in type(settings).model_fields}
+        fields.update(name=account.name, lang=account.lang, regions=account.regions, channel=kind)
+        # Validated already, field by field, as the channel's settings and the account's.
+        out.append((kind, _SINGLE[kind].model_construct(**fields)))
+    return out
 
 
 class Partner(Strict):
@@ -387,6 +492,27 @@ class DispatchSettings(Strict):
     is tried this often whatever its backoff; the first that goes through releases the rest."""
     backlog_alarm: Duration = 600.0
     """A target with a warning waiting longer than this raises a notice (held, failing or disabled)."""
+
+
+class SubscriptionSettings(Strict):
+    """Partners subscribing themselves (`POST /subscriptions`, docs/partners.md): off unless
+    enabled. Each request is verified by a challenge to the partner's URL and waits for an
+    operator's approval (`warnd subscription approve`)."""
+
+    enabled: bool = False
+    challenge_timeout: Duration = 5.0
+    """How long the partner's URL has to echo the challenge."""
+    requests_per_minute: int = Field(default=6, gt=0)
+    """Subscription requests taken per client address per minute; more get 429."""
+    max_pending: int = Field(default=50, gt=0)
+    """Requests waiting for an operator at most; more get 503 until some are decided."""
+    pause_after_dead: int = Field(default=3, gt=0)
+    """An active subscription is paused (with an operator notice) after this many dead
+    deliveries in a row..."""
+    pause_after: Duration = 3600.0
+    """...or when a warning to it has been failing for this long."""
+    timeout: Duration = 10.0
+    """Each delivery's timeout, as a partner's `timeout`."""
 
 
 class OpsFile(Strict):
@@ -700,6 +826,7 @@ class ConfigFile(Strict):
     """Where operator notices go besides the log (feed stale, dead letter, account disabled, ...)."""
     x: XSettings = Field(default_factory=XSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    subscriptions: SubscriptionSettings = Field(default_factory=SubscriptionSettings)
     credential_checks: CredentialChecks = Field(default_factory=CredentialChecks)
     cap: CapSettings = Field(default_factory=CapSettings)
     maps: MapsSettings = Field(default_factory=MapsSettings)

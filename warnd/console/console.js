@@ -314,6 +314,7 @@
       [renderFeeds, () => st.feeds],
       [renderAccounts, () => doc.accounts],
       [renderPartners, () => doc.partners],
+      [renderSubscriptions, () => doc.subscriptions],
       [renderCluster, () => st.cluster],
       [renderReload, () => [st.last_reload, st.config_refused]],
       [renderNotices, () => st.notices],
@@ -787,6 +788,20 @@
     fillTable("#partners", (doc.partners || []).map((p) => el("tr", {},
       el("td", {}, p.name), el("td", {}, (p.accounts || []).join(", ")),
       el("td", {}, Object.entries(p.queue || {}).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join(" · ")))));
+  }
+
+  function renderSubscriptions(doc) {
+    fillTable("#subscriptions", (doc.subscriptions || []).map((s) => el("tr", { class: s.state === "paused" ? "warn" : "" },
+      el("td", {}, s.id), el("td", {}, s.partner),
+      el("td", {}, s.state, s.paused_reason ? ` (${s.paused_reason})` : ""),
+      el("td", {}, (s.accounts || []).join(", ")),
+      el("td", {}, `hazards ${(s.hazards || ["all"]).join(", ")}; min level ${s.min_level || "any"}; ${s.format}`),
+      el("td", {}, `${s.url} · ${s.contact} (asked ${s.requested_at} from ${s.requested_from})`),
+      el("td", {},
+        s.state === "pending" || s.state === "paused"
+          ? el("button", { type: "button", on: { click: () => act("subscription/approve", { id: s.id }, `${s.state === "paused" ? "Resume" : "Approve"} subscription ${s.id} (${s.partner}, ${s.url})? Warnings of ${(s.accounts || []).join(", ")} will be pushed to it.`) } }, s.state === "paused" ? "resume" : "approve")
+          : null,
+        el("button", { type: "button", on: { click: () => act("subscription/revoke", { id: s.id }, `Revoke subscription ${s.id} (${s.partner})? Nothing more is sent to it and what waits for it is dropped.`) } }, "revoke")))));
   }
 
   function renderCluster(doc) {

@@ -23,8 +23,9 @@ class TargetKind(StrEnum):
 
 class Target(str):
     """Where a delivery goes, as the outbox, the senders, status and metrics name it:
-    'account:<name>', 'partner:<name>', 'feed:<account>' or 'websub:<subscription id>'. A str,
-    so that it is the key, the label and the column it always was; built and read only here."""
+    'account:<name>', 'account:<name>/<channel>' (one channel of an account that publishes on
+    several), 'partner:<name>', 'feed:<account>' or 'websub:<subscription id>'. A str, so that it
+    is the key, the label and the column it always was; built and read only here."""
 
     __slots__ = ()
 
@@ -33,8 +34,9 @@ class Target(str):
         return cls(f"{kind.value}:{name}")
 
     @classmethod
-    def account(cls, name: str) -> Target:
-        return cls.of(TargetKind.ACCOUNT, name)
+    def account(cls, name: str, channel: str | None = None) -> Target:
+        """`channel`: which of the account's channels, when it publishes on several."""
+        return cls.of(TargetKind.ACCOUNT, f"{name}/{channel}" if channel else name)
 
     @classmethod
     def partner(cls, name: str) -> Target:
@@ -59,8 +61,19 @@ class Target(str):
 
     @property
     def name(self) -> str:
-        """The account's or partner's name (the account's, for its CAP feed)."""
+        """The account's or partner's name (the account's, for its CAP feed), with the channel
+        for one channel of an account that publishes on several."""
         return self.partition(":")[2]
+
+    @property
+    def owner(self) -> str:
+        """The account's or partner's name alone (account names never hold a '/')."""
+        return self.name.partition("/")[0]
+
+    @property
+    def channel(self) -> str | None:
+        """The channel of an account that publishes on several; None otherwise."""
+        return self.name.partition("/")[2] or None
 
 
 def event_json(event: HazardEvent | None, attribution: str | None) -> dict[str, Any]:

@@ -63,6 +63,9 @@ class AccountView:
     # The names of the account's area, which every text carries (render: area, area_tags);
     # empty: the whole country.
     area: tuple[str, ...] = ()
+    # The channels it publishes on, each a target of its own (None: the one channel of an
+    # account that has one, target 'account:<name>').
+    channels: tuple[str | None, ...] = (None,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,7 +336,9 @@ def issued(
         texts=texts,
         map_alt=alt,
     )
-    to = targets(w, ev.hazard.value, desk.partners, already, desk.websub)
+    view = desk.accounts.get(w.account)
+    channels = view.channels if view is not None else (None,)
+    to = targets(w, ev.hazard.value, desk.partners, already, channels, desk.websub)
     return Issued(w, tuple(to), ev, attribution, cap, alt)
 
 
@@ -342,15 +347,18 @@ def targets(
     hazard: str,
     partners: Mapping[str, Partner],
     already: Callable[[Target], bool],
+    channels: Sequence[str | None] = (None,),
     websub: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Target]:
-    """Where a warning goes: its account, the account's CAP feed, the WebSub subscriptions to
-    that feed (`websub`: their ids, by account), and the partners subscribed to the account
-    whose filters it passes. A partner that was given a warning about an event
-    keeps getting that account's later warnings about it (update, cancel, all-clear) even when
-    they fall outside its filters: a newsroom that aired an Awas must hear that it was lowered or
-    cancelled. `already(target)`: whether that target got an earlier warning of this event."""
-    out = [Target.account(warning.account), Target.feed(warning.account)]
+    """Where a warning goes: its account on each of its `channels`, the account's CAP feed, the
+    WebSub subscriptions to that feed (`websub`: their ids, by account), and the partners
+    subscribed to the account whose filters it passes. A partner that was given a warning about
+    an event keeps getting that account's later warnings about it (update, cancel, all-clear)
+    even when they fall outside its filters: a newsroom that aired an Awas must hear that it was
+    lowered or cancelled. `already(target)`: whether that target got an earlier warning of this
+    event."""
+    out = [Target.account(warning.account, c) for c in channels]
+    out.append(Target.feed(warning.account))
     out += [Target.websub(s) for s in sorted((websub or {}).get(warning.account, ()))]
     for name, p in sorted(partners.items()):
         if warning.account not in p.accounts:

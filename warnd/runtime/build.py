@@ -17,7 +17,7 @@ from warnd.clock import Clock
 from warnd.config import secrets
 from warnd.config.load import Config, load
 from warnd.config.outbound import Outbound, ProxyConfigError
-from warnd.config.schema import FeedSpec, XAccount
+from warnd.config.schema import FeedSpec, XAccount, outlets
 from warnd.errors import ConfigError, FetchError, Problem
 from warnd.geo import (
     PlaceAlias,
@@ -206,8 +206,9 @@ def build(
             name,
             a.lang,
             tuple(a.regions),
-            include_url=isinstance(a, XAccount) and a.include_url,
+            include_url=any(isinstance(o, XAccount) and o.include_url for _, o in outlets(name, a)),
             area=tuple(_region_name(regions, code) for code in a.regions),
+            channels=tuple(c for c, _ in outlets(name, a)),
         )
         for name, a in cfg.file.accounts.items()
     }
@@ -298,9 +299,10 @@ def _same_text(cfg: Config, renderer: Renderer) -> list[Problem]:
     items = list(cfg.file.accounts.items())
     for i, (name, a) in enumerate(items):
         for other, b in items[i + 1 :]:
-            if a.channel != b.channel or a.lang != b.lang or not _overlap(a.regions, b.regions):
+            shared = sorted({o.channel for _, o in outlets(name, a)} & {o.channel for _, o in outlets(other, b)})
+            if not shared or a.lang != b.lang or not _overlap(a.regions, b.regions):
                 continue
-            pair = f"accounts {name!r} and {other!r} (channel {a.channel}, language {a.lang})"
+            pair = f"accounts {name!r} and {other!r} (channel {'+'.join(shared)}, language {a.lang})"
             if sorted(a.regions) == sorted(b.regions):
                 problems.append(
                     cfg.at.problem(

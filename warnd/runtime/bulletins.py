@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from warnd.clock import Clock
+from warnd.config.schema import Partner
 from warnd.errors import OperatorError
 from warnd.model import Bulletin, BulletinKind, BulletinState, Hazard, Priority, Status
 from warnd.model.bulletins import HEADLINE_MAX, TEXT_MAX
@@ -54,6 +55,7 @@ class BulletinDesk:
         bundle: Callable[[], Bundle],
         clock: Clock,
         on_drawings: Callable[[list[Drawing]], None] | None = None,
+        subscribed: Callable[[], Mapping[str, Partner]] = dict,
     ) -> None:
         """`conn`: the connection the actions write on (the daemon's writing thread, or a
         command's own). `on_drawings`: given the committed warnings of an approval, after its
@@ -63,6 +65,8 @@ class BulletinDesk:
         self.bundle = bundle
         self.clock = clock
         self.on_drawings = on_drawings
+        # The approved subscribers (runtime.subscribers): partners as the YAML's are.
+        self.subscribed = subscribed
         self.store = Bulletins(conn)
         self.outbox = Outbox(conn)
         self.issued = IssuedWarnings(conn)
@@ -168,7 +172,7 @@ class BulletinDesk:
         bid = _text(body, "id", 100)
         now = self.clock.now()
         b = self.bundle()
-        desk = issue_desk(b)
+        desk = issue_desk(b, self.subscribed())
         drawings: list[Drawing] = []
         with self.conn.transaction():
             approved = self.store.approve(bid, user, now, two_person=self.two_person())

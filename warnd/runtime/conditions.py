@@ -21,8 +21,10 @@ from warnd.runtime.health import failing_reason, stale_reason
 from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
+from warnd.store.subscriptions import PAUSED, Subscriptions
+from warnd.store.subscriptions import PREFIX as SUBSCRIBER_PREFIX
 from warnd.store.targets import Targets
-from warnd.store.websub import Subscriptions
+from warnd.store.websub import Subscriptions as WebSubSubscriptions
 from warnd.store.zones import ZoneMisses
 
 Severity = Literal["degraded", "failing"]
@@ -94,6 +96,7 @@ def collect(
     out += _feeds(FeedStates(conn), bundle, now, live)
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
     out += _zones(conn, bundle, now)
+    out += _subscriptions(conn)
     out += _websub(conn)
     r = live.last_reload
     if r is not None and not r.get("ok", True):
@@ -192,7 +195,7 @@ def _zones(conn: Database, bundle: Bundle, now: datetime) -> list[Condition]:
 def _websub(conn: Database) -> list[Condition]:
     """Each WebSub subscription paused for its failing pushes (runtime.websub_pushes)."""
     out: list[Condition] = []
-    for sub in Subscriptions(conn).listing([SubscriptionState.PAUSED]):
+    for sub in WebSubSubscriptions(conn).listing([SubscriptionState.PAUSED]):
         since = f"{sub.paused_at:%Y-%m-%d %H:%M}Z" if sub.paused_at else "?"
         out.append(
             Condition(
@@ -238,6 +241,23 @@ def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> lis
                 "failing",
                 f"all {len(watched)} watched feeds are stale: warnd would not see a new hazard",
                 "a feed is fresh again",
+            )
+        )
+    return out
+
+
+def _subscriptions(conn: Database) -> list[Condition]:
+    out = []
+    for s in Subscriptions(conn).listing((PAUSED,)):
+        out.append(
+            Condition(
+                "subscription_paused",
+                s.target,
+                "degraded",
+                f"subscription {s.id} ({s.partner}, {s.contact}) paused at {s.paused_at}: {s.paused_reason};"
+                f" nothing is sent to it: `warnd subscription resume {s.id}` once its endpoint works,"
+                f" or `warnd subscription revoke {s.id}`",
+                "the subscription was resumed or revoked",
             )
         )
     return out
@@ -289,7 +309,10 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         if not q.waiting:
             continue
-        if target not in bundle.senders and target not in bundle.missing:
+        # A subscriber's lane has its sender from the store (runtime.subscribers); a paused one
+        # is said by its own condition.
+        subscriber = target.startswith("partner:" + SUBSCRIBER_PREFIX)
+        if target not in bundle.senders and target not in bundle.missing and not subscriber:
             out.append(
                 Condition(
                     "no_channel",
@@ -311,14 +334,14 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
                     "the backlog is gone",
                 )
             )
-    accounts = [Target.account(name) for name in bundle.config.file.accounts]
+    accounts = [Target.account(name, channel) for name, view in bundle.accounts.items() for channel in view.channels]
     if accounts and all(a in blocked for a in accounts):
         out.append(
             Condition(
                 "no_account_can_post",
                 "accounts",
                 "failing",
-                f"none of the {len(accounts)} accounts can post (disabled or without credentials)",
+                f"none of the {len(accounts)} account channels can post (disabled or without credentials)",
                 "an account can post again",
             )
         )

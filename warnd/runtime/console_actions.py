@@ -78,6 +78,8 @@ class ConsoleActions:
             "silence/add": self.silence_add,
             "silence/expire": self.silence_expire,
             "account/enable": self.account_enable,
+            "subscription/approve": self.subscription_approve,
+            "subscription/revoke": self.subscription_revoke,
         }
 
     def delivery_retry(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -127,6 +129,19 @@ class ConsoleActions:
         done = operations.retry_target(self.conn, target, self.clock.now())
         what = "hold or disable lifted" if done.lifted else "was neither held nor disabled"
         return {"ok": True, "message": f"{target}: {what}; {done.queued} deliveries go now"}
+
+    def subscription_approve(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A pending subscription made active, or a paused one resumed (as the CLI's approve)."""
+        sid = text(body, "id", limit=100)
+        assert sid is not None
+        s = operations.approve_subscription(self.conn, sid, f"console:{user}", self.clock.now())
+        return {"ok": True, "message": f"subscription {s.id} ({s.partner}) is active"}
+
+    def subscription_revoke(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        sid = text(body, "id", limit=100)
+        assert sid is not None
+        dropped = operations.revoke_subscription(self.conn, sid, f"console:{user}", self.clock.now())
+        return {"ok": True, "message": f"subscription {sid} revoked; {dropped} waiting delivery(ies) dropped"}
 
     def simulate(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         """The documents through the running rules, regions and templates; nothing stored or sent."""

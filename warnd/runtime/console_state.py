@@ -19,15 +19,17 @@ import numpy.typing as npt
 import shapely
 
 from warnd.clock import Clock
+from warnd.config.schema import outlets
 from warnd.geo.regions import RegionIndex
 from warnd.maps.style import Scale, shading
-from warnd.model import HazardEvent, Priority, Warning, iso_utc, life_safety
+from warnd.model import HazardEvent, Priority, Target, TargetKind, Warning, iso_utc, life_safety
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import Decisions
 from warnd.store.backend import Database
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.maps import Maps
+from warnd.store.subscriptions import Subscriptions
 from warnd.store.targets import RateLog, Targets
 
 EVENTS = 50
@@ -100,12 +102,24 @@ class ConsoleState:
                 {"name": name, "accounts": list(p.accounts), "queue": status.get("queues", {}).get(f"partner:{name}")}
                 for name, p in sorted(b.config.file.partners.items())
             ],
+            # Partners who subscribed themselves (runtime.subscribe): pending, active and paused,
+            # without their secrets.
+            "subscriptions": [
+                s.to_json() | {"queue": status.get("queues", {}).get(s.target)}
+                for s in Subscriptions(self.conn).listing()
+            ],
         }
 
     def _warnings(self, b: Bundle, bulletins: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = IssuedWarnings(self.conn).recent(WARNINGS)
         drawn = Maps(self.conn).having([w["id"] for w in rows]) if b.config.file.maps.enabled else set()
-        x_accounts = {n for n, a in b.config.file.accounts.items() if a.channel == "x"}
+        # The targets that post on X, whose sent posts link to their status page.
+        x_accounts = {
+            str(Target.account(n, c))
+            for n, a in b.config.file.accounts.items()
+            for c, o in outlets(n, a)
+            if o.channel == "x"
+        }
         by_warning: dict[str, dict[str, Any]] = {}
         for bulletin in bulletins:
             # An approved bulletin's warnings, by account (runtime.bulletins listing).
@@ -126,7 +140,11 @@ class ConsoleState:
         rates = RateLog(self.conn)
         out = []
         for name, account in sorted(b.config.file.accounts.items()):
-            mine = sorted(t for t in {*b.senders, *b.missing} if t.partition(":")[2] == name and t[:2] != "pa")
+            mine = sorted(
+                t
+                for t in {*b.senders, *b.missing}
+                if Target(t).owner == name and Target(t).kind is not TargetKind.PARTNER
+            )
             rows = []
             for t in mine:
                 st = targets.get(t)
@@ -198,10 +216,7 @@ def _warning(
             d
             | {
                 "url": X_STATUS + d["remote_id"]
-                if d["remote_id"]
-                and d["state"] == "sent"
-                and d["target"].partition(":")[2] in x_accounts
-                and d["target"].startswith("account:")
+                if d["remote_id"] and d["state"] == "sent" and d["target"] in x_accounts
                 else None
             }
             for d in w["deliveries"]

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from warnd.channels.base import Probed
-from warnd.config.schema import BlueskyAccount, MastodonAccount, TelegramAccount, XAccount
+from warnd.config.schema import BlueskyAccount, MastodonAccount, TelegramAccount, XAccount, outlets
 from warnd.config.secrets import Secret
 from warnd.errors import DeliveryError, Failure
 from warnd.metrics import Metrics
@@ -79,8 +79,10 @@ class CredentialChecks:
         b = self.bundle()
         cfg = b.config.file
         out: dict[str, Checked] = {}
-        for name, account in cfg.accounts.items():
-            sender = b.senders.get(Target.account(name))
+        for name, channel, account in (
+            (n, c, one) for n, declared in cfg.accounts.items() for c, one in outlets(n, declared)
+        ):
+            sender = b.senders.get(Target.account(name, channel))
             if isinstance(account, XAccount) and isinstance(sender, Probed):
                 what = f"X account {name} (credential {account.credential})"
                 out[sender.target] = Checked(sender, f"{account.credential}@{cfg.x.api_base}", what)

@@ -10,8 +10,10 @@ The public listener (`public_listen`, none unless set), and the operator listene
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
   /maps/<warning id>.png   each warning's map (runtime.maps), from the store: every node serves it
+  /subscriptions           POST only, a JSON body of at most 8 KiB: a partner subscribes
+                           (runtime.subscribe; 404 unless `subscriptions.enabled`)
   /websub                  the WebSub hub of the CAP feeds (runtime.websub_hub): POST, a form of
-                           at most 8 KiB, the only path besides the console's that takes a body
+                           at most 8 KiB (404 without a hub)
 The public listener answers 404 to every operator path: what it serves is meant to be published.
 
 It answers from the event loop on purpose: a loop that is stuck answers nothing, as a stuck
@@ -42,6 +44,7 @@ from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.conditions import Condition
 from warnd.runtime.console import CONSOLE_HEADERS, MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
+from warnd.runtime.subscribe import PATH as SUBSCRIBE_PATH
 from warnd.runtime.websub_hub import Hub
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
@@ -117,10 +120,12 @@ class Endpoint:
         store: StoreWorker | None = None,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Console | None = None,
+        subscribe: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
         hub: Hub | None = None,
     ) -> None:
-        """`hub`: the WebSub hub at /websub on both listeners (None: 404 there). `console`: the
-        operator console, served on the operator listener only. `token`: the
+        """`subscribe`: answers POST /subscriptions (runtime.subscribe), on both listeners; None:
+        that path is 404. `hub`: the WebSub hub at /websub on both listeners (None: 404 there).
+        `console`: the operator console, served on the operator listener only. `token`: the
         operator token, or None when none is configured. `token_missing`: why a configured token
         could not be read; operator paths then refuse everyone (closed, not open, when the
         credential is lost). `store`: where `health`, `status`, the metrics and the CAP feeds
@@ -137,6 +142,7 @@ class Endpoint:
         self._token = token
         self._token_missing = token_missing
         self.console = console
+        self._subscribe = subscribe
         self.hub = hub
         self._operator_app = self.app()
         self.operator = Listener("operator", host, port, self._operator_app, limits[0])
@@ -159,6 +165,7 @@ class Endpoint:
         app.router.add_get("/cap/", self.cap_index)
         app.router.add_get("/cap/{account}/{name}", self.cap_file)
         app.router.add_get("/maps/{name}", self.map_file)
+        app.router.add_route("*", SUBSCRIBE_PATH, self.subscription)
         app.router.add_route("*", HUB_PATH, self.websub)
         return app
 
@@ -207,7 +214,10 @@ class Endpoint:
                 return _closing(_error(404, "not found"))
             refused = self.console.admits(request)
             return refused if refused is not None else await handler(request)
-        if request.path == HUB_PATH:
+        if request.path == SUBSCRIBE_PATH and self._subscribe is not None:
+            # The one other path that reads a body: its handler caps and checks it.
+            return await handler(request)
+        if request.path == HUB_PATH and self.hub is not None:
             # The hub has rules of its own: POST, a form, its own size cap and rate limit.
             return await handler(request)
         if request.method not in ("GET", "HEAD"):
@@ -316,6 +326,11 @@ class Endpoint:
         response.etag = doc.etag
         response.last_modified = doc.modified
         return response
+
+    async def subscription(self, request: web.Request) -> web.StreamResponse:
+        if self._subscribe is None:
+            return _error(404, "not found")
+        return await self._subscribe(request)
 
     async def websub(self, request: web.Request) -> web.StreamResponse:
         if self.hub is None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from warnd.clock import Clock
+from warnd.config.schema import Partner
 from warnd.geo import Outlines
 from warnd.model import (
     ChangeKind,
@@ -112,7 +113,13 @@ class _History:
 
     def inhibitor(self, event: HazardEvent, account: str) -> str | None:
         tsunami = self.ledger.related(event, Hazard.TSUNAMI)
-        if tsunami is None or not self.issued_warnings.received(tsunami, account, Target.account(account)):
+        if tsunami is None:
+            return None
+        view = self.bundle().accounts.get(account)
+        # Inhibited only where the tsunami warning reached every channel of the account: the
+        # readers of a channel it never reached get the quake instead of nothing.
+        channels = view.channels if view is not None else (None,)
+        if not all(self.issued_warnings.received(tsunami, account, Target.account(account, c)) for c in channels):
             return None
         return tsunami
 
@@ -139,6 +146,7 @@ class Ingest:
         replay: bool = False,
         decisions: Decisions | None = None,
         simulated: bool = False,
+        subscribed: Callable[[], Mapping[str, Partner]] = dict,
     ) -> None:
         """`decisions`: where each committed document's trace is kept (with the rules that did
         not fire for the event's hazard). `explain`: report (and log at debug) every rule that
@@ -147,7 +155,9 @@ class Ingest:
         raises to refuse the commit (a node that no longer leads). `replay`: every document is
         current whatever the config says (simulate, following the documents' own times).
         `simulated`: a simulation's outbox, never sent: its warnings are logged as
-        `warning.simulated`, not `warning.queued`."""
+        `warning.simulated`, not `warning.queued`. `subscribed`: the partners that subscribed
+        themselves and were approved (runtime.subscribers), as they stand now."""
+        self.subscribed = subscribed
         self.replay = replay
         self.simulated = simulated
         self.conn = conn
@@ -174,7 +184,7 @@ class Ingest:
             baseline=baseline,
             replay=self.replay or b.config.file.replay,
         )
-        desk = issue_desk(b)
+        desk = issue_desk(b, self.subscribed())
         # Said once the transaction commits: a document rolled back queued nothing.
         committed: list[tuple[Issued, Any]] = []
         with self.conn.transaction():
@@ -328,13 +338,14 @@ def _rejected(result: ParseResult, report: IngestReport) -> None:
     report.rejected = len(result.rejected)
 
 
-def issue_desk(b: Bundle) -> Desk:
-    """What issuing needs of the running configuration (automatic warnings and bulletins)."""
+def issue_desk(b: Bundle, subscribed: Mapping[str, Partner] | None = None) -> Desk:
+    """What issuing needs of the running configuration (automatic warnings and bulletins), with
+    the approved subscribers (`subscribed`) beside the configuration's partners."""
     cap = b.config.file.cap
     return Desk(
         renderer=b.renderer,
         accounts=b.accounts,
-        partners=b.config.file.partners,
+        partners={**subscribed, **b.config.file.partners} if subscribed else b.config.file.partners,
         cap_sender=cap.sender,
         cap_sender_name=cap.sender_name,
         outlines=b.regions.derived(Outlines),

@@ -18,6 +18,7 @@ from warnd.model import DeliveryState, life_safety
 from warnd.store.backend import Database
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silences
+from warnd.store.subscriptions import Subscription, Subscriptions
 from warnd.store.targets import Targets
 
 # What an operator may send again: a waiting delivery sooner, a dead one once more.
@@ -113,3 +114,31 @@ def expire_silence(conn: Database, silence_id: str, now: datetime) -> None:
 
 def retry_many(conn: Database, ids: Sequence[int], now: datetime) -> int:
     return Outbox(conn).retry_now(sorted(set(ids)), now)
+
+
+def approve_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> Subscription:
+    """A pending subscription becomes active (or a paused one active again): every node delivers
+    to it within seconds. OperatorError 404 when unknown, 409 when not pending or paused."""
+    subs = Subscriptions(conn)
+    s = subs.get(sub_id)
+    if s is None:
+        raise OperatorError(f"id: no subscription {sub_id}", status=404)
+    moved = subs.approve(sub_id, by, now) if s.state == "pending" else subs.resume(sub_id, by, now)
+    if not moved:
+        raise OperatorError(f"id: subscription {sub_id} is {s.state}; only a pending or paused one is approved", 409)
+    return subs.get(sub_id) or s
+
+
+def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> int:
+    """The subscription ends and its secret is forgotten; what still waited for it, and what
+    was dead-lettered, is dropped (the partner is no longer one). How many deliveries were
+    dropped. OperatorError 404 when unknown, 409 when already revoked."""
+    subs = Subscriptions(conn)
+    s = subs.get(sub_id)
+    if s is None:
+        raise OperatorError(f"id: no subscription {sub_id}", status=404)
+    with conn.transaction():
+        if not subs.revoke(sub_id, by, now):
+            raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
+        box = Outbox(conn)
+        return box.drop(box.ids(["pending", "retry", "dead"], s.target), f"subscription {sub_id} revoked", now)

@@ -4,9 +4,10 @@ got written to the state directory for `warnd status` and tests."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from warnd.config import secrets
@@ -39,6 +40,7 @@ class Serving:
         store: StoreWorker,
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Callable[[Serving], Console] | None = None,
+        subscribe: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
         hub: Hub | None = None,
     ) -> None:
         """`console`: makes the operator console (given this, for the operator token)."""
@@ -66,6 +68,7 @@ class Serving:
             store=store,
             maps=maps,
             console=console(self) if console is not None else None,
+            subscribe=subscribe,
             hub=hub,
         )
 

@@ -294,7 +294,7 @@ CREATE TABLE console_sessions (
 CREATE INDEX console_sessions_operator ON console_sessions (operator);
 """
 
-# WebSub subscriptions to the accounts' CAP feeds (runtime.websub): one row per (topic,
+# WebSub subscriptions to the accounts' CAP feeds (runtime.websub_hub): one row per (topic,
 # callback), its id derived from the two, so that a renewal finds it on any node. `secret` is the
 # subscriber's hub.secret, which each push is signed with; it is never shown.
 _V12 = """
@@ -316,6 +316,33 @@ CREATE TABLE websub_subscriptions (
 CREATE INDEX websub_subscriptions_state ON websub_subscriptions (state, account);
 """
 
+# Partners' own webhook subscriptions (runtime.subscribe): asked over HTTP, their URL verified by
+# a challenge, approved or revoked by an operator, paused when their deliveries keep failing.
+# `secret` signs every push to the partner, so it is kept as given (an HMAC needs the key itself);
+# it is wiped when the subscription is revoked. At most one subscription of a name is not revoked.
+_V13 = """
+CREATE TABLE subscriptions (
+    id            TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,      -- as asked; its outbox target is partner:sub-<name>
+    contact       TEXT NOT NULL,
+    url           TEXT NOT NULL,
+    accounts      TEXT NOT NULL,      -- JSON list
+    hazards       TEXT,               -- JSON list; NULL: every hazard
+    min_level     TEXT,               -- NULL: every warning
+    format        TEXT NOT NULL,      -- json | cap
+    secret        TEXT,               -- NULL once revoked
+    state         TEXT NOT NULL,      -- pending | active | paused | revoked
+    requested_at  TEXT NOT NULL,
+    requested_from TEXT NOT NULL,     -- the client address that asked
+    decided_at    TEXT,
+    decided_by    TEXT,
+    paused_at     TEXT,
+    paused_reason TEXT,
+    updated_at    TEXT NOT NULL
+);
+CREATE UNIQUE INDEX subscriptions_live_name ON subscriptions (name) WHERE state <> 'revoked';
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -330,6 +357,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     10: dict.fromkeys((SQLITE, POSTGRES), _V10),
     11: dict.fromkeys((SQLITE, POSTGRES), _V11),
     12: dict.fromkeys((SQLITE, POSTGRES), _V12),
+    13: dict.fromkeys((SQLITE, POSTGRES), _V13),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

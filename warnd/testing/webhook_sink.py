@@ -10,6 +10,11 @@ Scripted statuses (500, 429, 503 ...) or "slow:<s>" can be queued per partner. A
 (`X-Warnd-Kind: probe`) is verified the same way and kept apart in `state.probes`, never among
 the warnings processed.
 
+GET /<partner>?warnd.mode=subscribe&warnd.challenge=C (a subscription's verification) is answered
+200 with C as the whole body, as docs/partners.md asks, unless the partner is in `wrong_answer`
+(answered with other words) or `down`; each challenge is kept in `state.challenges`. A partner's
+secret may be added to `secrets` once known (a subscriber is given it when it subscribes).
+
 An `open` receiver takes unsigned POSTs (another alerting system's webhook, in a side-by-side
 benchmark) and records each one. GET /_receipts[?since=N] lists what arrived, with arrival times, for a
 drill or a benchmark that runs the sink in a process of its own.
@@ -27,6 +32,7 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from warnd.testing._server import LocalServer, QuietHandler
 
@@ -57,6 +63,7 @@ class SinkState:
     rejected: list[tuple[str, str]] = field(default_factory=list)
     probes: list[Receipt] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    challenges: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
 def verify(secret: bytes, timestamp: str, signature: str, body: bytes, now: float) -> str | None:
@@ -104,6 +111,8 @@ class WebhookSink(LocalServer):
         self.faults: dict[str, deque[str]] = defaultdict(deque)
         # Partners whose receiver is down: every request gets this status until removed.
         self.down: dict[str, int] = {}
+        # Partners that answer a subscription's challenge with something else.
+        self.wrong_answer: set[str] = set()
 
     def url(self, partner: str) -> str:
         return f"{self.base}/{partner}"
@@ -207,6 +216,17 @@ class _Handler(QuietHandler):
                 )
         self._answer(200, "duplicate" if seen else "ok")
 
+    def _challenge(self, partner: str, params: dict[str, str]) -> None:
+        with self.sink.lock:
+            self.sink.state.challenges.append((partner, params))
+        down = self.sink.down.get(partner)
+        if down:
+            self._answer(down, "down")
+        elif partner in self.sink.wrong_answer:
+            self._answer(200, "hello")
+        else:
+            self._answer(200, params.get("warnd.challenge", ""))
+
     def _probe(self, partner: str, body: bytes) -> None:
         receipt = Receipt(
             partner, self.headers.get("Idempotency-Key", ""), self.headers.get("Content-Type", ""), body, time.time()
@@ -217,6 +237,10 @@ class _Handler(QuietHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
+        params = dict(parse_qsl(query))
+        if params.get("warnd.mode") == "subscribe":
+            self._challenge(path.strip("/").split("/")[0], params)
+            return
         if path != "/_receipts":
             self._answer(404, "not found")
             return

@@ -1,0 +1,53 @@
+"""`warnd subscription list|approve|resume|revoke`: the partners who subscribed themselves over
+HTTP (docs/partners.md). Each command acts on the store, as every node of a cluster reads it: a
+running daemon (every node) picks the change up within seconds. The signing secret is never
+shown here: the partner was given it once, when it subscribed."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+
+from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
+from warnd.cli.state import operator_state
+
+
+def subscription(args: argparse.Namespace) -> int:
+    from warnd.errors import OperatorError
+    from warnd.runtime.operations import approve_subscription, revoke_subscription
+    from warnd.store.subscriptions import STATES, Subscriptions
+
+    with operator_state(args.config, args.clock) as st:
+        if st is None:
+            return EXIT_CONFIG
+        if args.action == "list":
+            states = tuple(args.state or [s for s in STATES if s != "revoked"])
+            subs = Subscriptions(st.conn).listing(states)
+            for s in subs:
+                if args.format == "json":
+                    print(json.dumps(s.to_json(), ensure_ascii=False))
+                    continue
+                filters = f"hazards {','.join(s.hazards) if s.hazards else 'all'}, min level {s.min_level or 'any'}"
+                print(
+                    f"{s.id}  {s.state:<8} {s.partner:<28} accounts {','.join(s.accounts)}; {filters};"
+                    f" {s.format}; {s.url}; contact {s.contact}; asked {s.requested_at} from {s.requested_from}"
+                )
+                if s.state == "paused":
+                    print(f"    paused {s.paused_at}: {s.paused_reason}")
+            if not subs and args.format == "table":
+                print("no subscriptions")
+            return EXIT_OK
+        who = f"cli:{getpass.getuser()}"
+        try:
+            if args.action in ("approve", "resume"):
+                s = approve_subscription(st.conn, args.id, who, st.now)
+                print(f"subscription {s.id} ({s.partner}) is active: warnings of {', '.join(s.accounts)} go to it")
+            else:
+                dropped = revoke_subscription(st.conn, args.id, who, st.now)
+                print(f"subscription {args.id} revoked; {dropped} waiting delivery(ies) dropped")
+        except OperatorError as e:
+            print(str(e), file=sys.stderr)
+            return EXIT_FAILURE
+        return EXIT_OK
