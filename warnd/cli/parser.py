@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
-from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, subscription
+from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, subscription, websub
 from warnd.model import DeliveryState
 
 DEFAULT_CONFIG = "config/demo.yaml"
@@ -129,6 +129,7 @@ def build() -> argparse.ArgumentParser:
     silence.set_defaults(func=operate.silence)
 
     bulletin.add_parser(sub, config_arg)
+    websub.add_parser(sub, config_arg)
 
     reload = sub.add_parser(
         "reload",

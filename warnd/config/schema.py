@@ -550,6 +550,20 @@ class CapSettings(Strict):
     feed_entries: int = Field(default=50, ge=1, le=1000)
 
 
+def _base_url(v: str | None) -> str | None:
+    """A published base URL (maps, the WebSub hub): paths are added to it."""
+    if v is None:
+        return v
+    u = urlsplit(v)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError("must be an http(s) URL with a host, e.g. https://warnd.example.org")
+    if u.username is not None or u.password is not None:
+        raise ValueError("must not hold credentials: it is published in every alert")
+    if u.query or u.fragment:
+        raise ValueError("must have no query or fragment: paths are added to it")
+    return v.rstrip("/")
+
+
 class MapsSettings(Strict):
     """Each warning's map (warnd.maps): made beside the text post, attached to X posts, served on
     the listeners at /maps/<warning id>.png."""
@@ -566,16 +580,50 @@ class MapsSettings(Strict):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        u = urlsplit(v)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError("must be an http(s) URL with a host, e.g. https://warnd.example.org")
-        if u.username is not None or u.password is not None:
-            raise ValueError("must not hold credentials: it is published in every alert")
-        if u.query or u.fragment:
-            raise ValueError("must have no query or fragment: map paths are added to it")
-        return v.rstrip("/")
+        return _base_url(v)
+
+
+class WebSubSettings(Strict):
+    """A W3C WebSub hub for every account's CAP feed (docs/partners.md): subscribers are pushed
+    each new alert of the feed as it is published, instead of polling it."""
+
+    enabled: bool = True
+    """false: POST /websub answers 404 and the feeds name no hub. The hub also needs a public
+    URL (public_url, or maps.public_url): topics and the hub are named by absolute URLs."""
+    public_url: str | None = None
+    """The base URL under which the listeners are reachable from outside, e.g.
+    https://warnd.example.org: the hub is <public_url>/websub, each feed's topic
+    <public_url>/cap/<account>/index.atom. Unset: maps.public_url."""
+    lease: Duration = 10 * 86400.0
+    """The lease given when a subscriber asks for none."""
+    lease_max: Duration = 30 * 86400.0
+    """The longest lease given; a longer hub.lease_seconds is cut to it (the hub says so in its
+    verification request)."""
+    lease_min: Duration = 3600.0
+    """The shortest lease given: a shorter ask is raised to it."""
+    timeout: Duration = 10.0
+    """How long an intent verification or a push may take."""
+    dead_after: int = Field(default=3, ge=1, le=1000)
+    """A subscription whose last this-many pushes all ended dead is paused, with a notice."""
+    failing_for: Duration = 3600.0
+    """A subscription with a push still failing this long after it was issued is paused, with a
+    notice (its pushes are not retried forever). Below dispatch.give_up_after, which would
+    otherwise end the push dead first."""
+    requests_per_minute: int = Field(default=20, ge=1, le=10000)
+    """Subscription requests taken from one client address per minute; more get 429."""
+    max_subscriptions: int = Field(default=1000, ge=1, le=100000)
+    """Subscriptions the hub holds at most (all feeds); a subscriber beyond it is denied."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        return _base_url(v)
+
+    @model_validator(mode="after")
+    def _leases(self) -> WebSubSettings:
+        if not self.lease_min <= self.lease <= self.lease_max:
+            raise ValueError("lease: must lie between lease_min and lease_max")
+        return self
 
 
 class BulletinsSettings(Strict):
@@ -783,9 +831,15 @@ class ConfigFile(Strict):
     cap: CapSettings = Field(default_factory=CapSettings)
     maps: MapsSettings = Field(default_factory=MapsSettings)
     bulletins: BulletinsSettings = Field(default_factory=BulletinsSettings)
+    websub: WebSubSettings = Field(default_factory=WebSubSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    @property
+    def websub_base(self) -> str | None:
+        """The public base URL of the WebSub hub and its topics; None: no hub."""
+        return (self.websub.public_url or self.maps.public_url) if self.websub.enabled else None
 
     @field_validator("listen", "public_listen")
     @classmethod

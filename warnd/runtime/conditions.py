@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from warnd.model import Target, TargetKind, Zone
+from warnd.model import SubscriptionState, Target, TargetKind, Zone
 from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import failing_reason, stale_reason
@@ -24,6 +24,7 @@ from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.subscriptions import PAUSED, Subscriptions
 from warnd.store.subscriptions import PREFIX as SUBSCRIBER_PREFIX
 from warnd.store.targets import Targets
+from warnd.store.websub import Subscriptions as WebSubSubscriptions
 from warnd.store.zones import ZoneMisses
 
 Severity = Literal["degraded", "failing"]
@@ -96,6 +97,7 @@ def collect(
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
     out += _zones(conn, bundle, now)
     out += _subscriptions(conn)
+    out += _websub(conn)
     r = live.last_reload
     if r is not None and not r.get("ok", True):
         problems = list(r.get("problems") or [])
@@ -190,6 +192,25 @@ def _zones(conn: Database, bundle: Bundle, now: datetime) -> list[Condition]:
     return out
 
 
+def _websub(conn: Database) -> list[Condition]:
+    """Each WebSub subscription paused for its failing pushes (runtime.websub_pushes)."""
+    out: list[Condition] = []
+    for sub in WebSubSubscriptions(conn).listing([SubscriptionState.PAUSED]):
+        since = f"{sub.paused_at:%Y-%m-%d %H:%M}Z" if sub.paused_at else "?"
+        out.append(
+            Condition(
+                "websub_paused",
+                sub.id,
+                "degraded",
+                f"WebSub subscription {sub.id} to the feed of {sub.account} paused since {since}"
+                f" ({sub.paused_reason}); its pushes wait: `warnd websub resume {sub.id}` once the subscriber"
+                f" answers, or `warnd websub remove {sub.id}`",
+                "the subscription was resumed or removed",
+            )
+        )
+    return out
+
+
 def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> list[Condition]:
     out: list[Condition] = []
     stale = 0
@@ -247,7 +268,7 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
     policy = bundle.config.file.dispatch
     blocked: set[str] = set()
     for t in Targets(conn).all():
-        if t.disabled_at is not None:
+        if t.disabled_at is not None and Target(t.target).kind is not TargetKind.WEBSUB:
             blocked.add(t.target)
             out.append(
                 Condition(
@@ -271,6 +292,10 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         )
     for target, q in sorted(queues.items()):
+        if Target(target).kind is TargetKind.WEBSUB:
+            # A subscriber's failing pushes are its own affair until its subscription is paused
+            # (websub_paused, below): one notice per subscriber, not one per dead push.
+            continue
         if q.dead:
             out.append(
                 Condition(
