@@ -5,8 +5,9 @@
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
 dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager,
-maps (warning map images), imports (each library's memory and time at import). A run of some sections replaces their figures in the JSON and keeps
-the others' (the page names the later run beside the full one).
+maps (warning map images), imports (each library's memory and time at import). A run of some
+sections replaces their figures in the JSON and keeps the others' (the page names the later run
+beside the full one).
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
 prometheus-alertmanager) and says so if it is missing.

@@ -4,6 +4,7 @@ silently ignored would be a rule that silently never fires."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -275,6 +276,16 @@ class TelegramChannel(Strict):
     go a second apart (the parts of one thread go back to back)."""
     bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
 
+    @field_validator("chat_budget")
+    @classmethod
+    def _chat_under_telegram(cls, v: Budget) -> Budget:
+        return under(v, 20, 60.0, "Telegram's limit on messages to one group or channel")
+
+    @field_validator("bot_budget")
+    @classmethod
+    def _bot_under_telegram(cls, v: Budget) -> Budget:
+        return under(v, 30, 1.0, "Telegram's limit on one bot's messages")
+
     @field_validator("api_base")
     @classmethod
     def _https_api(cls, v: str) -> str:
@@ -300,6 +311,16 @@ class BlueskyChannel(Strict):
     # 3 points: 1,666 and 11,666 posts), the last of each kept for life safety.
     hour_budget: Budget = Field(default_factory=lambda: Budget(posts=1500, window=3600.0, reserve=150))
     day_budget: Budget = Field(default_factory=lambda: Budget(posts=10500, window=86400.0, reserve=1000))
+
+    @field_validator("hour_budget")
+    @classmethod
+    def _hour_under_bluesky(cls, v: Budget) -> Budget:
+        return under(v, 1666, 3600.0, "Bluesky's 5,000 points an hour at 3 points a post")
+
+    @field_validator("day_budget")
+    @classmethod
+    def _day_under_bluesky(cls, v: Budget) -> Budget:
+        return under(v, 11_666, 86_400.0, "Bluesky's 35,000 points a day at 3 points a post")
 
 
 class FileAccount(_Account, FileChannel):
@@ -456,6 +477,19 @@ class Budget(Strict):
         return self
 
 
+def under(budget: Budget, limit: int, window: float, what: str) -> Budget:
+    """`budget` never lets more than `limit` requests through in any `window` seconds, the
+    platform's documented limit (`what` names it): a budget over it meets 429s in a burst, the
+    moment warnings matter most. A budget of a shorter window repeats within the platform's."""
+    most = budget.posts if budget.window >= window else budget.posts * math.ceil(window / budget.window)
+    if most > limit:
+        raise ValueError(
+            f"{budget.posts} posts per {budget.window:g} s allows up to {most} in {window:g} s, over {what}"
+            f" ({limit} per {window:g} s)"
+        )
+    return budget
+
+
 class XSettings(Strict):
     """How warnd talks to the X API (all accounts share the app)."""
 
@@ -467,6 +501,17 @@ class XSettings(Strict):
     # Below X's limits (100 posts / 15 min / user, 10,000 / 24 h / app) so a burst never meets 429.
     account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0, reserve=10))
     app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0, reserve=900))
+    user_limit: Budget = Field(default_factory=lambda: Budget(posts=100, window=900.0))
+    """X's own limit on posts per user, which `account_budget` must stay under: 100 per 15 min
+    on every paid tier today; an agreement with X for more is written here."""
+    app_limit: Budget = Field(default_factory=lambda: Budget(posts=10_000, window=86_400.0))
+    """X's own limit on posts per app (every account's together), for `app_budget`."""
+
+    @model_validator(mode="after")
+    def _under_x(self) -> XSettings:
+        under(self.account_budget, self.user_limit.posts, self.user_limit.window, "X's limit on posts per user")
+        under(self.app_budget, self.app_limit.posts, self.app_limit.window, "X's limit on posts per app")
+        return self
 
 
 class CredentialChecks(Strict):
