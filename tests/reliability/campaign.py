@@ -1,10 +1,14 @@
 """Fault campaigns against the real daemon: each one builds a scenario on loopback servers (a feed
-server, a fake X, a partner sink), attacks it, and counts what arrived where it should.
+server, a fake X, a partner sink; for kill -9 and the outages also a fake Telegram, Mastodon and
+Bluesky, every account publishing on all four), attacks it, and counts what arrived where it
+should.
 
 Counting is done at the receivers, never from warnd's own records: a warning is lost when its
-post is missing at the fake X or its webhook at the partner sink, duplicated when either shows
-it twice. The pytest tests run each campaign at CI size; `python -m tests.reliability --long`
-runs them at full size and prints the summary table.
+post (every part of its thread) is missing at any channel's fake or its webhook at the partner
+sink, duplicated when any of them shows it (or a part of it) twice. Telegram has no idempotency
+key: a part it shows twice that warnd logged as a possible repeat is counted apart, one it did
+not log is a duplicate (`Scenario.count`). The pytest tests run each campaign at CI size;
+`python -m tests.reliability --long` runs them at full size and prints the summary table.
 """
 
 from __future__ import annotations
