@@ -1039,11 +1039,20 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0, channels: tuple[
         out.notes.append(f"{max(tried.values(), default=0)} requests at most per account while X was down")
         tried_down = {**spell1.tried, **spell2.tried}
         out.notes.append("requests while down: " + ", ".join(f"{c} {n}" for c, n in tried_down.items()))
+        # X's accounts share one platform (the app); each Telegram chat, Mastodon and Bluesky
+        # account and partner is a platform of its own.
+        platforms: dict[str, list[dict[str, Any]]] = {}
         for ln in back:
-            out.notes.append(
-                f"{ln.get('platform')} answered again after {ln['down_s']} s down:"
-                f" {ln['lanes_released']} lanes released"
+            name = str(ln.get("platform"))
+            platforms.setdefault(name.rsplit("/", 1)[-1] if name.startswith("account:") else name, []).append(ln)
+        out.notes.append(
+            "answering again: "
+            + "; ".join(
+                f"{name} ({len(lns)}) after {min(ln['down_s'] for ln in lns)}-{max(ln['down_s'] for ln in lns)} s"
+                f" down, {sum(ln['lanes_released'] for ln in lns)} lanes released"
+                for name, lns in platforms.items()
             )
+        )
         order = {c: drain_order(s, c, range(0, half) if c in first else range(half, events)) for c in channels}
     out.seconds = time.monotonic() - started
     out.extra = {
