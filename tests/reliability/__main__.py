@@ -1,7 +1,7 @@
 """The reliability campaigns at full size, with a summary table.
 
     python -m tests.reliability            # CI sizes (what .ci/run's tests run)
-    python -m tests.reliability --long     # 100 kills, longer outages, 10,000 fuzz examples each
+    python -m tests.reliability --long     # 100 kills of 300 quakes, longer outages, 10,000 fuzz examples each
     python -m tests.reliability --only kill9,outage
     python -m tests.reliability --only nodes    # several nodes on PostgreSQL: failover, cut-off
     python -m tests.reliability --only flood    # 1,000 idle + 250 slow-header clients on the endpoint
@@ -59,7 +59,7 @@ def main() -> int:
     args = p.parse_args()
     long = args.long or c.env_flag("WARND_LONG")
     runs: dict[str, Callable[[Path], c.Outcome]] = {
-        "kill9": lambda d: c.kill9(d, kills=100 if long else 10),
+        "kill9": lambda d: c.kill9(d, kills=100 if long else 10, events=300 if long else 200),
         "outage": lambda d: c.outage(d, events=300 if long else 100, spell=60.0 if long else 8.0),
         "locked": lambda d: c.locked(d, events=100 if long else 40, spell=20.0 if long else 8.0),
         "disk": lambda d: c.disk_full(d, events=150 if long else 60, spell=20.0 if long else 6.0),
@@ -127,6 +127,41 @@ def page(info: dict[str, str | int | None], table: list[str], command: str, size
         "budget drains at the budget's pace. The fuzz row counts tests, not deliveries; its crashes",
         "column is 1 if any test failed. The flood row counts both of its runs (quiet and flooded). A",
         "campaign that could not finish is a row with a crash and its error.",
+        "",
+        "## Four channels",
+        "",
+        "The kill -9 and outage campaigns run every account on X, Telegram, Mastodon and Bluesky at",
+        "once (`channels:`, each through its fake) besides the two partners, and count at each",
+        "receiver, never from warnd's records. On each channel a warning is delivered when its",
+        "thread's head (the post naming the quake) arrived and every part its labels (`k/n`) announce",
+        "hangs under it by replies; lost otherwise; a part, or a map following its text, that arrived",
+        "twice is a duplicate, and so is a post at an account that should not have it. One quake in",
+        "ten has a long place, so its warning is a thread on X and Bluesky (and Mastodon), and one in",
+        "thirty a Telegram text too long for a photo's caption, its map following as a reply. How",
+        "each channel's parts map back to a warning, and what a re-send after a kill meets there:",
+        "",
+        "| channel | a part belongs to the warning | a re-send after a kill |",
+        "| --- | --- | --- |",
+        "| X | whose head its replies lead to; a part posted with nothing to reply to (its first"
+        " part refused as duplicate content, its id never known) by its headline line"
+        " | refused as duplicate content, counted as posted |",
+        "| Telegram | whose head its replies lead to (the map: a reply without a label)"
+        " | no idempotency key: the part can show twice. A repeat warnd logged"
+        " (`telegram.possible_repeat`) is counted in \"Telegram repeats (logged)\", one it did not"
+        " log is a duplicate (a failure) |",
+        "| Mastodon | whose head its replies lead to | answered with the first status by its"
+        " `Idempotency-Key` |",
+        "| Bluesky | whose head its replies (reply parent) lead to | refused by its record key,"
+        " read back |",
+        "| partners | the quake in the webhook's body | the same idempotency key, processed once |",
+        "",
+        "The outage campaign takes X and Telegram down (an HTML 503 for every request) with the",
+        "partners while Mastodon and Bluesky post the first half of the quakes, then brings them back",
+        "and takes Mastodon and Bluesky down while X and Telegram post the second half; its notes give",
+        "what arrived at the healthy fakes during each spell, the requests the down ones met, and each",
+        "backlog's drain (most urgent first, per channel and account). With threads, X's posts",
+        "outnumber the warnings: these two campaigns set X's account budget above their volume (as the",
+        "fakes' limits and Telegram's budgets are), where the one-channel campaigns keep the default.",
         "",
     ])  # fmt: skip
 

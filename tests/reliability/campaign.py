@@ -1,10 +1,14 @@
 """Fault campaigns against the real daemon: each one builds a scenario on loopback servers (a feed
-server, a fake X, a partner sink), attacks it, and counts what arrived where it should.
+server, a fake X, a partner sink; for kill -9 and the outages also a fake Telegram, Mastodon and
+Bluesky, every account publishing on all four), attacks it, and counts what arrived where it
+should.
 
 Counting is done at the receivers, never from warnd's own records: a warning is lost when its
-post is missing at the fake X or its webhook at the partner sink, duplicated when either shows
-it twice. The pytest tests run each campaign at CI size; `python -m tests.reliability --long`
-runs them at full size and prints the summary table.
+post (every part of its thread) is missing at any channel's fake or its webhook at the partner
+sink, duplicated when any of them shows it (or a part of it) twice. Telegram has no idempotency
+key: a part it shows twice that warnd logged as a possible repeat is counted apart, one it did
+not log is a duplicate (`Scenario.count`). The pytest tests run each campaign at CI size;
+`python -m tests.reliability --long` runs them at full size and prints the summary table.
 """
 
 from __future__ import annotations
@@ -26,7 +30,11 @@ import httpx
 
 from tests.conftest import write_config
 from warnd.config.schema import XSettings
+from warnd.testing._server import LocalServer
 from warnd.testing.daemon import DaemonProcess, wait_for
+from warnd.testing.fake_bluesky import FakeBluesky
+from warnd.testing.fake_mastodon import FakeMastodon
+from warnd.testing.fake_telegram import FakeTelegram
 from warnd.testing.fake_x import FakeX
 from warnd.testing.feed_server import FeedServer
 from warnd.testing.webhook_sink import WebhookSink
@@ -47,6 +55,10 @@ class Outcome:
     extra: dict[str, Any] = field(default_factory=dict)
     # The backlog's drain after the recovery the campaign is about (None: not measured).
     drained: Drain | None = None
+    # Telegram repeats warnd logged as possible (`telegram.possible_repeat`): not failures,
+    # reported apart from `duplicated`, which is every repeat it did not log and any elsewhere.
+    repeats: int = 0
+    tally: Tally | None = None
 
     def row(self) -> list[str]:
         return [
@@ -55,6 +67,7 @@ class Outcome:
             f"{self.delivered}/{self.expected}",
             str(self.lost),
             str(self.duplicated),
+            str(self.repeats),
             str(self.crashes),
             f"{self.seconds:.0f} s",
             self.drained.cell() if self.drained else "",
@@ -62,7 +75,18 @@ class Outcome:
         ]
 
 
-HEADER = ["campaign", "attacks", "delivered", "lost", "duplicated", "crashes", "took", "drain after recovery", "notes"]
+HEADER = [
+    "campaign",
+    "attacks",
+    "delivered",
+    "lost",
+    "duplicated",
+    "Telegram repeats (logged)",
+    "crashes",
+    "took",
+    "drain after recovery",
+    "notes",
+]
 
 
 # --- the scenario: quakes in five provinces, five X accounts, two partners ------------------------
@@ -103,7 +127,21 @@ def account_of(i: int) -> str:
     return ACCOUNTS[i % len(ACCOUNTS)]
 
 
-def quake(i: int, at_ms: int) -> dict[str, Any]:
+# Some quakes come with a long place, so their warnings are threads on the channels that need
+# one (X's 280 weighted characters, Bluesky's 300 graphemes, Mastodon's 500) and, the longest,
+# a Telegram text too long for a photo's caption, its map following as a reply.
+_NEAR = "dekat Desa Sukamaju, Kecamatan Cibeureum, Kabupaten Contoh, di jalur sesar aktif"
+
+
+def place_of(i: int, threads: bool) -> str:
+    if threads and i % 30 == 7:
+        return f"uji {i}, " + "; ".join([_NEAR] * 13)
+    if threads and i % 10 == 3:
+        return f"uji {i}, " + "; ".join([_NEAR] * 3)
+    return f"uji {i}"
+
+
+def quake(i: int, at_ms: int, threads: bool = False) -> dict[str, Any]:
     name = account_of(i)
     _, lon, lat = PROVINCES[name]
     eid = f"uji{i:05d}"
@@ -114,7 +152,7 @@ def quake(i: int, at_ms: int) -> dict[str, Any]:
         "geometry": {"type": "Point", "coordinates": [lon + (i % 7) * 0.001, lat, 10.0]},
         "properties": {
             "mag": mag,
-            "place": f"uji {i}",
+            "place": place_of(i, threads),
             "time": at_ms,
             "updated": at_ms,
             "status": "reviewed",
@@ -133,11 +171,12 @@ class Replay:
     """Publishes `total` quakes into the feed, `step` more every `every` seconds, on a thread;
     the feed always holds every quake published so far, as USGS's hourly feed does."""
 
-    def __init__(self, server: FeedServer, total: int, step: int, every: float) -> None:
+    def __init__(self, server: FeedServer, total: int, step: int, every: float, threads: bool = False) -> None:
         self.server = server
         self.total = total
         self.step = step
         self.every = every
+        self.threads = threads
         self.features: list[dict[str, Any]] = []
         # Wall-clock time each quake was first in the feed, for latencies measured at the receivers.
         self.published: dict[int, float] = {}
@@ -146,6 +185,8 @@ class Replay:
         self.url = server.serve("/usgs.geojson", self._doc())
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        # How many quakes may be published so far (`release`): a campaign can hold the rest back.
+        self.cap = total
 
     def _doc(self) -> bytes:
         now = int(time.time() * 1000)
@@ -156,7 +197,12 @@ class Replay:
     def _run(self) -> None:
         while len(self.features) < self.total and not self._stop.is_set():
             n = len(self.features)
-            self.features += [quake(i, self.origin_ms + i * 5000) for i in range(n, min(n + self.step, self.total))]
+            if n >= self.cap:
+                self._stop.wait(0.05)
+                continue
+            self.features += [
+                quake(i, self.origin_ms + i * 5000, self.threads) for i in range(n, min(n + self.step, self.cap))
+            ]
             self.server.serve("/usgs.geojson", self._doc())
             now = time.time()
             self.published.update((i, now) for i in range(n, len(self.features)))
@@ -172,10 +218,77 @@ class Replay:
     def done(self) -> bool:
         return len(self.features) >= self.total
 
+    def release(self, upto: int) -> None:
+        """Publish the quakes up to `upto` (the thread holds back the rest)."""
+        self.cap = min(upto, self.total)
+
+    def in_feed(self) -> int:
+        """How many quakes the feed holds so far."""
+        return len(self.features)
+
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
+
+
+# X posts per account per 15 minutes (less the reserve) when the warnings come as threads.
+THREAD_X_POSTS = 1000
+# The channels a campaign's accounts may publish on; each is counted at its own fake.
+CHANNELS = ("x", "telegram", "mastodon", "bluesky")
+BOT = "warnd_uji_bot"
+TG_TOKEN = "7000001:AAH-campaign"
+PART = re.compile(r" (\d+)/(\d+)$")
+EVENT = re.compile(r"uji(\d{5})")
+MAP = "map: "
+
+
+def chat_of(account: str) -> str:
+    return f"@gempa_{account}"
+
+
+def handle_of(account: str) -> str:
+    return f"{account}.bsky.social"
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One post, status or message as a channel's readers see it."""
+
+    id: str
+    reply_to: str | None
+    text: str
+    at: float  # unix time it arrived
+
+
+@dataclass
+class Tally:
+    """What the receivers show, against what the replay should have made."""
+
+    expected: int = 0
+    delivered: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    # Telegram repeats warnd logged as possible (`telegram.possible_repeat`): counted, not failed.
+    logged_repeats: int = 0
+    # Per channel ("x", ..., "partners"): [delivered, lost, duplicated, logged repeats].
+    per_channel: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, channel: str, delivered: int = 0, lost: int = 0, dup: int = 0, logged: int = 0) -> None:
+        row = self.per_channel.setdefault(channel, [0, 0, 0, 0])
+        for k, v in enumerate((delivered, lost, dup, logged)):
+            row[k] += v
+        self.delivered += delivered
+        self.lost += lost
+        self.duplicated += dup
+        self.logged_repeats += logged
+
+    def note(self) -> str:
+        cells = []
+        for channel, (dl, lost, dup, logged) in self.per_channel.items():
+            extra = f" (+{logged} logged as possible)" if channel == "telegram" else ""
+            cells.append(f"{channel} {dl} delivered/{lost} lost/{dup} twice{extra}")
+        return "; ".join(cells)
 
 
 @dataclass
@@ -187,11 +300,86 @@ class Scenario:
     x: FakeX
     sink: WebhookSink
     replay: Replay
+    channels: tuple[str, ...] = ("x",)
+    # Posts per account X's budget allows in its window, less the reserve (None: warnd's default).
+    x_posts: int | None = None
+    telegram: FakeTelegram | None = None
+    mastodon: FakeMastodon | None = None
+    bluesky: FakeBluesky | None = None
 
     def daemon(self) -> DaemonProcess:
         return DaemonProcess(self.cfg, self.env)
 
+    def target(self, account: str, channel: str) -> str:
+        return f"account:{account}/{channel}" if self.channels != ("x",) else f"account:{account}"
+
     # --- counting at the receivers ------------------------------------------------------------
+    def pieces(self, channel: str, account: str) -> list[Piece]:
+        """What the account's readers see on `channel`, in the order it arrived."""
+        if channel == "x":
+            return [Piece(p.id, p.reply_to, p.text, p.at) for p in self.x.posts_by(account)]
+        if channel == "telegram":
+            assert self.telegram is not None
+            # The fake stamps messages with the monotonic clock.
+            shift = time.time() - time.monotonic()
+            return [
+                Piece(str(m.message_id), None if m.reply_to is None else str(m.reply_to), m.text, m.at + shift)
+                for m in self.telegram.messages_in(chat_of(account))
+            ]
+        if channel == "mastodon":
+            assert self.mastodon is not None
+            return [Piece(st.id, st.reply_to, st.text, st.at) for st in self.mastodon.statuses_by(account)]
+        assert self.bluesky is not None
+        return [Piece(r.uri, r.reply_parent, r.text, r.at) for r in self.bluesky.posts_by(handle_of(account))]
+
+    def threads(self, channel: str, account: str) -> dict[int, list[Counter[str]]]:
+        """Quake number -> one Counter per thread head found for it: how many times each part
+        (by its text) arrived in that thread. A part belongs to the warning of the head its
+        replies lead back to: the head names the quake ("uji N"), later parts need not. A map
+        Telegram sends after its text is a reply in the thread like a part."""
+        pieces = self.pieces(channel, account)
+        by_id = {p.id: p for p in pieces}
+
+        def head(p: Piece) -> Piece:
+            seen = 0
+            while p.reply_to is not None and p.reply_to in by_id and seen < 100:
+                p, seen = by_id[p.reply_to], seen + 1
+            return p
+
+        out: dict[int, list[Counter[str]]] = {}
+        by_head: dict[str, Counter[str]] = {}
+        first_lines: dict[str, tuple[int, str]] = {}
+        orphans: dict[str, Counter[str]] = {}
+        for p in pieces:
+            h = head(p)
+            m = TOKEN.search(h.text)
+            if m is None:
+                # A later part posted with nothing to reply to: X refused the first part as a
+                # duplicate after a kill and never gave its id, so the next part starts afresh.
+                if (label := PART.search(h.text)) and label.group(1) != "1":
+                    orphans.setdefault(h.id, Counter())[p.text] += 1
+                continue
+            first_lines.setdefault(h.id, (int(m.group(1)), h.text.split("\n", 1)[0]))
+            if h.id not in by_head:
+                by_head[h.id] = Counter()
+                out.setdefault(int(m.group(1)), []).append(by_head[h.id])
+            # A reply without a part's label is the map that follows a Telegram text.
+            by_head[h.id][p.text if p is h or PART.search(p.text) else MAP + p.text] += 1
+        for root, parts in orphans.items():
+            # Its own warning is the one whose head's first line its continuation line repeats
+            # (the headline, perhaps cut with an ellipsis) and that lacks its parts; counted
+            # there only when exactly one fits, else left out (the warning stays incomplete).
+            line = by_id[root].text.split("\n", 1)[0]
+            headline = line.rsplit(" (", 1)[0].rstrip("…")
+            fits = [
+                hid
+                for hid, (_, first) in first_lines.items()
+                if first.startswith(headline) and not _labels_complete(by_head[hid])
+            ]
+            if len(fits) == 1:
+                by_head[fits[0]].update(parts)
+        return out
+
     def x_tokens(self) -> dict[str, Counter[int]]:
         """Quake numbers seen at the fake X, per account (a thread counts once, by its head)."""
         out: dict[str, Counter[int]] = {a: Counter() for a in ACCOUNTS}
@@ -211,30 +399,96 @@ class Scenario:
 
     def expected(self) -> int:
         n = self.replay.total
-        return n + sum(sum(1 for i in range(n) if account_of(i) in accts) for accts in PARTNERS.values())
+        return n * len(self.channels) + sum(
+            sum(1 for i in range(n) if account_of(i) in accts) for accts in PARTNERS.values()
+        )
+
+    def count(self, logged: Counter[tuple[str, int, int]] | None = None, upto: int | None = None) -> Tally:
+        """Every expected post and webhook, counted at the receivers (quakes below `upto`, all
+        by default). On each channel a warning is delivered when its thread's head arrived and
+        every part its labels ("k/n") name is there; lost otherwise; each part (or map) that
+        arrived more than once is a duplicate, and so is a post at an account that should not
+        have it. On Telegram, which has no idempotency key, a part that arrived twice is a
+        possible repeat warnd logged (`logged`: (account, quake, part) -> times logged) or, past
+        what was logged, a duplicate."""
+        n = self.replay.total if upto is None else upto
+        t = Tally(expected=0)
+        for channel in self.channels:
+            for account in ACCOUNTS:
+                threads = self.threads(channel, account)
+                for i, heads in threads.items():
+                    if account_of(i) != account:
+                        t.add(channel, dup=sum(sum(c.values()) for c in heads))
+                for i in range(n):
+                    if account_of(i) != account:
+                        continue
+                    t.expected += 1
+                    heads = threads.get(i, [])
+                    whole = Counter[str]()
+                    for c in heads:
+                        whole.update(c)
+                    complete = bool(heads) and _labels_complete(whole)
+                    t.add(channel, delivered=int(complete), lost=int(not complete))
+                    repeats: Counter[int] = Counter()
+                    for text, times in whole.items():
+                        if times > 1:
+                            m = PART.search(text)
+                            # A map is never sent again (part 0: never a logged possible repeat).
+                            repeats[0 if text.startswith(MAP) else int(m.group(1)) if m else 1] += times - 1
+                    for part, times in repeats.items():
+                        if channel == "telegram" and logged is not None:
+                            ok = min(times, logged[(account, i, part)])
+                            t.add(channel, dup=times - ok, logged=ok)
+                        else:
+                            t.add(channel, dup=times)
+        sink = self.sink_tokens()
+        for partner, accts in PARTNERS.items():
+            for i in range(n):
+                if account_of(i) in accts:
+                    got = sink[partner][i]
+                    t.expected += 1
+                    t.add("partners", delivered=min(got, 1), lost=int(got == 0), dup=max(got - 1, 0))
+        return t
 
     def tally(self) -> tuple[int, int, int]:
         """(delivered, lost, duplicated) over every expected post and webhook."""
-        n = self.replay.total
-        delivered = lost = dup = 0
-        x = self.x_tokens()
-        sink = self.sink_tokens()
-        for i in range(n):
-            wanted: list[Counter[int]] = [x[account_of(i)]]
-            wanted += [sink[p] for p, accts in PARTNERS.items() if account_of(i) in accts]
-            for seen in wanted:
-                c = seen[i]
-                delivered += min(c, 1)
-                lost += c == 0
-                dup += max(c - 1, 0)
-        # A post at an account that should not have it is a duplicate in the wrong place.
-        for name, seen in x.items():
-            dup += sum(c for i, c in seen.items() if account_of(i) != name)
-        return delivered, lost, dup
+        t = self.count()
+        return t.delivered, t.lost, t.duplicated
 
     def complete(self) -> bool:
-        delivered, _, _ = self.tally()
-        return self.replay.done() and delivered >= self.expected()
+        return self.replay.done() and self.count().lost == 0
+
+    def posted(self) -> int:
+        """Posts, statuses and messages at every channel's fake."""
+        return sum(len(self.pieces(c, a)) for c in self.channels for a in ACCOUNTS)
+
+    def missing_on(self, channel: str, upto: int | None = None) -> int:
+        """Warnings not (wholly) on `channel` yet, of the quakes below `upto`."""
+        t = self.count(upto=upto)
+        return t.per_channel.get(channel, [0, 0])[1]
+
+
+def _labels_complete(parts: Counter[str]) -> bool:
+    """Every part a thread's labels ("k/n") announce is there (a text of one part has none)."""
+    labels = [m for text in parts if not text.startswith(MAP) and (m := PART.search(text))]
+    if not labels:
+        return True
+    n = int(labels[0].group(2))
+    return {int(m.group(1)) for m in labels if int(m.group(2)) == n} >= set(range(1, n + 1))
+
+
+def possible_repeats(d: DaemonProcess) -> Counter[tuple[str, int, int]]:
+    """(account, quake, part) -> how many times warnd logged `telegram.possible_repeat` for it,
+    over every process that wrote the scenario's log."""
+    out: Counter[tuple[str, int, int]] = Counter()
+    for ln in d.log_lines():
+        if ln.get("event") != "telegram.possible_repeat":
+            continue
+        m = EVENT.search(str(ln.get("event_id", "")))
+        account = str(ln.get("target", "")).removeprefix("account:").split("/")[0]
+        if m:
+            out[(account, int(m.group(1)), int(ln.get("part") or 1))] += 1
+    return out
 
 
 # --- waiting for a backlog, as fast as the receivers and warnd's budgets let it go ---------------
@@ -253,8 +507,8 @@ STALL_MARGIN = 60.0
 
 
 class Progress:
-    """The receivers' counts every second, on a thread: (unix time, posts at the fake X,
-    webhooks at the sink). Where a drain's time goes, seen from outside warnd."""
+    """The receivers' counts every second, on a thread: (unix time, posts at the channels'
+    fakes, webhooks at the sink). Where a drain's time goes, seen from outside warnd."""
 
     def __init__(self, s: Scenario, every: float = 1.0) -> None:
         self.s = s
@@ -265,7 +519,7 @@ class Progress:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), len(self.s.x.state.posts), len(self.s.sink.state.processed)))
+            self.samples.append((time.time(), self.s.posted(), len(self.s.sink.state.processed)))
             self._stop.wait(self.every)
 
     def __enter__(self) -> Progress:
@@ -296,14 +550,18 @@ def next_slot(s: Scenario, now: float) -> float:
     n = s.replay.total
     if any(sink[p][i] == 0 for p, accts in PARTNERS.items() for i in range(n) if account_of(i) in accts):
         return 0.0
+    # Telegram, Mastodon and Bluesky budgets are set far above a campaign's volume.
+    if any(s.missing_on(c) for c in s.channels if c != "x"):
+        return 0.0
     slots: list[float] = []
     for account in ACCOUNTS:
         if all(x[account][i] for i in range(n) if account_of(i) == account):
             continue
+        posts = s.x_posts or ACCOUNT_POSTS
         recent = sorted(p.at for p in s.x.posts_by(account) if p.at > now - ACCOUNT_WINDOW)
-        if len(recent) < ACCOUNT_POSTS:
+        if len(recent) < posts:
             return 0.0
-        slots.append(recent[len(recent) - ACCOUNT_POSTS] + ACCOUNT_WINDOW)
+        slots.append(recent[len(recent) - posts] + ACCOUNT_WINDOW)
     return min(slots, default=0.0)
 
 
@@ -335,18 +593,27 @@ class Drain:
         )
 
 
-def arrivals(s: Scenario) -> list[float]:
-    """When each delivery the campaign counts arrived: head posts at the fake X, webhooks at the sink."""
-    posts = [p.at for p in list(s.x.state.posts) if p.reply_to is None and TOKEN.search(p.text)]
-    hooks = [r.at for p in PARTNERS for r in s.sink.receipts(p)]
-    return sorted(posts + hooks)
+def arrivals(s: Scenario, channels: tuple[str, ...] | None = None, hooks: bool = True) -> list[float]:
+    """When each delivery the campaign counts arrived: thread heads at each channel's fake
+    (`channels`, all by default), webhooks at the sink."""
+    posts = [p.at for c in channels or s.channels for a in ACCOUNTS for p in s.pieces(c, a) if p.reply_to is None]
+    webhooks = [r.at for p in PARTNERS for r in s.sink.receipts(p)] if hooks else []
+    return sorted(posts + webhooks)
 
 
-def drain(s: Scenario, since: float, what: str, margin: float = STALL_MARGIN) -> Drain:
-    """Wait for every post and webhook for as long as warnd makes progress (`progressing`), and
-    measure the drain from `since`."""
-    stall = progressing(s, s.complete, what, margin)
-    after = [t for t in arrivals(s) if t >= since]
+def drain(
+    s: Scenario,
+    since: float,
+    what: str,
+    margin: float = STALL_MARGIN,
+    done: Callable[[], bool] | None = None,
+    channels: tuple[str, ...] | None = None,
+    hooks: bool = True,
+) -> Drain:
+    """Wait for every post and webhook (or until `done()`) for as long as warnd makes progress
+    (`progressing`), and measure the drain from `since` (at `channels` and the sink, or not)."""
+    stall = progressing(s, done or s.complete, what, margin)
+    after = [t for t in arrivals(s, channels, hooks) if t >= since]
     return Drain(since, after[0] if after else None, after[-1] if after else None, len(after), stall)
 
 
@@ -387,7 +654,10 @@ def scenario(
     feed_extra: str = "",
     rules: str = RULES,
     config_extra: str = "",
+    channels: tuple[str, ...] = ("x",),
 ) -> Iterator[Scenario]:
+    """The scenario's servers and config. `channels`: ("x",) makes five X accounts (`channel:
+    x`); more makes each account publish on those channels (`channels:`), each through its fake."""
     folder.mkdir(parents=True, exist_ok=True)
     users = {f"tok-{a}": (f"sec-{a}", a) for a in ACCOUNTS}
     # Limits far above the run's volume: the campaigns are about faults, not rate limits.
@@ -402,22 +672,53 @@ def scenario(
     )
     sink = WebhookSink({p: f"{p}-secret" for p in PARTNERS})
     feed = FeedServer()
-    for server in (fake, sink, feed):
-        server.start()
-    replay = Replay(feed, events, step, every)
-    accounts = "".join(
-        f'\n  {a}: {{channel: x, name: "{a}", regions: ["{code}"], credential: x-{a}}}'
-        for a, (code, _, _) in PROVINCES.items()
+    # Like the fake X's, these fakes' limits are far above the run's volume.
+    telegram = FakeTelegram({TG_TOKEN: BOT}, {BOT: [chat_of(a) for a in ACCOUNTS]}, per_chat=100_000, per_bot=100_000)
+    mastodon = FakeMastodon(
+        {f"mtok-{a}": a for a in ACCOUNTS}, max_characters=500, rate_limit=100_000, media_limit=100_000
     )
+    bluesky = FakeBluesky({handle_of(a): f"pw-{a}" for a in ACCOUNTS}, points_per_hour=10_000_000)
+    servers: list[LocalServer | FeedServer | WebhookSink] = [fake, sink, feed]
+    servers += [f for c, f in (("telegram", telegram), ("mastodon", mastodon), ("bluesky", bluesky)) if c in channels]
+    for server in servers:
+        server.start()
+    threads = channels != ("x",)
+    replay = Replay(feed, events, step, every, threads=threads)
+    if channels == ("x",):
+        accounts = "".join(
+            f'\n  {a}: {{channel: x, name: "{a}", regions: ["{code}"], credential: x-{a}}}'
+            for a, (code, _, _) in PROVINCES.items()
+        )
+    else:
+        # The campaigns are about faults, not budgets: Telegram's chat budget and pace far above
+        # the run's volume, as the fakes' limits are.
+        settings = {
+            "x": lambda a: f"{{credential: x-{a}}}",
+            "telegram": lambda a: (
+                f'{{credential: tg-bot, chat_id: "{chat_of(a)}", api_base: "{telegram.base}", timeout: 5,'
+                " chat_budget: {posts: 100000, window: 1m, reserve: 10}, chat_pace: {posts: 1000, window: 1s},"
+                " bot_budget: {posts: 100000, window: 1s, reserve: 10}}"
+            ),
+            "mastodon": lambda a: f'{{credential: mastodon-{a}, instance: "{mastodon.base}", timeout: 5}}',
+            "bluesky": lambda a: f'{{handle: {handle_of(a)}, credential: bsky-{a}, pds: "{bluesky.base}", timeout: 5}}',
+        }
+        accounts = "".join(
+            f'\n  {a}:\n    name: "{a}"\n    regions: ["{code}"]\n    channels:'
+            + "".join(f"\n      {c}: {settings[c](a)}" for c in channels)
+            for a, (code, _, _) in PROVINCES.items()
+        )
     partners = "".join(
         f'\n  {p}: {{name: {p}, url: "{sink.url(p)}", secret: partner-{p}, accounts: {accts}'
         + (", format: cap}" if p == "tv" else "}")
         for p, accts in PARTNERS.items()
     )
+    # With threads, X's posts outnumber the warnings: its budget is set above the run's volume,
+    # as Telegram's are (the one-channel campaigns keep warnd's default and wait for it).
+    x_budget = f"  account_budget: {{posts: {THREAD_X_POSTS + 10}, window: 15m, reserve: 10}}\n" if threads else ""
     extra = f"""x:
   api_base: {fake.base}
   read_timeout: 5
-partners:{partners}
+{x_budget}partners:{partners}
 dispatch:
 {dispatch}{config_extra}"""
     feeds = f"""  - id: usgs
@@ -432,15 +733,31 @@ dispatch:
         "WARND_SECRET_X_APP_CONSUMER_SECRET": "app-secret",
         **{f"WARND_SECRET_PARTNER_{p.upper()}": f"{p}-secret" for p in PARTNERS},
     }
+    env["WARND_SECRET_TG_BOT"] = TG_TOKEN
     for a in ACCOUNTS:
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN"] = f"tok-{a}"
         env[f"WARND_SECRET_X_{a.upper()}_ACCESS_TOKEN_SECRET"] = f"sec-{a}"
-    s = Scenario(folder, cfg, env, feed, fake, sink, replay)
+        env[f"WARND_SECRET_MASTODON_{a.upper()}"] = f"mtok-{a}"
+        env[f"WARND_SECRET_BSKY_{a.upper()}_APP_PASSWORD"] = f"pw-{a}"
+    s = Scenario(
+        folder,
+        cfg,
+        env,
+        feed,
+        fake,
+        sink,
+        replay,
+        channels,
+        THREAD_X_POSTS if threads else None,
+        telegram if "telegram" in channels else None,
+        mastodon if "mastodon" in channels else None,
+        bluesky if "bluesky" in channels else None,
+    )
     try:
         yield s
     finally:
         replay.stop()
-        for server in (fake, sink, feed):
+        for server in servers:
             server.stop()
 
 
@@ -450,8 +767,14 @@ def _settle(out: Outcome, s: Scenario, d: DaemonProcess) -> None:
     if code != 0:
         out.crashes += 1
         out.notes.append(f"the last stop exited {code}")
-    out.expected = s.expected()
-    out.delivered, out.lost, out.duplicated = s.tally()
+    t = s.count(possible_repeats(d))
+    out.expected, out.delivered, out.lost, out.duplicated = t.expected, t.delivered, t.lost, t.duplicated
+    out.repeats = t.logged_repeats
+    out.tally = t
+    if s.channels != ("x",):
+        out.notes.append("counted per receiver: " + t.note())
+        seen = {c: sum(len(s.pieces(c, a)) for a in ACCOUNTS) for c in s.channels}
+        out.notes.append("posts, parts and maps at each fake: " + ", ".join(f"{c} {n}" for c, n in seen.items()))
 
 
 def _store_errors(d: DaemonProcess) -> list[str]:
@@ -477,14 +800,16 @@ def _unexpected_exits(d: DaemonProcess) -> int:
 # --- 1. kill -9 at random moments ----------------------------------------------------------------
 
 
-def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome:
+def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8, channels: tuple[str, ...] = CHANNELS) -> Outcome:
     """SIGKILL the daemon `kills` times at random moments of the replay (one in three during
     start-up, the others in the work), then let the last one finish: every post and webhook
-    exactly once at the receivers."""
+    exactly once at the receivers, on every channel. Telegram alone may show a part twice,
+    and only where warnd logged it as a possible repeat (a kill between the request and its
+    record): those are counted apart, any other repeat is a duplicate."""
     rnd = random.Random(seed)
-    out = Outcome("kill -9 mid-replay", f"{kills} kills")
+    out = Outcome("kill -9 mid-replay", f"{kills} kills, {len(channels)} channels + 2 partners")
     started = time.monotonic()
-    with scenario(folder, events=events) as s:
+    with scenario(folder, events=events, channels=channels) as s:
         s.replay.start()
         killed_with_posts: list[int] = []
         for k in range(kills):
@@ -498,7 +823,7 @@ def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome
                 time.sleep(rnd.uniform(0.0, 1.5))
             out.crashes += _unexpected_exits(d)
             d.kill()
-            killed_with_posts.append(len(s.x.state.posts))
+            killed_with_posts.append(s.posted())
         d = s.daemon()
         try:
             d.ready(60)
@@ -512,9 +837,20 @@ def kill9(folder: Path, kills: int, events: int = 300, seed: int = 8) -> Outcome
         repeats = sum(s.sink.state.repeats.values())
         cut = sum(1 for a, b in zip([0, *killed_with_posts], killed_with_posts, strict=False) if b > a)
         out.notes.append(f"{cut} kills cut into posting")
-        out.notes.append(
-            f"re-sends after a kill: {refused} refused by X as duplicate content, {repeats} webhook repeats"
-        )
+        resent = [f"{refused} refused by X as duplicate content", f"{repeats} webhook repeats"]
+        if s.mastodon is not None:
+            keys = Counter(a.key for a in s.mastodon.attempts_at("/api/v1/statuses") if a.key)
+            resent.append(f"{sum(n - 1 for n in keys.values())} Mastodon statuses answered by their Idempotency-Key")
+        if s.bluesky is not None:
+            taken = sum(1 for a in s.bluesky.state.attempts if a.status == 500)
+            resent.append(f"{taken} Bluesky records found by their key")
+        logged = sum(possible_repeats(d).values())
+        if s.telegram is not None:
+            resent.append(
+                f"{logged} Telegram parts sent again and logged as possible repeats, {out.repeats} seen twice"
+            )
+        out.notes.append("re-sends after a kill: " + ", ".join(resent))
+        out.extra = {"possible_repeats_logged": logged}
     out.seconds = time.monotonic() - started
     return out
 
@@ -544,11 +880,51 @@ def health(s: Scenario) -> dict[str, Any] | None:
         return None
 
 
-def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
-    """X down and one partner flapping for `spell` seconds while quakes arrive, then the feed
-    serving garbage, a 500, a hang and a drip; then everything back. Nothing lost or repeated,
-    each account's backlog drained most urgent first, memory flat, health degraded then ok."""
-    out = Outcome("outages", f"X down {spell:g} s, partner flapping, feed: " + ", ".join(f for f, _ in FEED_FAULTS))
+def set_down(s: Scenario, channel: str, down: bool) -> None:
+    """The channel's fake answers every request with a server error (an HTML 503) or again."""
+    if channel == "x":
+        s.x.down = "503-html" if down else None
+        return
+    fake = {"telegram": s.telegram, "mastodon": s.mastodon, "bluesky": s.bluesky}[channel]
+    assert fake is not None
+    fake.down = 503 if down else None
+
+
+def attempts(s: Scenario, channel: str) -> int:
+    """Posting requests that reached the channel's fake so far, answered or not."""
+    if channel == "x":
+        return len(s.x.state.attempts)
+    if channel == "telegram":
+        assert s.telegram is not None
+        return len(s.telegram.state.attempts)
+    if channel == "mastodon":
+        assert s.mastodon is not None
+        return len(s.mastodon.attempts_at("/api/v1/statuses"))
+    assert s.bluesky is not None
+    return len(s.bluesky.state.attempts)
+
+
+def outage(folder: Path, events: int = 100, spell: float = 8.0, channels: tuple[str, ...] = CHANNELS) -> Outcome:
+    """Two spells, each with some platforms down while the others carry on:
+
+    1. X and Telegram down, the TV partner down and the radio flapping, while the first half of
+       the quakes arrive and for `spell` seconds more; then the feed serving garbage, a 500, a
+       hang and a drip. Mastodon and Bluesky post every one of them meanwhile.
+    2. X, Telegram and the partners back (their backlog drains), Mastodon and Bluesky down
+       while the second half arrives, until X and Telegram have posted every one of it. Then
+       Mastodon and Bluesky are back.
+
+    Counted at the receivers: nothing lost or repeated on any channel, each channel's backlog
+    drained most urgent first, the healthy channels' posts arriving during each spell, memory
+    flat, health degraded then ok."""
+    first = tuple(c for c in channels if c in ("x", "telegram"))
+    second = tuple(c for c in channels if c not in first)
+    half = events // 2
+    out = Outcome(
+        "outages",
+        f"{'+'.join(first)} down, then {'+'.join(second) or 'nothing'} down; partner flapping; feed: "
+        + ", ".join(f for f, _ in FEED_FAULTS),
+    )
     started = time.monotonic()
     # Retries as in production (2 s doubling to 10 min): the backlog must start draining within
     # probe_every of X's return, not at the end of a lane's backoff.
@@ -556,16 +932,20 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
     with scenario(
         folder,
         events=events,
-        step=20,
-        every=0.2,
+        # Spread over a few seconds, so that the healthy channels' posts are seen arriving
+        # during the spell, not in one burst.
+        step=10,
+        every=0.4,
         dispatch=dispatch,
         feed_extra="    stale_after: 3\n    backoff_max: 1\n",
         rules=PRIORITY_RULES,
+        channels=channels,
     ) as s:
         d = s.daemon()
         try:
             d.ready(60)
-            s.x.down = "503-html"
+            for c in first:
+                set_down(s, c, True)
             s.sink.down["tv"] = 503
             flapping = threading.Event()
 
@@ -578,11 +958,13 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
 
             flapper = threading.Thread(target=flap, daemon=True)
             flapper.start()
+            down1 = time.time()
+            s.replay.release(half)
             s.replay.start()
-            wait_for(s.replay.done, 60, "the replay")
+            wait_for(lambda: s.replay.in_feed() >= half, 60, "the first half of the replay")
             # Memory is judged from here: every quake's map drawn (the drawing warms up a few tens
-            # of MB once), while the backlog waits for X.
-            wait_for(lambda: _logged(d, "map.made") >= events, 120, "every quake's map", every=0.5)
+            # of MB once), while the backlog waits.
+            wait_for(lambda: _logged(d, "map.made") >= half, 120, "every quake's map", every=0.5)
             rss: list[float] = []
             seen: set[str] = set()
             deadline = time.monotonic() + spell
@@ -592,8 +974,6 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
                 if h:
                     seen.add(h["status"])
                 time.sleep(0.25)
-            during = s.tally()
-            x_during = len(s.x.state.posts)
             # The feed goes bad in four ways, each for long enough to be polled a few times.
             doc = s.feed.routes["/usgs.geojson"].body
             for _, fault in FEED_FAULTS:
@@ -602,14 +982,35 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
                 time.sleep(4.0)
                 rss.append(d.rss_mb())
             s.replay.republish()
+            up1 = time.time()
+            during = s.tally()
+            spell1 = _spell(s, first, second, down1, up1, half, 0)
             flapping.set()
             flapper.join(2)
             tried = Counter(a.user for a in list(s.x.state.attempts))
             with Progress(s) as progress:
+                # Mastodon and Bluesky go down before X and Telegram return: no moment with all up.
+                before2 = {c: attempts(s, c) for c in second}
+                for c in second:
+                    set_down(s, c, True)
+                down2 = time.time()
                 s.sink.down.clear()
-                s.x.down = None
+                for c in first:
+                    set_down(s, c, False)
                 returned = time.time()
-                drained = drain(s, returned, "the backlog to drain")
+                first_done = _done_upto(s, first, half)
+                drained = drain(s, returned, f"{'+'.join(first)}' backlog to drain", done=first_done, channels=first)
+                # The second half arrives with Mastodon and Bluesky down; X and Telegram take it.
+                s.replay.release(events)
+                wait_for(s.replay.done, 60, "the second half of the replay")
+                progressing(s, _done_upto(s, first, events), f"the second half on {'+'.join(first)}")
+                up2 = time.time()
+                spell2 = _spell(s, second, first, down2, up2, events, half)
+                spell2.tried = {c: attempts(s, c) - before2[c] for c in second}
+                for c in second:
+                    set_down(s, c, False)
+                returned2 = time.time()
+                drained2 = drain(s, returned2, f"{'+'.join(second)}' backlog to drain", channels=second, hooks=False)
 
             def fresh_and_ok() -> dict[str, Any] | None:
                 # The feed counts as stale 3 s after its document last changed (stale_after), and a
@@ -624,28 +1025,45 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
         finally:
             _settle(out, s, d)
         failed = [ln for ln in d.log_lines() if ln.get("event") == "feed.failed"]
-        back = [ln for ln in d.log_lines() if ln.get("event") == "channel.back" and ln.get("platform") == "x-app"]
+        back = [ln for ln in d.log_lines() if ln.get("event") == "channel.back"]
         reasons = [str(ln.get("error", "")) for ln in failed]
-        out.notes.append(f"{during[0]} delivered during the outage (the flapping partner)")
+        out.notes.append(f"{during[0]} delivered during the first spell")
+        out.notes.append(spell1.note())
+        out.notes.append(spell2.note())
         out.notes.append("health seen: " + ", ".join(sorted(seen)) + f"; {ok['status']} at the end")
         out.notes.append(f"RSS {min(rss):.0f}-{max(rss):.0f} MB")
         out.notes.append(f"{len(failed)} failed polls")
         out.drained = drained
-        out.notes.append(drained.note("X and the partners came back"))
+        out.notes.append(drained.note(f"{'+'.join(first)} and the partners came back"))
+        out.notes.append(drained2.note(f"{'+'.join(second)} came back"))
         out.notes.append(f"{max(tried.values(), default=0)} requests at most per account while X was down")
-        if back:
-            out.notes.append(
-                f"X answered again after {back[-1]['down_s']} s down: {back[-1]['lanes_released']} lanes released"
+        tried_down = {**spell1.tried, **spell2.tried}
+        out.notes.append("requests while down: " + ", ".join(f"{c} {n}" for c, n in tried_down.items()))
+        # X's accounts share one platform (the app); each Telegram chat, Mastodon and Bluesky
+        # account and partner is a platform of its own.
+        platforms: dict[str, list[dict[str, Any]]] = {}
+        for ln in back:
+            name = str(ln.get("platform"))
+            platforms.setdefault(name.rsplit("/", 1)[-1] if name.startswith("account:") else name, []).append(ln)
+        out.notes.append(
+            "answering again: "
+            + "; ".join(
+                f"{name} ({len(lns)}) after {min(ln['down_s'] for ln in lns)}-{max(ln['down_s'] for ln in lns)} s"
+                f" down, {sum(ln['lanes_released'] for ln in lns)} lanes released"
+                for name, lns in platforms.items()
             )
-        order = drain_order(s)
+        )
+        order = {c: drain_order(s, c, range(0, half) if c in first else range(half, events)) for c in channels}
     out.seconds = time.monotonic() - started
     out.extra = {
         "seen": seen,
         "rss": rss,
         "order": order,
         "feed_errors": reasons,
-        "x_during": x_during,
+        "x_during": spell1.down_posts.get("x", 0),
+        "spells": [spell1, spell2],
         "drain": drained,
+        "drain2": drained2,
         "tried_while_down": dict(tried),
         "timeline": progress.timeline(returned),
         "back": back,
@@ -653,13 +1071,74 @@ def outage(folder: Path, events: int = 100, spell: float = 8.0) -> Outcome:
     return out
 
 
-def drain_order(s: Scenario) -> dict[str, list[float]]:
-    """Per account, the magnitudes of its posts in the order they arrived."""
+@dataclass
+class Spell:
+    """One spell of an outage, seen at the receivers."""
+
+    down: tuple[str, ...]  # the channels that were down
+    seconds: float
+    # Per channel: heads that arrived during the spell, and (healthy ones) warnings of the
+    # spell's quakes still missing at its end.
+    healthy_posts: dict[str, int]
+    healthy_missing: dict[str, int]
+    down_posts: dict[str, int]
+    spread: dict[str, tuple[float, float]]  # healthy channel -> first and last arrival, s into the spell
+    tried: dict[str, int] = field(default_factory=dict)
+
+    def note(self) -> str:
+        healthy = ", ".join(
+            f"{c} {n} (+{self.spread[c][0]:.0f}..+{self.spread[c][1]:.0f} s, {self.healthy_missing[c]} missing)"
+            for c, n in self.healthy_posts.items()
+        )
+        down = ", ".join(f"{c} {n}" for c, n in self.down_posts.items())
+        return f"{'+'.join(self.down)} down {self.seconds:.0f} s: posts meanwhile at {healthy}; at the down ones {down}"
+
+
+def _spell(
+    s: Scenario, down: tuple[str, ...], healthy: tuple[str, ...], since: float, until: float, upto: int, start: int
+) -> Spell:
+    def heads(c: str) -> list[float]:
+        return [t for t in arrivals(s, (c,), hooks=False) if since <= t <= until]
+
+    spread = {c: ((h[0] - since, h[-1] - since) if (h := heads(c)) else (0.0, 0.0)) for c in healthy}
+    t = s.count(upto=upto)
+    earlier = s.count(upto=start) if start else None
+    missing = {
+        c: t.per_channel.get(c, [0, 0])[1] - (earlier.per_channel.get(c, [0, 0])[1] if earlier else 0) for c in healthy
+    }
+    return Spell(
+        down,
+        until - since,
+        {c: len(heads(c)) for c in healthy},
+        missing,
+        {c: len(heads(c)) for c in down},
+        spread,
+        {c: attempts(s, c) for c in down} if not start else {},
+    )
+
+
+def _done_upto(s: Scenario, channels: tuple[str, ...], upto: int) -> Callable[[], bool]:
+    """True once every quake below `upto` is wholly on `channels` and at the partners."""
+
+    def done() -> bool:
+        if s.replay.in_feed() < upto:
+            return False
+        t = s.count(upto=upto)
+        return all(t.per_channel.get(c, [0, 0])[1] == 0 for c in (*channels, "partners"))
+
+    return done
+
+
+def drain_order(s: Scenario, channel: str, quakes: range) -> dict[str, list[float]]:
+    """Per account, the magnitudes of its thread heads on `channel` about `quakes`, in the
+    order they arrived."""
     out: dict[str, list[float]] = {a: [] for a in ACCOUNTS}
-    for p in list(s.x.state.posts):
-        m = MAGNITUDE.search(p.text)
-        if p.reply_to is None and m:
-            out[p.user].append(float(m.group(1)))
+    for a in ACCOUNTS:
+        for p in s.pieces(channel, a):
+            m = MAGNITUDE.search(p.text)
+            k = TOKEN.search(p.text)
+            if p.reply_to is None and m and k and int(k.group(1)) in quakes:
+                out[a].append(float(m.group(1)))
     return out
 
 

@@ -83,12 +83,20 @@ def tid(micros: int, clock_id: int) -> str:
     return "".join(_B32[(value >> (5 * i)) & 31] for i in reversed(range(13)))
 
 
+# Microseconds of a record key's time each delivery has for its parts: the delivery's row id
+# picks its slot past the enqueue time.
+_PART_SLOTS = 32
+
+
 def rkey(d: Delivery, part: int) -> str:
     """The record key of part `part` (1-based) of delivery `d`: the same on every attempt and
     after a restart, so the PDS refuses a second create of it. Its time is the delivery's
-    enqueue time (parts a microsecond apart, in order); its clock id comes from the delivery's
-    idempotency key (warning and target), so two deliveries enqueued in the same microsecond
-    differ too. A collision with an older record is caught by comparing texts (BlueskySender)."""
-    micros = int(d.created_at.timestamp() * 1_000_000) + part - 1
+    enqueue time plus a slot of its own picked by the delivery's row id (parts a microsecond
+    apart, in order, within it): one poll enqueues hundreds of deliveries with the same time,
+    and 10 bits of clock id alone would collide among them. The clock id comes from the
+    delivery's idempotency key (warning and target). A collision with an older record is
+    caught by comparing texts (BlueskySender)."""
+    slot = (d.id % (1 << 16)) * _PART_SLOTS
+    micros = int(d.created_at.timestamp() * 1_000_000) + slot + part - 1
     clock = int.from_bytes(hashlib.sha256(f"{d.idempotency_key}\x1f{part}".encode()).digest()[:2], "big")
     return tid(micros, clock)

@@ -16,7 +16,8 @@ It records every createRecord request (`attempts`) and keeps every record it sto
 so a repeat is visible, never hidden. `script(*faults)` makes the next createRecord requests
 meet a fault: "429", "500", "502-html" (a proxy's HTML page), "400", "expired" (ExpiredToken),
 "lost" (the record is stored, the answer is a 502), "truncated" (the record is stored, the 200's
-JSON is cut off).
+JSON is cut off). `down` (a status such as 503): the PDS down, every request answered with it and
+an HTML page (a createRecord recorded as an attempt) until set back to None.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Record:
     uri: str
     cid: str
     value: dict[str, Any]
+    # When the PDS stored it (unix time).
+    at: float = field(default_factory=time.time)
 
     @property
     def text(self) -> str:
@@ -115,6 +118,9 @@ class FakeBluesky(LocalServer):
         self._tokens: dict[str, tuple[str, str]] = {}
         self._expired: set[str] = set()
         self._faults: deque[str] = deque()
+        # The PDS down (a status such as 503): every request is answered with it and an HTML
+        # page, createRecord recorded as an attempt, until set back to None.
+        self.down: int | None = None
 
     # --- for tests and drills -------------------------------------------------------------
 
@@ -326,7 +332,23 @@ class _Handler(QuietHandler):
         else:
             self.reply(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
 
+    def _down(self, raw: bytes | None = None) -> bool:
+        status = self.fake.down
+        if status is None:
+            return False
+        if raw is not None and urlsplit(self.path).path == "/xrpc/com.atproto.repo.createRecord":
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                body = {}
+            account, _, _ = self.fake.authenticate(self.headers.get("Authorization", ""))
+            self.fake.attempt(account.handle if account else None, status, body if isinstance(body, dict) else {})
+        self._send(status, _HTML)
+        return True
+
     def do_GET(self) -> None:
+        if self._down():
+            return
         url = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         if url.path == "/xrpc/com.atproto.server.getSession":
@@ -348,6 +370,8 @@ class _Handler(QuietHandler):
 
     def do_POST(self) -> None:
         raw = self.body()
+        if self._down(raw):
+            return
         path = urlsplit(self.path).path
         if path == "/xrpc/com.atproto.repo.uploadBlob":
             self._upload(raw)

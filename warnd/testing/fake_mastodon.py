@@ -18,7 +18,8 @@ time, as Mastodon does.
 What it records: every request that reached it (`attempts`, repeats included: a client that
 sends twice is visible) and every status it made (`statuses`). Scripted faults (`fail`) answer
 a request with any status and body, before processing it or after (`after=True`: the status is
-made, the client sees the fault: an answer lost on the way)."""
+made, the client sees the fault: an answer lost on the way). `down` (a status such as 503): the
+instance down, every request answered with it and an HTML page until set back to None."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.parser import BytesParser
@@ -39,6 +41,7 @@ INVALID_TOKEN = {"error": "The access token is invalid"}
 TOO_MANY = {"error": "Too many requests"}
 REPLY_GONE = {"error": "The post you are trying to reply to does not appear to exist."}
 PROCESSING = {"error": "Cannot attach files that have not finished processing. Try again in a moment!"}
+_DOWN = b"<html><head><title>503 Service Temporarily Unavailable</title></head><body>nginx</body></html>"
 _URL = re.compile(r"https?://[^\s<>\"]+", re.IGNORECASE)
 
 
@@ -57,6 +60,8 @@ class Status:
     language: str | None
     visibility: str
     key: str | None
+    # When the instance made it (unix time): when it reached the instance's readers.
+    at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -129,6 +134,9 @@ class FakeMastodon(LocalServer):
         self.lock = threading.Lock()
         self.state = _State()
         self._ids = itertools.count(110_000_000_000_000_001)
+        # The instance down (a status such as 503): every request is answered with it and an
+        # HTML page, as a proxy in front of a stopped instance answers, until set back to None.
+        self.down: int | None = None
 
     def fail(
         self,
@@ -192,9 +200,15 @@ class _Handler(QuietHandler):
             fake.state.attempts.append(
                 Attempt(method, path, account, self.headers.get("Idempotency-Key"), _printable(form))
             )
-            fault = next((f for f in fake.state.faults if f.method == method and f.path == path), None)
+            down = fake.down
+            # A scripted fault waits for the instance to be back.
+            waiting = [] if down else fake.state.faults
+            fault = next((f for f in waiting if f.method == method and f.path == path), None)
             if fault is not None:
                 fake.state.faults.remove(fault)
+        if down is not None:
+            self.reply(down, _DOWN, "text/html")
+            return
         if path == "/api/v2/instance" and method == "GET" and fault is None:
             self._json(200, _instance(fake.max_characters))
             return

@@ -18,6 +18,8 @@ as the Bot API answers them, for tests and drills.
 - Scripted faults, consumed one per request: "500", "502-html", "429:<s>", "cut-json" (a 200 cut
   off mid-way, after the message was taken), "drop" (close before doing anything), "drop-after"
   (take the message, then close without answering), "401", "403-kicked", "slow:<s>".
+- `down` (a status such as 503): the Bot API down, every request answered with it and an HTML
+  page, recorded, until set back to None.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ class Message:
     text: str
     reply_to: int | None
     photo: bytes | None
-    at: float
+    at: float  # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,9 @@ class FakeTelegram(LocalServer):
         self.state = State()
         self.lock = threading.Lock()
         self._faults: deque[str] = deque()
+        # The Bot API down (a status such as 503): every request is answered with it and an
+        # HTML page, and recorded as an attempt, until set back to None.
+        self.down: int | None = None
         self._next_id: dict[str, int] = {}
         self._chat_times: dict[str, deque[float]] = {}
         self._bot_times: dict[str, deque[float]] = {}
@@ -207,6 +212,10 @@ class TelegramHandler(QuietHandler):
         chat = str(fields["chat_id"]) if "chat_id" in fields else None
         text = fields.get("text", fields.get("caption"))
         fake = self.fake
+        if fake.down is not None:
+            fake.record(method, chat, text, fake.down, None)
+            self._send(fake.down, "<html><head><title>503 Service Temporarily Unavailable</title></head></html>")
+            return
         fault = fake.take_fault()
         if fault and self._fault(fault, method, chat, text):
             return
