@@ -276,15 +276,12 @@ class TelegramChannel(Strict):
     go a second apart (the parts of one thread go back to back)."""
     bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
 
-    @field_validator("chat_budget")
-    @classmethod
-    def _chat_under_telegram(cls, v: Budget) -> Budget:
-        return under(v, 20, 60.0, "Telegram's limit on messages to one group or channel")
-
-    @field_validator("bot_budget")
-    @classmethod
-    def _bot_under_telegram(cls, v: Budget) -> Budget:
-        return under(v, 30, 1.0, "Telegram's limit on one bot's messages")
+    @model_validator(mode="after")
+    def _under_telegram(self) -> TelegramChannel:
+        if not _drill(self.api_base):
+            under("chat_budget", self.chat_budget, 20, 60.0, "Telegram's limit on messages to one group or channel")
+            under("bot_budget", self.bot_budget, 30, 1.0, "Telegram's limit on one bot's messages")
+        return self
 
     @field_validator("api_base")
     @classmethod
@@ -312,15 +309,12 @@ class BlueskyChannel(Strict):
     hour_budget: Budget = Field(default_factory=lambda: Budget(posts=1500, window=3600.0, reserve=150))
     day_budget: Budget = Field(default_factory=lambda: Budget(posts=10500, window=86400.0, reserve=1000))
 
-    @field_validator("hour_budget")
-    @classmethod
-    def _hour_under_bluesky(cls, v: Budget) -> Budget:
-        return under(v, 1666, 3600.0, "Bluesky's 5,000 points an hour at 3 points a post")
-
-    @field_validator("day_budget")
-    @classmethod
-    def _day_under_bluesky(cls, v: Budget) -> Budget:
-        return under(v, 11_666, 86_400.0, "Bluesky's 35,000 points a day at 3 points a post")
+    @model_validator(mode="after")
+    def _under_bluesky(self) -> BlueskyChannel:
+        if not _drill(self.pds):
+            under("hour_budget", self.hour_budget, 1666, 3600.0, "Bluesky's 5,000 points an hour at 3 points a post")
+            under("day_budget", self.day_budget, 11_666, 86_400.0, "Bluesky's 35,000 points a day at 3 points a post")
+        return self
 
 
 class FileAccount(_Account, FileChannel):
@@ -477,14 +471,21 @@ class Budget(Strict):
         return self
 
 
-def under(budget: Budget, limit: int, window: float, what: str) -> Budget:
+def _drill(base: str) -> bool:
+    """An endpoint on this machine is a drill's fake (warnd.testing), not the platform: the
+    platform's limits are not its."""
+    host = urlsplit(base).hostname
+    return host is not None and is_loopback(host)
+
+
+def under(key: str, budget: Budget, limit: int, window: float, what: str) -> Budget:
     """`budget` never lets more than `limit` requests through in any `window` seconds, the
     platform's documented limit (`what` names it): a budget over it meets 429s in a burst, the
     moment warnings matter most. A budget of a shorter window repeats within the platform's."""
     most = budget.posts if budget.window >= window else budget.posts * math.ceil(window / budget.window)
     if most > limit:
         raise ValueError(
-            f"{budget.posts} posts per {budget.window:g} s allows up to {most} in {window:g} s, over {what}"
+            f"{key}: {budget.posts} posts per {budget.window:g} s allows up to {most} in {window:g} s, over {what}"
             f" ({limit} per {window:g} s)"
         )
     return budget
@@ -509,8 +510,17 @@ class XSettings(Strict):
 
     @model_validator(mode="after")
     def _under_x(self) -> XSettings:
-        under(self.account_budget, self.user_limit.posts, self.user_limit.window, "X's limit on posts per user")
-        under(self.app_budget, self.app_limit.posts, self.app_limit.window, "X's limit on posts per app")
+        if not _drill(self.api_base):
+            under(
+                "account_budget",
+                self.account_budget,
+                self.user_limit.posts,
+                self.user_limit.window,
+                "X's limit on posts per user",
+            )
+            under(
+                "app_budget", self.app_budget, self.app_limit.posts, self.app_limit.window, "X's limit on posts per app"
+            )
         return self
 
 
