@@ -83,6 +83,14 @@ def test_a_body_that_never_comes_is_answered_408_and_closed_and_cannot_fill_the_
             answer = await asyncio.wait_for(r.read(), 3)
             w.close()
             assert _status(answer) == 411
+            # Any refusal closes the connection at once, even when the request came whole.
+            r, w = await _raw(
+                public,
+                b"POST /subscriptions HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+            )
+            answer = await asyncio.wait_for(r.read(), 2)
+            w.close()
+            assert _status(answer) == 415
             # Everything left: nothing in hand.
             assert world.desk.gate.total == 0 and not world.desk.gate.by_network
         finally:
