@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
 
+import httpx
 import pytest
+from aiohttp import web
 
 from warnd.runtime.public_address import NotPublic, allowed, numeric_shorthand, resolve
 
@@ -55,3 +61,57 @@ def test_a_name_is_resolved_checked_and_pinned_to_the_address_checked() -> None:
         asyncio.run(resolve("https://nonexistent.invalid/hook", allow_loopback=False))
     with pytest.raises(NotPublic, match="shorthand"):
         asyncio.run(resolve("https://2852039166/", allow_loopback=False))
+
+
+def test_behind_a_proxy_the_url_is_checked_but_left_to_name_its_host() -> None:
+    pinned = asyncio.run(resolve("https://localhost:8443/hook", allow_loopback=True, pin=False))
+    assert pinned.url == "https://localhost:8443/hook" and not pinned.headers and not pinned.extensions
+    with pytest.raises(NotPublic):
+        asyncio.run(resolve("https://localhost:8443/hook", allow_loopback=False, pin=False))
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl to make a certificate")
+def test_a_pinned_https_request_still_checks_the_certificate_against_the_name(tmp_path: Path) -> None:
+    """Connected to the address, the TLS handshake names the host (SNI) and the certificate is
+    checked for it: pinning takes nothing from TLS."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-days", "1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    client_ctx = ssl.create_default_context(cafile=str(cert))
+
+    async def host(request: web.Request) -> web.Response:
+        return web.Response(text=request.headers["Host"])
+
+    async def scenario() -> tuple[int, str, str | None]:
+        app = web.Application()
+        app.router.add_get("/hook", host)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_ctx)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        try:
+            pinned = await resolve(f"https://localhost:{port}/hook", allow_loopback=True)
+            if pinned.address != "127.0.0.1":
+                pytest.skip("localhost resolves to ::1 first here")
+            async with httpx.AsyncClient(verify=client_ctx) as http:
+                r = await http.get(pinned.url, headers=pinned.headers, extensions=pinned.extensions)
+            # Without the name, the certificate does not match the address: refused.
+            async with httpx.AsyncClient(verify=client_ctx) as http:
+                try:
+                    await http.get(pinned.url, headers=pinned.headers)
+                    refused = None
+                except httpx.ConnectError as e:
+                    refused = str(e)
+            return r.status_code, r.text, refused
+        finally:
+            await runner.cleanup()
+
+    status, text, refused = asyncio.run(scenario())
+    assert status == 200 and text.startswith("localhost:")
+    assert refused is not None and "certificate" in refused.lower()

@@ -83,8 +83,11 @@ class Pinned:
     address: str
 
 
-async def resolve(url: str, allow_loopback: bool) -> Pinned:
-    """The URL pinned to a checked address of its host, or NotPublic."""
+async def resolve(url: str, allow_loopback: bool, *, pin: bool = True) -> Pinned:
+    """The URL pinned to a checked address of its host, or NotPublic. `pin` False (an outbound
+    proxy carries the request): checked all the same, but left as it is, since a proxy's tunnel
+    would check the TLS certificate against the address instead of the name; the proxy then
+    resolves the name itself, and it is the proxy that must refuse inside destinations."""
     parts = urlsplit(url)
     host = parts.hostname
     if not host:
@@ -112,6 +115,8 @@ async def resolve(url: str, allow_loopback: bool) -> Pinned:
     if refused:
         raise NotPublic(f"{host!r} resolves to {', '.join(refused)}, which is not a public address")
     ip = found[0]
+    if not pin:
+        return Pinned(url, {}, {}, str(ip))
     shown = f"[{ip}]" if ip.version == 6 else str(ip)
     netloc = shown + (f":{parts.port}" if parts.port is not None else "")
     host_header = parts.netloc.rpartition("@")[2]

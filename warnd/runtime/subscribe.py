@@ -231,7 +231,7 @@ async def challenge(url: str, name: str, settings: SubscriptionSettings, bundle:
         async with asyncio.timeout(timeout):
             try:
                 # Resolved and checked here, and the request made to the address checked.
-                pinned = await public_address.resolve(url, settings.allow_loopback)
+                pinned = await public_address.resolve(url, settings.allow_loopback, pin=not bundle.outbound.proxied)
             except public_address.NotPublic as e:
                 raise ChallengeFailed(str(e)) from None
             async with client(bundle.outbound, timeout, bundle.config.file.user_agent, connections=1) as http:

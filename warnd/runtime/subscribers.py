@@ -78,7 +78,7 @@ class SubscriberSender(WebhookSender):
 
     async def destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
         try:
-            pinned = await public_address.resolve(self.url, self.allow_loopback)
+            pinned = await public_address.resolve(self.url, self.allow_loopback, pin=not self.outbound.proxied)
         except public_address.NotPublic as e:
             log.warning("subscriber.address_refused", partner=self.partner, reason=str(e))
             raise DeliveryError(f"partner {self.partner}: its address is not public ({e})", Failure.NETWORK) from None
