@@ -28,7 +28,7 @@ from warnd.runtime.console_actions import ConsoleActions
 from warnd.runtime.operations import approve_subscription, revoke_subscription
 from warnd.runtime.subscribers import Subscribers, SubscriberSender
 from warnd.store.backend import DatabaseError
-from warnd.store.subscriptions import PENDING, REVOKED, Subscriptions
+from warnd.store.subscriptions import PENDING, REVOKED, Subscription, Subscriptions
 from warnd.store.targets import Targets
 from warnd.testing.webhook_sink import WebhookSink
 
@@ -469,3 +469,25 @@ def test_a_reload_reaches_the_subscribers_senders(tmp_path: Path) -> None:
         _within(world, body)
     finally:
         sink.stop()
+
+
+def test_the_pending_cap_and_expiry_hold_on_both_backends(store) -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+    def sub(i: int, at: str) -> Subscription:
+        return Subscription(
+            id=f"s{i}", name=f"radio{i}", contact="redaksi@radio.example", url="https://radio.example/hook",
+            accounts=("jabar",), hazards=None, min_level=None, format="json", state=PENDING,
+            requested_at=at, requested_from="203.0.113.9",
+        )  # fmt: skip
+
+    subs = Subscriptions(store.open())
+    assert subs.add_pending(sub(1, "2026-11-20T12:00:00Z"), "k1", 2) is None
+    assert subs.add_pending(sub(2, "2026-11-30T11:00:00Z"), "k2", 2) is None
+    assert subs.add_pending(sub(3, "2026-11-30T11:30:00Z"), "k3", 2) == "full"
+    assert subs.add_pending(replace(sub(2, "2026-11-30T11:30:00Z"), id="s9"), "k9", 5) == "taken"
+    assert subs.count(PENDING) == 2
+    assert subs.expire_pending(now - timedelta(days=7), now) == ["s1"]
+    assert subs.expire_pending(now - timedelta(days=7), now) == []
+    assert [s.id for s in subs.listing((PENDING,))] == ["s2"]
+    assert subs.add_pending(sub(3, "2026-11-30T11:30:00Z"), "k3", 2) is None
