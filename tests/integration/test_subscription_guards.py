@@ -491,3 +491,40 @@ def test_the_pending_cap_and_expiry_hold_on_both_backends(store) -> None:
     assert subs.expire_pending(now - timedelta(days=7), now) == []
     assert [s.id for s in subs.listing((PENDING,))] == ["s2"]
     assert subs.add_pending(sub(3, "2026-11-30T11:30:00Z"), "k3", 2) is None
+
+
+def test_the_cli_lists_stored_control_characters_as_escapes(tmp_path: Path, capsys) -> None:
+    from tests.conftest import RULES_ANY_QUAKE, write_config
+    from warnd.cli import main
+    from warnd.cli.state import operator_state
+    from warnd.clock import SystemClock
+
+    cfg = write_config(
+        tmp_path, feeds="  - id: gempa\n    format: bmkg-tews\n    url: /x.json\n", rules=RULES_ANY_QUAKE
+    )
+    with operator_state(cfg, SystemClock()) as st:
+        assert st is not None
+        # A row stored before requests with such characters were refused.
+        Subscriptions(st.conn).add(
+            Subscription(
+                "s1",
+                "radio",
+                "re\x1b]0;pwned\x07daksi\u202e@x",
+                "https://radio.example/hook",
+                ("jabar",),
+                None,
+                None,
+                "json",
+                PENDING,
+                "2026-11-30T11:00:00Z",
+                "203.0.113.9",
+            ),
+            "k",
+        )
+    for fmt in ("table", "json"):
+        assert main(["subscription", "list", "--format", fmt, "-c", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+        assert "\\u001b]0;pwned\\u0007daksi\\u202e@x" in out
+        if fmt == "json":
+            assert json.loads(out)["contact"] == "re\x1b]0;pwned\x07daksi\u202e@x"

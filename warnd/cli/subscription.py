@@ -35,7 +35,8 @@ def subscription(args: argparse.Namespace) -> int:
             subs = Subscriptions(st.conn).listing(states)
             for s in subs:
                 if args.format == "json":
-                    print(json.dumps(s.to_json(), ensure_ascii=False))
+                    # Still JSON: inside its strings an escape reads as the character.
+                    print(shown(json.dumps(s.to_json(), ensure_ascii=False)))
                     continue
                 filters = f"hazards {','.join(s.hazards) if s.hazards else 'all'}, min level {s.min_level or 'any'}"
                 print(
