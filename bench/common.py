@@ -238,6 +238,9 @@ x:
   # Limits off: the benchmark measures warnd, not X's budget.
   account_budget: {{posts: 1000000, window: 900}}
   app_budget: {{posts: 1000000, window: 86400}}
+  # The fake X has no limits: the benchmark measures warnd, not X's.
+  user_limit: {{posts: 1000000, window: 900}}
+  app_limit: {{posts: 1000000, window: 86400}}
 {partners}{extra}"""
     )
     return National(cfg, env, accounts)

@@ -5,8 +5,9 @@
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
 dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager,
-maps (warning map images). A run of some sections replaces their figures in the JSON and keeps
-the others' (the page names the later run beside the full one).
+maps (warning map images), imports (each library's memory and time at import). A run of some
+sections replaces their figures in the JSON and keeps the others' (the page names the later run
+beside the full one).
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
 prometheus-alertmanager) and says so if it is missing.
@@ -25,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alertmanager, daemon, dispatch, maps, micro, performance_doc  # noqa: E402
+from bench import alertmanager, daemon, dispatch, imports, maps, micro, performance_doc  # noqa: E402
 from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
@@ -41,6 +42,7 @@ SECTIONS = [
     "shipped",
     "alertmanager",
     "maps",
+    "imports",
 ]
 
 
@@ -89,6 +91,8 @@ def main() -> int:
             got = daemon.shipped()
         elif section == "maps":
             got = maps.maps()
+        elif section == "imports":
+            got = imports.imports()
         else:
             got = alertmanager.side_by_side(*_ours(f2p, hooks))
         rows.extend(got)

@@ -18,9 +18,11 @@ import contextlib
 import faulthandler
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from warnd.channels.base import Sender
 from warnd.clock import Clock, SystemClock, steady
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
@@ -51,6 +53,8 @@ from warnd.runtime.serving import Serving
 from warnd.runtime.statedir import lock
 from warnd.runtime.subscribe import SubscribeDesk
 from warnd.runtime.subscribers import Subscribers
+from warnd.runtime.websub_hub import Hub
+from warnd.runtime.websub_pushes import WebSubPushes
 from warnd.store import db
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.feedstate import FeedStates
@@ -144,10 +148,33 @@ class Daemon:
             decisions=self.decisions,
             subscribed=lambda: self.subscribers.partners,
         )
+        # The WebSub hub (POST /websub) and its subscriptions' pushes, which go through the outbox
+        # like every delivery.
+        self.hub = Hub(
+            self.conn,
+            self.store,
+            self.clock,
+            settings=lambda: self.bundle.config.file.websub,
+            base=lambda: self.bundle.config.file.websub_base,
+            accounts=lambda: self.bundle.config.file.accounts,
+            outbound=lambda: self.bundle.outbound,
+            user_agent=lambda: self.bundle.config.file.user_agent,
+            metrics=self.metrics,
+            on_change=lambda: self.websub.wake(),
+        )
+        self.websub = WebSubPushes(
+            self.conn,
+            self.store,
+            self.clock,
+            lambda: self.bundle.config.file,
+            self.hub.http,
+            leader=self.membership.is_leader,
+        )
+        self._merged: tuple[object, object, dict[str, Sender]] | None = None
         self.dispatcher = Dispatcher(
             self.conn,
             self.clock,
-            lambda: self.subscribers.senders(self.bundle.senders),
+            self._senders,
             lambda: self.bundle.config.file.dispatch,
             self.metrics,
             cluster=self.membership if self.shared else None,
@@ -183,6 +210,7 @@ class Daemon:
             maps=Maps(reads).get,
             console=lambda serving: self._console(serving, reads),
             subscribe=SubscribeDesk(self.conn, self.clock, lambda: self.bundle, store=self.store).handle,
+            hub=self.hub,
         )
         self.schedule = Schedule(self.poller.poll, self._health)
         self.last_good = LastGood(
@@ -193,6 +221,15 @@ class Daemon:
         )
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _senders(self) -> Mapping[str, Sender]:
+        """The configuration's senders, the subscribed partners' and the WebSub subscriptions'
+        (merged again only when one changed)."""
+        config, subs = self.subscribers.senders(self.bundle.senders), self.websub.senders()
+        merged = self._merged
+        if merged is None or merged[0] is not config or merged[1] is not subs:
+            merged = self._merged = (config, subs, {**config, **subs})
+        return merged[2]
 
     def _status(self) -> dict[str, Any]:
         """What /status serves, and the console's state document carries."""
@@ -289,6 +326,8 @@ class Daemon:
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
         ops = asyncio.create_task(self.ops.run(), name="ops")
         checks = asyncio.create_task(self.checks.run(), name="credential-checks")
+        await self.websub.round()
+        websub = asyncio.create_task(self.websub.run(), name="websub")
         cfg = self.bundle.config
         log.info(
             "daemon.started",
@@ -306,6 +345,12 @@ class Daemon:
             role=self.membership.role,
             replay=cfg.file.replay,
         )
+        if cfg.file.websub.enabled and cfg.file.websub_base is None:
+            log.info(
+                "websub.off",
+                detail="no WebSub hub: set websub.public_url (or maps.public_url) to the base URL the listeners are"
+                " reached at, or websub.enabled: false",
+            )
         if cfg.file.replay:
             # Right for recorded documents, wrong for live feeds: said where an operator looks.
             log.warning(
@@ -339,6 +384,8 @@ class Daemon:
         subscribers.cancel()
         self.checks.stop()
         checks.cancel()
+        self.websub.stop()
+        websub.cancel()
         await self.last_good.stop()
         await self._shutdown(dispatch, ops, watchdog, membership)
 

@@ -129,6 +129,13 @@ class Metrics:
             registry=r,
         )
         self.notices = Counter("warnd_notices", "Operator notices raised, by kind.", ["kind"], registry=r)
+        self.websub = Counter(
+            "warnd_websub_requests",
+            "WebSub subscription requests, by mode and outcome (accepted, refused, limited, busy, verified,"
+            " unverified, denied).",
+            ["mode", "outcome"],
+            registry=r,
+        )
         self.maps_made = Counter("warnd_maps_made", "Warning maps drawn and stored.", registry=r)
         self.maps_failed = Counter(
             "warnd_maps_failed",

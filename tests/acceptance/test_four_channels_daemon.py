@@ -96,7 +96,9 @@ def test_one_account_on_four_channels_x_down_delays_nobody_and_each_gets_its_own
                 wait_for(lambda c=channel: state("new", c) == "sent", timeout=60, what=f"the quake on {channel}")
             # Three channels have it while X still refuses: X's outage held up none of them.
             assert state("new", "x") != "sent" and x.posts_by("sulut") == []
-            assert any(a.status == 500 for a in x.attempts_by("sulut"))
+            # X was tried and refused (its lane waits for the map as the others do, so its first
+            # attempt may come after theirs on a loaded machine).
+            wait_for(lambda: any(a.status == 500 for a in x.attempts_by("sulut")), timeout=30, what="X's 500")
             (tg_first,) = [m for m in tg.messages_in(CHAT) if m.reply_to is None]
             (masto_first, *_) = masto.statuses_by("sulut")
             bsky_first = pds.posts_by(HANDLE)[0]
@@ -128,16 +130,20 @@ def test_one_account_on_four_channels_x_down_delays_nobody_and_each_gets_its_own
         finally:
             d.kill()
 
-        # Each channel's update answers that channel's own first post about the quake.
-        x_later = x.posts_by("sulut")[len([p for p in x.posts_by("sulut") if "Kota Manado" not in p.text]) :]
-        assert x_later and x_later[0].reply_to is not None
-        assert any("Kota Manado" in p.text for p in x.posts_by("sulut"))
-        tg_updates = [m for m in tg.messages_in(CHAT) if "Kota Manado" in m.text]
-        assert len(tg_updates) == 1 and tg_updates[0].reply_to == tg_first.message_id
+        # Each channel's update answers that channel's own thread about the quake. A map not
+        # drawn in time follows its post as a reply of its own ("Peta: ..."), which a loaded
+        # machine makes happen: the thread is the text.
+        for posts in (x.posts_by("sulut"), masto.statuses_by("sulut")):
+            texts = [p for p in posts if not p.text.startswith("Peta:")]
+            first = [p for p in texts if "Kota Manado" not in p.text]
+            later = texts[len(first) :]
+            assert first and later and first[0].reply_to is None and later[0].reply_to == first[-1].id
+            assert all(p.reply_to == q.id for q, p in itertools.pairwise(first + later))
+            assert "Kota Manado" in "".join(p.text for p in later)
+        # (A late map goes to Telegram as a photo answering its own message, not the first.)
+        tg_updates = [m for m in tg.messages_in(CHAT) if m.reply_to == tg_first.message_id and "Kota Manado" in m.text]
+        assert len(tg_updates) == 1
         statuses = masto.statuses_by("sulut")
-        masto_later = [s for s in statuses if s.reply_to is not None]
-        assert masto_later and "Kota Manado" in "".join(s.text for s in masto_later)
-        assert all(p.reply_to == q.id for q, p in itertools.pairwise(statuses[statuses.index(masto_later[0]) - 1 :]))
         bsky = pds.posts_by(HANDLE)
         assert any("Kota Manado" in p.text for p in bsky)
         assert all(p.reply_root == bsky_first.uri for p in bsky[1:] if p.reply_root is not None)

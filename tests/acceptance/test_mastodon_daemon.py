@@ -69,8 +69,14 @@ def test_a_recorded_quake_reaches_mastodon_once_across_a_kill_and_its_update_rep
         feed_server.serve("/gempa.json", felt)
         wait_for(lambda: sent("extend"), timeout=30, what="the update naming the felt regencies")
         statuses = fake_mastodon.statuses_by("sulut")
-        later = statuses[len(before) :]
-        assert later and later[0].reply_to == before[-1].id
+        # A map not drawn in time follows its post as a reply of its own ("Peta: ...", after the
+        # delivery is done), whenever a loaded machine makes it late; the thread is the text.
+        maps = [s for s in statuses if s.text.startswith("Peta:")]
+        assert all(m.media_ids and m.reply_to in {s.id for s in statuses} for m in maps)
+        texts = [s for s in statuses if s not in maps]
+        first = [s for s in texts if "Kota Manado" not in s.text]
+        later = texts[len(first) :]
+        assert first and later and later[0].reply_to == first[-1].id
         assert all(p.reply_to == q.id for q, p in itertools.pairwise(later))
         assert "Kota Manado" in "".join(s.text for s in later)
         # Exactly once: every status made once, every post request made once (a repeat of a

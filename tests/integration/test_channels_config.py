@@ -4,7 +4,7 @@ the senders built are one per channel, each with a target of its own; warnings g
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,6 +19,11 @@ from warnd.config.outbound import Outbound
 from warnd.config.secrets import Credentials
 from warnd.model import Priority, Status, Warning, WarningKind
 from warnd.pipeline.issue import targets
+from warnd.runtime.build import build
+from warnd.runtime.conditions import Live, collect
+from warnd.store.db import connect
+from warnd.store.outbox import Outbox
+from warnd.store.targets import Targets
 
 FEEDS = """  - id: gempa
     format: bmkg-tews
@@ -140,3 +145,74 @@ def test_each_channel_is_a_sender_and_a_target_of_its_own(tmp_path, monkeypatch)
         "account:gempa-ntt/mastodon",
         "feed:gempa-ntt",
     ]
+
+
+def test_an_account_gone_from_channel_to_channels_keeps_its_queue_and_thread_by_a_move(tmp_path, capsys, monkeypatch):
+    for key, value in ENV.items():
+        monkeypatch.setenv(key, value)
+    one = '\n  gempa-ntt: {channel: x, name: "Gempa NTT", regions: ["53"], credential: x-ntt}\n'
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=one)
+    conn = connect(tmp_path / "state" / "warnd.db")
+    box = Outbox(conn)
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    first, update = ntt_warning("w-1", WarningKind.NEW), ntt_warning("w-2", WarningKind.UPDATE)
+    with conn.transaction():
+        box.enqueue(first, ["account:gempa-ntt"], now)
+    sent = box.head("account:gempa-ntt")
+    box.mark_sent(sent.id, "1800000000000000001", now)
+    with conn.transaction():
+        box.enqueue(update, ["account:gempa-ntt"], now)
+    Targets(conn).hold("account:gempa-ntt", now + timedelta(hours=1), "rate_limited", "X said wait")
+    conn.close()
+
+    # The account now publishes on X and Telegram: its old target has no sender, and the
+    # notice names the way out.
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=accounts())
+    b = build(cfg, with_senders=True)
+    conn = connect(tmp_path / "state" / "warnd.db")
+    found = {(c.kind, c.subject): c.message for c in collect(conn, b, now, Live(now))}
+    conn.close()
+    message = found[("no_channel", "account:gempa-ntt")]
+    assert "warnd outbox move account:gempa-ntt <account:gempa-ntt/x | account:gempa-ntt/telegram" in message
+
+    # Refused: to a target of another account, to one not configured, from one still configured.
+    for source, to in (
+        ("account:gempa-ntt", "account:other/x"),
+        ("account:gempa-ntt", "account:gempa-ntt/bluesky"),
+        ("account:gempa-ntt/x", "account:gempa-ntt/telegram"),
+    ):
+        assert main(["outbox", "move", "-c", str(cfg), source, to]) != 0
+        assert capsys.readouterr().err
+    assert main(["outbox", "move", "-c", str(cfg), "account:gempa-ntt", "account:gempa-ntt/x"]) == 0
+    assert "2 deliveries moved from account:gempa-ntt to account:gempa-ntt/x" in capsys.readouterr().out
+
+    conn = connect(tmp_path / "state" / "warnd.db")
+    box = Outbox(conn)
+    # The waiting update is in X's lane now, and the first post it answers is found there.
+    assert box.head("account:gempa-ntt/x").warning.id == "w-2"
+    anchor = box.anchor("e-1", "gempa-ntt", "account:gempa-ntt/x")
+    assert anchor is not None and anchor.remote_id == "1800000000000000001"
+    assert box.head("account:gempa-ntt") is None
+    # The old target's hold went with it: no notice stays behind for a target no one uses.
+    assert all(t.target != "account:gempa-ntt" for t in Targets(conn).all())
+    found = {(c.kind, c.subject) for c in collect(conn, b, now, Live(now))}
+    conn.close()
+    assert not any(subject == "account:gempa-ntt" for _, subject in found)
+
+
+def ntt_warning(wid: str, kind: WarningKind) -> Warning:
+    return Warning(
+        id=wid,
+        event_id="e-1",
+        revision=wid,
+        rule="r",
+        account="gempa-ntt",
+        kind=kind,
+        severity="moderate",
+        priority=Priority.NORMAL,
+        regions=(),
+        lang="id",
+        text=f"Gempa {wid}",
+        status=Status.ACTUAL,
+        created_at=datetime(2026, 11, 30, tzinfo=UTC),
+    )

@@ -486,3 +486,62 @@ def test_age_is_judged_against_a_clock_given_never_against_the_documents_own(cap
     out = capsys.readouterr().out
     assert "bmkg-eq-20230630T125743Z new\n#   too old to post (stale): origin time 2023-06-30T12:57:43+00:00" in out
     assert out.rstrip().endswith("# 0 warning(s)")
+
+
+def test_parts_show_each_channel_s_thread_for_an_account_on_four_channels(tmp_path, capsys):
+    import shutil
+
+    from warnd.channels import bluesky_text, mastodon, telegram
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config_dir, ignore=shutil.ignore_patterns("regions"))
+    (config_dir / "regions").symlink_to(ROOT / "config" / "regions")
+    cfg = config_dir / "warnd.yaml"
+    one = (
+        '  gempa-nusa-tenggara-timur: {channel: x, name: "Peringatan Dini Nusa Tenggara Timur", regions: ["53"],'
+        " credential: x-nusa-tenggara-timur}"
+    )
+    four = """  gempa-nusa-tenggara-timur:
+    name: "Peringatan Dini Nusa Tenggara Timur"
+    regions: ["53"]
+    channels:
+      x: {credential: x-nusa-tenggara-timur}
+      telegram: {credential: tg-ntt, chat_id: "@gempa_ntt"}
+      mastodon: {credential: mastodon-ntt, instance: "https://mastodon.example"}
+      bluesky: {handle: gempa-ntt.bsky.social, credential: bsky-ntt}"""
+    text = cfg.read_text()
+    assert one in text
+    cfg.write_text(text.replace(one, four).replace("feed_catalogue: ../feeds", f"feed_catalogue: {ROOT / 'feeds'}"))
+
+    docs = [str(p) for p in NAGEKEO]
+    assert main(["simulate", "-c", str(cfg), "--parts", "--format", "json", *docs]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    ntt = [r for r in rows if r["account"] == "gempa-nusa-tenggara-timur"]
+    assert ntt and all(set(r["parts"]) == {f"account:gempa-nusa-tenggara-timur/{c}" for c in CHANNELS} for r in ntt)
+    for r in ntt:
+        parts = r["parts"]
+        label, lang = r.get("thread_label"), r["lang"]
+        # Each channel cuts the one text by its own measure, and no part loses a word of it.
+        assert parts["account:gempa-nusa-tenggara-timur/x"] == split(r["text"], lang=lang, label=label)
+        assert parts["account:gempa-nusa-tenggara-timur/telegram"] == telegram.split(r["text"], lang=lang, label=label)
+        assert parts["account:gempa-nusa-tenggara-timur/mastodon"] == mastodon.split(
+            r["text"], mastodon.DEFAULT_LIMIT, lang, label
+        )
+        assert parts["account:gempa-nusa-tenggara-timur/bluesky"] == bluesky_text.split(
+            r["text"], lang=lang, label=label
+        )
+        assert all(weighted(p) <= 280 for p in parts["account:gempa-nusa-tenggara-timur/x"])
+    # The longest warning is a thread on X and one message on Telegram.
+    longest = max(ntt, key=lambda r: len(r["text"]))
+    assert len(longest["parts"]["account:gempa-nusa-tenggara-timur/x"]) > 1
+    assert longest["parts"]["account:gempa-nusa-tenggara-timur/telegram"] == [longest["text"]]
+    # A one-channel account keeps its one target.
+    ntb = [r for r in rows if r["account"] == "gempa-nusa-tenggara-barat"]
+    assert ntb and all(set(r["parts"]) == {"account:gempa-nusa-tenggara-barat"} for r in ntb)
+
+    assert main(["simulate", "-c", str(cfg), "--parts", *docs]) == 0
+    out = capsys.readouterr().out
+    assert "[account:gempa-nusa-tenggara-timur/telegram (telegram): 1 part]" in out
+
+
+CHANNELS = ("x", "telegram", "mastodon", "bluesky")

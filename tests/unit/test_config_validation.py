@@ -198,6 +198,29 @@ def test_two_accounts_of_one_channel_with_the_same_area_are_refused(tmp_path, ca
         assert code == 0, (other, err)
 
 
+def test_a_budget_over_the_platform_s_own_limit_is_refused_by_its_key(tmp_path, capsys):
+    # X: a budget whose short window repeats past 100 posts a user in 15 min.
+    extra = "x:\n  account_budget: {posts: 20, window: 1m}\n"
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
+    assert code == 2 and "x:" in err and "up to 300 in 900 s, over X's limit on posts per user (100 per 900 s)" in err
+    # An agreement with X for more is written as its limit.
+    more = extra + "  user_limit: {posts: 400, window: 15m}\n"
+    assert check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=more), capsys)[0] == 0
+    # Telegram and Bluesky: their documented limits, per channel of an account on several.
+    accounts = """
+  sulut:
+    name: Sulut
+    regions: ["71"]
+    channels:
+      telegram: {credential: tg, chat_id: "@gempa_sulut", chat_budget: {posts: 30, window: 1m}}
+      bluesky: {handle: gempa-sulut.bsky.social, credential: bsky, hour_budget: {posts: 2000, window: 1h}}
+"""
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, accounts=accounts), capsys)
+    assert code == 2
+    assert "accounts.sulut.channels.telegram.chat_budget" in err and "Telegram's limit" in err
+    assert "accounts.sulut.channels.bluesky.hour_budget" in err and "Bluesky's 5,000 points an hour" in err
+
+
 def test_a_budget_reserve_must_leave_posts_for_other_warnings(tmp_path, capsys):
     extra = "x:\n  account_budget: {posts: 10, window: 15m, reserve: 10}\n"
     code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)

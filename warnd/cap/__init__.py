@@ -3,16 +3,30 @@ and how long it stands (`grading`), and an account's feed of them, its Atom inde
 and served form of its documents (`feed`)."""
 
 from warnd.cap.alert import MAX_POINTS, cap_time, describe, map_url, render_cap
-from warnd.cap.feed import INDEX, Document, Feed, FeedInfo, alert_file_name, atom, document, feed_title
+from warnd.cap.feed import (
+    HUB_PATH,
+    INDEX,
+    Document,
+    Feed,
+    FeedInfo,
+    FeedLinks,
+    alert_file_name,
+    atom,
+    document,
+    feed_links,
+    feed_title,
+)
 from warnd.cap.grading import EXPIRES, Grade, expires, grade, is_over
 
 __all__ = [
     "EXPIRES",
+    "HUB_PATH",
     "INDEX",
     "MAX_POINTS",
     "Document",
     "Feed",
     "FeedInfo",
+    "FeedLinks",
     "Grade",
     "alert_file_name",
     "atom",
@@ -20,6 +34,7 @@ __all__ = [
     "describe",
     "document",
     "expires",
+    "feed_links",
     "feed_title",
     "grade",
     "is_over",

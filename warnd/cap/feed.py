@@ -54,10 +54,39 @@ def alert_file_name(identifier: str, sent: datetime) -> str:
     return f"{stamp}-{re.sub(r'[^A-Za-z0-9._-]', '_', identifier)}.xml"
 
 
-def atom(account: str, title: str, alerts: Iterable[tuple[str, bytes]], *, now: datetime) -> bytes:
+@dataclass(frozen=True, slots=True)
+class FeedLinks:
+    """Where a served feed lives and which WebSub hub pushes it (W3C WebSub 4: discovery)."""
+
+    topic: str  # the feed's canonical URL: its rel="self", the topic subscribers name
+    hub: str
+
+    @property
+    def folder(self) -> str:
+        """The URL its alert documents are named under."""
+        return self.topic.rpartition("/")[0] + "/"
+
+
+HUB_PATH = "/websub"
+
+
+def feed_links(base: str, account: str) -> FeedLinks:
+    """The links of `account`'s feed served under the public base URL `base`."""
+    return FeedLinks(f"{base}/cap/{account}/{INDEX}", base + HUB_PATH)
+
+
+def atom(
+    account: str,
+    title: str,
+    alerts: Iterable[tuple[str, bytes]],
+    *,
+    now: datetime,
+    links: FeedLinks | None = None,
+) -> bytes:
     """The Atom index of an account's CAP feed: each alert (its document name, its CAP text),
     newest first, embedded whole and linked by name. `now`: the feed's time when it has no
-    alert to date it."""
+    alert to date it. `links`: the feed's canonical URL and hub, named by absolute URLs (its
+    alerts' links too); without, the feed links itself and its alerts relatively."""
     ET.register_namespace("", ATOM)
     ET.register_namespace("cap", CAP)
     feed = ET.Element(f"{{{ATOM}}}feed")
@@ -65,7 +94,12 @@ def atom(account: str, title: str, alerts: Iterable[tuple[str, bytes]], *, now: 
     ET.SubElement(feed, f"{{{ATOM}}}title").text = title
     updated = ET.SubElement(feed, f"{{{ATOM}}}updated")
     ET.SubElement(ET.SubElement(feed, f"{{{ATOM}}}author"), f"{{{ATOM}}}name").text = "warnd"
-    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=INDEX)
+    if links is None:
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=INDEX)
+    else:
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=links.topic)
+        ET.SubElement(feed, f"{{{ATOM}}}link", rel="hub", href=links.hub)
+    folder = links.folder if links is not None else ""
     newest = ""
     for name, text in alerts:
         try:
@@ -79,7 +113,7 @@ def atom(account: str, title: str, alerts: Iterable[tuple[str, bytes]], *, now: 
         ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:warnd:cap:{ident}"
         ET.SubElement(entry, f"{{{ATOM}}}title").text = alert.findtext(f"{{{CAP}}}info/{{{CAP}}}headline") or ident
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = sent
-        ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="application/cap+xml", href=name)
+        ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="application/cap+xml", href=folder + name)
         content = ET.SubElement(entry, f"{{{ATOM}}}content", type="application/cap+xml")
         content.append(alert)
     updated.text = newest or now.astimezone(UTC).replace(microsecond=0).isoformat()

@@ -10,12 +10,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from warnd import __version__
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from warnd.cli.state import load_config, print_problems, state_db
 from warnd.errors import ConfigError, FeedError
-from warnd.model import HazardEvent, Source, iso_utc
+from warnd.model import HazardEvent, Source, Warning, iso_utc
+
+if TYPE_CHECKING:
+    from warnd.runtime.simulate import Run
 
 
 def history(args: argparse.Namespace) -> int:
@@ -193,7 +197,10 @@ def simulate(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.format == "json":
         for w in run.warnings:
-            print(json.dumps(w.to_json(), ensure_ascii=False))
+            row = w.to_json()
+            if args.parts:
+                row["parts"] = {t: _channel_parts(w, run.channels[t]) for t in _accounts_of(w, run)}
+            print(json.dumps(row, ensure_ascii=False))
         if args.explain:
             for step in run.trace:
                 print(json.dumps({"explain": step}, ensure_ascii=False))
@@ -218,5 +225,30 @@ def simulate(args: argparse.Namespace) -> int:
     for w in run.warnings:
         print(f"--- {w.account} | {w.kind.value} | {w.rule} | {w.event_id} | {w.created_at.isoformat()}")
         print(w.text)
+        if args.parts:
+            _print_parts(w, run.targets.get(w.id, []), run.channels)
     print(f"# {len(run.warnings)} warning(s)")
     return EXIT_OK
+
+
+def _accounts_of(w: Warning, run: Run) -> list[str]:
+    return [t for t in run.targets.get(w.id, []) if t in run.channels]
+
+
+def _channel_parts(w: Warning, channel: str) -> list[str]:
+    from warnd.channels.fitting import parts
+
+    return parts(channel, w)
+
+
+def _print_parts(w: Warning, targets: list[str], channels: dict[str, str]) -> None:
+    """Each of the account's channels, and the parts it would post: a thread cut where the
+    channel's limit cuts it, or one message."""
+    for t in targets:
+        channel = channels.get(t)
+        if channel is None:
+            continue
+        cut = _channel_parts(w, channel)
+        print(f"  [{t} ({channel}): {len(cut)} part{'s' if len(cut) != 1 else ''}]")
+        for i, part in enumerate(cut, 1):
+            print(f"  {i}| " + part.replace("\n", f"\n  {i}| "))

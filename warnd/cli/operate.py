@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
-from warnd.cli.state import operator_state, state_dirs
+from warnd.cli.state import OperatorState, operator_state, state_dirs
 from warnd.errors import OperatorError
 from warnd.model import Delivery, iso_utc
 from warnd.runtime.statedir import daemon_pid
@@ -62,6 +62,8 @@ def outbox(args: argparse.Namespace) -> int:
             print(f"{n} deliveries queued to go now")
             wake_daemon(cfg.state_dir)
             return EXIT_OK
+        if args.action == "move":
+            return _move(args, st)
         from warnd.runtime.operations import drop_delivery
 
         # One rule with the console's: a life-safety warning's delivery is dropped only once
@@ -76,6 +78,44 @@ def outbox(args: argparse.Namespace) -> int:
             n += 1
         print(f"{n} deliveries dropped")
         return EXIT_OK if n == len(args.ids) else EXIT_FAILURE
+
+
+def _move(args: argparse.Namespace, st: OperatorState) -> int:
+    """`warnd outbox move FROM TO`: after an account went from `channel:` to `channels:`, its
+    old target's deliveries (waiting, and sent ones a correction answers) go to the channel
+    they were for. Both must be targets of one account, FROM no longer configured, TO configured."""
+    from warnd.config.schema import outlets
+    from warnd.model import Target, TargetKind
+    from warnd.store.outbox import Outbox
+    from warnd.store.targets import Targets
+
+    source, to = Target(args.source), Target(args.to)
+    configured = {
+        str(Target.account(name, channel))
+        for name, declared in st.cfg.file.accounts.items()
+        for channel, _ in outlets(name, declared)
+    }
+    problem = None
+    if source.kind is not TargetKind.ACCOUNT or to.kind is not TargetKind.ACCOUNT or source.owner != to.owner:
+        problem = f"{source} and {to} must be targets of one account (account:<name>, account:<name>/<channel>)"
+    elif source in configured:
+        problem = f"{source} is still in the configuration: its deliveries have a sender"
+    elif to not in configured:
+        known = ", ".join(sorted(t for t in configured if Target(t).owner == to.owner)) or "none"
+        problem = f"{to} is not in the configuration (the account's targets: {known})"
+    if problem is not None:
+        print(problem, file=sys.stderr)
+        return EXIT_FAILURE
+    with st.conn.transaction():
+        moved, left = Outbox(st.conn).move(source, to)
+        if not left:
+            Targets(st.conn).forget(source)
+    print(
+        f"{moved} deliveries moved from {source} to {to}"
+        + (f"; {left} left (in flight, or {to} has them)" if left else "")
+    )
+    wake_daemon(st.cfg.state_dir)
+    return EXIT_OK
 
 
 def _delivery_json(d: Delivery) -> dict[str, object]:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warnd import __version__
-from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, subscription
+from warnd.cli import bulletin, configure, inspect, operate, operators, serve, status, subscription, websub
 from warnd.model import DeliveryState
 
 DEFAULT_CONFIG = "config/demo.yaml"
@@ -74,6 +74,12 @@ def build() -> argparse.ArgumentParser:
     config_arg(odrop)
     odrop.add_argument("ids", nargs="+", type=int)
     odrop.add_argument("--reason", required=True)
+    omove = osub.add_parser(
+        "move", help="after an account went from channel: to channels:, give its old target's deliveries to a channel"
+    )
+    config_arg(omove)
+    omove.add_argument("source", metavar="FROM", help="the old target, e.g. account:gempa-ntt")
+    omove.add_argument("to", metavar="TO", help="the channel's target, e.g. account:gempa-ntt/x")
     outbox.set_defaults(func=operate.outbox)
 
     stat = sub.add_parser(
@@ -88,6 +94,9 @@ def build() -> argparse.ArgumentParser:
     sim.add_argument("sources", nargs="+", metavar="FILE", help="feed documents, taken in this order")
     sim.add_argument("--format", choices=["table", "json"], default="table")
     sim.add_argument("--explain", action="store_true", help="say why each rule fired or did not")
+    sim.add_argument(
+        "--parts", action="store_true", help="each channel's parts of every warning: its thread, or its one message"
+    )
     sim.add_argument("--against", type=Path, metavar="OTHER_CONFIG", help="show what OTHER_CONFIG posts differently")
     sim.add_argument("--feed", help="feed id the documents come from (for rules with match.feeds)")
     sim.add_argument("--feed-format", help="skip detection and read as this format")
@@ -120,6 +129,7 @@ def build() -> argparse.ArgumentParser:
     silence.set_defaults(func=operate.silence)
 
     bulletin.add_parser(sub, config_arg)
+    websub.add_parser(sub, config_arg)
 
     reload = sub.add_parser(
         "reload",

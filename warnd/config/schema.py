@@ -4,6 +4,7 @@ silently ignored would be a rule that silently never fires."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -277,6 +278,16 @@ class TelegramChannel(Strict):
     go a second apart (the parts of one thread go back to back)."""
     bot_budget: Budget = Field(default_factory=lambda: Budget(posts=25, window=1.0, reserve=5))
 
+    @field_validator("chat_budget")
+    @classmethod
+    def _chat_under_telegram(cls, v: Budget) -> Budget:
+        return under(v, 20, 60.0, "Telegram's limit on messages to one group or channel")
+
+    @field_validator("bot_budget")
+    @classmethod
+    def _bot_under_telegram(cls, v: Budget) -> Budget:
+        return under(v, 30, 1.0, "Telegram's limit on one bot's messages")
+
     @field_validator("api_base")
     @classmethod
     def _https_api(cls, v: str) -> str:
@@ -302,6 +313,16 @@ class BlueskyChannel(Strict):
     # 3 points: 1,666 and 11,666 posts), the last of each kept for life safety.
     hour_budget: Budget = Field(default_factory=lambda: Budget(posts=1500, window=3600.0, reserve=150))
     day_budget: Budget = Field(default_factory=lambda: Budget(posts=10500, window=86400.0, reserve=1000))
+
+    @field_validator("hour_budget")
+    @classmethod
+    def _hour_under_bluesky(cls, v: Budget) -> Budget:
+        return under(v, 1666, 3600.0, "Bluesky's 5,000 points an hour at 3 points a post")
+
+    @field_validator("day_budget")
+    @classmethod
+    def _day_under_bluesky(cls, v: Budget) -> Budget:
+        return under(v, 11_666, 86_400.0, "Bluesky's 35,000 points a day at 3 points a post")
 
 
 class FileAccount(_Account, FileChannel):
@@ -458,6 +479,19 @@ class Budget(Strict):
         return self
 
 
+def under(budget: Budget, limit: int, window: float, what: str) -> Budget:
+    """`budget` never lets more than `limit` requests through in any `window` seconds, the
+    platform's documented limit (`what` names it): a budget over it meets 429s in a burst, the
+    moment warnings matter most. A budget of a shorter window repeats within the platform's."""
+    most = budget.posts if budget.window >= window else budget.posts * math.ceil(window / budget.window)
+    if most > limit:
+        raise ValueError(
+            f"{budget.posts} posts per {budget.window:g} s allows up to {most} in {window:g} s, over {what}"
+            f" ({limit} per {window:g} s)"
+        )
+    return budget
+
+
 class XSettings(Strict):
     """How warnd talks to the X API (all accounts share the app)."""
 
@@ -469,6 +503,17 @@ class XSettings(Strict):
     # Below X's limits (100 posts / 15 min / user, 10,000 / 24 h / app) so a burst never meets 429.
     account_budget: Budget = Field(default_factory=lambda: Budget(posts=90, window=900.0, reserve=10))
     app_budget: Budget = Field(default_factory=lambda: Budget(posts=9000, window=86400.0, reserve=900))
+    user_limit: Budget = Field(default_factory=lambda: Budget(posts=100, window=900.0))
+    """X's own limit on posts per user, which `account_budget` must stay under: 100 per 15 min
+    on every paid tier today; an agreement with X for more is written here."""
+    app_limit: Budget = Field(default_factory=lambda: Budget(posts=10_000, window=86_400.0))
+    """X's own limit on posts per app (every account's together), for `app_budget`."""
+
+    @model_validator(mode="after")
+    def _under_x(self) -> XSettings:
+        under(self.account_budget, self.user_limit.posts, self.user_limit.window, "X's limit on posts per user")
+        under(self.app_budget, self.app_limit.posts, self.app_limit.window, "X's limit on posts per app")
+        return self
 
 
 class CredentialChecks(Strict):
@@ -563,6 +608,20 @@ class CapSettings(Strict):
     feed_entries: int = Field(default=50, ge=1, le=1000)
 
 
+def _base_url(v: str | None) -> str | None:
+    """A published base URL (maps, the WebSub hub): paths are added to it."""
+    if v is None:
+        return v
+    u = urlsplit(v)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError("must be an http(s) URL with a host, e.g. https://warnd.example.org")
+    if u.username is not None or u.password is not None:
+        raise ValueError("must not hold credentials: it is published in every alert")
+    if u.query or u.fragment:
+        raise ValueError("must have no query or fragment: paths are added to it")
+    return v.rstrip("/")
+
+
 class MapsSettings(Strict):
     """Each warning's map (warnd.maps): made beside the text post, attached to X posts, served on
     the listeners at /maps/<warning id>.png."""
@@ -579,16 +638,50 @@ class MapsSettings(Strict):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        u = urlsplit(v)
-        if u.scheme not in ("http", "https") or not u.hostname:
-            raise ValueError("must be an http(s) URL with a host, e.g. https://warnd.example.org")
-        if u.username is not None or u.password is not None:
-            raise ValueError("must not hold credentials: it is published in every alert")
-        if u.query or u.fragment:
-            raise ValueError("must have no query or fragment: map paths are added to it")
-        return v.rstrip("/")
+        return _base_url(v)
+
+
+class WebSubSettings(Strict):
+    """A W3C WebSub hub for every account's CAP feed (docs/partners.md): subscribers are pushed
+    each new alert of the feed as it is published, instead of polling it."""
+
+    enabled: bool = True
+    """false: POST /websub answers 404 and the feeds name no hub. The hub also needs a public
+    URL (public_url, or maps.public_url): topics and the hub are named by absolute URLs."""
+    public_url: str | None = None
+    """The base URL under which the listeners are reachable from outside, e.g.
+    https://warnd.example.org: the hub is <public_url>/websub, each feed's topic
+    <public_url>/cap/<account>/index.atom. Unset: maps.public_url."""
+    lease: Duration = 10 * 86400.0
+    """The lease given when a subscriber asks for none."""
+    lease_max: Duration = 30 * 86400.0
+    """The longest lease given; a longer hub.lease_seconds is cut to it (the hub says so in its
+    verification request)."""
+    lease_min: Duration = 3600.0
+    """The shortest lease given: a shorter ask is raised to it."""
+    timeout: Duration = 10.0
+    """How long an intent verification or a push may take."""
+    dead_after: int = Field(default=3, ge=1, le=1000)
+    """A subscription whose last this-many pushes all ended dead is paused, with a notice."""
+    failing_for: Duration = 3600.0
+    """A subscription with a push still failing this long after it was issued is paused, with a
+    notice (its pushes are not retried forever). Below dispatch.give_up_after, which would
+    otherwise end the push dead first."""
+    requests_per_minute: int = Field(default=20, ge=1, le=10000)
+    """Subscription requests taken from one client address per minute; more get 429."""
+    max_subscriptions: int = Field(default=1000, ge=1, le=100000)
+    """Subscriptions the hub holds at most (all feeds); a subscriber beyond it is denied."""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, v: str | None) -> str | None:
+        return _base_url(v)
+
+    @model_validator(mode="after")
+    def _leases(self) -> WebSubSettings:
+        if not self.lease_min <= self.lease <= self.lease_max:
+            raise ValueError("lease: must lie between lease_min and lease_max")
+        return self
 
 
 class BulletinsSettings(Strict):
@@ -796,9 +889,15 @@ class ConfigFile(Strict):
     cap: CapSettings = Field(default_factory=CapSettings)
     maps: MapsSettings = Field(default_factory=MapsSettings)
     bulletins: BulletinsSettings = Field(default_factory=BulletinsSettings)
+    websub: WebSubSettings = Field(default_factory=WebSubSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    @property
+    def websub_base(self) -> str | None:
+        """The public base URL of the WebSub hub and its topics; None: no hub."""
+        return (self.websub.public_url or self.maps.public_url) if self.websub.enabled else None
 
     @field_validator("listen", "public_listen")
     @classmethod

@@ -52,6 +52,11 @@ from warnd.model.warnings import (
     life_safety,
     urgency_rank,
 )
+from warnd.model.websub import (
+    Subscription,
+    SubscriptionState,
+    subscription_id,
+)
 
 __all__ = [
     "GAVE_UP",
@@ -81,6 +86,8 @@ __all__ = [
     "Rejected",
     "Source",
     "Status",
+    "Subscription",
+    "SubscriptionState",
     "Target",
     "TargetKind",
     "Warning",
@@ -90,5 +97,6 @@ __all__ = [
     "event_json",
     "iso_utc",
     "life_safety",
+    "subscription_id",
     "urgency_rank",
 ]

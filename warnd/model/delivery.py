@@ -17,13 +17,15 @@ class TargetKind(StrEnum):
     PARTNER = "partner"
     # An account's CAP feed (named for the account).
     FEED = "feed"
+    # A WebSub subscription to an account's CAP feed (named by the subscription's id).
+    WEBSUB = "websub"
 
 
 class Target(str):
     """Where a delivery goes, as the outbox, the senders, status and metrics name it:
     'account:<name>', 'account:<name>/<channel>' (one channel of an account that publishes on
-    several), 'partner:<name>' or 'feed:<account>'. A str, so that it is the key, the label and
-    the column it always was; built and read only here."""
+    several), 'partner:<name>', 'feed:<account>' or 'websub:<subscription id>'. A str, so that it
+    is the key, the label and the column it always was; built and read only here."""
 
     __slots__ = ()
 
@@ -43,6 +45,10 @@ class Target(str):
     @classmethod
     def feed(cls, account: str) -> Target:
         return cls.of(TargetKind.FEED, account)
+
+    @classmethod
+    def websub(cls, subscription: str) -> Target:
+        return cls.of(TargetKind.WEBSUB, subscription)
 
     @property
     def kind(self) -> TargetKind | None:

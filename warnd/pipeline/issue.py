@@ -26,7 +26,7 @@ commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from warnd import model
@@ -115,6 +115,9 @@ class Desk:
     maps_url: str | None = None
     # The regions the maps are drawn on, for the map's alt text; None: no alt text.
     regions: RegionIndex | None = None
+    # The WebSub subscriptions that get each account's next warning (active, within their
+    # lease), by account: read from the store by runtime, handed in as data.
+    websub: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +337,8 @@ def issued(
         map_alt=alt,
     )
     view = desk.accounts.get(w.account)
-    to = targets(w, ev.hazard.value, desk.partners, already, view.channels if view is not None else (None,))
+    channels = view.channels if view is not None else (None,)
+    to = targets(w, ev.hazard.value, desk.partners, already, channels, desk.websub)
     return Issued(w, tuple(to), ev, attribution, cap, alt)
 
 
@@ -344,15 +348,18 @@ def targets(
     partners: Mapping[str, Partner],
     already: Callable[[Target], bool],
     channels: Sequence[str | None] = (None,),
+    websub: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Target]:
-    """Where a warning goes: its account on each of its `channels`, the account's CAP feed,
-    and the partners subscribed
-    to the account whose filters it passes. A partner that was given a warning about an event
-    keeps getting that account's later warnings about it (update, cancel, all-clear) even when
-    they fall outside its filters: a newsroom that aired an Awas must hear that it was lowered or
-    cancelled. `already(target)`: whether that target got an earlier warning of this event."""
+    """Where a warning goes: its account on each of its `channels`, the account's CAP feed, the
+    WebSub subscriptions to that feed (`websub`: their ids, by account), and the partners
+    subscribed to the account whose filters it passes. A partner that was given a warning about
+    an event keeps getting that account's later warnings about it (update, cancel, all-clear)
+    even when they fall outside its filters: a newsroom that aired an Awas must hear that it was
+    lowered or cancelled. `already(target)`: whether that target got an earlier warning of this
+    event."""
     out = [Target.account(warning.account, c) for c in channels]
     out.append(Target.feed(warning.account))
+    out += [Target.websub(s) for s in sorted((websub or {}).get(warning.account, ()))]
     for name, p in sorted(partners.items()):
         if warning.account not in p.accounts:
             continue

@@ -28,6 +28,7 @@ from warnd.pipeline.bulletin import covering, issue_bulletin
 from warnd.runtime.build import Bundle
 from warnd.runtime.ingest import commit, issue_desk, queued
 from warnd.runtime.maps import Drawing
+from warnd.runtime.websub_pushes import active_subscriptions
 from warnd.store.backend import Database
 from warnd.store.bulletins import Bulletins
 from warnd.store.issued import IssuedWarnings
@@ -175,6 +176,8 @@ class BulletinDesk:
         drawings: list[Drawing] = []
         with self.conn.transaction():
             approved = self.store.approve(bid, user, now, two_person=self.two_person())
+            # A bulletin is in the accounts' feeds like any warning: their WebSub subscribers get it.
+            desk = replace(desk, websub=active_subscriptions(self.conn, b.config.file, now))
             if approved.kind is not BulletinKind.NEW:
                 self._open_series(approved, besides=approved.id)
             out = issue_bulletin(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
-from warnd.cap import INDEX, Document, Feed, atom, document
+from warnd.cap import INDEX, Document, Feed, FeedLinks, atom, document, feed_links
 from warnd.channels.cap_feed import declared_feeds
 from warnd.clock import Clock, SystemClock
 from warnd.config.schema import ConfigFile
@@ -23,22 +23,31 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class CapFeeds:
-    def __init__(self, outbox: Outbox, feeds: Callable[[], Mapping[str, Feed]], clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        feeds: Callable[[], Mapping[str, Feed]],
+        clock: Clock | None = None,
+        base: Callable[[], str | None] = lambda: None,
+    ) -> None:
         """`feeds`: the running config's CAP feeds (each names its account, title and length).
-        `clock`: dates an index that has no alert (the system's time when not given)."""
+        `clock`: dates an index that has no alert (the system's time when not given). `base`:
+        the public base URL the feeds are served under when a WebSub hub pushes them (each
+        index then names its canonical URL and its hub); None: relative links only."""
+        self._base = base
         # The feeds are what the outbox published, read on its own connection.
         self._published = IssuedWarnings(outbox.conn)
         self._declared = feeds
         self._clock = clock or SystemClock()
         # The index is rebuilt only when its alerts change: partners poll it far more often
         # than alerts are issued.
-        self._index: dict[str, tuple[tuple[str, ...], str, Document]] = {}
+        self._index: dict[str, tuple[tuple[str, ...], str, FeedLinks | None, Document]] = {}
 
     @classmethod
     def of_config(cls, outbox: Outbox, config: Callable[[], ConfigFile], clock: Clock) -> CapFeeds:
         """The feeds that the running config (`config`, read at each request, so a reload
         applies) declares."""
-        return cls(outbox, lambda: declared_feeds(config()), clock)
+        return cls(outbox, lambda: declared_feeds(config()), clock, lambda: config().websub_base)
 
     def _feeds(self) -> dict[str, Feed]:
         return {f.account: f for f in self._declared().values()}
@@ -56,13 +65,15 @@ class CapFeeds:
         if name == INDEX:
             alerts = self._published.published(target, feed.entries)
             key = tuple(a.name for a in alerts)
+            base = self._base()
+            links = feed_links(base, account) if base is not None else None
             cached = self._index.get(account)
-            if cached is not None and cached[:2] == (key, title):
-                return cached[2]
+            if cached is not None and cached[:3] == (key, title, links):
+                return cached[3]
             modified = max((a.sent_at for a in alerts), default=_EPOCH)
-            body = atom(account, title, ((a.name, a.cap.encode()) for a in alerts), now=self._clock.now())
+            body = atom(account, title, ((a.name, a.cap.encode()) for a in alerts), now=self._clock.now(), links=links)
             doc = document(body, modified, "atom")
-            self._index[account] = (key, title, doc)
+            self._index[account] = (key, title, links, doc)
             return doc
         alert = self._published.published_alert(target, name)
         return document(alert.cap.encode(), alert.sent_at, "cap") if alert else None

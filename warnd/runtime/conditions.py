@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from warnd.model import Target, Zone
+from warnd.model import SubscriptionState, Target, TargetKind, Zone
 from warnd.rules.engine import zone_map
 from warnd.runtime.build import Bundle
 from warnd.runtime.health import failing_reason, stale_reason
@@ -23,6 +23,7 @@ from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
 from warnd.store.subscriptions import ACTIVE, PAUSED, Subscriptions
 from warnd.store.targets import Targets
+from warnd.store.websub import Subscriptions as WebSubSubscriptions
 from warnd.store.zones import ZoneMisses
 
 Severity = Literal["degraded", "failing"]
@@ -95,6 +96,7 @@ def collect(
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
     out += _zones(conn, bundle, now)
     out += _subscriptions(conn)
+    out += _websub(conn)
     r = live.last_reload
     if r is not None and not r.get("ok", True):
         problems = list(r.get("problems") or [])
@@ -189,6 +191,25 @@ def _zones(conn: Database, bundle: Bundle, now: datetime) -> list[Condition]:
     return out
 
 
+def _websub(conn: Database) -> list[Condition]:
+    """Each WebSub subscription paused for its failing pushes (runtime.websub_pushes)."""
+    out: list[Condition] = []
+    for sub in WebSubSubscriptions(conn).listing([SubscriptionState.PAUSED]):
+        since = f"{sub.paused_at:%Y-%m-%d %H:%M}Z" if sub.paused_at else "?"
+        out.append(
+            Condition(
+                "websub_paused",
+                sub.id,
+                "degraded",
+                f"WebSub subscription {sub.id} to the feed of {sub.account} paused since {since}"
+                f" ({sub.paused_reason}); its pushes wait: `warnd websub resume {sub.id}` once the subscriber"
+                f" answers, or `warnd websub remove {sub.id}`",
+                "the subscription was resumed or removed",
+            )
+        )
+    return out
+
+
 def _feeds(states: FeedStates, bundle: Bundle, now: datetime, live: Live) -> list[Condition]:
     out: list[Condition] = []
     stale = 0
@@ -247,7 +268,7 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
     blocked: set[str] = set()
     subscribed = {s.target for s in Subscriptions(conn).listing((ACTIVE, PAUSED))}
     for t in Targets(conn).all():
-        if t.disabled_at is not None:
+        if t.disabled_at is not None and Target(t.target).kind is not TargetKind.WEBSUB:
             blocked.add(t.target)
             out.append(
                 Condition(
@@ -271,6 +292,10 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         )
     for target, q in sorted(queues.items()):
+        if Target(target).kind is TargetKind.WEBSUB:
+            # A subscriber's failing pushes are its own affair until its subscription is paused
+            # (websub_paused, below): one notice per subscriber, not one per dead push.
+            continue
         if q.dead:
             out.append(
                 Condition(
@@ -294,8 +319,9 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
                     "no_channel",
                     target,
                     "degraded",
-                    f"{q.waiting} delivery(ies) wait for a target the configuration no longer has:"
-                    " restore it or `warnd outbox drop`",
+                    f"{q.waiting} delivery(ies) wait for a target the configuration no longer has: "
+                    + _renamed(Target(target), bundle)
+                    + "restore it or `warnd outbox drop`",
                     "nothing waits for it any more",
                 )
             )
@@ -322,3 +348,13 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
             )
         )
     return out
+
+
+def _renamed(target: Target, bundle: Bundle) -> str:
+    """The way out when an account's one channel became one of several (account:NAME is now
+    account:NAME/<channel>): the move that keeps its deliveries and their thread."""
+    view = bundle.accounts.get(target.owner)
+    if target.kind is not TargetKind.ACCOUNT or target.channel or view is None or None in view.channels:
+        return ""
+    to = " | ".join(str(Target.account(target.owner, c)) for c in view.channels)
+    return f"`warnd outbox move {target} <{to}>` (the channel it posted on), or "

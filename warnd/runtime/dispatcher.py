@@ -295,6 +295,11 @@ class Dispatcher:
             self.outcomes.give_up(d, now, policy)
             return 0.0
         sender = self.senders().get(target)
+        if sender is None and Target(target).kind is TargetKind.WEBSUB:
+            # A subscription this node has not read yet (verified on another node moments ago),
+            # or one paused, expired or removed meanwhile (its pushes wait or were dropped):
+            # the next sweep looks again. No notice: runtime.websub_pushes raises its own.
+            return None
         if sender is None:
             if target not in self._reported:
                 self._reported.add(target)

@@ -13,6 +13,8 @@ The public listener (`public_listen`, none unless set), and the operator listene
   /subscriptions           POST only, a JSON body of at most 8 KiB with its Content-Length, in
                            within `subscriptions.body_timeout`: a partner subscribes
                            (runtime.subscribe; 404 unless `subscriptions.enabled`)
+  /websub                  the WebSub hub of the CAP feeds (runtime.websub_hub): POST, a form of
+                           at most 8 KiB (404 without a hub)
 The public listener answers 404 to every operator path: what it serves is meant to be published.
 
 It answers from the event loop on purpose: a loop that is stuck answers nothing, as a stuck
@@ -36,7 +38,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from warnd.cap import INDEX
+from warnd.cap import HUB_PATH, INDEX
 from warnd.config.secrets import Secret
 from warnd.obs import get_logger
 from warnd.runtime.cap_feeds import CapFeeds
@@ -44,6 +46,7 @@ from warnd.runtime.conditions import Condition
 from warnd.runtime.console import CONSOLE_HEADERS, MAX_BODY, Console, is_console
 from warnd.runtime.listener import OPERATOR_LIMITS, PUBLIC_LIMITS, AcceptErrors, Limits, Listener
 from warnd.runtime.subscribe import PATH as SUBSCRIBE_PATH
+from warnd.runtime.websub_hub import Hub
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker, inline
@@ -119,9 +122,11 @@ class Endpoint:
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Console | None = None,
         subscribe: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+        hub: Hub | None = None,
     ) -> None:
         """`subscribe`: answers POST /subscriptions (runtime.subscribe), on both listeners; None:
-        that path is 404. `console`: the operator console, served on the operator listener only. `token`: the
+        that path is 404. `hub`: the WebSub hub at /websub on both listeners (None: 404 there).
+        `console`: the operator console, served on the operator listener only. `token`: the
         operator token, or None when none is configured. `token_missing`: why a configured token
         could not be read; operator paths then refuse everyone (closed, not open, when the
         credential is lost). `store`: where `health`, `status`, the metrics and the CAP feeds
@@ -139,6 +144,7 @@ class Endpoint:
         self._token_missing = token_missing
         self.console = console
         self._subscribe = subscribe
+        self.hub = hub
         self._operator_app = self.app()
         self.operator = Listener("operator", host, port, self._operator_app, limits[0])
         self.public = Listener("public", public[0], public[1], self.public_app(), limits[1]) if public else None
@@ -152,7 +158,8 @@ class Endpoint:
         return [self.operator] + ([self.public] if self.public is not None else [])
 
     def _base(self, client_max_size: int = 1024) -> web.Application:
-        # Only the console's POSTs read a body (the guard refuses one everywhere else).
+        # Only the console's POSTs and the WebSub hub's read a body (the guard refuses one
+        # everywhere else).
         app = web.Application(middlewares=[self._errors, self._guard], client_max_size=client_max_size)
         app.on_response_prepare.append(_plain_server)
         app.router.add_get("/cap", self.cap_index)
@@ -160,6 +167,7 @@ class Endpoint:
         app.router.add_get("/cap/{account}/{name}", self.cap_file)
         app.router.add_get("/maps/{name}", self.map_file)
         app.router.add_route("*", SUBSCRIBE_PATH, self.subscription)
+        app.router.add_route("*", HUB_PATH, self.websub)
         return app
 
     def app(self) -> web.Application:
@@ -209,6 +217,9 @@ class Endpoint:
             return refused if refused is not None else await handler(request)
         if request.path == SUBSCRIBE_PATH and self._subscribe is not None:
             # The one other path that reads a body: its handler caps and checks it.
+            return await handler(request)
+        if request.path == HUB_PATH and self.hub is not None:
+            # The hub has rules of its own: POST, a form, its own size cap and rate limit.
             return await handler(request)
         if request.method not in ("GET", "HEAD"):
             return _closing(_error(405, "only GET and HEAD are served here"), allow="GET, HEAD")
@@ -321,6 +332,15 @@ class Endpoint:
         if self._subscribe is None:
             return _error(404, "not found")
         return await self._subscribe(request)
+
+    async def websub(self, request: web.Request) -> web.StreamResponse:
+        if self.hub is None:
+            return _closing(_error(404, "not found"))
+        response = await self.hub.handle(request)
+        if request.method != "POST" or response.status >= 400:
+            # A body the hub did not read (or refused) is never read: the connection closes.
+            response.force_close()
+        return response
 
     async def map_file(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]

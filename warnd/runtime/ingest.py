@@ -11,7 +11,7 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from warnd.pipeline.issue import AGED, Desk, Drop, Issue, Issued, issue
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.runtime.maps import Drawing
+from warnd.runtime.websub_pushes import active_subscriptions
 from warnd.store.backend import Database
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
@@ -190,6 +191,10 @@ class Ingest:
             self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
             verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
+            if any(matches for matches, _skips in verdicts):
+                # Read in the transaction that commits the pushes: a subscription verified on any
+                # node gets the next warning issued anywhere.
+                desk = replace(desk, websub=active_subscriptions(self.conn, b.config.file, now))
             for change, (matches, skips) in zip(changes, verdicts, strict=True):
                 step = self._observed(feed, change, matches, skips, report, now)
                 if step is None:

@@ -18,6 +18,7 @@ from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.console import Console
 from warnd.runtime.http import Endpoint
 from warnd.runtime.statedir import write_atomic
+from warnd.runtime.websub_hub import Hub
 from warnd.store.maps import StoredMap
 from warnd.store.worker import StoreWorker
 
@@ -40,6 +41,7 @@ class Serving:
         maps: Callable[[str], StoredMap | None] = lambda warning_id: None,
         console: Callable[[Serving], Console] | None = None,
         subscribe: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None,
+        hub: Hub | None = None,
     ) -> None:
         """`console`: makes the operator console (given this, for the operator token)."""
         self.bundle = bundle
@@ -67,6 +69,7 @@ class Serving:
             maps=maps,
             console=console(self) if console is not None else None,
             subscribe=subscribe,
+            hub=hub,
         )
 
     def read_token(self) -> None:
@@ -113,6 +116,8 @@ class Serving:
 
     async def stop(self) -> None:
         await self.endpoint.stop()
+        if self.endpoint.hub is not None:
+            await self.endpoint.hub.close()
 
     def forget_addresses(self) -> None:
         """Last at a stop: `warnd status` no longer looks for a daemon at these addresses."""

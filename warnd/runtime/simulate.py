@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from warnd.clock import FixedClock
-from warnd.model import ParseResult, Source, Warning
+from warnd.config.schema import outlets
+from warnd.model import ParseResult, Source, Target, Warning
 from warnd.obs import bound
 from warnd.pollers.registry import FORMATS, detect
 from warnd.runtime.build import Bundle, build
@@ -38,6 +39,8 @@ class Run:
     targets: dict[str, list[str]] = field(default_factory=dict)
     # The hazard each warning is about (by warning id).
     hazards: dict[str, str | None] = field(default_factory=dict)
+    # The channel of each account target (x, telegram, mastodon, bluesky, file).
+    channels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ def _run(bundle: Bundle, documents: Sequence[Document], times: Sequence[datetime
             run.warnings += report.warnings
             for step in report.trace:
                 run.trace.append({"at": now.isoformat(), "document": doc.name, **step})
+    run.channels = {
+        str(Target.account(name, channel)): one.channel
+        for name, declared in bundle.config.file.accounts.items()
+        for channel, one in outlets(name, declared)
+    }
     for w in IssuedWarnings(conn).recent(max(1, len(run.warnings))):
         run.targets[w["id"]] = [d["target"] for d in w["deliveries"]]
         run.hazards[w["id"]] = w["hazard"]

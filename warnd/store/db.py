@@ -9,7 +9,7 @@ from pathlib import Path
 
 from warnd.config import secrets
 from warnd.config.schema import StoreSettings
-from warnd.store import postgres, sqlite
+from warnd.store import sqlite
 from warnd.store.backend import Database
 from warnd.store.schema import SCHEMA_VERSION
 from warnd.store.sqlite import BUSY_TIMEOUT, connect
@@ -32,6 +32,10 @@ def open_store(settings: StoreSettings, state_dir: Path, *, read_only: bool = Fa
     if settings.dsn is None:
         path = state_dir / "warnd.db"
         return sqlite.read_only(path) if read_only else connect(path)
+    # Imported only for a PostgreSQL store: psycopg costs one node on SQLite 22 MB and 0.15 s
+    # at start (bench/run.py --only imports).
+    from warnd.store import postgres
+
     secret = secrets.read(settings.password_credential)
     app = f"warnd:{node_name(settings)}" if not read_only else f"warnd-cli:{os.getpid()}"
     return postgres.connect(

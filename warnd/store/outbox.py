@@ -359,6 +359,20 @@ class Outbox:
         )
         return cur.rowcount
 
+    def move(self, source: str, to: str) -> tuple[int, int]:
+        """Every delivery of `source` (sent ones too, so that a correction still finds the first
+        post it answers and a tsunami warning still inhibits its quake) now belongs to `to`: an
+        account renamed its target (one channel became one of several). Returns (moved, left):
+        a warning `to` already has stays where it was, and so does one in flight."""
+        cur = self.conn.execute(
+            "UPDATE deliveries SET target = ? WHERE target = ? AND state != 'in_flight' AND NOT EXISTS"
+            " (SELECT 1 FROM deliveries other WHERE other.warning_id = deliveries.warning_id AND other.target = ?)",
+            (to, source, to),
+        )
+        moved = cur.rowcount
+        left = self.conn.execute("SELECT count(*) FROM deliveries WHERE target = ?", (source,)).fetchone()[0]
+        return moved, int(left)
+
     def ids(self, states: Sequence[str], target: str | None = None) -> list[int]:
         sql = f"SELECT id FROM deliveries WHERE state IN ({placeholders(len(states))})"
         args: list[Any] = list(states) or [None]

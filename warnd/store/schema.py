@@ -321,6 +321,28 @@ CREATE TABLE subscriptions (
 CREATE UNIQUE INDEX subscriptions_live_name ON subscriptions (name) WHERE state <> 'revoked';
 """
 
+# WebSub subscriptions to the accounts' CAP feeds (runtime.websub_hub): one row per (topic,
+# callback), its id derived from the two, so that a renewal finds it on any node. `secret` is the
+# subscriber's hub.secret, which each push is signed with; it is never shown.
+_V13 = """
+CREATE TABLE websub_subscriptions (
+    id              TEXT PRIMARY KEY,
+    account         TEXT NOT NULL,
+    topic           TEXT NOT NULL,
+    callback        TEXT NOT NULL,
+    secret          TEXT,
+    lease_seconds   INTEGER NOT NULL,
+    state           TEXT NOT NULL,      -- active | paused | expired | removed
+    created_at      TEXT NOT NULL,
+    verified_at     TEXT NOT NULL,
+    expires_at      TEXT NOT NULL,
+    paused_at       TEXT,
+    paused_reason   TEXT,
+    resumed_at      TEXT                -- pushes before this do not count towards a pause
+);
+CREATE INDEX websub_subscriptions_state ON websub_subscriptions (state, account);
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -335,6 +357,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     10: dict.fromkeys((SQLITE, POSTGRES), _V10),
     11: dict.fromkeys((SQLITE, POSTGRES), _V11),
     12: dict.fromkeys((SQLITE, POSTGRES), _V12),
+    13: dict.fromkeys((SQLITE, POSTGRES), _V13),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

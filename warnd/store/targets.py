@@ -57,6 +57,10 @@ class Targets:
             (target, iso_utc(now), reason, detail),
         )
 
+    def forget(self, target: str) -> None:
+        """A target no longer in use: its hold or disable goes (and the notice with it)."""
+        self.conn.execute("DELETE FROM target_state WHERE target = ?", (target,))
+
     def enable(self, target: str) -> bool:
         cur = self.conn.execute("DELETE FROM target_state WHERE target = ?", (target,))
         return cur.rowcount > 0

@@ -2,7 +2,8 @@
 `python -m warnd.testing sink --port 8792 --partner contoh-radio=SECRET`,
 `python -m warnd.testing mastodon --port 8793`,
 `python -m warnd.testing telegram --port 8794 --bot TOKEN=warnd_bot --chat @gempa_ntt` and
-`python -m warnd.testing bluesky --port 8795 --account bmkg-ntb.bsky.social=APP-PASSWORD`."""
+`python -m warnd.testing bluesky --port 8795 --account bmkg-ntb.bsky.social=APP-PASSWORD` and
+`python -m warnd.testing websub --port 8796 --callback radio=SECRET [--hub URL --topic URL]`."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from warnd.testing.fake_mastodon import FakeMastodon
 from warnd.testing.fake_telegram import FakeTelegram
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
+from warnd.testing.websub_subscriber import WebSubSubscriber, subscribe
 
 
 def main() -> int:
@@ -37,11 +39,20 @@ def main() -> int:
     bsky = sub.add_parser("bluesky", help="a fake Bluesky PDS (XRPC) taking the given handles' app passwords")
     bsky.add_argument("--port", type=int, default=8795)
     bsky.add_argument("--account", action="append", default=[], metavar="HANDLE=APP-PASSWORD")
-    for cmd in (x, sink, masto, tg, bsky):
+    ws = sub.add_parser(
+        "websub", help="a WebSub subscriber: answers the hub's challenges, checks each push's signature"
+    )
+    ws.add_argument("--port", type=int, default=8796)
+    ws.add_argument("--callback", action="append", default=[], metavar="NAME[=SECRET]")
+    ws.add_argument("--hub", help="subscribe each callback at this hub (its /websub URL)")
+    ws.add_argument("--topic", help="the feed to subscribe to (<public_url>/cap/<account>/index.atom)")
+    for cmd in (x, sink, masto, tg, bsky, ws):
         cmd.add_argument("--quiet", action="store_true", help="print nothing after the address")
     args = p.parse_args()
     if args.what == "mastodon":
         return _mastodon(args.port, args.max_characters, args.quiet)
+    if args.what == "websub":
+        return _websub(args)
     server: FakeX | WebhookSink | FakeTelegram | FakeBluesky
     if args.what == "telegram":
         token, bot = args.bot.split("=", 1)
@@ -106,6 +117,34 @@ def _mastodon(port: int, max_characters: int, quiet: bool) -> int:
         for s in statuses[seen:] if not quiet else ():
             print(f"[{s.account}] {s.id}{' reply to ' + s.reply_to if s.reply_to else ''}\n{s.text}\n", flush=True)
         seen = len(statuses)
+    server.stop()
+    return 0
+
+
+def _websub(args: argparse.Namespace) -> int:
+    callbacks = {name: secret for name, _, secret in (item.partition("=") for item in args.callback or ["drill"])}
+    server = WebSubSubscriber({k: v for k, v in callbacks.items() if v}, port=args.port)
+    server.start()
+    print(
+        f"WebSub subscriber on {server.base}: callbacks {', '.join(server.callback(n) for n in callbacks)}", flush=True
+    )
+    if args.hub and args.topic:
+        for name, secret in callbacks.items():
+            status, answer = subscribe(args.hub, args.topic, server.callback(name), secret=secret or None)
+            print(f"[{name}] subscribe: HTTP {status} {answer.strip()}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    seen = verified = 0
+    while not stop.wait(0.5):
+        if args.quiet:
+            continue
+        for v in server.state.verifications[verified:]:
+            print(f"[{v['name']}] verified {v.get('hub.mode')} lease {v.get('hub.lease_seconds', '-')}", flush=True)
+        verified = len(server.state.verifications)
+        for p in server.state.pushes[seen:]:
+            print(f"[{p.name}] push {p.key} signature {p.signature} {len(p.body)} bytes", flush=True)
+        seen = len(server.state.pushes)
     server.stop()
     return 0
 
