@@ -14,6 +14,7 @@ shows warnings and worse and `journalctl -o cat` shows the JSON alone.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import sys
@@ -94,7 +95,7 @@ def setup_logging(level: str = "info", *, json: bool | None = None) -> bool:
     renderer: Any = (
         Prefixed(structlog.processors.JSONRenderer(), on_journal(sys.stderr))
         if json
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty(), exception_formatter=_traceback_formatter())
     )
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer] if json else [*shared, renderer],
@@ -119,6 +120,14 @@ def setup_logging(level: str = "info", *, json: bool | None = None) -> bool:
     threading.excepthook = _thread_crashed
     sys.excepthook = _crashed
     return json
+
+
+def _traceback_formatter() -> Any:
+    """Tracebacks without the frames' local variables: a local may hold a secret (a partner's
+    signing secret as it is made, a token as it is sent), and a log is read by many."""
+    if importlib.util.find_spec("rich") is not None:
+        return structlog.dev.RichTracebackFormatter(show_locals=False)
+    return structlog.dev.plain_traceback
 
 
 def _thread_crashed(args: threading.ExceptHookArgs) -> None:

@@ -45,6 +45,7 @@ http:
   proxy: none
 subscriptions:
   enabled: true
+  allow_loopback: true
 """
     cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     d = DaemonProcess(cfg)

@@ -644,6 +644,14 @@ def test_subscriptions_are_listed_without_their_secret_and_approved_or_revoked_a
         assert ok.status_code == 200 and "active" in ok.json()["message"]
         assert act(c, csrf, "subscription/approve", {"id": "s1"}).status_code == 409
         assert act(c, csrf, "subscription/revoke", {"id": "s2"}).status_code == 200
+        # A subscriber's lane refused by the partner (401/403) is shown, and lifted here too.
+        Targets(rig.conn).disable("partner:sub-radio", rig.clock.now(), "auth", "HTTP 403")
+        lane = {s["id"]: s for s in c.get("/console/api/state").json()["subscriptions"]}["s1"]["lane"]
+        assert lane == {"target": "partner:sub-radio", "held_until": None, "disabled": True, "reason": "auth"}
+        lifted = act(c, csrf, "account/enable", {"target": "partner:sub-radio"})
+        assert lifted.status_code == 200 and "lifted" in lifted.json()["message"]
+        assert Targets(rig.conn).get("partner:sub-radio").disabled_at is None
+        assert act(c, csrf, "account/enable", {"target": "partner:sub-tv"}).status_code == 404  # revoked
         after = {s["id"]: s for s in c.get("/console/api/state").json()["subscriptions"]}
     assert set(after) == {"s1"} and after["s1"]["state"] == "active" and after["s1"]["decided_by"] == "console:siti"
     assert subs.get("s2").state == "revoked"  # type: ignore[union-attr]

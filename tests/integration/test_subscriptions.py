@@ -45,13 +45,13 @@ subscriptions:
   requests_per_minute: {rate}
   challenge_timeout: 2s
   pause_after_dead: 1
+  allow_loopback: {loopback}
 """
 
 
-def config(tmp_path: Path, *, enabled: bool = True, rate: int = 100) -> Bundle:
-    cfg = write_config(
-        tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=SETTINGS.format(enabled=str(enabled).lower(), rate=rate)
-    )
+def config(tmp_path: Path, *, enabled: bool = True, rate: int = 100, loopback: bool = True, extra: str = "") -> Bundle:
+    settings = SETTINGS.format(enabled=str(enabled).lower(), rate=rate, loopback=str(loopback).lower())
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=settings + extra)
     return build(cfg, with_senders=True)
 
 
@@ -258,7 +258,8 @@ def test_bad_requests_get_clear_errors_naming_the_field_and_leave_nothing(tmp_pa
     assert fields == {"contact", "accounts"}
     assert got[4][1]["errors"][0]["field"] == "min_level"
     assert got[5][1]["errors"] == [{"field": "colour", "message": "unknown field"}]
-    assert "challenge failed" in errors[6] and "not the challenge" in errors[6]
+    # What went wrong is in warnd's log only: the requester learns nothing of what answered.
+    assert "challenge failed" in errors[6] and "whole body" in errors[6] and "not the challenge" not in errors[6]
     assert "JSON" in errors[7] and "not JSON" in errors[8]
     assert "exists already" in errors[12]
     # Only the verified request was stored; the secret of the 201 is in no error.

@@ -252,3 +252,16 @@ def test_a_maps_section_with_a_public_url_is_valid(tmp_path, capsys):
     extra = "maps:\n  wait: 1.5\n  public_url: https://warnd.example.org/\n"
     code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=extra), capsys)
     assert code == 0, err
+
+
+def test_a_partner_named_as_a_subscription_is_refused_with_its_line(tmp_path, capsys):
+    partners = """partners:
+  sub-radio:
+    name: Radio
+    url: https://radio.example/hook
+    secret: radio
+    accounts: [jabar]
+"""
+    code, _, err = check(write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=partners), capsys)
+    assert code == 2
+    assert "warnd.yaml:" in err and "partners.sub-radio" in err and "'sub-'" in err, err

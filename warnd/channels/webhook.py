@@ -234,6 +234,11 @@ class WebhookSender:
         hold = retry_after(answer, self.clock.now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
 
+    async def destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Where a push goes: the URL, headers to add and httpx's request extensions. A sender
+        whose URL a stranger chose checks and pins the address here (runtime.subscribers)."""
+        return self.url, {}, {}
+
     def _signed(self, key: str, body: bytes) -> dict[str, str]:
         return signed_headers(self._keys, self._legacy_key, key, body)
 
@@ -242,7 +247,8 @@ class WebhookSender:
             # httpx's timeouts bound each read; this bounds the whole answer, as a partner that
             # drips its reply must not hold the lane.
             async with asyncio.timeout(self.timeout):
-                r = await self._client().post(self.url, content=body, headers=headers)
+                url, extra, extensions = await self.destination()
+                r = await self._client().post(url, content=body, headers=headers | extra, extensions=extensions)
         except (TimeoutError, httpx.TimeoutException) as e:
             raise DeliveryError(f"partner {self.partner}: timeout ({type(e).__name__})", Failure.NETWORK) from None
         except (httpx.ConnectError, httpx.ProxyError) as e:

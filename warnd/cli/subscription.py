@@ -9,9 +9,17 @@ import argparse
 import getpass
 import json
 import sys
+import unicodedata
 
 from warnd.cli.exits import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK
 from warnd.cli.state import operator_state
+
+
+def shown(text: str) -> str:
+    """Control and format characters (Unicode Cc, Cf) written as escapes: what a stranger typed
+    into a subscription request must not move the cursor or recolour an operator's terminal.
+    Requests carrying them are refused; this covers rows stored before that."""
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf") else ch for ch in text)
 
 
 def subscription(args: argparse.Namespace) -> int:
@@ -27,15 +35,17 @@ def subscription(args: argparse.Namespace) -> int:
             subs = Subscriptions(st.conn).listing(states)
             for s in subs:
                 if args.format == "json":
-                    print(json.dumps(s.to_json(), ensure_ascii=False))
+                    # Still JSON: inside its strings an escape reads as the character.
+                    print(shown(json.dumps(s.to_json(), ensure_ascii=False)))
                     continue
                 filters = f"hazards {','.join(s.hazards) if s.hazards else 'all'}, min level {s.min_level or 'any'}"
                 print(
-                    f"{s.id}  {s.state:<8} {s.partner:<28} accounts {','.join(s.accounts)}; {filters};"
-                    f" {s.format}; {s.url}; contact {s.contact}; asked {s.requested_at} from {s.requested_from}"
+                    f"{s.id}  {s.state:<8} {shown(s.partner):<28} accounts {','.join(s.accounts)}; {filters};"
+                    f" {s.format}; {shown(s.url)}; contact {shown(s.contact)};"
+                    f" asked {s.requested_at} from {shown(s.requested_from)}"
                 )
                 if s.state == "paused":
-                    print(f"    paused {s.paused_at}: {s.paused_reason}")
+                    print(f"    paused {s.paused_at}: {shown(s.paused_reason or '')}")
             if not subs and args.format == "table":
                 print("no subscriptions")
             return EXIT_OK

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from warnd.config import yamlsrc
-from warnd.config.schema import ConfigFile, FeedSpec, Rule, RulesFile
+from warnd.config.schema import SUBSCRIBER_PREFIX, ConfigFile, FeedSpec, Rule, RulesFile
 from warnd.config.yamlsrc import Doc, PathKey
 from warnd.errors import ConfigError, Problem
 
@@ -285,6 +285,14 @@ def _check_references(doc: Doc, cfg: ConfigFile, feeds: list[LoadedFeed], rules:
                     r.at.problem(f"unknown feed {fid!r} (known: {', '.join(sorted(feed_ids))})", "match", "feeds", k)
                 )
     for pname, partner in cfg.partners.items():
+        if pname.startswith(SUBSCRIBER_PREFIX):
+            problems.append(
+                doc.problem(
+                    ("partners", pname),
+                    f"partner {pname!r}: names starting with {SUBSCRIBER_PREFIX!r} are partners' own subscriptions'"
+                    " (warnd subscription list); give this partner another name",
+                )
+            )
         for k, name in enumerate(partner.accounts):
             if name not in accounts:
                 problems.append(doc.problem(("partners", pname, "accounts", k), f"unknown account {name!r}"))

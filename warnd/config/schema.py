@@ -28,6 +28,8 @@ from warnd.redact import carried_secret, redact_url
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
 _UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+# The partner names of partners' own subscriptions (store.subscriptions): no YAML partner's.
+SUBSCRIBER_PREFIX = "sub-"
 
 
 def parse_duration(value: Any) -> Any:
@@ -561,6 +563,17 @@ class SubscriptionSettings(Strict):
     """Subscription requests taken per client address per minute; more get 429."""
     max_pending: int = Field(default=50, gt=0)
     """Requests waiting for an operator at most; more get 503 until some are decided."""
+    pending_expire_after: Duration = 7 * 86400.0
+    """A request no operator approved within this long is dropped (revoked, `expired`)."""
+    body_timeout: Duration = 5.0
+    """How long a request's body may take to arrive once its head is in; then 408."""
+    concurrent: int = Field(default=8, gt=0)
+    """Requests handled at once (each may be waiting for its body or its challenge); more get 503."""
+    concurrent_per_client: int = Field(default=2, gt=0)
+    """...of which from one client network (its /24, or /64 for IPv6) at most."""
+    allow_loopback: bool = False
+    """Let a subscription's URL be on this machine's loopback (tests, drills). Off: every address
+    its name resolves to must be globally routable, at the challenge and at each delivery."""
     pause_after_dead: int = Field(default=3, gt=0)
     """An active subscription is paused (with an operator notice) after this many dead
     deliveries in a row..."""

@@ -801,7 +801,10 @@
         s.state === "pending" || s.state === "paused"
           ? el("button", { type: "button", on: { click: () => act("subscription/approve", { id: s.id }, `${s.state === "paused" ? "Resume" : "Approve"} subscription ${s.id} (${s.partner}, ${s.url})? Warnings of ${(s.accounts || []).join(", ")} will be pushed to it.`) } }, s.state === "paused" ? "resume" : "approve")
           : null,
-        el("button", { type: "button", on: { click: () => act("subscription/revoke", { id: s.id }, `Revoke subscription ${s.id} (${s.partner})? Nothing more is sent to it and what waits for it is dropped.`) } }, "revoke")))));
+        el("button", { type: "button", on: { click: () => act("subscription/revoke", { id: s.id }, `Revoke subscription ${s.id} (${s.partner})? Nothing more is sent to it and what waits for it is dropped.`) } }, "revoke"),
+        s.lane && (s.lane.disabled || s.lane.held_until)
+          ? el("button", { type: "button", on: { click: () => act("account/enable", { target: s.lane.target }, `Enable ${s.lane.target} again (lift its ${s.lane.disabled ? "disable" : "hold"}${s.lane.reason ? `: ${s.lane.reason}` : ""})?`) } }, "enable")
+          : null))));
   }
 
   function renderCluster(doc) {

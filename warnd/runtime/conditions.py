@@ -21,8 +21,7 @@ from warnd.runtime.health import failing_reason, stale_reason
 from warnd.store.backend import Database
 from warnd.store.feedstate import FeedStates
 from warnd.store.outbox import Outbox, TargetQueue
-from warnd.store.subscriptions import PAUSED, Subscriptions
-from warnd.store.subscriptions import PREFIX as SUBSCRIBER_PREFIX
+from warnd.store.subscriptions import ACTIVE, PAUSED, Subscriptions
 from warnd.store.targets import Targets
 from warnd.store.websub import Subscriptions as WebSubSubscriptions
 from warnd.store.zones import ZoneMisses
@@ -267,6 +266,7 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
     out: list[Condition] = []
     policy = bundle.config.file.dispatch
     blocked: set[str] = set()
+    subscribed = {s.target for s in Subscriptions(conn).listing((ACTIVE, PAUSED))}
     for t in Targets(conn).all():
         if t.disabled_at is not None and Target(t.target).kind is not TargetKind.WEBSUB:
             blocked.add(t.target)
@@ -310,8 +310,9 @@ def _targets(conn: Database, bundle: Bundle, now: datetime, queues: Mapping[str,
         if not q.waiting:
             continue
         # A subscriber's lane has its sender from the store (runtime.subscribers); a paused one
-        # is said by its own condition.
-        subscriber = target.startswith("partner:" + SUBSCRIBER_PREFIX)
+        # is said by its own condition. A revoked (or never approved) one's has none: what still
+        # waits there is stranded, as for a partner taken out of the configuration.
+        subscriber = target in subscribed
         if target not in bundle.senders and target not in bundle.missing and not subscriber:
             out.append(
                 Condition(

@@ -22,6 +22,7 @@ from warnd.runtime import operations
 from warnd.runtime.build import Bundle
 from warnd.runtime.simulate import Document, run_bundle
 from warnd.store.backend import Database
+from warnd.store.subscriptions import Subscriptions
 
 Handler = Callable[[str, dict[str, Any]], dict[str, Any]]
 
@@ -124,11 +125,16 @@ class ConsoleActions:
         target = text(body, "target", limit=200)
         assert target is not None
         b = self.bundle()
-        if target not in b.senders and target not in b.missing:
+        if target not in b.senders and target not in b.missing and not self._subscriber(target):
             raise OperatorError(f"target: no target {target!r} in the running configuration", status=404)
         done = operations.retry_target(self.conn, target, self.clock.now())
         what = "hold or disable lifted" if done.lifted else "was neither held nor disabled"
         return {"ok": True, "message": f"{target}: {what}; {done.queued} deliveries go now"}
+
+    def _subscriber(self, target: str) -> bool:
+        """A partner's own subscription that is not revoked: its lane is the store's, not the
+        configuration's (runtime.subscribers)."""
+        return any(s.target == target for s in Subscriptions(self.conn).listing())
 
     def subscription_approve(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         """A pending subscription made active, or a paused one resumed (as the CLI's approve)."""

@@ -12,6 +12,7 @@ import gzip
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -105,9 +106,20 @@ class ConsoleState:
             # Partners who subscribed themselves (runtime.subscribe): pending, active and paused,
             # without their secrets.
             "subscriptions": [
-                s.to_json() | {"queue": status.get("queues", {}).get(s.target)}
+                s.to_json() | {"queue": status.get("queues", {}).get(s.target), "lane": self._lane(s.target, now)}
                 for s in Subscriptions(self.conn).listing()
             ],
+        }
+
+    def _lane(self, target: str, now: datetime) -> dict[str, Any]:
+        """A subscriber's outbox lane as an operator may act on it: held or disabled, and why."""
+        st = Targets(self.conn).get(target)
+        held = st.hold_until if st.hold_until is not None and st.hold_until > now else None
+        return {
+            "target": target,
+            "held_until": iso_utc(held) if held else None,
+            "disabled": st.disabled_at is not None,
+            "reason": st.reason if held or st.disabled_at else None,
         }
 
     def _warnings(self, b: Bundle, bulletins: list[dict[str, Any]]) -> list[dict[str, Any]]:

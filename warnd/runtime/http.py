@@ -10,7 +10,8 @@ The public listener (`public_listen`, none unless set), and the operator listene
   /cap/                    the accounts' CAP feeds (JSON list)
   /cap/<account>/index.atom, /cap/<account>/<alert>.xml   for partners who poll
   /maps/<warning id>.png   each warning's map (runtime.maps), from the store: every node serves it
-  /subscriptions           POST only, a JSON body of at most 8 KiB: a partner subscribes
+  /subscriptions           POST only, a JSON body of at most 8 KiB with its Content-Length, in
+                           within `subscriptions.body_timeout`: a partner subscribes
                            (runtime.subscribe; 404 unless `subscriptions.enabled`)
   /websub                  the WebSub hub of the CAP feeds (runtime.websub_hub): POST, a form of
                            at most 8 KiB (404 without a hub)

@@ -123,9 +123,15 @@ def approve_subscription(conn: Database, sub_id: str, by: str, now: datetime) ->
     s = subs.get(sub_id)
     if s is None:
         raise OperatorError(f"id: no subscription {sub_id}", status=404)
-    moved = subs.approve(sub_id, by, now) if s.state == "pending" else subs.resume(sub_id, by, now)
-    if not moved:
-        raise OperatorError(f"id: subscription {sub_id} is {s.state}; only a pending or paused one is approved", 409)
+    with conn.transaction():
+        moved = subs.approve(sub_id, by, now) if s.state == "pending" else subs.resume(sub_id, by, now)
+        if not moved:
+            raise OperatorError(
+                f"id: subscription {sub_id} is {s.state}; only a pending or paused one is approved", 409
+            )
+        # Starts afresh: a hold or a disable its lane had (from an earlier subscription of the
+        # same name, or from the failures that paused it) would keep it from getting anything.
+        Targets(conn).enable(s.target)
     return subs.get(sub_id) or s
 
 
@@ -140,5 +146,7 @@ def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> 
     with conn.transaction():
         if not subs.revoke(sub_id, by, now):
             raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
+        # The lane's state goes with it: a later subscription of the same name starts clean.
+        Targets(conn).enable(s.target)
         box = Outbox(conn)
         return box.drop(box.ids(["pending", "retry", "dead"], s.target), f"subscription {sub_id} revoked", now)

@@ -25,6 +25,7 @@ import ipaddress
 import json
 import secrets
 import time
+import unicodedata
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, Literal
@@ -41,9 +42,11 @@ from warnd.errors import OperatorError
 from warnd.model import Hazard, iso_utc
 from warnd.obs import get_logger
 from warnd.redact import carried_secret, redact_url
+from warnd.runtime import public_address
 from warnd.runtime.build import Bundle
-from warnd.store.backend import Database
-from warnd.store.subscriptions import PENDING, PREFIX, Subscription, Subscriptions
+from warnd.runtime.public_address import allowed, numeric_shorthand
+from warnd.store.backend import Database, DatabaseError
+from warnd.store.subscriptions import FULL, PENDING, PREFIX, TAKEN, Subscription, Subscriptions
 from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.subscribe")
@@ -65,6 +68,8 @@ def _url(v: str) -> str:
         raise ValueError("must be an https URL")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         raise ValueError("must be https (http only to this machine's loopback)")
+    if numeric_shorthand(parts.hostname):
+        raise ValueError("must name its host, or give its address as a dotted quad or an IPv6 literal")
     if _inside(parts.hostname):
         raise ValueError("must not be a private, link-local or reserved address")
     if parts.username is not None or parts.password is not None:
@@ -78,14 +83,22 @@ def _url(v: str) -> str:
 
 
 def _inside(host: str) -> bool:
-    """An address literal of a private network (other than loopback, which only the machine
-    itself reaches and tests use): the challenge must not be a way to probe the agency's own
-    network from outside. A name that resolves there is not caught here (see docs/partners.md)."""
+    """An address literal that is not public (loopback is judged with the settings, in the
+    handler); a name is judged by what it resolves to (runtime.public_address)."""
     try:
         ip = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         return False
-    return not ip.is_loopback and (ip.is_private or ip.is_link_local or ip.is_reserved or ip.is_multicast)
+    return not ip.is_loopback and not allowed(ip, allow_loopback=False)
+
+
+def _printable(v: str) -> str:
+    """Refuses control and format characters (Unicode Cc, Cf): an operator reads these fields
+    on a terminal and in the console, where they could rewrite what is shown."""
+    for ch in v:
+        if unicodedata.category(ch) in ("Cc", "Cf"):
+            raise ValueError(f"must not contain control or format characters (U+{ord(ch):04X})")
+    return v
 
 
 class SubscriptionRequest(BaseModel):
@@ -102,7 +115,12 @@ class SubscriptionRequest(BaseModel):
     @field_validator("url")
     @classmethod
     def _check_url(cls, v: str) -> str:
-        return _url(v)
+        return _url(_printable(v))
+
+    @field_validator("contact", "name")
+    @classmethod
+    def _check_text(cls, v: str) -> str:
+        return _printable(v)
 
     @field_validator("min_level", mode="before")
     @classmethod
@@ -110,8 +128,21 @@ class SubscriptionRequest(BaseModel):
         return v.lower().replace(" ", "") if isinstance(v, str) else v
 
 
+def network_of(peer: str) -> str:
+    """The client network a rate or a concurrency is counted for: one address is cheap to
+    change within a /24 (IPv4) or a /64 (IPv6, what one site is given)."""
+    try:
+        ip = ipaddress.ip_address(peer.split("%", 1)[0])
+    except ValueError:
+        return peer
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
 class RateLimit:
-    """At most `per_minute` requests per client address in any minute; bounded memory."""
+    """At most `per_minute` requests per client network in any minute; bounded memory."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._seen: OrderedDict[str, deque[float]] = OrderedDict()
@@ -132,11 +163,40 @@ class RateLimit:
         return None
 
 
+class Gate:
+    """Requests in hand at once, overall and per client network: each may wait for its body
+    (`body_timeout`) and its challenge (`challenge_timeout`), and the public listener's
+    connections are shared with everyone reading the CAP feeds and maps."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.by_network: dict[str, int] = {}
+
+    def enter(self, network: str, total: int, per_network: int) -> bool:
+        if self.total >= total or self.by_network.get(network, 0) >= per_network:
+            return False
+        self.total += 1
+        self.by_network[network] = self.by_network.get(network, 0) + 1
+        return True
+
+    def leave(self, network: str) -> None:
+        self.total -= 1
+        left = self.by_network[network] - 1
+        if left:
+            self.by_network[network] = left
+        else:
+            del self.by_network[network]
+
+
 def _problem(status: int, message: str, errors: list[dict[str, str]] | None = None) -> web.Response:
     doc: dict[str, Any] = {"error": message}
     if errors:
         doc["errors"] = errors
-    return web.json_response(doc, status=status, headers={"Cache-Control": "no-store"})
+    response = web.json_response(doc, status=status, headers={"Cache-Control": "no-store"})
+    # Closed after every refusal: a body left unread is never waited for, and a client that
+    # was refused holds no connection of the public listener's.
+    response.force_close()
+    return response
 
 
 def _field_errors(e: ValidationError) -> list[dict[str, str]]:
@@ -151,7 +211,15 @@ def _field_errors(e: ValidationError) -> list[dict[str, str]]:
 
 
 class ChallengeFailed(Exception):
-    pass
+    """What went wrong, for warnd's log only: the requester is told no more than that the
+    challenge failed, so the endpoint cannot be used to learn what answers where."""
+
+
+def failed_challenge_message(timeout: float) -> str:
+    return (
+        "the challenge failed: the URL must answer a GET carrying warnd.challenge with that value as"
+        f" the whole body, HTTP 2xx, within {timeout:g} s, from a public address (redirects are not followed)"
+    )
 
 
 async def challenge(url: str, name: str, settings: SubscriptionSettings, bundle: Bundle) -> None:
@@ -159,24 +227,33 @@ async def challenge(url: str, name: str, settings: SubscriptionSettings, bundle:
     token = secrets.token_urlsafe(24)
     params = {"warnd.mode": "subscribe", "warnd.challenge": token, "warnd.name": PREFIX + name}
     timeout = settings.challenge_timeout
-    async with client(bundle.outbound, timeout, bundle.config.file.user_agent, connections=1) as http:
-        try:
-            async with asyncio.timeout(timeout):
-                async with http.stream("GET", url, params=params) as r:
-                    body = b""
-                    async for chunk in r.aiter_bytes():
-                        body += chunk
-                        if len(body) > MAX_ANSWER:
-                            raise ChallengeFailed(f"its answer is longer than {MAX_ANSWER} bytes")
-        except (TimeoutError, httpx.TimeoutException):
-            raise ChallengeFailed(f"no answer within {timeout:g} s") from None
-        except httpx.HTTPError as e:
-            raise ChallengeFailed(f"cannot reach it ({type(e).__name__})") from None
+    try:
+        async with asyncio.timeout(timeout):
+            try:
+                # Resolved and checked here, and the request made to the address checked.
+                pinned = await public_address.resolve(url, settings.allow_loopback, pin=not bundle.outbound.proxied)
+            except public_address.NotPublic as e:
+                raise ChallengeFailed(str(e)) from None
+            async with client(bundle.outbound, timeout, bundle.config.file.user_agent, connections=1) as http:
+                try:
+                    async with http.stream(
+                        "GET", pinned.url, params=params, headers=pinned.headers, extensions=pinned.extensions
+                    ) as r:
+                        body = b""
+                        async for chunk in r.aiter_bytes():
+                            body += chunk
+                            if len(body) > MAX_ANSWER:
+                                raise ChallengeFailed(f"its answer is longer than {MAX_ANSWER} bytes")
+                except httpx.TimeoutException:
+                    raise ChallengeFailed(f"no answer within {timeout:g} s") from None
+                except httpx.HTTPError as e:
+                    raise ChallengeFailed(f"cannot reach {pinned.address} ({type(e).__name__})") from None
+    except TimeoutError:
+        raise ChallengeFailed(f"no answer within {timeout:g} s") from None
     if not 200 <= r.status_code < 300:
-        extra = " (redirects are not followed: give the final URL)" if 300 <= r.status_code < 400 else ""
-        raise ChallengeFailed(f"it answered HTTP {r.status_code}{extra}")
+        raise ChallengeFailed(f"it answered HTTP {r.status_code}")
     if body.strip() != token.encode():
-        raise ChallengeFailed("its answer is not the challenge (answer with warnd.challenge as the whole body)")
+        raise ChallengeFailed("its answer is not the challenge")
 
 
 class SubscribeDesk:
@@ -195,6 +272,7 @@ class SubscribeDesk:
         self.bundle = bundle
         self.store = store or inline()
         self.rate = rate or RateLimit()
+        self.gate = Gate()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         b = self.bundle()
@@ -204,18 +282,43 @@ class SubscribeDesk:
         if request.method != "POST":
             return _problem(405, "only POST is served here", None)
         peer = request.remote or "unknown"
-        wait = self.rate.admit(peer, settings.requests_per_minute)
+        network = network_of(peer)
+        if not self.gate.enter(network, settings.concurrent, settings.concurrent_per_client):
+            log.warning("subscription.busy", client=peer, network=network, in_hand=self.gate.total)
+            response = _problem(503, "too many subscription requests are being handled: try again in a minute")
+            response.headers["Retry-After"] = "60"
+            return response
+        try:
+            return await self._handle(request, b, settings, peer, network)
+        except DatabaseError as e:
+            log.error("subscription.store_failed", client=peer, error=str(e))
+            return _problem(503, "subscriptions cannot be taken now: try again later")
+        finally:
+            self.gate.leave(network)
+
+    async def _handle(
+        self, request: web.Request, b: Bundle, settings: SubscriptionSettings, peer: str, network: str
+    ) -> web.StreamResponse:
+        wait = self.rate.admit(network, settings.requests_per_minute)
         if wait is not None:
-            response = _problem(429, f"too many subscription requests from {peer}: try again in {wait:.0f} s")
+            response = _problem(429, f"too many subscription requests from {network}: try again in {wait:.0f} s")
             response.headers["Retry-After"] = str(int(wait))
             return response
         if request.content_type != "application/json":
             return _problem(415, "the body must be JSON (Content-Type: application/json)")
-        if request.content_length is not None and request.content_length > MAX_BODY:
+        length = request.content_length
+        if length is None:
+            return _problem(411, "the request must say its body's length (Content-Length)")
+        if length > MAX_BODY:
             return _problem(413, f"the body is larger than {MAX_BODY} bytes")
-        raw = await request.content.read(MAX_BODY + 1)
-        if len(raw) > MAX_BODY:
-            return _problem(413, f"the body is larger than {MAX_BODY} bytes")
+        try:
+            # All of it, however it was split on the way, and no longer than this to come.
+            async with asyncio.timeout(settings.body_timeout):
+                raw = await request.content.readexactly(length)
+        except TimeoutError:
+            return _problem(408, f"the body did not arrive within {settings.body_timeout:g} s")
+        except asyncio.IncompleteReadError:
+            return _problem(400, "body: shorter than its Content-Length")
         try:
             doc = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
@@ -227,6 +330,10 @@ class SubscribeDesk:
         except ValidationError as e:
             errors = _field_errors(e)
             return _problem(400, "; ".join(f"{x['field']}: {x['message']}" for x in errors), errors)
+        host = urlsplit(asked.url).hostname or ""
+        if is_loopback(host) and not settings.allow_loopback:
+            why = "must not be this machine's loopback"
+            return _problem(400, f"url: {why}", [{"field": "url", "message": why}])
         unknown = sorted(set(asked.accounts) - set(b.accounts))
         if unknown:
             return _problem(
@@ -245,7 +352,8 @@ class SubscribeDesk:
             await challenge(asked.url, asked.name, settings, b)
         except ChallengeFailed as e:
             slog.info("subscription.challenge_failed", reason=str(e))
-            return _problem(400, f"url: the challenge failed: {e}", [{"field": "url", "message": str(e)}])
+            message = failed_challenge_message(settings.challenge_timeout)
+            return _problem(400, f"url: {message}", [{"field": "url", "message": message}])
         secret = secrets.token_urlsafe(SECRET_BYTES)
         now = iso_utc(self.clock.now())
         sub = Subscription(
@@ -261,8 +369,9 @@ class SubscribeDesk:
             requested_at=now,
             requested_from=peer,
         )
-        if not await self.store.run(Subscriptions(self.conn).add, sub, secret):
-            return _problem(409, f"name: a subscription named {asked.name!r} exists already")
+        added = await self.store.run(Subscriptions(self.conn).add_pending, sub, secret, settings.max_pending)
+        if added is not None:
+            return _problem(*_refusals[added](asked.name))
         slog.info("subscription.requested", subscription=sub.id, accounts=list(sub.accounts))
         return web.json_response(
             {
@@ -278,9 +387,21 @@ class SubscribeDesk:
         )
 
     def _room(self, name: str, max_pending: int) -> None:
-        """On the store's thread: OperatorError when the name is taken or too many wait."""
+        """On the store's thread, before the challenge (no partner is troubled for a request that
+        cannot be kept): OperatorError when the name is taken or too many wait. `add` asks again."""
         subs = Subscriptions(self.conn)
         if any(s.name == name for s in subs.listing()):
-            raise OperatorError(f"name: a subscription named {name!r} exists already", status=409)
+            raise OperatorError(_taken(name)[1], status=409)
         if subs.count(PENDING) >= max_pending:
-            raise OperatorError("too many subscription requests wait for an operator; try again later", status=503)
+            raise OperatorError(_full(name)[1], status=503)
+
+
+def _taken(name: str) -> tuple[int, str]:
+    return 409, f"name: a subscription named {name!r} exists already"
+
+
+def _full(name: str) -> tuple[int, str]:
+    return 503, "too many subscription requests wait for an operator; try again later"
+
+
+_refusals = {TAKEN: _taken, FULL: _full}

@@ -17,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from warnd.channels.base import Sender
 from warnd.channels.webhook import WebhookSender
 from warnd.clock import Clock
 from warnd.config.schema import Partner
 from warnd.config.secrets import Secret
+from warnd.errors import DeliveryError, Failure
 from warnd.model import Hazard
 from warnd.obs import get_logger
+from warnd.runtime import public_address
 from warnd.runtime.build import Bundle
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.subscriptions import Subscription, Subscriptions
@@ -62,6 +65,26 @@ def as_partner(s: Subscription) -> Partner:
     )
 
 
+class SubscriberSender(WebhookSender):
+    """A subscriber's sender: its URL was named by whoever subscribed, so before each push the
+    host is resolved again, every address must still be public, and the push goes to the address
+    checked (runtime.public_address). Checked at each push rather than pinned once at approval:
+    a partner may move its endpoint to another address (a new load balancer, a CDN), and a name
+    turned to point inside the agency's network after approval (DNS rebinding) is refused then."""
+
+    def __init__(self, partner: str, *, allow_loopback: bool, **kw: Any) -> None:
+        super().__init__(partner, **kw)
+        self.allow_loopback = allow_loopback
+
+    async def destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        try:
+            pinned = await public_address.resolve(self.url, self.allow_loopback, pin=not self.outbound.proxied)
+        except public_address.NotPublic as e:
+            log.warning("subscriber.address_refused", partner=self.partner, reason=str(e))
+            raise DeliveryError(f"partner {self.partner}: its address is not public ({e})", Failure.NETWORK) from None
+        return pinned.url, pinned.headers, pinned.extensions
+
+
 class Subscribers:
     def __init__(
         self,
@@ -85,7 +108,7 @@ class Subscribers:
         self.partners: Mapping[str, Partner] = {}
         self._senders: dict[str, WebhookSender] = {}
         # What each sender was built from, to build it again only when that changed.
-        self._built: dict[str, tuple[str, str, str, str]] = {}
+        self._built: dict[str, tuple[object, ...]] = {}
         self._merged: tuple[object, dict[str, Sender]] | None = None
         self._stopping = asyncio.Event()
 
@@ -111,6 +134,7 @@ class Subscribers:
         try:
             if self.is_leader():
                 await self.store.run(self.pause_failing)
+                await self.store.run(self.expire_pending)
             active = await self.store.run(Subscriptions(self.conn).active)
         except DatabaseError as e:
             # The subscribers known stay as they were until the store answers.
@@ -123,7 +147,7 @@ class Subscribers:
         cfg = b.config.file
         partners: dict[str, Partner] = {}
         senders: dict[str, WebhookSender] = {}
-        built: dict[str, tuple[str, str, str, str]] = {}
+        built: dict[str, tuple[object, ...]] = {}
         for sub, secret in active:
             if sub.partner in cfg.partners:
                 log.error("subscription.name_clash", subscription=sub.id, partner=sub.partner)
@@ -134,21 +158,35 @@ class Subscribers:
                 log.error("subscription.unusable", subscription=sub.id, partner=sub.partner, error=str(e))
                 continue
             target = sub.target
-            key = (sub.id, sub.url, secret, sub.format)
+            settings = cfg.subscriptions
+            maps_url = cfg.maps.public_url if cfg.maps.enabled else None
+            # Everything the sender is made of: a reload that changes any of it reaches it.
+            key = (
+                sub.id,
+                sub.url,
+                secret,
+                sub.format,
+                settings.timeout,
+                settings.allow_loopback,
+                cfg.user_agent,
+                b.outbound,
+                maps_url,
+            )
             old = self._senders.get(target)
             if old is not None and self._built.get(target) == key:
                 senders[target] = old
             else:
-                senders[target] = WebhookSender(
+                senders[target] = SubscriberSender(
                     sub.partner,
+                    allow_loopback=settings.allow_loopback,
                     url=sub.url,
                     secret=Secret(secret),
                     fmt=partner.format,
-                    timeout=cfg.subscriptions.timeout,
+                    timeout=settings.timeout,
                     user_agent=cfg.user_agent,
                     outbound=b.outbound,
                     clock=self.clock,
-                    maps_url=cfg.maps.public_url if cfg.maps.enabled else None,
+                    maps_url=maps_url,
                 )
             built[target] = key
             partners[sub.partner] = partner
@@ -187,6 +225,16 @@ class Subscribers:
                 )
                 paused.append(sub.id)
         return paused
+
+    def expire_pending(self) -> list[str]:
+        """On the store's thread: revoke the requests no operator decided within
+        `subscriptions.pending_expire_after`, so that stale ones do not hold the pending places."""
+        settings = self.bundle().config.file.subscriptions
+        now = self.clock.now()
+        gone = Subscriptions(self.conn).expire_pending(now - timedelta(seconds=settings.pending_expire_after), now)
+        for sub_id in gone:
+            log.info("subscription.expired", subscription=sub_id, after_s=settings.pending_expire_after)
+        return gone
 
     async def aclose(self) -> None:
         for sender in self._senders.values():

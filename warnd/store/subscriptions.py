@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from warnd.config.schema import SUBSCRIBER_PREFIX
 from warnd.model import iso_utc
 from warnd.store.backend import Database, Row
 
@@ -23,8 +24,14 @@ ACTIVE = "active"
 PAUSED = "paused"
 REVOKED = "revoked"
 STATES = (PENDING, ACTIVE, PAUSED, REVOKED)
-# A subscription's partner name is this prefix and its own name: never a partner of the YAML.
-PREFIX = "sub-"
+# Why add_pending did not add.
+TAKEN = "taken"
+FULL = "full"
+# Who revoked a request no operator decided in time (subscriptions.pending_expire_after).
+EXPIRED_BY = "warnd: expired unapproved"
+# A subscription's partner name is this prefix and its own name: never a partner of the YAML
+# (the configuration refuses a partner so named).
+PREFIX = SUBSCRIBER_PREFIX
 
 _COLUMNS = (
     "id, name, contact, url, accounts, hazards, min_level, format, state, requested_at, requested_from,"
@@ -96,10 +103,45 @@ class Subscriptions:
         self.conn = conn
 
     def add(self, s: Subscription, secret: str) -> bool:
-        """A new pending subscription. False when a subscription of that name that is not
-        revoked exists already (left as it is)."""
+        """A new subscription. False when a subscription of that name that is not revoked
+        exists already (left as it is)."""
+        return self._insert(s, secret, None)
+
+    def add_pending(self, s: Subscription, secret: str, max_pending: int) -> str | None:
+        """A new pending subscription, only while fewer than `max_pending` wait: None when added,
+        TAKEN or FULL. The count and the insert are one statement: on one node (one store thread)
+        the cap holds exactly; nodes of a cluster inserting at the same moment on PostgreSQL may
+        each see the last free place, so it may be passed by the requests in hand on the other
+        nodes (each node handles `subscriptions.concurrent` at once)."""
+        if self._insert(s, secret, max_pending):
+            return None
+        live = self.conn.execute(
+            "SELECT count(*) FROM subscriptions WHERE name = ? AND state <> ?", (s.name, REVOKED)
+        ).fetchone()[0]
+        return TAKEN if live else FULL
+
+    def expire_pending(self, before: datetime, now: datetime) -> list[str]:
+        """Revoke the requests pending since before `before` (no operator decided them): the ids."""
+        rows = self.conn.execute(
+            "SELECT id FROM subscriptions WHERE state = ? AND requested_at < ? ORDER BY id", (PENDING, iso_utc(before))
+        ).fetchall()
+        gone = []
+        for r in rows:
+            cur = self.conn.execute(
+                "UPDATE subscriptions SET state = ?, secret = NULL, decided_at = ?, decided_by = ?, updated_at = ?"
+                " WHERE id = ? AND state = ?",
+                (REVOKED, iso_utc(now), EXPIRED_BY, iso_utc(now), r["id"], PENDING),
+            )
+            if cur.rowcount > 0:
+                gone.append(str(r["id"]))
+        return gone
+
+    def _insert(self, s: Subscription, secret: str, max_pending: int | None) -> bool:
+        # The WHERE makes the count and the insert one statement (and keeps SQLite from reading
+        # ON CONFLICT as part of the SELECT).
         cur = self.conn.execute(
-            f"INSERT INTO subscriptions ({_COLUMNS}, secret) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+            f"INSERT INTO subscriptions ({_COLUMNS}, secret) SELECT ?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?"
+            " WHERE (SELECT count(*) FROM subscriptions WHERE state = ?) < ?"
             " ON CONFLICT DO NOTHING",
             (
                 s.id,
@@ -119,6 +161,8 @@ class Subscriptions:
                 s.paused_reason,
                 s.updated_at or s.requested_at,
                 secret,
+                PENDING,
+                max_pending if max_pending is not None else 2**31 - 1,
             ),
         )
         return cur.rowcount > 0
