@@ -214,7 +214,15 @@ class Endpoint:
             if self.console is None or request.app is not self._operator_app:
                 return _closing(_error(404, "not found"))
             refused = self.console.admits(request)
-            return refused if refused is not None else await handler(request)
+            if refused is not None:
+                return refused
+            response = await handler(request)
+            if request.can_read_body:
+                # Answered without reading the body (refused before it mattered): the
+                # connection is closed after it, and the answer says so, so that a client does
+                # not send its next request on a connection the server is about to drop.
+                response.force_close()
+            return response
         if request.path == SUBSCRIBE_PATH and self._subscribe is not None:
             # The one other path that reads a body: its handler caps and checks it.
             return await handler(request)
