@@ -37,6 +37,9 @@ from warnd.runtime.console_actions import ConsoleActions
 from warnd.runtime.console_state import ConsoleState
 from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
+from warnd.runtime.host_answers import HostAnswers
+from warnd.runtime.host_budget import STATE_KEY as HOST_REQUESTS
+from warnd.runtime.host_budget import HostBudgets
 from warnd.runtime.ingest import Decisions, Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
 from warnd.runtime.maps import Drawing, MapMaker
@@ -143,6 +146,17 @@ class Daemon:
             pictures=self.maps.pictures,
         )
         self.states = FeedStates(self.conn)
+        # The requests of the minute before a restart still count against the hosts' budgets.
+        self.budgets = HostBudgets(
+            self.clock, lambda: self.bundle.config.file.host_settings, persist=self._save_host_requests
+        )
+        try:
+            self.budgets.load(Meta(self.conn).get(HOST_REQUESTS))
+        except DatabaseError as e:
+            log.error("host.budget_unreadable", error=str(e), detail="starting without the last minute's requests")
+        self.answers = HostAnswers()
+        self.metrics.registry.register(self.budgets)
+        self.metrics.registry.register(self.answers)
         self.poller = Poller(
             self.fetcher,
             self.ingest,
@@ -154,6 +168,8 @@ class Daemon:
             may_poll=self.membership.is_leader,
             store=self.store,
             on_drawings=self.maps.make,
+            budgets=self.budgets,
+            answers=self.answers,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -183,10 +199,15 @@ class Daemon:
 
     def _status(self) -> dict[str, Any]:
         """What /status serves, and the console's state document carries."""
+        answers = self.answers.snapshot()
         return self.observer.status(str(self.config_path)) | {
             "node": self.membership.name,
             "role": self.membership.role,
+            "hosts": [h | answers.get(h["host"], {}) for h in self.budgets.snapshot()],
         }
+
+    async def _save_host_requests(self, window: str) -> None:
+        await self.store.run(lambda: Meta(self.conn).put(HOST_REQUESTS, window))
 
     def _console(self, serving: Serving, reads: Database) -> Console:
         """The operator console: its state document (the /status function and more), and its
@@ -401,6 +422,8 @@ class Daemon:
         # them: pause first and let in-flight polls finish, so that no document is cut off
         # half-ingested (each document is one transaction either way).
         self.schedule.pause()
+        # A poll waiting for a host's budget is not made: the next start polls every feed.
+        self.budgets.close()
         if self.poller.in_flight:
             await asyncio.wait(set(self.poller.in_flight), timeout=max(0.1, deadline - loop.time()))
         # Lanes finish the delivery they are in and take no other.
@@ -421,6 +444,8 @@ class Daemon:
         await self.serving.stop()
         await self.maps.stop()
         await self.fetcher.aclose()
+        with contextlib.suppress(Exception):
+            await self.budgets.flush()
         await close_all(self.bundle)
         membership.cancel()
         await self.store.run(self.membership.stop)
