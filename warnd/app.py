@@ -155,6 +155,7 @@ class Daemon:
         except DatabaseError as e:
             log.error("host.budget_unreadable", error=str(e), detail="starting without the last minute's requests")
         self.answers = HostAnswers()
+        self._window_task: asyncio.Future[None] | None = None
         self.metrics.registry.register(self.budgets)
         self.metrics.registry.register(self.answers)
         self.poller = Poller(
@@ -400,8 +401,18 @@ class Daemon:
         """Leader now (at start, or taking over from a node that died): every feed is polled at
         once rather than at its next interval; what the last leader already recorded is known
         from the shared store and is not news again."""
+        if self.shared:
+            # The last leader's requests of this minute count against this node's budgets too.
+            self._window_task = asyncio.ensure_future(self._window_from_store())
         self.schedule.poll_all_now()
         self.dispatcher.wake()
+
+    async def _window_from_store(self) -> None:
+        reads = self.store.reader or self.conn
+        try:
+            self.budgets.load(await self.store.read(lambda: Meta(reads).get(HOST_REQUESTS)))
+        except DatabaseError as e:
+            log.error("host.budget_unreadable", error=str(e), detail="the last leader's requests are not known")
 
     def _displaced(self, why: str) -> None:
         log.error("node.displaced", node=self.membership.name, error=why)

@@ -17,7 +17,7 @@ HOST = "data.bmkg.go.id"
 
 
 def _budgets(per_minute: int | None, window: float = 0.6) -> HostBudgets:
-    return HostBudgets(SystemClock(), lambda: {HOST: HostSettings(per_minute=per_minute)}, window=window)
+    return HostBudgets(SystemClock(), lambda: {HOST: HostSettings(per_minute=per_minute)}, window=window, margin=0.0)
 
 
 def test_a_request_over_the_budget_waits_for_the_oldest_to_leave_the_window() -> None:
@@ -67,13 +67,15 @@ def test_the_window_is_carried_over_a_restart() -> None:
         async def persist(window: str) -> None:
             saved.append(window)
 
-        first = HostBudgets(SystemClock(), lambda: {HOST: HostSettings(per_minute=2)}, persist=persist, window=0.6)
+        first = HostBudgets(
+            SystemClock(), lambda: {HOST: HostSettings(per_minute=2)}, persist=persist, window=0.6, margin=0.0
+        )
         for _ in range(2):
             await first.acquire(HOST, critical=True, feed="a")
         await first.flush()
         assert len(json.loads(saved[-1])[HOST]) == 2
         # The next process reads what the last one wrote: its first request waits.
-        second = HostBudgets(SystemClock(), lambda: {HOST: HostSettings(per_minute=2)}, window=0.6)
+        second = HostBudgets(SystemClock(), lambda: {HOST: HostSettings(per_minute=2)}, window=0.6, margin=0.0)
         second.load(saved[-1])
         waited = await second.acquire(HOST, critical=True, feed="a")
         fresh = _budgets(2)
@@ -146,3 +148,13 @@ def test_grouped_jobs_run_on_their_phase_and_poll_all_now_keeps_it() -> None:
     assert got["a"] % 4 == 0.0 and got["b"] % 4 == 2.0
     assert 0 <= got["a"] - now.timestamp() < 4 and 0 <= got["b"] - now.timestamp() < 4
     assert got["alone"] == now.timestamp()
+
+
+def test_a_window_read_twice_counts_each_request_once_and_requests_of_one_instant_each() -> None:
+    now = time.time()
+    saved = json.dumps({HOST: [now - 10, now - 5, now - 5, now - 120]})
+    b = _budgets(10, window=60.0)
+    b.load(saved)
+    b.load(saved)  # a node elected again reads what it wrote itself
+    # Two requests of one millisecond are two; the one of two minutes ago is gone.
+    assert b.snapshot()[0]["requests_last_minute"] == 3

@@ -19,7 +19,7 @@ import contextlib
 import heapq
 import itertools
 import json
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +34,9 @@ from warnd.obs import get_logger
 log = get_logger("warnd.hosts")
 
 WINDOW = 60.0
+# A request leaves the window a second after its minute: the host sees it some milliseconds
+# after warnd took the slot (a connection, a TLS handshake), and its own minute must hold too.
+MARGIN = 1.0
 STATE_KEY = "host_requests"
 
 
@@ -71,13 +74,14 @@ class HostBudgets:
         settings: Callable[[], Mapping[str, HostSettings]],
         persist: Callable[[str], Awaitable[None]] | None = None,
         window: float = WINDOW,
+        margin: float = MARGIN,
     ) -> None:
         """`settings`: the running config's hosts (read at each request, so a reload applies at
         once). `persist`: writes the window's JSON to the store. `window`: seconds (tests shorten it)."""
         self.clock = clock
         self.settings = settings
         self.persist = persist
-        self.window = window
+        self.window = window + margin
         self.hosts: dict[str, _Host] = {}
         self._arrivals = itertools.count()
         self._closed = False
@@ -194,8 +198,13 @@ class HostBudgets:
                 continue
             h = self._host(str(name))
             # A time ahead of now (the clock stepped back) counts as now: conservative.
-            kept = sorted(min(float(t), now) for t in times if isinstance(t, (int, float)) and t > now - self.window)
-            h.times = deque(sorted([*h.times, *kept]))
+            saved_times = Counter(
+                min(round(float(t), 3), now) for t in times if isinstance(t, (int, float)) and t > now - self.window
+            )
+            # A node taking over reads what the last leader wrote, maybe its own requests among
+            # them: each time counts as often as the larger of the two records has it.
+            merged = saved_times | Counter(round(t, 3) for t in h.times)
+            h.times = deque(sorted(merged.elements()))
 
     def close(self) -> None:
         """Stopping: polls waiting for a slot give up (a restart polls every feed anyway)."""
