@@ -176,7 +176,7 @@ def hedged(n_quakes: int = 32) -> list[Row]:
                 f"most requests in any minute to {host} over the {minutes:.1f} min run",
                 str(n),
                 {"most_per_minute": n, "requests": len(per_host[host]), "budget": budget},
-                f"<= {budget}" if budget else "",
+                f"<= {budget}" if budget else None,
                 n <= budget if budget else None,
             )
         )
