@@ -83,8 +83,9 @@ class Schedule:
         self._triggers: dict[str, dict[str, Any]] = {}
 
     def feeds(self, feeds: Iterable[FeedSpec]) -> None:
-        """One job per feed: feeds gone are removed, a changed interval or jitter is applied to
-        the running job (its next poll stays), a new feed is polled at once."""
+        """One job per feed: feeds gone are removed, a changed interval, jitter or group is applied
+        to the running job (a grouped feed moves to its new phase), a new feed is polled at once
+        (a grouped one at its phase)."""
         specs = list(feeds)
         wanted = {f"{_FEED}{spec.id}": spec for spec in specs}
         phase = phases(specs)
