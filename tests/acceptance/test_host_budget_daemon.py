@@ -13,7 +13,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, posts, wait_for
 from tests.conftest import REGIONS, ROOT, inatews_felt, sample, tews_doc, tews_entry, tews_retimed, write_config
@@ -46,8 +48,10 @@ def _phase(times: list[float], period: float) -> float:
 
 def test_a_hosts_budget_holds_across_restart_and_reload_and_a_group_is_staggered(tmp_path, feed_server):
     port = feed_server.base.rpartition(":")[2]
-    for path in ("/a1.json", "/a2.json", "/b1.json", "/b2.json", "/b3.json"):
+    for path in ("/a2.json", "/b1.json", "/b2.json", "/b3.json"):
         feed_server.serve(path, QUIET)
+    # Like a storage bucket: a cache in front may keep a copy five minutes.
+    feed_server.serve("/a1.json", QUIET, headers={"Cache-Control": "public, max-age=300"})
     # Host 127.0.0.1: two feeds wanting 240 requests a minute against a budget of 8.
     # Host localhost (the same server): a group of three polled every 1.5 s, phases 0, 0.5, 1.0.
     feeds = (
@@ -76,8 +80,22 @@ def test_a_hosts_budget_holds_across_restart_and_reload_and_a_group_is_staggered
         (a,) = [h for h in st["hosts"] if h["host"] == "127.0.0.1"]
         assert a["budget_per_minute"] == BUDGET and a["requests_last_minute"] == BUDGET
         assert a["deferred"] >= 2 and a["waiting"] == 2, a
+        assert a["cache"] == "yes" and a["cache_max_age_s"] == 300 and "300 s old" in a["note"]
         (b,) = [h for h in st["hosts"] if h["host"] == "localhost"]
         assert b["budget_per_minute"] is None and b["requests_last_minute"] >= 6
+        assert b["conditional"] == "honoured" and b["not_modified"] >= 3 and b["cache"] == "unknown"
+        address = (tmp_path / "state" / "listen").read_text().strip()
+        metrics = {
+            (s.name, s.labels.get("host")): s.value
+            for f in text_string_to_metric_families(httpx.get(f"http://{address}/metrics", timeout=10).text)
+            for s in f.samples
+        }
+        assert metrics[("warnd_host_budget_per_minute", "127.0.0.1")] == BUDGET
+        assert metrics[("warnd_host_requests_last_minute", "127.0.0.1")] == BUDGET
+        assert metrics[("warnd_host_deferred_total", "127.0.0.1")] >= 2
+        assert metrics[("warnd_host_waiting", "127.0.0.1")] == 2
+        assert metrics[("warnd_host_cache_max_age_seconds", "127.0.0.1")] == 300
+        assert metrics[("warnd_host_not_modified_total", "localhost")] >= 3
         # The group's polls, as they arrived: one every 0.5 s, in id order.
         per = {
             p: [t for t, q in feed_server.arrived("localhost") if q == p] for p in ("/b1.json", "/b2.json", "/b3.json")
