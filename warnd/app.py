@@ -188,7 +188,7 @@ class Daemon:
             maps=Maps(reads).get,
             console=lambda serving: self._console(serving, reads),
         )
-        self.schedule = Schedule(self.poller.poll, self._health)
+        self.schedule = Schedule(self.poller.poll, self._health, held_back=self.budgets.waiting_feeds.__contains__)
         self.last_good = LastGood(
             lambda: self.bundle,
             lambda: self.store.run(self._waiting),

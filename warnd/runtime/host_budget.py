@@ -85,6 +85,8 @@ class HostBudgets:
         self.hosts: dict[str, _Host] = {}
         self._arrivals = itertools.count()
         self._closed = False
+        # Feeds whose poll waits for a slot now: their runs skipped meanwhile are expected.
+        self.waiting_feeds: set[str] = set()
         self._dirty = False
         self._writer: asyncio.Task[None] | None = None
 
@@ -125,6 +127,7 @@ class HostBudgets:
                     return waited
                 if not deferred:
                     deferred = True
+                    self.waiting_feeds.add(feed)
                     h.deferred += 1
                     log.info(
                         "host.budget_deferred",
@@ -141,6 +144,8 @@ class HostBudgets:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(h.wake.wait(), timeout)
         finally:
+            if deferred:
+                self.waiting_feeds.discard(feed)
             if ticket in h.queue:
                 h.queue.remove(ticket)
                 heapq.heapify(h.queue)

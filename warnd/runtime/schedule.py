@@ -11,7 +11,9 @@ once, is seen within T/N rather than T; and the grid is the same after a restart
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +32,23 @@ HEALTH_EVERY_MAX = 10.0
 HEALTH_EVERY_MIN = 1.0
 
 _FEED = "feed:"
+
+
+_SKIPPED = re.compile(r'job "feed:(\S+) \(.*maximum number of running instances')
+
+
+class _QuietSkips(logging.Filter):
+    """APScheduler warns each time a feed's run is skipped because its last poll still runs. A
+    poll held back by its host's budget makes that the plan, not a fault: those skips are not
+    logged (the deferral is, once, as host.budget_deferred); every other skip still is."""
+
+    def __init__(self, expected: Callable[[str], bool]) -> None:
+        super().__init__()
+        self.expected = expected
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        m = _SKIPPED.search(record.getMessage())
+        return m is None or not self.expected(m.group(1))
 
 
 def phases(feeds: Iterable[FeedSpec]) -> dict[str, float]:
@@ -73,13 +92,17 @@ class Schedule:
         poll: Callable[[str], Awaitable[None]],
         health: Callable[[], Awaitable[None]],
         system_now: Callable[[], datetime] = system_now,
+        held_back: Callable[[str], bool] = lambda feed: False,
     ) -> None:
         """`system_now`: the system clock, steps included, on purpose: APScheduler compares the
-        times it is given with the system's time (see follow_clock), not warnd's timeline."""
+        times it is given with the system's time (see follow_clock), not warnd's timeline.
+        `held_back`: whether a feed's poll waits for its host's budget now."""
         self._poll = poll
         self._health = health
         self._system_now = system_now
         self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self._quiet = _QuietSkips(held_back)
+        logging.getLogger("apscheduler.scheduler").addFilter(self._quiet)
         self._triggers: dict[str, dict[str, Any]] = {}
 
     def feeds(self, feeds: Iterable[FeedSpec]) -> None:
@@ -109,6 +132,7 @@ class Schedule:
                 "interval",
                 args=[spec.id],
                 id=job_id,
+                name=job_id,
                 **trigger,
                 # A feed of a group first polls at its phase (within its group's interval), so the
                 # group starts staggered; any other feed at once.
@@ -171,3 +195,4 @@ class Schedule:
 
     def shutdown(self) -> None:
         self.scheduler.shutdown(wait=False)
+        logging.getLogger("apscheduler.scheduler").removeFilter(self._quiet)
