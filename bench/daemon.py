@@ -341,13 +341,14 @@ def _posted(rig: Rig, since: int, key: str) -> list[float]:
 
 def detection(seconds: float = 45.0) -> list[Row]:
     """Documents change at random moments on feeds polled every 1 s, 2 s and with the catalogue's
-    own settings for InaTEWS datagempa (5 s +- 0.5 s, tsunami PD-1) and BMKG autogempa (15 s
-    +- 1 s); from the change to the first post at the fake X."""
+    own settings for InaTEWS datagempa (5 s, tsunami PD-1) and BMKG autogempa (5 s); each alone,
+    from the change to the first post at the fake X. (The two are of the bmkg-quakes group, so
+    they poll on phases 2.5 s apart; the group as a whole is measured in bench/hedged.py.)"""
     specs = [
         ("every-1s", "/q1.json", "bmkg-tews", "interval: 1, jitter: 0", 1.0),
         ("every-2s", "/q2.json", "bmkg-tews", "interval: 2, jitter: 0", 2.0),
-        ("bmkg-inatews-datagempa", "/datagempa.json", "bmkg-inatews", None, 5.5),
-        ("bmkg-autogempa", "/autogempa.json", "bmkg-tews", None, 16.0),
+        ("bmkg-inatews-datagempa", "/datagempa.json", "bmkg-inatews", None, 5.0),
+        ("bmkg-autogempa", "/autogempa.json", "bmkg-tews", None, 5.0),
     ]
     results: dict[str, list[float]] = {name: [] for name, *_ in specs}
     with scratch() as tmp:
@@ -412,8 +413,8 @@ def detection(seconds: float = 45.0) -> list[Row]:
     rows = []
     for name, _, _, settings, _ in specs:
         f = ms(results[name])
-        nominal = {"every-1s": 1.0, "every-2s": 2.0, "bmkg-inatews-datagempa": 5.0, "bmkg-autogempa": 15.0}[name]
-        jitter = {"bmkg-inatews-datagempa": 0.5, "bmkg-autogempa": 1.0}.get(name, 0.0)
+        nominal = {"every-1s": 1.0, "every-2s": 2.0, "bmkg-inatews-datagempa": 5.0, "bmkg-autogempa": 5.0}[name]
+        jitter = 0.0  # none on the fixed ones; the catalogue's grouped feeds have phases instead
         goal_ms = (nominal + jitter) * 1000 + 100
         met = f.get("p99", 1e9) <= goal_ms if f["n"] else None
         how = settings or "the catalogue's settings"

@@ -4,10 +4,10 @@
     .venv/bin/python bench/run.py --only dispatch  # one section (names below)
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
-dispatch, feed-to-post, detection, rest, shipped (config/warnd.yaml as it is), alertmanager,
-maps (warning map images), imports (each library's memory and time at import). A run of some
-sections replaces their figures in the JSON and keeps the others' (the page names the later run
-beside the full one).
+dispatch, feed-to-post, detection, hedged (a group of documents under a host's budget),
+rest, shipped (config/warnd.yaml as it is), alertmanager, maps (warning map images), imports
+(each library's memory and time at import). A run of some sections replaces their figures in
+the JSON and keeps the others' (the page names the later run beside the full one).
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
 prometheus-alertmanager) and says so if it is missing.
@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alertmanager, daemon, dispatch, imports, maps, micro, performance_doc  # noqa: E402
+from bench import alertmanager, daemon, dispatch, hedged, imports, maps, micro, performance_doc  # noqa: E402
 from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
@@ -38,6 +38,7 @@ SECTIONS = [
     "dispatch",
     "feed-to-post",
     "detection",
+    "hedged",
     "rest",
     "shipped",
     "alertmanager",
@@ -85,6 +86,8 @@ def main() -> int:
             got = f2p
         elif section == "detection":
             got = daemon.detection()
+        elif section == "hedged":
+            got = hedged.hedged()
         elif section == "rest":
             got = daemon.at_rest()
         elif section == "shipped":

@@ -39,6 +39,9 @@ from warnd.runtime.console_actions import ConsoleActions
 from warnd.runtime.console_state import ConsoleState
 from warnd.runtime.credchecks import CredentialChecks
 from warnd.runtime.dispatcher import Dispatcher
+from warnd.runtime.host_answers import HostAnswers
+from warnd.runtime.host_budget import STATE_KEY as HOST_REQUESTS
+from warnd.runtime.host_budget import HostBudgets
 from warnd.runtime.ingest import Decisions, Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
 from warnd.runtime.maps import Drawing, MapMaker
@@ -182,6 +185,18 @@ class Daemon:
             pictures=self.maps.pictures,
         )
         self.states = FeedStates(self.conn)
+        # The requests of the minute before a restart still count against the hosts' budgets.
+        self.budgets = HostBudgets(
+            self.clock, lambda: self.bundle.config.file.host_settings, persist=self._save_host_requests
+        )
+        try:
+            self.budgets.load(Meta(self.conn).get(HOST_REQUESTS))
+        except DatabaseError as e:
+            log.error("host.budget_unreadable", error=str(e), detail="starting without the last minute's requests")
+        self.answers = HostAnswers()
+        self._window_task: asyncio.Future[None] | None = None
+        self.metrics.registry.register(self.budgets)
+        self.metrics.registry.register(self.answers)
         self.poller = Poller(
             self.fetcher,
             self.ingest,
@@ -193,6 +208,8 @@ class Daemon:
             may_poll=self.membership.is_leader,
             store=self.store,
             on_drawings=self.maps.make,
+            budgets=self.budgets,
+            answers=self.answers,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -212,7 +229,7 @@ class Daemon:
             subscribe=SubscribeDesk(self.conn, self.clock, lambda: self.bundle, store=self.store).handle,
             hub=self.hub,
         )
-        self.schedule = Schedule(self.poller.poll, self._health)
+        self.schedule = Schedule(self.poller.poll, self._health, held_back=self.budgets.waiting_feeds.__contains__)
         self.last_good = LastGood(
             lambda: self.bundle,
             lambda: self.store.run(self._waiting),
@@ -233,10 +250,15 @@ class Daemon:
 
     def _status(self) -> dict[str, Any]:
         """What /status serves, and the console's state document carries."""
+        answers = self.answers.snapshot()
         return self.observer.status(str(self.config_path)) | {
             "node": self.membership.name,
             "role": self.membership.role,
+            "hosts": [h | answers.get(h["host"], {}) for h in self.budgets.snapshot()],
         }
+
+    async def _save_host_requests(self, window: str) -> None:
+        await self.store.run(lambda: Meta(self.conn).put(HOST_REQUESTS, window))
 
     def _console(self, serving: Serving, reads: Database) -> Console:
         """The operator console: its state document (the /status function and more), and its
@@ -450,8 +472,18 @@ class Daemon:
         """Leader now (at start, or taking over from a node that died): every feed is polled at
         once rather than at its next interval; what the last leader already recorded is known
         from the shared store and is not news again."""
+        if self.shared:
+            # The last leader's requests of this minute count against this node's budgets too.
+            self._window_task = asyncio.ensure_future(self._window_from_store())
         self.schedule.poll_all_now()
         self.dispatcher.wake()
+
+    async def _window_from_store(self) -> None:
+        reads = self.store.reader or self.conn
+        try:
+            self.budgets.load(await self.store.read(lambda: Meta(reads).get(HOST_REQUESTS)))
+        except DatabaseError as e:
+            log.error("host.budget_unreadable", error=str(e), detail="the last leader's requests are not known")
 
     def _displaced(self, why: str) -> None:
         log.error("node.displaced", node=self.membership.name, error=why)
@@ -472,6 +504,8 @@ class Daemon:
         # them: pause first and let in-flight polls finish, so that no document is cut off
         # half-ingested (each document is one transaction either way).
         self.schedule.pause()
+        # A poll waiting for a host's budget is not made: the next start polls every feed.
+        self.budgets.close()
         if self.poller.in_flight:
             await asyncio.wait(set(self.poller.in_flight), timeout=max(0.1, deadline - loop.time()))
         # Lanes finish the delivery they are in and take no other.
@@ -492,6 +526,8 @@ class Daemon:
         await self.serving.stop()
         await self.maps.stop()
         await self.fetcher.aclose()
+        with contextlib.suppress(Exception):
+            await self.budgets.flush()
         await close_all(self.bundle)
         await self.subscribers.aclose()
         membership.cancel()

@@ -140,6 +140,7 @@ def _print_status(snap: dict[str, Any]) -> None:
         print(line)
         if f["notice"]:
             print(f"    NOTICE since {f['stale_since']}: {f['notice']}")
+    _print_hosts(snap.get("hosts") or [])
     busy = {t: q for t, q in snap["queues"].items() if q["waiting"] or q["dead"]}
     print("queues:" + ("" if busy else " nothing waiting"))
     for t, q in busy.items():
@@ -159,6 +160,22 @@ def _print_status(snap: dict[str, Any]) -> None:
     for w in snap["recent_warnings"]:
         went = ", ".join(f"{t}={state}" for t, state in w["deliveries"].items())
         print(f"  {w['created_at']} {w['account']} {w['kind']} {w['event_id']}: {w['headline'][:60]}  [{went}]")
+
+
+def _print_hosts(hosts: list[dict[str, Any]]) -> None:
+    if hosts:
+        print("hosts (requests in the last minute / budget):")
+    for h in hosts:
+        budget = h["budget_per_minute"] or "no limit"
+        line = (
+            f"  {h['host']:<45} {h['requests_last_minute']:>4} / {budget:<8} most {h['most_in_a_minute']:<4}"
+            f" deferred {h['deferred']} ({h['deferred_s']:g} s)  waiting {h['waiting']}"
+        )
+        if "conditional" in h:
+            line += f"  conditional GET: {h['conditional']}, cache in front: {h['cache']}"
+        print(line)
+        if h.get("note"):
+            print(f"    {h['note']}")
 
 
 def _print_problems(heading: str, problems: list[str]) -> None:

@@ -149,6 +149,11 @@ class FeedSpec(Strict):
     """Recorded documents played in order: `url` names a local folder, and each poll reads the
     next file after the one read last, in name order, staying on the last file once there. For
     the demo and drills; refused for anything but a local folder, so a live feed never has it."""
+    group: Name | None = None
+    """Feeds that carry the same events (BMKG's quake documents: autogempa, gempaterkini,
+    gempadirasakan, InaTEWS datagempa): their polls are spread over the shortest interval of the
+    group, one phase each, so that together they look N times per interval. Jitter is not
+    applied to a feed of a group (the phases already keep its polls apart)."""
 
     @property
     def fail_limit(self) -> float:
@@ -202,6 +207,7 @@ class FeedEntry(Strict):
     credit: str | None = Field(default=None, min_length=1, max_length=40)
     description: str | None = None
     sequence: bool | None = None
+    group: Name | None = None
 
 
 # --- regions --------------------------------------------------------------------------------
@@ -771,6 +777,27 @@ class HttpSettings(Strict):
     as shipped with the certifi package, for hosts without a usable store."""
 
 
+class HostSettings(Strict):
+    """What warnd allows itself towards one host its feeds are read from."""
+
+    per_minute: int | None = Field(default=None, ge=1, le=100_000)
+    """Requests to this host in any sliding minute, at most (feed polls and the documents they
+    link to). A poll that would exceed it waits for a free slot (critical feeds first); it is
+    never dropped. Unset: no limit, the requests are still counted and shown."""
+    cache_bust: bool = False
+    """Add a changing query parameter (`_warnd=<second>`) to every request to this host, so that
+    a cache in front of it cannot answer with a stale copy. Off by default: it makes every poll
+    a miss at the cache and a full request to the origin, which the host did not ask for."""
+
+
+# The hosts whose documented limits warnd knows: BMKG's data.bmkg.go.id and www.bmkg.go.id
+# allow 60 requests a minute per address; warnd keeps a margin of 10 under it.
+DEFAULT_HOSTS: dict[str, HostSettings] = {
+    "data.bmkg.go.id": HostSettings(per_minute=50),
+    "www.bmkg.go.id": HostSettings(per_minute=50),
+}
+
+
 class ConsoleSettings(Strict):
     """The operator console: a web page on the operator listener under /console/ (never on the
     public listener), with its API (docs/operator/console.md)."""
@@ -903,6 +930,13 @@ class ConfigFile(Strict):
     store: StoreSettings = Field(default_factory=StoreSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    hosts: dict[str, HostSettings] = Field(default_factory=dict)
+    """Per host name (as in the feed URLs: data.bmkg.go.id): its request budget and cache
+    policy. Merged over the built-in defaults (data.bmkg.go.id and www.bmkg.go.id: 50 a minute)."""
+
+    @property
+    def host_settings(self) -> dict[str, HostSettings]:
+        return {**DEFAULT_HOSTS, **{h.lower(): s for h, s in self.hosts.items()}}
 
     @property
     def websub_base(self) -> str | None:

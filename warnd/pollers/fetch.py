@@ -46,6 +46,10 @@ class FetchOutcome:
     elapsed: float
     document: str | None = None
     """The file a sequence read (its name in the folder)."""
+    age: float | None = None
+    """The answer's `Age` header: seconds a cache in front of the host has held this copy."""
+    max_age: float | None = None
+    """`Cache-Control: s-maxage` or `max-age`: how long a cache may serve a copy without asking."""
 
 
 def local_path(url: str, base: Path) -> Path:
@@ -154,8 +158,11 @@ class Fetcher:
         try:
             async with self.client.stream("GET", url, headers=headers, timeout=timeout) as r:
                 # httpx counts a 304 as a redirect and not a success; it is neither here.
+                age, max_age = cache_headers(r.headers)
                 if r.status_code == 304:
-                    return FetchOutcome(True, b"", validators, 304, time.monotonic() - started)
+                    return FetchOutcome(
+                        True, b"", validators, 304, time.monotonic() - started, age=age, max_age=max_age
+                    )
                 if r.status_code != 200:
                     raise FetchError(feed, f"HTTP {r.status_code} from {_host(url)}")
                 declared = r.headers.get("content-length")
@@ -168,11 +175,36 @@ class Fetcher:
                     raise FetchError(feed, f"body of {declared} bytes is larger than the cap of {max_bytes}")
                 body = await _read_capped(feed, r, max_bytes)
                 new = Validators(r.headers.get("etag"), r.headers.get("last-modified"))
-                return FetchOutcome(False, body, new, r.status_code, time.monotonic() - started)
+                return FetchOutcome(
+                    False, body, new, r.status_code, time.monotonic() - started, age=age, max_age=max_age
+                )
         except httpx.TooManyRedirects:
             raise FetchError(feed, f"more than {MAX_REDIRECTS} redirects from {_host(url)}") from None
         except httpx.HTTPError as e:
             raise FetchError(feed, f"{type(e).__name__} talking to {_host(url)}: {e}") from None
+
+
+def cache_headers(headers: httpx.Headers) -> tuple[float | None, float | None]:
+    """(Age, the freshness lifetime a shared cache may use) from an answer, None where absent."""
+    age = _seconds(headers.get("age"))
+    max_age = None
+    shared = None
+    for part in headers.get("cache-control", "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "s-maxage":
+            shared = _seconds(value.strip('"'))
+        elif name.lower() == "max-age":
+            max_age = _seconds(value.strip('"'))
+        elif name.lower() in ("no-cache", "no-store"):
+            max_age = 0.0
+    return age, shared if shared is not None else max_age
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return float(value) if value.isdigit() else None
 
 
 SEQUENCE_TAG = "step:"

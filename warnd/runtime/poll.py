@@ -27,6 +27,8 @@ from warnd.pollers.fetch import Fetcher, Validators, local_path
 from warnd.pollers.registry import Parser
 from warnd.redact import public_url, redact_url, scrub
 from warnd.runtime.build import Bundle
+from warnd.runtime.host_answers import HostAnswers
+from warnd.runtime.host_budget import BudgetClosed, HostBudgets, host_of
 from warnd.runtime.ingest import Ingest, IngestReport
 from warnd.runtime.maps import Drawing
 from warnd.runtime.membership import NotLeader
@@ -58,10 +60,16 @@ class Poller:
         may_poll: Callable[[], bool] = lambda: True,
         store: StoreWorker | None = None,
         on_drawings: Callable[[list[Drawing]], None] = lambda drawings: None,
+        budgets: HostBudgets | None = None,
+        answers: HostAnswers | None = None,
     ) -> None:
         """`may_poll`: whether this node polls now (the leader, when several share the store).
         `store`: where the feed's state and its documents are written (by default, in the caller).
-        `on_drawings`: the committed warnings whose maps are to be drawn (runtime.maps)."""
+        `on_drawings`: the committed warnings whose maps are to be drawn (runtime.maps).
+        `budgets`: each request to a host takes a slot of its budget first. `answers`: what the
+        hosts' answers teach (conditional requests honoured, a cache in front)."""
+        self.budgets = budgets
+        self.answers = answers or HostAnswers()
         self.on_drawings = on_drawings
         self.store = store or inline()
         # The feed's validators are read on the store's reading connection, when it has one: a
@@ -119,9 +127,14 @@ class Poller:
         url = ""
         try:
             url = b.feed_url(spec)
+            target = expand_url(url, now)
+            host = host_of(target)
+            if host is not None and self.budgets is not None:
+                await self.budgets.acquire(host, critical=spec.critical, feed=feed_id)
+                target = self._cache_bust(host, target)
             outcome = await self.fetcher.fetch(
                 feed_id,
-                expand_url(url, now),
+                target,
                 timeout=spec.timeout,
                 max_bytes=spec.max_bytes,
                 validators=Validators(state.etag, state.last_modified),
@@ -132,6 +145,16 @@ class Poller:
             # again: recorded as such, never parsed.
             v = outcome.validators
             digest = None if outcome.not_modified else hashlib.sha256(outcome.body).hexdigest()
+            if host is not None:
+                self.answers.observe(
+                    host,
+                    feed_id,
+                    conditional=bool(state.etag or state.last_modified),
+                    not_modified=outcome.not_modified,
+                    same_body=digest is not None and digest == state.body_hash,
+                    age=outcome.age,
+                    max_age=outcome.max_age,
+                )
             if digest is None or digest == state.body_hash:
                 self._record_unchanged(
                     feed_id, flog, now=now, etag=v.etag, last_modified=v.last_modified, body_hash=digest
@@ -183,6 +206,8 @@ class Poller:
                 # the dispatcher does not wait for them.
                 self.on_drawings(report.drawings)
                 self.on_warnings()
+        except BudgetClosed:
+            flog.info("poll.abandoned", reason="stopping", detail="the poll was waiting for the host's budget")
         except NotLeader as e:
             # Another node took over while this one fetched: it polls from here on.
             flog.warning("poll.abandoned", reason=str(e), detail="nothing recorded; the leader polls this feed")
@@ -209,6 +234,14 @@ class Poller:
                 flog.error("store.failed", error=str(se), detail="the feed's failure could not be recorded")
             flog.error("feed.failed", error=error, failures=failures, retry_in_s=round(delay, 1))
             self.metrics.polls.labels(feed_id, "error").inc()
+
+    def _cache_bust(self, host: str, url: str) -> str:
+        """Only where the operator asked for it (hosts.<host>.cache_bust): see runtime.host_answers."""
+        assert self.budgets is not None
+        settings = self.budgets.settings().get(host)
+        if settings is None or not settings.cache_bust:
+            return url
+        return f"{url}{'&' if '?' in url else '?'}_warnd={int(self.clock.now().timestamp())}"
 
     def _record_unchanged(self, feed_id: str, flog: Any, **state: Any) -> None:
         if not self.store.threaded:
@@ -299,6 +332,9 @@ class Poller:
         followed: list[str] = []
         for url in todo[: spec.max_links]:
             target = resolve(base, url, self.fetcher.base)
+            host = host_of(target)
+            if host is not None and self.budgets is not None:
+                await self.budgets.acquire(host, critical=spec.critical, feed=spec.id)
             try:
                 out = await self.fetcher.fetch(
                     spec.id, target, timeout=spec.timeout, max_bytes=spec.max_bytes, validators=Validators()

@@ -44,6 +44,8 @@ class FeedServer(LocalServer):
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.served: list[Served] = []
+        # (time.time() on arrival, the Host header without its port, path): requests per host name.
+        self.arrivals: list[tuple[float, str, str]] = []
         self.before: Callable[[str], None] | None = None
         self.lock = threading.Lock()
 
@@ -51,6 +53,11 @@ class FeedServer(LocalServer):
         with self.lock:
             self.routes[path] = Route(body=body, **kw)  # type: ignore[arg-type]
         return self.base + path
+
+    def arrived(self, host: str | None = None) -> list[tuple[float, str]]:
+        """(arrival time, path) of every request, or of those naming `host` in their Host header."""
+        with self.lock:
+            return [(t, p) for t, h, p in self.arrivals if host is None or h == host]
 
     def hits(self, path: str) -> list[dict[str, str]]:
         with self.lock:
@@ -75,6 +82,7 @@ class _Handler(QuietHandler):
             owner.before(path)
         with owner.lock:
             owner.requests.append((self.path, dict(self.headers)))
+            owner.arrivals.append((time.time(), (self.headers.get("Host") or "").rpartition(":")[0], path))
             route = owner.routes.get(path)
         if route is None:
             self.reply(404, b"not found", "text/plain")
