@@ -172,6 +172,7 @@ class Daemon:
             lambda: self.bundle.config.file,
             self.hub.http,
             leader=self.membership.is_leader,
+            proxied=lambda: self.bundle.outbound.proxied,
         )
         self._merged: tuple[object, object, dict[str, Sender]] | None = None
         self.dispatcher = Dispatcher(

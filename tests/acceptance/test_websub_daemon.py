@@ -34,7 +34,7 @@ def test_a_subscription_survives_a_restart_and_a_quake_is_pushed_once_signed(tmp
     url = feed_server.serve("/autogempa.json", DOMPU)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n"
+    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n  allow_loopback: true\n"
     cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     topic = f"{base}/cap/jabar/index.atom"
     d = DaemonProcess(cfg)
@@ -78,7 +78,7 @@ def test_a_push_cut_off_by_kill_9_is_sent_again_with_the_same_key_and_processed_
     url = feed_server.serve("/autogempa.json", DOMPU)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n"
+    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n  allow_loopback: true\n"
     cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
     d = DaemonProcess(cfg)
     try:

@@ -52,6 +52,7 @@ SECRET = "s3cret-of-the-radio-0123456789"
 FEEDS = "  - id: gempa\n    format: bmkg-tews\n    url: /nonexistent.json\n"
 WEBSUB = f"""websub:
   public_url: {BASE}
+  allow_loopback: true
   lease_min: 60
   dead_after: 2
   requests_per_minute: {{rate}}
@@ -515,3 +516,30 @@ async def test_a_form_sent_in_pieces_is_read_whole_and_one_dripped_too_slowly_is
         answer = await send([body[:10]], 0.0, len(body))
         assert answer.startswith(b"HTTP/1.1 408"), answer
         assert asyncio.get_running_loop().time() - started < 5
+
+
+@run
+async def test_a_callback_leading_inside_the_network_is_never_asked(store, tmp_path, logs):
+    async with hubbed(store, tmp_path) as h:
+        form = {"hub.mode": "subscribe", "hub.topic": TOPIC, "hub.callback": "https://10.0.0.1/cb"}
+        assert (await h.http.post(h.url, data=form)).status_code == 202
+        await h.hub.idle(10)
+        assert h.subs().listing([SubscriptionState.ACTIVE]) == []
+    refused = [line for line in logs if line["event"] == "websub.unverified"]
+    assert len(refused) == 1 and "not a public address" in refused[0]["error"]
+
+
+@run
+async def test_a_push_to_a_callback_that_no_longer_leads_to_a_public_address_is_refused(store, tmp_path, logs):
+    async with hubbed(store, tmp_path) as h:
+        assert (await h.ask("radio")).status_code == 202
+        assert h.subs().listing([SubscriptionState.ACTIVE])
+        # The same subscription, judged as a live hub judges it: its callback (on this machine,
+        # as a name pointed inside the network would be) is checked before the push, which goes
+        # nowhere and waits for its retry.
+        file = h.bundle.config.file
+        live = file.model_copy(update={"websub": file.websub.model_copy(update={"allow_loopback": False})})
+        h.pushes = WebSubPushes(h.node_b, inline(), h.clock, lambda: live, h.hub.http)
+        await h.warn(1, settle=False)
+        assert h.subscriber.state.pushes == []
+    assert any(line["event"] == "websub.address_refused" for line in logs)

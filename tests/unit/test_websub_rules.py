@@ -62,7 +62,17 @@ def test_a_field_given_twice_is_refused():
     ["http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost/cb", "https://r.example/cb?feed=jabar"],
 )
 def test_callbacks_taken(callback):
-    assert parse_request(form(hub_callback=callback), BASE, ACCOUNTS, SETTINGS).callback == callback
+    drill = SETTINGS.model_copy(update={"allow_loopback": True})
+    assert parse_request(form(hub_callback=callback), BASE, ACCOUNTS, drill).callback == callback
+
+
+@pytest.mark.parametrize(
+    "callback",
+    ["http://127.0.0.1:8080/cb", "https://[::1]/cb", "https://localhost/cb"],
+)
+def test_callbacks_on_this_machine_only_in_a_drill(callback):
+    with pytest.raises(Refused, match=r"^hub\.callback: must lead to a public address, not this machine"):
+        parse_request(form(hub_callback=callback), BASE, ACCOUNTS, SETTINGS)
 
 
 @pytest.mark.parametrize(
@@ -75,6 +85,11 @@ def test_callbacks_taken(callback):
         "https://r.example/cb#x",
         "javascript:alert(1)",
         "https:///nohost",
+        # Numbers some resolvers read as 10.0.0.1 or 169.254.169.254, others as something else.
+        "https://167772161/cb",
+        "https://0xa.0.0.1/cb",
+        "https://10.1/cb",
+        "https://2852039166/cb",
     ],
 )
 def test_callbacks_refused(callback):

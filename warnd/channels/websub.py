@@ -27,6 +27,7 @@ import asyncio
 import hashlib
 import hmac
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -78,14 +79,20 @@ def with_query(url: str, params: Mapping[str, str]) -> str:
 
 
 async def verify_intent(
-    http: httpx.AsyncClient, callback: str, params: Mapping[str, str], timeout: float
+    http: httpx.AsyncClient,
+    callback: str,
+    params: Mapping[str, str],
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> str | None:
     """None when the subscriber confirmed (2xx, the challenge as the body); otherwise why not,
-    in words that never quote the callback's secret parts."""
+    in words that never quote the callback's secret parts. `callback` may be pinned to a
+    checked address, `headers` and `extensions` then keeping its Host and TLS name."""
     url = with_query(callback, params)
     try:
         async with asyncio.timeout(timeout):
-            async with http.stream("GET", url) as r:
+            async with http.stream("GET", url, headers=dict(headers or {}), extensions=dict(extensions or {})) as r:
                 body = b""
                 async for chunk in r.aiter_bytes():
                     body += chunk
@@ -103,12 +110,20 @@ async def verify_intent(
     return None
 
 
-async def deny(http: httpx.AsyncClient, callback: str, topic: str, reason: str, timeout: float) -> None:
+async def deny(
+    http: httpx.AsyncClient,
+    callback: str,
+    topic: str,
+    reason: str,
+    timeout: float,
+    headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> None:
     """Tell a subscriber its subscription was denied (spec 5.2); its answer does not matter."""
     url = with_query(callback, {"hub.mode": "denied", "hub.topic": topic, "hub.reason": reason})
     try:
         async with asyncio.timeout(timeout):
-            await http.get(url)
+            await http.get(url, headers=dict(headers or {}), extensions=dict(extensions or {}))
     except (TimeoutError, httpx.HTTPError):
         return
 
@@ -139,8 +154,9 @@ class WebSubSender:
         self._http = http
         self.timeout = timeout
         self.clock = clock
-        # What the sender was built from: a renewal with another secret builds a new one.
-        self.key = (sub.callback, sub.secret, sub.topic, title, links)
+        # What the sender was built from: a renewal with another secret builds a new one (the
+        # runtime adds what its own checks depend on).
+        self.key: tuple[object, ...] = (sub.callback, sub.secret, sub.topic, title, links)
 
     def __repr__(self) -> str:
         return f"WebSubSender({self.sub.id})"
@@ -167,7 +183,10 @@ class WebSubSender:
         where = f"websub {self.sub.id} ({redact_url(self.sub.callback)})"
         try:
             async with asyncio.timeout(self.timeout):
-                r = await self._http().post(self.sub.callback, content=body, headers=self.headers(d, body))
+                url, extra, extensions = await self.destination()
+                r = await self._http().post(
+                    url, content=body, headers=self.headers(d, body) | extra, extensions=extensions
+                )
         except (TimeoutError, httpx.TimeoutException) as e:
             raise DeliveryError(f"{where}: timeout ({type(e).__name__})", Failure.NETWORK) from None
         except httpx.HTTPError as e:
@@ -186,6 +205,11 @@ class WebSubSender:
             detail += " (redirects are not followed)"
         hold = retry_after(r.headers, self.clock.now()) if failure is Failure.RATE_LIMITED else None
         raise DeliveryError(detail, failure, hold_until=hold)
+
+    async def destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        """Where a push goes: the URL, headers to add and httpx's request extensions. The
+        runtime's sender checks and pins the callback's address here (a stranger chose it)."""
+        return self.sub.callback, {}, {}
 
     async def aclose(self) -> None:
         return None

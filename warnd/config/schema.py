@@ -687,6 +687,10 @@ class WebSubSettings(Strict):
     """Subscription requests taken from one client address per minute; more get 429."""
     max_subscriptions: int = Field(default=1000, ge=1, le=100000)
     """Subscriptions the hub holds at most (all feeds); a subscriber beyond it is denied."""
+    allow_loopback: bool = False
+    """Callbacks on this machine (127.0.0.1, ::1) taken: for drills and tests only. Otherwise a
+    callback must lead to public addresses only (runtime.public_address): a stranger names it,
+    and the hub must not reach what only it can reach."""
 
     @field_validator("public_url")
     @classmethod

@@ -37,6 +37,8 @@ from warnd.metrics import Metrics
 from warnd.model import Target, subscription_id
 from warnd.obs import get_logger
 from warnd.redact import carried_secret, redact_url
+from warnd.runtime import public_address
+from warnd.runtime.public_address import numeric_shorthand
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.targets import Targets
 from warnd.store.websub import Subscriptions
@@ -86,9 +88,11 @@ def _one(form: Mapping[str, list[str]], name: str, *, required: bool = True) -> 
     return values[0]
 
 
-def check_callback(url: str) -> str:
-    """The callback as given, or Refused: https, or http to this machine only; no credential in
-    it (a user:password, a secret-looking query parameter), no fragment."""
+def check_callback(url: str, allow_loopback: bool = False) -> str:
+    """The callback as given, or Refused: https, or http to this machine only (and this machine
+    only with `allow_loopback`, for drills); no numeric shorthand for an address, no credential
+    in it (a user:password, a secret-looking query parameter), no fragment. Where a name leads
+    is judged when it is resolved, before each request (runtime.public_address)."""
     if len(url) > MAX_URL:
         raise Refused(f"hub.callback: longer than {MAX_URL} characters")
     try:
@@ -100,6 +104,10 @@ def check_callback(url: str) -> str:
         raise Refused("hub.callback: must be an https URL with a host")
     if parts.scheme == "http" and not is_loopback(host):
         raise Refused("hub.callback: must be https (http only to this machine's loopback address)")
+    if numeric_shorthand(host):
+        raise Refused("hub.callback: a numeric host must be a plain dotted quad or an IPv6 literal")
+    if is_loopback(host) and not allow_loopback:
+        raise Refused("hub.callback: must lead to a public address, not this machine")
     what = carried_secret(url)
     if what is not None:
         raise Refused(
@@ -133,7 +141,7 @@ def parse_request(
         )
     callback = _one(form, "hub.callback")
     assert callback is not None
-    check_callback(callback)
+    check_callback(callback, settings.allow_loopback)
     lease = round(settings.lease)
     asked = _one(form, "hub.lease_seconds", required=False)
     if asked is not None:
@@ -297,11 +305,22 @@ class Hub:
         settings = self.settings()
         wlog = log.bind(subscription=req.id, mode=req.mode, account=req.account, callback=redact_url(req.callback))
         try:
+            try:
+                # The callback's name is resolved, every address checked, and the requests go to
+                # the address checked: a stranger chose it (runtime.public_address).
+                pinned = await public_address.resolve(
+                    req.callback, settings.allow_loopback, pin=not self.outbound().proxied
+                )
+            except public_address.NotPublic as e:
+                self.metrics.websub.labels(req.mode, "unverified").inc()
+                wlog.warning("websub.unverified", error=f"the callback's address is not public ({e})")
+                return
+            at = {"headers": pinned.headers, "extensions": pinned.extensions}
             if req.mode == "subscribe":
                 full = await self.store.run(self._full, req.id, settings.max_subscriptions)
                 if full:
                     why = f"the hub holds its most subscriptions ({settings.max_subscriptions})"
-                    await websub.deny(self.http(), req.callback, req.topic, why, settings.timeout)
+                    await websub.deny(self.http(), pinned.url, req.topic, why, settings.timeout, **at)
                     self.metrics.websub.labels(req.mode, "denied").inc()
                     wlog.warning("websub.denied", reason=why)
                     return
@@ -313,7 +332,7 @@ class Hub:
             }
             if req.mode == "unsubscribe":
                 del params["hub.lease_seconds"]
-            why_not = await websub.verify_intent(self.http(), req.callback, params, settings.timeout)
+            why_not = await websub.verify_intent(self.http(), pinned.url, params, settings.timeout, **at)
             if why_not is not None:
                 self.metrics.websub.labels(req.mode, "unverified").inc()
                 wlog.warning("websub.unverified", error=why_not)

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -28,9 +29,11 @@ from warnd.channels.base import Sender
 from warnd.channels.websub import WebSubSender
 from warnd.clock import Clock
 from warnd.config.schema import ConfigFile
+from warnd.errors import DeliveryError, Failure
 from warnd.model import Subscription, SubscriptionState, Target
 from warnd.obs import get_logger
 from warnd.redact import redact_url
+from warnd.runtime import public_address
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.targets import Targets
 from warnd.store.websub import Subscriptions
@@ -63,6 +66,26 @@ def active_subscriptions(conn: Database, cfg: ConfigFile, now: datetime) -> dict
     return Subscriptions(conn).active_by_account(now)
 
 
+class CheckedWebSubSender(WebSubSender):
+    """A push whose callback's address is checked before every request and the request sent to
+    the address checked: the name may have been pointed inside the network since the
+    subscription was verified (DNS rebinding). A refusal is a network failure: retried, and the
+    subscription paused once it keeps failing."""
+
+    allow_loopback = False
+    proxied = False
+
+    async def destination(self) -> tuple[str, dict[str, str], dict[str, Any]]:
+        try:
+            pinned = await public_address.resolve(self.sub.callback, self.allow_loopback, pin=not self.proxied)
+        except public_address.NotPublic as e:
+            log.warning("websub.address_refused", subscription=self.sub.id, reason=str(e))
+            raise DeliveryError(
+                f"websub {self.sub.id}: its callback's address is not public ({e})", Failure.NETWORK
+            ) from None
+        return pinned.url, pinned.headers, pinned.extensions
+
+
 class WebSubPushes:
     def __init__(
         self,
@@ -72,15 +95,18 @@ class WebSubPushes:
         config: Callable[[], ConfigFile],
         http: Callable[[], httpx.AsyncClient],
         leader: Callable[[], bool] = lambda: True,
+        proxied: Callable[[], bool] = lambda: False,
     ) -> None:
         """`http`: the hub's client (one pool for every callback); `leader`: whether this node
-        expires and pauses subscriptions."""
+        expires and pauses subscriptions; `proxied`: whether an outbound proxy carries the
+        pushes (their addresses are then checked, not pinned: runtime.public_address)."""
         self.conn = conn
         self.store = store
         self.clock = clock
         self.config = config
         self.http = http
         self.leader = leader
+        self.proxied = proxied
         self.subs = Subscriptions(conn)
         self.targets = Targets(conn)
         self._senders: dict[str, Sender] = {}
@@ -130,13 +156,16 @@ class WebSubPushes:
             links = feed_links(base, sub.account)
             title = feed_title(account.name)
             old = self._senders.get(target)
-            key = (sub.callback, sub.secret, sub.topic, title, links)
+            key = (sub.callback, sub.secret, sub.topic, title, links, cfg.websub.allow_loopback, self.proxied())
             if isinstance(old, WebSubSender) and old.key == key:
                 out[target] = old
                 continue
-            out[target] = WebSubSender(
+            made = CheckedWebSubSender(
                 sub, title=title, links=links, http=self.http, timeout=cfg.websub.timeout, clock=self.clock
             )
+            made.allow_loopback, made.proxied = cfg.websub.allow_loopback, self.proxied()
+            made.key = key
+            out[target] = made
         return out
 
     def _expire(self, now: datetime) -> None:
