@@ -8,8 +8,6 @@ messages in order per channel, retrying with backoff, and gives up after a day.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 
@@ -19,6 +17,7 @@ from warnd.errors import DeliveryError
 from warnd.metrics import Metrics
 from warnd.obs import get_logger
 from warnd.runtime.conditions import Condition
+from warnd.runtime.rounds import Rounds
 from warnd.store.backend import Database
 from warnd.store.notices import Notice, Notices
 from warnd.store.worker import StoreWorker, inline
@@ -76,7 +75,7 @@ class NoticeBoard:
         return queued
 
 
-class OpsRelay:
+class OpsRelay(Rounds):
     """Delivers queued ops messages; one channel's outage never holds another's."""
 
     def __init__(
@@ -91,22 +90,7 @@ class OpsRelay:
         self.notices = Notices(conn)
         self.clock = clock
         self.senders = senders
-        self._wake = asyncio.Event()
-        self._stopping = False
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            await self.round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=OPS_ROUND)
+        super().__init__(OPS_ROUND)
 
     async def round(self) -> None:
         senders = self.senders()

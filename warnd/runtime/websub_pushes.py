@@ -16,8 +16,6 @@ Expiry and pausing are done by the leader only, each a conditional update, so th
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,6 +32,7 @@ from warnd.model import Subscription, SubscriptionState, Target
 from warnd.obs import get_logger
 from warnd.redact import redact_url
 from warnd.runtime import public_address
+from warnd.runtime.rounds import Rounds
 from warnd.store.backend import Database, DatabaseError
 from warnd.store.targets import Targets
 from warnd.store.websub import Subscriptions
@@ -86,7 +85,7 @@ class CheckedWebSubSender(WebSubSender):
         return pinned.url, pinned.headers, pinned.extensions
 
 
-class WebSubPushes:
+class WebSubPushes(Rounds):
     def __init__(
         self,
         conn: Database,
@@ -110,26 +109,11 @@ class WebSubPushes:
         self.subs = Subscriptions(conn)
         self.targets = Targets(conn)
         self._senders: dict[str, Sender] = {}
-        self._wake = asyncio.Event()
-        self._stopping = False
+        super().__init__(REFRESH)
 
     def senders(self) -> Mapping[str, Sender]:
         """The active subscriptions' senders, by target (replaced whole at each round)."""
         return self._senders
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-
-    async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            await self.round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=REFRESH)
 
     async def round(self) -> None:
         try:
