@@ -275,9 +275,16 @@ def inatews_felt(entry: dict[str, str]) -> bytes:
     return json.dumps(doc).encode()
 
 
-def cap_links(atom: str) -> list[str]:
-    """The alert documents an account's Atom index links to, newest first (as a partner reads it)."""
+def cap_hrefs(atom: str) -> list[str]:
+    """The links to the alert documents in an account's Atom index, newest first, as written:
+    relative, or absolute under the public URL when the feed names its hub (WebSub)."""
     return re.findall(r'rel="alternate" type="application/cap\+xml" href="([^"]+)"', atom)
+
+
+def cap_links(atom: str) -> list[str]:
+    """The names of the alert documents an account's Atom index links to, newest first (as a
+    partner reads it, each under /cap/<account>/)."""
+    return [href.rsplit("/", 1)[-1] for href in cap_hrefs(atom)]
 
 
 def run_to_exit(

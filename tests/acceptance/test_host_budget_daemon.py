@@ -125,12 +125,11 @@ def test_a_hosts_budget_holds_across_restart_and_reload_and_a_group_is_staggered
         )
         time.sleep(3)
         assert len(on_a()) == BUDGET
-        # Once the first minute is over, the deferred polls go out: not lost, and never more
-        # than the budget in any minute.
-        wait_for(lambda: len(on_a()) > BUDGET, timeout=first + 75 - time.time(), what="the deferred polls")
-        assert sorted(on_a())[BUDGET] >= first + 60
-        time.sleep(2)
+        # Held, never more than the budget in any minute. That the deferred polls go out once
+        # the minute is over is the sliding window's, tested on its own clock
+        # (tests/unit/test_host_budget.py): waiting a real minute here cost CI a minute.
         assert _most_in_a_minute(on_a()) == BUDGET
+        assert sorted(on_a())[-1] < first + 60
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:

@@ -14,7 +14,7 @@ from lxml import etree
 from PIL import Image
 
 from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, wait_for
-from tests.conftest import RULES_ANY_QUAKE, cap_links, write_config
+from tests.conftest import RULES_ANY_QUAKE, cap_hrefs, cap_links, write_config
 from warnd.testing.daemon import DaemonProcess
 from warnd.testing.fake_x import FakeX
 from warnd.testing.webhook_sink import WebhookSink
@@ -82,10 +82,14 @@ maps:
             assert client.get(f"http://{operator}{path}").content == got.content
             assert client.get(f"http://{public}/maps/w-000000000000000000000000.png").status_code == 404
 
-            index = wait_for(
-                lambda: cap_links(client.get(f"http://{public}/cap/jabar/index.atom").text), what="the CAP alert"
-            )
-            alert = client.get(f"http://{public}/cap/jabar/{index[0]}")
+            def published() -> str | None:
+                text = client.get(f"http://{public}/cap/jabar/index.atom").text
+                return text if cap_links(text) else None
+
+            atom = wait_for(published, what="the CAP alert")
+            # With a public URL the feed names its WebSub hub, and links its alerts absolutely.
+            assert cap_hrefs(atom)[0] == f"{PUBLIC_URL}/cap/jabar/{cap_links(atom)[0]}"
+            alert = client.get(f"http://{public}/cap/jabar/{cap_links(atom)[0]}")
 
         # The same map reached X with the post: uploaded once by the account and carried by one
         # of its posts (the first part, or a reply when it was late).
