@@ -100,7 +100,7 @@ def test_a_store_moved_aside_starts_empty(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_a_locked_store_delays_warnings_and_loses_none(tmp_path):
-    out = locked(tmp_path, events=40, spell=8.0)
+    out = locked(tmp_path, events=40, spell=12.0)
     print(out)
     assert (out.lost, out.duplicated, out.crashes) == (0, 0, 0), out
     assert out.delivered == out.expected

@@ -167,7 +167,9 @@ class HostBudgets:
             try:
                 await self.persist(self.dump())
             except Exception as e:  # the store logs and counts its own failures
-                log.error("host.budget_not_saved", error=str(e), detail="a restart may not know this minute's requests")
+                log.error(
+                    "host.budget_store_failed", error=str(e), detail="a restart may not know this minute's requests"
+                )
                 return
 
     async def flush(self) -> None:
