@@ -95,13 +95,18 @@ def test_every_part_of_every_nagekeo_post_reaches_x_in_its_thread(
         refused = [(a.status, a.text) for a in every if a.post_id is None]
         assert refused == [], account
         # A warning's map that was not ready within the wait follows its text as a reply of its
-        # own (channels.x_media): each carries one image and answers the last part of the post
-        # just before it; none repeats. The text parts are judged apart from them.
+        # own (channels.x_media): each carries one image and answers a text post of the account
+        # with its own label (its warning's last part: on a loaded machine the next warning may
+        # be posted before it); none repeats. The text parts are judged apart from them.
         every_post = fake_x.posts_by(account)
+        by_id = {p.id: p for p in every_post}
         maps = [p for p in every_post if (p.text or "").startswith("Peta: ")]
         for m in maps:
-            before = every_post[every_post.index(m) - 1]
-            assert len(m.media_ids) == 1 and m.reply_to == before.id, (account, m.text)
+            answered = by_id.get(m.reply_to or "")
+            # Its words are the headline of the post it answers (and the thread label, if any).
+            headline = (m.text or "")[len("Peta: ") :]
+            assert not (answered.text or "").startswith("Peta: "), (account, m.text)
+            assert headline.startswith((answered.text or "").split("\n", 1)[0].split("…", 1)[0]), (account, m.text)
         assert len({m.text for m in maps}) == len(maps) <= len(mine), account
         attempts = [a for a in every if not (a.text or "").startswith("Peta: ")]
         # Every part sent once, accepted, in order: nothing refused, nothing missing, nothing twice.
