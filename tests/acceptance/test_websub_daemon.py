@@ -28,14 +28,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_a_subscription_survives_a_restart_and_a_quake_is_pushed_once_signed(tmp_path: Path, feed_server):
-    subscriber = WebSubSubscriber({"radio": SECRET})
-    subscriber.start()
+def _hub_config(tmp_path: Path, feed_server) -> tuple[Path, str]:
+    """A daemon replaying the Dompu quake, its hub on a public listener at a known port (the
+    topics name it), callbacks on loopback allowed as in a drill: the config and the hub's base."""
     url = feed_server.serve("/autogempa.json", DOMPU)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n  allow_loopback: true\n"
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
+    return write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True), base
+
+
+def test_a_subscription_survives_a_restart_and_a_quake_is_pushed_once_signed(tmp_path: Path, feed_server):
+    subscriber = WebSubSubscriber({"radio": SECRET})
+    subscriber.start()
+    cfg, base = _hub_config(tmp_path, feed_server)
     topic = f"{base}/cap/jabar/index.atom"
     d = DaemonProcess(cfg)
     try:
@@ -75,11 +81,7 @@ def test_a_subscription_survives_a_restart_and_a_quake_is_pushed_once_signed(tmp
 def test_a_push_cut_off_by_kill_9_is_sent_again_with_the_same_key_and_processed_once(tmp_path: Path, feed_server):
     subscriber = WebSubSubscriber({"radio": SECRET})
     subscriber.start()
-    url = feed_server.serve("/autogempa.json", DOMPU)
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    extra = f"public_listen: 127.0.0.1:{port}\nwebsub:\n  public_url: {base}\n  allow_loopback: true\n"
-    cfg = write_config(tmp_path, feeds=fast_feed(url), rules=RULES_ANY_QUAKE, extra=extra, replay=True)
+    cfg, base = _hub_config(tmp_path, feed_server)
     d = DaemonProcess(cfg)
     try:
         d.ready()
