@@ -194,15 +194,28 @@ def side_by_side(
         ),
     ]
     ratios = [
-        ("warnd feed answer to first X post p99 / Alertmanager API to webhook p99", warnd_latency_p99_ms, f.get("p99")),
-        ("warnd feed answer to partner webhook p99 / Alertmanager API to webhook p99", warnd_hook_p99_ms, f.get("p99")),
+        (
+            "warnd feed answer to first X post (text first) p99 / Alertmanager API to webhook p99",
+            warnd_latency_p99_ms,
+            f.get("p99"),
+            4.0,
+        ),
+        (
+            "warnd feed answer to partner webhook (text first) p99 / Alertmanager API to webhook p99",
+            warnd_hook_p99_ms,
+            f.get("p99"),
+            None,
+        ),
     ]
-    for what, ours, theirs in ratios:
+    for what, ours, theirs, most in ratios:
         if ours is not None and theirs:
             ratio = ours / theirs
-            rows.append(Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, "<= 1", ratio <= 1))
+            goal = f"<= {most:g}" if most is not None else None
+            rows.append(
+                Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, goal, ratio <= most if most else None)
+            )
     if warnd_rate is not None:
         ratio = warnd_rate / rate
         what = "warnd durable webhooks/s (3 partners) / Alertmanager notifications/s"
-        rows.append(Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, ">= 1", ratio >= 1))
+        rows.append(Row("alertmanager", what, f"{ratio:.2f}", {"ratio": ratio}, ">= 1.5", ratio >= 1.5))
     return rows

@@ -208,9 +208,12 @@ class Rig:
 # --- 1. feed-to-post overhead ----------------------------------------------------------------
 
 
-def feed_to_post(n_quakes: int = 200, n_pd1: int = 10) -> list[Row]:
+def feed_to_post(n_quakes: int = 200, n_pd1: int = 10, text_first: bool = False) -> list[Row]:
     """Each quake is published just as a poll arrives; from the moment the feed server wrote the
-    answer's last byte to the first post's arrival at the fake X (and at the partner)."""
+    answer's last byte to the first post's arrival at the fake X (and at the partner).
+    `text_first`: with `maps.wait: 0`, so that no post waits for its map (the daemon's own path
+    to the text post); otherwise as shipped, where a post waits for its map (0.2 s at most for a
+    life-safety one)."""
     with scratch() as tmp:
         folder = Path(tmp)
         quiet = quake_doc(15.0, 80.0, 3.0, datetime.now(UTC) - timedelta(days=1), "quiet")
@@ -227,7 +230,7 @@ def feed_to_post(n_quakes: int = 200, n_pd1: int = 10) -> list[Row]:
                 f"  - {{id: datagempa, format: bmkg-inatews, url: '{fs.base}/datagempa.json', interval: 0.2}}\n"
             )
 
-        rig = Rig(folder, feeds_yaml)
+        rig = Rig(folder, feeds_yaml, extra="maps: {wait: 0}\n" if text_first else "")
         quakes, tsunami = pubs["quakes"], pubs["tsunami"]
         try:
             ready = rig.daemon.ready()
@@ -260,43 +263,61 @@ def feed_to_post(n_quakes: int = 200, n_pd1: int = 10) -> list[Row]:
     fx, fh, fl = ms(q_x), ms(q_hook), ms(q_last)
     tx, th = ms(t_x), ms(t_hook)
     ingest = ms([ln["ingest_ms"] / 1000 for ln in polled if ln.get("feed") == "autogempa"])
+    # The goals are the daemon's own path, the text post: the run where no post waits for its map.
+    how = " (text first: maps.wait 0)" if text_first else " (maps attached: as shipped)"
+    goal = "p99 <= 10 ms" if text_first else None
+    hook_goal = "p99 <= 15 ms" if text_first else None
     rows = [
         Row(
             "feed-to-post",
-            f"quake: poll answer to first post at the fake X ({n_quakes} quakes, 228 rules, 7,837 regions)",
+            f"quake{how}: poll answer to first post at the fake X ({n_quakes} quakes, 228 rules, 7,837 regions)",
             fmt_ms(fx),
-            {"x": fx, "missed": missed},
-            "p99 <= 10 ms",
-            fx.get("p99", 1e9) <= 10,
+            {"x": fx, "missed": missed, "text_first": text_first},
+            goal,
+            fx.get("p99", 1e9) <= 10 if goal else None,
         ),
-        Row(
-            "feed-to-post", "quake: poll answer to the last post of the quake at the fake X", fmt_ms(fl), {"x_last": fl}
-        ),
-        Row("feed-to-post", "quake: poll answer to the partner webhook", fmt_ms(fh), {"webhook": fh}),
         Row(
             "feed-to-post",
-            "quake: in the daemon, parse + ledger + 228 rules + render + outbox commit (the feed.polled ingest_ms)",
+            f"quake{how}: poll answer to the last post of the quake at the fake X",
+            fmt_ms(fl),
+            {"x_last": fl},
+        ),
+        Row(
+            "feed-to-post",
+            f"quake{how}: poll answer to the partner webhook",
+            fmt_ms(fh),
+            {"webhook": fh},
+            hook_goal,
+            fh.get("p99", 1e9) <= 15 if hook_goal else None,
+        ),
+        Row(
+            "feed-to-post",
+            f"quake{how}: in the daemon, parse + ledger + 228 rules + render + outbox commit (the feed.polled"
+            " ingest_ms; the CAP documents are made after it)",
             fmt_ms(ingest),
             {"ingest": ingest},
         ),
         Row(
             "feed-to-post",
-            f"tsunami PD-1: poll answer to first post at the fake X ({n_pd1} warnings)",
+            f"tsunami PD-1{how}: poll answer to first post at the fake X ({n_pd1} warnings)",
             fmt_ms(tx),
             {"x": tx},
-            "p99 <= 10 ms",
-            tx.get("p99", 1e9) <= 10,
+            goal,
+            tx.get("p99", 1e9) <= 10 if goal else None,
         ),
-        Row("feed-to-post", "tsunami PD-1: poll answer to the partner webhook", fmt_ms(th), {"webhook": th}),
-        Row(
-            "startup",
-            "exec to READY=1, national configuration (7,837 regions, 228 rules)",
-            f"{ready:.2f} s",
-            {"ready_s": ready},
-            "<= 2 s",
-            ready <= 2.0,
-        ),
+        Row("feed-to-post", f"tsunami PD-1{how}: poll answer to the partner webhook", fmt_ms(th), {"webhook": th}),
     ]
+    if not text_first:
+        rows.append(
+            Row(
+                "startup",
+                "exec to READY=1, national configuration (7,837 regions, 228 rules)",
+                f"{ready:.2f} s",
+                {"ready_s": ready},
+                "<= 1.5 s",
+                ready <= 1.5,
+            )
+        )
     if missed:
         rows.append(Row("feed-to-post", "quakes that produced no post within 10 s", str(missed), {"missed": missed}))
     return rows
@@ -485,8 +506,8 @@ def at_rest(seconds: float = 40.0) -> list[Row]:
             f" ({n304} of {len(answers)} answers 304, {feeds_polled} feeds, in {t1 - t0:.0f} s)",
             f"{per_hour:.1f} CPU s/hour ({share * 100:.2f} % of one core)",
             {"cpu_s_per_hour": per_hour, "core_share": share, "polls": len(answers), "not_modified": n304},
-            "<= 0.5 % of one core",
-            share <= 0.005,
+            "<= 0.3 % of one core",
+            share <= 0.003,
         ),
         Row(
             "at rest",
@@ -501,8 +522,8 @@ def at_rest(seconds: float = 40.0) -> list[Row]:
             f"exec to READY=1, all {len(catalogue)} catalogue feeds, national configuration",
             f"{ready:.2f} s",
             {"ready_s": ready},
-            "<= 2 s",
-            ready <= 2.0,
+            "<= 1.5 s",
+            ready <= 1.5,
         ),
     ]
 
@@ -605,8 +626,8 @@ def shipped(seconds: float = 20.0) -> list[Row]:
             f"exec to READY=1, config/warnd.yaml as shipped ({len(uses)} feeds, kecamatan points, 38 accounts)",
             f"{ready:.2f} s",
             {"ready_s": ready},
-            "<= 2 s",
-            ready <= 2.0,
+            "<= 1.5 s",
+            ready <= 1.5,
         ),
         Row(
             "shipped",

@@ -82,7 +82,7 @@ def main() -> int:
             hooks = dispatch.webhooks()
             got = hooks + dispatch.x_posts()
         elif section == "feed-to-post":
-            f2p = daemon.feed_to_post()
+            f2p = daemon.feed_to_post() + daemon.feed_to_post(n_quakes=100, text_first=True)
             got = f2p
         elif section == "detection":
             got = daemon.detection()
@@ -146,8 +146,9 @@ def merge(stored: dict[str, Any], new: dict[str, Any], only: list[str]) -> dict[
 
 def _ours(f2p: list[Row], hooks: list[Row]) -> tuple[float | None, float | None, float | None]:
     """warnd's own figures from this run, for the ratios against Alertmanager."""
-    first = next((r for r in f2p if r.what.startswith("quake: poll answer to first post")), None)
-    hook = next((r for r in f2p if r.what.startswith("quake: poll answer to the partner webhook")), None)
+    # The daemon's own path: the run where the text post waits for no map.
+    first = next((r for r in f2p if r.what.startswith("quake (text first") and "first post" in r.what), None)
+    hook = next((r for r in f2p if r.what.startswith("quake (text first") and "partner webhook" in r.what), None)
     three = next((r for r in hooks if r.figures.get("targets") == 3), None)
     return (
         first.figures["x"].get("p99") if first else None,

@@ -33,6 +33,7 @@ from warnd.runtime import conditions, health
 from warnd.runtime.build import Bundle
 from warnd.runtime.bulletins import BulletinDesk
 from warnd.runtime.cap_feeds import CapFeeds
+from warnd.runtime.cap_fill import CapFill
 from warnd.runtime.conditions import Live
 from warnd.runtime.console import Console
 from warnd.runtime.console_actions import ConsoleActions
@@ -150,6 +151,7 @@ class Daemon:
             fence=self.membership.fence,
             decisions=self.decisions,
             subscribed=lambda: self.subscribers.partners,
+            defer_cap=True,
         )
         # The WebSub hub (POST /websub) and its subscriptions' pushes, which go through the outbox
         # like every delivery.
@@ -185,6 +187,9 @@ class Daemon:
             store=self.store,
             pictures=self.maps.pictures,
         )
+        # The CAP documents of warnings committed without them, made once their text posts are
+        # on their way (and, on any node, those a stopped node left behind).
+        self.caps = CapFill(self.conn, self.store, self.clock, lambda: self.bundle, self.metrics, self.dispatcher.wake)
         self.states = FeedStates(self.conn)
         # The requests of the minute before a restart still count against the hosts' budgets.
         self.budgets = HostBudgets(
@@ -211,6 +216,7 @@ class Daemon:
             on_drawings=self.maps.make,
             budgets=self.budgets,
             answers=self.answers,
+            on_caps=self.caps.fill,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -347,6 +353,7 @@ class Daemon:
         await self.subscribers.refresh()
         subscribers = asyncio.create_task(self.subscribers.run(), name="subscribers")
         dispatch = asyncio.create_task(self.dispatcher.run(), name="dispatcher")
+        caps = asyncio.create_task(self.caps.run(), name="cap-fill")
         ops = asyncio.create_task(self.ops.run(), name="ops")
         checks = asyncio.create_task(self.checks.run(), name="credential-checks")
         await self.websub.round()
@@ -409,6 +416,8 @@ class Daemon:
         checks.cancel()
         self.websub.stop()
         websub.cancel()
+        self.caps.stop()
+        caps.cancel()
         await self.last_good.stop()
         await self._shutdown(dispatch, ops, watchdog, membership)
 

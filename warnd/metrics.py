@@ -136,6 +136,11 @@ class Metrics:
             ["mode", "outcome"],
             registry=r,
         )
+        self.cap_failed = Counter(
+            "warnd_cap_failed",
+            "CAP documents that could not be made (their CAP deliveries went without one).",
+            registry=r,
+        )
         self.maps_made = Counter("warnd_maps_made", "Warning maps drawn and stored.", registry=r)
         self.maps_failed = Counter(
             "warnd_maps_failed",

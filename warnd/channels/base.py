@@ -140,6 +140,13 @@ class Sender(Protocol):
     async def aclose(self) -> None: ...
 
 
+def needs_cap(sender: Sender) -> bool:
+    """Whether what the sender delivers is the warning's CAP document (a CAP feed entry, a
+    WebSub push, a partner who takes CAP), so that it waits for the document to be made. A
+    sender says so with a `needs_cap` attribute; the others never wait."""
+    return bool(getattr(sender, "needs_cap", False))
+
+
 @runtime_checkable
 class Probed(Protocol):
     """A sender whose credential or endpoint can be checked without delivering anything."""

@@ -328,7 +328,7 @@ class BlueskySender:
         if job.picture is None:
             return None
         d = job.delivery
-        budget = LIFE_SAFETY_WAIT if d.life_safety else self.picture_wait
+        budget = min(LIFE_SAFETY_WAIT, self.picture_wait) if d.life_safety else self.picture_wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         try:

@@ -33,6 +33,8 @@ class CapFeedSender:
     replies = False
     batch = 32
     channel = "cap_feed"
+    # What it delivers is the warning's CAP document: it waits for it (runtime.cap_fill).
+    needs_cap = True
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()
 

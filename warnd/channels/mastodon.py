@@ -289,7 +289,7 @@ class MastodonSender:
         that gets its media id once it is, for a reply after the text: `later`)."""
         if job.picture is None:
             return None, None
-        wait = LIFE_SAFETY_WAIT if job.delivery.life_safety else self.picture_wait
+        wait = min(LIFE_SAFETY_WAIT, self.picture_wait) if job.delivery.life_safety else self.picture_wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         picture, missing = await self._picture(job, wait)

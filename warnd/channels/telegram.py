@@ -153,7 +153,9 @@ class TelegramSender:
         picture: Picture | None = None
         missing = False
         if not done and job.picture is not None:
-            picture, missing = await self._picture(job, LIFE_SAFETY_WAIT if d.life_safety else self.picture_wait)
+            picture, missing = await self._picture(
+                job, min(LIFE_SAFETY_WAIT, self.picture_wait) if d.life_safety else self.picture_wait
+            )
         for n, text in enumerate(parts[len(done) :], len(done) + 1):
             if d.unanswered == n:
                 log.warning(

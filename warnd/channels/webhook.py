@@ -181,6 +181,11 @@ class WebhookSender:
     def __repr__(self) -> str:
         return f"WebhookSender({self.partner})"
 
+    @property
+    def needs_cap(self) -> bool:
+        """A partner who takes CAP waits for the warning's document (runtime.cap_fill)."""
+        return self.fmt == "cap"
+
     def cost(self, job: Job) -> int:
         return 1
 

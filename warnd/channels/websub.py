@@ -133,6 +133,8 @@ class WebSubSender:
     # A repeat is harmless (the subscriber dedupes on the Idempotency-Key or the entry id).
     batch = 8
     channel = "websub"
+    # What it delivers is the warning's CAP document: it waits for it (runtime.cap_fill).
+    needs_cap = True
     hold_keys: tuple[str, ...] = ()
     budgets: tuple[Budget, ...] = ()
 

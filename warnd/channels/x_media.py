@@ -121,7 +121,7 @@ class Media:
         if job.picture is None:
             return None, None
         life_safety = job.delivery.life_safety
-        budget = LIFE_SAFETY_WAIT if life_safety else self.wait
+        budget = min(LIFE_SAFETY_WAIT, self.wait) if life_safety else self.wait
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         picture, missing = await self._picture(job, budget)

@@ -250,7 +250,8 @@ class MastodonChannel(Strict):
     """Name of the credential holding the account's access token (scopes write:statuses, write:media)."""
     timeout: Duration = 10.0
     picture_wait: Duration = 2.0
-    """How long a status that is not life-safety waits for its map (life safety: 0.2 s)."""
+    """How long a status that is not life-safety waits for its map (life safety: 0.2 s at most,
+    and no longer than this; 0: the text never waits, the map follows as a reply)."""
 
     @field_validator("instance")
     @classmethod
@@ -645,7 +646,8 @@ class MapsSettings(Strict):
     enabled: bool = True
     wait: float = Field(default=2.0, ge=0, le=30)
     """How long a post that is not life-safety waits for its map (seconds); a life-safety post
-    waits at most 0.2 s. A map not ready in time follows the post as a reply."""
+    waits at most 0.2 s, and no longer than this. A map not ready in time follows the post as a
+    reply; 0: the text never waits for its map (every map is a reply)."""
     public_url: str | None = None
     """The base URL under which the public listener is reachable from outside, e.g.
     https://warnd.example.org: partners' webhook bodies and CAP alerts then name each map's URL.

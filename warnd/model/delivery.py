@@ -128,6 +128,8 @@ class Delivery:
     event: HazardEvent | None = field(default=None, hash=False, compare=False)
     attribution: str | None = field(default=None, hash=False, compare=False)
     cap: str = ""
+    # Its CAP document is still being made (runtime.cap_fill): a channel that carries CAP waits.
+    cap_pending: bool = field(default=False, hash=False, compare=False)
     # The alt text of the warning's published map (pipeline.issue), stored beside its event.
     map_alt: str | None = field(default=None, hash=False, compare=False)
 

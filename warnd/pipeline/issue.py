@@ -118,6 +118,9 @@ class Desk:
     # The WebSub subscriptions that get each account's next warning (active, within their
     # lease), by account: read from the store by runtime, handed in as data.
     websub: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Automatic warnings get their CAP documents after the commit (Issued.cap_order): the daemon,
+    # which posts the text first; a simulation makes them at once.
+    defer_cap: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,12 +133,49 @@ class Issued:
     # which the outbox keeps beside the warning (what partners' webhooks carry).
     event: HazardEvent
     attribution: str | None
-    cap: str
+    # Its CAP 1.2 document; None: made after the warning is committed (`cap_order`, runtime.cap_fill),
+    # so that the polygons of regions not warned before are not on the path of the text post.
+    cap: str | None
     # What a screen reader says for the warning's published map (warnd.maps.alt), made here,
     # where the match's regions and notes are known, and kept with the warning: partners'
     # webhooks, its CAP <resourceDesc> and the X post's image all say these words. None: no
     # map is published for it.
     map_alt: str | None = None
+    # What the account posted about the event before it, oldest first (its CAP <references>).
+    earlier: tuple[Warning, ...] = ()
+
+    @property
+    def cap_order(self) -> CapOrder:
+        return CapOrder(self.warning, self.event, self.earlier, self.attribution, self.map_alt)
+
+
+@dataclass(frozen=True, slots=True)
+class CapOrder:
+    """What a warning's CAP document is made from, when it is made after the warning's commit:
+    right after it by the node that issued it, or from the store by any node when that one
+    stopped first (runtime.cap_fill)."""
+
+    warning: Warning
+    event: HazardEvent
+    earlier: tuple[Warning, ...]
+    attribution: str | None
+    map_alt: str | None
+
+
+def make_cap(order: CapOrder, desk: Desk, texts: Mapping[str, str] | None = None) -> str:
+    """The warning's CAP 1.2 document, as the configuration `desk` was built from says."""
+    return render_cap(
+        order.warning,
+        order.event,
+        order.earlier,
+        attribution=order.attribution,
+        sender=desk.cap_sender,
+        sender_name=desk.cap_sender_name,
+        outlines=desk.outlines,
+        map_url=map_url(desk.maps_url, order.warning),
+        texts=texts,
+        map_alt=order.map_alt,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,6 +337,7 @@ def _issued(
         desk.attribution(ev.feed),
         lambda target: history.targeted(ev.id, w.account, target),
         notes=notes,
+        defer_cap=desk.defer_cap,
     )
 
 
@@ -309,37 +350,28 @@ def issued(
     already: Callable[[Target], bool],
     texts: Mapping[str, str] | None = None,
     notes: Sequence[tuple[str, str]] = (),
+    defer_cap: bool = False,
 ) -> Issued:
     """The warning with every delivery it needs: its account, the account's CAP feed, and the
     partners subscribed to it (`already`: whether a target got an earlier warning of the
     account about the event), with its CAP document crediting `attribution` (`texts`: the
-    warning's words in its other languages, for the CAP blocks of those) and, when maps are
-    published, the map's alt text (`notes`: what the match says of each region). The last part
-    of issuing an automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
-    url = map_url(desk.maps_url, w)
+    warning's words in its other languages, for the CAP blocks of those; `defer_cap`: made
+    after the commit instead, from `Issued.cap_order`) and, when maps are published, the map's
+    alt text (`notes`: what the match says of each region). The last part of issuing an
+    automatic warning and an operator's bulletin alike (pipeline.bulletin)."""
     alt = None
-    if url is not None and desk.regions is not None:
+    if map_url(desk.maps_url, w) is not None and desk.regions is not None:
         # Imported only when maps are published: warnd.maps brings Pillow, kept off the
         # start-up path of a daemon that draws no map.
         from warnd.maps import alt_text
 
         alt = alt_text(ev, w, desk.regions, credit=desk.renderer.credit(ev), notes=dict(notes) or None)
-    cap = render_cap(
-        w,
-        ev,
-        earlier,
-        attribution=attribution,
-        sender=desk.cap_sender,
-        sender_name=desk.cap_sender_name,
-        outlines=desk.outlines,
-        map_url=url,
-        texts=texts,
-        map_alt=alt,
-    )
+    order = CapOrder(w, ev, tuple(earlier), attribution, alt)
+    cap = None if defer_cap else make_cap(order, desk, texts)
     view = desk.accounts.get(w.account)
     channels = view.channels if view is not None else (None,)
     to = targets(w, ev.hazard.value, desk.partners, already, channels, desk.websub)
-    return Issued(w, tuple(to), ev, attribution, cap, alt)
+    return Issued(w, tuple(to), ev, attribution, cap, alt, order.earlier)
 
 
 def targets(

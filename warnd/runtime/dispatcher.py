@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from warnd.channels.base import Job, Pictures, Sender, Sent
+from warnd.channels.base import Job, Pictures, Sender, Sent, needs_cap
 from warnd.clock import Clock
 from warnd.config.schema import DispatchSettings
 from warnd.errors import DeliveryError, Failure
@@ -50,6 +51,9 @@ log = get_logger("warnd.dispatch")
 SWEEP_EVERY = 2.0
 # A reply waits for the post it answers; checked this often.
 REPLY_WAIT = 0.5
+# How long a lane whose head waits for its CAP document looks again, unless woken sooner (the
+# document stored wakes every lane).
+CAP_WAIT = 1.0
 # Failures that say the platform is not answering, rather than refusing this delivery.
 OUTAGE = (Failure.SERVER_ERROR, Failure.NETWORK)
 _OUTAGE_REASONS = tuple(f.value for f in OUTAGE)
@@ -328,6 +332,10 @@ class Dispatcher:
                     return REPLY_WAIT
                 elif anchor.state is DeliveryState.SENT:
                     reply_to = anchor.remote_id
+        if d.cap_pending and needs_cap(sender):
+            # Its CAP document is being made (runtime.cap_fill), which wakes the lanes when it
+            # is stored; the lane keeps its order meanwhile.
+            return CAP_WAIT
         job = self._job(d, reply_to)
 
         waits = [state.hold_until]
@@ -366,7 +374,8 @@ class Dispatcher:
         if size > 1 and reply_to is None and not sender.budgets:
             # A backlog goes out in batches: marked in flight together and recorded sent
             # together, two commits per batch instead of two per delivery.
-            batch += self.outbox.following(target, d, now, size - 1)
+            following = self.outbox.following(target, d, now, size - 1)
+            batch += itertools.takewhile(lambda x: not (x.cap_pending and needs_cap(sender)), following)
         claimed = self.outbox.begin_many([x.id for x in batch], now)
         if d.id not in claimed:
             # Another node claimed it first: what this node did claim goes back, in order.

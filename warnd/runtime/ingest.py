@@ -2,7 +2,8 @@
 
 All of it happens in ONE database transaction: the ledger never records an event whose
 warnings were not committed with it. If anything fails half-way the whole document is rolled
-back and the next poll brings it again.
+back and the next poll brings it again. In the daemon the warnings' CAP documents are the one
+thing made after the commit (`defer_cap`, runtime.cap_fill), off the path of the text post.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from warnd.model import (
 )
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
-from warnd.pipeline.issue import AGED, Desk, Drop, Issue, Issued, issue
+from warnd.pipeline.issue import AGED, CapOrder, Desk, Drop, Issue, Issued, issue
 from warnd.rules.engine import Skip, evaluate_many
 from warnd.runtime.build import Bundle
 from warnd.runtime.maps import Drawing
@@ -65,6 +66,8 @@ class IngestReport:
     unmapped_zones: list[str] = field(default_factory=list)
     # Events a rule matched that were too old to post, by reason (stale, baseline): recorded only.
     too_old: Counter[str] = field(default_factory=Counter)
+    # The committed warnings whose CAP documents are still to be made (runtime.cap_fill).
+    caps: list[CapOrder] = field(default_factory=list)
 
 
 class Decisions:
@@ -147,6 +150,7 @@ class Ingest:
         decisions: Decisions | None = None,
         simulated: bool = False,
         subscribed: Callable[[], Mapping[str, Partner]] = dict,
+        defer_cap: bool = False,
     ) -> None:
         """`decisions`: where each committed document's trace is kept (with the rules that did
         not fire for the event's hazard). `explain`: report (and log at debug) every rule that
@@ -156,7 +160,10 @@ class Ingest:
         current whatever the config says (simulate, following the documents' own times).
         `simulated`: a simulation's outbox, never sent: its warnings are logged as
         `warning.simulated`, not `warning.queued`. `subscribed`: the partners that subscribed
-        themselves and were approved (runtime.subscribers), as they stand now."""
+        themselves and were approved (runtime.subscribers), as they stand now. `defer_cap`:
+        commit the warnings without their CAP documents, listed in the report's `caps` for the
+        caller to make once the text posts are on their way (runtime.cap_fill)."""
+        self.defer_cap = defer_cap
         self.subscribed = subscribed
         self.replay = replay
         self.simulated = simulated
@@ -184,7 +191,7 @@ class Ingest:
             baseline=baseline,
             replay=self.replay or b.config.file.replay,
         )
-        desk = issue_desk(b, self.subscribed())
+        desk = replace(issue_desk(b, self.subscribed()), defer_cap=self.defer_cap)
         # Said once the transaction commits: a document rolled back queued nothing.
         committed: list[tuple[Issued, Any]] = []
         with self.conn.transaction():
@@ -293,6 +300,8 @@ class Ingest:
                 continue
             report.drawings.append(commit(self.outbox, o, now, notes))
             report.warnings.append(o.warning)
+            if o.cap is None:
+                report.caps.append(o.cap_order)
             out.append((o, elog))
         return out
 

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from warnd.errors import FeedError
 from warnd.metrics import Metrics
 from warnd.model import ParseResult, Reason, Source
 from warnd.obs import get_logger
+from warnd.pipeline.issue import CapOrder
 from warnd.pollers.fetch import Fetcher, Validators, local_path
 from warnd.pollers.registry import Parser
 from warnd.redact import public_url, redact_url, scrub
@@ -62,15 +63,19 @@ class Poller:
         on_drawings: Callable[[list[Drawing]], None] = lambda drawings: None,
         budgets: HostBudgets | None = None,
         answers: HostAnswers | None = None,
+        on_caps: Callable[[list[CapOrder]], Awaitable[None]] | None = None,
     ) -> None:
         """`may_poll`: whether this node polls now (the leader, when several share the store).
         `store`: where the feed's state and its documents are written (by default, in the caller).
         `on_drawings`: the committed warnings whose maps are to be drawn (runtime.maps).
+        `on_caps`: the CAP documents of the committed warnings, made once the text posts are on
+        their way (runtime.cap_fill; an ingest that defers them needs it).
         `budgets`: each request to a host takes a slot of its budget first. `answers`: what the
         hosts' answers teach (conditional requests honoured, a cache in front)."""
         self.budgets = budgets
         self.answers = answers or HostAnswers()
         self.on_drawings = on_drawings
+        self.on_caps = on_caps
         self.store = store or inline()
         # The feed's validators are read on the store's reading connection, when it has one: a
         # poll never waits behind a write that waits out another process's lock.
@@ -178,6 +183,12 @@ class Poller:
             self._unchanged.pop(feed_id, None)
             report = await self.store.run(self.ingest.handle, feed_id, result, baseline=baseline)
             took = time.perf_counter() - started
+            if report.warnings:
+                # Committed: the dispatcher goes now, before anything else of this poll. The
+                # maps are started first, so a sender asking for one finds it under way; the
+                # dispatcher does not wait for them.
+                self.on_drawings(report.drawings)
+                self.on_warnings()
             await self.store.run(self._ingested, feed_id, now, v, digest, result, followed, complete)
             self._count(feed_id, result, report)
             self._stored(flog)
@@ -201,11 +212,8 @@ class Poller:
                 elapsed_ms=round(outcome.elapsed * 1000, 1),
                 ingest_ms=round(took * 1000, 1),
             )
-            if report.warnings:
-                # The maps are started first, so a sender asking for one finds it under way;
-                # the dispatcher does not wait for them.
-                self.on_drawings(report.drawings)
-                self.on_warnings()
+            if report.caps and self.on_caps is not None:
+                await self.on_caps(report.caps)
         except BudgetClosed:
             flog.info("poll.abandoned", reason="stopping", detail="the poll was waiting for the host's budget")
         except NotLeader as e:

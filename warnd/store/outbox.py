@@ -33,6 +33,8 @@ from warnd.store.issued import NOT_DROPPED, first_delivery
 _OPEN = ("pending", "retry", "in_flight")
 _QUEUED = ("pending", "retry")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A delivery with what it needs of its warning.
+_SELECT = "SELECT d.*, w.data, w.event, w.cap, w.cap_pending FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,19 +68,20 @@ class Outbox:
         *,
         event: HazardEvent | None = None,
         attribution: str | None = None,
-        cap: str = "",
+        cap: str | None = "",
         map_alt: str | None = None,
     ) -> bool:
         """Add a warning and one pending delivery per target; False if it was already there.
         Call inside the ingest transaction. `event` is stored with the source's `attribution`
         beside its fields, as partners' webhooks carry it, and with the alt text of the
-        warning's published map when it has one (a row without is as it always was)."""
+        warning's published map when it has one (a row without is as it always was). `cap`
+        None: its CAP document follows (`fill_caps`)."""
         stored = event_json(event, attribution)
         if stored and map_alt:
             stored["map_alt"] = map_alt
         cur = self.conn.execute(
             "INSERT INTO warnings (id, event_id, revision, rule, account, kind, priority,"
-            " created_at, data, event, cap) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+            " created_at, data, event, cap, cap_pending) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
             (
                 warning.id,
                 warning.event_id,
@@ -90,7 +93,8 @@ class Outbox:
                 iso_utc(now),
                 json.dumps(warning.to_json()),
                 json.dumps(stored),
-                cap,
+                cap or "",
+                int(cap is None),
             ),
         )
         if cur.rowcount == 0:
@@ -103,6 +107,31 @@ class Outbox:
                 (warning.id, target, DeliveryState.PENDING.value, rank, iso_utc(now), iso_utc(now)),
             )
         return True
+
+    # --- CAP documents made after the commit (runtime.cap_fill) ----------------------------
+
+    def fill_caps(self, caps: Sequence[tuple[str, str]]) -> int:
+        """Store the CAP documents (warning id, document) of warnings committed without one, with
+        one commit; how many were still waiting (another node may have made one first: the
+        same document, made from the same rows)."""
+        with self.conn.transaction():
+            n = 0
+            for warning_id, cap in caps:
+                cur = self.conn.execute(
+                    "UPDATE warnings SET cap = ?, cap_pending = 0 WHERE id = ? AND cap_pending = 1",
+                    (cap, warning_id),
+                )
+                n += max(cur.rowcount, 0)
+        return n
+
+    def caps_pending(self, before: datetime, limit: int = 50) -> list[Row]:
+        """Warnings committed by `before` whose CAP document is not there yet, oldest first:
+        id, event_id, account, data and event, as stored."""
+        return self.conn.execute(
+            "SELECT id, event_id, account, data, event FROM warnings WHERE cap_pending = 1 AND created_at <= ?"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (iso_utc(before), limit),
+        ).fetchall()
 
     # --- working the lanes ----------------------------------------------------------------
 
@@ -119,9 +148,7 @@ class Outbox:
         row = self.conn.execute(
             # Literal states, so the partial index deliveries_queued answers it; deliveries are
             # inserted in issue order, so the id is the age.
-            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.target = ? AND d.state IN ('pending', 'retry')"
-            " ORDER BY d.priority_rank, d.id LIMIT 1",
+            _SELECT + " WHERE d.target = ? AND d.state IN ('pending', 'retry') ORDER BY d.priority_rank, d.id LIMIT 1",
             (target,),
         ).fetchone()
         return _delivery(row) if row else None
@@ -130,8 +157,7 @@ class Outbox:
         """The deliveries of a lane that come right after `after` and are due now, in lane
         order: what a lane may take with it in one batch."""
         rows = self.conn.execute(
-            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.target = ? AND d.state IN ('pending', 'retry') AND d.id != ?"
+            _SELECT + " WHERE d.target = ? AND d.state IN ('pending', 'retry') AND d.id != ?"
             " ORDER BY d.priority_rank, d.id LIMIT ?",
             (target, after.id, limit),
         ).fetchall()
@@ -192,8 +218,7 @@ class Outbox:
 
     def get(self, delivery_id: int) -> Delivery | None:
         row = self.conn.execute(
-            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.id = ?",
+            _SELECT + " WHERE d.id = ?",
             (delivery_id,),
         ).fetchone()
         return _delivery(row) if row else None
@@ -261,8 +286,7 @@ class Outbox:
     def _requeue(self, where: str, args: list[Any], now: datetime, why: str) -> list[Delivery]:
         with self.conn.transaction():
             rows = self.conn.execute(
-                "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-                f" WHERE d.state = 'in_flight'{where}{self.conn.lock_rows}",
+                _SELECT + f" WHERE d.state = 'in_flight'{where}{self.conn.lock_rows}",
                 args,
             ).fetchall()
             # The part after the last one recorded may have gone out unanswered (an attempt's
@@ -286,10 +310,7 @@ class Outbox:
     def overdue(self, now: datetime, give_up_after: float, targets: Sequence[str] | None = None) -> list[Delivery]:
         """Queued deliveries older than the give-up time (optionally of some targets only)."""
         cutoff = iso_utc(now - timedelta(seconds=give_up_after))
-        sql = (
-            "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id"
-            " WHERE d.state IN (?,?) AND d.created_at < ?"
-        )
+        sql = _SELECT + " WHERE d.state IN (?,?) AND d.created_at < ?"
         args: list[Any] = [*_QUEUED, cutoff]
         if targets is not None:
             sql += f" AND d.target IN ({placeholders(len(targets))})"
@@ -301,7 +322,7 @@ class Outbox:
     def listing(
         self, states: Sequence[str] | None = None, target: str | None = None, limit: int = 100
     ) -> list[Delivery]:
-        sql = "SELECT d.*, w.data, w.event, w.cap FROM deliveries d JOIN warnings w ON w.id = d.warning_id WHERE 1 = 1"
+        sql = _SELECT + " WHERE 1 = 1"
         args: list[Any] = []
         if states:
             sql += f" AND d.state IN ({placeholders(len(states))})"
@@ -427,5 +448,6 @@ def _delivery(row: Row) -> Delivery:
         event=HazardEvent.from_json(event) if event else None,
         attribution=event.get("attribution"),
         cap=row["cap"] or "",
+        cap_pending=bool(row["cap_pending"]),
         map_alt=event.get("map_alt"),
     )

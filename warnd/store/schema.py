@@ -343,6 +343,14 @@ CREATE TABLE websub_subscriptions (
 CREATE INDEX websub_subscriptions_state ON websub_subscriptions (state, account);
 """
 
+# A warning's CAP document made after the warning is committed (runtime.cap_fill), so that making
+# its polygons is not on the path of the text post: `cap_pending` is 1 until it is there, and the
+# deliveries that carry CAP wait for it.
+_V14 = """
+ALTER TABLE warnings ADD COLUMN cap_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX warnings_cap_pending ON warnings (created_at) WHERE cap_pending = 1;
+"""
+
 SQLITE = "sqlite"
 POSTGRES = "postgres"
 REAL = {SQLITE: "REAL", POSTGRES: "DOUBLE PRECISION"}
@@ -358,6 +366,7 @@ MIGRATIONS: dict[int, dict[str, str]] = {
     11: dict.fromkeys((SQLITE, POSTGRES), _V11),
     12: dict.fromkeys((SQLITE, POSTGRES), _V12),
     13: dict.fromkeys((SQLITE, POSTGRES), _V13),
+    14: dict.fromkeys((SQLITE, POSTGRES), _V14),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
