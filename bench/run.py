@@ -6,7 +6,9 @@
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
 dispatch, feed-to-post, detection, hedged (a group of documents under a host's budget),
 rest, shipped (config/warnd.yaml as it is), alertmanager, maps (warning map images), imports
-(each library's memory and time at import). A run of some sections replaces their figures in
+(each library's memory and time at import), growth (ingest time and memory against regions,
+rules, accounts and gauge readings; plotted to docs/growth.png with the bench extra:
+pip install -e '.[bench]'). A run of some sections replaces their figures in
 the JSON and keeps the others' (the page names the later run beside the full one).
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
@@ -26,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import alertmanager, daemon, dispatch, hedged, imports, maps, micro, performance_doc  # noqa: E402
+from bench import alertmanager, daemon, dispatch, growth, hedged, imports, maps, micro, performance_doc  # noqa: E402
 from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
@@ -44,6 +46,7 @@ SECTIONS = [
     "alertmanager",
     "maps",
     "imports",
+    "growth",
 ]
 
 
@@ -96,6 +99,8 @@ def main() -> int:
             got = maps.maps()
         elif section == "imports":
             got = imports.imports()
+        elif section == "growth":
+            got = growth.growth()
         else:
             got = alertmanager.side_by_side(*_ours(f2p, hooks))
         rows.extend(got)

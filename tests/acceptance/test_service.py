@@ -446,9 +446,11 @@ def test_a_missing_credential_disables_only_its_account_with_a_notice(tmp_path, 
         assert health["status"] == "degraded"
         assert [(r["kind"], r["subject"]) for r in health["reasons"]] == [("credentials_missing", "account:jabar-x")]
         assert "WARND_SECRET_X_JABAR_ACCESS_TOKEN" in health["reasons"][0]["message"]
-        st = svc.get("/status").json()
+        # jabar, and both CAP feeds: their entries go once the warnings' CAP documents are made,
+        # just after the post (runtime.cap_fill).
+        st = wait_for(lambda: (s := svc.get("/status").json())["outbox"]["sent"] == 3 and s, what="3 sent")
         assert st["queues"]["account:jabar-x"]["waiting"] == 1
-        assert st["outbox"]["sent"] == 3  # jabar, and both CAP feeds
+        assert st["outbox"]["sent"] == 3
         assert svc.stop() == 0
     finally:
         svc.kill()
