@@ -189,7 +189,15 @@ class Daemon:
         )
         # The CAP documents of warnings committed without them, made once their text posts are
         # on their way (and, on any node, those a stopped node left behind).
-        self.caps = CapFill(self.conn, self.store, self.clock, lambda: self.bundle, self.metrics, self.dispatcher.wake)
+        self.caps = CapFill(
+            self.conn,
+            self.store,
+            self.clock,
+            lambda: self.bundle,
+            self.metrics,
+            self.dispatcher.wake,
+            after_text=self.dispatcher.posted,
+        )
         self.states = FeedStates(self.conn)
         # The requests of the minute before a restart still count against the hosts' budgets.
         self.budgets = HostBudgets(
@@ -216,7 +224,7 @@ class Daemon:
             on_drawings=self.maps.make,
             budgets=self.budgets,
             answers=self.answers,
-            on_caps=self.caps.fill,
+            on_caps=self.caps.soon,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -518,6 +526,8 @@ class Daemon:
         self.budgets.close()
         if self.poller.in_flight:
             await asyncio.wait(set(self.poller.in_flight), timeout=max(0.1, deadline - loop.time()))
+        # The CAP documents of what those polls committed, before the lanes that carry them stop.
+        await self.caps.finish(max(0.1, deadline - loop.time()))
         # Lanes finish the delivery they are in and take no other.
         self.dispatcher.stop()
         self.ops.stop()

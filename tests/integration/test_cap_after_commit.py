@@ -121,3 +121,63 @@ def test_text_first_cap_after_and_a_left_behind_document_is_the_same_document(tm
             assert cap == reference[w][0], (t, w)
     # A warning left behind is made once: a second start finds nothing.
     assert conn.execute("SELECT count(*) FROM warnings WHERE cap_pending = 1").fetchone()[0] == 0
+
+
+def test_the_documents_wait_for_the_text_posts_and_never_longer_than_their_bound(tmp_path):
+    """The documents are made once each warning's account post was attempted, so that making
+    polygons does not take the interpreter from the posting; a lane that never posts (its
+    channel gone) holds them AFTER_TEXT seconds at most."""
+    from warnd.runtime import cap_fill
+
+    conn, bundle, clock, orders = ingest_all(tmp_path / "d.db", defer=True)
+    first = next(o for o in orders if o)
+    ids = {o.warning.id for o in first}
+    targets = sorted({r[0] for r in conn.execute("SELECT DISTINCT target FROM deliveries")})
+    steps: list[tuple[str, str]] = []
+
+    class Slow(Recording):
+        async def send(self, job: Job) -> Sent:
+            await asyncio.sleep(0.05)
+            steps.append(("post", job.delivery.warning.id))
+            return await super().send(job)
+
+    sent: list[tuple[str, str, str]] = []
+    accounts = [t for t in targets if Target(t).kind is TargetKind.ACCOUNT]
+    store = StoreWorker(threaded=False)
+
+    async def run(senders: dict[str, Recording]) -> float:
+        policy = DispatchSettings()
+        dispatcher = Dispatcher(conn, clock, lambda: senders, lambda: policy, store=store)
+        fill = CapFill(
+            conn,
+            store,
+            clock,
+            lambda: bundle,
+            Metrics(),
+            lambda: steps.append(("made", "")),
+            after_text=dispatcher.posted,
+        )
+        lanes = asyncio.ensure_future(dispatcher.drain(timeout=1.6))
+        t0 = asyncio.get_running_loop().time()
+        await fill.fill(first)
+        took = asyncio.get_running_loop().time() - t0
+        dispatcher.stop()
+        await lanes
+        return took
+
+    # Every account lane posts, slowly: the documents come after the posts of those warnings.
+    senders = {t: Slow(t, needs_cap=Target(t).kind is not TargetKind.ACCOUNT, log=sent) for t in accounts}
+    took = asyncio.run(run(senders))
+    made_at = steps.index(("made", ""))
+    posted_before = {w for kind, w in steps[:made_at] if kind == "post"}
+    assert ids <= posted_before, (ids, steps)
+    assert 0.05 <= took < cap_fill.AFTER_TEXT
+    assert all(p == 0 for i, (_c, p) in caps(conn).items() if i in ids)
+
+    # No account lane can post (no channel for any): the rest are made after the bound, not never.
+    conn2, bundle, clock, orders = ingest_all(tmp_path / "e.db", defer=True)
+    conn, first = conn2, next(o for o in orders if o)
+    steps.clear()
+    took = asyncio.run(run({}))
+    assert cap_fill.AFTER_TEXT <= took < cap_fill.AFTER_TEXT + 2
+    assert steps == [("made", "")]

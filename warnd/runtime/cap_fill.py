@@ -4,7 +4,8 @@ A warning's polygons are its regions' outlines, simplified the first time a regi
 (geo.outlines: milliseconds a region, tens of them for a large quake): made inside the ingest's
 transaction they held the text post back by that much. So the ingest commits the warning and
 its deliveries with `cap_pending` set, the dispatcher is woken and the text posts go, and the
-CAP document is made here, off the event loop and off the store's thread, and stored; the
+CAP document is made here, once those posts were attempted (at most a second later), off the
+event loop and off the store's thread, and stored; the
 deliveries that carry CAP (CAP feeds, WebSub pushes, partners who take CAP) wait for it, the
 others do not.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 from warnd.clock import Clock
@@ -42,6 +43,10 @@ log = get_logger("warnd.cap_fill")
 # own fill, right after the commit, takes well under a second); making it twice does no harm.
 LEFT_AFTER = timedelta(seconds=20)
 EVERY = 5.0
+# How long the documents wait for their warnings' text posts to be attempted first (a held lane
+# never holds them longer): on two cores and one interpreter, making polygons beside a post
+# slowed the post by tens of milliseconds.
+AFTER_TEXT = 1.0
 
 
 class CapFill(Rounds):
@@ -54,8 +59,13 @@ class CapFill(Rounds):
         metrics: Metrics,
         on_made: Callable[[], None],
         every: float = EVERY,
+        after_text: Callable[[set[str], float], Awaitable[None]] | None = None,
     ) -> None:
-        """`on_made`: the documents are stored (the dispatcher's lanes that wait for them go)."""
+        """`on_made`: the documents are stored (the dispatcher's lanes that wait for them go).
+        `after_text(warning ids, seconds)`: returns once those warnings' account posts were
+        attempted, or the seconds passed (Dispatcher.posted)."""
+        self.after_text = after_text
+        self.pending: set[asyncio.Future[None]] = set()
         super().__init__(every)
         self.conn = conn
         self.store = store
@@ -67,13 +77,36 @@ class CapFill(Rounds):
         self.issued = IssuedWarnings(conn)
         self._first = True
 
-    async def fill(self, orders: Sequence[CapOrder]) -> None:
-        """Make and store the documents of warnings just committed."""
+    def soon(self, orders: Sequence[CapOrder]) -> None:
+        """On the loop: make the documents of warnings just committed, without holding the poll
+        that committed them (its feed's next poll does not wait for them)."""
         if not orders:
             return
-        desk = issue_desk(self.bundle())
-        made = await asyncio.to_thread(self._make, orders, desk)
-        await self.store.run(self.outbox.fill_caps, made)
+        task = asyncio.ensure_future(self.fill(orders))
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+
+    async def finish(self, timeout: float) -> None:
+        """At stop: the documents under way are made (what is cut off, the next start makes)."""
+        if self.pending:
+            await asyncio.wait(set(self.pending), timeout=timeout)
+
+    async def fill(self, orders: Sequence[CapOrder], *, after_text: bool = True) -> None:
+        """Make and store the documents of warnings just committed, once their text posts have
+        gone (`after_text`; at most AFTER_TEXT seconds later)."""
+        if not orders:
+            return
+        if after_text and self.after_text is not None:
+            await self.after_text({o.warning.id for o in orders}, AFTER_TEXT)
+        try:
+            desk = issue_desk(self.bundle())
+            made = await asyncio.to_thread(self._make, orders, desk)
+            await self.store.run(self.outbox.fill_caps, made)
+        except Exception as e:
+            # The store refused (a held lock, a lost connection): the documents are made again
+            # by a later round, from the rows.
+            log.error("cap.fill_failed", warnings=len(orders), error=repr(e))
+            return
         self.on_made()
 
     def _make(self, orders: Sequence[CapOrder], desk: Desk) -> list[tuple[str, str]]:
@@ -107,7 +140,7 @@ class CapFill(Rounds):
                     warnings=len(orders),
                     detail="CAP documents not made after their commit (a node stopped): made now",
                 )
-                await self.fill(orders)
+                await self.fill(orders, after_text=False)
         except Exception as e:
             # Looked at again next round; a warning's text posts never wait for this.
             log.error("cap.fill_failed", error=repr(e))

@@ -107,6 +107,37 @@ class Dispatcher:
         self._lane_wake: dict[str, asyncio.Event] = {}
         self._stopping = False
         self._reported: set[str] = set()
+        # Warnings whose first account post someone waits for (`posted`), each with its waiter.
+        self._texts: list[tuple[set[str], asyncio.Future[None]]] = []
+
+    async def posted(self, warning_ids: set[str], within: float) -> None:
+        """Return once each of the warnings has had a post to one of its accounts attempted
+        (sent or not), or `within` seconds have passed: what is made after the text post (the CAP
+        documents) waits for the text to be on its way first, so that it does not take the
+        interpreter from the posting (runtime.cap_fill). A lane held back (a budget, an outage)
+        never holds it longer than `within`."""
+        if not warning_ids:
+            return
+        done = asyncio.get_running_loop().create_future()
+        entry = (set(warning_ids), done)
+        self._texts.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(done), timeout=within)
+        except TimeoutError:
+            pass
+        finally:
+            with contextlib.suppress(ValueError):
+                self._texts.remove(entry)
+
+    def _attempted(self, deliveries: list[Delivery]) -> None:
+        """Posts to an account were attempted: the waiters for those warnings' texts hear it."""
+        if not self._texts:
+            return
+        ids = {d.warning.id for d in deliveries if Target(d.target).kind is TargetKind.ACCOUNT}
+        for waiting, done in self._texts:
+            waiting -= ids
+            if not waiting and not done.done():
+                done.set_result(None)
 
     def wake(self) -> None:
         self._wake.set()
@@ -224,6 +255,7 @@ class Dispatcher:
                     return 0.0
                 sent_ok.append((bd, sent, self.clock.now()))
         finally:
+            self._attempted(batch)
             # Also when the lane is cancelled mid-batch (a stop past its budget): what went out
             # is recorded (the store's thread finishes the unit even so); the rest stays in
             # flight and is retried at start.

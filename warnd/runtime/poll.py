@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,7 +63,7 @@ class Poller:
         on_drawings: Callable[[list[Drawing]], None] = lambda drawings: None,
         budgets: HostBudgets | None = None,
         answers: HostAnswers | None = None,
-        on_caps: Callable[[list[CapOrder]], Awaitable[None]] | None = None,
+        on_caps: Callable[[list[CapOrder]], None] = lambda orders: None,
     ) -> None:
         """`may_poll`: whether this node polls now (the leader, when several share the store).
         `store`: where the feed's state and its documents are written (by default, in the caller).
@@ -212,8 +212,8 @@ class Poller:
                 elapsed_ms=round(outcome.elapsed * 1000, 1),
                 ingest_ms=round(took * 1000, 1),
             )
-            if report.caps and self.on_caps is not None:
-                await self.on_caps(report.caps)
+            if report.caps:
+                self.on_caps(report.caps)
         except BudgetClosed:
             flog.info("poll.abandoned", reason="stopping", detail="the poll was waiting for the host's budget")
         except NotLeader as e:
