@@ -33,8 +33,8 @@ class RecordingIngest(Ingest):
         super().__init__(*args, **kw)
         self.warnings: list[Any] = []
 
-    def handle(self, feed: str, result: Any, *, baseline: bool = False) -> IngestReport:
-        report = super().handle(feed, result, baseline=baseline)
+    def handle(self, feed: str, result: Any, **kw: Any) -> IngestReport:
+        report = super().handle(feed, result, **kw)
         self.warnings += report.warnings
         return report
 

@@ -178,9 +178,12 @@ class Ingest:
         self.zone_misses = ZoneMisses(conn)
         self.history = _History(IssuedWarnings(conn), self.ledger, Silences(conn), bundle, clock)
 
-    def handle(self, feed: str, result: ParseResult, *, baseline: bool = False) -> IngestReport:
+    def handle(
+        self, feed: str, result: ParseResult, *, baseline: bool = False, then: Callable[[], None] | None = None
+    ) -> IngestReport:
         """`baseline`: the feed's first poll (no memory of it in the store): what is too old in it
-        is recorded as its baseline, never posted."""
+        is recorded as its baseline, never posted. `then`: written in the same transaction, last
+        (the poller's record of the feed's state: one commit for the document, not several)."""
         report = IngestReport()
         _rejected(result, report)
         b = self.bundle()
@@ -218,6 +221,8 @@ class Ingest:
                     elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
                     report.too_old[aged.reason.value] += 1
                     step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
+            if then is not None:
+                then()
         for o, elog in committed:
             queued(o, elog, simulated=self.simulated)
         if self.decisions is not None and report.trace:

@@ -8,6 +8,7 @@ an outage is never an all-clear. Failures back off exponentially (with jitter, u
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import time
@@ -181,7 +182,9 @@ class Poller:
             # A record of an unchanged poll not yet handed over would land after this document's
             # and put back the validators of the one before.
             self._unchanged.pop(feed_id, None)
-            report = await self.store.run(self.ingest.handle, feed_id, result, baseline=baseline)
+            # The feed's state (its validators) is written in the document's own transaction.
+            record = functools.partial(self._ingested, feed_id, now, v, digest, result, followed, complete)
+            report = await self.store.run(self.ingest.handle, feed_id, result, baseline=baseline, then=record)
             took = time.perf_counter() - started
             if report.warnings:
                 # Committed: the dispatcher goes now, before anything else of this poll. The
@@ -189,7 +192,6 @@ class Poller:
                 # dispatcher does not wait for them.
                 self.on_drawings(report.drawings)
                 self.on_warnings()
-            await self.store.run(self._ingested, feed_id, now, v, digest, result, followed, complete)
             self._count(feed_id, result, report)
             self._stored(flog)
             if baseline:
@@ -287,8 +289,8 @@ class Poller:
         followed: list[str],
         complete: bool,
     ) -> None:
-        """Validators are stored only after the document's events are committed: a crash in
-        between makes the next poll fetch and ingest the document again. When a linked document
+        """Validators are stored with the document's events, in its transaction: a crash before
+        its commit makes the next poll fetch and ingest the document again. When a linked document
         could not be fetched, the index is read again next time too."""
         self.states.ok(feed_id, now, etag=v.etag, last_modified=v.last_modified, body_hash=digest, changed=True)
         for url in followed:
