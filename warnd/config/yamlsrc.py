@@ -81,10 +81,18 @@ def load(path: Path) -> tuple[Doc | None, list[Problem]]:
     return parse(text, name)
 
 
+# libyaml's parser where PyYAML was built with it: the same nodes with the same marks, about ten
+# times faster than the pure-Python one (a national configuration's rules took 0.45 s of the
+# daemon's start to parse).
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
     try:
-        # The reader checks the whole text for characters YAML forbids as it is made.
-        loader = yaml.SafeLoader(text)
+        # The reader checks the whole text for characters YAML forbids as it is made (libyaml
+        # says less precisely where).
+        yaml.reader.Reader(text)
+        loader = _LOADER(text)
     except yaml.reader.ReaderError as e:
         at = text.count("\n", 0, e.position) + 1
         return None, [Problem(name, at, "", f"character {e.character:#06x} is not allowed in YAML")]
@@ -107,6 +115,9 @@ def parse(text: str, name: str) -> tuple[Doc | None, list[Problem]]:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else None
         what = " ".join(x for x in (e.context, e.problem) if x)
+        if "maximum nesting depth" in what:
+            # libyaml's own bound on nesting, said as the pure-Python parser's overflow is.
+            return None, [Problem(name, line, "", "YAML nested too deeply")]
         return None, [Problem(name, line, "", f"YAML syntax error: {what}")]
     except yaml.YAMLError as e:
         return None, [Problem(name, None, "", f"YAML error: {e}")]
