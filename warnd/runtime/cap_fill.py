@@ -5,9 +5,8 @@ A warning's polygons are its regions' outlines, simplified the first time a regi
 transaction they held the text post back by that much. So the ingest commits the warning and
 its deliveries with `cap_pending` set, the dispatcher is woken and the text posts go, and the
 CAP document is made here, once those posts were attempted (at most a second later), off the
-event loop and off the store's thread, and stored; the
-deliveries that carry CAP (CAP feeds, WebSub pushes, partners who take CAP) wait for it, the
-others do not.
+event loop and off the store's thread, and stored; the deliveries that carry CAP (CAP feeds,
+WebSub pushes, partners who take CAP) wait for it, the others do not.
 
 Nothing is lost when a node stops between the two: every node looks, every few seconds, for
 warnings left without their document a while and makes it from the rows the warning was
@@ -64,9 +63,10 @@ class CapFill(Rounds):
         """`on_made`: the documents are stored (the dispatcher's lanes that wait for them go).
         `after_text(warning ids, seconds)`: returns once those warnings' account posts were
         attempted, or the seconds passed (Dispatcher.posted)."""
-        self.after_text = after_text
-        self.pending: set[asyncio.Future[None]] = set()
         super().__init__(every)
+        self.after_text = after_text
+        # The fills under way, which a stop waits for (`finish`).
+        self.pending: set[asyncio.Future[None]] = set()
         self.conn = conn
         self.store = store
         self.clock = clock
