@@ -259,6 +259,25 @@ def test_the_state_holds_a_committed_warning_with_its_deliveries(rig: Rig) -> No
     assert doc["bulletins"] == [] and doc["partners"] == []
 
 
+def test_a_warned_event_stays_on_the_map_when_newer_events_crowd_the_list(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The list of events holds the newest by their own time; a warning still listed must keep
+    # its event (its epicentre on the map), however many newer readings came in meanwhile.
+    monkeypatch.setattr("warnd.runtime.console_state.EVENTS", 1)
+    rig.commit(DOMPU)
+    rig.commit(SUMEDANG)
+    with rig.client() as c:
+        login(c)
+        doc = c.get("/console/api/state").json()
+    warned = {w["event_id"] for w in doc["warnings"]}
+    assert len(warned) == 2, doc["warnings"]
+    events = [e["id"] for e in doc["events"]]
+    assert set(events) == warned and len(events) == 2
+    # The newest first, then the older warned one.
+    assert doc["events"][0]["time"] > doc["events"][1]["time"]
+
+
 def test_the_stream_sends_a_new_state_after_a_warning_is_committed(rig: Rig) -> None:
     with rig.client() as c:
         login(c)

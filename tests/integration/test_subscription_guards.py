@@ -19,15 +19,18 @@ import httpx
 import pytest
 import structlog
 
+from tests.conftest import RULES_ANY_QUAKE
 from tests.integration.test_subscriptions import World, ask, config
 from warnd.clock import FixedClock
 from warnd.config.schema import DispatchSettings
 from warnd.config.secrets import Secret
+from warnd.errors import OperatorError
 from warnd.runtime.conditions import Live, collect
 from warnd.runtime.console_actions import ConsoleActions
 from warnd.runtime.operations import approve_subscription, revoke_subscription
 from warnd.runtime.subscribers import Subscribers, SubscriberSender
 from warnd.store.backend import DatabaseError
+from warnd.store.outbox import Outbox
 from warnd.store.subscriptions import PENDING, REVOKED, Subscription, Subscriptions
 from warnd.store.targets import Targets
 from warnd.testing.webhook_sink import WebhookSink
@@ -308,7 +311,6 @@ def test_a_name_subscribed_again_after_a_revoke_starts_clean_and_the_console_lif
                 done = actions.account_enable("siti", {"target": "partner:sub-radio"})
                 assert "lifted" in done["message"]
                 assert Targets(world.conn).get("partner:sub-radio").disabled_at is None
-                from warnd.errors import OperatorError
 
                 with pytest.raises(OperatorError):
                     actions.account_enable("siti", {"target": "partner:sub-nobody"})
@@ -528,3 +530,44 @@ def test_the_cli_lists_stored_control_characters_as_escapes(tmp_path: Path, caps
         assert "\\u001b]0;pwned\\u0007daksi\\u202e@x" in out
         if fmt == "json":
             assert json.loads(out)["contact"] == "re\x1b]0;pwned\x07daksi\u202e@x"
+
+
+def test_a_revoke_waits_until_no_life_safety_warning_is_on_its_way_to_the_subscriber(tmp_path: Path) -> None:
+    # As for one delivery: no click takes back a life-safety warning that may still go out.
+    sink = WebhookSink({})
+    sink.start()
+    rules = RULES_ANY_QUAKE.replace('accounts: ["*"]', 'accounts: ["*"]\n      priority: life_safety')
+    world = World(tmp_path, config(tmp_path, rules=rules))
+    world.policy = DispatchSettings(give_up_after=2.0, retry_min=0.1, retry_max=0.3)
+
+    async def scenario() -> None:
+        _op, public = await world.start()
+        try:
+            async with httpx.AsyncClient(timeout=10) as http:
+                r = await http.post(public + "/subscriptions", json=ask("radio", sink.url("radio")))
+            sid = r.json()["id"]
+            approve_subscription(world.conn, sid, "op", datetime.now(UTC))
+            await world.subs.refresh()
+            sink.down["radio"] = 503  # the partner is down: its warning retries
+            assert "partner:sub-radio" in world.warn(1)
+            with pytest.raises(OperatorError) as refused:
+                revoke_subscription(world.conn, sid, "op", datetime.now(UTC))
+            assert refused.value.status == 409 and "life-safety" in str(refused.value)
+            assert Subscriptions(world.conn).get(sid).state != REVOKED  # type: ignore[union-attr]
+            box = Outbox(world.conn)
+            assert box.ids(["pending", "in_flight", "retry"], "partner:sub-radio")
+            # Once it is dead (given up, an operator notice raised), the revoke goes through.
+            await world.dispatcher.drain(timeout=10)
+            deadline = time.monotonic() + 15
+            while box.ids(["pending", "in_flight", "retry"], "partner:sub-radio") and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert box.ids(["dead"], "partner:sub-radio")
+            assert revoke_subscription(world.conn, sid, "op", datetime.now(UTC)) == 1
+            assert Subscriptions(world.conn).get(sid).state == REVOKED  # type: ignore[union-attr]
+        finally:
+            await world.stop()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        sink.stop()

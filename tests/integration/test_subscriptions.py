@@ -49,9 +49,17 @@ subscriptions:
 """
 
 
-def config(tmp_path: Path, *, enabled: bool = True, rate: int = 100, loopback: bool = True, extra: str = "") -> Bundle:
+def config(
+    tmp_path: Path,
+    *,
+    enabled: bool = True,
+    rate: int = 100,
+    loopback: bool = True,
+    extra: str = "",
+    rules: str = RULES_ANY_QUAKE,
+) -> Bundle:
     settings = SETTINGS.format(enabled=str(enabled).lower(), rate=rate, loopback=str(loopback).lower())
-    cfg = write_config(tmp_path, feeds=FEEDS, rules=RULES_ANY_QUAKE, extra=settings + extra)
+    cfg = write_config(tmp_path, feeds=FEEDS, rules=rules, extra=settings + extra)
     return build(cfg, with_senders=True)
 
 

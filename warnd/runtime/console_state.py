@@ -90,12 +90,13 @@ class ConsoleState:
         now = self.clock.now()
         status = self.status()
         bulletins = self.bulletins()
+        warnings = self._warnings(b, bulletins)
         return {
             "now": iso_utc(now),
             "node": self.node(),
             "status": status,
-            "events": [_event(e) for e in Ledger(self.conn).recent(EVENTS)],
-            "warnings": self._warnings(b, bulletins),
+            "events": self._events(warnings),
+            "warnings": warnings,
             "decisions": self.decisions.latest(),
             "bulletins": bulletins,
             "accounts": self._accounts(b),
@@ -110,6 +111,16 @@ class ConsoleState:
                 for s in Subscriptions(self.conn).listing()
             ],
         }
+
+    def _events(self, warnings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The newest events by their own time, and every event a listed warning is about: a
+        burst of gauge readings must not push a warned quake's epicentre off the map."""
+        ledger = Ledger(self.conn)
+        recent = ledger.recent(EVENTS)
+        known = {e["id"] for e in recent}
+        wanted = sorted({w["event_id"] for w in warnings} - known)
+        older = sorted(ledger.having(wanted), key=lambda e: (e.get("time") or "", e["id"]), reverse=True)
+        return [_event(e) for e in [*recent, *older]]
 
     def _lane(self, target: str, now: datetime) -> dict[str, Any]:
         """A subscriber's outbox lane as an operator may act on it: held or disabled, and why."""

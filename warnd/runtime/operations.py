@@ -14,7 +14,7 @@ from datetime import datetime
 
 from warnd.config.load import Config
 from warnd.errors import OperatorError
-from warnd.model import DeliveryState, life_safety
+from warnd.model import Delivery, DeliveryState, life_safety
 from warnd.store.backend import Database
 from warnd.store.outbox import Outbox
 from warnd.store.silences import Silences
@@ -61,8 +61,7 @@ def drop_delivery(conn: Database, delivery_id: int, reason: str, now: datetime) 
     d = Outbox(conn).get(delivery_id)
     if d is None:
         raise OperatorError(f"id: no delivery {delivery_id}", status=404)
-    hazard = d.event.hazard.value if d.event is not None else None
-    vital = life_safety(hazard, d.warning.priority, (d.warning.level,))
+    vital = _carries_life_safety(d)
     if vital and d.state is not DeliveryState.DEAD:
         raise OperatorError(_vital(delivery_id, d.state.value), 409)
     if d.state.value not in RETRYABLE:
@@ -80,6 +79,10 @@ def drop_delivery(conn: Database, delivery_id: int, reason: str, now: datetime) 
             else f"id: delivery {delivery_id} is {state}; only a waiting or dead one is dropped",
             409,
         )
+
+
+def _carries_life_safety(d: Delivery) -> bool:
+    return life_safety(d.event.hazard.value if d.event is not None else None, d.warning.priority, (d.warning.level,))
 
 
 def _vital(delivery_id: int, state: str) -> str:
@@ -138,15 +141,29 @@ def approve_subscription(conn: Database, sub_id: str, by: str, now: datetime) ->
 def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> int:
     """The subscription ends and its secret is forgotten; what still waited for it, and what
     was dead-lettered, is dropped (the partner is no longer one). How many deliveries were
-    dropped. OperatorError 404 when unknown, 409 when already revoked."""
+    dropped. OperatorError 404 when unknown, 409 when already revoked, and 409 while a
+    life-safety warning is still on its way to it: as with a single delivery, no click takes
+    back a life-safety warning that may still go out (revoke once it is sent or dead)."""
     subs = Subscriptions(conn)
     s = subs.get(sub_id)
     if s is None:
         raise OperatorError(f"id: no subscription {sub_id}", status=404)
     with conn.transaction():
+        box = Outbox(conn)
+        live = [
+            i
+            for i in box.ids(["pending", "in_flight", "retry"], s.target)
+            if (d := box.get(i)) is not None and _carries_life_safety(d)
+        ]
+        if live:
+            shown = ", ".join(str(i) for i in live[:5]) + (" ..." if len(live) > 5 else "")
+            raise OperatorError(
+                f"id: subscription {sub_id} still has {len(live)} life-safety deliveries on their way"
+                f" (ids {shown}); revoke it once they are sent or dead",
+                409,
+            )
         if not subs.revoke(sub_id, by, now):
             raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
         # The lane's state goes with it: a later subscription of the same name starts clean.
         Targets(conn).enable(s.target)
-        box = Outbox(conn)
         return box.drop(box.ids(["pending", "retry", "dead"], s.target), f"subscription {sub_id} revoked", now)

@@ -25,6 +25,7 @@ Identity survives the traps of real feeds:
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +41,7 @@ from warnd.model import (
     MsgType,
     iso_utc,
 )
-from warnd.store.backend import Database, Row
+from warnd.store.backend import Database, Row, placeholders
 
 _POINT_HAZARDS = (Hazard.EARTHQUAKE.value, Hazard.TSUNAMI.value)
 AUTOMATIC = "automatic"
@@ -312,6 +313,15 @@ class Ledger:
         rows = self.conn.execute("SELECT data FROM events ORDER BY time DESC, id DESC LIMIT ?", (limit,)).fetchall()
         out: list[dict[str, Any]] = [json.loads(r["data"]) for r in rows]
         return out
+
+    def having(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The events of these ids (as their JSON), in one statement; ids not known are left out."""
+        if not event_ids:
+            return []
+        rows = self.conn.execute(
+            f"SELECT data FROM events WHERE id IN ({placeholders(len(event_ids))})", list(event_ids)
+        ).fetchall()
+        return [json.loads(r["data"]) for r in rows]
 
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM events").fetchone()[0])
