@@ -41,9 +41,28 @@ def _read(path: Path) -> str | None:
     return path.read_text().strip() if path.exists() else None
 
 
+def password(name: str) -> str:
+    return f"{name} punya sandi panjang"
+
+
+def add_operator(cfg: Path, name: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "warnd.cli", "operator", "add", name, "--password-stdin", "-c", str(cfg)],
+        input=password(name) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def bulletin(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`warnd bulletin` as the operator `--by=` names, proving it with their password."""
+    by = next((a.removeprefix("--by=") for a in args if a.startswith("--by=")), None)
+    proof = ["--password-stdin"] if by else []
     return subprocess.run(
-        [sys.executable, "-m", "warnd.cli", "bulletin", *args, "-c", str(cfg), "--format", "json"],
+        [sys.executable, "-m", "warnd.cli", "bulletin", *args, *proof, "-c", str(cfg), "--format", "json"],
+        input=password(by) + "\n" if by else None,
         capture_output=True,
         text=True,
         timeout=120,
@@ -98,6 +117,8 @@ cap:
     try:
         d.ready()
         public = wait_for(lambda: _read(tmp_path / "state" / "public_listen"), 30, "the public address")
+        for name in ("ani", "budi"):
+            add_operator(cfg, name)
 
         # Written by ani: for NTT's Nagekeo, and for the Jawa Barat account by name.
         first = acted(

@@ -29,6 +29,11 @@ def add_parser(sub: Any, config_arg: Any) -> None:
     def common(sp: argparse.ArgumentParser) -> None:
         config_arg(sp)
         sp.add_argument("--by", default=None, metavar="NAME", help="the operator acting (default: the login name)")
+        sp.add_argument(
+            "--password-stdin",
+            action="store_true",
+            help="read the acting operator's password from the first line of standard input (else the terminal)",
+        )
         sp.add_argument("--format", choices=["table", "json"], default="table")
 
     def texts(sp: argparse.ArgumentParser) -> None:
@@ -107,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
                 _show(desk.show(args.id), args.format)
                 return EXIT_OK
             body = _body(args)
-            answer = desk.actions()[f"bulletin/{args.action}"](args.by or getpass.getuser(), body)
+            who = args.by or getpass.getuser()
+            if desk.two_person() and not _proven(st.conn, who, args.password_stdin):
+                return EXIT_FAILURE
+            answer = desk.actions()[f"bulletin/{args.action}"](who, body)
         except ConfigError as e:
             print_problems(e, "nothing was done")
             return EXIT_CONFIG
@@ -124,6 +132,42 @@ def run(args: argparse.Namespace) -> int:
         if args.action == "approve":
             wake_daemon(st.cfg.state_dir)
     return EXIT_OK
+
+
+def _proven(conn: Any, name: str, from_stdin: bool) -> bool:
+    """Under the two-person rule a name is worth only what proves it: the acting operator must
+    be one registered with `warnd operator add` and give their password, as at the console's
+    login, or anyone at the shell could write as one operator and approve as another."""
+    from warnd.obs import get_logger
+    from warnd.runtime.console_auth import verify
+    from warnd.store.operators import Operators
+
+    log = get_logger("warnd.cli.bulletin")
+    op = Operators(conn).get(name)
+    if op is not None and op.disabled:
+        print(f"operator {name!r} is disabled", file=sys.stderr)
+        log.warning("bulletin.refused", by=name, why="operator disabled")
+        return False
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"password of operator {name}: ")
+    else:
+        print(
+            "the two-person rule needs the acting operator's password: no terminal, use --password-stdin",
+            file=sys.stderr,
+        )
+        return False
+    # An unknown name costs the same as a wrong password (verify), and is told apart only here.
+    if not verify(op.hash if op is not None else None, password) or op is None:
+        print(
+            f"operator {name!r}: no such operator with that password (operators are added with"
+            " `warnd operator add`; --by names the one acting)",
+            file=sys.stderr,
+        )
+        log.warning("bulletin.refused", by=name, why="operator not proven")
+        return False
+    return True
 
 
 def _body(args: argparse.Namespace) -> dict[str, Any]:
