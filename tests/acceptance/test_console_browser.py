@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,11 +27,17 @@ from typing import Any
 
 import httpx
 import pytest
+import shapely
 from PIL import Image
 
 from tests.acceptance.test_daemon_end_to_end import DOMPU, SUMEDANG
 from tests.conftest import REGIONS, ROOT, write_config
-from warnd.maps import style
+from warnd.config.schema import StoreSettings
+from warnd.maps import projection, style
+from warnd.model import HazardEvent, Warning
+from warnd.runtime.build import build
+from warnd.store import db
+from warnd.store.issued import IssuedWarnings
 from warnd.testing.daemon import DaemonProcess, wait_for
 from warnd.testing.fake_x import FakeX
 from warnd.testing.feed_server import FeedServer
@@ -243,12 +250,12 @@ def _region_colours(page: Any, warning: dict[str, Any]) -> dict[str, tuple[int, 
     return colours
 
 
-def _png_has(base: str, warning_id: str, colours: dict[str, tuple[int, int, int]]) -> None:
-    """The warning's PNG: a small picture of the right size whose warned regions are drawn in the
-    colours the page's legend shows."""
+def _png_has(console: Console, warning_id: str, colours: dict[str, tuple[int, int, int]]) -> None:
+    """The warning's PNG: a small picture of the right size in which each warned region, looked at
+    where the renderer's own projection puts it, has the colour the page's legend shows."""
     with httpx.Client(trust_env=False, timeout=10) as client:
         got = wait_for(
-            lambda: (r := client.get(f"{base}/maps/{warning_id}.png")).status_code == 200 and r,
+            lambda: (r := client.get(f"{console.base}/maps/{warning_id}.png")).status_code == 200 and r,
             60,
             "the warning's map",
         )
@@ -256,9 +263,30 @@ def _png_has(base: str, warning_id: str, colours: dict[str, tuple[int, int, int]
     image = Image.open(io.BytesIO(got.content)).convert("RGB")
     width, height = image.size
     assert abs(width - 1200) <= 50 and abs(height - 675) <= 50, image.size
-    counts = {colour: n for n, colour in image.getcolors(maxcolors=width * height) or []}
+    # The warning and its event as the daemon stored them, and its regions as it loaded them.
+    bundle = build(console.cfg, with_senders=False)
+    reader = db.open_reader(StoreSettings(), bundle.config.state_dir)
+    assert reader is not None
+    try:
+        (row,) = [w for w in IssuedWarnings(reader).recent(500) if w["id"] == warning_id]
+    finally:
+        reader.close()
+    proj = projection(HazardEvent.from_json(row["event"]), Warning.from_json(row), bundle.regions)
     for code, colour in colours.items():
-        assert counts.get(colour, 0) >= 20, f"{code}'s colour {colour} is not on the PNG map"
+        geom = bundle.regions.geometry(code)
+        assert geom is not None, code
+        w, s, e, n = geom.bounds
+        seen: Counter[tuple[int, int, int]] = Counter()
+        for i in range(1, 25):
+            for j in range(1, 25):
+                lon, lat = w + (e - w) * i / 25, s + (n - s) * j / 25
+                x, y = proj.px(lon, lat)
+                if shapely.contains_xy(geom, lon, lat) and 0 <= x < width and 0 <= y < height:
+                    seen[image.getpixel((int(x), int(y)))] += 1  # type: ignore[index]
+        assert seen, f"{code} is not inside the PNG's frame"
+        # Most points inside the region (names and borders take a few) are the legend's colour.
+        top, _ = seen.most_common(1)[0]
+        assert all(abs(a - b) <= 12 for a, b in zip(top, colour, strict=True)), (code, top, colour, seen.most_common(3))
 
 
 def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console: Console) -> None:
@@ -308,7 +336,7 @@ def test_a_new_quake_appears_live_with_its_regions_warning_and_sent_post(console
     console.shot(page, "console-live")
     console.shot(page, "console-map", "#map-area")
 
-    _png_has(console.base, warning_id, colours)
+    _png_has(console, warning_id, colours)
     assert not console.problems
 
 
@@ -493,5 +521,5 @@ def test_a_tsunami_warning_colours_its_zones_by_level_as_its_png_does(browser: A
         assert all(colours[r["code"]] == levels[r["note"]] for r in w["regions"])
         assert "life-safety" in (warning.first.get_attribute("class") or "")
         console.shot(page, "console-tsunami")
-        _png_has(console.base, warning_id, colours)
+        _png_has(console, warning_id, colours)
         assert not console.problems
