@@ -19,8 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from warnd.channels.links import post_url
 from warnd.clock import Clock
-from warnd.config.schema import outlets
+from warnd.config.schema import SingleAccount, outlets
 from warnd.geo.regions import RegionIndex
 from warnd.maps.style import Scale, shading
 from warnd.model import HazardEvent, Priority, Target, TargetKind, Warning, iso_utc, life_safety
@@ -56,7 +57,6 @@ _EVENT_KEYS = (
     "unit",
     "ended",
 )
-X_STATUS = "https://x.com/i/web/status/"
 
 
 class ConsoleState:
@@ -136,13 +136,8 @@ class ConsoleState:
     def _warnings(self, b: Bundle, bulletins: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = IssuedWarnings(self.conn).recent(WARNINGS)
         drawn = Maps(self.conn).having([w["id"] for w in rows]) if b.config.file.maps.enabled else set()
-        # The targets that post on X, whose sent posts link to their status page.
-        x_accounts = {
-            str(Target.account(n, c))
-            for n, a in b.config.file.accounts.items()
-            for c, o in outlets(n, a)
-            if o.channel == "x"
-        }
+        # Each account target's channel settings: its sent posts link to where they can be read.
+        outlet = {str(Target.account(n, c)): o for n, a in b.config.file.accounts.items() for c, o in outlets(n, a)}
         by_warning: dict[str, dict[str, Any]] = {}
         for bulletin in bulletins:
             # An approved bulletin's warnings, by account (runtime.bulletins listing).
@@ -155,7 +150,7 @@ class ConsoleState:
         for w in rows:
             if w["id"] not in self._notes:
                 self._notes[w["id"]] = region_notes(w, b.regions)
-        return [_warning(w, self._notes[w["id"]], w["id"] in drawn, x_accounts, by_warning.get(w["id"])) for w in rows]
+        return [_warning(w, self._notes[w["id"]], w["id"] in drawn, outlet, by_warning.get(w["id"])) for w in rows]
 
     def _accounts(self, b: Bundle) -> list[dict[str, Any]]:
         now = self.clock.now()
@@ -218,7 +213,11 @@ def region_notes(w: dict[str, Any], regions: RegionIndex) -> dict[str, str]:
 
 
 def _warning(
-    w: dict[str, Any], notes: dict[str, str], drawn: bool, x_accounts: set[str], bulletin: dict[str, Any] | None
+    w: dict[str, Any],
+    notes: dict[str, str],
+    drawn: bool,
+    outlet: dict[str, SingleAccount],
+    bulletin: dict[str, Any] | None,
 ) -> dict[str, Any]:
     return {
         "id": w["id"],
@@ -238,8 +237,8 @@ def _warning(
         "deliveries": [
             d
             | {
-                "url": X_STATUS + d["remote_id"]
-                if d["remote_id"] and d["state"] == "sent" and d["target"] in x_accounts
+                "url": post_url(outlet[d["target"]], d["remote_id"])
+                if d["state"] == "sent" and d["target"] in outlet
                 else None
             }
             for d in w["deliveries"]
