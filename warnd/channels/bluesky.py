@@ -332,7 +332,7 @@ class BlueskySender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         try:
-            picture = await asyncio.wait_for(job.picture.wait(budget), budget + 0.05)
+            picture = await asyncio.wait_for(job.picture.wait(budget), budget)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source never fails the post

@@ -306,7 +306,7 @@ class MastodonSender:
         """(the map, or None; True when the source had none to give yet, False when it failed)."""
         assert job.picture is not None
         try:
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds + 0.05)
+            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source never fails the post

@@ -257,7 +257,7 @@ class TelegramSender:
         """(the map, or None; True when the source had none to give yet)."""
         assert job.picture is not None
         try:
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds + 0.05)
+            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source is never allowed to fail the post

@@ -159,8 +159,9 @@ class Media:
         assert job.picture is not None
         try:
             # The source promises to wait at most `seconds`; the bound here keeps a post from
-            # waiting on one that does not keep its word.
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds + 0.05)
+            # waiting on one that does not keep its word, and a life-safety post from waiting
+            # a moment past its 0.2 s (a map ready at that very instant follows as a reply).
+            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
         except TimeoutError:
             picture = None
         except Exception as e:  # a picture source is never allowed to fail the post
