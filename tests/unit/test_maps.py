@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 import shapely
 from PIL import Image
@@ -296,3 +297,21 @@ def test_the_outlines_are_prepared_once_per_region_set(regions):
     render_map(quake(), warning([region(regions, "52.01")]), regions, credit="BMKG")
     assert regions.derived(basemap) is prepared
     assert set(prepared.by_code) == set(BOXES)
+
+
+def test_a_map_over_a_megabyte_is_kept_under_it_in_256_colours_or_refused() -> None:
+    from warnd.maps import png as png_out
+
+    # Noise deflates badly: well over the limit as 24-bit PNG, under it in 256 colours.
+    noise = Image.frombytes(
+        "RGB", (WIDTH, HEIGHT), np.random.default_rng(7).integers(0, 256, WIDTH * HEIGHT * 3, dtype=np.uint8).tobytes()
+    )
+    assert len(png_out.encode(noise)) > png_out.MAX_BYTES
+    small = png_out.encode_within(noise)
+    assert len(small) <= png_out.MAX_BYTES
+    assert decode(small).size == (WIDTH, HEIGHT)
+    with pytest.raises(png_out.TooLarge, match="over the 1000 allowed"):
+        png_out.encode_within(noise, limit=1000)
+    # A map as drawn is left as it was encoded.
+    flat = Image.new("RGB", (WIDTH, HEIGHT), (200, 220, 240))
+    assert png_out.encode_within(flat) == png_out.encode(flat)

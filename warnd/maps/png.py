@@ -6,6 +6,7 @@ per-row filter search is lost on such an image), in under half its time."""
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 
@@ -14,6 +15,27 @@ from PIL import Image
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 LEVEL = 3
+# What a map image may weigh: X takes up to 5 MB, but partners' systems and phones on a slow
+# link should not have to.
+MAX_BYTES = 1_000_000
+
+
+class TooLarge(ValueError):
+    pass
+
+
+def encode_within(img: Image.Image, limit: int = MAX_BYTES) -> bytes:
+    """`encode`, or, when that comes out over `limit` (a map of an unusually busy frame), the
+    same image in 256 colours, which a map of flat colours loses nothing visible to. TooLarge
+    when even that is over."""
+    data = encode(img)
+    if len(data) <= limit:
+        return data
+    buf = io.BytesIO()
+    (img if img.mode == "RGB" else img.convert("RGB")).quantize(256).save(buf, format="PNG", optimize=True)
+    if buf.tell() > limit:
+        raise TooLarge(f"map PNG of {len(data)} bytes ({buf.tell()} in 256 colours), over the {limit} allowed")
+    return buf.getvalue()
 
 
 def encode(img: Image.Image) -> bytes:

@@ -87,7 +87,7 @@ def render_map(
         panels.marker(out, draw, event, at)
     if exercise(event, warning):
         out = panels.watermark(out, HEADER)
-    return png.encode(out)
+    return png.encode_within(out)
 
 
 def _rings(proj: Projection, outline: Outline, holes: bool = False) -> tuple[list[list[float]], list[float]]:
