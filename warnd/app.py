@@ -43,7 +43,7 @@ from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.host_answers import HostAnswers
 from warnd.runtime.host_budget import STATE_KEY as HOST_REQUESTS
 from warnd.runtime.host_budget import HostBudgets
-from warnd.runtime.ingest import Decisions, Ingest
+from warnd.runtime.ingest import Ingest
 from warnd.runtime.last_good import SNAPSHOT_AFTER_START, LastGood
 from warnd.runtime.maps import Drawing, MapMaker
 from warnd.runtime.membership import Membership
@@ -141,15 +141,15 @@ class Daemon:
             store=self.store,
         )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
-        # The last changes this node ingested, rule by rule, for the operator console.
-        self.decisions = Decisions()
         self.ingest = Ingest(
             self.conn,
             self.clock,
             lambda: self.bundle,
             explain=False,
             fence=self.membership.fence,
-            decisions=self.decisions,
+            # Each change, rule by rule, in the store for every node's console.
+            decisions=True,
+            node=self.membership.name,
             subscribed=lambda: self.subscribers.partners,
             defer_cap=True,
         )
@@ -294,7 +294,6 @@ class Daemon:
             self.clock,
             lambda: self.bundle,
             self._status,
-            self.decisions,
             node=lambda: self.membership.name,
             # The listing read on the reading connection, like the rest of the state.
             bulletins=BulletinDesk(reads, lambda: self.bundle, self.clock).listing,

@@ -38,7 +38,7 @@ from warnd.runtime.console_auth import hash_password
 from warnd.runtime.console_state import ConsoleState
 from warnd.runtime.console_stream import RECHECK
 from warnd.runtime.http import Endpoint
-from warnd.runtime.ingest import Decisions, Ingest
+from warnd.runtime.ingest import Ingest
 from warnd.store import db
 from warnd.store.operators import Operators
 from warnd.store.outbox import Outbox
@@ -77,8 +77,7 @@ class Rig:
         self.reader = reader
         self.store = StoreWorker(reader=reader)
         self.clock = SystemClock()
-        self.decisions = Decisions()
-        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, decisions=self.decisions)
+        self.ingest = Ingest(self.conn, self.clock, lambda: self.bundle, explain=False, decisions=True, node="local")
         self.settings = ConsoleSettings()
         self.proxy_secret: Secret | None = Secret(PROXY_SECRET)
         self.proxy_secret_missing: str | None = None
@@ -89,7 +88,6 @@ class Rig:
             self.clock,
             lambda: self.bundle,
             lambda: status_doc.snapshot(reader, None, self.clock.now()),
-            self.decisions,
             node=lambda: "local",
         )
         self.console = Console(
@@ -254,6 +252,7 @@ def test_the_state_holds_a_committed_warning_with_its_deliveries(rig: Rig) -> No
     targets = {d["target"]: d for d in warning["deliveries"]}
     assert targets["account:jabar"]["state"] == "pending" and targets["account:jabar"]["url"] is None
     assert doc["decisions"][0]["event_id"] == event["id"] and doc["decisions"][0]["rules"][0]["fired"]
+    assert doc["decisions"][0]["node"] == "local"
     accounts = {a["name"]: a for a in doc["accounts"]}
     assert {t["target"] for t in accounts["jabar"]["targets"]} >= {"account:jabar"}
     assert doc["bulletins"] == [] and doc["partners"] == []

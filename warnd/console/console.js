@@ -666,7 +666,7 @@
       const d = el("details", { class: "decisions", dataset: { key }, open: openDetails.has(key) },
         el("summary", {}, `Decisions (${g.decisions.length})`));
       for (const dec of g.decisions.slice().sort((a, b) => (a.at < b.at ? 1 : -1))) {
-        d.append(el("div", { class: "decision" }, el("div", { class: "muted" }, `${when(dec.at)} · ${dec.change}`),
+        d.append(el("div", { class: "decision" }, el("div", { class: "muted" }, `${when(dec.at)} · ${dec.change}${dec.node ? ` · ${dec.node}` : ""}`),
           el("ul", {}, (dec.rules || []).map(ruleLine))));
       }
       item.append(d);

@@ -1,5 +1,5 @@
 """What the operator console shows: one JSON document (status, events, warnings with their
-deliveries and maps, this node's recent decisions, bulletins, accounts, partners), read on the
+deliveries and maps, the recent decisions (any node's), bulletins, accounts, partners), read on the
 store's reading thread, and the basemap of the configured provinces and regencies.
 
 `status` in the document is what /status serves, from the same function: feeds, targets,
@@ -26,8 +26,8 @@ from warnd.geo.regions import RegionIndex
 from warnd.maps.style import Scale, shading
 from warnd.model import HazardEvent, Priority, Target, TargetKind, Warning, iso_utc, life_safety
 from warnd.runtime.build import Bundle
-from warnd.runtime.ingest import Decisions
 from warnd.store.backend import Database
+from warnd.store.decisions import Decisions
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.maps import Maps
@@ -36,6 +36,7 @@ from warnd.store.targets import RateLog, Targets
 
 EVENTS = 50
 WARNINGS = 100
+DECISIONS = 50
 # Keys whose values move every time they are read (ages, uptimes): a change in them alone is
 # not news for an open stream.
 VOLATILE = frozenset({"now", "age_s", "uptime_s", "heartbeat_age_s", "up_s", "since_s", "lease_left_s"})
@@ -66,7 +67,6 @@ class ConsoleState:
         clock: Clock,
         bundle: Callable[[], Bundle],
         status: Callable[[], dict[str, Any]],
-        decisions: Decisions,
         *,
         node: Callable[[], str | None] = lambda: None,
         bulletins: Callable[[], list[dict[str, Any]]] = list,
@@ -77,7 +77,6 @@ class ConsoleState:
         self.clock = clock
         self.bundle = bundle
         self.status = status
-        self.decisions = decisions
         self.node = node
         self.bulletins = bulletins
         # Each warning's region notes, by warning id: a warning never changes once issued, and
@@ -97,7 +96,7 @@ class ConsoleState:
             "status": status,
             "events": self._events(warnings),
             "warnings": warnings,
-            "decisions": self.decisions.latest(),
+            "decisions": Decisions(self.conn).latest(DECISIONS),
             "bulletins": bulletins,
             "accounts": self._accounts(b),
             "partners": [

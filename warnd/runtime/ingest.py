@@ -9,8 +9,7 @@ thing made after the commit (`defer_cap`, runtime.cap_fill), off the path of the
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,7 +28,6 @@ from warnd.model import (
     Reason,
     Target,
     Warning,
-    iso_utc,
 )
 from warnd.obs import get_logger
 from warnd.pipeline.age import Freshness
@@ -39,6 +37,7 @@ from warnd.runtime.build import Bundle
 from warnd.runtime.maps import Drawing
 from warnd.runtime.websub_pushes import active_subscriptions
 from warnd.store.backend import Database
+from warnd.store.decisions import Decisions
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
@@ -68,26 +67,6 @@ class IngestReport:
     too_old: Counter[str] = field(default_factory=Counter)
     # The committed warnings whose CAP documents are still to be made (runtime.cap_fill).
     caps: list[CapOrder] = field(default_factory=list)
-
-
-class Decisions:
-    """The last changes this node ingested, each with what every rule of its hazard made of it
-    (the operator console's decisions): in memory, kept from the ingest thread, read from the
-    endpoint's."""
-
-    def __init__(self, size: int = 50) -> None:
-        self._items: deque[dict[str, Any]] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, feed: str, trace: Sequence[dict[str, Any]], at: datetime) -> None:
-        with self._lock:
-            for step in trace:
-                self._items.append({"event_id": step["event_id"], "at": iso_utc(at), "feed": feed} | step)
-
-    def latest(self) -> list[dict[str, Any]]:
-        """Newest first."""
-        with self._lock:
-            return list(reversed(self._items))
 
 
 class _History:
@@ -147,13 +126,15 @@ class Ingest:
         explain: bool = True,
         fence: Callable[[], None] = lambda: None,
         replay: bool = False,
-        decisions: Decisions | None = None,
+        decisions: bool = False,
+        node: str | None = None,
         simulated: bool = False,
         subscribed: Callable[[], Mapping[str, Partner]] = dict,
         defer_cap: bool = False,
     ) -> None:
-        """`decisions`: where each committed document's trace is kept (with the rules that did
-        not fire for the event's hazard). `explain`: report (and log at debug) every rule that
+        """`decisions`: keep each document's trace (with the rules that did not fire for the
+        event's hazard) in the store, in its own transaction, for every node's console, as
+        decided by `node`. `explain`: report (and log at debug) every rule that
         did not fire, those of other hazards too; `simulate --explain` wants that, the daemon
         only its hazard's rules. `fence`: run first inside each document's transaction; it
         raises to refuse the commit (a node that no longer leads). `replay`: every document is
@@ -170,7 +151,8 @@ class Ingest:
         self.conn = conn
         self.fence = fence
         self.explain = explain
-        self.decisions = decisions
+        self.decisions = Decisions(conn) if decisions else None
+        self.node = node
         self.clock = clock
         self.bundle = bundle
         self.ledger = Ledger(conn)
@@ -221,12 +203,12 @@ class Ingest:
                     elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
                     report.too_old[aged.reason.value] += 1
                     step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
+            if self.decisions is not None and report.trace:
+                self.decisions.add(feed, report.trace, now, self.node)
             if then is not None:
                 then()
         for o, elog in committed:
             queued(o, elog, simulated=self.simulated)
-        if self.decisions is not None and report.trace:
-            self.decisions.add(feed, report.trace, now)
         return report
 
     def _observed(
