@@ -367,6 +367,19 @@ def test_simulate_and_a_silence_from_the_page(console: Console) -> None:
     error.wait_for(timeout=WAIT_MS)
     assert "document" in error.text_content()
 
+    # A recorded file dropped on the form is read into it and simulated as a pasted one is.
+    page.fill("#sim-document", "")
+    dropped = page.evaluate_handle(
+        "(text) => { const dt = new DataTransfer();"
+        " dt.items.add(new File([text], 'autogempa.json', {type: 'application/json'})); return dt; }",
+        SUMEDANG.decode(),
+    )
+    page.dispatch_event("#sim-document", "drop", {"dataTransfer": dropped})
+    page.wait_for_function("document.querySelector('#sim-document').value.length > 0", timeout=WAIT_MS)
+    assert page.input_value("#sim-document") == SUMEDANG.decode()
+    page.click("#simulate-form button[type=submit]")
+    page.locator('#sim-result .warning.simulated[data-account="jabar"]').wait_for(timeout=WAIT_MS)
+
     # A silence added from the page shows in the panel, and expires from it.
     form = "#silence-form"
     page.fill(f"{form} input[name=account]", "ntb")

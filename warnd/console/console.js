@@ -875,9 +875,26 @@
     }
   }
 
+  // The document's file name, when it came from a file (chosen or dropped): the format is
+  // guessed from it as `warnd simulate` guesses it from a path.
+  let simName;
   $("#sim-file").addEventListener("change", async (ev) => {
     const file = ev.target.files[0];
-    if (file) $("#sim-document").value = await file.text();
+    if (file) { $("#sim-document").value = await file.text(); simName = file.name; }
+  });
+  $("#sim-document").addEventListener("input", () => { simName = undefined; });
+  // A recorded document dropped on the text area (or anywhere on the form) is read into it.
+  const form = $("#simulate-form");
+  form.addEventListener("dragover", (ev) => { ev.preventDefault(); form.classList.add("dropping"); });
+  form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+  form.addEventListener("drop", async (ev) => {
+    ev.preventDefault();
+    form.classList.remove("dropping");
+    const file = ev.dataTransfer && ev.dataTransfer.files[0];
+    if (!file) return;
+    $("#sim-document").value = await file.text();
+    simName = file.name;
+    flash(`read ${file.name} (${file.size} bytes): press Simulate`);
   });
 
   $("#sim-clear").addEventListener("click", () => { drawSimulated([]); clear($("#sim-result")); });
@@ -885,7 +902,7 @@
   $("#simulate-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const out = clear($("#sim-result"));
-    const name = $("#sim-file").files[0] ? $("#sim-file").files[0].name : undefined;
+    const name = simName;
     try {
       const got = await api("/console/api/action/simulate", { body: { document: $("#sim-document").value, format: $("#sim-format").value, name } });
       const posts = got.posts || [];
