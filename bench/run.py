@@ -45,6 +45,7 @@ SECTIONS = [
     "shipped",
     "alertmanager",
     "maps",
+    "console",
     "imports",
     "growth",
 ]
@@ -97,6 +98,8 @@ def main() -> int:
             got = daemon.shipped()
         elif section == "maps":
             got = maps.maps()
+        elif section == "console":
+            got = daemon.console_stream()
         elif section == "imports":
             got = imports.imports()
         elif section == "growth":
