@@ -102,5 +102,21 @@ def test_the_readme_opens_with_the_two_set_up_commands() -> None:
     blocks = re.findall(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     assert blocks[:2] == [
         "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/warnd run -c config/demo.yaml\n",
-        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/pytest\n",
+        TEST_COMMAND + "\n",
     ]
+
+
+TEST_COMMAND = (
+    "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"
+    " && .venv/bin/pytest -n 2 tests/unit tests/store tests/integration"
+    " && .venv/bin/pytest tests/acceptance tests/reliability tests/system"
+)
+
+
+def test_ci_runs_the_readmes_test_command_and_it_runs_every_test_folder() -> None:
+    # Two pytest runs name the folders: a folder of tests added beside them would run nowhere.
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert TEST_COMMAND + " || exit 1" in ci
+    named = set(re.findall(r"tests/(\w+)", TEST_COMMAND))
+    folders = {p.parent.relative_to(ROOT / "tests").parts[0] for p in (ROOT / "tests").rglob("test_*.py")}
+    assert folders == named, (folders, named)
