@@ -142,7 +142,7 @@ def point(spec: dict[str, Any]) -> dict[str, Any]:
         rss_built = vmhwm_mb()
         conn = connect(folder / "g.db")
         clock = FixedClock(NOW)
-        ingest = Ingest(conn, clock, lambda: bundle, explain=False, defer_cap=True)
+        ingest = Ingest(conn, clock, lambda: bundle, explain=False, defer_cap=True, decisions=True)
         out: dict[str, Any] = {"build_s": built, "rss_built_mb": rss_built}
         if spec.get("gauges"):
             data = Path(spec["gauges"]).read_bytes()

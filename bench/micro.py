@@ -218,7 +218,7 @@ def gauge_storm(n: int = 10_000) -> list[Row]:
         bundle = build(nat.cfg, with_senders=False)
         conn = connect(Path(tmp) / "storm.db")
         clock = FixedClock(NOW)
-        ingest = Ingest(conn, clock, lambda: bundle, explain=False)
+        ingest = Ingest(conn, clock, lambda: bundle, explain=False, decisions=True)
         for step, label in ((0, "new stations"), (1, "a new reading at every station")):
             data = document(step)
             start = time.perf_counter()
@@ -246,7 +246,7 @@ def ingest_and_endpoint() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="warnd-bench-") as tmp:
         bundle = build(ROOT / "config" / "demo.yaml", with_senders=False)
         conn = connect(Path(tmp) / "bench.db")
-        ingest = Ingest(conn, FixedClock(NOW), lambda: bundle, explain=False)
+        ingest = Ingest(conn, FixedClock(NOW), lambda: bundle, explain=False, decisions=True)
         batch = quakes(4_000)
         start = time.perf_counter()
         for i in range(0, 4000, 20):

@@ -52,3 +52,14 @@ def test_a_storm_of_changes_keeps_only_its_last(store, monkeypatch: pytest.Monke
     assert [d["event_id"] for d in Decisions(conn).latest(10)] == ["e-9", "e-8", "e-7"]
     assert conn.execute("SELECT count(*) FROM decisions").fetchone()[0] == 3
     conn.close()
+
+
+def test_a_feeds_broken_text_is_kept_escaped_and_never_fails_the_insert(store):
+    # A cut emoji (a lone surrogate) from a feed's JSON: neither backend stores it raw, and the
+    # insert runs in the transaction of the warnings it must never roll back.
+    conn = store.open()
+    with conn.transaction():
+        Decisions(conn).add("autogempa", [{"event_id": "e-1", "held": [{"detail": "Zona \ud83d"}]}], T0, None)
+    (got,) = Decisions(conn).latest(1)
+    assert got["held"] == [{"detail": "Zona \ud83d"}]
+    conn.close()

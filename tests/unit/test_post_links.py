@@ -34,6 +34,10 @@ def test_bluesky_links_the_post_not_its_threads_root() -> None:
     )
     assert post_url(bsky, remote_id(part, root)).endswith("/post/3lpart")  # type: ignore[union-attr]
     assert post_url(bsky, "1790000000000000001") is None  # not a ref: no link made up
+    # An id a server answered oddly never breaks the console's state: no link.
+    assert post_url(bsky, "at://did:plc:abc bafyx") is None
+    assert post_url(bsky, "at://did:plc:abc/app.bsky.feed.like/3l bafyx") is None
+    assert post_url(bsky, "at://did:plc:abc/app.bsky.feed.post/3l/more bafyx") is None
 
 
 def test_mastodon_and_files_have_no_link() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -76,6 +77,21 @@ class Pictures(Protocol):
     ready now); None when there is none (maps off, rendering failed, or not ready in time)."""
 
     async def wait(self, seconds: float) -> Picture | None: ...
+
+
+# The least the bound below gives: Python 3.11's wait_for with 0 gives up before the source is
+# even asked, and a map already drawn would never go with a text that waits for nothing.
+_ASK = 0.01
+
+
+async def picture_within(source: Pictures, seconds: float) -> Picture | None:
+    """The source's map if it has one within `seconds`, else None. The bound keeps a post from
+    waiting on a source that does not keep its word, and a life-safety post from waiting past its
+    0.2 s (a map ready at that instant follows as a reply). What the source raises is raised."""
+    try:
+        return await asyncio.wait_for(source.wait(seconds), max(seconds, _ASK))
+    except TimeoutError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed, picture_within
 from warnd.channels.bluesky_answers import Act, classify, judge
 from warnd.channels.bluesky_text import MAX_BYTES, facets, rkey, split
 from warnd.clock import Clock
@@ -332,9 +332,7 @@ class BlueskySender:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + budget
         try:
-            picture = await asyncio.wait_for(job.picture.wait(budget), budget)
-        except TimeoutError:
-            picture = None
+            picture = await picture_within(job.picture, budget)
         except Exception as e:  # a picture source never fails the post
             self._media_failed(d, "source_failed", f"{type(e).__name__}: {e}")
             return None

@@ -38,6 +38,9 @@ def post_url(settings: SingleAccount, remote_id: str | None) -> str | None:
         refs = parse_remote_id(remote_id)
         if refs is None:
             return None
-        did, collection, rkey = refs[0].uri.removeprefix("at://").split("/", 2)
-        return f"{BLUESKY}{did}/post/{rkey}" if collection == "app.bsky.feed.post" else None
+        # at://<did>/app.bsky.feed.post/<record key>; anything else a server answered has no link.
+        parts = refs[0].uri.removeprefix("at://").split("/")
+        if len(parts) != 3 or parts[1] != "app.bsky.feed.post" or not parts[0] or not parts[2]:
+            return None
+        return f"{BLUESKY}{parts[0]}/post/{parts[2]}"
     return None

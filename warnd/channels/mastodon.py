@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 
 from warnd.channels import threads
-from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed, picture_within
 from warnd.channels.mastodon_answers import OverLimit, ParentGone, classify, hold
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -306,9 +306,7 @@ class MastodonSender:
         """(the map, or None; True when the source had none to give yet, False when it failed)."""
         assert job.picture is not None
         try:
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
-        except TimeoutError:
-            picture = None
+            picture = await picture_within(job.picture, seconds)
         except Exception as e:  # a picture source never fails the post
             self._media_failed(job, "source_failed", f"{type(e).__name__}: {e}")
             return None, False

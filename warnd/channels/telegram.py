@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from warnd.channels import threads
-from warnd.channels.base import Budget, Job, Picture, Sent, map_failed
+from warnd.channels.base import Budget, Job, Picture, Sent, map_failed, picture_within
 from warnd.channels.telegram_answers import Answer, NotParsed, ReplyGone, classify
 from warnd.clock import Clock
 from warnd.config.outbound import Outbound
@@ -257,9 +257,7 @@ class TelegramSender:
         """(the map, or None; True when the source had none to give yet)."""
         assert job.picture is not None
         try:
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
-        except TimeoutError:
-            picture = None
+            picture = await picture_within(job.picture, seconds)
         except Exception as e:  # a picture source is never allowed to fail the post
             self._media_failed(job, "source_failed", f"{type(e).__name__}: {e}")
             return None, False

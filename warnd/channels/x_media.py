@@ -24,7 +24,7 @@ from datetime import datetime
 import requests
 from requests_oauthlib import OAuth1
 
-from warnd.channels.base import Job, Picture, map_failed
+from warnd.channels.base import Job, Picture, map_failed, picture_within
 from warnd.channels.x_answers import Act, holds, judge
 from warnd.channels.x_wire import TWEEPY_HOST
 from warnd.clock import Clock
@@ -158,12 +158,7 @@ class Media:
         """(the map, or None; True when the source had none to give yet, False when it failed)."""
         assert job.picture is not None
         try:
-            # The source promises to wait at most `seconds`; the bound here keeps a post from
-            # waiting on one that does not keep its word, and a life-safety post from waiting
-            # a moment past its 0.2 s (a map ready at that very instant follows as a reply).
-            picture = await asyncio.wait_for(job.picture.wait(seconds), seconds)
-        except TimeoutError:
-            picture = None
+            picture = await picture_within(job.picture, seconds)
         except Exception as e:  # a picture source is never allowed to fail the post
             self.failed(job, "source_failed", f"{type(e).__name__}: {e}")
             return None, False

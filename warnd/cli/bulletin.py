@@ -144,14 +144,17 @@ def _proven(conn: Any, name: str, from_stdin: bool) -> bool:
 
     log = get_logger("warnd.cli.bulletin")
     op = Operators(conn).get(name)
+    # A disabled operator is told apart from an unknown one no more than at the console's login.
     if op is not None and op.disabled:
-        print(f"operator {name!r} is disabled", file=sys.stderr)
-        log.warning("bulletin.refused", by=name, why="operator disabled")
-        return False
+        op = None
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif sys.stdin.isatty():
-        password = getpass.getpass(f"password of operator {name}: ")
+        try:
+            password = getpass.getpass(f"password of operator {name}: ")
+        except (EOFError, KeyboardInterrupt):
+            print("\nno password given; nothing done", file=sys.stderr)
+            return False
     else:
         print(
             "the two-person rule needs the acting operator's password: no terminal, use --password-stdin",

@@ -885,12 +885,19 @@
   $("#sim-document").addEventListener("input", () => { simName = undefined; });
   // A recorded document dropped on the text area (or anywhere on the form) is read into it.
   const form = $("#simulate-form");
-  form.addEventListener("dragover", (ev) => { ev.preventDefault(); form.classList.add("dropping"); });
-  form.addEventListener("dragleave", () => form.classList.remove("dropping"));
+  // Only files are taken over: text dragged into the text area is dropped there as usual.
+  const carriesFiles = (ev) => !!ev.dataTransfer && Array.from(ev.dataTransfer.types || []).includes("Files");
+  form.addEventListener("dragover", (ev) => {
+    if (!carriesFiles(ev)) return;
+    ev.preventDefault();
+    form.classList.add("dropping");
+  });
+  form.addEventListener("dragleave", (ev) => { if (!form.contains(ev.relatedTarget)) form.classList.remove("dropping"); });
   form.addEventListener("drop", async (ev) => {
+    if (!carriesFiles(ev)) return;
     ev.preventDefault();
     form.classList.remove("dropping");
-    const file = ev.dataTransfer && ev.dataTransfer.files[0];
+    const file = ev.dataTransfer.files[0];
     if (!file) return;
     $("#sim-document").value = await file.text();
     simName = file.name;

@@ -148,12 +148,18 @@ def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> 
     s = subs.get(sub_id)
     if s is None:
         raise OperatorError(f"id: no subscription {sub_id}", status=404)
+    if s.state == "revoked":
+        raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
     with conn.transaction():
         box = Outbox(conn)
+        # One read of the lane, judged and dropped from: a delivery committed by the leader
+        # after it (PostgreSQL reads each statement anew) is neither judged nor dropped here; the
+        # leader's own refresh stops it from being queued for long (see no_channel).
+        waiting = {i: box.get(i) for i in box.ids(["pending", "in_flight", "retry", "dead"], s.target)}
         live = [
             i
-            for i in box.ids(["pending", "in_flight", "retry"], s.target)
-            if (d := box.get(i)) is not None and _carries_life_safety(d)
+            for i, d in waiting.items()
+            if d is not None and d.state is not DeliveryState.DEAD and _carries_life_safety(d)
         ]
         if live:
             shown = ", ".join(str(i) for i in live[:5]) + (" ..." if len(live) > 5 else "")
@@ -166,4 +172,5 @@ def revoke_subscription(conn: Database, sub_id: str, by: str, now: datetime) -> 
             raise OperatorError(f"id: subscription {sub_id} is revoked already", 409)
         # The lane's state goes with it: a later subscription of the same name starts clean.
         Targets(conn).enable(s.target)
-        return box.drop(box.ids(["pending", "retry", "dead"], s.target), f"subscription {sub_id} revoked", now)
+        droppable = [i for i, d in waiting.items() if d is not None and d.state is not DeliveryState.IN_FLIGHT]
+        return box.drop(droppable, f"subscription {sub_id} revoked", now)

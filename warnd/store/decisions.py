@@ -13,6 +13,9 @@ from warnd.model import iso_utc
 from warnd.store.backend import Database
 
 KEEP = 500
+# The most one document records: the console shows the newest 50 changes, so a gauge storm's
+# thousands of readings would only be written to be pruned.
+PER_DOCUMENT = 50
 
 
 class Decisions:
@@ -21,13 +24,16 @@ class Decisions:
 
     def add(self, feed: str, trace: Sequence[dict[str, Any]], at: datetime, node: str | None) -> None:
         """Call inside the ingest transaction. A document of many changes (a gauge storm) keeps
-        its last KEEP: more than that would only be pruned again."""
+        its last PER_DOCUMENT. The JSON is ASCII (escapes, as the ledger's): a feed's text with a
+        lone surrogate (a cut emoji) must never fail the insert and roll back the warnings."""
         stamp = iso_utc(at)
-        for step in trace[-KEEP:]:
-            self.conn.execute(
-                "INSERT INTO decisions (at, node, feed, event_id, step) VALUES (?, ?, ?, ?, ?)",
-                (stamp, node, feed, str(step["event_id"]), json.dumps(step, ensure_ascii=False, default=str)),
-            )
+        self.conn.executemany(
+            "INSERT INTO decisions (at, node, feed, event_id, step) VALUES (?, ?, ?, ?, ?)",
+            [
+                (stamp, node, feed, str(step["event_id"]), json.dumps(step, default=str))
+                for step in trace[-PER_DOCUMENT:]
+            ],
+        )
         self.conn.execute("DELETE FROM decisions WHERE id <= (SELECT max(id) FROM decisions) - ?", (KEEP,))
 
     def latest(self, limit: int) -> list[dict[str, Any]]:
