@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     refused: ConfigError | None = None
     snap: Snapshot | None = None
     try:
-        bundle = build(args.config, with_senders=True, clock=args.clock)
+        bundle = build(args.config, with_senders=True, clock=args.clock, region_cache=True)
     except ConfigError as e:
         # A broken edit must not keep warnings from going out after a crash or a reboot: start
         # from the last set that ran, and say so everywhere an operator looks.
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         if not json_lines:
             print_problems(e, f"starting from the last good set ({snap.digest}, saved {snap.taken_at})")
         try:
-            bundle = build(args.config, with_senders=True, mirror=snap.mirror, clock=args.clock)
+            bundle = build(args.config, with_senders=True, mirror=snap.mirror, clock=args.clock, region_cache=True)
         except ConfigError as again:
             _refused_at_start(again, json_lines, "the last good set does not load either; nothing was started")
             return EXIT_CONFIG

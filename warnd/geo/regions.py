@@ -259,14 +259,19 @@ def _distances_km(geoms: npt.NDArray[np.object_], lat: float, lon: float) -> npt
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(a))), dtype=np.float64)
 
 
-def load_layers(paths: Iterable[Path], points: Points | None = None, aliases: Sequence[PlaceAlias] = ()) -> RegionIndex:
+def load_layers(
+    paths: Iterable[Path],
+    points: Points | None = None,
+    aliases: Sequence[PlaceAlias] = (),
+    cache: Path | None = None,
+) -> RegionIndex:
     """The region layers, the points where shaking is evaluated (see `RegionIndex.points`) and
-    the operator's place aliases."""
+    the operator's place aliases. `cache`: where each layer read is kept for the next start."""
     regions: list[Region] = []
     geoms: list[BaseGeometry] = []
     seen: set[str] = set()
     for path in paths:
-        for region, geom in read_geojson(path):
+        for region, geom in read_geojson(path, cache):
             if region.code in seen:
                 raise RegionError(f"{path}: region code {region.code!r} appears twice")
             seen.add(region.code)

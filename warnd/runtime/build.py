@@ -82,8 +82,11 @@ def build(
     mirror: Path | None = None,
     credentials: secrets.Credentials | None = None,
     clock: Clock | None = None,
+    region_cache: bool = False,
 ) -> Bundle:
-    """`check_secrets`: a missing credential is a problem. Without it (the daemon), the target
+    """`region_cache`: keep the region layers read in the state folder (`cache/regions`) and
+    read them from there while their files are unchanged (the daemon's start and reloads).
+    `check_secrets`: a missing credential is a problem. Without it (the daemon), the target
     is left without a sender and listed in `missing`: one region's lost token must not keep
     every other region silent. `mirror`: read the files from a saved copy (see load).
     `credentials`: where credentials are read (default: systemd's folder and the environment).
@@ -107,7 +110,8 @@ def build(
             problems.append(at.problem(str(e), "place_aliases"))
     regions: RegionIndex | None = None
     try:
-        regions = load_layers((cfg.input(layer.path) for layer in cfg.file.regions), points, aliases)
+        cache = cfg.state_dir / "cache" / "regions" if region_cache else None
+        regions = load_layers((cfg.input(layer.path) for layer in cfg.file.regions), points, aliases, cache)
     except RegionError as e:
         problems.append(at.problem(str(e), "regions"))
     if regions is not None:

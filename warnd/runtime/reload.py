@@ -76,7 +76,9 @@ class Reloads:
         self._busy = True
         notify("RELOADING=1")
         try:
-            new = await asyncio.to_thread(build, self.config_path, with_senders=True, clock=self.clock)
+            new = await asyncio.to_thread(
+                build, self.config_path, with_senders=True, clock=self.clock, region_cache=True
+            )
         except ConfigError as e:
             problems = [str(p) for p in e.problems]
             log.error("reload.rejected", problems=problems, detail="the running configuration stays")
