@@ -59,7 +59,7 @@ def main() -> int:
     args = p.parse_args()
     long = args.long or c.env_flag("WARND_LONG")
     runs: dict[str, Callable[[Path], c.Outcome]] = {
-        "kill9": lambda d: c.kill9(d, kills=100 if long else 10, events=300 if long else 200),
+        "kill9": lambda d: c.kill9(d, kills=100 if long else 6, events=300 if long else 120),
         "outage": lambda d: c.outage(d, events=300 if long else 100, spell=60.0 if long else 8.0),
         "locked": lambda d: c.locked(d, events=100 if long else 40, spell=20.0 if long else 12.0),
         "disk": lambda d: c.disk_full(d, events=150 if long else 60, spell=20.0 if long else 6.0),

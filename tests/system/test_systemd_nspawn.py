@@ -25,7 +25,9 @@ from tests.system import nspawn
 from warnd.testing.feed_server import FeedServer
 from warnd.testing.webhook_sink import WebhookSink
 
-pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(900)]
+# One worker runs the whole module (its container is booted once per module), beside the
+# in-process tests on the others (the README's test command runs it with `--dist loadgroup`).
+pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(900), pytest.mark.xdist_group("system")]
 
 PARTNER_SECRET = "radio-nspawn-Vb7Qx"
 HOOK_PATH = "hook-nspawn-Rt4Lw9"

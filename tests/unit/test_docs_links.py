@@ -108,8 +108,8 @@ def test_the_readme_opens_with_the_two_set_up_commands() -> None:
 
 TEST_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"
-    " && .venv/bin/pytest -n 2 tests/unit tests/store tests/integration"
-    " && .venv/bin/pytest tests/acceptance tests/reliability tests/system"
+    " && .venv/bin/pytest -n 3 --dist loadgroup tests/system tests/unit tests/store tests/integration"
+    " && .venv/bin/pytest tests/acceptance tests/reliability"
 )
 
 
