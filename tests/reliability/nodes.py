@@ -177,10 +177,13 @@ def failover(folder: Path, n: int, events: int = 150) -> Outcome:
     started = time.monotonic()
     with cluster(folder, n, events=events) as c, Progress(c.s) as progress:
         first = c.start_all()
-        c.s.replay.start()
-        progressing(c.s, lambda: len(c.s.x.state.posts) >= events // 3, "a third of the burst posted")
+        # `warnd status` of the running cluster, taken before the burst: each is a command of a
+        # second or two, and taken at the kill they let the leader post the whole burst first,
+        # leaving the others nothing to take over.
         seen_before = status(c.configs[0])
         table_before = status(c.configs[0], "table")
+        c.s.replay.start()
+        progressing(c.s, lambda: len(c.s.x.state.posts) >= events // 3, "a third of the burst posted")
         victim = c.nodes[first[0]]
         out.crashes += _unexpected_exits(victim)
         victim.kill()
