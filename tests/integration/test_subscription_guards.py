@@ -273,6 +273,17 @@ def test_a_subscriber_sender_refuses_an_address_that_is_not_public_at_each_push(
     assert len(sink.probes("radio")) == 1
 
 
+async def subscribed(world: World, public: str, sink: WebhookSink, name: str) -> str:
+    """A partner subscribed over HTTP at `sink`'s URL for `name`, approved by an operator and
+    known to this node's senders; its id."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        r = await http.post(public + "/subscriptions", json=ask(name, sink.url(name)))
+    sid: str = r.json()["id"]
+    approve_subscription(world.conn, sid, "op", datetime.now(UTC))
+    await world.subs.refresh()
+    return sid
+
+
 def test_a_name_subscribed_again_after_a_revoke_starts_clean_and_the_console_lifts_a_subscriber_hold(
     tmp_path: Path,
 ) -> None:
@@ -331,11 +342,7 @@ def test_deliveries_queued_for_a_revoked_subscription_are_named_as_stranded(tmp_
     async def scenario() -> None:
         _op, public = await world.start()
         try:
-            async with httpx.AsyncClient(timeout=10) as http:
-                r = await http.post(public + "/subscriptions", json=ask("radio", sink.url("radio")))
-            sid = r.json()["id"]
-            approve_subscription(world.conn, sid, "op", datetime.now(UTC))
-            await world.subs.refresh()
+            sid = await subscribed(world, public, sink, "radio")
             revoke_subscription(world.conn, sid, "op", datetime.now(UTC))
             # This node has not refreshed yet: a warning is still queued for it.
             assert "partner:sub-radio" in world.warn(1)
@@ -543,11 +550,7 @@ def test_a_revoke_waits_until_no_life_safety_warning_is_on_its_way_to_the_subscr
     async def scenario() -> None:
         _op, public = await world.start()
         try:
-            async with httpx.AsyncClient(timeout=10) as http:
-                r = await http.post(public + "/subscriptions", json=ask("radio", sink.url("radio")))
-            sid = r.json()["id"]
-            approve_subscription(world.conn, sid, "op", datetime.now(UTC))
-            await world.subs.refresh()
+            sid = await subscribed(world, public, sink, "radio")
             sink.down["radio"] = 503  # the partner is down: its warning retries
             assert "partner:sub-radio" in world.warn(1)
             with pytest.raises(OperatorError) as refused:
