@@ -19,6 +19,7 @@ import faulthandler
 import os
 import signal
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +199,9 @@ class Daemon:
             self.dispatcher.wake,
             after_text=self.dispatcher.posted,
         )
-        self.states = FeedStates(self.conn)
+        # Each feed's latest good answer, newer than the store's while unchanged answers go unwritten.
+        self.answered: dict[str, datetime] = {}
+        self.states = FeedStates(self.conn, self.answered)
         # The requests of the minute before a restart still count against the hosts' budgets.
         self.budgets = HostBudgets(
             self.clock, lambda: self.bundle.config.file.host_settings, persist=self._save_host_requests
@@ -225,6 +228,7 @@ class Daemon:
             budgets=self.budgets,
             answers=self.answers,
             on_caps=self.caps.soon,
+            answered=self.answered,
         )
         self.started = self.clock.now()
         self.checks = CredentialChecks(lambda: self.bundle, self.metrics, self.membership.is_leader, self._health)
@@ -332,6 +336,7 @@ class Daemon:
             offset,
             self.reloads.refused,
             dict(self.checks.failing),
+            dict(self.answered),
         )
 
     async def run(self) -> None:

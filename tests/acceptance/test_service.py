@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -295,6 +296,19 @@ def test_healthz_and_metrics_follow_a_feed_that_goes_stale_and_recovers(tmp_path
         assert sample(m, "warnd_queue_depth", target="account:jabar") == 0
         assert sample(m, "warnd_feed_age_seconds", feed="autogempa") < 5
         assert sample(m, "warnd_feed_age_seconds", feed="other") >= 2
+        # Unchanged answers (every 0.2 s) are written at most every 15 s here (a quarter of
+        # stale_after): the store keeps the first answer's time, the daemon shows its newest.
+        db = sqlite3.connect(f"file:{tmp_path / 'state' / 'warnd.db'}?mode=ro", uri=True)
+
+        def stored_ok() -> str:
+            return str(db.execute("SELECT last_ok FROM feed_state WHERE feed = 'autogempa'").fetchone()[0])
+
+        stored = stored_ok()
+        time.sleep(max(0.0, 3.0 - (datetime.now(UTC) - datetime.fromisoformat(stored)).total_seconds()))
+        assert stored_ok() == stored  # 3 s old and more, not written again
+        seen = _feed(svc.get("/status").json(), "autogempa")
+        assert seen["last_ok"] > stored and seen["age_s"] < 2
+        assert sample(svc.metrics(), "warnd_feed_age_seconds", feed="autogempa") < 2
         assert sample(m, "warnd_conditions", kind="feed_stale") == 1
 
         feed_server.serve("/other.json", SUMEDANG)
@@ -454,3 +468,7 @@ def test_a_missing_credential_disables_only_its_account_with_a_notice(tmp_path, 
         assert svc.stop() == 0
     finally:
         svc.kill()
+
+
+def _feed(status: dict, feed: str) -> dict:
+    return next(f for f in status["feeds"] if f["feed"] == feed)

@@ -11,7 +11,7 @@ from warnd.pollers.fetch import Fetcher
 from warnd.runtime import health
 from warnd.runtime.build import build
 from warnd.runtime.ingest import Ingest
-from warnd.runtime.poll import Poller
+from warnd.runtime.poll import ANSWER_REFRESH, Poller
 from warnd.store.db import connect
 from warnd.store.feedstate import FeedStates
 from warnd.store.ledger import Ledger
@@ -28,14 +28,20 @@ class Rig:
         self.bundle = build(self.cfg, with_senders=False)
         self.conn = connect(tmp_path / "state.db")
         self.clock = FixedClock(T0)
-        self.states = FeedStates(self.conn)
+        # The feeds' latest good answers as the polling daemon knows them (its readers see them).
+        self.answered = {}
+        self.states = FeedStates(self.conn, self.answered)
+        # The store alone, as `warnd status` beside the daemon and a node taking over read it.
+        self.stored = FeedStates(self.conn)
         self.ledger = Ledger(self.conn)
         self.fetcher = None
 
     def poller(self):
         self.fetcher = Fetcher("warnd-test", self.cfg.parent, DIRECT)
         ingest = Ingest(self.conn, self.clock, lambda: self.bundle)
-        return Poller(self.fetcher, ingest, self.states, self.clock, lambda: self.bundle, lambda: None)
+        return Poller(
+            self.fetcher, ingest, self.states, self.clock, lambda: self.bundle, lambda: None, answered=self.answered
+        )
 
     def poll(self, feed):
         async def go():
@@ -152,7 +158,39 @@ def test_a_304_and_the_same_body_again_are_both_recorded_unchanged(tmp_path, fee
         # the body's hash stay those of the document read first.
         assert state.last_ok != first[f].last_ok and state.last_change == first[f].last_change
         assert (state.etag, state.body_hash) == (first[f].etag, first[f].body_hash)
+        # Nothing else changed, so nothing was written: the store keeps the first answer's time
+        # until it is a refresh old.
+        assert rig.stored.get(f) == first[f]
+    rig.clock.advance(ANSWER_REFRESH)
+    rig.poll("f1")
+    rig.poll("f2")
+    for f in ("f1", "f2"):
+        stored = rig.stored.get(f)
+        assert stored.last_ok == rig.states.get(f).last_ok != first[f].last_ok
+        assert (stored.etag, stored.body_hash, stored.last_change) == (
+            first[f].etag,
+            first[f].body_hash,
+            first[f].last_change,
+        )
     assert rig.ledger.count() == 1
+
+
+def test_an_unchanged_answer_is_written_when_it_ends_a_failure_or_brings_new_validators(tmp_path, feed_server):
+    doc = sample("bmkg-tews/autogempa_2024-01-10_sumedang_aldii.json")
+    url = feed_server.serve("/auto.json", doc)
+    rig = Rig(tmp_path, feed_yaml(url))
+    rig.poll("f1")
+    first = rig.stored.get("f1")
+    feed_server.serve("/auto.json", b"upstream down", status=500)
+    rig.clock.advance(10)
+    rig.poll("f1")
+    assert rig.stored.get("f1").failures == 1
+    feed_server.serve("/auto.json", doc)
+    rig.clock.advance(30)
+    rig.poll("f1")  # the same body, 40 s after the last stored answer: the recovery is written
+    recovered = rig.stored.get("f1")
+    assert recovered.failures == 0 and recovered.failing_since is None and recovered.last_ok != first.last_ok
+    assert recovered.body_hash == first.body_hash
 
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>

@@ -85,6 +85,32 @@ def test_the_window_is_carried_over_a_restart() -> None:
     assert waited >= 0.5 and fresh < 0.05
 
 
+def test_only_a_host_with_a_budget_is_written_for() -> None:
+    async def run() -> list[str]:
+        saved: list[str] = []
+
+        async def persist(window: str) -> None:
+            saved.append(window)
+
+        other = "example.org"
+        b = HostBudgets(
+            SystemClock(),
+            lambda: {HOST: HostSettings(per_minute=50), other: HostSettings(per_minute=None)},
+            persist=persist,
+        )
+        for _ in range(5):
+            await b.acquire(other, critical=False, feed="a")
+        await b.flush()
+        assert saved == []  # nothing a restart needs
+        await b.acquire(HOST, critical=False, feed="b")
+        await b.flush()
+        return saved
+
+    saved = asyncio.run(run())
+    # The budgeted host's request is written, and the other host's times go with it.
+    assert len(saved) == 1 and set(json.loads(saved[0])) == {HOST, "example.org"}
+
+
 def test_no_budget_counts_without_holding_back_and_closing_releases_waiters() -> None:
     async def run() -> None:
         free = _budgets(None)

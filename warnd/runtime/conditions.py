@@ -64,6 +64,9 @@ class Live:
     config_refused: Mapping[str, Any] | None = None
     # Targets whose last credential check failed, and why (never a secret).
     credential_failures: Mapping[str, str] | None = None
+    # Each feed's latest good answer as the polling node knows it (the store's may be older:
+    # an unchanged answer is written at most every FeedStates refresh).
+    answered: Mapping[str, datetime] | None = None
 
 
 def overall(conditions: list[Condition]) -> str:
@@ -92,7 +95,7 @@ def collect(
     conn: Database, bundle: Bundle, now: datetime, live: Live, queues: Mapping[str, TargetQueue] | None = None
 ) -> list[Condition]:
     out: list[Condition] = []
-    out += _feeds(FeedStates(conn), bundle, now, live)
+    out += _feeds(FeedStates(conn, live.answered), bundle, now, live)
     out += _targets(conn, bundle, now, Outbox(conn).per_target() if queues is None else queues)
     out += _zones(conn, bundle, now)
     out += _subscriptions(conn)

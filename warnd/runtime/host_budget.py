@@ -6,8 +6,9 @@ warnd keeps to 50) gives a slot only while fewer requests than its budget went t
 last 60 seconds; otherwise the poll waits for the oldest request to leave the window. It is
 deferred, never dropped, and critical feeds (tsunami, earthquakes) get the freed slots first.
 
-The window outlives the process: the times of the requests of the last minute are written to
-the state database (the `meta` table) as they are taken, and read back at start, so a restart
+The window outlives the process: the times of the requests of the last minute to a host with a
+budget are written to the state database (the `meta` table) as they are taken (at most the
+budget's count of writes a minute), and read back at start, so a restart
 (which polls every feed at once) cannot spend a minute's budget a second time. A reload keeps
 the same keeper, so it keeps the window too.
 """
@@ -119,7 +120,7 @@ class HostBudgets:
                 free = limit is None or len(h.times) < limit
                 if free and h.queue[0] == ticket:
                     heapq.heappop(h.queue)
-                    self._take(h, now)
+                    self._take(h, now, budgeted=limit is not None)
                     waited = now - started
                     if deferred:
                         h.deferred_s += waited
@@ -152,10 +153,15 @@ class HostBudgets:
             # The next in line looks again: a slot may be free for it now.
             h.wake.set()
 
-    def _take(self, h: _Host, now: float) -> None:
+    def _take(self, h: _Host, now: float, *, budgeted: bool) -> None:
         h.times.append(now)
         h.requests += 1
         h.most_in_window = max(h.most_in_window, len(h.times))
+        if not budgeted:
+            # Only a budget needs the window after a restart: a host without one is not written
+            # for (it was a write a request, at rest most of the daemon's own work). Its times
+            # go with the next budgeted host's write.
+            return
         self._dirty = True
         if self.persist is not None and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write())

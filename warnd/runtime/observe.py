@@ -83,7 +83,9 @@ class Observer(Collector):
         now = self.clock.now()
         live = self.live()
         queues = Outbox(self.conn).per_target()
-        doc = status.snapshot(self.conn, [f.spec.id for f in b.config.feeds], now, queues, b.config.file.store.lease)
+        doc = status.snapshot(
+            self.conn, [f.spec.id for f in b.config.feeds], now, queues, b.config.file.store.lease, live.answered
+        )
         found = conditions.collect(self.conn, b, now, live, queues)
         planned = [
             {"id": f"config#{i}", "rule": s.rule, "account": s.account, "region": s.region}
@@ -133,8 +135,8 @@ class Observer(Collector):
             oldest.add_metric([target], max(0.0, age))
         yield from (depth, dead, oldest)
 
-        states = FeedStates(self.conn)
         live = self.live()
+        states = FeedStates(self.conn, live.answered)
         age_f = GaugeMetricFamily(
             "warnd_feed_age_seconds",
             "Since the feed's last successful poll (since start when it has none).",

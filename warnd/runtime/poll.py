@@ -35,7 +35,7 @@ from warnd.runtime.ingest import Ingest, IngestReport
 from warnd.runtime.maps import Drawing
 from warnd.runtime.membership import NotLeader
 from warnd.store.backend import DatabaseError
-from warnd.store.feedstate import FeedStates
+from warnd.store.feedstate import FeedState, FeedStates
 from warnd.store.worker import StoreWorker, inline
 
 log = get_logger("warnd.poll")
@@ -65,6 +65,7 @@ class Poller:
         budgets: HostBudgets | None = None,
         answers: HostAnswers | None = None,
         on_caps: Callable[[list[CapOrder]], None] = lambda orders: None,
+        answered: dict[str, datetime] | None = None,
     ) -> None:
         """`may_poll`: whether this node polls now (the leader, when several share the store).
         `store`: where the feed's state and its documents are written (by default, in the caller).
@@ -72,7 +73,8 @@ class Poller:
         `on_caps`: the CAP documents of the committed warnings, made once the text posts are on
         their way (runtime.cap_fill; an ingest that defers them needs it).
         `budgets`: each request to a host takes a slot of its budget first. `answers`: what the
-        hosts' answers teach (conditional requests honoured, a cache in front)."""
+        hosts' answers teach (conditional requests honoured, a cache in front). `answered`: filled
+        with each feed's latest good answer, for readers of the feeds' states (FeedStates)."""
         self.budgets = budgets
         self.answers = answers or HostAnswers()
         self.on_drawings = on_drawings
@@ -84,6 +86,7 @@ class Poller:
         # A poll that found nothing new records that without waiting: the latest such record
         # per feed, written in turn, so that a held lock slows the records, not the polls.
         self._unchanged: dict[str, dict[str, Any]] = {}
+        self.answered = answered if answered is not None else {}
         self.may_poll = may_poll
         self.fetcher = fetcher
         self.ingest = ingest
@@ -162,9 +165,11 @@ class Poller:
                     max_age=outcome.max_age,
                 )
             if digest is None or digest == state.body_hash:
-                self._record_unchanged(
-                    feed_id, flog, now=now, etag=v.etag, last_modified=v.last_modified, body_hash=digest
-                )
+                self.answered[feed_id] = now
+                if _worth_writing(spec, state, now, v, digest):
+                    self._record_unchanged(
+                        feed_id, flog, now=now, etag=v.etag, last_modified=v.last_modified, body_hash=digest
+                    )
                 flog.debug(
                     "feed.same_body" if digest else "feed.not_modified", elapsed_ms=round(outcome.elapsed * 1000, 1)
                 )
@@ -185,6 +190,7 @@ class Poller:
             # The feed's state (its validators) is written in the document's own transaction.
             record = functools.partial(self._ingested, feed_id, now, v, digest, result, followed, complete)
             report = await self.store.run(self.ingest.handle, feed_id, result, baseline=baseline, then=record)
+            self.answered[feed_id] = now
             took = time.perf_counter() - started
             if report.warnings:
                 # Committed: the dispatcher goes now, before anything else of this poll. The
@@ -359,6 +365,31 @@ class Poller:
             rejected.extend(sub.rejected)
             followed.append(url)
         return ParseResult(tuple(events), tuple(rejected), index.links), followed, complete
+
+
+# How old the stored time of a feed's last good answer may grow before an unchanged answer is
+# written: a 304 changes nothing else, and writing each one was most of the daemon's CPU at rest.
+# The polling node's readers see every answer (FeedStates' `answered`); `warnd status` run
+# beside it, and a node taking over, see the stored time, this much older at most.
+ANSWER_REFRESH = 60.0
+
+
+def answer_refresh(spec: FeedSpec) -> float:
+    """Kept to a quarter of the feed's stale_after, so the stored time alone never makes it stale."""
+    return ANSWER_REFRESH if spec.stale_after is None else min(ANSWER_REFRESH, spec.stale_after / 4)
+
+
+def _worth_writing(spec: FeedSpec, state: FeedState, now: datetime, v: Validators, digest: str | None) -> bool:
+    """Whether an unchanged answer changes the stored state: a recovery, new validators, or a
+    stored answer time older than the feed's refresh."""
+    if state.failures or state.next_poll_at or state.failing_since or state.last_ok is None:
+        return True
+    if (v.etag, v.last_modified) != (state.etag, state.last_modified):
+        return True
+    if digest is not None and digest != state.body_hash:
+        return True
+    stored = datetime.fromisoformat(state.last_ok.replace("Z", "+00:00"))
+    return (now - stored).total_seconds() >= answer_refresh(spec)
 
 
 def _parse(parser: Parser, spec: FeedSpec, body: bytes, src: Source) -> ParseResult:

@@ -104,8 +104,9 @@ def snapshot(
     now: datetime,
     queues: Mapping[str, TargetQueue] | None = None,
     lease: float | None = None,
+    answered: Mapping[str, datetime] | None = None,
 ) -> dict[str, Any]:
-    states = FeedStates(conn)
+    states = FeedStates(conn, answered)
     ids = feed_ids if feed_ids is not None else [st.feed for st in states.all()]
     box = Outbox(conn)
     if queues is None:

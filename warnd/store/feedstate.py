@@ -4,7 +4,8 @@ followed."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from warnd.model import iso_utc
@@ -30,15 +31,28 @@ class FeedState:
 
 
 class FeedStates:
-    def __init__(self, conn: Database) -> None:
+    def __init__(self, conn: Database, answered: Mapping[str, datetime] | None = None) -> None:
+        """`answered`: the polling daemon's own record of each feed's latest good answer, newer
+        than the store's when an unchanged answer was not written (see `Poller`); read states
+        show the newer of the two."""
         self.conn = conn
+        self.answered = answered
 
     def get(self, feed: str) -> FeedState:
         row = self.conn.execute("SELECT * FROM feed_state WHERE feed = ?", (feed,)).fetchone()
-        return FeedState(feed, None, None, None, None, None, None, 0) if row is None else _state(row)
+        return self._fresh(FeedState(feed, None, None, None, None, None, None, 0) if row is None else _state(row))
 
     def all(self) -> list[FeedState]:
-        return [_state(r) for r in self.conn.execute("SELECT * FROM feed_state ORDER BY feed")]
+        return [self._fresh(_state(r)) for r in self.conn.execute("SELECT * FROM feed_state ORDER BY feed")]
+
+    def _fresh(self, state: FeedState) -> FeedState:
+        seen = self.answered.get(state.feed) if self.answered else None
+        if seen is None:
+            return state
+        stamp = iso_utc(seen)
+        if state.last_ok is not None and _when(state.last_ok) >= seen:
+            return state
+        return replace(state, last_ok=stamp)
 
     def ok(
         self,
@@ -101,6 +115,10 @@ class FeedStates:
         """Forget links the index no longer lists, so the table stays the size of the index."""
         for url in self.followed(feed) - current:
             self.conn.execute("DELETE FROM followed_links WHERE feed = ? AND url = ?", (feed, url))
+
+
+def _when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def _state(row: Row) -> FeedState:
