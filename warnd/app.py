@@ -140,6 +140,7 @@ class Daemon:
             lambda: self.bundle.renderer,
             self.metrics,
             store=self.store,
+            after_text=lambda ids, within: self.dispatcher.posted(ids, within),
         )
         self.fetcher = Fetcher(bundle.config.file.user_agent, bundle.config.base, bundle.outbound)
         self.ingest = Ingest(

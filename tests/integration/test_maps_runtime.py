@@ -135,6 +135,46 @@ def test_a_map_not_ready_in_time_is_none_and_the_wait_is_bounded(bundle, tmp_pat
     assert later is not None
 
 
+@pytest.mark.parametrize("wait", [0.0, 2.0])
+def test_with_wait_0_the_drawing_waits_for_the_text_post_and_otherwise_starts_at_once(bundle, tmp_path, wait):
+    conn = db.connect(tmp_path / "w.db")
+    first = drawings(bundle, conn)[0]
+    metrics = Metrics()
+    asked: list[tuple[set[str], float]] = []
+
+    async def scenario():
+        posted = asyncio.Event()
+
+        async def after_text(ids: set[str], within: float) -> None:
+            asked.append((set(ids), within))
+            await posted.wait()
+
+        m = MapMaker(
+            conn,
+            FixedClock(T0),
+            lambda: MapsSettings(wait=wait),
+            lambda: bundle.regions,
+            lambda: bundle.renderer,
+            metrics,
+            after_text=after_text,
+        )
+        m.make([first])
+        pictures = m.pictures(delivery(first))
+        assert pictures is not None
+        early = await pictures.wait(1.5)  # time enough to draw it when nothing holds it back
+        posted.set()
+        later = await pictures.wait(30)
+        await m.stop()
+        return early, later
+
+    early, later = asyncio.run(scenario())
+    assert later is not None and metrics.maps_made._value.get() == 1
+    if wait == 0:
+        assert early is None and asked == [({first.warning.id}, 1.0)]
+    else:
+        assert early is not None and asked == []
+
+
 def test_a_map_that_cannot_be_drawn_is_logged_counted_and_the_post_goes_without(bundle, tmp_path):
     conn = db.connect(tmp_path / "w.db")
     first = drawings(bundle, conn)[0]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -38,6 +38,10 @@ KEPT = 32
 NO_MAP = (WarningKind.CANCEL, WarningKind.ALL_CLEAR)
 # How long a stop waits for the drawings under way.
 STOP_WAIT = 2.0
+# With `maps.wait: 0` no post waits for its map: the drawing waits instead, until its warning's
+# account posts were attempted (at most this long). Drawing is 25 to 100 ms of the interpreter's
+# time, which beside the post slowed it by as much (two cores, one lock).
+AFTER_TEXT = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +96,13 @@ class MapMaker:
         *,
         store: StoreWorker | None = None,
         threaded: bool = True,
+        after_text: Callable[[set[str], float], Awaitable[None]] | None = None,
     ) -> None:
         """`conn`: the daemon's connection (written and read through `store`). `regions` and
-        `renderer`: the running bundle's, read at each drawing, so a reload applies."""
+        `renderer`: the running bundle's, read at each drawing, so a reload applies.
+        `after_text(warning ids, seconds)`: returns once those warnings' account posts were
+        attempted, or the seconds passed (the dispatcher's `posted`)."""
+        self.after_text = after_text
         self.conn = conn
         self.maps = Maps(conn)
         self.reads = Maps(store.reader) if store is not None and store.reader is not None else self.maps
@@ -134,6 +142,8 @@ class MapMaker:
     async def _make(self, d: Drawing, done: asyncio.Event) -> None:
         ids = {"event_id": d.event.id, "warning_id": d.warning.id}
         try:
+            if self.after_text is not None and self.settings().wait == 0:
+                await self.after_text({d.warning.id}, AFTER_TEXT)
             try:
                 regions, credit = self.regions(), self.renderer().credit(d.event)
                 picture, took = await self._on_thread(_draw, d.event, d.warning, regions, credit, d.notes, d.alt)
