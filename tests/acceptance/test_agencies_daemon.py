@@ -74,7 +74,7 @@ def test_bmkg_and_usgs_reports_of_one_quake_post_once_each_named_after_its_agenc
         # 1. BMKG's Flores M7.4 (14 Dec 2021): one post in NTT, BMKG's.
         (flores,) = wait_for(lambda: posted("ntt"), what="BMKG's Flores post")
         assert flores["kind"] == "new" and "M7.4" in flores["text"] and "Sumber: BMKG." in flores["text"]
-        x_ids = {p.id for p in fake_x.posts_by("ntt")}
+        x_ids = warning_posts(fake_x, "ntt")
         assert flores["remote_id"] in x_ids
 
         # 2. USGS reports it too (M6.2 in the moved feature), and the Mentawai quake BMKG has not
@@ -106,9 +106,15 @@ def test_bmkg_and_usgs_reports_of_one_quake_post_once_each_named_after_its_agenc
         polls_of("/usgs.geojson", 5)
         assert [w["id"] for w in posted("ntt")] == [flores["id"]]
         assert [w["id"] for w in posted("sumbar")] == [mentawai["id"], update["id"]]
-        assert {p.id for p in fake_x.posts_by("ntt")} == x_ids
+        assert warning_posts(fake_x, "ntt") == x_ids
         assert d.stop() == 0
     finally:
         if d.proc.poll() is None:
             d.proc.kill()
             d.proc.wait(timeout=30)
+
+
+def warning_posts(fake_x, account: str) -> set[str]:
+    """The account's posts of warnings' texts: a map not drawn within the wait (a loaded machine)
+    follows its post as a reply of its own, which is no second warning."""
+    return {p.id for p in fake_x.posts_by(account) if not (p.reply_to and p.media_ids)}

@@ -21,7 +21,7 @@ from tests.acceptance.test_daemon_end_to_end import Daemon, log_lines, posts, wa
 from tests.conftest import REGIONS, ROOT, inatews_felt, sample, tews_doc, tews_entry, tews_retimed, write_config
 from warnd.testing.feed_server import etag
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 BUDGET = 8
 QUIET = sample("bmkg-tews/autogempa_2021-10-05_dompu_arraysyams.json")

@@ -25,7 +25,7 @@ from tests.conftest import RULES_ANY_QUAKE, cap_links, write_config
 from warnd.testing.notify import NotifySocket
 from warnd.testing.webhook_sink import WebhookSink
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 
 class Service:

@@ -18,7 +18,7 @@ from tests.conftest import RULES_ANY_QUAKE, write_config
 from warnd.testing.daemon import DaemonProcess
 from warnd.testing.fake_x import FakeX
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 HELD = 10.0
 # The daemon is asked to ping every 0.5 s (half of WATCHDOG_USEC).

@@ -5,7 +5,7 @@ import pytest
 
 from tests.reliability.flood import MAX_RATIO, RSS_BOUND_MB, flood
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 
 @pytest.mark.timeout(240)

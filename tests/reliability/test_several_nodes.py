@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import need_postgres
 from tests.reliability.nodes import BOUND, cut_off, failover
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 
 @pytest.mark.timeout(400)
