@@ -7,7 +7,7 @@ import pytest
 
 from tests.reliability.campaign import clock_steps
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 
 @pytest.mark.timeout(300)

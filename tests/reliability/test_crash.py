@@ -7,7 +7,7 @@ import pytest
 
 from tests.reliability.campaign import kill9
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 
 @pytest.mark.timeout(400)

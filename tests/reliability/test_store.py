@@ -14,7 +14,7 @@ from tests.conftest import RULES_ANY_QUAKE, write_config
 from tests.reliability.campaign import disk_full, locked
 from warnd.store import db
 
-pytestmark = pytest.mark.acceptance
+pytestmark = [pytest.mark.acceptance, pytest.mark.serial]
 
 FEEDS = """  - id: gempa
     format: bmkg-tews
