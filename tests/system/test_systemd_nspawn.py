@@ -26,8 +26,8 @@ from warnd.testing.feed_server import FeedServer
 from warnd.testing.webhook_sink import WebhookSink
 
 # One worker runs the whole module (its container is booted once per module), beside the
-# in-process tests on the others (the README's test command runs it with `--dist loadgroup`).
-pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(900), pytest.mark.xdist_group("system")]
+# in-process tests on the others (the README's test command runs each module whole: `--dist loadscope`).
+pytestmark = [pytest.mark.nspawn, pytest.mark.timeout(900)]
 
 PARTNER_SECRET = "radio-nspawn-Vb7Qx"
 HOOK_PATH = "hook-nspawn-Rt4Lw9"

@@ -108,7 +108,7 @@ def test_the_readme_opens_with_the_two_set_up_commands() -> None:
 
 TEST_COMMAND = (
     "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'"
-    " && .venv/bin/pytest -n 4 --dist loadgroup -m 'not serial' tests"
+    " && .venv/bin/pytest -n 4 --dist loadscope -m 'not serial' tests"
     " && .venv/bin/pytest -m serial tests"
 )
 
