@@ -159,7 +159,7 @@ class HostBudgets:
         h.most_in_window = max(h.most_in_window, len(h.times))
         if not budgeted:
             # Only a budget needs the window after a restart: a host without one is not written
-            # for (it was a write a request, at rest most of the daemon's own work). Its times
+            # for (it was a write a request, for nothing a restart needs). Its times
             # go with the next budgeted host's write.
             return
         self._dirty = True

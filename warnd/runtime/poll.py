@@ -368,7 +368,7 @@ class Poller:
 
 
 # How old the stored time of a feed's last good answer may grow before an unchanged answer is
-# written: a 304 changes nothing else, and writing each one was most of the daemon's CPU at rest.
+# written: a 304 changes nothing else, and a write transaction a poll is work for nothing.
 # The polling node's readers see every answer (FeedStates' `answered`); `warnd status` run
 # beside it, and a node taking over, see the stored time, this much older at most.
 ANSWER_REFRESH = 60.0
