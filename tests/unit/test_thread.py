@@ -83,3 +83,31 @@ def test_labelled_parts_stay_within_280_and_lose_no_word():
         assert all(f"Kabupaten Contoh Nomor {i} bagian" in body for i in range(40)), label
     # A text that fits is one post, as written, whatever the label.
     assert split("Gempa M5.1 Aceh", label="PD-1") == ["Gempa M5.1 Aceh"]
+
+
+def test_weighted_is_what_twitter_text_says():
+    """`weighted` skips twitter-text's scans where they cannot find anything (an ASCII text has
+    no emoji, a text without a dot before a letter has no URL): it must still agree with
+    twitter-text's own parse on every text, with and without URLs, emoji and other scripts."""
+    import random
+
+    from twitter_text import parse_tweet
+
+    corpus = [
+        HEAD,
+        LISTS,
+        "Gempa M5.2, 3.1 LS 101.2 BT, kedalaman 10 km. Sumber: BMKG. #gempa",
+        "Info: https://bmkg.go.id/gempa/ dan bmkg.go.id, peta warnd.example.org/maps/w-1.png.",
+        "IDN: http://xn--80ak6aa92e.xn--p1ai dan foo.рф/x, IP http://192.168.1.1/x, 1.2.3.4",
+        "Waspada \U0001f30a tsunami \u26a0\ufe0f di Pantai.Selatan \U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "Gempa\r\nbaris kedua.\rketiga a\u0301 e\u0301 caf\u00e9 Ä.B 地震 .地",
+    ]
+    pieces = [
+        "a", "Z", "7", " ", ".", ",", "\n", ":", "/", "-", "#", "@", "?", "=", "https://", "www.",
+        ".id", ".go", ".com", ".xn--p1ai", ".рф", "рф", "é", "e\u0301", "地", "\U0001f30a", "\u26a0\ufe0f",
+        "M5.2", "3.1", "BMKG.", "bmkg", "\r\n",
+    ]  # fmt: skip
+    rnd = random.Random(26)
+    corpus += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 40))) for _ in range(3000)]
+    wrong = [t for t in corpus if weighted(t) != parse_tweet(t).weightedLength]
+    assert not wrong, wrong[:5]

@@ -44,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import re
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
@@ -297,15 +298,20 @@ _URL_WEIGHT = int(_OPTIONS["transformed_url_length"]) * _SCALE
 # Characters an emoji is made of (pictographs, modifiers, joiners, selectors, keycaps). A text
 # with none of them is weighed without twitter-text's emoji scan, which costs milliseconds.
 _EMOJI_PARTS = frozenset({"So", "Sk", "Cf", "Mn", "Me", "Cs", "Co"})
+# A URL twitter-text finds ends in a top-level domain, and a top-level domain starts with a
+# letter after a dot ("bmkg.go.id", "xn--p1ai", "рф"): a text with no dot before a letter has
+# none, and is weighed without its URL pass, the costliest part of weighing a warning's text
+# (a thread's split weighs every growing part again).
+_MAYBE_URL = re.compile(r"\.[^\W\d_]")
 
 
 @functools.lru_cache(maxsize=4096)
 def weighted(text: str) -> int:
     """X's weighted length: what twitter-text's parse_tweet says, faster for warning texts."""
     norm = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
-    if any(not c.isascii() and unicodedata.category(c) in _EMOJI_PARTS for c in norm):
+    if not norm.isascii() and any(not c.isascii() and unicodedata.category(c) in _EMOJI_PARTS for c in norm):
         return int(parse_tweet(text).weightedLength)
-    urls = extract_urls_with_indices(norm) if "." in norm else []
+    urls = extract_urls_with_indices(norm) if _MAYBE_URL.search(norm) else []
     total, at = 0, 0
     for u in urls:
         start, end = u["indices"]
