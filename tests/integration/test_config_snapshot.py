@@ -10,7 +10,9 @@ import pytest
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
 from warnd.config import snapshot
+from warnd.config.load import mirrored
 from warnd.errors import ConfigError
+from warnd.runtime import verify_set
 from warnd.runtime.build import build
 
 FEED = """  - use: auto
@@ -24,8 +26,8 @@ interval: 60
 NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
-def _verify(path: Path, mirror: Path) -> object:
-    return build(path, with_senders=False, mirror=mirror)
+# The daemon's own check of a copy: a child process that loads it (runtime.verify_set).
+_verify = verify_set.verify
 
 
 def _config(tmp_path: Path) -> Path:
@@ -94,3 +96,26 @@ def test_a_snapshot_of_another_config_is_not_used(tmp_path):
     snapshot.save(b.config, _verify, NOW)
     assert snapshot.current(b.config.state_dir, cfg) is not None
     assert snapshot.current(b.config.state_dir, tmp_path / "other.yaml") is None
+
+
+def test_the_copy_is_checked_in_a_process_of_its_own_and_its_problems_come_back_whole(tmp_path, monkeypatch):
+    cfg = _config(tmp_path)
+    snap, _ = snapshot.save(build(cfg, with_senders=False).config, _verify, NOW)
+    broken = tmp_path / "broken"
+    shutil.copytree(snap.mirror, broken)
+    rules = mirrored(broken, tmp_path / "etc" / "rules" / "test.yaml")
+    rules.chmod(0o600)
+    rules.write_text("rules:\n  - id: x\n")
+    with pytest.raises(ConfigError) as here:
+        build(cfg, with_senders=False, mirror=broken)
+
+    def not_here(*_a: object, **_k: object) -> None:
+        raise AssertionError("the copy was loaded in the daemon's own process")
+
+    # A load in this process now fails: a check that passes was made in another.
+    monkeypatch.setattr("warnd.runtime.build.build", not_here)
+    verify_set.verify(cfg, snap.mirror)
+    with pytest.raises(ConfigError) as there:
+        verify_set.verify(cfg, broken)
+    assert there.value.problems == here.value.problems
+    assert any(p.file.endswith("test.yaml") and p.line == 2 for p in there.value.problems), there.value.problems

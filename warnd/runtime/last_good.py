@@ -11,7 +11,8 @@ from warnd.config import snapshot
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
 from warnd.obs import get_logger
-from warnd.runtime.build import Bundle, build
+from warnd.runtime import verify_set
+from warnd.runtime.build import Bundle
 from warnd.store.backend import DatabaseError
 
 log = get_logger("warnd")
@@ -48,8 +49,9 @@ class LastGood:
             await asyncio.wait({self._saving}, timeout=5.0)
 
     async def _when_quiet(self, delay: float) -> None:
-        """Saving a new set copies it and loads the copy again (about a second of CPU): the
-        polls and deliveries of a start, which may be catching up after a crash, come first."""
+        """Saving a new set copies it and loads the copy again (about a second of CPU, in a child
+        process but on one of few cores): the polls and deliveries of a start, which may be
+        catching up after a crash, come first."""
         await asyncio.sleep(delay)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SNAPSHOT_QUIET_MAX
@@ -70,12 +72,9 @@ class LastGood:
         if cfg.mirror is not None:
             return
         try:
-            snap, new = await asyncio.to_thread(
-                snapshot.save,
-                cfg,
-                lambda path, mirror: build(path, with_senders=False, mirror=mirror),
-                self._clock.now(),
-            )
+            # The copy is loaded again in a child process (runtime.verify_set): not beside the
+            # warnings of the moment, and its memory not kept.
+            snap, new = await asyncio.to_thread(snapshot.save, cfg, verify_set.verify, self._clock.now())
         except (OSError, ConfigError) as e:
             # The running set is unaffected; the next start falls back to an older snapshot, if any.
             problems = [str(p) for p in e.problems] if isinstance(e, ConfigError) else [str(e)]
