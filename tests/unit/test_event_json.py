@@ -61,3 +61,33 @@ def test_an_event_stored_before_the_later_fields_existed_reads_with_their_defaul
     old = {k: v for k, v in ev.to_json().items() if k not in (*later, "flags", "instruction", "web")}
     read = HazardEvent.from_json(old | {"attribution": "Sumber: BMKG"})
     assert read == replace(ev, event_name=None, description=None, instruction=None, web=None)
+
+
+def test_a_stored_warning_reads_back_as_the_warning_and_each_text_is_parsed_once() -> None:
+    from warnd.model import Priority, Region, Status, Warning, WarningKind
+    from warnd.model.warnings import ZonePart
+
+    w = Warning(
+        id="w-1",
+        event_id="bmkg-tsunami-1",
+        revision="r1",
+        rule="tsunami",
+        account="ntt",
+        kind=WarningKind.UPDATE,
+        severity="extreme",
+        priority=Priority.LIFE_SAFETY,
+        regions=(Region("53.10", "Kabupaten Sikka", "regency"), Region("53.09", "Kabupaten Ende", "regency")),
+        lang="id",
+        text="TSUNAMI",
+        status=Status.ACTUAL,
+        created_at=NOW,
+        level="siaga",
+        agency="bmkg",
+        thread_label="PD-3.3",
+        zone_parts=(ZonePart("53.10", "siaga", "BAGIAN UTARA"),),
+    )
+    text = json.dumps(w.to_json())
+    assert Warning.from_text(text) == w
+    # Read again (the next rule's plan, the claim of each delivery): the same parse.
+    assert Warning.from_text(text) is Warning.from_text(text)
+    assert Warning.from_text(json.dumps({**w.to_json(), "text": "TSUNAMI 2"})).text == "TSUNAMI 2"

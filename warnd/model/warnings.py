@@ -3,6 +3,8 @@ and priority, and the reason a warning was not made."""
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,6 +172,19 @@ class Warning:
             thread_label=d.get("thread_label"),
             zone_parts=tuple(ZonePart.from_json(p) for p in d.get("zone_parts") or ()),
         )
+
+    @staticmethod
+    def from_text(data: str) -> Warning:
+        """A warning from its stored JSON text. The same few warnings are read again and again
+        while an event is issued and delivered (each rule's plan reads the account's warnings
+        about the event, each claim its delivery's warning), and a warning never changes once
+        made: each text is parsed once (a national quake's warning names a hundred regions)."""
+        return _from_text(data)
+
+
+@functools.lru_cache(maxsize=32)
+def _from_text(data: str) -> Warning:
+    return Warning.from_json(json.loads(data))
 
 
 _SEVERITY_RANK = {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3}

@@ -156,7 +156,7 @@ class CapFill(Rounds):
         return orders
 
     def _order(self, row: Row) -> CapOrder | None:
-        warning = Warning.from_json(json.loads(row["data"]))
+        warning = Warning.from_text(row["data"])
         stored = json.loads(row["event"] or "{}")
         if not stored:
             # Nothing to make it from (a row written without its event): stored empty.

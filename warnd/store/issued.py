@@ -61,21 +61,21 @@ class IssuedWarnings:
             "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid LIMIT 1",
             (event_id, account),
         ).fetchone()
-        return Warning.from_json(json.loads(row["data"])) if row else None
+        return Warning.from_text(row["data"]) if row else None
 
     def warnings(self, event_id: str, account: str) -> list[Warning]:
         rows = self.conn.execute(
             "SELECT data FROM warnings WHERE event_id = ? AND account = ? ORDER BY created_at, rowid",
             (event_id, account),
         ).fetchall()
-        return [Warning.from_json(json.loads(r["data"])) for r in rows]
+        return [Warning.from_text(r["data"]) for r in rows]
 
     def last_from_rule(self, rule: str, account: str) -> Warning | None:
         row = self.conn.execute(
             "SELECT data FROM warnings WHERE rule = ? AND account = ? ORDER BY created_at DESC, rowid DESC LIMIT 1",
             (rule, account),
         ).fetchone()
-        return Warning.from_json(json.loads(row["data"])) if row else None
+        return Warning.from_text(row["data"]) if row else None
 
     def targeted(self, event_id: str, account: str, target: str) -> bool:
         """Whether `target` was already given a warning of this account about this event (a

@@ -434,7 +434,7 @@ def _delivery(row: Row) -> Delivery:
     event = json.loads(row["event"] or "{}")
     return Delivery(
         id=int(row["id"]),
-        warning=Warning.from_json(json.loads(row["data"])),
+        warning=Warning.from_text(row["data"]),
         target=row["target"],
         state=DeliveryState(row["state"]),
         attempts=int(row["attempts"]),
