@@ -7,6 +7,7 @@ subscribed to all of them). Clocks: every time compared is time.time() on this m
 
 from __future__ import annotations
 
+import bisect
 import copy
 import functools
 import json
@@ -342,6 +343,129 @@ def feed_to_post(n_quakes: int = 200, n_pd1: int = 10, text_first: bool = False)
     if missed:
         rows.append(Row("feed-to-post", "quakes that produced no post within 10 s", str(missed), {"missed": missed}))
     return rows
+
+
+# --- 1b. where the milliseconds of the text post go ------------------------------------------
+
+PROBE = ROOT / "bench" / "probe"
+# The text post's path, in the order its marks come (bench/probe/sitecustomize.py), and what
+# each stage between two marks is.
+STAGES = [
+    ("served", "fetch<", "the answer read by httpx (from the feed server's last byte)"),
+    ("fetch<", "ingest>", "parse, then handed to the store's thread"),
+    ("ingest>", "ingest<", "ingest: ledger, 228 rules, issue and render, outbox, one commit"),
+    ("ingest<", "claim>", "the dispatcher woken, its sweep, the lane's turn on the store's thread"),
+    ("claim>", "claim<", "the claim: the delivery leased and committed, its thread split and costed"),
+    ("claim<", "part>", "to the X sender (the map not waited for: maps.wait 0)"),
+    ("part>", "create>", "the hop to the sender's thread"),
+    ("create>", "wire>", "tweepy builds the request and signs it (OAuth 1.0a)"),
+    ("wire>", "post", "httpx sends it; the fake X has read it"),
+]
+
+
+def path(n_quakes: int = 100) -> list[Row]:
+    """The text post's path stage by stage: the text-first run of `feed_to_post` with the
+    daemon marking each stage (bench/probe), each quake's marks read between the feed server's
+    last byte and the post's arrival at the fake X."""
+    with scratch() as tmp:
+        folder = Path(tmp)
+        marks = folder / "marks.txt"
+        quiet = quake_doc(15.0, 80.0, 3.0, datetime.now(UTC) - timedelta(days=1), "quiet")
+        pubs: dict[str, Publisher] = {}
+
+        def feeds_yaml(fs: FeedServer) -> str:
+            pubs["quakes"] = Publisher(fs, "/autogempa.json")
+            fs.serve("/autogempa.json", quiet)
+            fs.before = hook(list(pubs.values()))
+            return f"  - {{id: autogempa, format: bmkg-tews, url: '{fs.base}/autogempa.json', interval: 0.2}}\n"
+
+        above = os.environ.get("PYTHONPATH")
+        env = {
+            "PYTHONPATH": os.pathsep.join([str(PROBE), *([above] if above else [])]),
+            "WARND_BENCH_PROBE": str(marks),
+        }
+        rig = Rig(folder, feeds_yaml, extra="maps: {wait: 0}\n", env=env)
+        quakes = pubs["quakes"]
+        spans: list[tuple[float, float]] = []
+        try:
+            rig.daemon.ready()
+            time.sleep(1.0)
+            base = datetime.now(UTC) - timedelta(hours=6)
+            rnd = random.Random(5)
+            for i, (lat, lon) in enumerate(land_points(n_quakes, seed=11)):
+                token = f"bench {i}"
+                doc = quake_doc(lat, lon, rnd.uniform(5.0, 6.4), base + timedelta(seconds=61 * i), token)
+                x0 = len(rig.fake.state.posts)
+                tag = quakes.arm(doc)
+                served = served_at(rig.feeds, tag, 10)
+                first = _first_post(rig, x0, token)
+                if first is not None:
+                    spans.append((served, first))
+        finally:
+            rig.close()
+            lines = marks.read_text().splitlines() if marks.exists() else []
+    if not lines:
+        raise RuntimeError("the daemon wrote no stage marks: bench/probe was not loaded")
+    stages = _stages(lines, spans)
+    rows = [
+        Row(
+            "path",
+            f"text post, stage by stage ({len(spans)} quakes, text first): {what}",
+            fmt_ms(ms(stages[(a, b)])),
+            {"from": a, "to": b, **ms(stages[(a, b)])},
+        )
+        for a, b, what in STAGES
+    ]
+    rows.append(
+        Row(
+            "path",
+            "text post, stage by stage: the whole path, poll answer to the post at the fake X",
+            fmt_ms(ms(stages[("served", "post")])),
+            ms(stages[("served", "post")]),
+        )
+    )
+    return rows
+
+
+def _first_post(rig: Rig, x0: int, key: str) -> float | None:
+    """When the quake's first post arrived at the fake X (None: none within 10 s), once the
+    quake's other posts are done (as `_one`), so the next quake's path starts from rest."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not _posted(rig, x0, key):
+        time.sleep(0.02)
+    got = _posted(rig, x0, key)
+    if not got:
+        return None
+    quiet_since, n = time.monotonic(), len(rig.fake.state.posts)
+    while time.monotonic() - quiet_since < 0.15:
+        time.sleep(0.03)
+        if len(rig.fake.state.posts) != n:
+            n, quiet_since = len(rig.fake.state.posts), time.monotonic()
+    return min(got)
+
+
+def _stages(lines: list[str], spans: list[tuple[float, float]]) -> dict[tuple[str, str], list[float]]:
+    """Each stage's durations (seconds): for each quake, the first mark of each stage in order
+    between its answer and its post; a quake missing a mark counts in no stage past it."""
+    marks = sorted((float(t), name) for t, name in (ln.split(" ", 1) for ln in lines))
+    times = [t for t, _ in marks]
+    out: dict[tuple[str, str], list[float]] = {(a, b): [] for a, b, _ in STAGES}
+    out[("served", "post")] = []
+    for served, post in spans:
+        seen = {"served": served}
+        want = 1
+        for t, name in marks[bisect.bisect_left(times, served) :]:
+            if t > post or want >= len(STAGES):
+                break
+            if name == STAGES[want][0]:
+                seen[name] = t
+                want += 1
+        seen["post"] = post
+        for a, b, _ in STAGES:
+            if a in seen and b in seen:
+                out[(a, b)].append(seen[b] - seen[a])
+        out[("served", "post")].append(post - served)
+    return out
 
 
 def _one(rig: Rig, pub: Publisher, doc: bytes, key: str) -> tuple[float, float, float] | None:

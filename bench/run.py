@@ -1,10 +1,11 @@
 """warnd benchmarks: one command, a markdown table on stdout and every figure as JSON.
 
-    .venv/bin/python bench/run.py                  # everything, about 4 minutes on 2 cores
+    .venv/bin/python bench/run.py                  # everything, about 25 minutes on 2 cores
     .venv/bin/python bench/run.py --only dispatch  # one section (names below)
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
-dispatch, feed-to-post, detection, hedged (a group of documents under a host's budget),
+dispatch, feed-to-post, path (the text post's path stage by stage, from marks the daemon writes
+when bench/probe is on its path), detection, hedged (a group of documents under a host's budget),
 rest, shipped (config/warnd.yaml as it is), alertmanager, maps (warning map images), imports
 (each library's memory and time at import), growth (ingest time and memory against regions,
 rules, accounts and gauge readings; plotted to docs/growth.png with the bench extra:
@@ -39,6 +40,7 @@ SECTIONS = [
     "ingest",
     "dispatch",
     "feed-to-post",
+    "path",
     "detection",
     "hedged",
     "rest",
@@ -88,6 +90,8 @@ def main() -> int:
         elif section == "feed-to-post":
             f2p = daemon.feed_to_post() + daemon.feed_to_post(n_quakes=100, text_first=True)
             got = f2p
+        elif section == "path":
+            got = daemon.path()
         elif section == "detection":
             got = daemon.detection()
         elif section == "hedged":
