@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from warnd.channels import x
 from warnd.channels.base import Sender
 from warnd.clock import Clock, SystemClock, steady
 from warnd.config.snapshot import Snapshot
@@ -408,8 +409,11 @@ class Daemon:
                 notice="the configuration on disk was refused: running the last good set; fix the files and reload",
             )
         notify(f"READY=1\nSTATUS=polling {len(cfg.feeds)} feeds")
-        # After READY: the outlines take about half a second of CPU, on the maps thread.
+        # After READY: the outlines take about half a second of CPU, on the maps thread;
+        # twitter-text's expressions about a third of a second, in a thread of their own, for
+        # the first X post whose text has a URL or another script than ASCII.
         self.maps.prepare(self.bundle.regions)
+        asyncio.get_running_loop().run_in_executor(None, x.twitter_text)
         # Kept only once the set has run a while: it is what the next start falls back to.
         self.last_good.soon(SNAPSHOT_AFTER_START)
         # The watchdog counts from READY=1.

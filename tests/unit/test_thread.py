@@ -111,3 +111,22 @@ def test_weighted_is_what_twitter_text_says():
     corpus += ["".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 40))) for _ in range(3000)]
     wrong = [t for t in corpus if weighted(t) != parse_tweet(t).weightedLength]
     assert not wrong, wrong[:5]
+
+
+def test_twitter_text_is_compiled_only_for_a_text_that_needs_it():
+    """Its expressions take about a third of a second to compile: not on the daemon's way to
+    READY, and not for an ASCII text without a URL (most warnings), which weighs its length."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, warnd.app\n"
+        "from warnd.channels.x import weighted\n"
+        "assert 'twitter_text' not in sys.modules, 'imported with the daemon'\n"
+        "assert weighted('Gempa M5.2, 3.1 LS 101.2 BT. Sumber: BMKG. #gempa') == 49\n"
+        "assert 'twitter_text' not in sys.modules, 'imported for an ASCII text without a URL'\n"
+        "assert weighted('Info: bmkg.go.id') == 6 + 23\n"
+        "assert 'twitter_text' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]

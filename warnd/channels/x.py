@@ -46,15 +46,13 @@ import functools
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
 
 import requests
 import tweepy
 from requests_oauthlib import OAuth1
-from twitter_text import parse_tweet
-from twitter_text.config import config as _tt_config
-from twitter_text.extract_urls import extract_urls_with_indices
-from twitter_text.get_character_weight import get_character_weight
 
 from warnd.channels import threads
 from warnd.channels.base import Budget, Job, Sent
@@ -292,9 +290,6 @@ class XSender:
 LIMIT = 280
 
 
-_OPTIONS = _tt_config["defaults"]
-_SCALE = int(_OPTIONS["scale"])
-_URL_WEIGHT = int(_OPTIONS["transformed_url_length"]) * _SCALE
 # Characters an emoji is made of (pictographs, modifiers, joiners, selectors, keycaps). A text
 # with none of them is weighed without twitter-text's emoji scan, which costs milliseconds.
 _EMOJI_PARTS = frozenset({"So", "Sk", "Cf", "Mn", "Me", "Cs", "Co"})
@@ -305,26 +300,63 @@ _EMOJI_PARTS = frozenset({"So", "Sk", "Cf", "Mn", "Me", "Cs", "Co"})
 _MAYBE_URL = re.compile(r"\.[^\W\d_]")
 
 
+class _TwitterText(NamedTuple):
+    parse_tweet: Callable[[str], Any]
+    extract_urls: Callable[[str], list[dict[str, Any]]]
+    character_weight: Callable[[str, dict[str, Any]], Any]
+    options: dict[str, Any]
+    scale: int
+    url_weight: int
+
+
+@functools.cache
+def twitter_text() -> _TwitterText:
+    """twitter-text, imported on first need. Its expressions (emoji, URLs, the list of top-level
+    domains) take about a third of a second to compile, and an ASCII text without a URL, most
+    warnings, is weighed without them: the daemon loads them in a thread just after READY
+    (app.py), not on the way to it."""
+    from twitter_text import parse_tweet
+    from twitter_text.config import config
+    from twitter_text.extract_urls import extract_urls_with_indices
+    from twitter_text.get_character_weight import get_character_weight
+
+    options: dict[str, Any] = config["defaults"]
+    scale = int(options["scale"])
+    return _TwitterText(
+        parse_tweet,
+        extract_urls_with_indices,
+        get_character_weight,
+        options,
+        scale,
+        int(options["transformed_url_length"]) * scale,
+    )
+
+
 @functools.lru_cache(maxsize=4096)
 def weighted(text: str) -> int:
     """X's weighted length: what twitter-text's parse_tweet says, faster for warning texts."""
     norm = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    maybe_url = _MAYBE_URL.search(norm) is not None
+    if norm.isascii() and not maybe_url:
+        # Every ASCII character weighs one, and only a URL weighs otherwise.
+        return len(norm)
+    tt = twitter_text()
     if not norm.isascii() and any(not c.isascii() and unicodedata.category(c) in _EMOJI_PARTS for c in norm):
-        return int(parse_tweet(text).weightedLength)
-    urls = extract_urls_with_indices(norm) if _MAYBE_URL.search(norm) else []
+        return int(tt.parse_tweet(text).weightedLength)
+    urls = tt.extract_urls(norm) if maybe_url else []
     total, at = 0, 0
     for u in urls:
         start, end = u["indices"]
-        total += _plain(norm[at:start]) + _URL_WEIGHT
+        total += _plain(norm[at:start], tt) + tt.url_weight
         at = end
-    total += _plain(norm[at:])
-    return total // _SCALE
+    total += _plain(norm[at:], tt)
+    return total // tt.scale
 
 
-def _plain(text: str) -> int:
+def _plain(text: str, tt: _TwitterText) -> int:
     if text.isascii():
-        return len(text) * _SCALE
-    return sum(int(get_character_weight(c, _OPTIONS)) for c in text)
+        return len(text) * tt.scale
+    return sum(int(tt.character_weight(c, tt.options)) for c in text)
 
 
 def split(text: str, limit: int = LIMIT, lang: str = "id", label: str | None = None) -> list[str]:
