@@ -17,17 +17,18 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace) -> int:
-    from warnd.cli.memory import limit_arenas
+    from warnd.cli.memory import fix_mmap_threshold, limit_arenas
 
     # First, before the imports below start threads (numpy's, the store's).
     arenas_limited = limit_arenas()
+    mmap_fixed = fix_mmap_threshold()
     from warnd.app import Daemon
     from warnd.obs import get_logger, setup_logging
     from warnd.runtime.build import build
     from warnd.runtime.statedir import AlreadyRunning
 
     json_lines = setup_logging(args.log_level, json=None if args.log_format == "auto" else args.log_format == "json")
-    get_logger("warnd").debug("daemon.malloc", arenas_limited=arenas_limited)
+    get_logger("warnd").debug("daemon.malloc", arenas_limited=arenas_limited, mmap_threshold_fixed=mmap_fixed)
     refused: ConfigError | None = None
     snap: Snapshot | None = None
     try:
