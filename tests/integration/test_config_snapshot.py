@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -119,3 +122,42 @@ def test_the_copy_is_checked_in_a_process_of_its_own_and_its_problems_come_back_
         verify_set.verify(cfg, broken)
     assert there.value.problems == here.value.problems
     assert any(p.file.endswith("test.yaml") and p.line == 2 for p in there.value.problems), there.value.problems
+
+
+def test_a_check_under_way_ends_when_its_set_is_replaced_or_the_daemon_stops(tmp_path):
+    """The thread that waits for a check cannot be cancelled: ending the child ends the wait, so
+    a stop never waits on a check (a hung one would outlast the unit's TimeoutStopSec)."""
+    slow_or_not = "import sys, time\nif sys.argv[1] == 'slow': time.sleep(120)\n"
+    checks = verify_set.Checks([sys.executable, "-c", slow_or_not])
+
+    def under_way() -> list[BaseException]:
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                checks.verify(Path("slow"), tmp_path)
+            except BaseException as e:
+                failed.append(e)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while checks.running == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checks.running == 1
+        ended.append(thread)
+        return failed
+
+    ended: list[threading.Thread] = []
+    failed = under_way()
+    checks.cancel()  # a newer set replaces it: later checks are still made
+    ended[-1].join(timeout=30)
+    assert not ended[-1].is_alive() and isinstance(failed[0], ConfigError) and "ended" in str(failed[0])
+    checks.verify(Path("quick"), tmp_path)
+
+    failed = under_way()
+    checks.close()  # the daemon stops
+    ended[-1].join(timeout=30)
+    assert not ended[-1].is_alive() and isinstance(failed[0], ConfigError) and "ended" in str(failed[0])
+    with pytest.raises(ConfigError, match="stopping"):
+        checks.verify(Path("quick"), tmp_path)

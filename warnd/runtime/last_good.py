@@ -37,13 +37,17 @@ class LastGood:
         self._busy = busy
         self.current = current
         self._saving: asyncio.Task[None] | None = None
+        self._checks = verify_set.Checks()
 
     def soon(self, delay: float) -> None:
         if self._saving is not None:
             self._saving.cancel()
+            # A check of the set this one replaces ends now, not after its second of CPU.
+            self._checks.cancel()
         self._saving = asyncio.create_task(self._when_quiet(delay), name="snapshot")
 
     async def stop(self) -> None:
+        self._checks.close()
         if self._saving is not None:
             self._saving.cancel()
             await asyncio.wait({self._saving}, timeout=5.0)
@@ -74,7 +78,7 @@ class LastGood:
         try:
             # The copy is loaded again in a child process (runtime.verify_set): not beside the
             # warnings of the moment, and its memory not kept.
-            snap, new = await asyncio.to_thread(snapshot.save, cfg, verify_set.verify, self._clock.now())
+            snap, new = await asyncio.to_thread(snapshot.save, cfg, self._checks.verify, self._clock.now())
         except (OSError, ConfigError) as e:
             # The running set is unaffected; the next start falls back to an older snapshot, if any.
             problems = [str(p) for p in e.problems] if isinstance(e, ConfigError) else [str(e)]

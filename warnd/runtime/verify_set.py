@@ -15,8 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from warnd.errors import ConfigError, Problem
@@ -30,29 +33,80 @@ PROBLEMS = 3
 _NOT_INHERITED = ("NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
 
 
-def verify(path: Path, mirror: Path) -> None:
-    """Load the set `path` names from the copy in `mirror`, in a child process; ConfigError with
-    what the load found wrong, or with why the check itself could not be made."""
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
-    argv = [sys.executable, "-m", "warnd.runtime.verify_set", str(path), str(mirror)]
-    try:
-        done = subprocess.run(
-            argv, capture_output=True, env=env, timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise _failed(path, f"the check of the copy took over {TIMEOUT:.0f} s") from None
-    except OSError as e:
-        raise _failed(path, f"the check of the copy could not start: {e.strerror or e}") from None
-    if done.returncode == 0:
-        return
-    if done.returncode == PROBLEMS:
+class Checks:
+    """The checks of one daemon's saves: each in a child process, ended when the set it checks is
+    superseded (`cancel`: a reload saves a newer one) or the daemon stops (`close`). The thread
+    that waits for a child cannot be cancelled; ending the child ends the wait, so a stop never
+    waits on a check."""
+
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        """`command`: what runs with the config and mirror as its two arguments (this module)."""
+        self._command = list(command) if command else [sys.executable, "-m", "warnd.runtime.verify_set"]
+        self._lock = threading.Lock()
+        self._running: set[subprocess.Popen[bytes]] = set()
+        self._closed = False
+
+    def verify(self, path: Path, mirror: Path) -> None:
+        """Load the set `path` names from the copy in `mirror`, in a child process; ConfigError
+        with what the load found wrong, or with why the check itself could not be made."""
+        env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+        with self._lock:
+            if self._closed:
+                raise _failed(path, "the check of the copy was not made: the daemon is stopping")
+            try:
+                child = subprocess.Popen(
+                    [*self._command, str(path), str(mirror)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    env=env,
+                )
+            except OSError as e:
+                raise _failed(path, f"the check of the copy could not start: {e.strerror or e}") from None
+            self._running.add(child)
         try:
-            raise ConfigError([Problem(**p) for p in json.loads(done.stdout)])
-        except (ValueError, TypeError):
-            pass
-    said = done.stderr.decode("utf-8", "replace").strip().splitlines()
-    last = said[-1][:300] if said else "nothing said"
-    raise _failed(path, f"the check of the copy failed (exit status {done.returncode}): {last}")
+            out, err = child.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.communicate()
+            raise _failed(path, f"the check of the copy took over {TIMEOUT:.0f} s") from None
+        finally:
+            with self._lock:
+                self._running.discard(child)
+        if child.returncode == 0:
+            return
+        if child.returncode == -signal.SIGKILL:
+            raise _failed(path, "the check of the copy was ended: the daemon stopped, or a newer set replaced it")
+        if child.returncode == PROBLEMS:
+            try:
+                raise ConfigError([Problem(**p) for p in json.loads(out)])
+            except (ValueError, TypeError):
+                pass
+        said = err.decode("utf-8", "replace").strip().splitlines()
+        last = said[-1][:300] if said else "nothing said"
+        raise _failed(path, f"the check of the copy failed (exit status {child.returncode}): {last}")
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def cancel(self) -> None:
+        """End the checks under way; later ones are made."""
+        with self._lock:
+            for child in self._running:
+                child.kill()
+
+    def close(self) -> None:
+        """End the checks under way, and make no more."""
+        with self._lock:
+            self._closed = True
+        self.cancel()
+
+
+def verify(path: Path, mirror: Path) -> None:
+    """One check, in a child process of its own (`Checks.verify`)."""
+    Checks().verify(path, mirror)
 
 
 def _failed(path: Path, message: str) -> ConfigError:
