@@ -370,15 +370,8 @@ def path(n_quakes: int = 100) -> list[Row]:
     with scratch() as tmp:
         folder = Path(tmp)
         marks = folder / "marks.txt"
-        quiet = quake_doc(15.0, 80.0, 3.0, datetime.now(UTC) - timedelta(days=1), "quiet")
         pubs: dict[str, Publisher] = {}
-
-        def feeds_yaml(fs: FeedServer) -> str:
-            pubs["quakes"] = Publisher(fs, "/autogempa.json")
-            fs.serve("/autogempa.json", quiet)
-            fs.before = hook(list(pubs.values()))
-            return f"  - {{id: autogempa, format: bmkg-tews, url: '{fs.base}/autogempa.json', interval: 0.2}}\n"
-
+        feeds_yaml = _quiet_autogempa(pubs)
         above = os.environ.get("PYTHONPATH")
         env = {
             "PYTHONPATH": os.pathsep.join([str(PROBE), *([above] if above else [])]),
@@ -436,11 +429,7 @@ def _first_post(rig: Rig, x0: int, key: str) -> float | None:
     got = _posted(rig, x0, key)
     if not got:
         return None
-    quiet_since, n = time.monotonic(), len(rig.fake.state.posts)
-    while time.monotonic() - quiet_since < 0.15:
-        time.sleep(0.03)
-        if len(rig.fake.state.posts) != n:
-            n, quiet_since = len(rig.fake.state.posts), time.monotonic()
+    _settle(rig)
     return min(got)
 
 
@@ -488,14 +477,33 @@ def _one(rig: Rig, pub: Publisher, doc: bytes, key: str) -> tuple[float, float, 
             first_h = min(got) if got else None
     if first_x is None or first_h is None:
         return None
-    # Settle: the quake's other accounts (a quake near a border posts to each province).
+    _settle(rig)
+    last_x = max(p.at for p in rig.x_posts(x0) if key in p.text)
+    return first_x - served, first_h - served, last_x - served
+
+
+def _settle(rig: Rig) -> None:
+    """Until no post has arrived at the fake X for 0.15 s: the quake's other accounts (a quake
+    near a border posts to each province) are done before the next quake."""
     quiet_since, n = time.monotonic(), len(rig.fake.state.posts)
     while time.monotonic() - quiet_since < 0.15:
         time.sleep(0.03)
         if len(rig.fake.state.posts) != n:
             n, quiet_since = len(rig.fake.state.posts), time.monotonic()
-    last_x = max(p.at for p in rig.x_posts(x0) if key in p.text)
-    return first_x - served, first_h - served, last_x - served
+
+
+def _quiet_autogempa(pubs: dict[str, Publisher]) -> Callable[[FeedServer], str]:
+    """One autogempa feed polled every 0.2 s, quiet (a day-old M3.0 far from any region) until a
+    quake is published into it through `pubs["quakes"]`."""
+    quiet = quake_doc(15.0, 80.0, 3.0, datetime.now(UTC) - timedelta(days=1), "quiet")
+
+    def feeds_yaml(fs: FeedServer) -> str:
+        pubs["quakes"] = Publisher(fs, "/autogempa.json")
+        fs.serve("/autogempa.json", quiet)
+        fs.before = hook(list(pubs.values()))
+        return f"  - {{id: autogempa, format: bmkg-tews, url: '{fs.base}/autogempa.json', interval: 0.2}}\n"
+
+    return feeds_yaml
 
 
 def _posted(rig: Rig, since: int, key: str) -> list[float]:
@@ -512,15 +520,8 @@ def console_stream(n_quakes: int = 30) -> list[Row]:
     open console page draws), the national configuration, one stream open as a page holds it."""
     with scratch() as tmp:
         folder = Path(tmp)
-        quiet = quake_doc(15.0, 80.0, 3.0, datetime.now(UTC) - timedelta(days=1), "quiet")
         pubs: dict[str, Publisher] = {}
-
-        def feeds_yaml(fs: FeedServer) -> str:
-            pubs["quakes"] = Publisher(fs, "/autogempa.json")
-            fs.serve("/autogempa.json", quiet)
-            fs.before = hook(list(pubs.values()))
-            return f"  - {{id: autogempa, format: bmkg-tews, url: '{fs.base}/autogempa.json', interval: 0.2}}\n"
-
+        feeds_yaml = _quiet_autogempa(pubs)
         rig = Rig(folder, feeds_yaml, extra="operator_token: console\n", env={"WARND_SECRET_CONSOLE": CONSOLE_TOKEN})
         seen: dict[str, float] = {}
         stop = threading.Event()

@@ -32,23 +32,22 @@ MMAP_THRESHOLD = 1 << 20
 def limit_arenas(arenas: int = ARENAS) -> bool:
     """Before any thread starts. An operator's MALLOC_ARENA_MAX wins (glibc read it already);
     without glibc (musl) there is nothing to set. Returns whether the limit was set here."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    return _set("MALLOC_ARENA_MAX", M_ARENA_MAX, arenas)
 
 
 def fix_mmap_threshold(size: int = MMAP_THRESHOLD) -> bool:
     """Blocks of `size` and more are always mapped, and unmapped when freed (setting it turns
     glibc's raising of the threshold off). An operator's MALLOC_MMAP_THRESHOLD_ wins; without
     glibc nothing is set. Returns whether it was set here."""
-    if os.environ.get("MALLOC_MMAP_THRESHOLD_"):
+    return _set("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, size)
+
+
+def _set(variable: str, param: int, value: int) -> bool:
+    """mallopt(param, value), unless the operator set glibc's own `variable` (read at start)."""
+    if os.environ.get(variable):
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
-    return bool(mallopt(M_MMAP_THRESHOLD, size))
+    return bool(mallopt(param, value))
