@@ -30,7 +30,7 @@ NOW = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)
 
 
 # The daemon's own check of a copy: a child process that loads it (runtime.verify_set).
-_verify = verify_set.verify
+_verify = verify_set.Checks().verify
 
 
 def _config(tmp_path: Path) -> Path:
@@ -117,9 +117,9 @@ def test_the_copy_is_checked_in_a_process_of_its_own_and_its_problems_come_back_
 
     # A load in this process now fails: a check that passes was made in another.
     monkeypatch.setattr("warnd.runtime.build.build", not_here)
-    verify_set.verify(cfg, snap.mirror)
+    _verify(cfg, snap.mirror)
     with pytest.raises(ConfigError) as there:
-        verify_set.verify(cfg, broken)
+        _verify(cfg, broken)
     assert there.value.problems == here.value.problems
     assert any(p.file.endswith("test.yaml") and p.line == 2 for p in there.value.problems), there.value.problems
 

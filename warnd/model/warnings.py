@@ -174,17 +174,13 @@ class Warning:
         )
 
     @staticmethod
+    @functools.lru_cache(maxsize=32)
     def from_text(data: str) -> Warning:
         """A warning from its stored JSON text. The same few warnings are read again and again
         while an event is issued and delivered (each rule's plan reads the account's warnings
         about the event, each claim its delivery's warning), and a warning never changes once
         made: each text is parsed once (a national quake's warning names a hundred regions)."""
-        return _from_text(data)
-
-
-@functools.lru_cache(maxsize=32)
-def _from_text(data: str) -> Warning:
-    return Warning.from_json(json.loads(data))
+        return Warning.from_json(json.loads(data))
 
 
 _SEVERITY_RANK = {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3}

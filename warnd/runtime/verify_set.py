@@ -77,11 +77,9 @@ class Checks:
             return
         if child.returncode == -signal.SIGKILL:
             raise _failed(path, "the check of the copy was ended: the daemon stopped, or a newer set replaced it")
-        if child.returncode == PROBLEMS:
-            try:
-                raise ConfigError([Problem(**p) for p in json.loads(out)])
-            except (ValueError, TypeError):
-                pass
+        problems = _problems(out) if child.returncode == PROBLEMS else None
+        if problems is not None:
+            raise ConfigError(problems)
         said = err.decode("utf-8", "replace").strip().splitlines()
         last = said[-1][:300] if said else "nothing said"
         raise _failed(path, f"the check of the copy failed (exit status {child.returncode}): {last}")
@@ -104,9 +102,13 @@ class Checks:
         self.cancel()
 
 
-def verify(path: Path, mirror: Path) -> None:
-    """One check, in a child process of its own (`Checks.verify`)."""
-    Checks().verify(path, mirror)
+def _problems(out: bytes) -> list[Problem] | None:
+    """The problems the child printed; None when what it printed is not that (then its exit
+    status and the last line it wrote to stderr say what went wrong)."""
+    try:
+        return [Problem(**p) for p in json.loads(out)]
+    except (ValueError, TypeError):
+        return None
 
 
 def _failed(path: Path, message: str) -> ConfigError:
