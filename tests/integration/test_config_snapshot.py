@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 import threading
@@ -12,11 +13,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RULES_ANY_QUAKE, write_config
+from warnd.clock import FixedClock
 from warnd.config import snapshot
 from warnd.config.load import mirrored
 from warnd.errors import ConfigError
 from warnd.runtime import verify_set
 from warnd.runtime.build import build
+from warnd.runtime.last_good import LastGood
 
 FEED = """  - use: auto
 """
@@ -161,3 +164,59 @@ def test_a_check_under_way_ends_when_its_set_is_replaced_or_the_daemon_stops(tmp
     assert not ended[-1].is_alive() and isinstance(failed[0], ConfigError) and "ended" in str(failed[0])
     with pytest.raises(ConfigError, match="stopping"):
         checks.verify(Path("quick"), tmp_path)
+
+
+def test_a_save_superseded_under_way_does_not_spoil_the_one_after_it(tmp_path, monkeypatch):
+    """A reload during a save: the first save's thread goes on until its check is ended and its
+    copy removed, and the next save copies the same set into the same folder. Its copy must not
+    be removed under it. Here the superseded save's clean-up is late, as on a loaded machine, and
+    a second reload, of a set with a rule file more, comes while the save of the first waits for
+    it: that save is not made, and the newer set is the one saved."""
+    cfg = _config(tmp_path)
+    sets = [build(cfg, with_senders=False)]
+    (tmp_path / "etc" / "rules" / "more.yaml").write_text(RULES_ANY_QUAKE.replace("gempa-test", "gempa-more"))
+    sets.append(build(cfg, with_senders=False))
+    # The first check waits to be ended; the next takes a second, longer than the late clean-up.
+    marker = tmp_path / "checks-made"
+    check = (
+        f"import pathlib, time\nm = pathlib.Path({str(marker)!r})\nfirst = not m.exists()\n"
+        "with m.open('a') as f: f.write('check\\n')\ntime.sleep(120 if first else 1)\n"
+    )
+    real_rmtree = shutil.rmtree
+    first_thread: list[int] = []
+
+    def late_for_the_first_save(path: Path, **kw: object) -> None:
+        if not first_thread:
+            first_thread.append(threading.get_ident())
+        if threading.get_ident() == first_thread[0] and Path(path).exists():
+            time.sleep(0.5)
+        real_rmtree(path, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("warnd.config.snapshot.shutil.rmtree", late_for_the_first_save)
+
+    async def quiet() -> bool:
+        return False
+
+    async def run() -> None:
+        saved = LastGood(lambda: sets[0], quiet, None, FixedClock(NOW))
+        saved._checks = verify_set.Checks([sys.executable, "-c", check])
+        saved.soon(0.0)
+        deadline = time.monotonic() + 30
+        while not marker.exists() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert saved._checks.running == 1
+        saved.soon(0.0)  # a reload of the same set, while the first save's check runs
+        await asyncio.sleep(0.1)  # its save now waits for the first one to be over
+        sets.pop(0)
+        saved.soon(0.0)  # a reload of the set with a rule file more
+        while saved.current is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # time for a superseded save, were one made, to start its check
+        await saved.stop()
+        assert saved.current is not None, "the save after the reloads was not made"
+        assert marker.read_text().count("check") == 2, "a superseded save was made"
+
+    asyncio.run(run())
+    saved = snapshot.current(sets[0].config.state_dir, cfg)
+    assert saved is not None and (saved.folder / "manifest.json").is_file()
+    assert (mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml")).is_file(), "an older set was saved last"

@@ -4,10 +4,12 @@ run a while, so that a start whose files on disk are refused runs this set inste
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
 
 from warnd.clock import Clock
 from warnd.config import snapshot
+from warnd.config.load import Config
 from warnd.config.snapshot import Snapshot
 from warnd.errors import ConfigError
 from warnd.obs import get_logger
@@ -38,8 +40,16 @@ class LastGood:
         self.current = current
         self._saving: asyncio.Task[None] | None = None
         self._checks = verify_set.Checks()
+        # A save superseded by a reload goes on in its thread (cancelling the task does not stop
+        # it) until its check is ended and its copy removed. The next save, of the same set as
+        # often as not, copies into the same folder: it starts once that one is over. A save
+        # superseded while it waited for that is not made at all (`_asked` counts the requests):
+        # the lock is not first come, first served, and an older set must not follow a newer.
+        self._one_at_a_time = threading.Lock()
+        self._asked = 0
 
     def soon(self, delay: float) -> None:
+        self._asked += 1
         if self._saving is not None:
             self._saving.cancel()
             # A check of the set this one replaces ends now, not after its second of CPU.
@@ -78,12 +88,21 @@ class LastGood:
         try:
             # The copy is loaded again in a child process (runtime.verify_set): not beside the
             # warnings of the moment, and its memory not kept.
-            snap, new = await asyncio.to_thread(snapshot.save, cfg, self._checks.verify, self._clock.now())
+            saved = await asyncio.to_thread(self._save_alone, cfg, self._asked)
         except (OSError, ConfigError) as e:
             # The running set is unaffected; the next start falls back to an older snapshot, if any.
             problems = [str(p) for p in e.problems] if isinstance(e, ConfigError) else [str(e)]
             log.warning("config.snapshot_failed", problems=problems, detail="the previous snapshot stays")
             return
+        if saved is None:
+            return
+        snap, new = saved
         self.current = snap
         if new:
             log.info("config.snapshot_saved", digest=snap.digest, files=snap.files, folder=str(snap.folder))
+
+    def _save_alone(self, cfg: Config, asked: int) -> tuple[Snapshot, bool] | None:
+        with self._one_at_a_time:
+            if asked != self._asked:
+                return None
+            return snapshot.save(cfg, self._checks.verify, self._clock.now())
