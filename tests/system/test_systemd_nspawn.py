@@ -297,11 +297,15 @@ def test_a_good_reload_applies_and_a_bad_one_fails_visibly_while_the_service_run
 def test_a_crash_with_a_broken_edit_on_disk_comes_back_from_the_last_good_set(service):
     # The good set this daemon runs is saved a little after start or after a reload.
     service.systemctl("reload", "warnd")
-    wait_for(
-        lambda: service.read("/var/lib/warnd/config-snapshot/current/tree/etc/warnd/rules/test.yaml") == GOOD_RULES,
-        timeout=MARGIN,
-        what="the saved set holding the good rules",
-    )
+    try:
+        wait_for(
+            lambda: service.read("/var/lib/warnd/config-snapshot/current/tree/etc/warnd/rules/test.yaml") == GOOD_RULES,
+            timeout=MARGIN,
+            what="the saved set holding the good rules",
+        )
+    except AssertionError as e:
+        said = [x for x in service.events() if x["event"].startswith(("config.", "reload.", "daemon."))]
+        raise AssertionError(f"{e}; what the daemon said of its sets: {said[-12:]}") from None
     digest = service.machine.run("readlink", "/var/lib/warnd/config-snapshot/current").stdout.strip().split("/")[-1]
     assert re.fullmatch(r"[0-9a-f]{8,}", digest), digest
     shown = service.show("MainPID", "NRestarts")
