@@ -9,7 +9,7 @@ thing made after the commit (`defer_cap`, runtime.cap_fill), off the path of the
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -37,7 +37,7 @@ from warnd.runtime.build import Bundle
 from warnd.runtime.maps import Drawing
 from warnd.runtime.websub_pushes import active_subscriptions
 from warnd.store.backend import Database
-from warnd.store.decisions import Decisions
+from warnd.store.decisions import PER_DOCUMENT, Decisions
 from warnd.store.issued import IssuedWarnings
 from warnd.store.ledger import Ledger
 from warnd.store.outbox import Outbox
@@ -45,6 +45,11 @@ from warnd.store.silences import Silence, Silences
 from warnd.store.zones import ZoneMisses
 
 log = get_logger("warnd.ingest")
+
+# How many of a document's changes are judged by the rules at once: enough for the point events'
+# one pass through the region index (rules.engine.evaluate_many) to pay, few enough that a gauge
+# storm's verdicts are not all held at once.
+JUDGED_AT_ONCE = 256
 
 
 @dataclass
@@ -179,31 +184,46 @@ class Ingest:
         desk = replace(issue_desk(b, self.subscribed()), defer_cap=self.defer_cap)
         # Said once the transaction commits: a document rolled back queued nothing.
         committed: list[tuple[Issued, Any]] = []
+        # Why each other rule did not fire costs more to write than to decide: written for every
+        # change only for a trace or a debug log; for the decision record, only for the changes it
+        # keeps (store.decisions: a document's last PER_DOCUMENT). The rules are judged a slice
+        # of the document at a time, for the same reason: a gauge storm's readings each held
+        # their tens of reasons until the commit, most of its memory.
+        told = self.explain or log.is_enabled_for(logging.DEBUG)
+        untold: deque[tuple[dict[str, Any], Sequence[Skip]]] = deque(maxlen=PER_DOCUMENT)
+        websub_read = False
         with self.conn.transaction():
             self.fence()
             changes = [self.ledger.observe(event, now) for event in result.events]
-            verdicts = evaluate_many(b.ruleset, b.regions, changes, self.explain)
-            if any(matches for matches, _skips in verdicts):
-                # Read in the transaction that commits the pushes: a subscription verified on any
-                # node gets the next warning issued anywhere.
-                desk = replace(desk, websub=active_subscriptions(self.conn, b.config.file, now))
-            for change, (matches, skips) in zip(changes, verdicts, strict=True):
-                step = self._observed(feed, change, matches, skips, report, now)
-                if step is None:
-                    continue
-                elog = log.bind(event_id=change.event.id, feed=feed)
-                aged: Drop | None = None
-                for m in matches:
-                    issued = issue(m, desk, self.history, now, freshness)
-                    step["rules"].append(_fired(m, issued))
-                    committed += self._commit(issued, elog, report, now, m.region_notes)
-                    aged = aged or issued.aged
-                if aged is not None:
-                    # Recorded in the ledger above, so it is known and never news again.
-                    elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
-                    report.too_old[aged.reason.value] += 1
-                    step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
+            for start in range(0, len(changes), JUDGED_AT_ONCE):
+                some = changes[start : start + JUDGED_AT_ONCE]
+                verdicts = evaluate_many(b.ruleset, b.regions, some, self.explain)
+                if not websub_read and any(matches for matches, _skips in verdicts):
+                    # Read in the transaction that commits the pushes: a subscription verified
+                    # on any node gets the next warning issued anywhere.
+                    desk = replace(desk, websub=active_subscriptions(self.conn, b.config.file, now))
+                    websub_read = True
+                for change, (matches, skips) in zip(some, verdicts, strict=True):
+                    step = self._observed(feed, change, matches, skips, report, now, told)
+                    if step is None:
+                        continue
+                    if not told and self.decisions is not None:
+                        untold.append((step, skips))
+                    elog = log.bind(event_id=change.event.id, feed=feed)
+                    aged: Drop | None = None
+                    for m in matches:
+                        issued = issue(m, desk, self.history, now, freshness)
+                        step["rules"].append(_fired(m, issued))
+                        committed += self._commit(issued, elog, report, now, m.region_notes)
+                        aged = aged or issued.aged
+                    if aged is not None:
+                        # Recorded in the ledger above, so it is known and never news again.
+                        elog.info("event.too_old", reason=aged.reason.value, detail=aged.detail)
+                        report.too_old[aged.reason.value] += 1
+                        step["too_old"] = {"reason": aged.reason.value, "detail": aged.detail}
             if self.decisions is not None and report.trace:
+                for step, not_fired in untold:
+                    step["rules"][:0] = [_skipped(s) for s in not_fired]
                 self.decisions.add(feed, report.trace, now, self.node)
             if then is not None:
                 then()
@@ -219,9 +239,11 @@ class Ingest:
         skips: Sequence[Skip],
         report: IngestReport,
         now: datetime,
+        told: bool,
     ) -> dict[str, Any] | None:
         """Say what the ledger and the rules made of one event, and note the names they could
-        not place; the event's trace step, or None when there is nothing to issue."""
+        not place; the event's trace step, or None when there is nothing to issue. `told`: the
+        rules that did not fire are in the step (and the debug log)."""
         ev = change.event
         report.changes[change.kind.value] += 1
         elog = log.bind(event_id=ev.id, feed=feed)
@@ -246,12 +268,11 @@ class Ingest:
         )
         step: dict[str, Any] = {"event_id": ev.id, "change": change.kind.value, "rules": []}
         report.trace.append(step)
-        # Why each other rule did not fire costs more to write than to decide: written only for a
-        # trace or a debug log.
-        if self.explain or self.decisions is not None or log.is_enabled_for(logging.DEBUG):
+        if told:
             for s in skips:
-                elog.debug("rule.skipped", rule=s.rule, reason=s.reason.value, detail=s.detail)
-                step["rules"].append({"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail})
+                told_of = _skipped(s)
+                elog.debug("rule.skipped", rule=s.rule, reason=told_of["reason"], detail=told_of["detail"])
+                step["rules"].append(told_of)
         named = list(dict.fromkeys(p for m in matches for p in m.unmapped_places))
         if named:
             # Never silently: the name goes to the operator, who may add it as an alias.
@@ -349,6 +370,11 @@ def issue_desk(b: Bundle, subscribed: Mapping[str, Partner] | None = None) -> De
         maps_url=b.config.file.maps.public_url if b.config.file.maps.enabled else None,
         regions=b.regions,
     )
+
+
+def _skipped(s: Skip) -> dict[str, Any]:
+    """A rule that did not fire, as `simulate --explain` and the decision record show it."""
+    return {"rule": s.rule, "fired": False, "reason": s.reason.value, "detail": s.detail}
 
 
 def _fired(m: Match, issued: Issue) -> dict[str, Any]:
