@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,15 @@ def index() -> RegionIndex:
         read_points(REGIONS / "district-points.csv"),
         read_place_aliases(REGIONS / "place-aliases.csv"),
     )
+
+
+@pytest.fixture
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses every connection for the whole test: bound and never
+    listening, so that no other test can take it meanwhile, as it could a port bound and closed."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import re
-import socket
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -305,7 +304,7 @@ def test_a_partners_retry_after_is_counted_on_the_daemons_clock(sink):
     assert e.value.hold_until == drill + timedelta(seconds=1)
 
 
-def test_webhook_failures_are_classified(sink):
+def test_webhook_failures_are_classified(sink, refused_port):
     for status, failure in (("500", Failure.SERVER_ERROR), ("429", Failure.RATE_LIMITED), ("410", Failure.BAD_REQUEST)):
         sink.script("radio", status)
         with pytest.raises(DeliveryError) as e:
@@ -316,11 +315,8 @@ def test_webhook_failures_are_classified(sink):
     with pytest.raises(DeliveryError) as e:
         send(hook(sink.url("radio"), secret="wrong"), Job(delivery(target="partner:radio")))
     assert e.value.failure is Failure.AUTH and sink.state.rejected == [("radio", "bad signature")]
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
     with pytest.raises(DeliveryError) as e:
-        send(hook(f"http://127.0.0.1:{port}/radio"), Job(delivery(target="partner:radio")))
+        send(hook(f"http://127.0.0.1:{refused_port}/radio"), Job(delivery(target="partner:radio")))
     assert e.value.failure is Failure.NETWORK
     assert sink.receipts("radio") == []
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -182,14 +181,12 @@ def test_200_warnings_to_5_accounts_and_3_partners_through_429s_and_500s(tmp_pat
         sink.stop()
 
 
-def test_a_partner_down_throughout_is_dead_lettered_and_holds_up_nobody(tmp_path):
+def test_a_partner_down_throughout_is_dead_lettered_and_holds_up_nobody(tmp_path, refused_port):
     fake = FakeX(consumer_key=APP[0], consumer_secret=APP[1], users={"tok-aceh": ("sec-aceh", "aceh")})
     sink = WebhookSink({"radio": "radio-secret"})
     fake.start()
     sink.start()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+    dead_port = refused_port
     try:
         conn = connect(tmp_path / "w.db")
         now = datetime.now(UTC)
@@ -549,10 +546,8 @@ def test_requests_x_never_processed_give_their_post_back_to_the_budget(tmp_path)
         fake.stop()
 
 
-def test_a_request_that_never_connected_spends_nothing(tmp_path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        dead_port = s.getsockname()[1]
+def test_a_request_that_never_connected_spends_nothing(tmp_path, refused_port):
+    dead_port = refused_port
     conn = connect(tmp_path / "w.db")
     now = datetime.now(UTC)
     with conn.transaction():

@@ -5,7 +5,6 @@ feed, degraded otherwise; kept across a restart; cleared by the first good poll.
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 
 from tests.conftest import RULES_ANY_QUAKE, sample
@@ -30,14 +29,8 @@ def rig(tmp_path, url: str, feed_extra: str = "") -> Rig:
     )
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_a_critical_feed_refused_is_failing_after_fail_after_and_stays_so_across_a_restart(tmp_path):
-    r = rig(tmp_path, f"http://127.0.0.1:{closed_port()}/datagempa.json", "fail_after: 30s\ncritical: true")
+def test_a_critical_feed_refused_is_failing_after_fail_after_and_stays_so_across_a_restart(tmp_path, refused_port):
+    r = rig(tmp_path, f"http://127.0.0.1:{refused_port}/datagempa.json", "fail_after: 30s\ncritical: true")
     r.poll()
     assert r.reconcile("feed_failing") == []  # one refusal is not an outage yet
     r.clock.advance(20)

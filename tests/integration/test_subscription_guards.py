@@ -153,15 +153,14 @@ def _within(world: World, body: Callable[[str], Awaitable[T]]) -> T:
     return asyncio.run(scenario())
 
 
-def test_urls_that_lead_inside_are_refused_and_every_failed_challenge_reads_the_same(tmp_path: Path) -> None:
+def test_urls_that_lead_inside_are_refused_and_every_failed_challenge_reads_the_same(
+    tmp_path: Path, refused_port: int
+) -> None:
     sink = WebhookSink({})
     sink.start()
     sink.wrong_answer.add("liar")
     sink.down["gone"] = 403
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()
+    closed_port = refused_port
     # A name of this machine that resolves to its loopback, when it has one.
     name = socket.gethostname()
     try:
