@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,3 +99,40 @@ def test_without_the_two_person_rule_the_name_is_a_record_and_no_password_is_ask
     b = json.loads(capsys.readouterr().out)["bulletin"]
     assert main(["bulletin", "approve", b["id"], *c], clock=clock) == 0
     assert json.loads(capsys.readouterr().out)["bulletin"]["approver"] == "ani"
+
+
+def test_a_text_on_standard_input_is_refused_beside_the_password_read_from_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Standard input is the password's with --password-stdin: a text file that is standard
+    input too would be read whole, password and all. A real pipe, in a process of its own."""
+    cfg = write_config(tmp_path, feeds=FEEDS, rules="rules: []\n")
+    Operators(cfg, FixedClock(NOW), monkeypatch, "ani")
+    capsys.readouterr()
+    write = [sys.executable, "-m", "warnd", "bulletin", "write", "-c", str(cfg), "--by", "ani"]
+    write += ["--region", "32.04", "--hazard", "weather", "--status", "actual", "--headline", "Hujan lebat"]
+    for stdin in ("/dev/stdin", "/dev/fd/0"):
+        done = subprocess.run(
+            [*write, "--text-id-file", stdin, "--password-stdin"],
+            input=password("ani") + "\nHujan lebat di Kabupaten Bandung.\n",
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"{stdin}: is standard input, which --password-stdin reads the password from" in done.stderr
+        assert password("ani") not in done.stdout + done.stderr
+    # The same text from a file of its own is written.
+    text = tmp_path / "teks.txt"
+    text.write_text("Hujan lebat di Kabupaten Bandung.\n", encoding="utf-8")
+    done = subprocess.run(
+        [*write, "--text-id-file", str(text), "--password-stdin", "--format", "json"],
+        input=password("ani") + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["bulletin"]["text_id"] == "Hujan lebat di Kabupaten Bandung."
+    assert main(["bulletin", "list", "-c", str(cfg)], clock=FixedClock(NOW)) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 1

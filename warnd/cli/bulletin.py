@@ -111,6 +111,14 @@ def run(args: argparse.Namespace) -> int:
             if args.action == "show":
                 _show(desk.show(args.id), args.format)
                 return EXIT_OK
+            shared = _text_on_stdin(args) if args.password_stdin else None
+            if shared is not None:
+                print(
+                    f"{shared}: is standard input, which --password-stdin reads the password from:"
+                    " give the text in a file of its own (nothing was done)",
+                    file=sys.stderr,
+                )
+                return EXIT_CONFIG
             body = _body(args)
             who = args.by or getpass.getuser()
             if desk.two_person() and not _proven(st.conn, who, args.password_stdin):
@@ -199,6 +207,22 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
     if args.action in ("reject", "cancel"):
         return {"id": args.id, "why": args.why}
     return {"id": args.id}
+
+
+def _text_on_stdin(args: argparse.Namespace) -> Path | None:
+    """A text file given that is standard input (`/dev/stdin`, `/dev/fd/0`): read whole as the
+    text, it would take the password's line too."""
+    try:
+        stdin = os.fstat(sys.stdin.fileno())
+    except (OSError, ValueError):
+        return None
+    for path in (getattr(args, "text_id_file", None), getattr(args, "text_en_file", None)):
+        try:
+            if path is not None and os.path.samestat(path.stat(), stdin):
+                return Path(path)
+        except OSError:
+            continue
+    return None
 
 
 def _read(text: str | None, path: Path | None) -> str | None:
