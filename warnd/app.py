@@ -36,6 +36,7 @@ from warnd.runtime.build import Bundle
 from warnd.runtime.bulletins import BulletinDesk
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.cap_fill import CapFill
+from warnd.runtime.collector import Collector
 from warnd.runtime.conditions import Live
 from warnd.runtime.console import Console
 from warnd.runtime.console_actions import ConsoleActions
@@ -251,6 +252,7 @@ class Daemon:
             hub=self.hub,
         )
         self.schedule = Schedule(self.poller.poll, self._health, held_back=self.budgets.waiting_feeds.__contains__)
+        self.collector = Collector()
         self.last_good = LastGood(
             lambda: self.bundle,
             lambda: self.store.run(self._waiting),
@@ -416,6 +418,7 @@ class Daemon:
         asyncio.get_running_loop().run_in_executor(None, x.twitter_text)
         # Kept only once the set has run a while: it is what the next start falls back to.
         self.last_good.soon(SNAPSHOT_AFTER_START)
+        self.collector.settle_soon()
         # The watchdog counts from READY=1.
         watchdog = asyncio.create_task(watchdog_pings(), name="watchdog")
         clock_watch = asyncio.create_task(
@@ -426,6 +429,7 @@ class Daemon:
         await self._health()
 
         await self._stop.wait()
+        self.collector.stop()
         clock_watch.cancel()
         self.subscribers.stop()
         subscribers.cancel()
@@ -493,6 +497,8 @@ class Daemon:
         self.dispatcher.wake()
         self.checks.wake()
         self.last_good.soon(0.0)
+        self.collector.thaw()
+        self.collector.settle_soon()
         return True
 
     def _elected(self) -> None:

@@ -26,6 +26,12 @@ def _events(log: Path, name: str) -> list[dict]:
     return [x for x in log_lines(log) if x["event"] == name]
 
 
+def _settled_after(log: Path, event: str) -> bool:
+    names = [x["event"] for x in log_lines(log)]
+    last = len(names) - 1 - names[::-1].index(event) if event in names else len(names)
+    return "heap.settled" in names[last:]
+
+
 def test_a_broken_edit_is_reported_survives_a_crash_and_clears_when_fixed(tmp_path, feed_server):
     url = feed_server.serve("/auto.json", SUMEDANG)
     extra = f"ops:\n  log: {{channel: file, path: {tmp_path}/ops.jsonl}}\n"
@@ -47,6 +53,9 @@ def test_a_broken_edit_is_reported_survives_a_crash_and_clears_when_fixed(tmp_pa
         copy = current / "tree" / str(rules).lstrip("/")
         assert copy.read_text() == good
         assert sample(svc.metrics(), "warnd_config_valid") == 1
+        # Settled too: what the daemon built to run is frozen out of the cycle collector's walks.
+        (settled,) = wait_for(lambda: _events(log, "heap.settled"), timeout=60, what="the settled heap")
+        assert settled["frozen"] > 50_000, settled
 
         # The rule file breaks and the daemon is told: it refuses the set, keeps its rules, and
         # says so everywhere an operator looks.
@@ -107,6 +116,8 @@ def test_a_broken_edit_is_reported_survives_a_crash_and_clears_when_fixed(tmp_pa
         )
         assert {o["kind"] for o in ops} >= {"config_invalid"}
         assert json.loads(warnd("status", "-c", str(cfg), "--format", "json").stdout)["config_refused"] is None
+        # The set the reload replaced is the collector's again, and the new one is frozen anew.
+        wait_for(lambda: _settled_after(log, "reload.applied"), timeout=60, what="the heap settled after the reload")
         assert svc.stop() == 0
     finally:
         svc.kill()
