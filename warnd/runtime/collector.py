@@ -47,7 +47,6 @@ class Collector:
     def settle(self) -> None:
         self._pending = None
         started = time.perf_counter()
-        gc.unfreeze()
         found = gc.collect()
         gc.freeze()
         gc.enable()
@@ -55,6 +54,7 @@ class Collector:
         log.info("heap.settled", frozen=gc.get_freeze_count(), collected=found, ms=took)
 
     def stop(self) -> None:
+        """No settling pending (the daemon stops, or another is asked for)."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None
