@@ -484,6 +484,8 @@ class Daemon:
 
     async def _reload(self) -> bool:
         new = await self.reloads.candidate(self.bundle)
+        self.collector.thaw()
+        self.collector.settle_soon()
         if new is None:
             return False
         old = self.bundle
@@ -497,8 +499,6 @@ class Daemon:
         self.dispatcher.wake()
         self.checks.wake()
         self.last_good.soon(0.0)
-        self.collector.thaw()
-        self.collector.settle_soon()
         return True
 
     def _elected(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -136,3 +137,19 @@ def test_a_text_on_standard_input_is_refused_beside_the_password_read_from_it(
     assert json.loads(done.stdout)["bulletin"]["text_id"] == "Hujan lebat di Kabupaten Bandung."
     assert main(["bulletin", "list", "-c", str(cfg)], clock=FixedClock(NOW)) == 0
     assert len(capsys.readouterr().out.splitlines()) == 1
+
+
+def test_with_standard_input_closed_a_bulletin_without_the_two_person_rule_is_written(tmp_path: Path) -> None:
+    """No descriptor 0 at all (a script run with `<&-`): nothing can be shared with it."""
+    cfg = write_config(tmp_path, feeds=FEEDS, rules="rules: []\n", extra="bulletins:\n  two_person: false\n")
+    write = [sys.executable, "-m", "warnd", "bulletin", "write", "-c", str(cfg), "--by", "ani", "--format", "json"]
+    write += ["--region", "32.04", "--hazard", "weather", "--status", "exercise", "--headline", "Latihan"]
+    done = subprocess.run(
+        [*write, "--text-id", "Latihan.", "--password-stdin"],
+        preexec_fn=lambda: os.close(0),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["bulletin"]["text_id"] == "Latihan."

@@ -220,3 +220,48 @@ def test_a_save_superseded_under_way_does_not_spoil_the_one_after_it(tmp_path, m
     saved = snapshot.current(sets[0].config.state_dir, cfg)
     assert saved is not None and (saved.folder / "manifest.json").is_file()
     assert (mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml")).is_file(), "an older set was saved last"
+
+
+def test_a_save_superseded_while_it_copies_is_not_checked_nor_made_current(tmp_path, monkeypatch):
+    """A reload ends only the checks it finds running: a save still copying its files when a newer
+    set is asked for is dropped before its check, and never made current after the newer one."""
+    cfg = _config(tmp_path)
+    sets = [build(cfg, with_senders=False)]
+    (tmp_path / "etc" / "rules" / "more.yaml").write_text(RULES_ANY_QUAKE.replace("gempa-test", "gempa-more"))
+    sets.append(build(cfg, with_senders=False))
+    marker = tmp_path / "checks-made"
+    check = f"import pathlib\nwith pathlib.Path({str(marker)!r}).open('a') as f: f.write('check\\n')\n"
+    real_copy = shutil.copyfile
+    copying = threading.Event()
+
+    def slow_first_copy(src: object, dst: object, **kw: object) -> object:
+        if not copying.is_set():
+            copying.set()
+            time.sleep(0.5)
+        return real_copy(src, dst, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("warnd.config.snapshot.shutil.copyfile", slow_first_copy)
+
+    async def quiet() -> bool:
+        return False
+
+    async def run() -> None:
+        saved = LastGood(lambda: sets[0], quiet, None, FixedClock(NOW))
+        saved._checks = verify_set.Checks([sys.executable, "-c", check])
+        saved.soon(0.0)
+        deadline = time.monotonic() + 30
+        while not copying.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        sets.pop(0)
+        saved.soon(0.0)  # a reload of the set with a rule file more, while the first copies
+        while saved.current is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # time for the superseded save, were it made, to be made current
+        await saved.stop()
+        assert saved.current is not None, "the newer set was not saved"
+        assert marker.read_text().count("check") == 1, "the superseded save was checked"
+
+    asyncio.run(run())
+    saved = snapshot.current(sets[0].config.state_dir, cfg)
+    assert saved is not None
+    assert mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml").is_file(), "an older set was saved last"

@@ -13,6 +13,14 @@ from warnd.obs import setup_logging
 from warnd.runtime.collector import Collector
 
 setup_logging("info", json=True)
+settlings = []
+real_settle = Collector.settle
+
+def counted(self):
+    settlings.append(1)
+    real_settle(self)
+
+Collector.settle = counted
 
 class Node:
     pass
@@ -45,6 +53,14 @@ async def main():
     gc.unfreeze()
     await asyncio.sleep(0.3)
     seen["stopped"] = gc.get_freeze_count()
+    seen["settlings"] = len(settlings)
+    # Reloads in a row, more often than the settling's delay: it is not put off for ever.
+    for _ in range(15):
+        c.thaw()
+        c.settle_soon()
+        await asyncio.sleep(0.02)
+    c.stop()
+    seen["in_a_row"] = len(settlings) - seen["settlings"]
 
 asyncio.run(main())
 print(json.dumps(seen))
@@ -59,5 +75,9 @@ def test_settling_collects_the_start_s_cycles_freezes_the_rest_and_turns_the_col
     assert seen["thawed"] == 0
     assert seen["again"]["frozen"] > 1000 and not seen["again"]["garbage"]
     assert seen["stopped"] == 0
+    # Two settlings up to the stop: the two asked for in a row made one.
+    assert seen["settlings"] == 2, seen
     settled = [json.loads(x) for x in done.stderr.splitlines() if '"heap.settled"' in x]
-    assert len(settled) == 2 and all(x["frozen"] > 1000 for x in settled), done.stderr
+    assert all(x["frozen"] > 1000 for x in settled), done.stderr
+    # 0.3 s of reloads, one every 0.02 s, against a delay of 0.05 s: settlings all the same.
+    assert seen["in_a_row"] >= 2, seen

@@ -212,6 +212,8 @@ def _body(args: argparse.Namespace) -> dict[str, Any]:
 def _text_on_stdin(args: argparse.Namespace) -> Path | None:
     """A text file given that is standard input (`/dev/stdin`, `/dev/fd/0`): read whole as the
     text, it would take the password's line too."""
+    if sys.stdin is None:  # descriptor 0 closed: no standard input to share
+        return None
     try:
         stdin = os.fstat(sys.stdin.fileno())
     except (OSError, ValueError):

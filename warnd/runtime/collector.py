@@ -35,13 +35,14 @@ class Collector:
     def settle_soon(self) -> None:
         """Freeze what is alive `after` seconds from now, after one full collection (the garbage
         of the start or the reload is not kept for ever): one pause, at a known moment, in place
-        of one in every full collection to come."""
-        self.stop()
-        self._pending = asyncio.get_running_loop().call_later(self._after, self.settle)
+        of one in every full collection to come. A settling already pending is not put off:
+        reloads in a row never keep the collector off."""
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._after, self.settle)
 
     def thaw(self) -> None:
-        """A reload replaced the set: its objects are the collector's again."""
-        self.stop()
+        """A reload was tried: the frozen objects are the collector's again, the replaced set's
+        and whatever a refused candidate left that a settling froze while it was being built."""
         gc.unfreeze()
 
     def settle(self) -> None:
@@ -54,7 +55,7 @@ class Collector:
         log.info("heap.settled", frozen=gc.get_freeze_count(), collected=found, ms=took)
 
     def stop(self) -> None:
-        """No settling pending (the daemon stops, or another is asked for)."""
+        """No settling pending: the daemon stops."""
         if self._pending is not None:
             self._pending.cancel()
             self._pending = None

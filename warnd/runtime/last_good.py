@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from warnd.clock import Clock
 from warnd.config import snapshot
 from warnd.config.load import Config
 from warnd.config.snapshot import Snapshot
-from warnd.errors import ConfigError
+from warnd.errors import ConfigError, Problem
 from warnd.obs import get_logger
 from warnd.runtime import verify_set
 from warnd.runtime.build import Bundle
@@ -105,4 +106,12 @@ class LastGood:
         with self._one_at_a_time:
             if asked != self._asked:
                 return None
-            return snapshot.save(cfg, self._checks.verify, self._clock.now())
+
+            def check(path: Path, mirror: Path) -> None:
+                # Superseded while its files were copied (a reload ends only the checks it finds
+                # running): not checked, and never made current after the newer set.
+                if asked != self._asked:
+                    raise ConfigError([Problem(str(path), None, "", "superseded by a newer set before its check")])
+                self._checks.verify(path, mirror)
+
+            return snapshot.save(cfg, check, self._clock.now())
