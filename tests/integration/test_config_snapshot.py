@@ -18,7 +18,7 @@ from warnd.config import snapshot
 from warnd.config.load import mirrored
 from warnd.errors import ConfigError
 from warnd.runtime import verify_set
-from warnd.runtime.build import build
+from warnd.runtime.build import Bundle, build
 from warnd.runtime.last_good import LastGood
 
 FEED = """  - use: auto
@@ -166,16 +166,49 @@ def test_a_check_under_way_ends_when_its_set_is_replaced_or_the_daemon_stops(tmp
         checks.verify(Path("quick"), tmp_path)
 
 
+def _two_sets(tmp_path: Path) -> tuple[Path, list[Bundle]]:
+    """The config's set, then the same with a rule file more: the newer one a reload brings."""
+    cfg = _config(tmp_path)
+    sets = [build(cfg, with_senders=False)]
+    (tmp_path / "etc" / "rules" / "more.yaml").write_text(RULES_ANY_QUAKE.replace("gempa-test", "gempa-more"))
+    sets.append(build(cfg, with_senders=False))
+    return cfg, sets
+
+
+def _last_good(sets: list[Bundle], check: str) -> LastGood:
+    """The daemon's saves of `sets[0]` (the running set), each checked by the Python `check`."""
+
+    async def quiet() -> bool:
+        return False
+
+    saved = LastGood(lambda: sets[0], quiet, None, FixedClock(NOW))
+    saved._checks = verify_set.Checks([sys.executable, "-c", check])
+    return saved
+
+
+async def _saved_then_stopped(saved: LastGood, deadline: float) -> None:
+    """Until a set is saved, then a second more, for a superseded save, were one made, to be
+    checked or made current; then the daemon stops."""
+    while saved.current is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
+    await saved.stop()
+    assert saved.current is not None, "the newer set was not saved"
+
+
+def _newer_set_saved_last(tmp_path: Path, cfg: Path, sets: list[Bundle]) -> None:
+    saved = snapshot.current(sets[0].config.state_dir, cfg)
+    assert saved is not None and (saved.folder / "manifest.json").is_file()
+    assert mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml").is_file(), "an older set was saved last"
+
+
 def test_a_save_superseded_under_way_does_not_spoil_the_one_after_it(tmp_path, monkeypatch):
     """A reload during a save: the first save's thread goes on until its check is ended and its
     copy removed, and the next save copies the same set into the same folder. Its copy must not
     be removed under it. Here the superseded save's clean-up is late, as on a loaded machine, and
     a second reload, of a set with a rule file more, comes while the save of the first waits for
     it: that save is not made, and the newer set is the one saved."""
-    cfg = _config(tmp_path)
-    sets = [build(cfg, with_senders=False)]
-    (tmp_path / "etc" / "rules" / "more.yaml").write_text(RULES_ANY_QUAKE.replace("gempa-test", "gempa-more"))
-    sets.append(build(cfg, with_senders=False))
+    cfg, sets = _two_sets(tmp_path)
     # The first check waits to be ended; the next takes a second, longer than the late clean-up.
     marker = tmp_path / "checks-made"
     check = (
@@ -194,12 +227,8 @@ def test_a_save_superseded_under_way_does_not_spoil_the_one_after_it(tmp_path, m
 
     monkeypatch.setattr("warnd.config.snapshot.shutil.rmtree", late_for_the_first_save)
 
-    async def quiet() -> bool:
-        return False
-
     async def run() -> None:
-        saved = LastGood(lambda: sets[0], quiet, None, FixedClock(NOW))
-        saved._checks = verify_set.Checks([sys.executable, "-c", check])
+        saved = _last_good(sets, check)
         saved.soon(0.0)
         deadline = time.monotonic() + 30
         while not marker.exists() and time.monotonic() < deadline:
@@ -209,26 +238,17 @@ def test_a_save_superseded_under_way_does_not_spoil_the_one_after_it(tmp_path, m
         await asyncio.sleep(0.1)  # its save now waits for the first one to be over
         sets.pop(0)
         saved.soon(0.0)  # a reload of the set with a rule file more
-        while saved.current is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # time for a superseded save, were one made, to start its check
-        await saved.stop()
-        assert saved.current is not None, "the save after the reloads was not made"
+        await _saved_then_stopped(saved, deadline)
         assert marker.read_text().count("check") == 2, "a superseded save was made"
 
     asyncio.run(run())
-    saved = snapshot.current(sets[0].config.state_dir, cfg)
-    assert saved is not None and (saved.folder / "manifest.json").is_file()
-    assert (mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml")).is_file(), "an older set was saved last"
+    _newer_set_saved_last(tmp_path, cfg, sets)
 
 
 def test_a_save_superseded_while_it_copies_is_not_checked_nor_made_current(tmp_path, monkeypatch):
     """A reload ends only the checks it finds running: a save still copying its files when a newer
     set is asked for is dropped before its check, and never made current after the newer one."""
-    cfg = _config(tmp_path)
-    sets = [build(cfg, with_senders=False)]
-    (tmp_path / "etc" / "rules" / "more.yaml").write_text(RULES_ANY_QUAKE.replace("gempa-test", "gempa-more"))
-    sets.append(build(cfg, with_senders=False))
+    cfg, sets = _two_sets(tmp_path)
     marker = tmp_path / "checks-made"
     check = f"import pathlib\nwith pathlib.Path({str(marker)!r}).open('a') as f: f.write('check\\n')\n"
     real_copy = shutil.copyfile
@@ -242,26 +262,16 @@ def test_a_save_superseded_while_it_copies_is_not_checked_nor_made_current(tmp_p
 
     monkeypatch.setattr("warnd.config.snapshot.shutil.copyfile", slow_first_copy)
 
-    async def quiet() -> bool:
-        return False
-
     async def run() -> None:
-        saved = LastGood(lambda: sets[0], quiet, None, FixedClock(NOW))
-        saved._checks = verify_set.Checks([sys.executable, "-c", check])
+        saved = _last_good(sets, check)
         saved.soon(0.0)
         deadline = time.monotonic() + 30
         while not copying.is_set() and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         sets.pop(0)
         saved.soon(0.0)  # a reload of the set with a rule file more, while the first copies
-        while saved.current is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # time for the superseded save, were it made, to be made current
-        await saved.stop()
-        assert saved.current is not None, "the newer set was not saved"
+        await _saved_then_stopped(saved, deadline)
         assert marker.read_text().count("check") == 1, "the superseded save was checked"
 
     asyncio.run(run())
-    saved = snapshot.current(sets[0].config.state_dir, cfg)
-    assert saved is not None
-    assert mirrored(saved.mirror, tmp_path / "etc" / "rules" / "more.yaml").is_file(), "an older set was saved last"
+    _newer_set_saved_last(tmp_path, cfg, sets)
