@@ -104,6 +104,8 @@ class LastGood:
 
     def _save_alone(self, cfg: Config, asked: int) -> tuple[Snapshot, bool] | None:
         with self._one_at_a_time:
+            # Asked again below, before the check; asked here too, since a set saved once before
+            # is made current again without a check.
             if asked != self._asked:
                 return None
 
