@@ -64,8 +64,14 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def whole_lines(path: Path) -> list[str]:
+    """The lines a running daemon has written whole: the last may be read half-written."""
+    text = path.read_text()
+    return text[: text.rfind("\n") + 1].splitlines()
+
+
 def log_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+    return [json.loads(line) for line in whole_lines(path) if line.startswith("{")]
 
 
 def _posted(line: dict) -> bool:

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, posts, wait_for
+from tests.acceptance.test_daemon_end_to_end import SUMEDANG, fast_feed, log_lines, posts, wait_for, whole_lines
 from tests.acceptance.test_delivery_crash import ACCOUNTS, _all_sent, burst
 from tests.conftest import RULES_ANY_QUAKE, cap_links, write_config
 from warnd.testing.notify import NotifySocket
@@ -258,7 +258,7 @@ def test_sighup_with_broken_rules_keeps_serving_and_reports_it_until_fixed(tmp_p
 
 def _jsonl(path: Path) -> list[dict]:
     try:
-        return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+        return [json.loads(x) for x in whole_lines(path) if x.strip()]
     except OSError:
         return []
 
