@@ -13,14 +13,19 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench.common import PYTHON, ROOT, SAMPLES, Row, fmt_ms, ms
+from bench.common import PYTHON, ROOT, SAMPLES, Row, fmt_ms, ms, scratch
+from warnd.clock import FixedClock
+from warnd.errors import FeedError
 from warnd.geo import RegionIndex
 from warnd.maps import render_map
 from warnd.model import Hazard, HazardEvent, MsgType, Priority, Source, Status, Warning, WarningKind
 from warnd.pollers.registry import detect
-from warnd.runtime.build import build
+from warnd.runtime.build import Bundle, build
+from warnd.runtime.ingest import Ingest
+from warnd.runtime.maps import in_post_order, wanted
 from warnd.runtime.simulate import Document, simulate
 from warnd.shaking import felt_radius_km
+from warnd.store import db
 
 CONFIG = ROOT / "config" / "warnd.yaml"
 NOW = datetime(2026, 11, 24, tzinfo=UTC)
@@ -179,4 +184,59 @@ def maps(n: int = 100) -> list[Row]:
             f"{cost['ms']:.0f} ms, +{cost['mb']:.1f} MB peak RSS",
             cost,
         ),
+        _first_maps(bundle),
     ]
+
+
+def _first_maps(bundle: Bundle) -> Row:
+    """How many maps are drawn before each account's first one (its first post waits for it),
+    over the recorded documents that warn more than one account: in the order the warnings were
+    issued, and in the order the daemon draws them (runtime.maps.in_post_order)."""
+    issued_order: list[int] = []
+    post_order: list[int] = []
+    documents = 0
+    for path in sorted(SAMPLES.rglob("*")):
+        if not path.is_file() or path.suffix == ".md":
+            continue
+        try:
+            _, result = detect(path.read_bytes(), Source(path.stem, NOW))
+        except FeedError:  # SOURCES.md, a schema: no feed document
+            continue
+        if not result.events:
+            continue
+        with scratch() as tmp:
+            conn = db.connect(Path(tmp) / "w.db")
+            clock = FixedClock(max(e.sent or e.time for e in result.events))
+            made = Ingest(conn, clock, lambda: bundle, replay=True).handle(path.stem, result).drawings
+            conn.close()
+        made = [d for d in made if wanted(d.warning)]
+        if len({d.warning.account for d in made}) < 2:
+            continue
+        documents += 1
+        for order, out in ((made, issued_order), (in_post_order(made), post_order)):
+            seen: set[str] = set()
+            for i, d in enumerate(order):
+                if d.warning.account not in seen:
+                    seen.add(d.warning.account)
+                    out.append(i)
+
+    def summed(xs: list[int]) -> dict[str, float]:
+        xs = sorted(xs)
+        return {"mean": sum(xs) / len(xs), "p90": xs[int(len(xs) * 0.9)], "max": xs[-1]}
+
+    def said(xs: list[int]) -> str:
+        f = summed(xs)
+        return f"mean {f['mean']:.1f}, p90 {f['p90']:.0f}, max {f['max']:.0f}"
+
+    return Row(
+        "maps",
+        f"maps drawn before an account's first map, {len(issued_order)} accounts of the {documents} recorded"
+        " documents that warn several (as issued / as drawn)",
+        f"{said(issued_order)} / {said(post_order)}",
+        {
+            "accounts": len(issued_order),
+            "documents": documents,
+            "issued": summed(issued_order),
+            "drawn": summed(post_order),
+        },
+    )

@@ -22,14 +22,14 @@ from warnd.clock import FixedClock
 from warnd.config.schema import MapsSettings
 from warnd.maps import HEIGHT, WIDTH
 from warnd.metrics import Metrics
-from warnd.model import Delivery, DeliveryState, Source, WarningKind
+from warnd.model import Delivery, DeliveryState, Priority, Source, WarningKind, urgency_rank
 from warnd.pollers.registry import detect
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
-from warnd.runtime.maps import Drawing, MapMaker
+from warnd.runtime.maps import Drawing, MapMaker, in_post_order
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import Maps
@@ -256,3 +256,88 @@ def test_the_listener_serves_a_stored_map_with_etag_and_304(tmp_path):
     assert got["unknown"].status_code == 404
     assert got["odd"].status_code == 404 and got["nopng"].status_code == 404
     assert got["down"].status_code == 503
+
+
+def gauge_drawings(bundle: Bundle, conn) -> list[Drawing]:
+    """The warnings a real DSDA gauge document makes through the shipped configuration, judged
+    at the document's own time: several for one account, one for another, in the order issued."""
+    doc = (ROOT / "feeds/samples/gauges/dsda-xmldata_2026-04-30T2350WIB_achmadnaufal.xml").read_bytes()
+    _, result = detect(doc, Source("dsda-xmldata", T0))
+    # As `warnd simulate` reads a recorded document: the clock at its newest time.
+    clock = FixedClock(max(e.sent or e.time for e in result.events))
+    issued = Ingest(conn, clock, lambda: bundle, replay=True).handle("dsda-xmldata", result).drawings
+    return [d for d in issued if d.warning.kind not in (WarningKind.CANCEL, WarningKind.ALL_CLEAR)]
+
+
+def test_maps_are_drawn_in_the_order_the_accounts_posts_need_them(bundle, tmp_path):
+    conn = db.connect(tmp_path / "w.db")
+    issued = gauge_drawings(bundle, conn)
+    accounts = [d.warning.account for d in issued]
+    # The document is what makes the order matter: one account's only warning issued after
+    # another account's first and second.
+    lonely = next(a for a in accounts if accounts.count(a) == 1)
+    assert accounts.index(lonely) >= 2, accounts
+    m = maker(bundle, conn, Metrics())
+
+    async def scenario():
+        m.make(issued)
+        for d in issued:
+            pictures = m.pictures(delivery(d, f"account:{d.warning.account}"))
+            assert pictures is not None and await pictures.wait(60) is not None
+        await m.stop()
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(scenario())
+    drawn = [e["warning_id"] for e in logs if e["event"] == "map.made"]
+    assert sorted(drawn) == sorted(d.warning.id for d in issued)
+    by_id = {d.warning.id: d for d in issued}
+    order = [by_id[w].warning.account for w in drawn]
+    # Every account's first map before any account's second: the lonely account's is second.
+    firsts = list(dict.fromkeys(order))
+    assert order[: len(firsts)] == firsts and set(firsts) == set(accounts)
+    # Within an account, its lane's order: most urgent first, then as issued (each warning here
+    # is about another gauge, so none answers another).
+    for account in firsts:
+        mine = [by_id[w] for w in drawn if by_id[w].warning.account == account]
+        lane = sorted(
+            (d for d in issued if d.warning.account == account),
+            key=lambda d: urgency_rank(d.warning, d.event.hazard.value),
+        )
+        assert [d.warning.id for d in mine] == [d.warning.id for d in lane]
+
+
+def test_an_accounts_most_urgent_warning_is_drawn_first_as_its_lane_posts_it_first(bundle, tmp_path):
+    issued = gauge_drawings(bundle, db.connect(tmp_path / "w.db"))
+    accounts = [d.warning.account for d in issued]
+    busy = max(accounts, key=accounts.count)
+    last = max(i for i, a in enumerate(accounts) if a == busy)
+    # The busy account's last warning made life-safety (a rule marked so): its lane posts it first.
+    urgent = _life_safety(issued[last])
+    changed = [*issued[:last], urgent, *issued[last + 1 :]]
+    order = in_post_order(changed)
+    assert order[0] is urgent
+    assert [d.warning.account for d in order[: len(set(accounts))]].count(busy) == 1
+    assert sorted(d.warning.id for d in order) == sorted(d.warning.id for d in issued)
+
+
+def test_a_reply_is_drawn_after_the_post_it_answers_however_urgent(bundle, tmp_path):
+    issued = gauge_drawings(bundle, db.connect(tmp_path / "w.db"))
+    accounts = [d.warning.account for d in issued]
+    busy = max(accounts, key=accounts.count)
+    mine = [i for i, a in enumerate(accounts) if a == busy]
+    first, later = issued[mine[0]], issued[mine[-1]]
+    # A second rule's warning about the first one's event, more urgent: an update in its thread,
+    # which the lane posts only once the first has gone (dispatcher: the anchor goes first).
+    reply = _life_safety(
+        dataclasses.replace(later, warning=dataclasses.replace(later.warning, event_id=first.warning.event_id))
+    )
+    changed = [reply if d is later else d for d in issued]
+    order = in_post_order(changed)
+    assert order[0] is first
+    assert order.index(reply) == len(set(accounts))  # the first of the second turns
+    lonely = next(d for d in issued if accounts.count(d.warning.account) == 1)
+    assert order.index(lonely) < order.index(reply)
+
+
+def _life_safety(d: Drawing) -> Drawing:
+    return dataclasses.replace(d, warning=dataclasses.replace(d.warning, priority=Priority.LIFE_SAFETY))

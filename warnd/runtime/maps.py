@@ -23,7 +23,7 @@ from warnd.clock import Clock
 from warnd.config.schema import MapsSettings
 from warnd.geo import RegionIndex
 from warnd.metrics import Metrics
-from warnd.model import Delivery, HazardEvent, Warning, WarningKind
+from warnd.model import Delivery, HazardEvent, Warning, WarningKind, urgency_rank
 from warnd.obs import get_logger
 from warnd.pipeline.render import Renderer
 from warnd.store.backend import Database
@@ -58,6 +58,39 @@ class Drawing:
 
 def wanted(warning: Warning) -> bool:
     return warning.kind not in NO_MAP
+
+
+def in_post_order(drawings: Iterable[Drawing]) -> list[Drawing]:
+    """The drawings in the order their posts need them. Maps are drawn one at a time, and every
+    account's lane starts at once, each posting its own warnings in the outbox's order and its
+    first post waiting for its map: so every account's first map is drawn before any account's
+    second, the most urgent first among them. In the order issued, a document that warned one
+    account eight times and another once (a gauge document, a catch-up of a list of quakes)
+    drew the other account's only map last.
+
+    A lane's order is the outbox's (most urgent, then oldest), except that an account's warnings
+    about one event are one thread: a reply waits for the post it answers, which was issued
+    first. So an account's thread goes in the order issued, as urgent as its most urgent
+    warning (a second rule's more urgent update of a quake still follows the first post)."""
+    ds = list(drawings)
+    urgency = [urgency_rank(d.warning, d.event.hazard.value) for d in ds]
+    thread = [(d.warning.account, d.warning.event_id) for d in ds]
+    thread_urgency: dict[tuple[str, str], int] = {}
+    thread_first: dict[tuple[str, str], int] = {}
+    for i, t in enumerate(thread):
+        thread_urgency[t] = min(thread_urgency.get(t, urgency[i]), urgency[i])
+        thread_first.setdefault(t, i)
+
+    def in_lane(i: int) -> tuple[int, int, int]:
+        return thread_urgency[thread[i]], thread_first[thread[i]], i
+
+    turn: dict[str, int] = {}
+    place = [0] * len(ds)
+    for i in sorted(range(len(ds)), key=in_lane):
+        account = ds[i].warning.account
+        place[i] = turn.get(account, 0)
+        turn[account] = place[i] + 1
+    return [ds[i] for i in sorted(range(len(ds)), key=lambda i: (place[i], *in_lane(i)))]
 
 
 def _draw(
@@ -121,10 +154,11 @@ class MapMaker:
     # --- after the ingest commit ---------------------------------------------------------------
 
     def make(self, drawings: Iterable[Drawing]) -> None:
-        """On the loop, once the warnings are committed: each drawn in turn on the maps thread."""
+        """On the loop, once the warnings are committed: each drawn in turn on the maps thread, in
+        the order their posts need them."""
         if not self.settings().enabled:
             return
-        for d in drawings:
+        for d in in_post_order(drawings):
             self._start(d)
 
     def _start(self, d: Drawing) -> asyncio.Event | None:
