@@ -18,18 +18,19 @@ from prometheus_client import CollectorRegistry
 
 from tests.conftest import ROOT
 from tests.integration.test_tsunami_sequence import messages
+from warnd.channels.base import Job, Sent
 from warnd.clock import FixedClock
-from warnd.config.schema import MapsSettings
+from warnd.config.schema import DispatchSettings, MapsSettings
 from warnd.maps import HEIGHT, WIDTH
 from warnd.metrics import Metrics
-from warnd.model import Delivery, DeliveryState, Priority, Source, WarningKind, urgency_rank
+from warnd.model import Delivery, DeliveryState, Priority, Source, Target, WarningKind, urgency_rank
 from warnd.pollers.registry import detect
 from warnd.runtime.build import Bundle, build
 from warnd.runtime.cap_feeds import CapFeeds
 from warnd.runtime.dispatcher import Dispatcher
 from warnd.runtime.http import Endpoint
 from warnd.runtime.ingest import Ingest
-from warnd.runtime.maps import Drawing, MapMaker, in_post_order
+from warnd.runtime.maps import Drawing, MapMaker, in_post_order, wanted
 from warnd.store import db
 from warnd.store.backend import DatabaseError
 from warnd.store.maps import Maps
@@ -306,38 +307,73 @@ def test_maps_are_drawn_in_the_order_the_accounts_posts_need_them(bundle, tmp_pa
         assert [d.warning.id for d in mine] == [d.warning.id for d in lane]
 
 
-def test_an_accounts_most_urgent_warning_is_drawn_first_as_its_lane_posts_it_first(bundle, tmp_path):
-    issued = gauge_drawings(bundle, db.connect(tmp_path / "w.db"))
-    accounts = [d.warning.account for d in issued]
-    busy = max(accounts, key=accounts.count)
-    last = max(i for i, a in enumerate(accounts) if a == busy)
-    # The busy account's last warning made life-safety (a rule marked so): its lane posts it first.
-    urgent = _life_safety(issued[last])
-    changed = [*issued[:last], urgent, *issued[last + 1 :]]
-    order = in_post_order(changed)
-    assert order[0] is urgent
-    assert [d.warning.account for d in order[: len(set(accounts))]].count(busy) == 1
-    assert sorted(d.warning.id for d in order) == sorted(d.warning.id for d in issued)
+class Recording:
+    """An account's sender that answers threads and records what it was given, in order: the
+    dispatcher's own lane order, which the maps' order must follow."""
+
+    channel = "x"
+    budgets = ()
+    hold_keys = ()
+    replies = True
+    batch = 1
+
+    def __init__(self, target: str, sent: list[str]) -> None:
+        self.target = Target(target)
+        self.sent = sent
+
+    def cost(self, job: Job) -> int:
+        return 1
+
+    async def send(self, job: Job) -> Sent:
+        self.sent.append(job.delivery.warning.id)
+        return Sent(f"post-{job.delivery.warning.id}")
+
+    async def aclose(self) -> None:
+        pass
 
 
-def test_a_reply_is_drawn_after_the_post_it_answers_however_urgent(bundle, tmp_path):
-    issued = gauge_drawings(bundle, db.connect(tmp_path / "w.db"))
+def _changed(d: Drawing, **changes: object) -> Drawing:
+    return dataclasses.replace(d, warning=dataclasses.replace(d.warning, **changes))
+
+
+def test_each_accounts_maps_are_drawn_in_the_order_its_lane_posts_them(bundle, tmp_path):
+    issued = gauge_drawings(bundle, db.connect(tmp_path / "issued.db"))
     accounts = [d.warning.account for d in issued]
     busy = max(accounts, key=accounts.count)
     mine = [i for i, a in enumerate(accounts) if a == busy]
-    first, later = issued[mine[0]], issued[mine[-1]]
-    # A second rule's warning about the first one's event, more urgent: an update in its thread,
-    # which the lane posts only once the first has gone (dispatcher: the anchor goes first).
-    reply = _life_safety(
-        dataclasses.replace(later, warning=dataclasses.replace(later.warning, event_id=first.warning.event_id))
-    )
-    changed = [reply if d is later else d for d in issued]
-    order = in_post_order(changed)
-    assert order[0] is first
-    assert order.index(reply) == len(set(accounts))  # the first of the second turns
-    lonely = next(d for d in issued if accounts.count(d.warning.account) == 1)
-    assert order.index(lonely) < order.index(reply)
+    assert len(mine) >= 6, accounts
+    first = issued[mine[0]]
+    # The busy account's lane made hard: a life-safety warning about another gauge; a thread of
+    # three on the first gauge, whose second reply is life-safety (so its first post is pulled
+    # ahead) and whose first reply is not; a cancel, which needs no map.
+    about_first = {"event_id": first.warning.event_id, "kind": WarningKind.UPDATE}
+    changes = {
+        mine[1]: {"priority": Priority.LIFE_SAFETY},
+        mine[2]: about_first,
+        mine[3]: {**about_first, "priority": Priority.LIFE_SAFETY},
+        mine[4]: {"kind": WarningKind.CANCEL},
+    }
+    made = [_changed(d, **changes[i]) if i in changes else d for i, d in enumerate(issued)]
+    conn = db.connect(tmp_path / "w.db")
+    with conn.transaction():
+        for d in made:
+            assert Outbox(conn).enqueue(d.warning, [f"account:{d.warning.account}"], T0, event=d.event)
+    sent: dict[str, list[str]] = {a: [] for a in set(accounts)}
+    senders = {f"account:{a}": Recording(f"account:{a}", sent[a]) for a in sent}
 
+    async def drain() -> bool:
+        return await Dispatcher(conn, FixedClock(T0), lambda: senders, DispatchSettings).drain(timeout=20)
 
-def _life_safety(d: Drawing) -> Drawing:
-    return dataclasses.replace(d, warning=dataclasses.replace(d.warning, priority=Priority.LIFE_SAFETY))
+    assert asyncio.run(drain())
+    order = in_post_order(made)
+    # What needs no map (the cancel) comes last, and is never drawn (MapMaker skips it).
+    assert [wanted(d.warning) for d in order] == sorted((wanted(d.warning) for d in made), reverse=True)
+    by_id = {d.warning.id: d for d in made}
+    with_map = {a: [w for w in posted if wanted(by_id[w].warning)] for a, posted in sent.items()}
+    drawn = [d for d in order if wanted(d.warning)]
+    for account, posted in with_map.items():
+        assert [d.warning.id for d in drawn if d.warning.account == account] == posted, account
+    assert sent[busy][0] == made[mine[1]].warning.id  # the life-safety warning went first
+    # Turn by turn: every account's n-th map before any account's (n+1)-th.
+    turns = [with_map[d.warning.account].index(d.warning.id) for d in drawn]
+    assert turns == sorted(turns)

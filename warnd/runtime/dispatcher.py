@@ -357,6 +357,7 @@ class Dispatcher:
             if anchor is not None and anchor.delivery_id != d.id:
                 if anchor.state in (DeliveryState.PENDING, DeliveryState.RETRY):
                     # The post this one answers has not gone yet (it ranked lower): it goes first.
+                    # (runtime.maps.in_post_order draws maps in this order: change both.)
                     first = self.outbox.get(anchor.delivery_id)
                     if first is not None:
                         d = first

@@ -61,36 +61,46 @@ def wanted(warning: Warning) -> bool:
 
 
 def in_post_order(drawings: Iterable[Drawing]) -> list[Drawing]:
-    """The drawings in the order their posts need them. Maps are drawn one at a time, and every
-    account's lane starts at once, each posting its own warnings in the outbox's order and its
-    first post waiting for its map: so every account's first map is drawn before any account's
-    second, the most urgent first among them. In the order issued, a document that warned one
-    account eight times and another once (a gauge document, a catch-up of a list of quakes)
-    drew the other account's only map last.
+    """A document's drawings in the order their posts need them. Maps are drawn one at a time,
+    and every account's lane starts at once, its next post waiting for its own map: so every
+    account's first map is drawn before any account's second, the most urgent first among them.
+    In the order issued, a document that warned one account eight times and another once (a
+    gauge document, the first poll of a list of quakes) drew the other account's only map last.
 
-    A lane's order is the outbox's (most urgent, then oldest), except that an account's warnings
-    about one event are one thread: a reply waits for the post it answers, which was issued
-    first. So an account's thread goes in the order issued, as urgent as its most urgent
-    warning (a second rule's more urgent update of a quake still follows the first post)."""
+    Each account's order is its lane's, as the dispatcher takes it (`Dispatcher._claim` over
+    `Outbox.head`): the most urgent, then the oldest; but when that one answers a first post
+    still waiting, the first post goes before it. Within one document the first post is the
+    account's new warning about the event, issued there; one posted before has gone already, or
+    had its map ordered with its own document. A cancel or an all-clear takes its place in the
+    lane but needs no map: the account's next map is then needed at once."""
     ds = list(drawings)
     urgency = [urgency_rank(d.warning, d.event.hazard.value) for d in ds]
-    thread = [(d.warning.account, d.warning.event_id) for d in ds]
-    thread_urgency: dict[tuple[str, str], int] = {}
-    thread_first: dict[tuple[str, str], int] = {}
-    for i, t in enumerate(thread):
-        thread_urgency[t] = min(thread_urgency.get(t, urgency[i]), urgency[i])
-        thread_first.setdefault(t, i)
-
-    def in_lane(i: int) -> tuple[int, int, int]:
-        return thread_urgency[thread[i]], thread_first[thread[i]], i
-
-    turn: dict[str, int] = {}
-    place = [0] * len(ds)
-    for i in sorted(range(len(ds)), key=in_lane):
-        account = ds[i].warning.account
-        place[i] = turn.get(account, 0)
-        turn[account] = place[i] + 1
-    return [ds[i] for i in sorted(range(len(ds)), key=lambda i: (place[i], *in_lane(i)))]
+    first_post = {
+        (d.warning.account, d.warning.event_id): i
+        for i, d in reversed(list(enumerate(ds)))
+        if d.warning.kind is WarningKind.NEW
+    }
+    lanes: dict[str, list[int]] = {}
+    for i, d in enumerate(ds):
+        lanes.setdefault(d.warning.account, []).append(i)
+    # (turn in its lane, urgency of the post that made it due, issued): the drawing order.
+    due: dict[int, tuple[int, int, int]] = {}
+    gone: set[int] = set()
+    for lane in lanes.values():
+        lane.sort(key=lambda i: (urgency[i], i))
+        turn, k = 0, 0
+        while k < len(lane):
+            head = lane[k]
+            if head in gone:
+                k += 1
+                continue
+            answered = first_post.get((ds[head].warning.account, ds[head].warning.event_id), head)
+            goes = head if answered in gone else answered
+            gone.add(goes)
+            if wanted(ds[goes].warning):
+                due[goes] = (turn, urgency[head], goes)
+                turn += 1
+    return [ds[i] for i in sorted(range(len(ds)), key=lambda i: due.get(i, (len(ds), 0, i)))]
 
 
 def _draw(

@@ -144,7 +144,8 @@ class Outbox:
         return sorted((r[0] for r in rows), key=lambda t: (rank.get(Target(t).kind, 2), t))
 
     def head(self, target: str) -> Delivery | None:
-        """The next delivery of a lane: most urgent first, then oldest."""
+        """The next delivery of a lane: most urgent first, then oldest. (runtime.maps.in_post_order
+        draws a document's maps in this order, with the dispatcher's first-post rule.)"""
         row = self.conn.execute(
             # Literal states, so the partial index deliveries_queued answers it; deliveries are
             # inserted in issue order, so the id is the age.
