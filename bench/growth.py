@@ -328,7 +328,7 @@ def plot(series: dict[str, list[tuple[int, dict[str, Any]]]], gauges: list[tuple
     fig.suptitle("warnd: cost of taking a document in, by size (bench/run.py --only growth)")
     fig.savefig(PLOT, dpi=80)
     plt.close(fig)
-    return f"{PLOT.relative_to(ROOT)}"
+    return f"{PLOT.relative_to(ROOT)}" if PLOT.is_relative_to(ROOT) else str(PLOT)
 
 
 if __name__ == "__main__":

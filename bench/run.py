@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/run.py                  # everything, about 25 minutes on 2 cores
     .venv/bin/python bench/run.py --only dispatch  # one section (names below)
+    .venv/bin/python bench/run.py --only path --json /tmp/before.json  # figures kept apart
 
 Sections: parse, match, storm, ingest (with the HTTP endpoint over the state it leaves),
 dispatch, feed-to-post, path (the text post's path stage by stage, from marks the daemon writes
@@ -10,7 +11,9 @@ rest, shipped (config/warnd.yaml as it is), alertmanager, maps (warning map imag
 (each library's memory and time at import), growth (ingest time and memory against regions,
 rules, accounts and gauge readings; plotted to docs/growth.png with the bench extra:
 pip install -e '.[bench]'). A run of some sections replaces their figures in
-the JSON and keeps the others' (the page names the later run beside the full one).
+the JSON and keeps the others' (the page names the later run beside the full one). Figures
+sent elsewhere with --json leave docs/performance.md as it is (unless --doc names a page), and
+their growth plot goes beside that JSON.
 Nothing here is part of the tests; the goals are printed beside the figures, never asserted. The
 Alertmanager section needs Debian's prometheus-alertmanager (apt-get install
 prometheus-alertmanager) and says so if it is missing.
@@ -33,6 +36,7 @@ from bench import alertmanager, daemon, dispatch, growth, hedged, imports, maps,
 from bench.common import Row, machine  # noqa: E402
 from warnd.obs import setup_logging  # noqa: E402
 
+RESULTS = ROOT / "bench" / "results.json"
 SECTIONS = [
     "parse",
     "match",
@@ -56,11 +60,22 @@ SECTIONS = [
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
-    p.add_argument("--json", type=Path, default=ROOT / "bench" / "results.json", help="where to write the figures")
+    p.add_argument("--json", type=Path, default=RESULTS, help="where to write the figures")
     p.add_argument(
-        "--doc", type=Path, default=performance_doc.DOC, help="the page written from the figures of a full run"
+        "--doc",
+        type=Path,
+        default=None,
+        help="the page written from the figures (default: docs/performance.md when the figures go to"
+        " bench/results.json, none otherwise)",
     )
     args = p.parse_args()
+    # Figures written elsewhere (a before-and-after pair, a trial) leave the project's page and
+    # plot as they are: they describe bench/results.json, and a page written from a scratch
+    # file is easily committed by mistake.
+    ours = args.json.resolve() == RESULTS.resolve()
+    doc: Path | None = args.doc or (performance_doc.DOC if ours else None)
+    if not ours:
+        growth.PLOT = args.json.with_name(args.json.stem + "-growth.png")
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
@@ -127,8 +142,9 @@ def main() -> int:
         results = merge(json.loads(args.json.read_text()), results, only)
     args.json.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nfigures written to {args.json}", file=sys.stderr)
-    performance_doc.write(json.loads(json.dumps(results, default=str)), args.doc)
-    print(f"{args.doc} written", file=sys.stderr)
+    if doc is not None:
+        performance_doc.write(json.loads(json.dumps(results, default=str)), doc)
+        print(f"{doc} written", file=sys.stderr)
     return 0
 
 
