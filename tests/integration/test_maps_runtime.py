@@ -267,7 +267,7 @@ def gauge_drawings(bundle: Bundle, conn) -> list[Drawing]:
     # As `warnd simulate` reads a recorded document: the clock at its newest time.
     clock = FixedClock(max(e.sent or e.time for e in result.events))
     issued = Ingest(conn, clock, lambda: bundle, replay=True).handle("dsda-xmldata", result).drawings
-    return [d for d in issued if d.warning.kind not in (WarningKind.CANCEL, WarningKind.ALL_CLEAR)]
+    return [d for d in issued if wanted(d.warning)]
 
 
 def test_maps_are_drawn_in_the_order_the_accounts_posts_need_them(bundle, tmp_path):

@@ -75,14 +75,12 @@ def in_post_order(drawings: Iterable[Drawing]) -> list[Drawing]:
     lane but needs no map: the account's next map is then needed at once."""
     ds = list(drawings)
     urgency = [urgency_rank(d.warning, d.event.hazard.value) for d in ds]
-    first_post = {
-        (d.warning.account, d.warning.event_id): i
-        for i, d in reversed(list(enumerate(ds)))
-        if d.warning.kind is WarningKind.NEW
-    }
+    first_post: dict[tuple[str, str], int] = {}
     lanes: dict[str, list[int]] = {}
     for i, d in enumerate(ds):
         lanes.setdefault(d.warning.account, []).append(i)
+        if d.warning.kind is WarningKind.NEW:
+            first_post.setdefault((d.warning.account, d.warning.event_id), i)
     # (turn in its lane, urgency of the post that made it due, issued): the drawing order.
     due: dict[int, tuple[int, int, int]] = {}
     gone: set[int] = set()
