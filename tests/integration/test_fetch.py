@@ -88,3 +88,23 @@ def test_redirect_loops_are_cut(feed_server, tmp_path):
     with pytest.raises(FetchError, match="more than 5 redirects"):
         fetch(url, tmp_path)
     assert len(feed_server.hits("/loop")) == 6
+
+
+def test_a_304_leaves_the_connection_open_for_the_next_poll(feed_server, tmp_path):
+    # Closed after each 304, a feed polled every 5 s over HTTPS would cost its host a TCP and
+    # TLS handshake every poll.
+    url = feed_server.serve("/quiet.json", b'{"x": 1}')
+
+    async def go():
+        f = Fetcher("warnd-test", tmp_path, DIRECT)
+        try:
+            first = await f.fetch("t", url, timeout=5, max_bytes=1_000_000, validators=Validators())
+            return [
+                await f.fetch("t", url, timeout=5, max_bytes=1_000_000, validators=first.validators) for _ in range(5)
+            ]
+        finally:
+            await f.aclose()
+
+    later = asyncio.run(go())
+    assert [o.status for o in later] == [304] * 5
+    assert len(feed_server.peers) == 1

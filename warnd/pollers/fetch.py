@@ -160,6 +160,10 @@ class Fetcher:
                 # httpx counts a 304 as a redirect and not a success; it is neither here.
                 age, max_age = cache_headers(r.headers)
                 if r.status_code == 304:
+                    # A 304 has no body, but until the end of the answer is read the connection
+                    # does not go back to the pool: closed, every poll would open a new one (a
+                    # TCP and TLS handshake against the feed's host, each time).
+                    await r.aread()
                     return FetchOutcome(
                         True, b"", validators, 304, time.monotonic() - started, age=age, max_age=max_age
                     )

@@ -46,6 +46,8 @@ class FeedServer(LocalServer):
         self.served: list[Served] = []
         # (time.time() on arrival, the Host header without its port, path): requests per host name.
         self.arrivals: list[tuple[float, str, str]] = []
+        # The client's (address, port) of every request: one per connection it opened.
+        self.peers: set[tuple[str, int]] = set()
         self.before: Callable[[str], None] | None = None
         self.lock = threading.Lock()
 
@@ -83,6 +85,7 @@ class _Handler(QuietHandler):
         with owner.lock:
             owner.requests.append((self.path, dict(self.headers)))
             owner.arrivals.append((time.time(), (self.headers.get("Host") or "").rpartition(":")[0], path))
+            owner.peers.add((self.client_address[0], self.client_address[1]))
             route = owner.routes.get(path)
         if route is None:
             self.reply(404, b"not found", "text/plain")
